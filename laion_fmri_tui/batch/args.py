@@ -1,0 +1,110 @@
+"""The ``--batch`` command line, mirroring the dataset package's ``download``.
+
+Flag names and shapes follow ``laion-fmri download`` (filters take one or
+more values, ``--include-embeddings`` bare means all four models) so its
+users can switch without relearning. Parse errors are one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import NoReturn
+
+from laion_fmri_tui import __version__
+from laion_fmri_tui.core.errors import UsageError
+from laion_fmri_tui.core.selection import (
+    COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
+    normalise_models, normalise_subject,
+)
+
+PROG = "laion-fmri-tui"
+FILTER_FLAGS = ("ses", "task", "space", "desc", "stat", "suffix", "extension", "run", "echo", "part")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a mistake as one line instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see {PROG} --batch --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog=PROG,
+        description="Download LAION-fMRI data without the full-screen app.",
+        epilog="Exit codes: 0 done, 1 some files failed, 2 usage error, "
+               "3 licence/access not granted, 4 bucket unreachable, 130 interrupted.",
+    )
+    parser.add_argument("--batch", action="store_true", help="run headless (this mode)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    what = parser.add_argument_group("what to download")
+    what.add_argument("--subject", action="extend", nargs="+", default=[], metavar="ID|all",
+                      help="subject id (01 or sub-01) or 'all'; repeatable")
+    for name in FILTER_FLAGS:
+        what.add_argument(f"--{name}", action="extend", nargs="+", metavar="VALUE",
+                          help=f"keep only files whose {name} is one of these values")
+    for name in COMPONENTS:
+        if name not in DEFAULT_COMPONENTS:
+            what.add_argument(f"--include-{name}", action="store_true",
+                              help=f"also fetch the subject's {name} data")
+    what.add_argument("--only", nargs="+", choices=COMPONENTS, metavar="PART",
+                      help="walk only these per-subject parts instead of the default "
+                           f"glmsingle+rois ({', '.join(COMPONENTS)})")
+    what.add_argument("--include-embeddings", nargs="*", metavar="MODEL",
+                      help=f"stimulus embeddings: {', '.join(EMBEDDING_MODELS)} (bare: all four)")
+    what.add_argument("--include-segmentations", action="store_true")
+    what.add_argument("--include-captions", action="store_true")
+    how = parser.add_argument_group("how")
+    how.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
+    how.add_argument("--endpoint-url", metavar="URL",
+                     help="S3 endpoint (default: AWS; env LAION_FMRI_S3_ENDPOINT_URL)")
+    how.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=16, metavar="N",
+                     help="concurrent requests (default 16)")
+    how.add_argument("--part-size", type=parse_size, metavar="SIZE",
+                     help="fetch objects larger than SIZE (e.g. 64M) as parallel ranged parts "
+                          "of that size (default: adapted to each object)")
+    how.add_argument("--accept-license", action="store_true",
+                     help="accept the CC0 dataset licence for this data directory")
+    how.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
+    how.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
+    how.add_argument("--progress-every", type=float, metavar="SECONDS",
+                     help="seconds between progress lines (default 2 on a terminal, 10 otherwise)")
+    return parser
+
+
+def parse_size(text: str) -> int:
+    """``64M`` / ``1G`` / ``512k`` / ``1048576`` -> bytes (binary multiples)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 64M or 1G)")
+    power = " kmgt".index(match.group(2).lower() or " ")
+    value = int(float(match.group(1)) * 1024 ** power)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
+    return value
+
+
+def selection_from(args: argparse.Namespace) -> Selection:
+    """Flags -> the core's Selection; raises UsageError on a mistake."""
+    subjects = tuple(dict.fromkeys(normalise_subject(s) for s in args.subject))
+    if "all" in subjects:
+        subjects = ("all",)
+    components = set(args.only) if args.only else set(DEFAULT_COMPONENTS)
+    components.update(c for c in COMPONENTS if getattr(args, f"include_{c}", False))
+    filters = Filters.build(**{n: getattr(args, n) for n in FILTER_FLAGS})
+    embeddings = normalise_models(args.include_embeddings) if args.include_embeddings is not None else ()
+    selection = Selection(
+        subjects=subjects, filters=filters, components=frozenset(components),
+        embeddings=embeddings, segmentations=args.include_segmentations,
+        captions=args.include_captions,
+    )
+    if selection.is_empty:
+        raise UsageError("nothing to download: give --subject ID|all and/or "
+                         "--include-embeddings / --include-segmentations / --include-captions")
+    if args.jobs < 1 or args.jobs > 256:
+        raise UsageError(f"--n-jobs must be between 1 and 256 (got {args.jobs})")
+    return selection

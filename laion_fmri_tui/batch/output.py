@@ -1,0 +1,174 @@
+"""Printers of engine events: human lines or JSON lines.
+
+Human output is made for job logs as much as for terminals: one line per
+finished, skipped or failed file, a progress line at most every few seconds,
+and a summary. On a terminal the progress line is redrawn in place; anywhere
+else every line is plain and newline-terminated (no carriage returns, no
+colour), so ``tail -f`` on a SLURM log reads cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TextIO
+
+import humanize
+
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.plan import Plan
+
+
+def size(n: int | float) -> str:
+    return humanize.naturalsize(n, binary=False, format="%.1f")
+
+
+def rate(bps: float) -> str:
+    return f"{size(bps)}/s"
+
+
+def eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA unknown"
+    return f"ETA {humanize.precisedelta(max(1, round(seconds)), minimum_unit='seconds', format='%d')}"
+
+
+def plan_table(plan: Plan, out: TextIO) -> None:
+    """The ``--dry-run`` listing: one row per file, then totals."""
+    width = min(100, max((len(i.key) for i in plan.items), default=10))
+    out.write(f"{'state':<9} {'size':>10}  key\n")
+    for item in plan.items:
+        out.write(f"{item.state.value:<9} {size(item.size):>10}  {item.key}\n")
+    for key in plan.held_out:
+        out.write(f"{'held out':<9} {'-':>10}  {key}\n")
+    out.write("-" * min(width + 22, 100) + "\n")
+    out.write(totals_line(plan) + "\n")
+
+
+def totals_line(plan: Plan) -> str:
+    held = f"; {len(plan.held_out)} held-out files excluded" if plan.held_out else ""
+    return (f"{plan.files} files, {size(plan.bytes_total)} in all: {size(plan.bytes_to_fetch)} to fetch, "
+            f"{size(plan.bytes_present)} already present{held}")
+
+
+class HumanPrinter:
+    """Readable lines; progress throttled to ``every`` seconds."""
+
+    def __init__(self, out: TextIO, err: TextIO, *, tty: bool, every: float) -> None:
+        self._out, self._err, self._tty, self._every = out, err, tty, every
+        self._lock = threading.Lock()
+        self._last_progress = 0.0
+        self._live = False
+        self._complete = 0
+        self._complete_bytes = 0
+
+    def __call__(self, event: ev.Event) -> None:
+        with self._lock:
+            self._handle(event)
+
+    def _line(self, text: str, stream: TextIO | None = None) -> None:
+        if self._live:
+            self._out.write("\r\x1b[K")
+            self._live = False
+        (stream or self._out).write(text + "\n")
+        (stream or self._out).flush()
+
+    def _flush_complete(self) -> None:
+        if self._complete:
+            self._line(f"skipped {self._complete} files already complete ({size(self._complete_bytes)})")
+            self._complete = 0
+
+    def _handle(self, event: ev.Event) -> None:
+        if isinstance(event, ev.PlanReady):
+            self._line(f"plan: {totals_line(event.plan)}")
+            self._line(f"into {event.plan.data_dir}")
+        elif isinstance(event, ev.FileSkipped) and event.reason == "complete":
+            self._complete += 1
+            return
+        elif isinstance(event, ev.Progress):
+            self._progress(event)
+            return
+        self._flush_complete()
+        if isinstance(event, ev.FileDone):
+            resumed = f", resumed ({size(event.fetched)} fetched)" if event.fetched < event.size else ""
+            self._line(f"done     {event.key}  {size(event.size)}  {event.verified} ok{resumed}")
+        elif isinstance(event, ev.FileSkipped):
+            self._line(f"skipped  {event.key}  ({event.reason})")
+        elif isinstance(event, ev.FileFailed):
+            self._line(f"FAILED   {event.key}: {event.error}")
+        elif isinstance(event, ev.Notice):
+            self._line(f"{event.level}: {event.message}", self._err)
+        elif isinstance(event, ev.RunFinished):
+            self._summary(event)
+
+    def _progress(self, p: ev.Progress) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < self._every:
+            return
+        self._last_progress = now
+        pct = 100 * p.bytes_done / p.bytes_total if p.bytes_total else 100.0
+        text = (f"[{pct:5.1f}%] {size(p.bytes_done)} of {size(p.bytes_total)}, {rate(p.rate)}, "
+                f"{eta(p.eta_seconds)}, {p.files_done}/{p.files_total} files"
+                + (" (paused)" if p.paused else ""))
+        if self._tty:
+            self._out.write("\r\x1b[K" + text)
+            self._out.flush()
+            self._live = True
+        else:
+            self._line(text)
+
+    def _summary(self, r: ev.RunFinished) -> None:
+        speed = f" ({rate(r.bytes_fetched / r.elapsed)})" if r.elapsed > 0 and r.bytes_fetched else ""
+        head = "interrupted" if r.cancelled else "finished"
+        self._line(f"{head}: {r.done} done, {r.skipped} skipped, {r.failed} failed; "
+                   f"{size(r.bytes_fetched)} fetched in {r.elapsed:.1f} s{speed}")
+        for key, message in r.failures:
+            self._line(f"  failed: {key}: {message}")
+        if r.cancelled:
+            self._line("partial files are kept: rerun the same command to resume")
+        elif r.failed:
+            self._line("rerun the same command to retry the failed files")
+
+
+class JsonPrinter:
+    """One JSON object per event, one per line, on stdout."""
+
+    def __init__(self, out: TextIO, *, with_items: bool = False) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+        self._with_items = with_items
+
+    def __call__(self, event: ev.Event) -> None:
+        with self._lock:
+            self._out.write(json.dumps(to_json(event, self._with_items)) + "\n")
+            self._out.flush()
+
+
+def plan_json(plan: Plan, with_items: bool) -> dict:
+    data = {"event": "plan", "data_dir": str(plan.data_dir), "files": plan.files,
+            "bytes_total": plan.bytes_total, "bytes_to_fetch": plan.bytes_to_fetch,
+            "bytes_present": plan.bytes_present, "held_out": len(plan.held_out)}
+    if with_items:
+        data["items"] = [{"key": i.key, "path": str(i.dest), "size": i.size, "state": i.state.value,
+                          "present": i.present, "component": i.component} for i in plan.items]
+    return data
+
+
+def to_json(event: ev.Event, with_items: bool = False) -> dict:
+    if isinstance(event, ev.PlanReady):
+        return plan_json(event.plan, with_items)
+    if isinstance(event, ev.Progress):
+        return {"event": "progress", "bytes_done": event.bytes_done, "bytes_total": event.bytes_total,
+                "bytes_fetched": event.bytes_fetched, "rate": round(event.rate, 1),
+                "eta_seconds": None if event.eta_seconds is None else round(event.eta_seconds, 1),
+                "files_done": event.files_done, "files_total": event.files_total,
+                "paused": event.paused,
+                "active": [{"key": a.key, "done": a.done, "size": a.size} for a in event.active]}
+    name = {ev.FileStarted: "file_started", ev.FileDone: "file_done", ev.FileSkipped: "file_skipped",
+            ev.FileFailed: "file_failed", ev.Notice: "notice", ev.RunFinished: "run_finished"}[type(event)]
+    data = {"event": name, **{k: v for k, v in vars(event).items()}}
+    if isinstance(event, ev.RunFinished):
+        data["elapsed"] = round(event.elapsed, 3)
+        data["failures"] = [{"key": k, "error": m} for k, m in event.failures]
+    return data

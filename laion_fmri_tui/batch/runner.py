@@ -1,0 +1,113 @@
+"""``--batch``: build the service from flags, plan, fetch, print, exit.
+
+A thin printer over the service layer: every decision about what to fetch
+and how lives in ``core``. Errors the user can fix are one line on stderr
+with an exit code (see :mod:`laion_fmri_tui.batch.exit_codes`); nothing
+prompts unless stdin is a terminal.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import threading
+
+from laion_fmri_tui.batch import output
+from laion_fmri_tui.batch.args import PROG, build_parser, selection_from
+from laion_fmri_tui.batch.exit_codes import ExitCode
+from laion_fmri_tui.core import config, licence
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
+from laion_fmri_tui.core.service import DownloadService, ServiceSettings
+from laion_fmri_tui.core.transfer.engine import EngineSettings
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except LaionFmriError as error:
+        sys.stderr.write(f"{PROG}: {error}\n")
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return ExitCode.INTERRUPTED
+
+
+def _run(args) -> int:
+    selection = selection_from(args)
+    data_dir = config.resolve_data_dir(args.data_dir)
+    _licence(args, data_dir)
+    engine_settings = EngineSettings(jobs=args.jobs, part_size=args.part_size)
+    service = DownloadService(ServiceSettings(
+        data_dir=data_dir,
+        s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url)),
+        engine=engine_settings,
+    ))
+    plan = service.plan(selection)
+    if args.dry_run:
+        if args.json:
+            output.JsonPrinter(sys.stdout, with_items=True)(ev.PlanReady(plan))
+        else:
+            output.plan_table(plan, sys.stdout)
+        return ExitCode.OK
+    free = shutil.disk_usage(data_dir).free
+    if plan.bytes_to_fetch > free:
+        raise LaionFmriError(
+            f"not enough space in {data_dir}: {output.size(plan.bytes_to_fetch)} to fetch, "
+            f"{output.size(free)} free; free space or narrow the selection"
+        )
+    config.prepare_data_dir(data_dir)
+    tty = sys.stdout.isatty()
+    every = args.progress_every if args.progress_every is not None else (2.0 if tty else 10.0)
+    sink = output.JsonPrinter(sys.stdout) if args.json else output.HumanPrinter(
+        sys.stdout, sys.stderr, tty=tty, every=every)
+    engine = service.engine(sink)
+    stopped_by: list[int] = []
+
+    def stop(signum, _frame) -> None:
+        stopped_by.append(signum)
+        engine.cancel()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        finished = _run_interruptibly(engine, plan)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if stopped_by:
+        return ExitCode.TERMINATED if stopped_by[0] == signal.SIGTERM else ExitCode.INTERRUPTED
+    if finished.cancelled:
+        return ExitCode.FILES_FAILED
+    return ExitCode.FILES_FAILED if finished.failed else ExitCode.OK
+
+
+def _run_interruptibly(engine, plan):
+    """Run the engine in a thread so the main thread stays free for signals."""
+    result = []
+    worker = threading.Thread(target=lambda: result.append(engine.run(plan)), name="engine")
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+    return result[0]
+
+
+def _licence(args, data_dir) -> None:
+    if licence.is_accepted(data_dir):
+        return
+    if args.accept_license:
+        if not args.dry_run:
+            licence.accept(data_dir)
+        return
+    if args.dry_run:
+        return
+    if sys.stdin.isatty() and sys.stdout.isatty() and not args.json:
+        sys.stdout.write(f"{licence.LICENCE_TITLE}\n\n{licence.LICENCE_TEXT}\n")
+        sys.stdout.write("Type I AGREE to accept it for this data directory: ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip() == "I AGREE":
+            licence.accept(data_dir)
+            return
+    licence.require_accepted(data_dir)

@@ -1,0 +1,133 @@
+"""Live bucket listings, cached for the run.
+
+Two views of one bucket: :meth:`Catalog.level` lists one prefix level
+(``Delimiter="/"``), which is what the app's tree expands lazily;
+:meth:`Catalog.objects` lists everything under a prefix, which is what the
+planner needs. Both follow continuation tokens past 1,000 keys. A recursive
+listing, once made, also answers level listings beneath it, so the tree does
+not re-list what the planner already saw.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from laion_fmri_tui.core.errors import BucketUnreachableError
+from laion_fmri_tui.core.models import Listing, RemoteObject, normalise_etag
+from laion_fmri_tui.core.s3 import http_status
+
+SUBJECT_ROOTS = (
+    "derivatives/glmsingle-tedana/",
+    "derivatives/rois/",
+    "derivatives/freesurfer/",
+    "derivatives/anatomical/",
+    "",
+)
+"""Prefixes whose ``sub-*`` children name the subjects (upstream's order)."""
+
+
+class Catalog:
+    """A lazily filled, thread-safe cache of bucket listings."""
+
+    def __init__(self, client, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._lock = threading.Lock()
+        self._levels: dict[str, Listing] = {}
+        self._trees: dict[str, tuple[RemoteObject, ...]] = {}
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    def level(self, prefix: str) -> Listing:
+        """One level under ``prefix`` (``""`` or ending in ``/``)."""
+        with self._lock:
+            cached = self._levels.get(prefix) or self._level_from_tree(prefix)
+        if cached is not None:
+            return cached
+        prefixes: list[str] = []
+        objects: list[RemoteObject] = []
+        for page in self._pages(prefix, delimiter="/"):
+            prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", ()))
+            objects.extend(_objects(page))
+        listing = Listing(prefix, tuple(prefixes), tuple(o for o in objects if o.key != prefix))
+        with self._lock:
+            self._levels[prefix] = listing
+        return listing
+
+    def objects(self, prefix: str) -> tuple[RemoteObject, ...]:
+        """Every object under ``prefix``, recursively, in key order."""
+        with self._lock:
+            for root, tree in self._trees.items():
+                if prefix.startswith(root):
+                    return tuple(o for o in tree if o.key.startswith(prefix))
+        found: list[RemoteObject] = []
+        for page in self._pages(prefix, delimiter=None):
+            found.extend(_objects(page))
+        tree = tuple(o for o in found if not o.key.endswith("/"))
+        with self._lock:
+            self._trees[prefix] = tree
+        return tree
+
+    def subjects(self) -> list[str]:
+        """Sorted subject ids found under the upstream discovery prefixes."""
+        found: set[str] = set()
+        for root in SUBJECT_ROOTS:
+            found.update(n for n in self.level(root).names if n.startswith("sub-"))
+        return sorted(found)
+
+    def _level_from_tree(self, prefix: str) -> Listing | None:
+        for root, tree in self._trees.items():
+            if not prefix.startswith(root):
+                continue
+            children: set[str] = set()
+            objects = []
+            for obj in tree:
+                if not obj.key.startswith(prefix):
+                    continue
+                rest = obj.key[len(prefix):]
+                if "/" in rest:
+                    children.add(prefix + rest.split("/", 1)[0] + "/")
+                else:
+                    objects.append(obj)
+            return Listing(prefix, tuple(sorted(children)), tuple(objects))
+        return None
+
+    def _pages(self, prefix: str, delimiter: str | None):
+        kwargs = {"Bucket": self._bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        try:
+            while True:
+                page = self._client.list_objects_v2(**kwargs)
+                yield page
+                token = page.get("NextContinuationToken")
+                if not page.get("IsTruncated") or not token:
+                    return
+                kwargs["ContinuationToken"] = token
+        except ClientError as error:
+            status = http_status(error)
+            raise BucketUnreachableError(
+                f"listing s3://{self._bucket}/{prefix} failed (HTTP {status}); "
+                "check --endpoint-url and try again"
+            ) from None
+        except BotoCoreError as error:
+            raise BucketUnreachableError(
+                f"could not reach the bucket to list s3://{self._bucket}/{prefix}: "
+                f"{_short(error)}; check your network or --endpoint-url"
+            ) from None
+
+
+def _objects(page: dict) -> list[RemoteObject]:
+    return [
+        RemoteObject(o["Key"], int(o["Size"]), normalise_etag(o.get("ETag")))
+        for o in page.get("Contents", ())
+    ]
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]

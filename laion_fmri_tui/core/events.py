@@ -1,0 +1,114 @@
+"""Typed events the transfer engine reports; every front end consumes these.
+
+The engine calls one ``sink(event)`` callable from its own threads. Front ends
+must not block in it: the batch printer writes a line, the app posts a message.
+Progress is coalesced by the engine (a :class:`Progress` at most every
+``progress_interval`` seconds), never one event per chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+from laion_fmri_tui.core.plan import Plan
+
+
+@dataclass(frozen=True)
+class PlanReady:
+    """The plan is known; no byte has moved yet."""
+
+    plan: Plan
+
+
+@dataclass(frozen=True)
+class FileStarted:
+    """A worker began (or resumed) fetching one file."""
+
+    key: str
+    size: int
+    resume_from: int = 0
+    """Bytes already on disk in the ``.part`` and kept (0 = fresh start)."""
+
+
+@dataclass(frozen=True)
+class ActiveFile:
+    """Progress of one in-flight file inside a :class:`Progress` event."""
+
+    key: str
+    done: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A coalesced snapshot of the whole run."""
+
+    bytes_done: int
+    """Bytes of the plan now on disk (including what was present before)."""
+    bytes_total: int
+    """Bytes of every planned file."""
+    bytes_fetched: int
+    """Bytes received over the network in this run."""
+    rate: float
+    """Recent throughput in bytes per second (a sliding window)."""
+    eta_seconds: float | None
+    """Seconds to finish at the recent rate, None when unknown."""
+    files_done: int
+    files_total: int
+    active: tuple[ActiveFile, ...] = ()
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class FileDone:
+    """A file is verified and renamed to its final path."""
+
+    key: str
+    size: int
+    fetched: int
+    """Bytes transferred for it in this run (less than size after a resume)."""
+    verified: str
+    """What was checked: ``md5``, ``etag`` (multipart MD5), ``sha256`` or ``size``."""
+
+
+@dataclass(frozen=True)
+class FileSkipped:
+    """A file was not fetched, and that is not an error of the run."""
+
+    key: str
+    reason: str
+    """``complete`` (already on disk), ``access denied``, ``held out``."""
+
+
+@dataclass(frozen=True)
+class FileFailed:
+    """A file could not be fetched or verified; the other files go on."""
+
+    key: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A warning or note for the log: a retry, a re-minted URL, a resumed file."""
+
+    message: str
+    level: str = "warning"
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run is over (completed, failed files, or cancelled)."""
+
+    done: int
+    skipped: int
+    failed: int
+    bytes_fetched: int
+    elapsed: float
+    cancelled: bool = False
+    failures: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+Event = Union[PlanReady, FileStarted, Progress, FileDone, FileSkipped, FileFailed, Notice, RunFinished]
+EventSink = Callable[[Event], None]

@@ -1,0 +1,77 @@
+"""Selection -> plan: every file, its size, and what is already on disk.
+
+The plan is complete before any byte moves, so a front end can show totals,
+check free space and ask for confirmation. The upstream selection rules live
+in :mod:`laion_fmri_tui.core.bids`; this module applies them per component.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class LocalState(str, enum.Enum):
+    """How much of a planned file is on disk."""
+
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    ABSENT = "absent"
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """One file of the plan."""
+
+    key: str
+    """The S3 key (verbatim) or, for gated stimuli, the stimulus file name."""
+    dest: Path
+    """Absolute final path inside the data directory."""
+    size: int
+    etag: str
+    component: str
+    """``dataset``, a per-subject component, ``embeddings``, ``segmentations``,
+    ``captions`` or ``stimuli``."""
+    state: LocalState = LocalState.ABSENT
+    present: int = 0
+    """Bytes already on disk: ``size`` when complete, the resumable part otherwise."""
+    sha256: str | None = None
+    """Known sha256 (stimuli), verified after the transfer."""
+    source: str = "s3"
+    """``s3`` (anonymous GET) or ``access`` (a presigned URL from the access service)."""
+
+    @property
+    def to_fetch(self) -> int:
+        return 0 if self.state is LocalState.COMPLETE else self.size - self.present
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole run, in fetch order."""
+
+    data_dir: Path
+    items: tuple[PlanItem, ...]
+    held_out: tuple[str, ...] = ()
+    """Keys dropped because their session is held out (never requested)."""
+
+    @property
+    def files(self) -> int:
+        return len(self.items)
+
+    @property
+    def bytes_total(self) -> int:
+        return sum(i.size for i in self.items)
+
+    @property
+    def bytes_present(self) -> int:
+        return sum(i.size if i.state is LocalState.COMPLETE else i.present for i in self.items)
+
+    @property
+    def bytes_to_fetch(self) -> int:
+        return sum(i.to_fetch for i in self.items)
+
+    @property
+    def pending(self) -> tuple[PlanItem, ...]:
+        """Items that still need a transfer."""
+        return tuple(i for i in self.items if i.state is not LocalState.COMPLETE)

@@ -1,0 +1,1 @@
+"""The transfer engine: one worker pool, resumable ``.part`` files, verification."""

@@ -1,0 +1,349 @@
+"""The transfer engine: one pool of workers over one connection pool.
+
+Files are taken in plan order. A small file is one work unit (a streamed GET,
+hashed as it arrives); a file above the threshold is split into ranged parts
+that go to the front of the queue, so free workers help finish a started file
+before opening new ones. Every unit retries transient failures from the byte
+it had reached. Pausing holds workers between reads; cancelling stops them and
+keeps every ``.part`` for the next run.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Mapping
+
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer.filejob import FileJob
+from laion_fmri_tui.core.transfer.progress import ProgressTracker
+from laion_fmri_tui.core.transfer.sources import Source, SourceError
+from laion_fmri_tui.core.transfer.verify import MIB, VerificationError
+
+READ_SIZE = 1 * MIB
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How hard to push; defaults suit a shared login node on real S3."""
+
+    jobs: int = 16
+    """Concurrent requests (workers), shared by whole files and parts."""
+    part_size: int | None = None
+    """Ranged-part size; None adapts it to the object (8-64 MiB)."""
+    threshold: int | None = None
+    """Objects above this are fetched as parallel parts; None = 2 x part size (min 16 MiB)."""
+    retries: int = 5
+    """Attempts per unit for transient failures (after botocore's own retries)."""
+    backoff: float = 0.5
+    progress_interval: float = 0.25
+
+    def chunk_size_for(self, size: int) -> int:
+        if self.part_size:
+            part = self.part_size
+        else:
+            part = min(64 * MIB, max(8 * MIB, -(-size // (2 * self.jobs)) // MIB * MIB))
+        threshold = self.threshold or (self.part_size or max(16 * MIB, 2 * part))
+        return part if size > threshold else 0
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class TransferEngine:
+    """Runs one plan; usable once. Control methods are thread-safe."""
+
+    def __init__(self, sources: Mapping[str, Source], sink: ev.EventSink,
+                 settings: EngineSettings | None = None) -> None:
+        self._sources = sources
+        self._sink = sink
+        self.settings = settings or EngineSettings()
+        self._running = threading.Event()
+        self._running.set()
+        self._cancel = threading.Event()
+        self._finished = threading.Event()
+        self._lock = threading.Lock()
+        self._queue: collections.deque = collections.deque()
+        self._items: collections.deque[PlanItem] = collections.deque()
+        self._active: dict[str, FileJob] = {}
+        self._stop_reason: str | None = None
+        self._counts = {"done": 0, "skipped": 0, "failed": 0}
+        self._failures: list[tuple[str, str]] = []
+        self.progress: ProgressTracker | None = None
+
+    # control ---------------------------------------------------------------
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def cancel(self, reason: str | None = None) -> None:
+        self._stop_reason = self._stop_reason or reason
+        self._cancel.set()
+        self._running.set()
+
+    # run -------------------------------------------------------------------
+    def run(self, plan: Plan) -> ev.RunFinished:
+        """Fetch every pending item; blocks until done or cancelled."""
+        started = time.monotonic()
+        self.progress = ProgressTracker(plan, lambda: tuple(self._active.values()), self.paused_flag)
+        self._sink(ev.PlanReady(plan))
+        for item in plan.items:
+            if item.state is LocalState.COMPLETE:
+                self._counts["skipped"] += 1
+                self._sink(ev.FileSkipped(item.key, "complete"))
+            else:
+                self._items.append(item)
+        ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+        ticker.start()
+        workers = [threading.Thread(target=self._work, name=f"transfer-{n}", daemon=True)
+                   for n in range(max(1, min(self.settings.jobs, 1024)))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        self._finished.set()
+        ticker.join()
+        self._sink(self.progress.snapshot())
+        if self._stop_reason:
+            self._sink(ev.Notice(self._stop_reason, "error"))
+        finished = ev.RunFinished(
+            done=self._counts["done"], skipped=self._counts["skipped"],
+            failed=self._counts["failed"], bytes_fetched=self.progress.fetched,
+            elapsed=time.monotonic() - started, cancelled=self._cancel.is_set(),
+            failures=tuple(self._failures),
+        )
+        self._sink(finished)
+        return finished
+
+    def paused_flag(self) -> bool:
+        return self.paused
+
+    def _tick(self) -> None:
+        while not self._finished.wait(self.settings.progress_interval):
+            assert self.progress is not None
+            snapshot = self.progress.snapshot_if_changed()
+            if snapshot is not None:
+                self._sink(snapshot)
+
+    # workers ---------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._cancel.is_set():
+            unit = self._next_unit()
+            if unit is None:
+                return
+            job, index = unit
+            self._run_unit(job, index)
+
+    def _next_unit(self) -> tuple[FileJob, int] | None:
+        while True:
+            with self._lock:
+                if self._queue:
+                    return self._queue.popleft()
+                if not self._items:
+                    return None
+                item = self._items.popleft()
+            job = self._start_job(item)
+            if job is None:
+                continue
+            todo = job.todo
+            if not todo:
+                self._after_units(job)
+                continue
+            with self._lock:
+                self._queue.extendleft((job, i) for i in reversed(todo[1:]))
+            return job, todo[0]
+
+    def _start_job(self, item: PlanItem) -> FileJob | None:
+        job = FileJob(item, self.settings.chunk_size_for(item.size))
+        try:
+            job.todo = job.open()
+            if not job.chunk_size and job.resume_from:
+                job.hash_existing_prefix()
+        except OSError as error:
+            job.close()
+            self._fail(job, "disk", _disk_message(error, item))
+            return None
+        with self._lock:
+            self._active[item.key] = job
+        assert self.progress is not None
+        self.progress.started(item.key)
+        self._sink(ev.FileStarted(item.key, item.size, job.resume_from))
+        return job
+
+    def _run_unit(self, job: FileJob, index: int) -> None:
+        failure: tuple[str, str] | None = None
+        try:
+            if job.failure is None:
+                self._fetch_unit(job, index)
+        except _Cancelled:
+            failure = ("cancelled", "cancelled")
+        except SourceError as error:
+            failure = (error.kind, str(error))
+        except OSError as error:
+            failure = ("disk", _disk_message(error, job.item))
+            if error.errno == errno.ENOSPC:
+                self.cancel(f"disk full in {job.item.dest.parent}: free space and rerun to resume")
+        with job.lock:
+            job.outstanding -= 1
+            if failure and job.failure is None:
+                job.failure = failure
+            last = job.outstanding == 0
+        if job.failure is None and job.chunk_size:
+            if job.advance_hash():
+                self._finalize(job)
+        elif job.failure is None and last:
+            self._finalize(job)
+        elif last:
+            self._after_units(job)
+
+    def _fetch_unit(self, job: FileJob, index: int) -> None:
+        if job.chunk_size:
+            start, end = job.chunk_range(index)
+        else:
+            start, end = job.resume_from, job.item.size - 1
+        pos = start
+        attempt = 0
+        while pos <= end:
+            self._check_gate()
+            try:
+                pos = self._stream(job, pos, end, sequential=not job.chunk_size)
+            except SourceError as error:
+                if error.kind not in ("transient", "expired"):
+                    raise
+                attempt += 1
+                if attempt >= self.settings.retries:
+                    raise SourceError("transient", f"{error} (gave up after {attempt} attempts)") from None
+                delay = 0 if error.kind == "expired" else min(10.0, self.settings.backoff * 2 ** (attempt - 1))
+                self._sink(ev.Notice(f"retrying {job.item.key} from byte {pos}: {error} "
+                                     f"(attempt {attempt + 1} of {self.settings.retries})"))
+                self._sleep(delay)
+        if job.chunk_size:
+            job.chunk_finished(index)
+
+    def _stream(self, job: FileJob, pos: int, end: int, sequential: bool) -> int:
+        source = self._sources[job.item.source]
+        opened = source.open(job.item, pos, end)
+        body = opened.body
+        try:
+            if opened.start != pos:
+                if opened.start != 0:
+                    raise SourceError("transient", f"server answered from byte {opened.start}, asked {pos}")
+                if sequential:
+                    self._sink(ev.Notice(f"{job.item.key}: server ignored the range; starting over", "info"))
+                    job.restart()
+                    pos = 0
+                else:
+                    _discard(body, pos)
+            while pos <= end:
+                self._check_gate()
+                try:
+                    data = body.read(min(READ_SIZE, end + 1 - pos))
+                except Exception as error:  # urllib3/botocore read errors vary by version
+                    raise SourceError("transient", f"connection dropped: {type(error).__name__}") from None
+                if not data:
+                    raise SourceError("transient", f"connection closed at byte {pos} of {end + 1}")
+                os.pwrite(job.fd, data, pos)
+                if sequential:
+                    job.verifier.update(data)
+                pos += len(data)
+                with job.lock:
+                    job.fetched += len(data)
+                    job.on_disk += len(data)
+                assert self.progress is not None
+                self.progress.add(len(data))
+        finally:
+            body.close()
+        return pos
+
+    def _check_gate(self) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled
+        if not self._running.is_set():
+            self._running.wait()
+            if self._cancel.is_set():
+                raise _Cancelled
+
+    def _sleep(self, seconds: float) -> None:
+        if self._cancel.wait(seconds):
+            raise _Cancelled
+
+    # outcomes --------------------------------------------------------------
+    def _finalize(self, job: FileJob) -> None:
+        try:
+            kind = job.verifier.finish()
+            if os.fstat(job.fd).st_size != job.item.size:
+                raise VerificationError("size on disk differs from the listing")
+        except VerificationError as error:
+            job.close()
+            partfile.discard(job.dest)
+            self._fail(job, "verify", f"{error}; the partial file was removed, rerun to fetch it again")
+            return
+        job.close()
+        os.replace(job.part, job.dest)
+        partfile.discard(job.dest)
+        self._retire(job, ok=True)
+        with self._lock:
+            self._counts["done"] += 1
+        self._sink(ev.FileDone(job.item.key, job.item.size, job.fetched, kind))
+
+    def _after_units(self, job: FileJob) -> None:
+        """Every unit has ended and at least one failed (or there was nothing to do)."""
+        job.close()
+        if job.failure is None:
+            self._finalize(job)
+            return
+        kind, message = job.failure
+        self._retire(job)
+        if kind == "cancelled":
+            return
+        if kind in ("denied", "changed", "missing"):
+            partfile.discard(job.dest)
+        if kind == "denied":
+            with self._lock:
+                self._counts["skipped"] += 1
+            self._sink(ev.FileSkipped(job.item.key, message))
+            return
+        self._fail(job, kind, message)
+
+    def _retire(self, job: FileJob, ok: bool = False) -> None:
+        with self._lock:
+            if job.retired:
+                return
+            job.retired = True
+            self._active.pop(job.item.key, None)
+        if self.progress is not None:
+            self.progress.retire(job, ok)
+
+    def _fail(self, job: FileJob, kind: str, message: str) -> None:
+        self._retire(job)
+        with self._lock:
+            self._counts["failed"] += 1
+            self._failures.append((job.item.key, message))
+        self._sink(ev.FileFailed(job.item.key, message))
+
+
+def _discard(body, count: int) -> None:
+    while count > 0:
+        data = body.read(min(READ_SIZE, count))
+        if not data:
+            raise SourceError("transient", "connection closed while skipping an ignored range")
+        count -= len(data)
+
+
+def _disk_message(error: OSError, item: PlanItem) -> str:
+    if error.errno == errno.ENOSPC:
+        return f"disk full while writing {item.dest.name}"
+    return f"cannot write {item.dest}: {error.strerror or error}"

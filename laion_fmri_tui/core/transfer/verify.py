@@ -1,0 +1,119 @@
+"""Content checks computed while the bytes stream in.
+
+What can be checked depends on what the bucket tells us:
+
+* a plain ETag is the object's MD5 (single-part upload): check it;
+* a multipart ETag ``<md5 of part md5s>-N`` can be recomputed when the upload
+  part size is known. S3 parts are all equal except the last and at least
+  5 MiB; uploaders use whole MiB. When exactly one whole-MiB part size fits
+  the object's size and part count, we recompute the ETag with it;
+  otherwise (ambiguous) only the size is checked rather than risk calling a
+  good file bad;
+* a sha256 (stimuli, from the access service's manifest) is always checked.
+
+The size is always checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from laion_fmri_tui.core.models import RemoteObject
+
+MIB = 1024 * 1024
+MIN_PART = 5 * MIB
+
+
+class VerificationError(Exception):
+    """The bytes on disk are not the object's bytes."""
+
+
+def infer_part_size(size: int, parts: int) -> int | None:
+    """The unique whole-MiB part size that splits ``size`` into ``parts`` parts."""
+    if parts < 1 or size <= 0:
+        return None
+    if parts == 1:
+        return size
+    low = max(MIN_PART, -(-size // parts))  # ceil(size / parts)
+    high = -(-size // (parts - 1)) - 1      # largest P with (parts-1)*P < size
+    first = -(-low // MIB)
+    last = high // MIB
+    candidates = range(first, last + 1)
+    return candidates[0] * MIB if len(candidates) == 1 else None
+
+
+class Verifier:
+    """Feed it the object's bytes in order; :meth:`finish` says what was proven."""
+
+    def __init__(self, size: int, etag: str = "", sha256: str | None = None) -> None:
+        obj = RemoteObject("", size, etag)
+        self.size = size
+        self._fed = 0
+        self._sha = hashlib.sha256() if sha256 else None
+        self._want_sha = sha256.lower() if sha256 else None
+        self._md5 = None
+        self._part_size: int | None = None
+        self._want_etag = etag
+        if obj.plain_md5:
+            self._md5 = hashlib.md5(usedforsecurity=False)
+        elif obj.multipart_parts:
+            self._part_size = infer_part_size(size, obj.multipart_parts)
+            if self._part_size:
+                self._md5 = hashlib.md5(usedforsecurity=False)
+                self._part_digests: list[bytes] = []
+                self._in_part = 0
+
+    @property
+    def fed(self) -> int:
+        """Bytes hashed so far (the verified prefix)."""
+        return self._fed
+
+    @property
+    def kind(self) -> str:
+        if self._want_sha:
+            return "sha256"
+        if self._md5 is not None:
+            return "etag" if self._part_size else "md5"
+        return "size"
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._fed += len(data)
+        if self._sha is not None:
+            self._sha.update(data)
+        if self._md5 is None:
+            return
+        if not self._part_size:
+            self._md5.update(data)
+            return
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self._part_size - self._in_part)
+            self._md5.update(view[:take])
+            self._in_part += take
+            view = view[take:]
+            if self._in_part == self._part_size:
+                self._part_digests.append(self._md5.digest())
+                self._md5 = hashlib.md5(usedforsecurity=False)
+                self._in_part = 0
+
+    def finish(self) -> str:
+        """Raise :class:`VerificationError` on a mismatch; return the check's name."""
+        if self._fed != self.size:
+            raise VerificationError(f"size mismatch: expected {self.size} bytes, got {self._fed}")
+        if self._sha is not None and self._sha.hexdigest() != self._want_sha:
+            raise VerificationError(
+                f"sha256 mismatch: expected {self._want_sha[:16]}…, got {self._sha.hexdigest()[:16]}…"
+            )
+        if self._md5 is not None:
+            if self._part_size:
+                if self._in_part:
+                    self._part_digests.append(self._md5.digest())
+                joined = hashlib.md5(b"".join(self._part_digests), usedforsecurity=False)
+                got = f"{joined.hexdigest()}-{len(self._part_digests)}"
+            else:
+                got = self._md5.hexdigest()
+            if got != self._want_etag:
+                raise VerificationError(
+                    f"checksum mismatch: ETag {self._want_etag[:16]}…, bytes give {got[:16]}…"
+                )
+        return self.kind

@@ -1,0 +1,46 @@
+"""The service layer and --batch must never pull in Textual (or Rich)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEADLESS_MODULES = [
+    "laion_fmri_tui.cli",
+    "laion_fmri_tui.batch.runner",
+    "laion_fmri_tui.batch.output",
+    "laion_fmri_tui.core.service",
+    "laion_fmri_tui.core.planner",
+    "laion_fmri_tui.core.catalog",
+    "laion_fmri_tui.core.transfer.engine",
+    "laion_fmri_tui.core.config",
+    "laion_fmri_tui.core.licence",
+]
+
+
+def test_headless_modules_do_not_import_textual() -> None:
+    code = (
+        "import importlib, sys\n"
+        f"for name in {HEADLESS_MODULES!r}:\n"
+        "    importlib.import_module(name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "", f"headless modules imported: {result.stdout.strip()}"
+
+
+def test_batch_run_does_not_import_textual(tmp_path) -> None:
+    """Running the batch entry point (not just importing it) stays Textual-free."""
+    code = (
+        "import sys\n"
+        "from laion_fmri_tui.cli import main\n"
+        "try:\n"
+        "    main(['--batch', '--subject', 'bad id!', '--data-dir', sys.argv[1]])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert result.stdout.strip() == ""
+    assert "malformed subject" in result.stderr
