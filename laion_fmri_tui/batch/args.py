@@ -67,6 +67,8 @@ def build_parser() -> OneLineParser:
     how.add_argument("--part-size", type=parse_size, metavar="SIZE",
                      help="fetch objects larger than SIZE (e.g. 64M) as parallel ranged parts "
                           "of that size (default: adapted to each object)")
+    how.add_argument("--retries", type=int, default=5, metavar="N",
+                     help="attempts per file or part before it counts as failed (default 5)")
     how.add_argument("--accept-license", action="store_true",
                      help="accept the CC0 dataset licence for this data directory")
     how.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
@@ -105,6 +107,8 @@ def selection_from(args: argparse.Namespace) -> Selection:
     if selection.is_empty:
         raise UsageError("nothing to download: give --subject ID|all and/or "
                          "--include-embeddings / --include-segmentations / --include-captions")
+    if args.retries < 1:
+        raise UsageError(f"--retries must be at least 1 (got {args.retries})")
     if args.jobs < 1 or args.jobs > 256:
         raise UsageError(f"--n-jobs must be between 1 and 256 (got {args.jobs})")
     return selection

@@ -31,6 +31,8 @@ def rate(bps: float) -> str:
 def eta(seconds: float | None) -> str:
     if seconds is None:
         return "ETA unknown"
+    if seconds <= 0:
+        return "no time left"
     return f"ETA {humanize.precisedelta(max(1, round(seconds)), minimum_unit='seconds', format='%d')}"
 
 
@@ -42,12 +44,18 @@ def plan_table(plan: Plan, out: TextIO) -> None:
         out.write(f"{item.state.value:<9} {size(item.size):>10}  {item.key}\n")
     for key in plan.held_out:
         out.write(f"{'held out':<9} {'-':>10}  {key}\n")
+    for key, reason in plan.refused:
+        out.write(f"{'refused':<9} {'-':>10}  {key}  ({reason})\n")
     out.write("-" * min(width + 22, 100) + "\n")
     out.write(totals_line(plan) + "\n")
 
 
 def totals_line(plan: Plan) -> str:
     held = f"; {len(plan.held_out)} held-out files excluded" if plan.held_out else ""
+    if plan.refused:
+        held += f"; {len(plan.refused)} unsafe keys refused"
+    if plan.skipped_subjects:
+        held += f"; nothing matched for {', '.join(plan.skipped_subjects)}"
     return (f"{plan.files} files, {size(plan.bytes_total)} in all: {size(plan.bytes_to_fetch)} to fetch, "
             f"{size(plan.bytes_present)} already present{held}")
 
@@ -85,6 +93,7 @@ class HumanPrinter:
             self._line(f"into {event.plan.data_dir}")
         elif isinstance(event, ev.FileSkipped) and event.reason == "complete":
             self._complete += 1
+            self._complete_bytes += event.size
             return
         elif isinstance(event, ev.Progress):
             self._progress(event)
@@ -104,7 +113,7 @@ class HumanPrinter:
 
     def _progress(self, p: ev.Progress) -> None:
         now = time.monotonic()
-        if now - self._last_progress < self._every:
+        if p.files_done == p.files_total or now - self._last_progress < self._every:
             return
         self._last_progress = now
         pct = 100 * p.bytes_done / p.bytes_total if p.bytes_total else 100.0

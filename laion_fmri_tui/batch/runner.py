@@ -40,7 +40,7 @@ def _run(args) -> int:
     selection = selection_from(args)
     data_dir = config.resolve_data_dir(args.data_dir)
     _licence(args, data_dir)
-    engine_settings = EngineSettings(jobs=args.jobs, part_size=args.part_size)
+    engine_settings = EngineSettings(jobs=args.jobs, part_size=args.part_size, retries=args.retries)
     service = DownloadService(ServiceSettings(
         data_dir=data_dir,
         s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url)),

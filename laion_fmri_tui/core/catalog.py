@@ -115,9 +115,10 @@ class Catalog:
                 "check --endpoint-url and try again"
             ) from None
         except BotoCoreError as error:
+            endpoint = self._client.meta.endpoint_url
             raise BucketUnreachableError(
-                f"could not reach the bucket to list s3://{self._bucket}/{prefix}: "
-                f"{_short(error)}; check your network or --endpoint-url"
+                f"could not reach the S3 endpoint {endpoint} ({_reason(error)}); "
+                "check your network or --endpoint-url"
             ) from None
 
 
@@ -128,6 +129,10 @@ def _objects(page: dict) -> list[RemoteObject]:
     ]
 
 
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text[:200]
+def _reason(error: BaseException) -> str:
+    name = type(error).__name__
+    if "Connect" in name:
+        return "connection failed"
+    if "Timeout" in name:
+        return "timed out"
+    return name

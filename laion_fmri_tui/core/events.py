@@ -78,7 +78,8 @@ class FileSkipped:
 
     key: str
     reason: str
-    """``complete`` (already on disk), ``access denied``, ``held out``."""
+    """``complete`` (already on disk) or why the bucket refused it."""
+    size: int = 0
 
 
 @dataclass(frozen=True)

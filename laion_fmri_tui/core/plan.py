@@ -54,6 +54,10 @@ class Plan:
     items: tuple[PlanItem, ...]
     held_out: tuple[str, ...] = ()
     """Keys dropped because their session is held out (never requested)."""
+    refused: tuple[tuple[str, str], ...] = ()
+    """(key, reason) for keys that would map outside the data directory."""
+    skipped_subjects: tuple[str, ...] = ()
+    """With ``--subject all``: subjects that had nothing matching the selection."""
 
     @property
     def files(self) -> int:

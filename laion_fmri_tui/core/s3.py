@@ -64,7 +64,7 @@ def make_client(settings: S3Settings):
         signature_version=UNSIGNED,
         region_name=REGION,
         max_pool_connections=settings.max_connections,
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         ignore_configured_endpoint_urls=True,

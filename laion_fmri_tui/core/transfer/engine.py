@@ -57,6 +57,15 @@ class _Cancelled(Exception):
     pass
 
 
+class _Cursor:
+    """The next byte a unit needs; survives a dropped connection."""
+
+    __slots__ = ("pos",)
+
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
+
+
 class TransferEngine:
     """Runs one plan; usable once. Control methods are thread-safe."""
 
@@ -100,10 +109,13 @@ class TransferEngine:
         started = time.monotonic()
         self.progress = ProgressTracker(plan, lambda: tuple(self._active.values()), self.paused_flag)
         self._sink(ev.PlanReady(plan))
+        for key, reason in plan.refused:
+            self._counts["skipped"] += 1
+            self._sink(ev.FileSkipped(key, reason))
         for item in plan.items:
             if item.state is LocalState.COMPLETE:
                 self._counts["skipped"] += 1
-                self._sink(ev.FileSkipped(item.key, "complete"))
+                self._sink(ev.FileSkipped(item.key, "complete", item.size))
             else:
                 self._items.append(item)
         ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
@@ -214,12 +226,12 @@ class TransferEngine:
             start, end = job.chunk_range(index)
         else:
             start, end = job.resume_from, job.item.size - 1
-        pos = start
+        cursor = _Cursor(start)
         attempt = 0
-        while pos <= end:
+        while cursor.pos <= end:
             self._check_gate()
             try:
-                pos = self._stream(job, pos, end, sequential=not job.chunk_size)
+                self._stream(job, cursor, end, sequential=not job.chunk_size)
             except SourceError as error:
                 if error.kind not in ("transient", "expired"):
                     raise
@@ -227,38 +239,41 @@ class TransferEngine:
                 if attempt >= self.settings.retries:
                     raise SourceError("transient", f"{error} (gave up after {attempt} attempts)") from None
                 delay = 0 if error.kind == "expired" else min(10.0, self.settings.backoff * 2 ** (attempt - 1))
-                self._sink(ev.Notice(f"retrying {job.item.key} from byte {pos}: {error} "
+                self._sink(ev.Notice(f"retrying {job.item.key} from byte {cursor.pos}: {error} "
                                      f"(attempt {attempt + 1} of {self.settings.retries})"))
                 self._sleep(delay)
         if job.chunk_size:
             job.chunk_finished(index)
 
-    def _stream(self, job: FileJob, pos: int, end: int, sequential: bool) -> int:
+    def _stream(self, job: FileJob, cursor: "_Cursor", end: int, sequential: bool) -> None:
+        """Copy one response into the ``.part`` from ``cursor.pos``, advancing it
+        byte-exactly even when the connection drops half-way."""
         source = self._sources[job.item.source]
-        opened = source.open(job.item, pos, end)
+        opened = source.open(job.item, cursor.pos, None if sequential else end)
         body = opened.body
         try:
-            if opened.start != pos:
+            if opened.start != cursor.pos:
                 if opened.start != 0:
-                    raise SourceError("transient", f"server answered from byte {opened.start}, asked {pos}")
+                    raise SourceError("transient", f"server answered from byte {opened.start}, "
+                                                   f"asked {cursor.pos}")
                 if sequential:
                     self._sink(ev.Notice(f"{job.item.key}: server ignored the range; starting over", "info"))
                     job.restart()
-                    pos = 0
+                    cursor.pos = 0
                 else:
-                    _discard(body, pos)
-            while pos <= end:
+                    _discard(body, cursor.pos)
+            while cursor.pos <= end:
                 self._check_gate()
                 try:
-                    data = body.read(min(READ_SIZE, end + 1 - pos))
+                    data = body.read(min(READ_SIZE, end + 1 - cursor.pos))
                 except Exception as error:  # urllib3/botocore read errors vary by version
                     raise SourceError("transient", f"connection dropped: {type(error).__name__}") from None
                 if not data:
-                    raise SourceError("transient", f"connection closed at byte {pos} of {end + 1}")
-                os.pwrite(job.fd, data, pos)
+                    raise SourceError("transient", f"connection closed at byte {cursor.pos} of {end + 1}")
+                os.pwrite(job.fd, data, cursor.pos)
                 if sequential:
                     job.verifier.update(data)
-                pos += len(data)
+                cursor.pos += len(data)
                 with job.lock:
                     job.fetched += len(data)
                     job.on_disk += len(data)
@@ -266,7 +281,6 @@ class TransferEngine:
                 self.progress.add(len(data))
         finally:
             body.close()
-        return pos
 
     def _check_gate(self) -> None:
         if self._cancel.is_set():
@@ -314,7 +328,7 @@ class TransferEngine:
         if kind == "denied":
             with self._lock:
                 self._counts["skipped"] += 1
-            self._sink(ev.FileSkipped(job.item.key, message))
+            self._sink(ev.FileSkipped(job.item.key, message, job.item.size))
             return
         self._fail(job, kind, message)
 

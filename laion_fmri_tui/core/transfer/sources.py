@@ -67,7 +67,7 @@ class S3Source:
 
     def open(self, item: PlanItem, start: int, end: int | None) -> Opened:
         kwargs = {"Bucket": self._bucket, "Key": item.key}
-        if start or end is not None:
+        if start or (end is not None and end < item.size - 1):
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
         if item.etag:
             kwargs["IfMatch"] = f'"{item.etag}"'

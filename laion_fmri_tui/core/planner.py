@@ -1,0 +1,195 @@
+"""Selection -> Plan: which bucket keys a run covers, applying upstream's rules.
+
+Per subject the components are walked in upstream's order; each listing goes
+through the :class:`~laion_fmri_tui.core.catalog.Catalog` (cached) and only
+prefixes the selection needs are listed. Held-out keys are dropped before
+any filter or pin, so they can never reach the transfer engine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from laion_fmri_tui.core import bids
+from laion_fmri_tui.core.catalog import Catalog
+from laion_fmri_tui.core.errors import NoMatchingDataError, UnsafeKeyError, UsageError
+from laion_fmri_tui.core.models import RemoteObject
+from laion_fmri_tui.core.plan import Plan, PlanItem
+from laion_fmri_tui.core.selection import COMPONENTS, Filters, Selection
+from laion_fmri_tui.core.transfer import partfile
+
+_FILTERED = frozenset({"glmsingle", "rois", "raw"})
+"""Components the filters apply to; the others are pulled whole."""
+
+
+class _Collector:
+    """Ordered, de-duplicated plan items plus the held-out keys seen."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.items: dict[str, PlanItem] = {}
+        self.held_out: dict[str, None] = {}
+        self.refused: dict[str, str] = {}
+
+    def add(self, obj: RemoteObject, component: str) -> None:
+        """Add one object; a key planned twice keeps its first entry.
+
+        A key that would land outside the data directory is recorded as
+        refused (the run reports it) instead of aborting the whole plan.
+        """
+        if obj.key in self.items or obj.key in self.refused:
+            return
+        try:
+            dest = bids.local_path(self.data_dir, obj.key)
+        except UnsafeKeyError as error:
+            self.refused[obj.key] = str(error)
+            return
+        state, present = partfile.local_state(dest, obj.size, obj.etag)
+        self.items[obj.key] = PlanItem(
+            key=obj.key, dest=dest, size=obj.size, etag=obj.etag,
+            component=component, state=state, present=present,
+        )
+
+
+def build_plan(catalog: Catalog, selection: Selection, data_dir: Path) -> Plan:
+    """Every file the selection covers, with sizes and local state.
+
+    Raises UsageError for an unknown subject and NoMatchingDataError when a
+    subject matches nothing or a requested stimulus derivative is missing.
+    """
+    root = Path(os.path.abspath(data_dir))
+    out = _Collector(root)
+    subjects = _subjects(catalog, selection.subjects)
+    every = "all" in selection.subjects
+    if subjects:
+        _add_dataset_files(catalog, out)
+    skipped: list[str] = []
+    for subject in subjects:
+        try:
+            _add_subject(catalog, selection, subject, out)
+        except NoMatchingDataError:
+            if not every:
+                raise
+            skipped.append(subject)
+    if every and len(skipped) == len(subjects):
+        raise NoMatchingDataError(
+            f"no LAION-fMRI files matched any subject ({', '.join(subjects)}) with this selection"
+        )
+    _add_stimulus_derivatives(catalog, selection, out)
+    return Plan(
+        data_dir=root,
+        items=tuple(out.items.values()),
+        held_out=tuple(out.held_out),
+        refused=tuple(out.refused.items()),
+        skipped_subjects=tuple(skipped),
+    )
+
+
+def _subjects(catalog: Catalog, requested: tuple[str, ...]) -> list[str]:
+    """Resolve ``all`` through discovery; refuse subjects the bucket lacks."""
+    if not requested:
+        return []
+    available = catalog.subjects()
+    if not available:
+        raise NoMatchingDataError(
+            f"no LAION-fMRI subjects were found in s3://{catalog.bucket}/; "
+            "check the endpoint and the bucket layout"
+        )
+    if "all" in requested:
+        return list(available)
+    unknown = [s for s in requested if s not in available]
+    if unknown:
+        raise UsageError(
+            f"unknown subject {', '.join(unknown)}; available: {', '.join(available)}"
+        )
+    return list(dict.fromkeys(requested))
+
+
+def _add_dataset_files(catalog: Catalog, out: _Collector) -> None:
+    """The four root files, once per run (upstream refetches them per subject)."""
+    by_key = {o.key: o for o in catalog.level("").objects}
+    for key in bids.DATASET_KEYS:
+        if key in by_key:
+            out.add(by_key[key], "dataset")
+
+
+def _add_subject(catalog: Catalog, selection: Selection, subject: str, out: _Collector) -> None:
+    """Walk the selected components of one subject, in upstream's order.
+
+    A subject for which no key passed the rules is an error; the pinned
+    R2mean map alone does not count, it only accompanies session data.
+    """
+    filters = selection.filters
+    pinned = _pinned_keys(subject, filters)
+    hits = 0
+    found: list[tuple[RemoteObject, str]] = []
+    for component in COMPONENTS:
+        if component not in selection.components:
+            continue
+        for obj in catalog.objects(bids.component_prefix(component, subject)):
+            if obj.key.endswith("/"):
+                continue
+            passes = _passes(obj.key, component, filters)
+            if bids.is_held_out(obj.key):
+                if passes:
+                    out.held_out.setdefault(obj.key)
+                continue
+            if passes:
+                hits += 1
+            elif not (component == "glmsingle" and obj.key in pinned):
+                continue
+            found.append((obj, component))
+    if not hits:
+        raise NoMatchingDataError(_no_match_message(catalog.bucket, subject, selection))
+    for obj, component in found:
+        out.add(obj, component)
+
+
+def _passes(key: str, component: str, filters: Filters) -> bool:
+    """Upstream's per-component filter rule (held-out and pins are handled apart)."""
+    if component not in _FILTERED:
+        return True
+    return bids.matches(key, filters, use_ses=component != "rois")
+
+
+def _pinned_keys(subject: str, filters: Filters) -> frozenset[str]:
+    """The R2mean map rides along whenever ``ses`` names a real session:
+    the loader needs it as brain mask and strict ``ses`` would drop it."""
+    if any(v != bids.AVERAGES for v in filters.ses):
+        return frozenset({bids.r2mean_key(subject)})
+    return frozenset()
+
+
+def _no_match_message(bucket: str, subject: str, selection: Selection) -> str:
+    """One line naming the subject, the filters and any held-out sessions asked for."""
+    active = selection.filters.active()
+    shown = "; ".join(f"{name}={','.join(values)}" for name, values in active.items())
+    walked = ", ".join(sorted(selection.components, key=COMPONENTS.index)) or "nothing"
+    text = (f"no LAION-fMRI files matched {subject} with "
+            f"{'filters ' + shown if shown else 'no filters'} "
+            f"in s3://{bucket}/ ({walked})")
+    sessions = [v for v in selection.filters.ses if v != bids.AVERAGES]
+    held = [f"ses-{v}" for v in sessions if f"ses-{v}" in bids.HELD_OUT_SESSIONS]
+    if held and len(held) == len(sessions) and bids.AVERAGES not in selection.filters.ses:
+        text += f"; {', '.join(held)} {'is' if len(held) == 1 else 'are'} held out (not yet released)"
+    return text
+
+
+def _add_stimulus_derivatives(catalog: Catalog, selection: Selection, out: _Collector) -> None:
+    """Embeddings, segmentations and captions from one ``stimuli/`` listing."""
+    wanted: list[tuple[str, str]] = [(bids.embedding_key(m), "embeddings") for m in selection.embeddings]
+    if selection.segmentations:
+        wanted += [(key, "segmentations") for key in bids.SEGMENTATION_KEYS]
+    if selection.captions:
+        wanted.append((bids.CAPTIONS_KEY, "captions"))
+    if not wanted:
+        return
+    by_key = {o.key: o for o in catalog.objects(bids.STIMULI_PREFIX)}
+    for key, component in wanted:
+        obj = by_key.get(key)
+        if obj is None:
+            raise NoMatchingDataError(
+                f"{key} was not found in s3://{catalog.bucket}/; has it been uploaded yet?"
+            )
+        out.add(obj, component)

@@ -1,0 +1,125 @@
+"""Interrupted runs resume: killed (SIGKILL) or stopped (SIGINT), nothing restarts from zero."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from batchtools import batch_command, batch_env, files_under
+
+from laion_fmri_tui.core.bids import bidsify_local_key
+from laion_fmri_tui.devserver import synthetic
+
+MIB = 1024 * 1024
+
+
+def start(s3, data_dir: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        batch_command(*args, "--data-dir", str(data_dir), "--endpoint-url", s3.url),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        text=True, env=batch_env(),
+    )
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def record(dest: Path) -> dict:
+    try:
+        return json.loads(dest.with_name(dest.name + ".part.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def test_sigkill_then_rerun_resumes_parts_and_skips_finished_files(s3, licensed_data_dir, s3_objects):
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    s3.throttle(synthetic.MULTIPART_KEY, 1 * MIB)
+    args = ("--subject", "01", "--ses", "02", "--part-size", "1M", "--n-jobs", "2")
+    proc = start(s3, licensed_data_dir, *args)
+    wait_for(lambda: len(record(big).get("chunks_done", [])) >= 3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    assert not big.exists(), "a killed run must not leave the final path"
+    done_before = record(big)["chunks_done"]
+    finished_before = files_under(licensed_data_dir) - {
+        p for p in files_under(licensed_data_dir) if p.endswith((".part", ".part.json"))}
+    assert finished_before, "small files finished before the kill"
+    s3.reset()
+
+    rerun = subprocess.run(batch_command(*args, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
+                           capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert big.read_bytes() == s3_objects[synthetic.MULTIPART_KEY].data
+    assert f"done     {synthetic.MULTIPART_KEY}" in rerun.stdout and "resumed" in rerun.stdout
+
+    starts = sorted(int(r.range.split("=")[1].split("-")[0]) for r in s3.gets(synthetic.MULTIPART_KEY))
+    assert starts and not set(starts) & {i * MIB for i in done_before}, "finished parts are not fetched again"
+    kept = sum(min(MIB, synthetic.MULTIPART_SIZE - i * MIB) for i in done_before)
+    assert s3.bytes_sent(synthetic.MULTIPART_KEY) == synthetic.MULTIPART_SIZE - kept
+    keys_by_path = {bidsify_local_key(k): k for k in s3_objects}
+    for path in finished_before:
+        assert s3.gets(keys_by_path[path]) == [], f"{path} was complete and must not be fetched again"
+    assert not [p for p in files_under(licensed_data_dir) if ".part" in p], "no .part left behind"
+
+
+def test_sigkill_then_rerun_resumes_a_sequential_file_from_its_offset(s3, licensed_data_dir, s3_objects):
+    large = licensed_data_dir / synthetic.LARGE_KEY
+    part = large.with_name(large.name + ".part")
+    s3.throttle(synthetic.LARGE_KEY, 1 * MIB)
+    args = ("--subject", "01", "--ses", "01", "--part-size", "64M")
+    proc = start(s3, licensed_data_dir, *args)
+    wait_for(lambda: part.exists() and part.stat().st_size >= MIB)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    offset = part.stat().st_size
+    assert 0 < offset < synthetic.LARGE_SIZE and not large.exists()
+    s3.reset()
+
+    rerun = subprocess.run(batch_command(*args, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
+                           capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    gets = s3.gets(synthetic.LARGE_KEY)
+    assert [g.range for g in gets] == [f"bytes={offset}-"]
+    assert s3.bytes_sent(synthetic.LARGE_KEY) == synthetic.LARGE_SIZE - offset
+    assert large.read_bytes() == s3_objects[synthetic.LARGE_KEY].data
+    assert "md5 ok, resumed" in rerun.stdout
+
+
+def test_ctrl_c_exits_130_keeps_partial_files_and_says_how_to_resume(s3, licensed_data_dir):
+    large = licensed_data_dir / synthetic.LARGE_KEY
+    part = large.with_name(large.name + ".part")
+    s3.throttle(synthetic.LARGE_KEY, 1 * MIB)
+    proc = start(s3, licensed_data_dir, "--subject", "01", "--ses", "01", "--part-size", "64M")
+    wait_for(lambda: part.exists() and part.stat().st_size > 0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert part.exists() and not large.exists()
+    assert "interrupted" in out and "rerun the same command to resume" in out
+
+
+def test_an_object_changed_since_the_part_was_written_starts_over(s3, licensed_data_dir, s3_objects):
+    """A .part whose record names another ETag is discarded, not appended to."""
+    large = licensed_data_dir / synthetic.LARGE_KEY
+    large.parent.mkdir(parents=True)
+    part = large.with_name(large.name + ".part")
+    part.write_bytes(b"\0" * MIB)
+    large.with_name(large.name + ".part.json").write_text(json.dumps(
+        {"size": synthetic.LARGE_SIZE, "etag": "0" * 32, "chunk_size": 0, "chunks_done": []}))
+    result = subprocess.run(
+        batch_command("--subject", "01", "--ses", "01", "--part-size", "64M",
+                      "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
+        capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert [g.range for g in s3.gets(synthetic.LARGE_KEY)] == [None]
+    assert large.read_bytes() == s3_objects[synthetic.LARGE_KEY].data

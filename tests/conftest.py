@@ -1,0 +1,86 @@
+"""Shared fixtures: an isolated environment, the local S3 server, data dirs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:  # moto is only imported when a test asks for the server
+    from laion_fmri_tui.devserver.s3server import LocalS3Server
+    from laion_fmri_tui.devserver.synthetic import SyntheticObject
+
+
+# ---- environment -------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test away from the real home, XDG dirs and AWS set-up.
+
+    AWS_PROFILE names a missing profile and AWS_CONFIG_FILE holds garbage, so
+    any code path that reads the user's AWS configuration fails loudly.
+    """
+    home = tmp_path / "home"
+    for name, sub in (("HOME", ""), ("XDG_CONFIG_HOME", ".config"),
+                      ("XDG_CACHE_HOME", ".cache"), ("XDG_DATA_HOME", ".local/share")):
+        path = home / sub
+        path.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv(name, str(path))
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "LAION_FMRI_")):
+            monkeypatch.delenv(name)
+    garbage = tmp_path / "aws-config-garbage"
+    garbage.write_text("this is [not an ini file\n= = =\n[profile\n")
+    monkeypatch.setenv("AWS_PROFILE", "laion-fmri-tui-tests-no-such-profile")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(garbage))
+
+
+# ---- local S3 ----------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[LocalS3Server]:
+    """moto on 127.0.0.1 holding the synthetic LAION-fMRI bucket (one per session)."""
+    from laion_fmri_tui.devserver.s3server import LocalS3Server, seed
+
+    server = LocalS3Server().start()
+    try:
+        seed(server)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: LocalS3Server) -> Iterator[LocalS3Server]:
+    """The session server with an empty request log and no throttles or faults."""
+    s3_server.reset()
+    yield s3_server
+    s3_server.reset()
+
+
+@pytest.fixture
+def s3_objects(s3_server: LocalS3Server) -> dict[str, SyntheticObject]:
+    """What the bucket holds: key -> SyntheticObject (data, public, multipart)."""
+    return dict(s3_server.objects)
+
+
+# ---- data directories -------------------------------------------------------
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """An existing, empty data directory."""
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def licensed_data_dir(data_dir: Path) -> Path:
+    """A data directory whose CC0 licence was already accepted."""
+    marker = data_dir / ".laion_fmri" / "license_accepted"
+    marker.parent.mkdir(parents=True)
+    marker.touch()
+    return data_dir
