@@ -9,7 +9,8 @@ Progress is coalesced by the engine (a :class:`Progress` at most every
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Union
+from collections.abc import Callable
 
 from laion_fmri_tui.core.plan import Plan
 

@@ -42,7 +42,7 @@ class Filters:
     extension: tuple[str, ...] = ()
 
     @classmethod
-    def build(cls, **values: object) -> "Filters":
+    def build(cls, **values: object) -> Filters:
         """Normalise user values: str or iterable, ``ses-04`` -> ``04``."""
         clean: dict[str, tuple[str, ...]] = {}
         for name, raw in values.items():

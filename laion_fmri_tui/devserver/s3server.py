@@ -64,6 +64,7 @@ class RequestRecord:
     time: float = 0.0  # time.monotonic() on arrival
     duration: float | None = None  # seconds until the body was done; None while streaming
     fault: str | None = None  # injected fault kind, if any
+    signed: bool = False  # an Authorization header or a presigned signature came with it
 
 
 class _QuietHandler(MotoRequestHandler):
@@ -179,7 +180,9 @@ class LocalS3Server:
         """The middleware: log the request, inject faults, wrap the body."""
         method = environ["REQUEST_METHOD"]
         rec = RequestRecord(method, _key_of(environ), environ.get("QUERY_STRING", ""),
-                            environ.get("HTTP_RANGE"), time=time.monotonic())
+                            environ.get("HTTP_RANGE"), time=time.monotonic(),
+                            signed="HTTP_AUTHORIZATION" in environ
+                            or "X-Amz-Signature" in environ.get("QUERY_STRING", ""))
         object_get = method == "GET" and rec.key != ""
         with self._lock:
             self._requests.append(rec)

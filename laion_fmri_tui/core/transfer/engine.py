@@ -15,55 +15,19 @@ import errno
 import os
 import threading
 import time
-from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
+from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.transfer.sources import Source, SourceError
-from laion_fmri_tui.core.transfer.verify import MIB, VerificationError
+from laion_fmri_tui.core.transfer.streaming import Cancelled, Cursor, stream_range
+from laion_fmri_tui.core.transfer.verify import VerificationError
 
-READ_SIZE = 1 * MIB
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """How hard to push; defaults suit a shared login node on real S3."""
-
-    jobs: int = 16
-    """Concurrent requests (workers), shared by whole files and parts."""
-    part_size: int | None = None
-    """Ranged-part size; None adapts it to the object (8-64 MiB)."""
-    threshold: int | None = None
-    """Objects above this are fetched as parallel parts; None = 2 x part size (min 16 MiB)."""
-    retries: int = 5
-    """Attempts per unit for transient failures (after botocore's own retries)."""
-    backoff: float = 0.5
-    progress_interval: float = 0.25
-
-    def chunk_size_for(self, size: int) -> int:
-        if self.part_size:
-            part = self.part_size
-        else:
-            part = min(64 * MIB, max(8 * MIB, -(-size // (2 * self.jobs)) // MIB * MIB))
-        threshold = self.threshold or (self.part_size or max(16 * MIB, 2 * part))
-        return part if size > threshold else 0
-
-
-class _Cancelled(Exception):
-    pass
-
-
-class _Cursor:
-    """The next byte a unit needs; survives a dropped connection."""
-
-    __slots__ = ("pos",)
-
-    def __init__(self, pos: int) -> None:
-        self.pos = pos
+__all__ = ["EngineSettings", "TransferEngine"]
 
 
 class TransferEngine:
@@ -200,7 +164,7 @@ class TransferEngine:
         try:
             if job.failure is None:
                 self._fetch_unit(job, index)
-        except _Cancelled:
+        except Cancelled:
             failure = ("cancelled", "cancelled")
         except SourceError as error:
             failure = (error.kind, str(error))
@@ -226,12 +190,13 @@ class TransferEngine:
             start, end = job.chunk_range(index)
         else:
             start, end = job.resume_from, job.item.size - 1
-        cursor = _Cursor(start)
+        cursor = Cursor(start)
         attempt = 0
         while cursor.pos <= end:
             self._check_gate()
             try:
-                self._stream(job, cursor, end, sequential=not job.chunk_size)
+                stream_range(self._sources[job.item.source], job, cursor, end, self._check_gate,
+                             self._bytes_arrived, self._sink)
             except SourceError as error:
                 if error.kind not in ("transient", "expired"):
                     raise
@@ -245,54 +210,21 @@ class TransferEngine:
         if job.chunk_size:
             job.chunk_finished(index)
 
-    def _stream(self, job: FileJob, cursor: "_Cursor", end: int, sequential: bool) -> None:
-        """Copy one response into the ``.part`` from ``cursor.pos``, advancing it
-        byte-exactly even when the connection drops half-way."""
-        source = self._sources[job.item.source]
-        opened = source.open(job.item, cursor.pos, None if sequential else end)
-        body = opened.body
-        try:
-            if opened.start != cursor.pos:
-                if opened.start != 0:
-                    raise SourceError("transient", f"server answered from byte {opened.start}, "
-                                                   f"asked {cursor.pos}")
-                if sequential:
-                    self._sink(ev.Notice(f"{job.item.key}: server ignored the range; starting over", "info"))
-                    job.restart()
-                    cursor.pos = 0
-                else:
-                    _discard(body, cursor.pos)
-            while cursor.pos <= end:
-                self._check_gate()
-                try:
-                    data = body.read(min(READ_SIZE, end + 1 - cursor.pos))
-                except Exception as error:  # urllib3/botocore read errors vary by version
-                    raise SourceError("transient", f"connection dropped: {type(error).__name__}") from None
-                if not data:
-                    raise SourceError("transient", f"connection closed at byte {cursor.pos} of {end + 1}")
-                os.pwrite(job.fd, data, cursor.pos)
-                if sequential:
-                    job.verifier.update(data)
-                cursor.pos += len(data)
-                with job.lock:
-                    job.fetched += len(data)
-                    job.on_disk += len(data)
-                assert self.progress is not None
-                self.progress.add(len(data))
-        finally:
-            body.close()
+    def _bytes_arrived(self, nbytes: int) -> None:
+        assert self.progress is not None
+        self.progress.add(nbytes)
 
     def _check_gate(self) -> None:
         if self._cancel.is_set():
-            raise _Cancelled
+            raise Cancelled
         if not self._running.is_set():
             self._running.wait()
             if self._cancel.is_set():
-                raise _Cancelled
+                raise Cancelled
 
     def _sleep(self, seconds: float) -> None:
         if self._cancel.wait(seconds):
-            raise _Cancelled
+            raise Cancelled
 
     # outcomes --------------------------------------------------------------
     def _finalize(self, job: FileJob) -> None:
@@ -347,14 +279,6 @@ class TransferEngine:
             self._counts["failed"] += 1
             self._failures.append((job.item.key, message))
         self._sink(ev.FileFailed(job.item.key, message))
-
-
-def _discard(body, count: int) -> None:
-    while count > 0:
-        data = body.read(min(READ_SIZE, count))
-        if not data:
-            raise SourceError("transient", "connection closed while skipping an ignored range")
-        count -= len(data)
 
 
 def _disk_message(error: OSError, item: PlanItem) -> str:

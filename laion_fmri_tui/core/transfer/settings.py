@@ -1,0 +1,31 @@
+"""Engine settings: how many workers, how large the ranged parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from laion_fmri_tui.core.transfer.verify import MIB
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How hard to push; defaults suit a shared login node on real S3."""
+
+    jobs: int = 16
+    """Concurrent requests (workers), shared by whole files and parts."""
+    part_size: int | None = None
+    """Ranged-part size; None adapts it to the object (8-64 MiB)."""
+    threshold: int | None = None
+    """Objects above this are fetched as parallel parts; None = 2 x part size (min 16 MiB)."""
+    retries: int = 5
+    """Attempts per unit for transient failures (after botocore's own retries)."""
+    backoff: float = 0.5
+    progress_interval: float = 0.25
+
+    def chunk_size_for(self, size: int) -> int:
+        if self.part_size:
+            part = self.part_size
+        else:
+            part = min(64 * MIB, max(8 * MIB, -(-size // (2 * self.jobs)) // MIB * MIB))
+        threshold = self.threshold or (self.part_size or max(16 * MIB, 2 * part))
+        return part if size > threshold else 0

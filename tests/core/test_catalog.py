@@ -1,0 +1,72 @@
+"""Live listings: one level at a time, every page, cached for the run."""
+
+from __future__ import annotations
+
+import pytest
+
+from laion_fmri_tui.core.catalog import Catalog
+from laion_fmri_tui.core.errors import BucketUnreachableError
+from laion_fmri_tui.core.s3 import S3Settings, make_client
+from laion_fmri_tui.devserver import synthetic
+
+
+@pytest.fixture
+def catalog(s3) -> Catalog:
+    return Catalog(make_client(S3Settings(endpoint_url=s3.url)), synthetic.BUCKET)
+
+
+def listings(s3) -> list:
+    return [r for r in s3.requests if r.method == "GET" and r.key == ""]
+
+
+def test_root_level_lists_prefixes_and_dataset_files(catalog):
+    root = catalog.level("")
+    assert {"derivatives", "stimuli", "sub-01", "sub-07"} <= set(root.names)
+    assert {o.key for o in root.objects} >= set(synthetic.ROOT_KEYS)
+
+
+def test_level_follows_continuation_tokens_past_1000_keys(catalog, s3):
+    level = catalog.level(synthetic.PAGINATED_PREFIX)
+    assert len(level.objects) == synthetic.PAGINATED_COUNT
+    assert len(listings(s3)) >= 2, "more than one page was requested"
+    assert all("delimiter=%2F" in r.query for r in listings(s3))
+
+
+def test_recursive_listing_follows_pages_too(catalog):
+    objects = catalog.objects("derivatives/glmsingle-tedana/sub-05/")
+    assert sum(o.key.startswith(synthetic.PAGINATED_PREFIX) for o in objects) == synthetic.PAGINATED_COUNT
+
+
+def test_listings_are_cached_for_the_run(catalog, s3):
+    catalog.level("derivatives/")
+    catalog.level("derivatives/")
+    assert len(listings(s3)) == 1
+
+
+def test_a_recursive_listing_answers_the_levels_below_it(catalog, s3):
+    catalog.objects("derivatives/rois/sub-01/")
+    before = len(listings(s3))
+    face = catalog.level("derivatives/rois/sub-01/face/")
+    top = catalog.level("derivatives/rois/sub-01/")
+    assert len(listings(s3)) == before
+    assert set(top.names) == {"face", "place", "laion"} and top.objects == ()
+    assert all(o.key.startswith("derivatives/rois/sub-01/face/") for o in face.objects) and face.objects
+
+
+def test_etags_sizes_and_multipart_detection(catalog, s3_objects):
+    objects = {o.key: o for o in catalog.objects("derivatives/glmsingle-tedana/sub-01/ses-0")}
+    big = objects[synthetic.MULTIPART_KEY]
+    assert big.size == synthetic.MULTIPART_SIZE and big.multipart_parts == 3 and big.plain_md5 is None
+    large = objects[synthetic.LARGE_KEY]
+    assert large.size == synthetic.LARGE_SIZE and large.plain_md5 == large.etag
+
+
+def test_subjects_are_discovered_across_the_upstream_prefixes(catalog):
+    assert catalog.subjects() == ["sub-01", "sub-03", "sub-05", "sub-07"]
+
+
+def test_an_unreachable_endpoint_is_one_clear_error():
+    catalog = Catalog(make_client(S3Settings(endpoint_url="http://127.0.0.1:9", max_attempts=1)), "laion-fmri")
+    with pytest.raises(BucketUnreachableError) as info:
+        catalog.level("")
+    assert str(info.value).startswith("could not reach the S3 endpoint http://127.0.0.1:9")
