@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # moto is only imported when a test asks for the server
+    from laion_fmri_tui.devserver.access import AccessService
     from laion_fmri_tui.devserver.s3server import LocalS3Server
     from laion_fmri_tui.devserver.synthetic import SyntheticObject
 
@@ -84,3 +85,26 @@ def licensed_data_dir(data_dir: Path) -> Path:
     marker.parent.mkdir(parents=True)
     marker.touch()
     return data_dir
+
+
+# ---- local stimulus access service -----------------------------------------
+
+@pytest.fixture(scope="session")
+def access_service_server(s3_server: LocalS3Server) -> Iterator[AccessService]:
+    """The reference access service on 127.0.0.1, backed by the session's local S3."""
+    from laion_fmri_tui.devserver.access import AccessService
+
+    service = AccessService(s3_server).start()
+    s3_server.clear_log()  # start() read the gated objects; keep that out of the first test's log
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def access(access_service_server: AccessService) -> Iterator[AccessService]:
+    """The session access service with default terms/TTL, no knobs and an empty log."""
+    access_service_server.reset()
+    yield access_service_server
+    access_service_server.reset()

@@ -58,6 +58,20 @@ def build_parser() -> OneLineParser:
                       help=f"stimulus embeddings: {', '.join(EMBEDDING_MODELS)} (bare: all four)")
     what.add_argument("--include-segmentations", action="store_true")
     what.add_argument("--include-captions", action="store_true")
+    what.add_argument("--include-stimuli", action="store_true",
+                      help="the stimulus images (needs a data-use agreement: see --request-access)")
+    access = parser.add_argument_group(
+        "stimulus access", "submit the data-use agreement without the app (stores a request id in auth.json)")
+    access.add_argument("--access-url", metavar="URL",
+                        help="access service (default: env LAION_FMRI_ACCESS_URL or the production service)")
+    access.add_argument("--request-access", action="store_true", help="submit the form below")
+    access.add_argument("--name", metavar="TEXT", help="your full name")
+    access.add_argument("--email", metavar="ADDRESS", help="your institutional email")
+    access.add_argument("--institution", metavar="TEXT", help="institution / affiliation")
+    access.add_argument("--pi", metavar="TEXT", default="", help="PI or supervisor (optional)")
+    access.add_argument("--purpose", metavar="TEXT", help="research purpose (at least 20 characters)")
+    access.add_argument("--accept-terms", action="store_true",
+                        help="you accept the terms of use and have read the privacy notice")
     how = parser.add_argument_group("how")
     how.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
     how.add_argument("--endpoint-url", metavar="URL",
@@ -102,11 +116,12 @@ def selection_from(args: argparse.Namespace) -> Selection:
     selection = Selection(
         subjects=subjects, filters=filters, components=frozenset(components),
         embeddings=embeddings, segmentations=args.include_segmentations,
-        captions=args.include_captions,
+        captions=args.include_captions, stimuli=args.include_stimuli,
     )
-    if selection.is_empty:
+    if selection.is_empty and not args.request_access:
         raise UsageError("nothing to download: give --subject ID|all and/or "
-                         "--include-embeddings / --include-segmentations / --include-captions")
+                         "--include-embeddings / --include-segmentations / --include-captions / "
+                         "--include-stimuli")
     if args.retries < 1:
         raise UsageError(f"--retries must be at least 1 (got {args.retries})")
     if args.jobs < 1 or args.jobs > 256:

@@ -18,6 +18,7 @@ import humanize
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.redact import redact
 
 
 def size(n: int | float) -> str:
@@ -76,6 +77,7 @@ class HumanPrinter:
             self._handle(event)
 
     def _line(self, text: str, stream: TextIO | None = None) -> None:
+        text = redact(text)
         if self._live:
             self._out.write("\r\x1b[K")
             self._live = False
@@ -150,7 +152,7 @@ class JsonPrinter:
 
     def __call__(self, event: ev.Event) -> None:
         with self._lock:
-            self._out.write(json.dumps(to_json(event, self._with_items)) + "\n")
+            self._out.write(redact(json.dumps(to_json(event, self._with_items))) + "\n")
             self._out.flush()
 
 

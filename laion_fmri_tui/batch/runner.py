@@ -14,11 +14,13 @@ import sys
 import threading
 
 from laion_fmri_tui.batch import output
+from laion_fmri_tui.batch.access import request_access
 from laion_fmri_tui.batch.args import PROG, build_parser, selection_from
 from laion_fmri_tui.batch.exit_codes import ExitCode
 from laion_fmri_tui.core import config, licence
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer.engine import EngineSettings
@@ -29,7 +31,7 @@ def main(argv: list[str]) -> int:
     try:
         return _run(args)
     except LaionFmriError as error:
-        sys.stderr.write(f"{PROG}: {error}\n")
+        sys.stderr.write(f"{PROG}: {redact(error)}\n")
         return int(error.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
@@ -38,13 +40,19 @@ def main(argv: list[str]) -> int:
 
 def _run(args) -> int:
     selection = selection_from(args)
+    if args.request_access:
+        request_access(args)
+        if selection.is_empty:
+            return ExitCode.OK
     data_dir = config.resolve_data_dir(args.data_dir)
-    _licence(args, data_dir)
+    if not _stimuli_only(selection):
+        _licence(args, data_dir)
     engine_settings = EngineSettings(jobs=args.jobs, part_size=args.part_size, retries=args.retries)
     service = DownloadService(ServiceSettings(
         data_dir=data_dir,
         s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url)),
         engine=engine_settings,
+        access_url=args.access_url,
     ))
     plan = service.plan(selection)
     if args.dry_run:
@@ -64,7 +72,7 @@ def _run(args) -> int:
     every = args.progress_every if args.progress_every is not None else (2.0 if tty else 10.0)
     sink = output.JsonPrinter(sys.stdout) if args.json else output.HumanPrinter(
         sys.stdout, sys.stderr, tty=tty, every=every)
-    engine = service.engine(sink)
+    engine = service.engine(sink, plan)
     stopped_by: list[int] = []
 
     def stop(signum, _frame) -> None:
@@ -92,6 +100,12 @@ def _run_interruptibly(engine, plan):
     while worker.is_alive():
         worker.join(0.2)
     return result[0]
+
+
+def _stimuli_only(selection) -> bool:
+    """The stimulus images are under the data-use agreement, not the CC0 licence."""
+    return selection.stimuli and not (selection.subjects or selection.embeddings
+                                      or selection.segmentations or selection.captions)
 
 
 def _licence(args, data_dir) -> None:

@@ -1,22 +1,30 @@
-"""The one object both front ends hold: catalog, planner and engine, wired once.
+"""The one object both front ends hold: catalog, planner, access and engine.
 
 It owns the single S3 client (and therefore the single connection pool,
 sized to the worker count) so that listings, whole-file GETs and ranged parts
-share connections. The app injects one of these into its App; ``--batch``
-builds one from its flags.
+share connections, and the one access-service client. The app injects one of
+these into its App; ``--batch`` builds one from its flags.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core import stimuli
+from laion_fmri_tui.core.access import auth
+from laion_fmri_tui.core.access.client import AccessClient, Grant
+from laion_fmri_tui.core.access.errors import AccessRequiredError, MalformedResponseError
+from laion_fmri_tui.core.access.enrol import submit_form
+from laion_fmri_tui.core.access.form import AccessForm
 from laion_fmri_tui.core.catalog import Catalog
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.planner import build_plan
 from laion_fmri_tui.core.s3 import S3Settings, make_client
 from laion_fmri_tui.core.selection import Selection
+from laion_fmri_tui.core.transfer.access_source import AccessSource
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.sources import S3Source
 
@@ -28,26 +36,71 @@ class ServiceSettings:
     data_dir: Path
     s3: S3Settings = field(default_factory=S3Settings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    access_url: str | None = None
+    """Access-service base URL; None: ``LAION_FMRI_ACCESS_URL`` or production."""
 
 
 class DownloadService:
-    """Catalog + planner + transfer engine over one S3 client."""
+    """Catalog + planner + access + transfer engine over one S3 client."""
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         pool = max(settings.s3.max_connections, settings.engine.jobs + 4)
-        self._client = make_client(S3Settings(**{**vars(settings.s3), "max_connections": pool}))
+        self._client = make_client(dataclasses.replace(settings.s3, max_connections=pool))
         self.catalog = Catalog(self._client, settings.s3.bucket)
+        self._access: AccessClient | None = None
 
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
 
-    def plan(self, selection: Selection) -> Plan:
-        """List what the selection covers and classify what is on disk."""
-        return build_plan(self.catalog, selection, self.data_dir)
+    @property
+    def access(self) -> AccessClient:
+        """The access-service client, made on first use (most runs never need it)."""
+        if self._access is None:
+            self._access = AccessClient(self.settings.access_url)
+        return self._access
 
-    def engine(self, sink: ev.EventSink) -> TransferEngine:
-        """A fresh engine for one run, reporting to ``sink``."""
+    def plan(self, selection: Selection) -> Plan:
+        """List what the selection covers and classify what is on disk.
+
+        Stimulus images are planned from the public manifest: no request id
+        is needed to learn that they are already complete.
+        """
+        plan = build_plan(self.catalog, selection, self.data_dir)
+        if not selection.stimuli:
+            return plan
+        extra = stimuli.plan_items(self.access.manifest(), plan.data_dir)
+        return dataclasses.replace(plan, items=plan.items + extra)
+
+    def request_access(self, form: AccessForm) -> Grant:
+        """Submit the data-use agreement and keep the request id in ``auth.json``."""
+        return submit_form(self.access, form)
+
+    def engine(self, sink: ev.EventSink, plan: Plan | None = None) -> TransferEngine:
+        """A fresh engine for one run, reporting to ``sink``.
+
+        When ``plan`` still needs stimulus files, signed URLs are obtained now
+        (``refresh`` with the stored request id), so access problems surface
+        before any transfer starts.
+        """
         sources = {"s3": S3Source(self._client, self.settings.s3.bucket)}
+        if plan is not None and any(i.source == "access" for i in plan.pending):
+            sources["access"] = self._access_source(plan)
         return TransferEngine(sources, sink, self.settings.engine)
+
+    def _access_source(self, plan: Plan) -> AccessSource:
+        request_id = auth.load_request_id()
+        if request_id is None:
+            raise AccessRequiredError()
+        grant = self.access.refresh(request_id)
+        for item in plan.pending:
+            if item.source != "access":
+                continue
+            signed = grant.file(item.dest.name)
+            if signed is None or signed.size != item.size or signed.sha256 != item.sha256:
+                raise MalformedResponseError(
+                    f"the access service granted {item.dest.name} with a size or sha256 that "
+                    "differs from its public manifest; try again later"
+                )
+        return AccessSource(self.access, request_id, grant)

@@ -70,10 +70,15 @@ def _rand(key: str, size: int) -> bytes:
     return random.Random(key).randbytes(size)
 
 
-def _png(seed: str, side: int = 8) -> bytes:
-    """A real, tiny, single-colour PNG so previews in the demo don't choke."""
+def _png(seed: str, side: int = 8, noisy: bool = False) -> bytes:
+    """A real PNG so previews in the demo don't choke: one colour, or noise
+    (incompressible, so the stimulus file is big enough to interrupt)."""
     rgb = _rand("png:" + seed, 3)
-    raw = b"".join(b"\x00" + rgb * side for _ in range(side))
+    if noisy:
+        pixels = _rand("noise:" + seed, side * side * 3)
+        raw = b"".join(b"\x00" + pixels[r * side * 3:(r + 1) * side * 3] for r in range(side))
+    else:
+        raw = b"".join(b"\x00" + rgb * side for _ in range(side))
 
     def chunk(tag: bytes, body: bytes) -> bytes:
         return (struct.pack(">I", len(body)) + tag + body
@@ -81,7 +86,7 @@ def _png(seed: str, side: int = 8) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+            + chunk(b"IDAT", zlib.compress(raw, 1 if noisy else 9)) + chunk(b"IEND", b""))
 
 
 def _table(rows: list[list[object]], delimiter: str = ",") -> bytes:
@@ -124,7 +129,7 @@ def _stimuli() -> Iterator[tuple[str, bytes, bool]]:
     def stimuli_h5(f: Any, h5py: Any) -> None:
         ds = f.create_dataset("images", (len(names),), dtype=h5py.vlen_dtype(np.uint8), track_times=False)
         for i, name in enumerate(names):
-            ds[i] = np.frombuffer(_png(name, 16), dtype=np.uint8)
+            ds[i] = np.frombuffer(_png(name, 224, noisy=True), dtype=np.uint8)
 
     yield STIMULI_H5_KEY, _h5(stimuli_h5), False
     header = ["image_name", "dataset", "participant", "unique_or_shared", "n_reps"]

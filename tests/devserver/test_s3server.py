@@ -246,4 +246,4 @@ def test_a_second_server_starts_stops_and_shares_state(s3_server: LocalS3Server)
         # Built under the broken AWS env of isolated_env: the admin client ignores it.
         assert status_of(other.admin().head_bucket) == 200
     with pytest.raises(RuntimeError):
-        other.url
+        _ = other.url

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 
 from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core import verified
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.filejob import FileJob
@@ -47,6 +48,7 @@ class TransferEngine:
         self._items: collections.deque[PlanItem] = collections.deque()
         self._active: dict[str, FileJob] = {}
         self._stop_reason: str | None = None
+        self._plan: Plan | None = None
         self._counts = {"done": 0, "skipped": 0, "failed": 0}
         self._failures: list[tuple[str, str]] = []
         self.progress: ProgressTracker | None = None
@@ -71,6 +73,7 @@ class TransferEngine:
     def run(self, plan: Plan) -> ev.RunFinished:
         """Fetch every pending item; blocks until done or cancelled."""
         started = time.monotonic()
+        self._plan = plan
         self.progress = ProgressTracker(plan, lambda: tuple(self._active.values()), self.paused_flag)
         self._sink(ev.PlanReady(plan))
         for key, reason in plan.refused:
@@ -240,6 +243,8 @@ class TransferEngine:
         job.close()
         os.replace(job.part, job.dest)
         partfile.discard(job.dest)
+        if kind == "sha256" and job.item.sha256 and self._plan is not None:
+            verified.remember(self._plan.data_dir, job.dest, job.item.sha256)
         self._retire(job, ok=True)
         with self._lock:
             self._counts["done"] += 1
