@@ -24,7 +24,7 @@ ENDPOINT_ENV = "LAION_FMRI_S3_ENDPOINT_URL"
 
 # Session variables whose environment/config lookups are switched off:
 # (config-file name, env var names, default, converter).
-_ISOLATED_SESSION_VARS = {
+ISOLATED_SESSION_VARS = {
     "profile": (None, None, None, None),
     "config_file": (None, None, os.devnull, None),
     "credentials_file": (None, None, os.devnull, None),
@@ -59,7 +59,7 @@ def make_client(settings: S3Settings):
     Retries use botocore's ``standard`` mode, which backs off on 503 SlowDown,
     other throttling codes, 5xx and dropped connections.
     """
-    session = botocore.session.Session(session_vars=_ISOLATED_SESSION_VARS)
+    session = botocore.session.Session(session_vars=ISOLATED_SESSION_VARS)
     config = Config(
         signature_version=UNSIGNED,
         region_name=REGION,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import threading
 import time
@@ -33,21 +32,16 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from laion_fmri_tui.core.s3 import ISOLATED_SESSION_VARS
+
 from . import synthetic
+from .serving import BackgroundServer
 from .synthetic import BUCKET, REGION, SyntheticObject
 
 FAULT_KINDS = ("503", "reset")
 RESET_BYTES = 1024  # at most this much body goes out before a "reset" drops the connection
 _SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
              b"<Message>Please reduce your request rate.</Message></Error>")
-# botocore lookups cut off from env and ~/.aws, so a user's broken AWS set-up
-# (or the test suite's deliberately broken one) cannot break seeding or the demo.
-_ISOLATED_SESSION_VARS = {
-    "profile": (None, None, None, None),
-    "config_file": (None, None, os.devnull, None),
-    "credentials_file": (None, None, os.devnull, None),
-    "region": (None, None, REGION, None),
-}
 StartResponse = Callable[..., Any]
 
 
@@ -128,53 +122,23 @@ def _stream(rec: RequestRecord, body: Iterable[bytes], rate: int | None,
         rec.duration = time.monotonic() - rec.time
 
 
-class LocalS3Server:
+class LocalS3Server(BackgroundServer):
     """moto's S3 app behind a WSGI middleware, served by werkzeug on 127.0.0.1."""
 
+    label = "local-s3"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.objects: dict[str, SyntheticObject] = {}  # what seed() stored, by key
         self._lock = threading.Lock()
         self._requests: list[RequestRecord] = []
         self._rates: dict[str | None, int] = {}
         self._faults: dict[str, list[str]] = {}
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self._admin: Any = None
         self._app = _Router()
 
-    def start(self) -> LocalS3Server:
-        """Bind (port 0 = any free port) and serve from a daemon thread."""
-        if self._server is None:
-            self._server = make_server(self.host, self.port, self._wsgi, threaded=True,
-                                       request_handler=_QuietHandler)
-            self.port = self._server.server_port
-            self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                            name=f"local-s3-{self.port}", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port (moto's state stays in the process)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = self._thread = None
-
-    def __enter__(self) -> LocalS3Server:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Endpoint URL for clients, e.g. ``http://127.0.0.1:54321``."""
-        if self._server is None:
-            raise RuntimeError("LocalS3Server is not started")
-        return f"http://{self.host}:{self.port}"
+    def _make_server(self) -> BaseWSGIServer:
+        return make_server(self.host, self.port, self._wsgi, threaded=True, request_handler=_QuietHandler)
 
     def _wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """The middleware: log the request, inject faults, wrap the body."""
@@ -248,7 +212,7 @@ class LocalS3Server:
     def admin(self) -> Any:
         """A signed boto3 S3 client (dummy credentials) for seeding and mutating."""
         if self._admin is None:
-            core = botocore.session.Session(session_vars=_ISOLATED_SESSION_VARS)
+            core = botocore.session.Session(session_vars=ISOLATED_SESSION_VARS)
             self._admin = boto3.Session(botocore_session=core).client(
                 "s3", endpoint_url=self.url, region_name=REGION,
                 aws_access_key_id="testing", aws_secret_access_key="testing",

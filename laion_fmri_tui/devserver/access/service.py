@@ -9,6 +9,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from ..s3server import LocalS3Server
+from ..serving import BackgroundServer
 from .app import AccessRecord, Handler
 from .files import FileEntry, Signer, read_catalog
 from .store import GrantStore, RateLimiter
@@ -22,7 +23,7 @@ class _Server(ThreadingHTTPServer):
     service: AccessService
 
 
-class AccessService:
+class AccessService(BackgroundServer):
     """The stimulus access service on 127.0.0.1, backed by a started local S3.
 
     Knobs (plain attributes, settable while running): ``url_ttl`` seconds a
@@ -34,7 +35,8 @@ class AccessService:
     def __init__(self, s3: LocalS3Server, *, host: str = "127.0.0.1", port: int = 0,
                  url_ttl: float = DEFAULT_URL_TTL, terms_version: str = DEFAULT_TERMS_VERSION,
                  secret: bytes | None = None) -> None:
-        self.s3, self.host, self.port = s3, host, port
+        super().__init__(host, port)
+        self.s3 = s3
         self.default_url_ttl, self.default_terms_version = url_ttl, terms_version
         secret = secret if secret is not None else secrets.token_bytes(32)
         self.store = GrantStore(secret, terms_version)
@@ -48,8 +50,6 @@ class AccessService:
         self.admin: Any = None
         self._log: list[AccessRecord] = []
         self._log_lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # ---- life cycle ----------------------------------------------------------
 
@@ -58,36 +58,12 @@ class AccessService:
         if self._server is None:
             self.admin = self.s3.admin()  # built here, once: lazy creation in threads would race
             self.reload_files()
-            server = _Server((self.host, self.port), Handler)
-            server.service = self
-            self.port = server.server_port
-            self._server = server
-            self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
-                                            name=f"access-service-{self.port}", daemon=True)
-            self._thread.start()
-        return self
+        return super().start()
 
-    def stop(self) -> None:
-        """Stop accepting requests and free the port (issued ids are kept)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-            self._server = self._thread = None
-
-    def __enter__(self) -> AccessService:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
-        if self._server is None:
-            raise RuntimeError("AccessService is not started")
-        return f"http://{self.host}:{self.port}"
+    def _make_server(self) -> _Server:
+        server = _Server((self.host, self.port), Handler)
+        server.service = self
+        return server
 
     def reload_files(self) -> None:
         """Re-read sizes and sha256 from the bucket (after a test replaced an object)."""
