@@ -6,7 +6,12 @@ which keeps ``--batch`` light to start and free of Textual.
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from pathlib import Path
+
+PROG = "laion-fmri-tui"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,18 +20,80 @@ def main(argv: list[str] | None = None) -> int:
         from laion_fmri_tui.batch.runner import main as batch_main
 
         return batch_main(args)
-    if args and args[0] in ("-h", "--help"):
-        from laion_fmri_tui.batch.args import build_parser
+    return run_app(args)
 
-        build_parser().print_help()
-        return 0
-    if args and args[0] == "--version":
-        from laion_fmri_tui import __version__
 
-        print(f"laion-fmri-tui {__version__}")
-        return 0
-    sys.stderr.write(
-        "laion-fmri-tui: the full-screen app is not part of this version yet; "
-        "use --batch (see laion-fmri-tui --batch --help)\n"
-    )
-    return 2
+def app_parser() -> argparse.ArgumentParser:
+    from laion_fmri_tui import __version__
+    from laion_fmri_tui.batch.args import OneLineParser
+
+    parser = OneLineParser(
+        prog=PROG, description="Browse the LAION-fMRI bucket and download it (full-screen app). "
+        "Add --batch for the headless mode (see --batch --help).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--demo", action="store_true",
+                        help="try every screen offline, against local servers and synthetic data")
+    parser.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
+    parser.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (env LAION_FMRI_S3_ENDPOINT_URL)")
+    parser.add_argument("--access-url", metavar="URL", help="access service (env LAION_FMRI_ACCESS_URL)")
+    parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=16, metavar="N",
+                        help="concurrent requests (default 16)")
+    parser.add_argument("--mouse", action="store_true", help="turn mouse reporting on (off by default)")
+    return parser
+
+
+def run_app(argv: list[str]) -> int:
+    args = app_parser().parse_args(argv)
+    if not (sys.stdin.isatty() and sys.stdout.isatty() and sys.stderr.isatty()):
+        sys.stderr.write(f"{PROG}: not a terminal, so the full-screen app cannot draw; "
+                         f"use {PROG} --batch (see {PROG} --batch --help)\n")
+        return 2
+    if os.environ.get("SSH_CONNECTION") and "TEXTUAL_FPS" not in os.environ:
+        os.environ["TEXTUAL_FPS"] = "15"  # fewer redraws over a remote link
+    from laion_fmri_tui.core.errors import LaionFmriError
+
+    try:
+        return _run_app(args)
+    except LaionFmriError as error:
+        sys.stderr.write(f"{PROG}: {error}\n")
+        return int(error.exit_code)
+
+
+def _run_app(args) -> int:
+    from laion_fmri_tui.core import config
+    from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
+    from laion_fmri_tui.core.transfer.engine import EngineSettings
+    from laion_fmri_tui.tui.context import AppContext
+
+    engine = EngineSettings(jobs=max(1, min(args.jobs, 256)))
+    if args.demo:
+        from laion_fmri_tui.demo import demo_environment
+
+        with demo_environment() as (s3_url, access_url, data_dir):
+            context = AppContext(data_dir=data_dir, s3=S3Settings(endpoint_url=s3_url),
+                                 engine=engine, access_url=access_url, demo=True)
+            return _launch(context, args.mouse)
+    data_dir = config.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
+    context = AppContext(data_dir=data_dir, s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url)),
+                         engine=engine, access_url=args.access_url)
+    return _launch(context, args.mouse)
+
+
+def _configured() -> Path | None:
+    from laion_fmri_tui.core import config
+    from laion_fmri_tui.core.errors import DataDirError
+
+    if config.configured_data_dir() is None:
+        return None
+    try:
+        return config.resolve_data_dir(None)
+    except DataDirError:
+        return None  # a configured directory that vanished: ask again
+
+
+def _launch(context, mouse: bool) -> int:
+    from laion_fmri_tui.tui.app import LaionFmriApp
+
+    app = LaionFmriApp(context)
+    app.run(mouse=mouse)
+    return int(app.return_code or 0)

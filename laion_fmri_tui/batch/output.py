@@ -14,27 +14,10 @@ import threading
 import time
 from typing import TextIO
 
-import humanize
-
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.redact import redact
-
-
-def size(n: int | float) -> str:
-    return humanize.naturalsize(n, binary=False, format="%.1f")
-
-
-def rate(bps: float) -> str:
-    return f"{size(bps)}/s"
-
-
-def eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "ETA unknown"
-    if seconds <= 0:
-        return "no time left"
-    return f"ETA {humanize.precisedelta(max(1, round(seconds)), minimum_unit='seconds', format='%d')}"
+from laion_fmri_tui.core.units import eta, rate, size
 
 
 def plan_table(plan: Plan, out: TextIO) -> None:

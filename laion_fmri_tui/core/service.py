@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core import stimuli
@@ -20,7 +21,7 @@ from laion_fmri_tui.core.access.errors import AccessRequiredError, MalformedResp
 from laion_fmri_tui.core.access.enrol import submit_form
 from laion_fmri_tui.core.access.form import AccessForm
 from laion_fmri_tui.core.catalog import Catalog
-from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.plan import Plan, PlanItem
 from laion_fmri_tui.core.planner import build_plan
 from laion_fmri_tui.core.s3 import S3Settings, make_client
 from laion_fmri_tui.core.selection import Selection
@@ -72,6 +73,26 @@ class DownloadService:
             return plan
         extra = stimuli.plan_items(self.access.manifest(), plan.data_dir)
         return dataclasses.replace(plan, items=plan.items + extra)
+
+    def plan_many(self, selections: Iterable[Selection]) -> Plan:
+        """One plan for several selections (the app's ticked nodes), de-duplicated."""
+        plans = [self.plan(s) for s in selections]
+        if not plans:
+            return Plan(Path(self.data_dir).resolve(), ())
+        seen: dict[str, PlanItem] = {}
+        for plan in plans:
+            for item in plan.items:
+                seen.setdefault(item.key, item)
+        return Plan(
+            plans[0].data_dir, tuple(seen.values()),
+            held_out=tuple(dict.fromkeys(k for p in plans for k in p.held_out)),
+            refused=tuple(dict.fromkeys(r for p in plans for r in p.refused)),
+        )
+
+    def check_access(self, plan: Plan) -> None:
+        """Raise the access error a run of ``plan`` would meet (no id, unknown id...)."""
+        if any(i.source == "access" for i in plan.pending):
+            self._access_source(plan).close()
 
     def request_access(self, form: AccessForm) -> Grant:
         """Submit the data-use agreement and keep the request id in ``auth.json``."""

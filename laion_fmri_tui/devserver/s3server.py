@@ -150,7 +150,7 @@ class LocalS3Server(BackgroundServer):
         object_get = method == "GET" and rec.key != ""
         with self._lock:
             self._requests.append(rec)
-            queue = self._faults.get(rec.key) if object_get else None
+            queue = self._faults.get(rec.key) if method == "GET" else None  # "" = bucket listings
             rec.fault = queue.pop(0) if queue else None
             rate = self._rates.get(rec.key, self._rates.get(None)) if object_get else None
         if rec.fault == "503":
@@ -195,7 +195,7 @@ class LocalS3Server(BackgroundServer):
                 self._rates[key] = bytes_per_second
 
     def fail_next(self, key: str, count: int, kind: str = "503") -> None:
-        """Make the next ``count`` GETs of ``key`` fail: "503" SlowDown, or "reset"
+        """Make the next ``count`` GETs of ``key`` ("" = listings) fail: "503" SlowDown, or "reset"
         (headers and up to RESET_BYTES of body, then the connection drops)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {FAULT_KINDS}, not {kind!r}")

@@ -1,0 +1,1 @@
+"""The full-screen front end. The only package that imports Textual."""

@@ -1,0 +1,108 @@
+"""The App: a flow of screens over one injected service.
+
+First run asks for a data directory, then the CC0 licence (once per data
+directory), then the bucket browser. The App holds no network code: screens
+ask ``self.app.context.service()`` and run its blocking calls in thread
+workers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.events import Resize
+
+from laion_fmri_tui.core import config, licence
+from laion_fmri_tui.styles import stylesheet
+from laion_fmri_tui.tui.commands import bindings
+from laion_fmri_tui.tui.context import AppContext
+
+MIN_WIDTH, MIN_HEIGHT = 80, 24
+STYLESHEETS = ("app.tcss", "forms.tcss", "browser.tcss", "transfers.tcss")
+
+
+class LaionFmriApp(App[None]):
+    """laion-fmri-tui's full-screen app."""
+
+    TITLE = "LAION-fMRI"
+    CSS_PATH = [stylesheet(name) for name in STYLESHEETS]
+    BINDINGS = bindings("help", "quit")
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(self, context: AppContext) -> None:
+        super().__init__()
+        self.context = context
+        self.sub_title = "offline demo" if context.demo else ""
+        self._too_small = False
+
+    def on_mount(self) -> None:
+        self.next_step()
+
+    # the first-run flow ------------------------------------------------------
+    def next_step(self) -> None:
+        """Show whatever the user must settle next, or the browser."""
+        if self.context.data_dir is None:
+            from laion_fmri_tui.tui.screens.data_dir import DataDirScreen
+
+            self.push_screen(DataDirScreen(default_data_dir()), self._data_dir_chosen)
+        elif not licence.is_accepted(self.context.data_dir):
+            from laion_fmri_tui.tui.screens.licence import LicenceScreen
+
+            self.push_screen(LicenceScreen(self.context.data_dir), self._licence_answered)
+        else:
+            from laion_fmri_tui.tui.screens.browser import BrowserScreen
+
+            self.push_screen(BrowserScreen())
+
+    def _data_dir_chosen(self, chosen: Path | None) -> None:
+        if chosen is None:
+            self.exit()
+            return
+        self.context.data_dir = chosen
+        self.next_step()
+
+    def _licence_answered(self, accepted: bool | None) -> None:
+        if not accepted:
+            self.exit(message="The CC0 licence was not accepted; nothing was downloaded.")
+            return
+        self.next_step()
+
+    # app-wide actions --------------------------------------------------------
+    def action_help(self) -> None:
+        from laion_fmri_tui.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_quit_app(self) -> None:
+        """Quit, asking first while transfers run (partial files are kept)."""
+        transfers = getattr(self.screen, "transfers_running", False)
+        if not transfers:
+            self.exit()
+            return
+        from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
+
+        self.push_screen(ConfirmScreen("Transfers are running. Quit anyway? Partial files are kept "
+                                       "and resume on the next run.", yes="Quit", no="Keep going"),
+                         lambda yes: self.exit() if yes else None)
+
+    # size guard --------------------------------------------------------------
+    def on_resize(self, event: Resize) -> None:
+        from laion_fmri_tui.tui.screens.too_small import TooSmallScreen
+
+        small = event.size.width < MIN_WIDTH or event.size.height < MIN_HEIGHT
+        if small and not self._too_small:
+            self._too_small = True
+            self.push_screen(TooSmallScreen(MIN_WIDTH, MIN_HEIGHT))
+        elif not small and self._too_small:
+            self._too_small = False
+            if isinstance(self.screen, TooSmallScreen):
+                self.pop_screen()
+        if small and isinstance(self.screen, TooSmallScreen):
+            self.screen.show_size(event.size.width, event.size.height)
+
+
+def default_data_dir() -> Path:
+    """What the first-run screen proposes: the configured one, else ~/laion-fmri-data."""
+    return config.configured_data_dir() or Path.home() / "laion-fmri-data"

@@ -1,0 +1,38 @@
+"""What the app is pointed at; built by the CLI (or by tests) and injected.
+
+The App never builds clients itself: it asks the context for the one
+:class:`~laion_fmri_tui.core.service.DownloadService`, which tests point at
+their loopback servers and ``--demo`` at in-process ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from laion_fmri_tui.core.s3 import S3Settings
+from laion_fmri_tui.core.service import DownloadService, ServiceSettings
+from laion_fmri_tui.core.transfer.engine import EngineSettings
+
+
+@dataclass
+class AppContext:
+    """Settings for one app session."""
+
+    data_dir: Path | None = None
+    """None until the first-run screen (or the config) provides one."""
+    s3: S3Settings = field(default_factory=S3Settings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    access_url: str | None = None
+    demo: bool = False
+    """Running against in-process servers with synthetic data."""
+    _service: DownloadService | None = field(default=None, repr=False)
+
+    def service(self) -> DownloadService:
+        """The one service of this session (made on first use, once the data dir is known)."""
+        if self.data_dir is None:
+            raise RuntimeError("no data directory yet")
+        if self._service is None or self._service.data_dir != self.data_dir:
+            self._service = DownloadService(ServiceSettings(
+                data_dir=self.data_dir, s3=self.s3, engine=self.engine, access_url=self.access_url))
+        return self._service

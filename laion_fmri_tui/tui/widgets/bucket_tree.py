@@ -1,0 +1,191 @@
+"""The bucket tree: lazy levels, tick marks, sizes and local state per node.
+
+Expanding a node posts :class:`BucketTree.LoadRequested`; the screen lists the
+level in a thread worker and calls :meth:`BucketTree.populate` (or
+:meth:`show_error`). Labels are rebuilt from the node's stats and whether it
+is ticked; the widget itself never touches the network (the DirectoryTree
+pattern: expand, queue a worker, fill that node only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from laion_fmri_tui.core.browse import BrowseNode, Fragment, covers, tick_state
+from laion_fmri_tui.core.units import size
+
+LOADING = "loading…"
+LABEL_WIDTH = 22
+SIZE_WIDTH = 10
+
+
+@dataclass
+class NodeStats:
+    """What the planner says about a node: bytes and what is on disk."""
+
+    files: int
+    size: int
+    state: str
+    """``complete``, ``partial``, ``absent`` (or ``held out`` / ``error``)."""
+
+
+STATE_STYLE = {"complete": "green", "partial": "yellow", "held out": "dim", "error": "red"}
+
+
+class BucketTree(Tree[BrowseNode]):
+    """A Tree of :class:`BrowseNode` with selection by fragments."""
+
+    BINDINGS = [
+        Binding("space", "toggle_select", "Select", show=True, id="toggle-select"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("right", "expand", "Expand", show=False),
+        Binding("left", "collapse", "Collapse", show=False),
+    ]
+
+    class LoadRequested(Message):
+        """A node was expanded for the first time (or retried)."""
+
+        def __init__(self, node: TreeNode[BrowseNode]) -> None:
+            super().__init__()
+            self.node = node
+
+    class SelectionChanged(Message):
+        """The ticked fragments changed."""
+
+    def __init__(self, root: BrowseNode, **kwargs) -> None:
+        super().__init__(root.label, data=root, **kwargs)
+        self.selected: set[Fragment] = set()
+        self.stats: dict[str, NodeStats] = {}
+        self._loaded: set[str] = set()
+        self.errors: dict[str, str] = {}
+        self.guide_depth = 2
+
+    # loading ---------------------------------------------------------------
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[BrowseNode]) -> None:
+        node = event.node
+        if node.data is not None and node.data.id not in self._loaded:
+            self._request(node)
+
+    def _request(self, node: TreeNode[BrowseNode]) -> None:
+        assert node.data is not None
+        self._loaded.add(node.data.id)
+        self.errors.pop(node.data.id, None)
+        node.remove_children()
+        node.add_leaf(Text(LOADING, style="italic dim"))
+        self.refresh_label(node)
+        self.post_message(self.LoadRequested(node))
+
+    def retry(self, node: TreeNode[BrowseNode]) -> bool:
+        """Re-list a node whose listing failed (or whose error row is highlighted)."""
+        if node.data is None and node.parent is not None:
+            node = node.parent
+        if node.data is None or node.data.id not in self.errors:
+            return False
+        self._request(node)
+        return True
+
+    def populate(self, node: TreeNode[BrowseNode], children: list[BrowseNode]) -> None:
+        node.remove_children()
+        for child in children:
+            if child.expandable:
+                node.add(child.label, data=child)
+            else:
+                node.add_leaf(child.label, data=child)
+        self.refresh_labels()
+
+    def show_error(self, node: TreeNode[BrowseNode], message: str) -> None:
+        assert node.data is not None
+        self.errors[node.data.id] = message
+        node.remove_children()
+        node.add_leaf(Text(f"listing failed: {message} (press r to retry)", style="red"))
+        self.refresh_label(node)
+
+    # selection -------------------------------------------------------------
+    def action_toggle_select(self) -> None:
+        node = self.cursor_node
+        if node is None or node.data is None:
+            return
+        fragments = set(node.data.fragments)
+        if not fragments:
+            reason = node.data.note or "nothing to select here"
+            self.notify(f"{node.data.label}: {reason}", severity="warning", timeout=3)
+            return
+        if tick_state(fragments, self.selected) == "all":
+            self._untick(node)
+        else:
+            self.selected |= fragments
+        self.refresh_labels()
+        self.post_message(self.SelectionChanged())
+
+    def _untick(self, node: TreeNode[BrowseNode]) -> None:
+        """Unselect a node, splitting a ticked ancestor into its other children."""
+        path = []
+        walk = node.parent
+        while walk is not None and walk.data is not None:
+            path.append(walk)
+            walk = walk.parent
+        for ancestor in reversed(path):
+            own = set(ancestor.data.fragments)
+            if own and own & self.selected:
+                self.selected -= own
+                for child in ancestor.children:
+                    if child.data is not None:
+                        self.selected |= set(child.data.fragments)
+        mine = set(node.data.fragments)
+        self.selected = {s for s in self.selected if not any(covers(f, s) for f in mine)}
+
+    def action_expand(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.allow_expand and not node.is_expanded:
+            node.expand()
+
+    def action_collapse(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent)
+
+    # labels ----------------------------------------------------------------
+    def set_stats(self, node_id: str, stats: NodeStats) -> None:
+        self.stats[node_id] = stats
+        self.refresh_labels()
+
+    def refresh_labels(self) -> None:
+        stack = [self.root]
+        while stack:
+            node = stack.pop()
+            self.refresh_label(node)
+            stack.extend(node.children)
+
+    def refresh_label(self, node: TreeNode[BrowseNode]) -> None:
+        data = node.data
+        if data is None or data.id == "root":
+            return
+        node.set_label(self.label_for(data))
+
+    def label_for(self, data: BrowseNode) -> Text:
+        if not data.fragments:
+            mark = "   "
+        else:
+            mark = {"all": "[x]", "some": "[-]", "none": "[ ]"}[tick_state(data.fragments, self.selected)]
+        text = Text(f"{mark} {data.label:<{LABEL_WIDTH}}")
+        stats = self.stats.get(data.id)
+        if data.held_out:
+            text.append(f"{'held out':>{SIZE_WIDTH}}", style="dim")
+        elif data.id in self.errors:
+            text.append(f"{'failed':>{SIZE_WIDTH}}", style="red")
+        elif stats is not None:
+            text.append(f"{size(stats.size):>{SIZE_WIDTH}}")
+            if stats.state != "absent":
+                text.append(f" {stats.state}", style=STATE_STYLE.get(stats.state, ""))
+        return text

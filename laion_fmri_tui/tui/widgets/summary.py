@@ -1,0 +1,43 @@
+"""The selection summary: files, bytes to fetch, bytes present, free space."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.units import size
+
+
+class SelectionSummary(Static):
+    """Always shows what ``d`` would do, and warns when it will not fit."""
+
+    def on_mount(self) -> None:
+        self.border_title = "Selection"
+        self.show_plan(None, 0)
+
+    def show_planning(self) -> None:
+        self.set_class(False, "-warning", "-error")
+        self.update("planning…")
+
+    def show_error(self, message: str) -> None:
+        self.set_class(True, "-error")
+        self.update(message)
+
+    def show_plan(self, plan: Plan | None, free: int) -> None:
+        self.set_class(False, "-warning", "-error")
+        if plan is None:
+            self.update("Nothing selected.\n\nspace  select a node\nd      download\nb      batch command")
+            return
+        lines = [
+            f"{plan.files} files",
+            f"{size(plan.bytes_to_fetch)} to fetch",
+            f"{size(plan.bytes_present)} present",
+            f"{size(free)} free",
+        ]
+        if plan.held_out:
+            lines.append(f"{len(plan.held_out)} held out")
+        if plan.bytes_to_fetch > free:
+            lines.append("")
+            lines.append("will not fit: free space or narrow the selection")
+            self.set_class(True, "-warning")
+        self.update("\n".join(lines))

@@ -1,0 +1,137 @@
+"""The browser through Pilot: lazy listings, selection, summary, errors and retry."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from laion_fmri_tui.core.browse import BrowseNode
+from laion_fmri_tui.core.s3 import S3Settings
+from laion_fmri_tui.tui.app import LaionFmriApp
+from laion_fmri_tui.tui.screens.browser import BrowserScreen
+from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
+from laion_fmri_tui.tui.widgets.summary import SelectionSummary
+
+
+async def settle(pilot) -> None:
+    for _ in range(3):
+        await pilot.pause(0.05)
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.05)
+
+
+def find(tree: BucketTree, node_id: str):
+    stack = [tree.root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node.data, BrowseNode) and node.data.id == node_id:
+            return node
+        stack.extend(node.children)
+    raise AssertionError(f"{node_id} is not in the tree")
+
+
+async def open_node(pilot, tree: BucketTree, node_id: str) -> None:
+    tree.move_cursor(find(tree, node_id))
+    await pilot.press("right")
+    await settle(pilot)
+
+
+async def tick(pilot, tree: BucketTree, node_id: str) -> None:
+    tree.move_cursor(find(tree, node_id))
+    await pilot.press("space")
+    await settle(pilot)
+
+
+def listed_prefixes(s3) -> list[str]:
+    from urllib.parse import parse_qs
+
+    return [parse_qs(r.query).get("prefix", [""])[0] for r in s3.requests if r.method == "GET" and r.key == ""]
+
+
+async def test_levels_are_listed_only_when_expanded(context, s3):
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, BrowserScreen)
+        tree = app.screen.query_one(BucketTree)
+        top = [n.data.id for n in tree.root.children]
+        assert top == ["dataset", "sub-01", "sub-03", "sub-05", "sub-07", "stimuli"]
+        assert not any(p.startswith("derivatives/glmsingle-tedana/sub-01/ses-") for p in listed_prefixes(s3))
+        await open_node(pilot, tree, "sub-01")
+        await open_node(pilot, tree, "sub-01/glmsingle")
+        sessions = [n.data.id.rsplit("/", 1)[1] for n in find(tree, "sub-01/glmsingle").children]
+        assert sessions[:3] == ["ses-01", "ses-02", "ses-03"] and "averages" in sessions
+        held = find(tree, "sub-01/glmsingle/ses-31")
+        assert held.data.held_out and "held out" in str(held.label)
+        assert "MB" in str(find(tree, "sub-01/glmsingle/ses-02").label)
+
+
+async def test_two_sessions_and_a_model_fill_the_summary(context):
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        await open_node(pilot, tree, "sub-01")
+        await open_node(pilot, tree, "sub-01/glmsingle")
+        await tick(pilot, tree, "sub-01/glmsingle/ses-01")
+        await tick(pilot, tree, "sub-01/glmsingle/ses-02")
+        await open_node(pilot, tree, "stimuli")
+        await open_node(pilot, tree, "stimuli/embeddings")
+        await tick(pilot, tree, "stimuli/embeddings/CLIP")
+        plan = app.screen.plan
+        keys = {i.key for i in plan.items}
+        assert any("/ses-01/" in k for k in keys) and any("/ses-02/" in k for k in keys)
+        assert not any("/ses-03/" in k for k in keys)
+        assert "stimuli/task-images_desc-CLIP_embeddings.h5" in keys
+        text = str(app.screen.query_one(SelectionSummary).render())
+        assert f"{plan.files} files" in text and "to fetch" in text and "free" in text
+        assert "[x] ses-01" in str(find(tree, "sub-01/glmsingle/ses-01").label)
+        assert "[-] GLMsingle" in str(find(tree, "sub-01/glmsingle").label)
+        await tick(pilot, tree, "sub-01/glmsingle/ses-02")
+        assert not any("/ses-02/" in i.key for i in app.screen.plan.items)
+
+
+async def test_the_filter_bar_applies_batch_rules(context):
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        await open_node(pilot, tree, "sub-03")
+        await tick(pilot, tree, "sub-03/glmsingle")
+        await pilot.press("slash")
+        await pilot.press(*"suffix=statmap extension=nii.gz")
+        await pilot.press("enter")
+        await settle(pilot)
+        names = [i.key.rsplit("/", 1)[1] for i in app.screen.plan.items if i.component == "glmsingle"]
+        assert names and all(n.endswith(("_statmap.nii.gz", "_statmap.json")) for n in names)
+        assert app.screen.query_one(BucketTree).has_focus
+
+
+async def test_a_failed_listing_shows_on_its_node_and_r_retries(context, s3):
+    context.s3 = dataclasses.replace(context.s3, max_attempts=1)
+    s3.fail_next("", 1, "503")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        rows = tree.root.children
+        assert len(rows) == 1 and "listing failed" in str(rows[0].label) and "press r" in str(rows[0].label)
+        tree.move_cursor(rows[0])
+        await pilot.press("r")
+        await settle(pilot)
+        assert [c.data.id for c in tree.root.children][:2] == ["dataset", "sub-01"]
+
+
+async def test_unavailable_nodes_say_why(context):
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        await open_node(pilot, tree, "sub-01")
+        await open_node(pilot, tree, "sub-01/glmsingle")
+        await tick(pilot, tree, "sub-01/glmsingle/ses-31")
+        assert tree.selected == set()
+        assert app.screen.plan is None
+
+
+def test_s3_settings_are_isolated_per_test(context, s3):
+    assert isinstance(context.s3, S3Settings) and context.s3.endpoint_url == s3.url
