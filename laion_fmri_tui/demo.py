@@ -19,14 +19,22 @@ from laion_fmri_tui.core.errors import UsageError
 
 
 @contextlib.contextmanager
-def demo_environment() -> Iterator[tuple[str, str, Path]]:
-    """Yield (s3 url, access url, data dir) while the demo servers run."""
+def demo_environment(root: Path | None = None) -> Iterator[tuple[str, str, Path]]:
+    """Yield (s3 url, access url, data dir) while the demo servers run.
+
+    ``root`` (default: a new temporary folder) holds the data directory and
+    the cache; it is removed afterwards.
+    """
     try:
         from laion_fmri_tui.devserver.access import AccessService
         from laion_fmri_tui.devserver.s3server import start_seeded
     except ImportError:
         raise UsageError("the demo needs the demo extra: pip install 'laion-fmri-tui[demo]'") from None
-    root = Path(tempfile.mkdtemp(prefix="laion-fmri-demo-"))
+    if root is None:
+        root = Path(tempfile.mkdtemp(prefix="laion-fmri-demo-"))
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
     saved = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(root / "cache")
     data_dir = root / "data"

@@ -18,6 +18,10 @@ HEADLESS_MODULES = [
     "laion_fmri_tui.core.access.client",
     "laion_fmri_tui.core.stimuli",
     "laion_fmri_tui.core.transfer.access_source",
+    "laion_fmri_tui.core.commandline",
+    "laion_fmri_tui.core.h5info",
+    "laion_fmri_tui.core.browse",
+    "laion_fmri_tui.demo",
 ]
 
 

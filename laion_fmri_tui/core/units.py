@@ -23,4 +23,6 @@ def eta(seconds: float | None) -> str:
 
 def duration(seconds: float) -> str:
     """Elapsed time in words, to the second (``4 seconds``, ``2 minutes and 5 seconds``)."""
+    if seconds < 1:
+        return "under a second"
     return humanize.precisedelta(max(0, round(seconds)), minimum_unit="seconds", format="%d")

@@ -19,7 +19,7 @@ from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.context import AppContext
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
-STYLESHEETS = ("app.tcss", "forms.tcss", "browser.tcss", "transfers.tcss")
+STYLESHEETS = ("app.tcss", "forms.tcss", "browser.tcss", "transfers.tcss", "tools.tcss")
 
 
 class LaionFmriApp(App[None]):
@@ -34,7 +34,6 @@ class LaionFmriApp(App[None]):
         super().__init__()
         self.context = context
         self.sub_title = "offline demo" if context.demo else ""
-        self._too_small = False
 
     def on_mount(self) -> None:
         self.next_step()
@@ -54,6 +53,7 @@ class LaionFmriApp(App[None]):
             from laion_fmri_tui.tui.screens.browser import BrowserScreen
 
             self.push_screen(BrowserScreen())
+        self.call_after_refresh(self.check_size)
 
     def _data_dir_chosen(self, chosen: Path | None) -> None:
         if chosen is None:
@@ -77,7 +77,7 @@ class LaionFmriApp(App[None]):
 
     def action_quit_app(self) -> None:
         """Quit, asking first while transfers run (partial files are kept)."""
-        transfers = getattr(self.screen, "transfers_running", False)
+        transfers = any(getattr(s, "transfers_running", False) for s in self.screen_stack)
         if not transfers:
             self.exit()
             return
@@ -89,18 +89,21 @@ class LaionFmriApp(App[None]):
 
     # size guard --------------------------------------------------------------
     def on_resize(self, event: Resize) -> None:
+        self.call_after_refresh(self.check_size)
+
+    def check_size(self) -> None:
+        """Cover the app with the too-small message, or take it away."""
         from laion_fmri_tui.tui.screens.too_small import TooSmallScreen
 
-        small = event.size.width < MIN_WIDTH or event.size.height < MIN_HEIGHT
-        if small and not self._too_small:
-            self._too_small = True
+        width, height = self.size
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        on_top = isinstance(self.screen, TooSmallScreen)
+        if small and not on_top:
             self.push_screen(TooSmallScreen(MIN_WIDTH, MIN_HEIGHT))
-        elif not small and self._too_small:
-            self._too_small = False
-            if isinstance(self.screen, TooSmallScreen):
-                self.pop_screen()
-        if small and isinstance(self.screen, TooSmallScreen):
-            self.screen.show_size(event.size.width, event.size.height)
+        elif not small and on_top:
+            self.pop_screen()
+        elif small:
+            self.screen.show_size(width, height)
 
 
 def default_data_dir() -> Path:

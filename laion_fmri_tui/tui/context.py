@@ -7,8 +7,10 @@ their loopback servers and ``--demo`` at in-process ones.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 
 from laion_fmri_tui.core.s3 import S3Settings
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
@@ -26,6 +28,8 @@ class AppContext:
     access_url: str | None = None
     demo: bool = False
     """Running against in-process servers with synthetic data."""
+    disk_free: Callable[[Path], int] = field(default=lambda path: shutil.disk_usage(path).free, repr=False)
+    """Free bytes at a path (injectable, so pictures of the summary are reproducible)."""
     _service: DownloadService | None = field(default=None, repr=False)
 
     def service(self) -> DownloadService:

@@ -8,7 +8,6 @@ the filters applied: exactly what ``d`` would fetch.
 
 from __future__ import annotations
 
-import shutil
 
 from textual import work
 from textual.app import ComposeResult
@@ -118,7 +117,7 @@ class BrowserScreen(Screen[None]):
             self.app.call_from_thread(summary.show_error, str(error))
             return
         self.plan = plan
-        free = shutil.disk_usage(plan.data_dir).free
+        free = self.app.context.disk_free(plan.data_dir)
         self.app.call_from_thread(summary.show_plan, plan, free)
 
     # filters -----------------------------------------------------------------

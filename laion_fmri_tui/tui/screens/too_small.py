@@ -13,11 +13,28 @@ class TooSmallScreen(Screen[None]):
     def __init__(self, width: int, height: int) -> None:
         super().__init__()
         self._need = (width, height)
+        self._have: tuple[int, int] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="too-small")
+        yield Static(self._message(), id="too-small")
+
+    def on_mount(self) -> None:
+        self.show_size(*(self._have or (self.app.size.width, self.app.size.height)))
+
+    def on_screen_resume(self) -> None:
+        """Uncovered again (a screen above it closed): go if the window is big enough now."""
+        width, height = self.app.size
+        if width >= self._need[0] and height >= self._need[1]:
+            self.dismiss()
+        else:
+            self.show_size(width, height)
 
     def show_size(self, width: int, height: int) -> None:
+        self._have = (width, height)
+        if self.is_mounted:
+            self.query_one("#too-small", Static).update(self._message())
+
+    def _message(self) -> str:
         need_w, need_h = self._need
-        self.query_one("#too-small", Static).update(
-            f"Window is {width}x{height}; laion-fmri-tui needs at least {need_w}x{need_h}.")
+        have = f"Window is {self._have[0]}x{self._have[1]}; " if self._have else ""
+        return f"{have}laion-fmri-tui needs at least {need_w}x{need_h}."

@@ -1,0 +1,63 @@
+"""Run bookkeeping of the transfer dashboard that involves no widget.
+
+:class:`EngineHandle` exists because the engine is made in the worker thread
+(making it may call the access service), so a key can be pressed before
+there is an engine to pause or cancel; the wish is kept and applied the
+moment the engine appears. :func:`retry_plan` builds the plan that ``r`` runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Collection
+
+from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer.engine import TransferEngine
+
+
+class EngineHandle:
+    """The engine of the current run, or the pause/cancel wishes made before it exists."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._engine: TransferEngine | None = None
+        self.paused = False
+        """Whether the user wants the run paused."""
+        self._cancelled = False
+
+    def attach(self, engine: TransferEngine) -> None:
+        """Called by the worker once the engine exists; applies earlier wishes."""
+        with self._lock:
+            self._engine = engine
+            if self.paused:
+                engine.pause()
+            if self._cancelled:
+                engine.cancel()
+
+    def set_paused(self, paused: bool) -> None:
+        with self._lock:
+            self.paused = paused
+            if self._engine is not None and paused:
+                self._engine.pause()
+            elif self._engine is not None:
+                self._engine.resume()
+
+    def cancel(self) -> None:
+        """Stop the run; every ``.part`` is kept for the next one."""
+        with self._lock:
+            self._cancelled = True
+            if self._engine is not None:
+                self._engine.cancel()
+
+
+def retry_plan(plan: Plan, keys: Collection[str]) -> Plan:
+    """A plan of just ``keys``, their on-disk state measured again (a ``.part`` resumes)."""
+    items = []
+    for item in plan.items:
+        if item.key in keys:
+            state, present = partfile.local_state(item.dest, item.size, item.etag,
+                                                  has_sha256=item.sha256 is not None)
+            items.append(dataclasses.replace(item, state=state, present=present))
+    return Plan(plan.data_dir, tuple(items))

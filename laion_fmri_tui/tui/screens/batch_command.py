@@ -1,0 +1,135 @@
+"""The selection as a ``--batch`` command and a SLURM script, to copy or save.
+
+Nothing here runs anything: the text comes from :mod:`core.commandline`
+(shared with tests that prove it parses back to the same selection) and the
+only side effect is writing the file the user names. Closing is never
+destructive, and an existing file is only replaced after a second press.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Input, Label, Static, TabbedContent, TabPane, TextArea
+
+from laion_fmri_tui.core.commandline import command_line, slurm_script, write_command_file
+from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.selection import Selection
+
+FILE_NAMES = {"command-tab": "laion-fmri-download.txt", "script-tab": "laion-fmri-download.sh"}
+"""Default file per tab; the script is the one you ``sbatch`` (or run with bash)."""
+
+
+class BatchCommandScreen(ModalScreen[None]):
+    """Shows what the ticked selection is as a headless command; escape closes."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="close-dialog"),
+        Binding("ctrl+t", "switch_tab", "Command/Script", id="switch-tab"),
+        Binding("ctrl+s", "write", "Write file", id="write-file"),
+    ]
+
+    def __init__(self, selections: Sequence[Selection], data_dir: Path) -> None:
+        super().__init__()
+        self.requested = list(selections)
+        """The selections shown (``selections`` is taken: Screen uses it for text selection)."""
+        self.data_dir = Path(data_dir)
+        self._texts = self._build_texts()
+        self._confirm_replace: Path | None = None
+
+    def _build_texts(self) -> dict[str, str]:
+        try:
+            return {"command-tab": command_line(self.requested, self.data_dir),
+                    "script-tab": slurm_script(self.requested, self.data_dir)}
+        except ValueError as error:  # empty selection, or unusable job settings
+            return {"command-tab": f"# {error}", "script-tab": f"# {error}"}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="batch-dialog", classes="tool-dialog"):
+            yield Static("Run this selection without the app (--batch)", classes="tool-title")
+            with TabbedContent(id="batch-tabs", initial="command-tab"):
+                with TabPane("Command line", id="command-tab"):
+                    yield TextArea(self._texts["command-tab"], read_only=True, soft_wrap=True,
+                                   show_line_numbers=True, id="command-text", classes="tool-text")
+                with TabPane("SLURM script", id="script-tab"):
+                    yield TextArea(self._texts["script-tab"], read_only=True, soft_wrap=True,
+                                   id="script-text", classes="tool-text")
+            with Horizontal(id="write-row"):
+                yield Label("Save to ", id="write-label")
+                yield Input(str(self.data_dir / FILE_NAMES["command-tab"]), id="write-path", compact=True)
+                yield Button("Write", id="write", variant="primary", compact=True)
+            yield Static("", id="write-message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#command-text", TextArea).focus()
+
+    @property
+    def active_tab(self) -> str:
+        """``command-tab`` or ``script-tab``."""
+        return self.query_one(TabbedContent).active or "command-tab"
+
+    def text_for(self, tab: str) -> str:
+        """The exact text shown in (and written from) *tab*."""
+        return self._texts[tab]
+
+    # switching ---------------------------------------------------------------
+    def action_switch_tab(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "script-tab" if self.active_tab == "command-tab" else "command-tab"
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Follow the tab with the proposed file name, unless the user typed their own."""
+        path_input = self.query_one("#write-path", Input)
+        proposed = {str(self.data_dir / name) for name in FILE_NAMES.values()}
+        if event.pane.id in FILE_NAMES and path_input.value in proposed:
+            path_input.value = str(self.data_dir / FILE_NAMES[event.pane.id])
+        self._confirm_replace = None
+        self._say("")
+
+    # writing -----------------------------------------------------------------
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "write-path":
+            self.action_write()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "write":
+            self.action_write()
+
+    def action_write(self) -> None:
+        """Write the active tab's text; a second press confirms replacing a file."""
+        raw = self.query_one("#write-path", Input).value.strip()
+        if not raw:
+            self._say("give a file name to write to", "-error")
+            return
+        path = Path(raw).expanduser()
+        if not path.is_absolute():
+            path = self.data_dir / path  # relative to what the user sees on screen, not the cwd
+        if path.is_file() and self._confirm_replace != path:
+            self._confirm_replace = path
+            self._say(f"{path.name} exists: press Write again to replace it", "-warning")
+            return
+        self._confirm_replace = None
+        tab = self.active_tab
+        try:
+            written = write_command_file(path, self.text_for(tab), executable=tab == "script-tab")
+        except LaionFmriError as error:
+            self._say(str(error), "-error")
+            return
+        what = "Script" if tab == "script-tab" else "Command"
+        hint = f"  (sbatch {written})" if tab == "script-tab" else ""
+        self._say(f"{what} written to {written}{hint}", "-success")
+
+    def _say(self, text: str, state: str = "") -> None:
+        message = self.query_one("#write-message", Static)
+        message.update(text)
+        for name in ("-error", "-warning", "-success"):
+            message.set_class(name == state, name)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

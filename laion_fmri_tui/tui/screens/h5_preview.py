@@ -1,0 +1,109 @@
+"""A look inside a downloaded HDF5 file: its datasets and, for embeddings, the first rows.
+
+Reading is :mod:`core.h5info`'s job; this screen only runs it in a thread
+worker (a file on a network share can take a while to open) and fills two
+tables. A file that cannot be read gives one line in place of the tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
+
+from laion_fmri_tui.core import units
+from laion_fmri_tui.core.h5info import DatasetInfo, EmbeddingRow, H5InfoError, describe, is_embeddings, preview_rows
+
+PREVIEW_ROWS = 5
+PREVIEW_COLUMNS = 6
+
+
+class H5PreviewScreen(ModalScreen[None]):
+    """Datasets (name, shape, type, size) of one file; escape closes."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="close-dialog")]
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.datasets: list[DatasetInfo] | None = None
+        """What the worker found; None while reading or after an error."""
+        self.rows: list[EmbeddingRow] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="h5-dialog", classes="tool-dialog"):
+            yield Static(self.path.name, classes="tool-title")
+            yield Static(f"{self.path.parent}", id="h5-folder", classes="-muted")
+            yield Static("Reading…", id="h5-status")
+            yield DataTable(id="h5-datasets", cursor_type="row", zebra_stripes=True)
+            yield Static(f"First {PREVIEW_ROWS} rows", id="h5-rows-title")
+            yield DataTable(id="h5-rows", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#h5-datasets", DataTable).add_columns("Dataset", "Shape", "Type", "Size")
+        self.query_one("#h5-rows-title").display = False
+        self.query_one("#h5-rows").display = False
+        self._read()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="h5-preview",
+          description="reading an HDF5 file")
+    def _read(self) -> None:
+        worker = get_current_worker()
+        try:
+            datasets = describe(self.path)
+            rows = (preview_rows(self.path, PREVIEW_ROWS, columns=PREVIEW_COLUMNS)
+                    if is_embeddings(datasets) else [])
+            on_disk = self.path.stat().st_size
+        except (H5InfoError, OSError) as error:
+            if not worker.is_cancelled:
+                self.app.call_from_thread(self._show_error, str(error))
+            return
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show, datasets, rows, on_disk)
+
+    def _show(self, datasets: list[DatasetInfo], rows: list[EmbeddingRow], on_disk: int) -> None:
+        if not self.is_attached:  # closed while the worker was reading
+            return
+        self.datasets, self.rows = datasets, rows
+        noun = "dataset" if len(datasets) == 1 else "datasets"
+        self.query_one("#h5-status", Static).update(f"{len(datasets)} {noun}, {units.size(on_disk)} on disk")
+        table = self.query_one("#h5-datasets", DataTable)
+        for info in datasets:
+            shape = " × ".join(str(n) for n in info.shape) or "scalar"
+            size = units.size(info.size_bytes) if info.size_bytes is not None else "variable"
+            table.add_row(info.name, shape, info.dtype, size, key=info.name)
+        if rows:
+            self._show_rows(rows)
+        table.focus()
+
+    def _show_rows(self, rows: list[EmbeddingRow]) -> None:
+        table = self.query_one("#h5-rows", DataTable)
+        width = len(rows[0].values)
+        table.add_columns("#", "image_ids", "valid", "‖v‖", *(f"[{i}]" for i in range(width)))
+        for row in rows:
+            valid = "-" if row.valid is None else ("yes" if row.valid else "no")
+            table.add_row(str(row.index), row.image_id, valid, f"{row.norm:.3f}",
+                          *(f"{v:+.3f}" for v in row.values))
+        title = self.query_one("#h5-rows-title", Static)
+        dims = next((d.shape[1] for d in self.datasets or [] if d.name == "embedding"), width)
+        title.update(f"First {len(rows)} rows (values 0-{width - 1} of {dims}; ‖v‖ is the L2 norm)")
+        title.display = True
+        table.display = True
+
+    def _show_error(self, message: str) -> None:
+        if not self.is_attached:
+            return
+        status = self.query_one("#h5-status", Static)
+        status.update(message)
+        status.add_class("-error")
+        self.query_one("#h5-datasets").display = False
+
+    def action_close(self) -> None:
+        self.dismiss(None)

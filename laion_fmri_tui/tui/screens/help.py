@@ -1,0 +1,96 @@
+"""Every key and the environment knobs, generated so it cannot drift from the bindings.
+
+Keys come from :data:`commands.COMMANDS` and :data:`commands.NAVIGATION` (the
+registry every screen builds its ``BINDINGS`` from) and from the ``BINDINGS``
+of the dialogs themselves, displayed with the app's own key formatting.
+Only the environment section is prose, because it describes the terminal,
+not the app; it is aimed at people on slow SSH links or colour-poor consoles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from laion_fmri_tui.tui import commands
+
+ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("--mouse", "Turn mouse support on. It is off by default so your terminal's own "
+                "select-and-copy keeps working."),
+    ("TEXTUAL_FPS=10", "Redraw less often on a slow link. The app lowers the frame rate "
+                       "itself when SSH_CONNECTION is set."),
+    ("TEXTUAL_ANIMATIONS=none", "No animations (smooth scrolling, fades)."),
+    ("NO_COLOR=1", "No colours at all; bold and reverse still mark focus and selection."),
+    ("TERM / COLORTERM", "TERM=xterm-256color gives 256 colours; COLORTERM=truecolor "
+                         "enables 24-bit colour. Unset COLORTERM if colours look wrong."),
+    ("LAION_FMRI_S3_ENDPOINT_URL", "Another S3 endpoint (a mirror or a local test server)."),
+    ("LAION_FMRI_ACCESS_URL", "Another stimulus access service."),
+    ("LAION_FMRI_REQUEST_ID", "Stimulus request id for headless use; wins over the saved "
+                              "auth.json. Scripts never contain it: export it before sbatch."),
+)
+"""Terminal and service settings, read from the environment at start."""
+
+
+def dialog_bindings() -> list[tuple[str, list[Binding]]]:
+    """The dialogs' own keys (imported lazily: they import this module's siblings)."""
+    from laion_fmri_tui.tui.screens.batch_command import BatchCommandScreen
+    from laion_fmri_tui.tui.screens.dua_form import DuaFormScreen
+    from laion_fmri_tui.tui.screens.h5_preview import H5PreviewScreen
+    from laion_fmri_tui.tui.screens.licence import LicenceScreen
+    from laion_fmri_tui.tui.screens.transfers import TransfersScreen
+
+    return [("transfer dashboard", _as_bindings(TransfersScreen.BINDINGS)),
+            ("licence", _as_bindings(LicenceScreen.BINDINGS)),
+            ("data-use form", _as_bindings(DuaFormScreen.BINDINGS)),
+            ("batch command", _as_bindings(BatchCommandScreen.BINDINGS)),
+            ("HDF5 preview", _as_bindings(H5PreviewScreen.BINDINGS))]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys, navigation and environment settings; escape closes."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="close-dialog")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog", classes="tool-dialog"):
+            yield Static("Keys and settings", classes="tool-title")
+            with VerticalScroll(id="help-body"):
+                yield from self._section("Actions", ((self._key(c.key), c.help) for c in commands.COMMANDS))
+                yield from self._section("Moving around", commands.NAVIGATION)
+                for title, keys in dialog_bindings():
+                    yield from self._section(f"In the {title} dialog",
+                                             ((self._key(b.key), b.description) for b in keys))
+                yield from self._section("Start-up option and environment", ENVIRONMENT, stacked=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").focus()
+
+    def _key(self, key: str) -> str:
+        """``question_mark`` -> ``?``, ``ctrl+t`` -> ``^t``: what the footer shows."""
+        return ", ".join(self.app.get_key_display(Binding(k.strip(), "")) for k in key.split(","))
+
+    @staticmethod
+    def _section(title: str, rows: Iterable[tuple[str, str]], *, stacked: bool = False) -> ComposeResult:
+        """Key and text side by side, or stacked for long names (environment variables)."""
+        yield Static(title, classes="help-section")
+        for key, text in rows:
+            if stacked:
+                yield Static(key, classes="help-key -stacked", markup=False)
+                yield Static(text, classes="help-text -stacked", markup=False)
+                continue
+            with Horizontal(classes="help-row"):
+                yield Static(key, classes="help-key", markup=False)
+                yield Static(text, classes="help-text", markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _as_bindings(items: Iterable[object]) -> list[Binding]:
+    return [b for b in items if isinstance(b, Binding)]

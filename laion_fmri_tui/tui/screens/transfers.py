@@ -1,0 +1,240 @@
+"""The transfer dashboard: one plan, run by the core engine in a thread worker.
+
+The engine (not Textual) owns the download threads, because ``--batch`` runs
+the same engine; the screen's worker only calls the blocking ``run(plan)``
+and the bridge posts the engine's events back as messages. Progress is
+coalesced three times over: the engine emits at most one snapshot per
+``progress_interval``, queued snapshots replace each other, and the screen
+republishes the newest one on a timer, so the widgets re-render a few times a
+second however fast chunks arrive.
+
+The engine is created inside the worker, not in ``on_mount``: for stimulus
+files ``service.engine`` asks the access service for signed links, network
+I/O the UI thread must not wait on. Its access errors (no request id, unknown
+id...) end the worker and are shown on the screen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.reactive import var
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.service import DownloadService
+from laion_fmri_tui.core.units import size
+from laion_fmri_tui.tui.bridge import EngineBridge
+from laion_fmri_tui.tui.commands import bindings, by_id
+from laion_fmri_tui.tui.messages import TransferFinished, TransferProgressed, TransferReported
+from laion_fmri_tui.tui.runs import EngineHandle, retry_plan
+from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
+from laion_fmri_tui.tui.widgets.transfer_log import TransferLog, summary
+from laion_fmri_tui.tui.widgets.transfer_table import TransferTable
+from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts, TransferTotals, plan_progress
+
+RENDER_INTERVAL = 0.25
+"""Seconds between re-renders of the totals and the table."""
+RATE_SAMPLES = 120
+"""Throughput samples kept for the sparkline (30 s at the render interval)."""
+RUNNING = ("starting", "running", "paused", "cancelling")
+CANCEL_QUESTION = ("Cancel the download? Finished files stay, and partial files are kept: "
+                   "start the download again to resume them.")
+
+
+class TransfersScreen(Screen[None]):
+    """Downloads one plan; ``escape`` goes back once nothing is running."""
+
+    BINDINGS = [
+        *bindings("pause"),
+        Binding(by_id("pause").key, "resume", "Resume", id="resume", tooltip="Resume the paused transfers"),
+        *bindings("retry"),
+        Binding("c", "cancel", "Cancel", id="cancel", tooltip="Stop the download (partial files are kept)"),
+        Binding("escape", "back", "Back", id="back", tooltip="Back to the browser (when nothing runs)"),
+        *bindings("help", "quit"),
+    ]
+
+    phase: var[str] = var("starting", bindings=True)
+    """``starting``, ``running``, ``paused``, ``cancelling``, then ``finished``,
+    ``failed`` (some files), ``cancelled`` or ``error`` (did not start)."""
+    progress: var[ev.Progress | None] = var(None)
+    """The newest engine snapshot, republished at most every RENDER_INTERVAL."""
+    rates: var[tuple[float, ...]] = var(())
+    """Recent throughput samples for the sparkline."""
+    counts: var[RunCounts] = var(RunCounts())
+    """Done / skipped / failed, kept across retries (failed is reset by one)."""
+
+    def __init__(self, plan: Plan, *, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` times the run for the summary (tests inject a fixed one)."""
+        super().__init__()
+        self.plan = plan
+        """The plan of the current run (after ``r``, only the files that failed)."""
+        self._clock = clock
+        self._run = 0
+        self._handle = EngineHandle()
+        self._latest: ev.Progress | None = None
+        self._counts = RunCounts()
+        self._started = 0.0
+        self._failed: tuple[str, ...] = ()
+
+    @property
+    def transfers_running(self) -> bool:
+        """True from the start of a run until its end (the app asks before quitting)."""
+        return self.phase in RUNNING
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="transfers-target")
+        yield TransferTotals(id="transfers-totals").data_bind(
+            TransfersScreen.progress, TransfersScreen.rates, TransfersScreen.counts, TransfersScreen.phase)
+        yield TransferTable(id="transfers-active").data_bind(TransfersScreen.progress)
+        yield TransferLog(id="transfers-log")
+        yield Static("", id="transfers-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(TransferLog).plan(self.plan)
+        self.set_interval(RENDER_INTERVAL, self._publish)
+        self._start(self.plan)
+
+    def on_unmount(self) -> None:
+        # Quitting mid-run: stop the engine so its threads end; .part files stay.
+        self._handle.cancel()
+
+    # runs --------------------------------------------------------------------
+    def _start(self, plan: Plan) -> None:
+        self._run += 1
+        self.plan, self._handle, self._latest = plan, EngineHandle(), None
+        self._failed = ()
+        self.progress = plan_progress(plan)
+        self.rates = ()
+        self.phase = "starting"
+        self.query_one("#transfers-target", Static).update(
+            f"Downloading {plan.files} files ({size(plan.bytes_to_fetch)} to fetch) into {plan.data_dir}")
+        self._show_status("")
+        self._started = self._clock()
+        self._transfer(self.app.context.service(), plan, self._run, self._handle)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="transfers", description="download")
+    def _transfer(self, service: DownloadService, plan: Plan, run: int,
+                  handle: EngineHandle) -> ev.RunFinished:
+        engine = service.engine(EngineBridge(self, run), plan)
+        handle.attach(engine)
+        return engine.run(plan)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "transfers" or event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = str(error) if isinstance(error, LaionFmriError) else f"the download stopped: {error!r}"
+        what = "did not start" if self.phase == "starting" else "stopped"
+        self._failed = tuple(item.key for item in self.plan.pending)  # r tries the whole plan again
+        self.phase = "error"
+        self.query_one(TransferLog).note(text, "error")
+        self._show_status(f"the download {what} (the log says why): r tries again, esc goes back", "-error")
+
+    # engine events -----------------------------------------------------------
+    def on_transfer_progressed(self, message: TransferProgressed) -> None:
+        if message.run == self._run:
+            self._latest = message.progress
+
+    def on_transfer_reported(self, message: TransferReported) -> None:
+        if message.run != self._run:
+            return
+        event = message.event
+        if isinstance(event, ev.PlanReady) and self.phase == "starting":
+            self.phase = "paused" if self._handle.paused else "running"
+        self._counts = self._counts.after(event)
+        self.query_one(TransferLog).event(event)
+
+    def on_transfer_finished(self, message: TransferFinished) -> None:
+        if message.run != self._run:
+            return
+        result = message.result
+        self._publish()
+        if self.progress is not None:  # parts still queued at a cancel are not "active"
+            self.progress = dataclasses.replace(self.progress, active=())
+        self._failed = tuple(key for key, _ in result.failures)
+        self.phase = "cancelled" if result.cancelled else "failed" if result.failed else "finished"
+        text = summary(result, self.counts, self._clock() - self._started)
+        self.query_one(TransferLog).note(text, "error" if result.failed else "info")
+        self._show_status(text, "-error" if result.failed else "-warning" if result.cancelled else "")
+
+    def _publish(self) -> None:
+        """Hand the newest snapshot and counts to the widgets (timer and end of run)."""
+        self.counts = self._counts
+        latest, self._latest = self._latest, None
+        if latest is not None:
+            self.progress = latest
+            if self.phase == "running":
+                self.rates = (*self.rates, latest.rate)[-RATE_SAMPLES:]
+
+    def _show_status(self, text: str, state: str = "") -> None:
+        status = self.query_one("#transfers-status", Static)
+        status.update(text)
+        status.display = bool(text)
+        for name in ("-error", "-warning"):
+            status.set_class(name == state, name)
+
+    # actions -----------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("pause", "resume"):
+            return self.phase in ("starting", "running", "paused") and self._handle.paused == (action == "resume")
+        if action == "cancel":
+            return self.phase in ("starting", "running", "paused")
+        if action == "retry":
+            return True if self._failed and not self.transfers_running else None
+        if action == "back":
+            return not self.transfers_running
+        return True
+
+    def action_pause(self) -> None:
+        """Workers hold between reads; their connections stay open."""
+        self._set_paused(True)
+
+    def action_resume(self) -> None:
+        self._set_paused(False)
+
+    def _set_paused(self, paused: bool) -> None:
+        self._handle.set_paused(paused)
+        if self.phase != "starting":
+            self.phase = "paused" if paused else "running"
+        self.refresh_bindings()
+
+    def action_cancel(self) -> None:
+        self.app.push_screen(ConfirmScreen(CANCEL_QUESTION, yes="Cancel download", no="Keep going"),
+                             self._cancel_answered)
+
+    def _cancel_answered(self, yes: bool | None) -> None:
+        if not yes or self.phase not in ("starting", "running", "paused"):
+            return
+        self._handle.cancel()
+        self.phase = "cancelling"
+
+    def action_retry(self) -> None:
+        """Run again over the files that failed (or all, if the run never started)."""
+        if self.transfers_running or not self._failed:
+            return
+        self._counts = dataclasses.replace(self._counts, failed=0)
+        plan = retry_plan(self.plan, self._failed)
+        self.query_one(TransferLog).note(f"retrying {plan.files} files", "info")
+        self._start(plan)
+
+    def action_back(self) -> None:
+        if not self.transfers_running:
+            self.dismiss(None)
+
+    async def action_help(self) -> None:
+        await self.app.run_action("help")
+
+    async def action_quit_app(self) -> None:
+        await self.app.run_action("quit_app")
+

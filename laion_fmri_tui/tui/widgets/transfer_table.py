@@ -1,0 +1,82 @@
+"""The files being fetched right now, one row per file, keyed by S3 key.
+
+Rows follow the ``active`` tuple of the engine's coalesced progress snapshot
+rather than per-file events: a file that starts and ends between two
+snapshots never flickers in, and the table is rewritten a few times a second
+at most, whatever the number of chunks. BIDS names are long, so the name
+column is sized to the table and shortened in the middle, where the
+distinguishing entities (subject, session, task) and the suffix both survive.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from textual.events import Resize
+from textual.reactive import var
+from textual.widgets import DataTable
+
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.units import size
+
+BAR_CELLS = 10
+OTHER_COLUMNS = 15 + 9 + 3 * 2 + 4
+"""Progress and size columns, cell padding, border and scrollbar."""
+MIN_NAME = 16
+
+
+def short_name(key: str, width: int) -> str:
+    """The key's file name, cut in the middle with ``…`` to fit ``width`` cells."""
+    name = posixpath.basename(key) or key
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 2
+    return f"{name[:head]}…{name[len(name) - (width - 1 - head):]}"
+
+
+def bar(done: int, total: int) -> str:
+    """A text progress bar with its percentage (``█████░░░░░  50%``)."""
+    fraction = done / total if total else 1.0
+    filled = min(BAR_CELLS, int(fraction * BAR_CELLS))
+    return f"{'█' * filled}{'░' * (BAR_CELLS - filled)} {fraction:4.0%}"
+
+
+class TransferTable(DataTable[str]):
+    """Active files with their own progress."""
+
+    progress: var[ev.Progress | None] = var(None)
+    """The latest snapshot; only its ``active`` files are shown."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True, show_cursor=False)
+        self._name_width = 40
+        self.border_title = "Active files"
+
+    def on_mount(self) -> None:
+        self._add_columns()
+
+    def on_resize(self, event: Resize) -> None:
+        width = max(MIN_NAME, event.size.width - OTHER_COLUMNS)
+        if width != self._name_width:
+            self._name_width = width
+            self.clear(columns=True)
+            self._add_columns()
+            self.watch_progress()
+
+    def _add_columns(self) -> None:
+        self.add_column("File", width=self._name_width, key="file")
+        self.add_column("Progress", width=15, key="bar")
+        self.add_column("Size", width=9, key="size")
+
+    def watch_progress(self) -> None:
+        active = self.progress.active if self.progress is not None else ()
+        wanted = {a.key: a for a in active}
+        for row_key in list(self.rows):
+            if row_key.value not in wanted:
+                self.remove_row(row_key)
+        for item in active:
+            if item.key in self.rows:
+                self.update_cell(item.key, "bar", bar(item.done, item.size))
+            else:
+                self.add_row(short_name(item.key, self._name_width), bar(item.done, item.size),
+                             size(item.size), key=item.key)

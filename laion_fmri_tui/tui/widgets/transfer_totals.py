@@ -1,0 +1,115 @@
+"""Run totals: bytes, a progress bar, rate and ETA, throughput history, counts.
+
+The widget holds no engine state of its own: the transfers screen owns the
+values and binds them here with ``data_bind``, so this only turns them into
+text. Rate and ETA are the engine's (a sliding window), formatted exactly as
+``--batch`` prints them (:mod:`laion_fmri_tui.core.units`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import var
+from textual.widgets import Label, ProgressBar, Sparkline
+
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.plan import LocalState, Plan
+from laion_fmri_tui.core.units import eta, rate, size
+
+PHASE_TEXT = {
+    "starting": "starting…",
+    "paused": "paused: p resumes",
+    "cancelling": "cancelling…",
+    "finished": "complete",
+    "failed": "finished with failures",
+    "cancelled": "cancelled",
+    "error": "not started",
+}
+"""What the rate label says when nothing is streaming."""
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    """Files settled so far, across a run and its retries."""
+
+    done: int = 0
+    """Fetched and verified."""
+    skipped: int = 0
+    """Already complete on disk, or refused by the bucket (held out, access denied)."""
+    failed: int = 0
+    """Given up on in the latest run; ``r`` retries them."""
+
+    def after(self, event: ev.Event) -> RunCounts:
+        """These counts with one more file settled, if ``event`` settles one."""
+        if isinstance(event, ev.FileDone):
+            return dataclasses.replace(self, done=self.done + 1)
+        if isinstance(event, ev.FileSkipped):
+            return dataclasses.replace(self, skipped=self.skipped + 1)
+        if isinstance(event, ev.FileFailed):
+            return dataclasses.replace(self, failed=self.failed + 1)
+        return self
+
+
+def plan_progress(plan: Plan) -> ev.Progress:
+    """What the totals show before the engine's first snapshot of ``plan``."""
+    complete = sum(1 for i in plan.items if i.state is LocalState.COMPLETE)
+    return ev.Progress(bytes_done=plan.bytes_present, bytes_total=plan.bytes_total, bytes_fetched=0,
+                       rate=0.0, eta_seconds=None, files_done=complete, files_total=plan.files)
+
+
+class TransferTotals(Vertical):
+    """Three lines of totals above the active-files table."""
+
+    progress: var[ev.Progress | None] = var(None)
+    """The latest coalesced snapshot of the run."""
+    rates: var[tuple[float, ...]] = var(())
+    """Recent throughput samples (bytes/s), oldest first, for the sparkline."""
+    counts: var[RunCounts] = var(RunCounts())
+    """Done / skipped / failed so far."""
+    phase: var[str] = var("starting")
+    """The screen's run phase (``running``, ``paused``, ``finished``...)."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="totals-bar"):
+            yield ProgressBar(total=None, show_eta=False, id="total-progress")
+            yield Label("", id="total-bytes")
+        with Horizontal(id="totals-rate"):
+            yield Label("", id="total-rate")
+            yield Sparkline((), id="throughput").data_bind(data=TransferTotals.rates)
+        yield Label("", id="total-counts")
+
+    def watch_progress(self) -> None:
+        p = self.progress
+        if p is None:
+            return
+        self.query_one(ProgressBar).update(total=max(p.bytes_total, 1), progress=p.bytes_done)
+        self.query_one("#total-bytes", Label).update(f"{size(p.bytes_done)} of {size(p.bytes_total)}")
+        self._show_rate()
+        self._show_counts()
+
+    def watch_phase(self) -> None:
+        self._show_rate()
+
+    def watch_counts(self) -> None:
+        self._show_counts()
+
+    def _show_rate(self) -> None:
+        p = self.progress
+        if self.phase == "running" and p is not None:
+            text = f"{rate(p.rate)} · {eta(p.eta_seconds)}"
+        else:
+            text = PHASE_TEXT.get(self.phase, self.phase)
+        label = self.query_one("#total-rate", Label)
+        label.update(text)
+        label.set_class(self.phase == "paused", "-warning")
+
+    def _show_counts(self) -> None:
+        c, p = self.counts, self.progress
+        files = f" · {p.files_done} of {p.files_total} files" if p is not None else ""
+        label = self.query_one("#total-counts", Label)
+        label.update(f"{c.done} done · {c.skipped} skipped · {c.failed} failed{files}")
+        label.set_class(c.failed > 0, "-error")

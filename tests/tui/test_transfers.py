@@ -1,0 +1,251 @@
+"""The transfer dashboard, driven by keys against the loopback S3 server.
+
+Every journey runs the real app and the real engine; the server is slowed
+(``s3.throttle``) where a test must act while bytes are moving, and made to
+drop connections (``s3.fail_next``) to produce a failed file. Waits poll the
+screen's state with a deadline instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.plan import LocalState, Plan
+from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.devserver import synthetic
+from laion_fmri_tui.tui.app import LaionFmriApp
+from laion_fmri_tui.tui.bridge import EngineBridge
+from laion_fmri_tui.tui.context import AppContext
+from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
+from laion_fmri_tui.tui.messages import TransferFinished, TransferProgressed, TransferReported
+from laion_fmri_tui.tui.runs import retry_plan
+from laion_fmri_tui.tui.screens.transfers import TransfersScreen
+from laion_fmri_tui.tui.widgets.transfer_log import TransferLog
+from laion_fmri_tui.tui.widgets.transfer_table import bar, short_name
+from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts, plan_progress
+
+pytestmark = pytest.mark.anyio
+
+MIB = 1024 * 1024
+BIG = synthetic.MULTIPART_KEY
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def ses02() -> Selection:
+    """sub-01 ses-02 GLMsingle: 21 files, one of them the 10.5 MiB multipart object."""
+    return Selection(subjects=("sub-01",), filters=Filters.build(ses=["02"]),
+                     components=frozenset({"glmsingle"}))
+
+
+async def wait_for(pilot: Pilot, predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+async def start(app: LaionFmriApp, pilot: Pilot, plan: Plan) -> TransfersScreen:
+    await pilot.pause()
+    screen = TransfersScreen(plan)
+    await app.push_screen(screen)
+    return screen
+
+
+def log_text(screen: TransfersScreen) -> str:
+    return "\n".join(text for _, text in screen.query_one(TransferLog).history)
+
+
+def text_of(screen: TransfersScreen, selector: str) -> str:
+    return str(screen.query_one(selector).render())
+
+
+def assert_on_disk(plan: Plan, s3_objects) -> None:
+    for item in plan.items:
+        assert item.dest.read_bytes() == s3_objects[item.key].data, item.key
+
+
+async def test_download_completes_and_shows_counts(context: AppContext, s3_objects) -> None:
+    plan = context.service().plan(ses02())
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(app, pilot, plan)
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: screen.phase == "finished", "the run to finish")
+        assert_on_disk(plan, s3_objects)
+        assert screen.counts == RunCounts(done=plan.files)
+        assert not screen.transfers_running
+        assert f"{plan.files} done · 0 skipped · 0 failed" in text_of(screen, "#total-counts")
+        assert text_of(screen, "#transfers-status").startswith(f"finished: {plan.files} done")
+        assert screen.progress is not None and screen.progress.bytes_done == plan.bytes_total
+        await pilot.press("escape")
+        assert app.screen is not screen
+
+
+async def test_pause_holds_the_transfer_and_resume_finishes_it(context, s3, s3_objects) -> None:
+    s3.throttle(BIG, 1024 * 1024)
+    plan = context.service().plan(ses02())
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: s3.bytes_sent(BIG) > 0, "the big file to start")
+        assert screen.active_bindings["p"].binding.action == "pause"
+        await pilot.press("p")
+        assert screen.phase == "paused" and screen.transfers_running
+        assert screen.active_bindings["p"].binding.action == "resume", "the footer offers Resume"
+        await wait_for(pilot, lambda: screen.progress is not None and screen.progress.paused,
+                       "the engine to report the pause")
+        assert "paused" in text_of(screen, "#total-rate")
+        # Reads in flight drain into socket buffers; then nothing more is sent.
+        last = -1
+        while (sent := s3.bytes_sent(BIG)) != last:
+            last = sent
+            await pilot.pause(0.3)
+        await pilot.pause(0.5)
+        assert s3.bytes_sent(BIG) == last < synthetic.MULTIPART_SIZE
+        await pilot.press("p")
+        assert screen.phase == "running"
+        await wait_for(pilot, lambda: screen.phase == "finished", "the run to finish")
+        assert_on_disk(plan, s3_objects)
+
+
+async def test_cancel_keeps_the_partial_file_and_a_new_run_resumes(context, s3, s3_objects) -> None:
+    s3.throttle(BIG, 512 * 1024)
+    plan = context.service().plan(ses02())
+    dest = next(i.dest for i in plan.items if i.key == BIG)
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: any(a.key == BIG and a.done >= 2 * MIB
+                                          for a in (screen.progress.active if screen.progress else ())),
+                       "two parts of the big file on disk")
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("tab", "enter")  # focus moves from "Keep going" to "Cancel download"
+        await wait_for(pilot, lambda: screen.phase == "cancelled", "the cancel to finish")
+        assert "partial files kept, start the download again to resume" in text_of(screen, "#transfers-status")
+        assert not dest.exists() and dest.with_name(dest.name + ".part").exists()
+        await pilot.press("escape")
+        assert app.screen is not screen
+
+        s3.reset()
+        again = context.service().plan(ses02())
+        item = next(i for i in again.items if i.key == BIG)
+        assert item.state is LocalState.PARTIAL and item.present >= 2 * MIB
+        second = await start(app, pilot, again)
+        await wait_for(pilot, lambda: second.phase == "finished", "the resumed run to finish")
+        assert dest.read_bytes() == s3_objects[BIG].data
+        assert s3.bytes_sent(BIG) <= synthetic.MULTIPART_SIZE - item.present
+        assert f"resuming {BIG}" in log_text(second)
+
+
+async def test_failed_file_is_logged_and_r_retries_it(context, s3, s3_objects) -> None:
+    context.engine = dataclasses.replace(context.engine, retries=1)
+    s3.fail_next(BIG, 20, "reset")
+    plan = context.service().plan(ses02())
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: screen.phase == "failed", "the run to end with a failure")
+        assert screen.counts == RunCounts(done=plan.files - 1, failed=1)
+        assert f"failed {BIG}:" in log_text(screen)
+        assert "press r to retry" in text_of(screen, "#transfers-status")
+        s3.reset()  # clears the remaining faults
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.phase == "finished", "the retry to finish")
+        assert screen.plan.files == 1 and screen.plan.items[0].key == BIG
+        assert screen.counts == RunCounts(done=plan.files)
+        assert_on_disk(plan, s3_objects)
+
+
+async def test_quit_asks_while_running_and_escape_never_cancels(context, s3) -> None:
+    s3.throttle(BIG, 512 * 1024)
+    plan = context.service().plan(ses02())
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: screen.phase == "running", "the run to start")
+        await pilot.press("escape")
+        assert app.screen is screen and screen.phase == "running"
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")  # "Keep going"
+        assert app.screen is screen and screen.transfers_running
+        assert app.is_running
+    # Leaving the app cancels the engine: its threads end, the partial file stays.
+    deadline = time.monotonic() + 10
+    while any(t.name.startswith("transfer-") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "engine threads outlived the app"
+        time.sleep(0.05)
+    dest = next(i.dest for i in plan.items if i.key == BIG)
+    assert not dest.exists()
+
+
+async def test_access_error_is_shown_on_the_screen(context, access) -> None:
+    plan = context.service().plan(Selection(stimuli=True))
+    assert any(i.source == "access" for i in plan.pending)
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: screen.phase == "error", "the access error")
+        assert "did not start" in text_of(screen, "#transfers-status")
+        assert "data-use agreement" in log_text(screen)
+        assert not screen.transfers_running
+        assert screen.check_action("retry", ()) is True, "r tries the whole plan again"
+        await pilot.press("escape")
+        assert app.screen is not screen
+
+
+def test_short_names_fit_and_keep_both_ends() -> None:
+    name = short_name(BIG, 30)
+    assert len(name) == 30 and name.startswith("sub-01_ses-02") and name.endswith(".nii.gz")
+    assert short_name("a/b/short.h5", 30) == "short.h5"
+    assert bar(0, 10) == "░" * 10 + "   0%" and bar(10, 10) == "█" * 10 + " 100%"
+
+
+def test_progress_messages_coalesce_within_a_run_only() -> None:
+    progress = plan_progress(Plan(Path("/data"), ()))
+    newer = TransferProgressed(1, progress)
+    assert TransferProgressed(1, progress).can_replace(newer)
+    assert not TransferProgressed(2, progress).can_replace(newer)
+    assert not TransferReported(1, ev.Notice("retrying")).can_replace(newer)
+
+
+def test_bridge_posts_one_message_per_event() -> None:
+    posted: list = []
+
+    class Target:
+        def post_message(self, message) -> bool:
+            posted.append(message)
+            return True
+
+    sink = EngineBridge(Target(), run=3)  # type: ignore[arg-type]
+    progress = plan_progress(Plan(Path("/data"), ()))
+    finished = ev.RunFinished(done=1, skipped=0, failed=0, bytes_fetched=5, elapsed=1.0)
+    for event in (progress, ev.FileDone("k", 5, 5, "md5"), finished):
+        sink(event)
+    assert [type(m) for m in posted] == [TransferProgressed, TransferReported, TransferFinished]
+    assert all(m.run == 3 for m in posted) and posted[2].result is finished
+
+
+def test_retry_plan_measures_the_partial_file_again(tmp_path: Path) -> None:
+    from laion_fmri_tui.core.plan import PlanItem
+    from laion_fmri_tui.core.transfer import partfile
+
+    items = tuple(PlanItem(key=k, dest=tmp_path / k, size=100, etag="e", component="dataset")
+                  for k in ("a", "b"))
+    (tmp_path / "b.part").write_bytes(b"x" * 40)
+    partfile.write_record(tmp_path / "b", partfile.PartRecord(size=100, etag="e"))
+    plan = retry_plan(Plan(tmp_path, items), ["b"])
+    assert [(i.key, i.state, i.present) for i in plan.items] == [("b", LocalState.PARTIAL, 40)]
