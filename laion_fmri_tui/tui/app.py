@@ -17,6 +17,7 @@ from laion_fmri_tui.core import config, licence
 from laion_fmri_tui.styles import stylesheet
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.context import AppContext
+from laion_fmri_tui.tui.palette import ActionsProvider
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 STYLESHEETS = ("app.tcss", "forms.tcss", "browser.tcss", "transfers.tcss", "tools.tcss")
@@ -29,6 +30,7 @@ class LaionFmriApp(App[None]):
     CSS_PATH = [stylesheet(name) for name in STYLESHEETS]
     BINDINGS = bindings("help", "quit")
     ENABLE_COMMAND_PALETTE = True
+    COMMANDS = App.COMMANDS | {ActionsProvider}
 
     def __init__(self, context: AppContext) -> None:
         super().__init__()
