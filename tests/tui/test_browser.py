@@ -4,41 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 
-from laion_fmri_tui.core.browse import BrowseNode
 from laion_fmri_tui.core.s3 import S3Settings
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.browser import BrowserScreen
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
+from pilot_helpers import find, open_node, settle, tick
 from laion_fmri_tui.tui.widgets.summary import SelectionSummary
 
 
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.pause(0.05)
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.05)
 
 
-def find(tree: BucketTree, node_id: str):
-    stack = [tree.root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node.data, BrowseNode) and node.data.id == node_id:
-            return node
-        stack.extend(node.children)
-    raise AssertionError(f"{node_id} is not in the tree")
 
 
-async def open_node(pilot, tree: BucketTree, node_id: str) -> None:
-    tree.move_cursor(find(tree, node_id))
-    await pilot.press("right")
-    await settle(pilot)
 
 
-async def tick(pilot, tree: BucketTree, node_id: str) -> None:
-    tree.move_cursor(find(tree, node_id))
-    await pilot.press("space")
-    await settle(pilot)
 
 
 def listed_prefixes(s3) -> list[str]:

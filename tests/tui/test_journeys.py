@@ -15,25 +15,13 @@ from laion_fmri_tui.tui.screens.dua_form import DuaFormScreen
 from laion_fmri_tui.tui.screens.licence import LicenceScreen
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
+from pilot_helpers import find, settle
 
 GLM = "derivatives/glmsingle-tedana"
 
 
-async def settle(pilot, rounds: int = 3) -> None:
-    for _ in range(rounds):
-        await pilot.pause(0.05)
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.05)
 
 
-def find(tree: BucketTree, node_id: str):
-    stack = [tree.root]
-    while stack:
-        node = stack.pop()
-        if node.data is not None and node.data.id == node_id:
-            return node
-        stack.extend(node.children)
-    raise AssertionError(node_id)
 
 
 async def go_to(pilot, tree: BucketTree, node_id: str) -> None:

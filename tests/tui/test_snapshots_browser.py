@@ -6,25 +6,13 @@ import pytest
 
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
+from pilot_helpers import find, settle
 
 SIZES = [(80, 24), (120, 40)]
 
 
-async def _settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.pause(0.05)
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.05)
 
 
-def _find(tree, node_id):
-    stack = [tree.root]
-    while stack:
-        node = stack.pop()
-        if node.data is not None and node.data.id == node_id:
-            return node
-        stack.extend(node.children)
-    raise LookupError(node_id)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -32,23 +20,23 @@ def test_browser_with_a_selection(snap_compare, snapshot_context, size):
     snapshot_context.disk_free = lambda path: 500 * 10**9
 
     async def select(pilot) -> None:
-        await _settle(pilot)
+        await settle(pilot)
         tree = pilot.app.screen.query_one(BucketTree)
         for node_id in ("sub-01", "sub-01/glmsingle"):
-            tree.move_cursor(_find(tree, node_id))
+            tree.move_cursor(find(tree, node_id))
             await pilot.press("right")
-            await _settle(pilot)
+            await settle(pilot)
         for node_id in ("sub-01/glmsingle/ses-01", "sub-01/glmsingle/ses-02"):
-            tree.move_cursor(_find(tree, node_id))
+            tree.move_cursor(find(tree, node_id))
             await pilot.press("space")
-            await _settle(pilot)
+            await settle(pilot)
 
     assert snap_compare(LaionFmriApp(snapshot_context), terminal_size=size, run_before=select)
 
 
 def test_too_small_window(snap_compare, snapshot_context):
     snapshot_context.disk_free = lambda path: 500 * 10**9
-    assert snap_compare(LaionFmriApp(snapshot_context), terminal_size=(60, 18), run_before=_settle)
+    assert snap_compare(LaionFmriApp(snapshot_context), terminal_size=(60, 18), run_before=settle)
 
 
 async def test_the_layout_recovers_when_the_window_grows(snapshot_context):
@@ -57,9 +45,9 @@ async def test_the_layout_recovers_when_the_window_grows(snapshot_context):
 
     app = LaionFmriApp(snapshot_context)
     async with app.run_test(size=(60, 18)) as pilot:
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, TooSmallScreen)
         assert "needs at least 80x24" in str(app.screen.query_one("#too-small").render())
         await pilot.resize_terminal(100, 30)
-        await _settle(pilot)
+        await settle(pilot)
         assert isinstance(app.screen, BrowserScreen)
