@@ -13,6 +13,8 @@ import sys
 from typing import NoReturn
 
 from laion_fmri_tui import __version__
+from laion_fmri_tui.batch import sbatch
+from laion_fmri_tui.core import shard
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
@@ -81,6 +83,14 @@ def build_parser() -> OneLineParser:
     how.add_argument("--part-size", type=parse_size, metavar="SIZE",
                      help="fetch objects larger than SIZE (e.g. 64M) as parallel ranged parts "
                           "of that size (default: adapted to each object)")
+    how.add_argument("--max-bandwidth", type=parse_size, metavar="RATE",
+                     help="cap all transfers together at RATE bytes per second (e.g. 50M, 1G)")
+    how.add_argument("--shard", type=parse_shard, metavar="K/N",
+                     help="fetch only part K of N (0-based, e.g. $SLURM_ARRAY_TASK_ID/"
+                          "$SLURM_ARRAY_TASK_COUNT); shards may share one data directory")
+    how.add_argument("--verify", action="store_true",
+                     help="check the selection on disk (size and checksums); download nothing; "
+                          "exit 0 only when every file is complete")
     how.add_argument("--retries", type=int, default=5, metavar="N",
                      help="attempts per file or part before it counts as failed (default 5)")
     how.add_argument("--accept-license", action="store_true",
@@ -89,6 +99,7 @@ def build_parser() -> OneLineParser:
     how.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
     how.add_argument("--progress-every", type=float, metavar="SECONDS",
                      help="seconds between progress lines (default 2 on a terminal, 10 otherwise)")
+    sbatch.add_arguments(parser)
     return parser
 
 
@@ -102,6 +113,14 @@ def parse_size(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
     return value
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N), 0 <= K < N."""
+    try:
+        return shard.parse_spec(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--shard ")) from None
 
 
 def selection_from(args: argparse.Namespace) -> Selection:

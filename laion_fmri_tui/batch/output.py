@@ -15,6 +15,7 @@ import time
 from typing import TextIO
 
 from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.checkup import Checked, Summary
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import eta, rate, size
@@ -42,6 +43,29 @@ def totals_line(plan: Plan) -> str:
         held += f"; nothing matched for {', '.join(plan.skipped_subjects)}"
     return (f"{plan.files} files, {size(plan.bytes_total)} in all: {size(plan.bytes_to_fetch)} to fetch, "
             f"{size(plan.bytes_present)} already present{held}")
+
+
+def verify_line(checked: Checked) -> str:
+    """One ``--verify`` problem: ``MISSING key (why)`` or ``BAD key: why``."""
+    if checked.status == "missing":
+        return redact(f"MISSING  {checked.key}  ({checked.detail})")
+    return redact(f"BAD      {checked.key}: {checked.detail}")
+
+
+def verify_summary(s: Summary) -> str:
+    head = "verify: complete" if s.complete else "verify: INCOMPLETE"
+    return (f"{head}: {s.files} files checked, {s.ok} ok ({size(s.bytes_ok)}), "
+            f"{s.missing} missing, {s.bad} bad")
+
+
+def verify_json(checked: Checked) -> dict:
+    return {"event": "verify_file", "key": checked.key, "path": checked.path, "size": checked.size,
+            "status": checked.status, "check": checked.check, "error": checked.detail}
+
+
+def verify_summary_json(s: Summary) -> dict:
+    return {"event": "verify_finished", "complete": s.complete, "files": s.files, "ok": s.ok,
+            "missing": s.missing, "bad": s.bad, "bytes_ok": s.bytes_ok}
 
 
 class HumanPrinter:
@@ -134,8 +158,12 @@ class JsonPrinter:
         self._with_items = with_items
 
     def __call__(self, event: ev.Event) -> None:
+        self.raw(to_json(event, self._with_items))
+
+    def raw(self, data: dict) -> None:
+        """Print one already-built JSON object (``--verify`` results)."""
         with self._lock:
-            self._out.write(redact(json.dumps(to_json(event, self._with_items))) + "\n")
+            self._out.write(redact(json.dumps(data)) + "\n")
             self._out.flush()
 
 

@@ -14,10 +14,11 @@ import sys
 import threading
 
 from laion_fmri_tui.batch import output
+from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.batch.access import request_access
 from laion_fmri_tui.batch.args import PROG, build_parser, selection_from
 from laion_fmri_tui.batch.exit_codes import ExitCode
-from laion_fmri_tui.core import config, licence
+from laion_fmri_tui.core import checkup, config, licence, shard
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
@@ -45,9 +46,12 @@ def _run(args) -> int:
         if selection.is_empty:
             return ExitCode.OK
     data_dir = config.resolve_data_dir(args.data_dir)
+    if args.emit_sbatch:
+        return sbatch.emit(args, selection, data_dir)
     if not _stimuli_only(selection):
         _licence(args, data_dir)
-    engine_settings = EngineSettings(jobs=args.jobs, part_size=args.part_size, retries=args.retries)
+    engine_settings = EngineSettings(jobs=args.jobs, part_size=args.part_size, retries=args.retries,
+                                     max_bandwidth=args.max_bandwidth)
     service = DownloadService(ServiceSettings(
         data_dir=data_dir,
         s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url)),
@@ -55,6 +59,10 @@ def _run(args) -> int:
         access_url=args.access_url,
     ))
     plan = service.plan(selection)
+    if args.shard is not None:
+        plan = shard.select(plan, *args.shard)
+    if args.verify:
+        return _verify(args, plan)
     if args.dry_run:
         if args.json:
             output.JsonPrinter(sys.stdout, with_items=True)(ev.PlanReady(plan))
@@ -92,6 +100,29 @@ def _run(args) -> int:
     return ExitCode.FILES_FAILED if finished.failed else ExitCode.OK
 
 
+def _verify(args, plan) -> int:
+    """Check the (sharded) selection on disk: problems one line each, then a summary."""
+    printer = output.JsonPrinter(sys.stdout) if args.json else None
+
+    def show(checked: checkup.Checked) -> None:
+        if checked.status == "ok":
+            return
+        if printer is not None:
+            printer.raw(output.verify_json(checked))
+        else:
+            sys.stdout.write(output.verify_line(checked) + "\n")
+            sys.stdout.flush()
+
+    if printer is not None:
+        printer.raw(output.plan_json(plan, with_items=False))
+    _, summary = checkup.check_plan(plan, args.jobs, show)
+    if printer is not None:
+        printer.raw(output.verify_summary_json(summary))
+    else:
+        sys.stdout.write(output.verify_summary(summary) + "\n")
+    return ExitCode.OK if summary.complete else ExitCode.FILES_FAILED
+
+
 def _run_interruptibly(engine, plan):
     """Run the engine in a thread so the main thread stays free for signals."""
     result = []
@@ -112,10 +143,10 @@ def _licence(args, data_dir) -> None:
     if licence.is_accepted(data_dir):
         return
     if args.accept_license:
-        if not args.dry_run:
+        if not (args.dry_run or args.verify):
             licence.accept(data_dir)
         return
-    if args.dry_run:
+    if args.dry_run or args.verify:
         return
     if sys.stdin.isatty() and sys.stdout.isatty() and not args.json:
         sys.stdout.write(f"{licence.LICENCE_TITLE}\n\n{licence.LICENCE_TEXT}\n")

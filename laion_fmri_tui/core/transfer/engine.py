@@ -21,6 +21,7 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core import verified
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
@@ -52,6 +53,7 @@ class TransferEngine:
         self._counts = {"done": 0, "skipped": 0, "failed": 0}
         self._failures: list[tuple[str, str]] = []
         self.progress: ProgressTracker | None = None
+        self._bandwidth = TokenBucket(self.settings.max_bandwidth)
 
     # control ---------------------------------------------------------------
     def pause(self) -> None:
@@ -68,6 +70,14 @@ class TransferEngine:
         self._stop_reason = self._stop_reason or reason
         self._cancel.set()
         self._running.set()
+
+    def set_bandwidth(self, bytes_per_second: int | None) -> None:
+        """Cap all workers together at this many bytes per second (None: no cap), now."""
+        self._bandwidth.set_rate(bytes_per_second)
+
+    @property
+    def bandwidth(self) -> int | None:
+        return self._bandwidth.rate
 
     # run -------------------------------------------------------------------
     def run(self, plan: Plan) -> ev.RunFinished:
@@ -199,7 +209,7 @@ class TransferEngine:
             self._check_gate()
             try:
                 stream_range(self._sources[job.item.source], job, cursor, end, self._check_gate,
-                             self._bytes_arrived, self._sink)
+                             self._bytes_arrived, self._sink, self._throttle)
             except SourceError as error:
                 if error.kind not in ("transient", "expired"):
                     raise
@@ -216,6 +226,9 @@ class TransferEngine:
     def _bytes_arrived(self, nbytes: int) -> None:
         assert self.progress is not None
         self.progress.add(nbytes)
+
+    def _throttle(self, nbytes: int) -> None:
+        self._bandwidth.consume(nbytes, self._check_gate)
 
     def _check_gate(self) -> None:
         if self._cancel.is_set():

@@ -20,6 +20,9 @@ class EngineSettings:
     retries: int = 5
     """Attempts per unit for transient failures (after botocore's own retries)."""
     backoff: float = 0.5
+    max_bandwidth: int | None = None
+    """Bytes per second over all workers together; None = no cap.
+    The starting value: :meth:`TransferEngine.set_bandwidth` changes it live."""
     progress_interval: float = 0.25
 
     def chunk_size_for(self, size: int) -> int:

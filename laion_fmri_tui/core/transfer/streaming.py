@@ -34,13 +34,14 @@ class Cursor:
 
 def stream_range(source: Source, job: FileJob, cursor: Cursor, end: int,
                  gate: Callable[[], None], arrived: Callable[[int], None],
-                 sink: ev.EventSink) -> None:
+                 sink: ev.EventSink, throttle: Callable[[int], None] | None = None) -> None:
     """Fetch ``cursor.pos..end`` of ``job`` into its ``.part``.
 
     A sequential job (no parts) asks for an open-ended range, hashes as it
     writes, and starts over when the server ignores the range; a part asks
     for exactly its bytes and skips what a range-ignoring server sends first.
-    ``gate`` raises :class:`Cancelled` or blocks while paused.
+    ``gate`` raises :class:`Cancelled` or blocks while paused; ``throttle``
+    is charged every read (the shared bandwidth cap) and blocks as needed.
     """
     sequential = not job.chunk_size
     opened = source.open(job.item, cursor.pos, None if sequential else end)
@@ -71,6 +72,8 @@ def stream_range(source: Source, job: FileJob, cursor: Cursor, end: int,
                 job.fetched += len(data)
                 job.on_disk += len(data)
             arrived(len(data))
+            if throttle is not None:
+                throttle(len(data))
     finally:
         body.close()
 

@@ -1,0 +1,73 @@
+"""One bandwidth cap shared by every worker (``--max-bandwidth``).
+
+A token bucket that may run into debt: a worker charges the bytes it just
+read and then waits until the debt is paid at the current rate. Charging
+after the read keeps the copy loop's read size unchanged, and the debt makes
+the long-run rate exact however many workers share the bucket. The rate can
+change (or the cap go away) while workers wait; they wake within 0.1 s.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+_SLICE = 0.1
+"""Longest single wait, so pause/cancel and rate changes are noticed promptly."""
+_BURST = 0.1
+"""Seconds of idle credit the bucket may bank (keeps bursts short)."""
+
+
+class TokenBucket:
+    """Thread-safe limiter; ``rate`` None means no cap."""
+
+    def __init__(self, rate: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._cond = threading.Condition()
+        self._clock = clock
+        self._rate: int | None = None
+        self._tokens = 0.0
+        self._last = clock()
+        self.set_rate(rate)
+
+    @property
+    def rate(self) -> int | None:
+        return self._rate
+
+    def set_rate(self, rate: int | None) -> None:
+        """Change the cap now; None lifts it. Waiting workers re-plan their wait."""
+        if rate is not None and rate <= 0:
+            raise ValueError(f"bandwidth must be positive or None (got {rate})")
+        with self._cond:
+            self._refill()
+            if self._rate is None or rate is None:
+                self._tokens = 0.0  # no credit carried across an uncapped period
+            self._rate = rate
+            self._cond.notify_all()
+
+    def consume(self, nbytes: int, gate: Callable[[], None] | None = None) -> None:
+        """Charge ``nbytes`` and block until the cap allows them.
+
+        ``gate`` is called between waits; it may block (pause) or raise (cancel).
+        """
+        with self._cond:
+            if self._rate is None:
+                return
+            self._refill()
+            self._tokens -= nbytes
+        while True:
+            with self._cond:
+                if self._rate is None:
+                    return
+                self._refill()
+                if self._tokens >= 0:
+                    return
+                self._cond.wait(min(_SLICE, -self._tokens / self._rate))
+            if gate is not None:
+                gate()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        if self._rate is not None:
+            self._tokens = min(self._rate * _BURST, self._tokens + (now - self._last) * self._rate)
+        self._last = now

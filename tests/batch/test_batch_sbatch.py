@@ -1,0 +1,50 @@
+"""``--batch --emit-sbatch FILE``: writes the array script, downloads nothing."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from batchtools import files_under
+
+
+def test_emit_writes_an_executable_array_script(run_batch, tmp_path: Path) -> None:
+    out = tmp_path / "job.sh"
+    data = tmp_path / "data"
+    data.mkdir()
+    result = run_batch("--subject", "01", "--data-dir", str(data), "--emit-sbatch", str(out),
+                       "--shards", "3", "--slurm-partition", "short", "--slurm-time", "0:10:00",
+                       "--slurm-cpus-per-task", "2", "--slurm-job-name", "lf",
+                       "--slurm-command", f"{sys.executable} -m laion_fmri_tui")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"wrote {out} (3 array task(s)); submit with: sbatch {out}"
+    assert out.stat().st_mode & 0o777 == 0o755
+    lines = out.read_text().splitlines()
+    assert {"#SBATCH --array=0-2", "#SBATCH --job-name=lf", "#SBATCH --output=lf-%A_%a.log",
+            "#SBATCH --partition=short", "#SBATCH --time=0:10:00",
+            "#SBATCH --cpus-per-task=2"} <= set(lines)
+    [command] = [line for line in lines if line.startswith(shlex.quote(sys.executable))]
+    argv = shlex.split(command)
+    assert argv[argv.index("--data-dir") + 1] == str(data.resolve())
+    assert "--endpoint-url" in argv and "--accept-license" in argv
+    assert argv[-2:] == ["--shard", "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT"]
+    assert files_under(data) == set()
+
+
+def test_emit_with_stimuli_tells_how_to_pass_the_request_id(run_batch, tmp_path: Path) -> None:
+    out = tmp_path / "job.sh"
+    result = run_batch("--include-stimuli", "--emit-sbatch", str(out), "--data-dir", str(tmp_path),
+                       LAION_FMRI_REQUEST_ID="lfm_secret_value")
+    assert result.returncode == 0, result.stderr
+    assert "LAION_FMRI_REQUEST_ID=<id> sbatch" in result.stdout
+    text = out.read_text()
+    assert "lfm_secret_value" not in text and "#SBATCH --array=0-0" in text
+
+
+def test_emit_refuses_bad_shards(run_batch, tmp_path: Path) -> None:
+    result = run_batch("--subject", "01", "--emit-sbatch", str(tmp_path / "j.sh"), "--shards", "0",
+                       "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "--shards" in result.stderr
+    assert not (tmp_path / "j.sh").exists()
