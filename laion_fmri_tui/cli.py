@@ -38,6 +38,8 @@ def app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--access-url", metavar="URL", help="access service (env LAION_FMRI_ACCESS_URL)")
     parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=16, metavar="N",
                         help="concurrent requests (default 16)")
+    parser.add_argument("--max-bandwidth", metavar="RATE",
+                        help="one cap over all workers, e.g. 50M (bytes/s); changeable with w while downloading")
     parser.add_argument("--mouse", action="store_true", help="turn mouse reporting on (off by default)")
     return parser
 
@@ -65,7 +67,10 @@ def _run_app(args) -> int:
     from laion_fmri_tui.core.transfer.engine import EngineSettings
     from laion_fmri_tui.tui.context import AppContext
 
-    engine = EngineSettings(jobs=max(1, min(args.jobs, 256)))
+    from laion_fmri_tui.core.units import parse_size
+
+    cap = parse_size(args.max_bandwidth) if args.max_bandwidth else None
+    engine = EngineSettings(jobs=max(1, min(args.jobs, 256)), max_bandwidth=cap)
     if args.demo:
         from laion_fmri_tui.demo import demo_environment
 

@@ -8,13 +8,13 @@ users can switch without relearning. Parse errors are one line, exit 2.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import NoReturn
 
 from laion_fmri_tui import __version__
 from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.core import shard
+from laion_fmri_tui.core import units
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
@@ -23,7 +23,6 @@ from laion_fmri_tui.core.selection import (
 
 PROG = "laion-fmri-tui"
 FILTER_FLAGS = ("ses", "task", "space", "desc", "stat", "suffix", "extension", "run", "echo", "part")
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -104,15 +103,11 @@ def build_parser() -> OneLineParser:
 
 
 def parse_size(text: str) -> int:
-    """``64M`` / ``1G`` / ``512k`` / ``1048576`` -> bytes (binary multiples)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 64M or 1G)")
-    power = " kmgt".index(match.group(2).lower() or " ")
-    value = int(float(match.group(1)) * 1024 ** power)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive: {text!r}")
-    return value
+    """argparse type for sizes and rates (the rule lives in core.units)."""
+    try:
+        return units.parse_size(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_shard(text: str) -> tuple[int, int]:

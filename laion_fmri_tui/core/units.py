@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 import humanize
+
+from laion_fmri_tui.core.errors import UsageError
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``64M`` / ``1G`` / ``512k`` / ``1048576`` -> bytes (binary multiples); UsageError otherwise."""
+    match = _SIZE.match(text)
+    if not match:
+        raise UsageError(f"not a size: {text!r} (use e.g. 64M or 1G)")
+    power = " kmgt".index(match.group(2).lower() or " ")
+    value = int(float(match.group(1)) * 1024 ** power)
+    if value <= 0:
+        raise UsageError(f"size must be positive: {text!r}")
+    return value
 
 
 def size(n: int | float) -> str:

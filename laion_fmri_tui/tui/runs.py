@@ -26,11 +26,23 @@ class EngineHandle:
         self.paused = False
         """Whether the user wants the run paused."""
         self._cancelled = False
+        self.bandwidth: int | None = None
+        """The cap the user asked for (bytes/s), None: the settings' default."""
+        self._bandwidth_set = False
+
+    def set_bandwidth(self, bytes_per_second: int | None) -> None:
+        """Change the shared cap now (or as soon as the engine exists)."""
+        with self._lock:
+            self.bandwidth, self._bandwidth_set = bytes_per_second, True
+            if self._engine is not None:
+                self._engine.set_bandwidth(bytes_per_second)
 
     def attach(self, engine: TransferEngine) -> None:
         """Called by the worker once the engine exists; applies earlier wishes."""
         with self._lock:
             self._engine = engine
+            if self._bandwidth_set:
+                engine.set_bandwidth(self.bandwidth)
             if self.paused:
                 engine.pause()
             if self._cancelled:

@@ -120,6 +120,30 @@ async def test_pause_holds_the_transfer_and_resume_finishes_it(context, s3, s3_o
         assert_on_disk(plan, s3_objects)
 
 
+async def test_w_changes_the_shared_bandwidth_cap_while_running(context, s3, s3_objects) -> None:
+    s3.throttle(BIG, 1024 * 1024)
+    plan = context.service().plan(ses02())
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: s3.bytes_sent(BIG) > 0, "the big file to start")
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press(*"2M", "enter")
+        await pilot.pause()
+        engine = screen._handle._engine
+        assert engine is not None and engine.bandwidth == 2 * 1024 * 1024
+        assert "bandwidth capped at 2.1 MB/s" in log_text(screen)
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press("enter")  # empty: no cap
+        await pilot.pause()
+        assert engine.bandwidth is None
+        s3.throttle(BIG, None)
+        await wait_for(pilot, lambda: screen.phase == "finished", "the run to finish")
+        assert_on_disk(plan, s3_objects)
+
+
 async def test_cancel_keeps_the_partial_file_and_a_new_run_resumes(context, s3, s3_objects) -> None:
     s3.throttle(BIG, 512 * 1024)
     plan = context.service().plan(ses02())

@@ -32,7 +32,7 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.service import DownloadService
-from laion_fmri_tui.core.units import size
+from laion_fmri_tui.core.units import rate, size
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, by_id
 from laion_fmri_tui.tui.messages import TransferFinished, TransferProgressed, TransferReported
@@ -59,6 +59,7 @@ class TransfersScreen(Screen[None]):
         Binding(by_id("pause").key, "resume", "Resume", id="resume", tooltip="Resume the paused transfers"),
         *bindings("retry"),
         Binding("c", "cancel", "Cancel", id="cancel", tooltip="Stop the download (partial files are kept)"),
+        Binding("w", "bandwidth", "Bandwidth", id="bandwidth", tooltip="Change the shared bandwidth cap now"),
         Binding("escape", "back", "Back", id="back", tooltip="Back to the browser (when nothing runs)"),
         *bindings("help", "quit"),
     ]
@@ -112,7 +113,10 @@ class TransfersScreen(Screen[None]):
     # runs --------------------------------------------------------------------
     def _start(self, plan: Plan) -> None:
         self._run += 1
+        previous = getattr(self, "_handle", None)
         self.plan, self._handle, self._latest = plan, EngineHandle(), None
+        if previous is not None and previous.bandwidth is not None:
+            self._handle.set_bandwidth(previous.bandwidth)  # a retry keeps the user's cap
         self._failed = ()
         self.progress = plan_progress(plan)
         self.rates = ()
@@ -208,6 +212,18 @@ class TransfersScreen(Screen[None]):
         if self.phase != "starting":
             self.phase = "paused" if paused else "running"
         self.refresh_bindings()
+
+    def action_bandwidth(self) -> None:
+        from laion_fmri_tui.tui.screens.bandwidth import BandwidthScreen
+
+        def chosen(answer) -> None:
+            if answer is not None:
+                self._handle.set_bandwidth(answer[0])
+                cap = f"capped at {rate(answer[0])}" if answer[0] else "no longer capped"
+                self.query_one(TransferLog).note(f"bandwidth {cap}")
+
+        current = self._handle.bandwidth or self.app.context.engine.max_bandwidth
+        self.app.push_screen(BandwidthScreen(current), chosen)
 
     def action_cancel(self) -> None:
         self.app.push_screen(ConfirmScreen(CANCEL_QUESTION, yes="Cancel download", no="Keep going"),

@@ -1,0 +1,43 @@
+"""Ask for a new shared bandwidth cap while transfers run (``w`` on the dashboard)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from laion_fmri_tui.core.errors import UsageError
+from laion_fmri_tui.core.units import parse_size, rate
+
+
+class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
+    """Dismisses with ``(bytes_per_second or None,)``, or None when closed unchanged."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="close-bandwidth")]
+
+    def __init__(self, current: int | None) -> None:
+        super().__init__()
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        now = rate(self._current) if self._current else "no cap"
+        with Vertical(classes="dialog", id="bandwidth-dialog"):
+            yield Static(f"Shared bandwidth cap for all workers (now: {now}).\n"
+                         "Type e.g. 50M or 1G (bytes per second); leave empty for no cap.")
+            yield Input(placeholder="50M", id="bandwidth-input")
+            yield Static("", id="bandwidth-error", classes="-error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            self.dismiss((None,))
+            return
+        try:
+            self.dismiss((parse_size(text),))
+        except UsageError as error:
+            self.query_one("#bandwidth-error", Static).update(str(error))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
