@@ -56,6 +56,15 @@ def emit(args: argparse.Namespace, selection: Selection, data_dir: Path) -> int:
         extra += ["--endpoint-url", args.endpoint_url]
     if args.access_url:
         extra += ["--access-url", args.access_url]
+    # How each task fetches carries over too, not only what it fetches.
+    if args.jobs != 16:
+        extra += ["--n-jobs", str(args.jobs)]
+    if args.part_size:
+        extra += ["--part-size", str(args.part_size)]
+    if args.retries != 5:
+        extra += ["--retries", str(args.retries)]
+    if getattr(args, "max_bandwidth", None):
+        extra += ["--max-bandwidth", str(args.max_bandwidth)]
     try:
         text = slurm_script(
             [selection], Path(data_dir).expanduser().resolve(), job_name=args.slurm_job_name,

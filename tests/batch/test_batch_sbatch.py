@@ -48,3 +48,15 @@ def test_emit_refuses_bad_shards(run_batch, tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--shards" in result.stderr
     assert not (tmp_path / "j.sh").exists()
+
+
+def test_the_script_keeps_how_to_fetch(run_batch, licensed_data_dir, tmp_path):
+    script = tmp_path / "job.sh"
+    result = run_batch("--subject", "01", "--data-dir", str(licensed_data_dir), "--emit-sbatch", str(script),
+                       "--shards", "2", "--n-jobs", "4", "--part-size", "8M", "--retries", "3",
+                       "--max-bandwidth", "50M")
+    assert result.returncode == 0, result.stderr
+    command = [line for line in script.read_text().splitlines() if "--shard" in line][0]
+    for flag in ("--n-jobs 4", f"--part-size {8 * 1024 * 1024}", "--retries 3",
+                 f"--max-bandwidth {50 * 1024 * 1024}"):
+        assert flag in command, command

@@ -160,3 +160,85 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
         _stop(list(reversed(children)))  # slurmd, slurmctld, munged
         logs.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# ---- a second sshd on 127.0.0.1 ---------------------------------------------
+
+@dataclass(frozen=True)
+class LabSshd:
+    """A private sshd and the client config that logs into it as ``ssh -F ssh_config lab``."""
+
+    ssh_config: Path
+    port: int
+    base: Path
+
+
+def _sshd_config(base: Path, port: int) -> str:
+    return f"""\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {base}/ssh_host_ed25519_key
+PidFile {base}/sshd.pid
+AuthorizedKeysFile {base}/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AcceptEnv TERM COLORTERM LANG LC_* NO_COLOR
+PrintMotd no
+PrintLastLog no
+"""
+
+
+def _ssh_config(base: Path, port: int) -> str:
+    return f"""\
+Host lab
+  HostName 127.0.0.1
+  Port {port}
+  User root
+  IdentityFile {base}/client_key
+  IdentitiesOnly yes
+  BatchMode yes
+  StrictHostKeyChecking no
+  UserKnownHostsFile {base}/known_hosts
+  SendEnv COLORTERM LANG NO_COLOR
+  LogLevel ERROR
+"""
+
+
+@pytest.fixture(scope="session")
+def lab_sshd() -> Iterator[LabSshd]:
+    """sshd on a free 127.0.0.1 port with its own keys; /run/sshd comes from a private tmpfs if missing."""
+    missing = [b for b in ("ssh", "ssh-keygen", "tmux", "unshare") if shutil.which(b) is None]
+    if not Path("/usr/sbin/sshd").exists():
+        missing.append("/usr/sbin/sshd")
+    if missing:
+        pytest.skip(f"the sshd lab needs {', '.join(missing)} (apt-get install openssh-server tmux)")
+    base = Path(tempfile.mkdtemp(prefix="sshlab-"))
+    for key in ("ssh_host_ed25519_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(base / key)], check=True)
+    shutil.copy(base / "client_key.pub", base / "authorized_keys")
+    port = _free_port()
+    conf = base / "sshd_config"
+    conf.write_text(_sshd_config(base, port))
+    client = base / "ssh_config"
+    client.write_text(_ssh_config(base, port))
+    sshd = f"/usr/sbin/sshd -D -e -f {conf}"  # absolute: sshd re-execs itself
+    if Path("/run/sshd").is_dir():
+        argv = sshd.split()
+    else:  # no privilege separation dir: give sshd one without touching the host
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                f"mount -t tmpfs -o mode=755 lab-run /run && mkdir -m 755 /run/sshd && exec {sshd}"]
+    log = open(base / "sshd.log", "wb")  # noqa: SIM115 - closed in teardown
+    children = [subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)]
+    try:
+        _poll(lambda: subprocess.run(["ssh", "-F", str(client), "lab", "true"], capture_output=True,
+                                     stdin=subprocess.DEVNULL, timeout=10).returncode == 0,
+              children, "the first ssh login")
+        yield LabSshd(ssh_config=client, port=port, base=base)
+    finally:
+        _stop(children)
+        log.close()
+        shutil.rmtree(base, ignore_errors=True)

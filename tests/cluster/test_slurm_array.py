@@ -91,3 +91,64 @@ def test_array_job_fetches_the_plan_once(slurm_cluster, s3, s3_objects, licensed
     else:  # --verify not there yet: compare the bytes with what the bucket holds
         for item in items:
             assert Path(item["path"]).read_bytes() == s3_objects[item["key"]].data, item["key"]
+
+
+def _record(dest: Path) -> dict:
+    """The engine's resume record beside a partial file ({} while absent or half-written)."""
+    try:
+        return json.loads(dest.with_name(dest.name + ".part.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@pytest.mark.skipif(not _supports("--shard"), reason="--shard K/N is not implemented yet")
+def test_scancelled_shard_resumes_its_parts_when_resubmitted(slurm_cluster, s3, s3_objects,
+                                                             licensed_data_dir: Path, tmp_path: Path) -> None:
+    """A task killed by ``scancel`` mid-file must not cost the parts it already had."""
+    from laion_fmri_tui.devserver import synthetic
+
+    mib = 1024 * 1024
+    env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
+    selection = ("--subject", "01", "--ses", "02")
+    # The emitted script does not carry --part-size/--n-jobs, so they ride in the command.
+    command = f"{sys.executable} -m laion_fmri_tui --part-size 1M --n-jobs 2"
+    script = tmp_path / "job.sh"
+    emitted = _run(batch_command(*selection, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url,
+                                 "--emit-sbatch", str(script), "--shards", "2", "--slurm-command", command), env)
+    assert emitted.returncode == 0, emitted.stderr
+    owner = next(k for k in range(2) if synthetic.MULTIPART_KEY in _run(batch_command(
+        *selection, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url, "--dry-run", "--json",
+        "--shard", f"{k}/2"), env).stdout)
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    s3.throttle(synthetic.MULTIPART_KEY, mib)
+
+    submitted = _run(["sbatch", "--parsable", str(script)], env, cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    job = submitted.stdout.strip().split(";")[0]
+    deadline = time.monotonic() + 60
+    while len(_record(big).get("chunks_done", [])) < 3:
+        assert time.monotonic() < deadline, "no parts recorded: " + "".join(
+            p.read_text() for p in tmp_path.glob("*.log"))
+        time.sleep(0.05)
+    assert _run(["scancel", f"{job}_{owner}"], env).returncode == 0
+    _wait_for(job, env)
+    assert not big.exists(), "the cancelled task must not have finished the file"
+    done_before = _record(big)["chunks_done"]
+    assert 0 < len(done_before) < -(-synthetic.MULTIPART_SIZE // mib)
+    state = _run(["scontrol", "-o", "show", "job", f"{job}_{owner}"], env).stdout
+    assert "JobState=CANCELLED" in state, state
+    s3.reset()
+
+    resubmitted = _run(["sbatch", "--parsable", str(script)], env, cwd=tmp_path)
+    assert resubmitted.returncode == 0, resubmitted.stderr
+    again = resubmitted.stdout.strip().split(";")[0]
+    _wait_for(again, env)
+    logs = "".join(p.read_text() for p in tmp_path.glob(f"laion-fmri-{again}_*.log"))
+    states = _run(["scontrol", "-o", "show", "job", again], env).stdout
+    assert states.count("JobState=COMPLETED") == 2, states + logs
+    assert big.read_bytes() == s3_objects[synthetic.MULTIPART_KEY].data
+    starts = {int(g.range.split("=")[1].split("-")[0]) for g in s3.gets(synthetic.MULTIPART_KEY)}
+    assert starts and not starts & {i * mib for i in done_before}, "finished parts were fetched again"
+    kept = sum(min(mib, synthetic.MULTIPART_SIZE - i * mib) for i in done_before)
+    assert s3.bytes_sent(synthetic.MULTIPART_KEY) == synthetic.MULTIPART_SIZE - kept
+    assert not [p for p in files_under(licensed_data_dir) if ".part" in p], "no .part left behind"
