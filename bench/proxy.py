@@ -304,7 +304,7 @@ class ShapingProxy:
             self._tasks.discard(task)
 
     # ---- thread helpers ------------------------------------------------
-    def start(self) -> "ShapingProxy":
+    def start(self) -> ShapingProxy:
         """Serve from a background thread; returns once the port is bound."""
         def run() -> None:
             try:
@@ -329,7 +329,7 @@ class ShapingProxy:
             self._thread = None
         return self.stats()
 
-    def __enter__(self) -> "ShapingProxy":
+    def __enter__(self) -> ShapingProxy:
         return self.start()
 
     def __exit__(self, *exc) -> None:

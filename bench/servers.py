@@ -61,7 +61,7 @@ class RcloneS3:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "RcloneS3":
+    def start(self) -> RcloneS3:
         if not self.root.is_dir():
             raise FileNotFoundError(f"not a directory: {self.root}")
         if self.port is None:
@@ -110,7 +110,7 @@ class RcloneS3:
             self._log.close()
         self._log = None
 
-    def __enter__(self) -> "RcloneS3":
+    def __enter__(self) -> RcloneS3:
         return self.start()
 
     def __exit__(self, *exc) -> None:
