@@ -13,33 +13,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "tui"))
 
 from laion_fmri_tui.core.s3 import S3Settings  # noqa: E402
 from laion_fmri_tui.core.transfer.engine import EngineSettings  # noqa: E402
 from laion_fmri_tui.demo import demo_environment  # noqa: E402
 from laion_fmri_tui.tui.app import LaionFmriApp  # noqa: E402
 from laion_fmri_tui.tui.context import AppContext  # noqa: E402
+from pilot_helpers import find, settle  # noqa: E402  (the tests' Pilot moves)
 
 OUT = REPO / "screenshots"
 ROOT = Path("/tmp/laion-fmri-demo")
 SIZE = (80, 24)
-
-
-async def settle(pilot, rounds: int = 3) -> None:
-    for _ in range(rounds):
-        await pilot.pause(0.1)
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.2)
-
-
-def find(tree, node_id: str):
-    stack = [tree.root]
-    while stack:
-        node = stack.pop()
-        if node.data is not None and getattr(node.data, "id", None) == node_id:
-            return node
-        stack.extend(node.children)
-    raise LookupError(node_id)
 
 
 async def shoot(app, name: str) -> None:

@@ -22,6 +22,7 @@ from laion_fmri_tui.core import checkup, config, licence, shard
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
+from laion_fmri_tui.core.units import size
 from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer.engine import EngineSettings
@@ -72,8 +73,8 @@ def _run(args) -> int:
     free = shutil.disk_usage(data_dir).free
     if plan.bytes_to_fetch > free:
         raise LaionFmriError(
-            f"not enough space in {data_dir}: {output.size(plan.bytes_to_fetch)} to fetch, "
-            f"{output.size(free)} free; free space or narrow the selection"
+            f"not enough space in {data_dir}: {size(plan.bytes_to_fetch)} to fetch, "
+            f"{size(free)} free; free space or narrow the selection"
         )
     config.prepare_data_dir(data_dir)
     tty = sys.stdout.isatty()

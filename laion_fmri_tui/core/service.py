@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core import stimuli
 from laion_fmri_tui.core.access import auth
-from laion_fmri_tui.core.access.client import AccessClient, Grant
+from laion_fmri_tui.core.access.client import AccessClient, Grant, Manifest
 from laion_fmri_tui.core.access.errors import AccessRequiredError, MalformedResponseError
 from laion_fmri_tui.core.access.enrol import submit_form
 from laion_fmri_tui.core.access.form import AccessForm
@@ -50,6 +50,7 @@ class DownloadService:
         self._client = make_client(dataclasses.replace(settings.s3, max_connections=pool))
         self.catalog = Catalog(self._client, settings.s3.bucket)
         self._access: AccessClient | None = None
+        self._manifest: Manifest | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -71,7 +72,9 @@ class DownloadService:
         plan = build_plan(self.catalog, selection, self.data_dir)
         if not selection.stimuli:
             return plan
-        extra = stimuli.plan_items(self.access.manifest(), plan.data_dir)
+        if self._manifest is None:  # cached for the run, like the catalog's listings
+            self._manifest = self.access.manifest()
+        extra = stimuli.plan_items(self._manifest, plan.data_dir)
         return dataclasses.replace(plan, items=plan.items + extra)
 
     def plan_many(self, selections: Iterable[Selection]) -> Plan:
@@ -87,6 +90,7 @@ class DownloadService:
             plans[0].data_dir, tuple(seen.values()),
             held_out=tuple(dict.fromkeys(k for p in plans for k in p.held_out)),
             refused=tuple(dict.fromkeys(r for p in plans for r in p.refused)),
+            skipped_subjects=tuple(dict.fromkeys(k for p in plans for k in p.skipped_subjects)),
         )
 
     def check_access(self, plan: Plan) -> None:
