@@ -2,4 +2,5 @@
 
 from laion_fmri_tui.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # a spawned transfer process imports this module too
+    raise SystemExit(main())

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def app_parser() -> argparse.ArgumentParser:
     from laion_fmri_tui import __version__
-    from laion_fmri_tui.batch.args import OneLineParser
+    from laion_fmri_tui.batch.args import DEFAULT_JOBS, OneLineParser
 
     parser = OneLineParser(
         prog=PROG, description="Browse the LAION-fMRI bucket and download it (full-screen app). "
@@ -36,8 +36,8 @@ def app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
     parser.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (env LAION_FMRI_S3_ENDPOINT_URL)")
     parser.add_argument("--access-url", metavar="URL", help="access service (env LAION_FMRI_ACCESS_URL)")
-    parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=16, metavar="N",
-                        help="concurrent requests (default 16)")
+    parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
+                        help=f"concurrent requests (default {DEFAULT_JOBS})")
     parser.add_argument("--max-bandwidth", metavar="RATE",
                         help="one cap over all workers, e.g. 50M (bytes/s); changeable with w while downloading")
     parser.add_argument("--mouse", action="store_true", help="turn mouse reporting on (off by default)")

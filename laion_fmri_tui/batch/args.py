@@ -16,6 +16,7 @@ from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.core import shard
 from laion_fmri_tui.core import units
 from laion_fmri_tui.core.errors import UsageError
+from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
     normalise_models, normalise_subject,
@@ -23,6 +24,9 @@ from laion_fmri_tui.core.selection import (
 
 PROG = "laion-fmri-tui"
 FILTER_FLAGS = ("ses", "task", "space", "desc", "stat", "suffix", "extension", "run", "echo", "part")
+
+
+DEFAULT_JOBS = EngineSettings.jobs
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -77,8 +81,8 @@ def build_parser() -> OneLineParser:
     how.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
     how.add_argument("--endpoint-url", metavar="URL",
                      help="S3 endpoint (default: AWS; env LAION_FMRI_S3_ENDPOINT_URL)")
-    how.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=16, metavar="N",
-                     help="concurrent requests (default 16)")
+    how.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
+                     help=f"concurrent requests (default {DEFAULT_JOBS})")
     how.add_argument("--part-size", type=parse_size, metavar="SIZE",
                      help="fetch objects larger than SIZE (e.g. 64M) as parallel ranged parts "
                           "of that size (default: adapted to each object)")

@@ -15,7 +15,6 @@ import threading
 
 from laion_fmri_tui.batch import output
 from laion_fmri_tui.batch import sbatch
-from laion_fmri_tui.batch.access import request_access
 from laion_fmri_tui.batch.args import PROG, build_parser, selection_from
 from laion_fmri_tui.batch.exit_codes import ExitCode
 from laion_fmri_tui.core import checkup, config, licence, shard
@@ -43,6 +42,8 @@ def main(argv: list[str]) -> int:
 def _run(args) -> int:
     selection = selection_from(args)
     if args.request_access:
+        from laion_fmri_tui.batch.access import request_access  # httpx: only when asked
+
         request_access(args)
         if selection.is_empty:
             return ExitCode.OK

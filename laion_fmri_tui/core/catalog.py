@@ -6,11 +6,18 @@ Two views of one bucket: :meth:`Catalog.level` lists one prefix level
 planner needs. Both follow continuation tokens past 1,000 keys. A recursive
 listing, once made, also answers level listings beneath it, so the tree does
 not re-list what the planner already saw.
+
+A listing is a chain of pages (each page's token names the next), but
+separate prefixes are independent: :meth:`Catalog.prefetch` lists several at
+once, so a plan over many subjects costs a few round trips, not one per
+prefix and page in sequence.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -26,6 +33,9 @@ SUBJECT_ROOTS = (
     "",
 )
 """Prefixes whose ``sub-*`` children name the subjects (upstream's order)."""
+
+LISTING_THREADS = 8
+"""Prefixes listed at once by :meth:`Catalog.prefetch`."""
 
 
 class Catalog:
@@ -72,8 +82,22 @@ class Catalog:
             self._trees[prefix] = tree
         return tree
 
+    def prefetch(self, prefixes: Iterable[str], *, levels: bool = False) -> None:
+        """Fill the cache for several prefixes concurrently (recursive listings,
+        or one level each with ``levels``); a listing error is raised here."""
+        lookup: Callable[[str], object] = self.level if levels else self.objects
+        todo = list(dict.fromkeys(prefixes))
+        if len(todo) < 2:
+            for prefix in todo:
+                lookup(prefix)
+            return
+        with ThreadPoolExecutor(max_workers=min(LISTING_THREADS, len(todo)), thread_name_prefix="listing") as pool:
+            for _ in pool.map(lookup, todo):
+                pass
+
     def subjects(self) -> list[str]:
         """Sorted subject ids found under the upstream discovery prefixes."""
+        self.prefetch(SUBJECT_ROOTS, levels=True)
         found: set[str] = set()
         for root in SUBJECT_ROOTS:
             found.update(n for n in self.level(root).names if n.startswith("sub-"))

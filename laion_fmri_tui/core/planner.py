@@ -62,6 +62,7 @@ def build_plan(catalog: Catalog, selection: Selection, data_dir: Path) -> Plan:
     out = _Collector(root)
     subjects = _subjects(catalog, selection.subjects)
     every = "all" in selection.subjects
+    catalog.prefetch(_prefixes(selection, subjects))
     if subjects:
         _add_dataset_files(catalog, out)
     skipped: list[str] = []
@@ -84,6 +85,15 @@ def build_plan(catalog: Catalog, selection: Selection, data_dir: Path) -> Plan:
         refused=tuple(out.refused.items()),
         skipped_subjects=tuple(skipped),
     )
+
+
+def _prefixes(selection: Selection, subjects: list[str]) -> list[str]:
+    """Every recursive listing the walk below will read, so they can run at once."""
+    wanted = [bids.component_prefix(component, subject) for subject in subjects
+              for component in COMPONENTS if component in selection.components]
+    if selection.embeddings or selection.segmentations or selection.captions:
+        wanted.append(bids.STIMULI_PREFIX)
+    return wanted
 
 
 def _subjects(catalog: Catalog, requested: tuple[str, ...]) -> list[str]:

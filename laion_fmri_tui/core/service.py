@@ -1,33 +1,36 @@
 """The one object both front ends hold: catalog, planner, access and engine.
 
-It owns the single S3 client (and therefore the single connection pool,
-sized to the worker count) so that listings, whole-file GETs and ranged parts
-share connections, and the one access-service client. The app injects one of
-these into its App; ``--batch`` builds one from its flags.
+It owns the S3 connections: one botocore client for listings and one pool
+of plain anonymous GETs, sized to the worker count, that whole files and
+ranged parts share; and the one access-service client. The app injects one
+of these into its App; ``--batch`` builds one from its flags.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core import stimuli
 from laion_fmri_tui.core.access import auth
-from laion_fmri_tui.core.access.client import AccessClient, Grant, Manifest
 from laion_fmri_tui.core.access.errors import AccessRequiredError, MalformedResponseError
-from laion_fmri_tui.core.access.enrol import submit_form
-from laion_fmri_tui.core.access.form import AccessForm
 from laion_fmri_tui.core.catalog import Catalog
+from laion_fmri_tui.core.engine_process import EngineProcess
 from laion_fmri_tui.core.plan import Plan, PlanItem
 from laion_fmri_tui.core.planner import build_plan
 from laion_fmri_tui.core.s3 import S3Settings, make_client
 from laion_fmri_tui.core.selection import Selection
-from laion_fmri_tui.core.transfer.access_source import AccessSource
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
-from laion_fmri_tui.core.transfer.sources import S3Source
+from laion_fmri_tui.core.transfer.s3_get import S3GetSource
+
+if TYPE_CHECKING:  # the access client needs httpx: loaded only when stimuli or the form are used
+    from laion_fmri_tui.core.access.client import AccessClient, Grant, Manifest
+    from laion_fmri_tui.core.access.form import AccessForm
+    from laion_fmri_tui.core.transfer.access_source import AccessSource
 
 
 @dataclass
@@ -42,12 +45,13 @@ class ServiceSettings:
 
 
 class DownloadService:
-    """Catalog + planner + access + transfer engine over one S3 client."""
+    """Catalog + planner + access + transfer engine over one set of S3 connections."""
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         pool = max(settings.s3.max_connections, settings.engine.jobs + 4)
-        self._client = make_client(dataclasses.replace(settings.s3, max_connections=pool))
+        self._client = make_client(settings.s3)
+        self._objects = S3GetSource(dataclasses.replace(settings.s3, max_connections=pool))
         self.catalog = Catalog(self._client, settings.s3.bucket)
         self._access: AccessClient | None = None
         self._manifest: Manifest | None = None
@@ -60,6 +64,8 @@ class DownloadService:
     def access(self) -> AccessClient:
         """The access-service client, made on first use (most runs never need it)."""
         if self._access is None:
+            from laion_fmri_tui.core.access.client import AccessClient
+
             self._access = AccessClient(self.settings.access_url)
         return self._access
 
@@ -100,6 +106,8 @@ class DownloadService:
 
     def request_access(self, form: AccessForm) -> Grant:
         """Submit the data-use agreement and keep the request id in ``auth.json``."""
+        from laion_fmri_tui.core.access.enrol import submit_form
+
         return submit_form(self.access, form)
 
     def engine(self, sink: ev.EventSink, plan: Plan | None = None) -> TransferEngine:
@@ -109,12 +117,20 @@ class DownloadService:
         (``refresh`` with the stored request id), so access problems surface
         before any transfer starts.
         """
-        sources = {"s3": S3Source(self._client, self.settings.s3.bucket)}
+        sources = {"s3": self._objects}
         if plan is not None and any(i.source == "access" for i in plan.pending):
             sources["access"] = self._access_source(plan)
         return TransferEngine(sources, sink, self.settings.engine)
 
+    def engine_process(self, sink: ev.EventSink) -> EngineProcess:
+        """An engine for one run in a child process (the app's way: see
+        :mod:`laion_fmri_tui.core.engine_process`); it builds its engine from
+        this service's settings, as :meth:`engine` would."""
+        return EngineProcess(self.settings, sink)
+
     def _access_source(self, plan: Plan) -> AccessSource:
+        from laion_fmri_tui.core.transfer.access_source import AccessSource
+
         request_id = auth.load_request_id()
         if request_id is None:
             raise AccessRequiredError()

@@ -14,7 +14,7 @@ from collections.abc import Collection
 
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.transfer import partfile
-from laion_fmri_tui.core.transfer.engine import TransferEngine
+from laion_fmri_tui.core.engine_process import EngineProcess
 
 
 class EngineHandle:
@@ -22,7 +22,7 @@ class EngineHandle:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._engine: TransferEngine | None = None
+        self._engine: EngineProcess | None = None
         self.paused = False
         """Whether the user wants the run paused."""
         self._cancelled = False
@@ -37,7 +37,7 @@ class EngineHandle:
             if self._engine is not None:
                 self._engine.set_bandwidth(bytes_per_second)
 
-    def attach(self, engine: TransferEngine) -> None:
+    def attach(self, engine: EngineProcess) -> None:
         """Called by the worker once the engine exists; applies earlier wishes."""
         with self._lock:
             self._engine = engine

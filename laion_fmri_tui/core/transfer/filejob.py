@@ -20,6 +20,15 @@ from laion_fmri_tui.core.transfer.partfile import PartRecord
 from laion_fmri_tui.core.transfer.verify import Verifier
 
 HASH_READ = 4 * 1024 * 1024
+_scratch = threading.local()
+
+
+def _hash_buffer() -> memoryview:
+    """This thread's reusable read-back buffer: no allocation per hashed read."""
+    view = getattr(_scratch, "view", None)
+    if view is None:
+        view = _scratch.view = memoryview(bytearray(HASH_READ))
+    return view
 
 
 class FileJob:
@@ -67,10 +76,14 @@ class FileJob:
         keep = record is not None and record.matches(self.item.size, self.item.etag) \
             and record.chunk_size == self.chunk_size
         if not keep and not (record is None and self.item.sha256 and not self.chunk_size):
-            partfile.discard(self.dest)
+            if record is not None or on_disk:
+                partfile.discard(self.dest)
             on_disk, record = 0, None
-        self._record = record or PartRecord(self.item.size, self.item.etag, self.chunk_size)
-        partfile.write_record(self.dest, self._record)
+        if not keep:
+            self._record = PartRecord(self.item.size, self.item.etag, self.chunk_size)
+            partfile.write_record(self.dest, self._record, fresh=True)  # any old one was discarded
+        else:
+            self._record = record
         self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
         if self.chunk_size:
             os.ftruncate(self.fd, self.item.size)
@@ -130,10 +143,11 @@ class FileJob:
             self.fd = -1
 
     def _feed_from_disk(self, start: int, stop: int) -> None:
+        view = _hash_buffer()
         pos = start
         while pos < stop:
-            data = os.pread(self.fd, min(HASH_READ, stop - pos), pos)
-            if not data:
+            got = os.preadv(self.fd, [view[:min(HASH_READ, stop - pos)]], pos)
+            if not got:
                 break
-            self.verifier.update(data)
-            pos += len(data)
+            self.verifier.update(view[:got])
+            pos += got

@@ -62,19 +62,35 @@ def read_record(dest: Path) -> PartRecord | None:
         return None
 
 
-def write_record(dest: Path, record: PartRecord) -> None:
-    """Atomically replace the resume record (a crash leaves the old or the new)."""
-    target = record_path(dest)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(record)))
-    os.replace(tmp, target)
+def write_record(dest: Path, record: PartRecord, *, fresh: bool = False) -> None:
+    """Atomically replace the resume record (a crash leaves the old or the new).
+
+    ``fresh``: there is no record yet, so it is written in place; a torn first
+    write is unreadable JSON, which :func:`read_record` treats as no record.
+    """
+    target = str(record_path(dest))
+    data = json.dumps(asdict(record)).encode()
+    if fresh:
+        _write(target, data)
+        return
+    _write(target + ".tmp", data)
+    os.replace(target + ".tmp", target)
 
 
-def discard(dest: Path) -> None:
-    """Remove a ``.part`` and its record."""
-    for path in (part_path(dest), record_path(dest), record_path(dest).with_name(record_path(dest).name + ".tmp")):
+def _write(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def discard(dest: Path, *, part: bool = True) -> None:
+    """Remove a ``.part`` (unless ``part`` is False: it was just renamed) and its record."""
+    record = str(record_path(dest))
+    for path in ((str(part_path(dest)),) if part else ()) + (record, record + ".tmp"):
         try:
-            path.unlink()
+            os.unlink(path)
         except FileNotFoundError:
             pass
 

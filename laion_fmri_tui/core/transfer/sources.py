@@ -1,6 +1,7 @@
-"""Where bytes come from: anonymous S3 GETs (and, later, presigned URLs).
+"""Where bytes come from: the source protocol and its failure kinds.
 
-A source opens a byte range of one planned file and classifies failures so
+A source (anonymous S3 GETs in :mod:`.s3_get`, presigned URLs in
+:mod:`.access_source`) opens a byte range of one planned file and classifies failures so
 the engine can act on them without knowing the protocol: ``denied`` skips
 the file, ``changed`` discards the ``.part``, ``expired`` asks for new URLs,
 ``transient`` retries from the current offset.
@@ -12,10 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from laion_fmri_tui.core.plan import PlanItem
-from laion_fmri_tui.core.s3 import http_status
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
@@ -52,33 +50,6 @@ def content_range_start(header: str | None) -> int | None:
     """The first byte offset of a ``Content-Range`` header, None if absent."""
     match = _CONTENT_RANGE.match(header or "")
     return int(match.group(1)) if match else None
-
-
-class S3Source:
-    """Anonymous ranged GETs on one bucket through the shared client.
-
-    ``IfMatch`` pins every range to the planned ETag, so an object replaced
-    mid-transfer answers 412 instead of silently mixing two versions.
-    """
-
-    def __init__(self, client, bucket: str) -> None:
-        self._client = client
-        self._bucket = bucket
-
-    def open(self, item: PlanItem, start: int, end: int | None) -> Opened:
-        kwargs = {"Bucket": self._bucket, "Key": item.key}
-        if start or (end is not None and end < item.size - 1):
-            kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
-        if item.etag:
-            kwargs["IfMatch"] = f'"{item.etag}"'
-        try:
-            response = self._client.get_object(**kwargs)
-        except ClientError as error:
-            raise classify_status(http_status(error), item.key) from None
-        except BotoCoreError as error:
-            raise SourceError("transient", f"network error: {type(error).__name__}") from None
-        first = content_range_start(response.get("ContentRange"))
-        return Opened(response["Body"], first if first is not None else 0)
 
 
 def classify_status(status: int | None, name: str) -> SourceError:

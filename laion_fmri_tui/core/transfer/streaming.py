@@ -16,7 +16,7 @@ from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.sources import Source, SourceError
 from laion_fmri_tui.core.transfer.verify import MIB
 
-READ_SIZE = 1 * MIB
+READ_SIZE = MIB // 2
 
 
 class Cancelled(Exception):

@@ -130,7 +130,7 @@ class TransfersScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="transfers", description="download")
     def _transfer(self, service: DownloadService, plan: Plan, run: int,
                   handle: EngineHandle) -> ev.RunFinished:
-        engine = service.engine(EngineBridge(self, run), plan)
+        engine = service.engine_process(EngineBridge(self, run))
         handle.attach(engine)
         return engine.run(plan)
 
