@@ -1,0 +1,239 @@
+"""The app under load: its download rate against ``--batch``, key latency, first screen.
+
+    python bench/app_bench.py [--scenario subject] [--scale 1] [--runs 3]
+
+* **app vs batch**: the same scenario through the same shaped link, once the
+  headless app (Textual's Pilot, 80x24, default settings: tick ``sub-01``,
+  press ``d``) and once ``laion-fmri-tui --batch``, alternating. Rates are
+  transfer rates (bytes over the time from the start of the transfer to its
+  end, as each front end reports it), so start-up and planning, which differ
+  by design, do not blur the comparison. The app's files are checked byte for
+  byte against the data set.
+* **key latency**: while the app downloads, a ``?`` key event is posted every
+  half second, as the terminal driver posts one; the time until the help
+  screen is the active screen is recorded, then ``escape`` closes it.
+* **first screen**: the installed ``laion-fmri-tui`` started in tmux at 80x24
+  with a licensed data directory, from the spawn until the bucket tree shows
+  ``sub-01`` (its first listing done), median of the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from contenders import Context, base_env, tool  # noqa: E402
+from measure import check_tree, run_commands  # noqa: E402
+from proxy import ShapingProxy  # noqa: E402
+from scenarios import SCENARIOS, bucket_dir, build  # noqa: E402
+from servers import RcloneS3  # noqa: E402
+
+
+def licensed(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / ".laion_fmri").mkdir(parents=True)
+    (folder / ".laion_fmri" / "license_accepted").touch()
+    return folder
+
+
+async def app_download(url: str, data_dir: Path) -> dict:
+    """Tick sub-01 in the headless app, press d, time the transfer and the keys."""
+    from laion_fmri_tui.core.s3 import S3Settings
+    from laion_fmri_tui.tui.app import LaionFmriApp
+    from laion_fmri_tui.tui.context import AppContext
+    from laion_fmri_tui.tui.screens.help import HelpScreen
+    from laion_fmri_tui.tui.screens.transfers import TransfersScreen
+    from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
+
+    app = LaionFmriApp(AppContext(data_dir=data_dir, s3=S3Settings(endpoint_url=url)))
+    latencies: list[float] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        tree, node = await _wait(pilot, lambda: _tree_node(app, BucketTree, "sub-01"))
+        tree.move_cursor(node)
+        await pilot.press("space")
+        await _wait(pilot, lambda: getattr(app.screen, "plan", None) is not None
+                    and app.screen.plan.files > 0 and not any(w.is_running for w in app.workers))
+        plan = app.screen.plan
+        started = time.monotonic()
+        await pilot.press("d")
+        screen = await _wait(pilot, lambda: app.screen if isinstance(app.screen, TransfersScreen) else None)
+        while screen.transfers_running:
+            await asyncio.sleep(0.5)
+            if not screen.transfers_running:
+                break
+            pressed = time.monotonic()
+            _key(app, "question_mark", "?")
+            await _until(lambda: isinstance(app.screen, HelpScreen))
+            latencies.append(time.monotonic() - pressed)
+            _key(app, "escape", "\x1b")
+            await _until(lambda: app.screen is screen)
+        elapsed = time.monotonic() - started
+        phase = screen.phase
+        if phase != "finished":
+            from laion_fmri_tui.tui.widgets.transfer_log import TransferLog
+
+            phase += ": " + " | ".join(text for _, text in screen.query_one(TransferLog).history)
+    return {"bytes": plan.bytes_to_fetch, "files": plan.files, "elapsed": elapsed, "phase": phase,
+            "keys": [item.key for item in plan.items], "latencies": latencies}
+
+
+def _key(app, key: str, char: str) -> None:
+    """A key press as the terminal driver delivers one. (Pilot's ``press`` also
+    waits for the whole process to go idle, which would time Pilot, not the app.)"""
+    from textual import events
+
+    event = events.Key(key, char)
+    event.set_sender(app)
+    app.post_message(event)
+
+
+async def _until(probe, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not answer the key")
+        await asyncio.sleep(0.001)
+
+
+def _tree_node(app, tree_type, node_id: str):
+    """(tree, node) once the browser shows the node, else None."""
+    try:
+        tree = app.screen.query_one(tree_type)
+    except Exception:  # the browser is not up yet
+        return None
+    stack = [tree.root]
+    while stack:
+        node = stack.pop()
+        if node.data is not None and getattr(node.data, "id", None) == node_id:
+            return tree, node
+        stack.extend(node.children)
+    return None
+
+
+async def _wait(pilot, probe, timeout: float = 120.0, step: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        await pilot.pause(step)
+    raise TimeoutError("the app did not get there in time")
+
+
+def drive_app(url: str, data_dir: Path, home: Path) -> dict:
+    """Run :func:`app_download` in a process of its own, as a user's app would be:
+    the shaping proxy is a thread of this process and must not share its GIL."""
+    env = base_env(Context(url, data_dir, [], (), home), {})
+    out = subprocess.run([sys.executable, __file__, "--drive-app", url, str(data_dir)], env=env,
+                         capture_output=True, text=True, timeout=900)
+    if out.returncode != 0:
+        raise RuntimeError(f"driving the app failed: {out.stderr[-800:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def batch_download(url: str, data_dir: Path, args: tuple[str, ...], home: Path) -> dict:
+    ctx = Context(url, data_dir, [], args, home)
+    log = home / "batch.log"
+    measured = run_commands([[tool("laion-fmri-tui"), "--batch", "--data-dir", str(data_dir), "--accept-license",
+                              "--endpoint-url", url, *args]], env=base_env(ctx, {}), stdout=log)
+    text = log.read_text()
+    found = re.search(r"([\d.]+) (kB|MB|GB) fetched in ([\d.]+) s", text)
+    scale = {"kB": 1e3, "MB": 1e6, "GB": 1e9}
+    if measured.failed or not found:
+        raise RuntimeError(f"--batch failed: {measured.failed} {text[-300:]}")
+    return {"bytes": float(found.group(1)) * scale[found.group(2)], "elapsed": float(found.group(3))}
+
+
+def first_screen(url: str, data_dir: Path, home: Path) -> float:
+    """Seconds from spawning the app in tmux until the tree lists sub-01."""
+    sock = home / "tmux.sock"
+    env = base_env(Context(url, data_dir, [], (), home), {"TERM": "xterm-256color"})
+    env = {k: v for k, v in env.items() if not k.startswith("TMUX")}
+    base = ["tmux", "-S", str(sock), "-f", os.devnull]
+    command = f"{tool('laion-fmri-tui')} --data-dir {data_dir} --endpoint-url {url}"
+    started = time.monotonic()
+    subprocess.run([*base, "new-session", "-d", "-s", "b", "-x", "80", "-y", "24", command], check=True, env=env)
+    try:
+        while time.monotonic() - started < 60:
+            screen = subprocess.run([*base, "capture-pane", "-p", "-t", "b"], capture_output=True, text=True).stdout
+            if "sub-01" in screen:
+                return time.monotonic() - started
+            time.sleep(0.01)
+        raise TimeoutError("the first screen never showed sub-01")
+    finally:
+        subprocess.run([*base, "kill-server"], capture_output=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", default="subject", choices=["large", "subject"])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--root", type=Path, default=Path("/dev/shm/laion-fmri-bench"))
+    parser.add_argument("--ttfb-ms", type=float, default=30.0)
+    parser.add_argument("--conn-rate", default="20M")
+    parser.add_argument("--markdown", type=Path, help="append the table to this file")
+    parser.add_argument("--drive-app", nargs=2, metavar=("URL", "DATA_DIR"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.drive_app:
+        print(json.dumps(asyncio.run(app_download(args.drive_app[0], Path(args.drive_app[1])))))
+        return 0
+    scenario = SCENARIOS[args.scenario](args.scale)
+    md5s = build(args.root, scenario)
+    work = args.root / "app-work"
+    app_rates, batch_rates, latencies, firsts = [], [], [], []
+    with RcloneS3(bucket_dir(args.root, scenario)) as server, \
+            ShapingProxy(server.url, ttfb=args.ttfb_ms / 1000, conn_rate=args.conn_rate) as proxy:
+        batch_download(proxy.url, licensed(work / "warm"), scenario.batch_args, licensed(work / "home"))
+        for n in range(args.runs):
+            for front in (("app", "batch") if n % 2 == 0 else ("batch", "app")):
+                data_dir, home = licensed(work / "data"), licensed(work / "home")
+                if front == "app":
+                    got = drive_app(proxy.url, data_dir, home)
+                    problems = check_tree(data_dir, {k: md5s[k] for k in got["keys"]})
+                    if problems or got["phase"] != "finished":
+                        raise RuntimeError(f"the app's download was wrong: {got['phase']} {problems[:3]}")
+                    app_rates.append(got["bytes"] / got["elapsed"])
+                    latencies += got["latencies"]
+                else:
+                    got = batch_download(proxy.url, data_dir, scenario.batch_args, home)
+                    batch_rates.append(got["bytes"] / got["elapsed"])
+                print(f"   run {n + 1} {front:<5} {got['bytes'] / 1e6:8.1f} MB in {got['elapsed']:6.2f} s", flush=True)
+            firsts.append(first_screen(proxy.url, licensed(work / "data"), licensed(work / "home")))
+            print(f"   run {n + 1} first screen in {firsts[-1]:.2f} s", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    app_rate, batch_rate = statistics.median(app_rates), statistics.median(batch_rates)
+    worst = max(latencies) if latencies else float("nan")
+    ratio = app_rate / batch_rate
+    lines = [f"### the app: {scenario.name} ({scenario.summary})", "",
+             "| measure | value | target |", "|---|---:|---|",
+             f"| app transfer rate (median of {args.runs}) | {app_rate / 1e6:.1f} MB/s | |",
+             f"| `--batch` transfer rate (median of {args.runs}) | {batch_rate / 1e6:.1f} MB/s | |",
+             f"| app ÷ batch | {ratio:.2f}x | >= 0.95x: {'met' if ratio >= 0.95 else '**MISSED**'} |",
+             f"| key press to screen change while downloading ({len(latencies)} presses) | median "
+             f"{statistics.median(latencies) * 1000:.0f} ms, worst {worst * 1000:.0f} ms | "
+             f"< 100 ms: {'met' if worst < 0.1 else '**MISSED**'} |",
+             f"| first screen with the tree listed (tmux 80x24, median of {args.runs}) | "
+             f"{statistics.median(firsts):.2f} s | |", ""]
+    text = "\n".join(lines)
+    print("\n" + text)
+    if args.markdown:
+        with open(args.markdown, "a") as out:
+            out.write("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

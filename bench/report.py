@@ -1,0 +1,120 @@
+"""Turn the runs into tables: medians per contender, ratios to ours, targets.
+
+A contender with any run whose bytes did not match is shown as failed and
+never counts as the best. Ratios are throughput ratios (MB/s, or files/s
+where a scenario is mostly requests), all from the one run of the bench.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+
+@dataclass
+class Row:
+    name: str
+    wall: float
+    cpu: float
+    rss: int
+    bytes: int
+    files: int
+    requests: int
+    connections: int
+    peak: int
+    ok: bool
+    sampled: bool
+
+    @property
+    def mbps(self) -> float:
+        return self.bytes / 1e6 / self.wall
+
+    @property
+    def files_per_s(self) -> float:
+        return self.files / self.wall
+
+    @property
+    def cpu_per_gb(self) -> float:
+        return self.cpu / (self.bytes / 1e9) if self.bytes else 0.0
+
+
+def rows(runs, total_files: int) -> list[Row]:
+    """One row per contender, in first-seen order, from the medians of its runs."""
+    grouped: dict[str, list] = {}
+    for run in runs:
+        grouped.setdefault(run.contender, []).append(run)
+    out = []
+    for name, group in grouped.items():
+        med = lambda f: statistics.median(f(r) for r in group)  # noqa: E731
+        out.append(Row(name, med(lambda r: r.wall), med(lambda r: r.cpu), int(med(lambda r: r.rss)),
+                       group[0].bytes, group[0].files, int(med(lambda r: r.proxy.get("requests", 0))),
+                       int(med(lambda r: r.proxy.get("connections", 0))),
+                       int(med(lambda r: r.proxy.get("peak_requests", 0))),
+                       all(not r.problems for r in group), group[0].files < total_files))
+    return out
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**MISSED**"
+
+
+def transfer_table(name: str, scenario, runs) -> list[str]:
+    table = rows(runs, len(scenario.files))
+    ours = next(r for r in table if r.name.startswith("laion-fmri-tui"))
+    lines = [f"### {name}: {scenario.summary}", "",
+             f"{len(scenario.files)} files, {scenario.total_bytes / 1e6:,.1f} MB; medians of {len(runs) // len(table)} runs.",
+             "",
+             "| contender | wall s | MB/s | files/s | CPU s/GB | peak RSS MB | requests | conns | peak conc | ours ÷ it |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in table:
+        label = r.name + (" (sample)" if r.sampled else "") + ("" if r.ok else " **BYTES WRONG**")
+        ratio = ours.mbps / r.mbps if r.mbps else float("inf")
+        lines.append(f"| {label} | {r.wall:.2f} | {r.mbps:.1f} | {r.files_per_s:.0f} | {r.cpu_per_gb:.2f} | "
+                     f"{r.rss / 1e6:.0f} | {r.requests} | {r.connections} | {r.peak} | {ratio:.2f}x |")
+    peers = [r for r in table if r is not ours and r.ok and not r.name.startswith("aws s3 cp per file")]
+    sequential = next((r for r in table if r.name == "aws s3 cp per file"), None)
+    s5 = [r for r in table if r.name.startswith("s5cmd") and r.ok]
+    lines.append("")
+    if peers:
+        best = max(peers, key=lambda r: r.mbps)
+        lines.append(f"- throughput vs the best other tool ({best.name}): {ours.mbps / best.mbps:.2f}x "
+                     f"(target >= 1.0x): {_verdict(ours.ok and ours.mbps >= best.mbps)}")
+    if sequential and sequential.ok:
+        lines.append(f"- throughput vs one `aws s3 cp` per file in sequence: {ours.mbps / sequential.mbps:.1f}x "
+                     f"(target >= 5x): {_verdict(ours.ok and ours.mbps >= 5 * sequential.mbps)}")
+    if s5:
+        lean = min(s5, key=lambda r: r.cpu_per_gb)
+        lines.append(f"- client CPU per GB vs {lean.name}: {ours.cpu_per_gb / lean.cpu_per_gb:.2f}x "
+                     f"(target <= 1.5x): {_verdict(ours.cpu_per_gb <= 1.5 * lean.cpu_per_gb)}")
+    if not ours.ok:
+        lines.append("- laion-fmri-tui's bytes were WRONG in at least one run: no target counts")
+    return lines + [""]
+
+
+def listing_table(name: str, scenario, runs) -> list[str]:
+    table = rows(runs, len(scenario.files))
+    ours = next(r for r in table if r.name.startswith("laion-fmri-tui"))
+    lines = [f"### {name}: {scenario.summary}", "",
+             "| contender | wall s | CPU s | peak RSS MB | requests | peak conc | keys ok |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for r in table:
+        lines.append(f"| {r.name} | {r.wall:.2f} | {r.cpu:.2f} | {r.rss / 1e6:.0f} | {r.requests} | {r.peak} | "
+                     f"{'yes' if r.ok else 'NO'} |")
+    lines += ["", f"- plan of `--subject all` in {ours.wall:.2f} s (target < 10 s): {_verdict(ours.ok and ours.wall < 10)}",
+              f"- peak RSS {ours.rss / 1e6:.0f} MB (target < 300 MB): {_verdict(ours.rss < 300e6)}", ""]
+    return lines
+
+
+def render(results: dict, scenarios: dict, machine: dict, settings: dict) -> str:
+    tools = ", ".join(f"{k} {v}" for k, v in machine["tools"].items())
+    lines = ["## Latest results", "",
+             f"Machine: {machine['cores']} cores ({machine['cpu']}), Python {machine['python']}, "
+             f"Linux {machine['kernel']}. Tools: {tools}.",
+             f"Link: {settings['ttfb_ms']:.0f} ms per request, {settings['conn_rate']} bytes/s per connection"
+             + (f", {settings['total_rate']} in total" if settings["total_rate"] else "")
+             + f"; rclone serve s3 behind the shaping proxy; data and downloads in {settings['root']}; "
+             f"scale {settings['scale']}; per-file contenders on {settings['per_file_sample']} keys.", ""]
+    for name, runs in results.items():
+        maker = listing_table if name == "listing" else transfer_table
+        lines += maker(name, scenarios[name], runs)
+    return "\n".join(lines)
