@@ -165,8 +165,10 @@ def local_path(data_dir: Path, key: str) -> Path:
     theirs to make and are followed, and no per-key ``stat`` is needed.
     """
     check_key(key)
-    root = Path(os.path.abspath(data_dir))
-    dest = Path(os.path.normpath(root / bidsify_local_key(key)))
-    if dest == root or root not in dest.parents:
+    root = os.path.abspath(data_dir)
+    dest = os.path.normpath(os.path.join(root, bidsify_local_key(key)))
+    # String containment (root plus a separator is a prefix): the same test as
+    # "root is a parent", without building every parent as a Path per key.
+    if not dest.startswith(root.rstrip(os.sep) + os.sep):
         raise UnsafeKeyError(f"refusing S3 key {key!r}: it maps outside {root}")
-    return dest
+    return Path(dest)

@@ -19,11 +19,9 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from laion_fmri_tui.core.errors import BucketUnreachableError
 from laion_fmri_tui.core.models import Listing, RemoteObject, normalise_etag
-from laion_fmri_tui.core.s3 import http_status
+from laion_fmri_tui.core.s3_http import ListingError, S3Http
 
 SUBJECT_ROOTS = (
     "derivatives/glmsingle-tedana/",
@@ -41,7 +39,7 @@ LISTING_THREADS = 8
 class Catalog:
     """A lazily filled, thread-safe cache of bucket listings."""
 
-    def __init__(self, client, bucket: str) -> None:
+    def __init__(self, client: S3Http, bucket: str) -> None:
         self._client = client
         self._bucket = bucket
         self._lock = threading.Lock()
@@ -132,16 +130,14 @@ class Catalog:
                 if not page.get("IsTruncated") or not token:
                     return
                 kwargs["ContinuationToken"] = token
-        except ClientError as error:
-            status = http_status(error)
+        except ListingError as error:
+            if error.status is not None:
+                raise BucketUnreachableError(
+                    f"listing s3://{self._bucket}/{prefix} failed (HTTP {error.status}); "
+                    "check --endpoint-url and try again"
+                ) from None
             raise BucketUnreachableError(
-                f"listing s3://{self._bucket}/{prefix} failed (HTTP {status}); "
-                "check --endpoint-url and try again"
-            ) from None
-        except BotoCoreError as error:
-            endpoint = self._client.meta.endpoint_url
-            raise BucketUnreachableError(
-                f"could not reach the S3 endpoint {endpoint} ({_reason(error)}); "
+                f"could not reach the S3 endpoint {self._client.endpoint} ({error}); "
                 "check your network or --endpoint-url"
             ) from None
 
@@ -152,11 +148,3 @@ def _objects(page: dict) -> list[RemoteObject]:
         for o in page.get("Contents", ())
     ]
 
-
-def _reason(error: BaseException) -> str:
-    name = type(error).__name__
-    if "Connect" in name:
-        return "connection failed"
-    if "Timeout" in name:
-        return "timed out"
-    return name

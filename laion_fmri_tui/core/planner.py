@@ -15,7 +15,7 @@ from laion_fmri_tui.core import bids
 from laion_fmri_tui.core.catalog import Catalog
 from laion_fmri_tui.core.errors import NoMatchingDataError, UnsafeKeyError, UsageError
 from laion_fmri_tui.core.models import RemoteObject
-from laion_fmri_tui.core.plan import Plan, PlanItem
+from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.selection import COMPONENTS, Filters, Selection
 from laion_fmri_tui.core.transfer import partfile
 
@@ -31,6 +31,20 @@ class _Collector:
         self.items: dict[str, PlanItem] = {}
         self.held_out: dict[str, None] = {}
         self.refused: dict[str, str] = {}
+        self._names: dict[str, frozenset[str]] = {}
+
+    def _may_exist(self, dest: Path) -> bool:
+        """Whether the file or its ``.part`` is in its folder: one listing per
+        folder, instead of two failing ``stat`` calls per key of a fresh plan."""
+        folder, name = os.path.split(os.fspath(dest))
+        names = self._names.get(folder)
+        if names is None:
+            try:
+                names = frozenset(os.listdir(folder))
+            except OSError:
+                names = frozenset()
+            self._names[folder] = names
+        return name in names or name + ".part" in names
 
     def add(self, obj: RemoteObject, component: str) -> None:
         """Add one object; a key planned twice keeps its first entry.
@@ -45,7 +59,10 @@ class _Collector:
         except UnsafeKeyError as error:
             self.refused[obj.key] = str(error)
             return
-        state, present = partfile.local_state(dest, obj.size, obj.etag)
+        if self._may_exist(dest):
+            state, present = partfile.local_state(dest, obj.size, obj.etag)
+        else:
+            state, present = LocalState.ABSENT, 0
         self.items[obj.key] = PlanItem(
             key=obj.key, dest=dest, size=obj.size, etag=obj.etag,
             component=component, state=state, present=present,

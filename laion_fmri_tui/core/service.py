@@ -1,8 +1,8 @@
 """The one object both front ends hold: catalog, planner, access and engine.
 
-It owns the S3 connections: one botocore client for listings and one pool
-of plain anonymous GETs, sized to the worker count, that whole files and
-ranged parts share; and the one access-service client. The app injects one
+It owns the one S3 connection pool, sized to the workers and listing
+threads, that listings, whole files and ranged parts share; and the one
+access-service client. The app injects one
 of these into its App; ``--batch`` builds one from its flags.
 """
 
@@ -18,11 +18,12 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core import stimuli
 from laion_fmri_tui.core.access import auth
 from laion_fmri_tui.core.access.errors import AccessRequiredError, MalformedResponseError
-from laion_fmri_tui.core.catalog import Catalog
+from laion_fmri_tui.core.catalog import LISTING_THREADS, Catalog
 from laion_fmri_tui.core.engine_process import EngineProcess
 from laion_fmri_tui.core.plan import Plan, PlanItem
 from laion_fmri_tui.core.planner import build_plan
-from laion_fmri_tui.core.s3 import S3Settings, make_client
+from laion_fmri_tui.core.s3 import S3Settings
+from laion_fmri_tui.core.s3_http import S3Http
 from laion_fmri_tui.core.selection import Selection
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.s3_get import S3GetSource
@@ -49,10 +50,10 @@ class DownloadService:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        pool = max(settings.s3.max_connections, settings.engine.jobs + 4)
-        self._client = make_client(settings.s3)
-        self._objects = S3GetSource(dataclasses.replace(settings.s3, max_connections=pool))
-        self.catalog = Catalog(self._client, settings.s3.bucket)
+        pool = max(settings.s3.max_connections, settings.engine.jobs + LISTING_THREADS)
+        self._http = S3Http(dataclasses.replace(settings.s3, max_connections=pool))
+        self._objects = S3GetSource(self._http, settings.s3.bucket)
+        self.catalog = Catalog(self._http, settings.s3.bucket)
         self._access: AccessClient | None = None
         self._manifest: Manifest | None = None
 

@@ -17,6 +17,7 @@ import json
 import socket
 import threading
 import time
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,6 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from laion_fmri_tui.core.s3 import ISOLATED_SESSION_VARS
 
 from . import synthetic
 from .serving import BackgroundServer
@@ -43,6 +43,14 @@ RESET_BYTES = 1024  # at most this much body goes out before a "reset" drops the
 _SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
              b"<Message>Please reduce your request rate.</Message></Error>")
 StartResponse = Callable[..., Any]
+ISOLATED_SESSION_VARS = {
+    "profile": (None, None, None, None),
+    "config_file": (None, None, os.devnull, None),
+    "credentials_file": (None, None, os.devnull, None),
+    "region": (None, None, REGION, None),
+}
+"""botocore session variables whose environment and config-file lookups are
+switched off: the seeding client must not read the developer's AWS set-up."""
 
 
 @dataclass

@@ -6,13 +6,14 @@ import pytest
 
 from laion_fmri_tui.core.catalog import Catalog
 from laion_fmri_tui.core.errors import BucketUnreachableError
-from laion_fmri_tui.core.s3 import S3Settings, make_client
+from laion_fmri_tui.core.s3 import S3Settings
+from laion_fmri_tui.core.s3_http import S3Http
 from laion_fmri_tui.devserver import synthetic
 
 
 @pytest.fixture
 def catalog(s3) -> Catalog:
-    return Catalog(make_client(S3Settings(endpoint_url=s3.url)), synthetic.BUCKET)
+    return Catalog(S3Http(S3Settings(endpoint_url=s3.url)), synthetic.BUCKET)
 
 
 def listings(s3) -> list:
@@ -66,7 +67,20 @@ def test_subjects_are_discovered_across_the_upstream_prefixes(catalog):
 
 
 def test_an_unreachable_endpoint_is_one_clear_error():
-    catalog = Catalog(make_client(S3Settings(endpoint_url="http://127.0.0.1:9", max_attempts=1)), "laion-fmri")
+    catalog = Catalog(S3Http(S3Settings(endpoint_url="http://127.0.0.1:9", max_attempts=1)), "laion-fmri")
     with pytest.raises(BucketUnreachableError) as info:
         catalog.level("")
     assert str(info.value).startswith("could not reach the S3 endpoint http://127.0.0.1:9")
+
+
+def test_prefetch_lists_separate_prefixes_at_the_same_time(catalog, s3):
+    prefixes = [f"derivatives/glmsingle-tedana/sub-{n}/" for n in ("01", "03", "05")]
+    prefixes += ["derivatives/rois/sub-01/", "derivatives/rois/sub-03/", "derivatives/freesurfer/sub-01/"]
+    catalog.prefetch(prefixes)
+    seen = sorted(listings(s3), key=lambda r: r.time)
+    assert {p for p in prefixes if any(f"prefix={p.replace('/', '%2F')}" in r.query for r in seen)} == set(prefixes)
+    overlapping = [b for a, b in zip(seen, seen[1:]) if b.time < a.time + (a.duration or 0)]
+    assert overlapping, "each listing waited for the one before it"
+    s3.clear_log()
+    assert all(catalog.objects(p) for p in prefixes)
+    assert not listings(s3), "prefetched listings are answered from the cache"

@@ -16,7 +16,8 @@ from laion_fmri_tui.core.catalog import Catalog
 from laion_fmri_tui.core.errors import NoMatchingDataError, UsageError
 from laion_fmri_tui.core.plan import LocalState, Plan
 from laion_fmri_tui.core.planner import build_plan
-from laion_fmri_tui.core.s3 import S3Settings, make_client
+from laion_fmri_tui.core.s3 import S3Settings
+from laion_fmri_tui.core.s3_http import S3Http
 from laion_fmri_tui.core.selection import DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection
 from laion_fmri_tui.core.transfer import partfile
 
@@ -30,7 +31,7 @@ PER_SUBJECT = ("glmsingle", "rois", "freesurfer", "anatomical", "localizers", "r
 
 
 class _Recorder:
-    """Wraps the S3 client to record which prefixes get listed."""
+    """Wraps the S3 connection to record which prefixes get listed."""
 
     def __init__(self, client) -> None:
         self._client = client
@@ -43,7 +44,7 @@ class _Recorder:
 
 @pytest.fixture
 def recorder(s3_server) -> _Recorder:
-    return _Recorder(make_client(S3Settings(endpoint_url=s3_server.url)))
+    return _Recorder(S3Http(S3Settings(endpoint_url=s3_server.url)))
 
 
 @pytest.fixture
@@ -54,9 +55,8 @@ def catalog(recorder: _Recorder) -> Catalog:
 @pytest.fixture(scope="module")
 def everything(s3_server) -> tuple[str, ...]:
     """Every key of the synthetic bucket (listed directly, not via the code under test)."""
-    client = make_client(S3Settings(endpoint_url=s3_server.url))
     keys: list[str] = []
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+    for page in s3_server.admin().get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
         keys.extend(o["Key"] for o in page.get("Contents", ()))
     return tuple(keys)
 
@@ -315,7 +315,7 @@ def test_empty_bucket_and_missing_stimulus_files(s3_server, data_dir) -> None:
     admin, bucket = s3_server.admin(), "laion-fmri-planner-empty"
     admin.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     try:
-        empty = Catalog(make_client(S3Settings(endpoint_url=s3_server.url)), bucket)
+        empty = Catalog(S3Http(S3Settings(endpoint_url=s3_server.url)), bucket)
         with pytest.raises(NoMatchingDataError, match="no LAION-fMRI subjects"):
             build_plan(empty, Selection(subjects=("all",)), data_dir)
         with pytest.raises(NoMatchingDataError, match="task-images_desc-captions.csv"):

@@ -1,0 +1,132 @@
+"""Plain anonymous HTTP to the public bucket: one urllib3 pool for listings and GETs.
+
+The bucket is public, so the whole protocol we need is two unsigned requests:
+``GET /?list-type=2`` (ListObjectsV2) and ``GET /<key>`` with ``Range`` and
+``If-Match``. botocore did both, at a cost measured in ``bench/``: about
+1-2 ms of CPU per call before a byte moved (most of a core for thousands of
+small sidecars), 25-50 ms to parse a 1,000-key listing page where
+ElementTree takes 9, and 0.3 s to import and build a client. Retries are ours
+(here for listings, in the engine for objects) and follow botocore's
+standard mode: 5xx, 429 and dropped connections back off and try again.
+Nothing here reads the user's AWS configuration.
+"""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from urllib.parse import quote, unquote, urlencode
+
+import certifi
+import urllib3
+
+from laion_fmri_tui.core.s3 import REGION, S3Settings
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class ListingError(Exception):
+    """A listing failed for good: ``status`` is the HTTP status, None if unreachable."""
+
+    def __init__(self, status: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class S3Http:
+    """The connection pool and URL rules of one endpoint; thread-safe."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        self.endpoint = settings.endpoint_url or f"https://s3.{REGION}.amazonaws.com"
+        """For messages: where requests go."""
+        self._custom = settings.endpoint_url is not None
+        self._attempts = max(1, settings.max_attempts)
+        self.pool = urllib3.PoolManager(
+            num_pools=4, maxsize=settings.max_connections, block=False, retries=False,
+            timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
+            ca_certs=certifi.where(),
+        )
+
+    def bucket_url(self, bucket: str) -> str:
+        """Real S3 is addressed virtual-host style (the bucket name is DNS-safe);
+        any other endpoint path style."""
+        if self._custom:
+            return f"{self.endpoint.rstrip('/')}/{bucket}/"
+        return f"https://{bucket}.s3.{REGION}.amazonaws.com/"
+
+    def object_url(self, bucket: str, key: str) -> str:
+        return self.bucket_url(bucket) + quote(key, safe="/~")
+
+    def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None,  # noqa: N803
+                        ContinuationToken: str | None = None) -> dict:
+        """One ListObjectsV2 page, shaped like botocore's answer (the fields we read)."""
+        query = {"list-type": "2", "prefix": Prefix, "encoding-type": "url"}
+        if Delimiter:
+            query["delimiter"] = Delimiter
+        if ContinuationToken:
+            query["continuation-token"] = ContinuationToken
+        return parse_listing(self._get(self.bucket_url(Bucket) + "?" + urlencode(query, quote_via=quote)))
+
+    def _get(self, url: str) -> bytes:
+        for attempt in range(1, self._attempts + 1):
+            try:
+                response = self.pool.request("GET", url, redirect=False)
+            except urllib3.exceptions.HTTPError as error:
+                status, reason = None, reason_of(error)
+            else:
+                if response.status == 200:
+                    return response.data
+                status, reason = response.status, f"HTTP {response.status}"
+                if status not in RETRY_STATUSES:
+                    raise ListingError(status, reason)
+            if attempt < self._attempts:
+                time.sleep(min(5.0, 0.2 * 2 ** (attempt - 1)))
+        raise ListingError(status, reason)
+
+    def close(self) -> None:
+        self.pool.clear()
+
+
+def parse_listing(body: bytes) -> dict:
+    """ListObjectsV2 XML -> ``Contents`` (Key, Size, ETag), ``CommonPrefixes``,
+    ``IsTruncated`` and ``NextContinuationToken``; url-encoded names decoded."""
+    root = ET.fromstring(body)
+    contents: list[dict] = []
+    prefixes: list[dict] = []
+    page: dict = {"Contents": contents, "CommonPrefixes": prefixes, "IsTruncated": False}
+    encoded = False
+    for element in root:
+        tag = _local(element.tag)
+        if tag == "Contents":
+            entry = {_local(field.tag): field.text or "" for field in element}
+            contents.append({"Key": entry.get("Key", ""), "Size": int(entry.get("Size") or 0),
+                             "ETag": entry.get("ETag", "")})
+        elif tag == "CommonPrefixes":
+            prefixes.append({"Prefix": next((f.text or "" for f in element if _local(f.tag) == "Prefix"), "")})
+        elif tag == "IsTruncated":
+            page["IsTruncated"] = (element.text or "").strip() == "true"
+        elif tag == "NextContinuationToken":
+            page["NextContinuationToken"] = element.text or ""
+        elif tag == "EncodingType":
+            encoded = (element.text or "").strip() == "url"
+    if encoded:  # a server that ignores encoding-type sends names as they are
+        for entry in contents:
+            entry["Key"] = unquote(entry["Key"])
+        for entry in prefixes:
+            entry["Prefix"] = unquote(entry["Prefix"])
+    return page
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def reason_of(error: Exception) -> str:
+    """A short cause without the URL (urllib3 puts the whole request in its messages)."""
+    inner = getattr(error, "reason", None)
+    name = type(inner or error).__name__
+    if "Connect" in name or "NewConnection" in name:
+        return "connection failed"
+    if "Timeout" in name:
+        return "timed out"
+    return name

@@ -1,0 +1,91 @@
+"""The app's engine in a child process: same events, same control, nothing in-process."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.access.errors import AccessRequiredError
+from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.plan import Plan, PlanItem
+from laion_fmri_tui.core.s3 import S3Settings
+from laion_fmri_tui.core.service import DownloadService, ServiceSettings
+from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer.engine import EngineSettings
+from laion_fmri_tui.devserver import synthetic
+from test_engine import Recorder, ses02
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def service(s3, data_dir) -> DownloadService:
+    return DownloadService(ServiceSettings(
+        data_dir=data_dir, s3=S3Settings(endpoint_url=s3.url),
+        engine=EngineSettings(jobs=4, part_size=256 * 1024, progress_interval=0.1),
+    ))
+
+
+def transfer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("transfer-", "progress"))]
+
+
+def test_child_fetches_the_plan_and_relays_every_event(service, s3_objects):
+    plan = service.plan(ses02())
+    rec = Recorder()
+    seen_threads: list[list[str]] = []
+
+    def sink(event) -> None:
+        seen_threads.append(transfer_threads())
+        rec(event)
+
+    finished = service.engine_process(sink).run(plan)
+    kinds = [type(e) for _, e in rec.events]
+    assert kinds[0] is ev.PlanReady and kinds[-1] is ev.RunFinished
+    assert finished == rec.of(ev.RunFinished)[0]
+    assert finished.done == plan.files and finished.failed == 0
+    assert {e.key for e in rec.of(ev.FileDone)} == {i.key for i in plan.items}
+    for item in plan.items:
+        assert item.dest.read_bytes() == s3_objects[item.key].data
+    assert not any(seen_threads), "the workers ran in this process"
+
+
+def test_pause_resume_and_cancel_reach_the_child(service, s3):
+    s3.throttle(synthetic.MULTIPART_KEY, 2 * MIB)
+    plan = service.plan(ses02())
+    rec = Recorder()
+    engine = service.engine_process(rec)
+    engine.pause()  # before the child exists: applied as soon as it does
+    runner = threading.Thread(target=engine.run, args=(plan,))
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not any(p.paused for p in rec.of(ev.Progress)):
+        assert time.monotonic() < deadline, "the child never reported a paused run"
+        time.sleep(0.02)
+    held = s3.bytes_sent(synthetic.MULTIPART_KEY)
+    time.sleep(0.5)
+    assert s3.bytes_sent(synthetic.MULTIPART_KEY) - held <= 4 * 256 * 1024, "paused workers stop reading"
+    engine.resume()
+    while s3.bytes_sent(synthetic.MULTIPART_KEY) == held:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    engine.cancel()
+    runner.join(30)
+    finished = rec.of(ev.RunFinished)[0]
+    assert finished.cancelled
+    dest = service.data_dir / synthetic.MULTIPART_KEY
+    assert partfile.part_path(dest).exists() and not dest.exists(), "the partial file is kept"
+
+
+def test_a_failure_to_start_in_the_child_is_raised_in_the_parent(service, s3):
+    """A plan with a stimulus file and no request id: the child cannot build its engine."""
+    stimulus = PlanItem(key="task-images_stimuli.h5", dest=service.data_dir / "stimuli" / "task-images_stimuli.h5",
+                        size=10, etag="", component="stimuli", sha256="0" * 64, source="access")
+    rec = Recorder()
+    with pytest.raises(LaionFmriError) as raised:
+        service.engine_process(rec).run(Plan(service.data_dir, (stimulus,)))
+    assert str(raised.value) == str(AccessRequiredError())
+    assert not rec.events and not s3.requests
