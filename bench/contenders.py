@@ -77,8 +77,9 @@ def _s5cmd(*flags: str, cp_flags: tuple[str, ...] = ()) -> Callable[[Context], l
     return build
 
 
-def _aws_common(ctx: Context) -> list[str]:
-    return ["--no-sign-request", "--endpoint-url", ctx.url, "--region", "us-west-2", "--only-show-errors"]
+def _aws_common(ctx: Context, quiet: bool = True) -> list[str]:
+    return ["--no-sign-request", "--endpoint-url", ctx.url, "--region", "us-west-2",
+            *(["--only-show-errors"] if quiet else [])]
 
 
 def _aws_recursive(ctx: Context) -> list[list[str]]:
@@ -120,6 +121,6 @@ LISTERS = [
     Contender("s5cmd ls", lambda ctx: [[tool("s5cmd"), "--no-sign-request", "--endpoint-url", ctx.url,
                                         "ls", f"s3://{BUCKET}/*"]], note="one recursive listing"),
     Contender("aws s3 ls --recursive", lambda ctx: [[tool("aws"), "s3", "ls", "--recursive",
-                                                     f"s3://{BUCKET}/", *_aws_common(ctx)]],
+                                                     f"s3://{BUCKET}/", *_aws_common(ctx, quiet=False)]],
               note="one recursive listing"),
 ]

@@ -173,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ttfb-ms", type=float, default=30.0)
     parser.add_argument("--conn-rate", default="20M", help="per-connection cap (default 20M bytes/s)")
     parser.add_argument("--total-rate", default=None, help="optional cap over all connections")
-    parser.add_argument("--per-file-sample", type=int, default=120,
-                        help="keys the one-process-per-file contenders fetch (default 120)")
+    parser.add_argument("--per-file-sample", type=int, default=40,
+                        help="keys the one-process-per-file contenders fetch (default 40)")
     parser.add_argument("--only", nargs="*", default=[], help="contenders whose name contains one of these")
     parser.add_argument("--json", type=Path, help="write every run and the machine to this file")
     parser.add_argument("--markdown", type=Path, help="write the tables to this file")
