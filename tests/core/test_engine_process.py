@@ -11,22 +11,11 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.access.errors import AccessRequiredError
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan, PlanItem
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer import partfile
-from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.devserver import synthetic
-from test_engine import Recorder, ses02
+from test_engine import Recorder, service, ses02  # noqa: F401 (service is a fixture)
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def service(s3, data_dir) -> DownloadService:
-    return DownloadService(ServiceSettings(
-        data_dir=data_dir, s3=S3Settings(endpoint_url=s3.url),
-        engine=EngineSettings(jobs=4, part_size=256 * 1024, progress_interval=0.1),
-    ))
 
 
 def transfer_threads() -> list[str]:
