@@ -41,6 +41,7 @@ class S3Http:
         """For messages: where requests go."""
         self._custom = settings.endpoint_url is not None
         self._attempts = max(1, settings.max_attempts)
+        self._hosts: dict[str, urllib3.HTTPConnectionPool] = {}
         self.pool = urllib3.PoolManager(
             num_pools=4, maxsize=settings.max_connections, block=False, retries=False,
             timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
@@ -56,6 +57,15 @@ class S3Http:
 
     def object_url(self, bucket: str, key: str) -> str:
         return self.bucket_url(bucket) + quote(key, safe="/~")
+
+    def object_target(self, bucket: str, key: str) -> tuple[urllib3.HTTPConnectionPool, str]:
+        """The host's pool and the request path of one object: a GET per small
+        file should not parse its own URL again to find the pool."""
+        url = self.object_url(bucket, key)
+        host = self._hosts.get(bucket)
+        if host is None:
+            host = self._hosts[bucket] = self.pool.connection_from_url(url)
+        return host, url[url.index("/", url.index("//") + 2):]
 
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None,  # noqa: N803
                         ContinuationToken: str | None = None) -> dict:

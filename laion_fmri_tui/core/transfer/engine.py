@@ -255,7 +255,7 @@ class TransferEngine:
             return
         job.close()
         os.replace(job.part, job.dest)
-        partfile.discard(job.dest, part=False)
+        partfile.discard(job.dest, part=False, updated=job.record_updated)
         if kind == "sha256" and job.item.sha256 and self._plan is not None:
             verified.remember(self._plan.data_dir, job.dest, job.item.sha256)
         self._retire(job, ok=True)

@@ -14,7 +14,7 @@ import os
 import threading
 from pathlib import Path
 
-from laion_fmri_tui.core.plan import PlanItem
+from laion_fmri_tui.core.plan import LocalState, PlanItem
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.partfile import PartRecord
 from laion_fmri_tui.core.transfer.verify import Verifier
@@ -67,24 +67,26 @@ class FileJob:
 
     def open(self) -> list[int]:
         """Open or resume the ``.part``; return the part indexes still to fetch."""
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        record = partfile.read_record(self.dest)
-        try:
-            on_disk = self.part.stat().st_size
-        except OSError:
-            on_disk = 0
+        if self.item.state is LocalState.ABSENT:  # the plan found no file and no resumable .part
+            record, on_disk = None, 0
+        else:
+            record = partfile.read_record(self.dest)
+            try:
+                on_disk = self.part.stat().st_size
+            except OSError:
+                on_disk = 0
         keep = record is not None and record.matches(self.item.size, self.item.etag) \
             and record.chunk_size == self.chunk_size
         if not keep and not (record is None and self.item.sha256 and not self.chunk_size):
             if record is not None or on_disk:
                 partfile.discard(self.dest)
             on_disk, record = 0, None
+        self.fd = self._open_part()
         if not keep:
             self._record = PartRecord(self.item.size, self.item.etag, self.chunk_size)
             partfile.write_record(self.dest, self._record, fresh=True)  # any old one was discarded
         else:
             self._record = record
-        self.fd = os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
         if self.chunk_size:
             os.ftruncate(self.fd, self.item.size)
             self._done = set(self._record.chunks_done)
@@ -97,6 +99,19 @@ class FileJob:
         self.on_disk = self.resume_from
         self.outstanding = len(todo)
         return todo
+
+    def _open_part(self) -> int:
+        """The ``.part``'s descriptor; its folder is made only when it is missing."""
+        try:
+            return os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
+
+    @property
+    def record_updated(self) -> bool:
+        """Whether the resume record may have been rewritten (it then had a ``.tmp``)."""
+        return bool(self.chunk_size) or self.item.state is not LocalState.ABSENT
 
     def hash_existing_prefix(self) -> None:
         """Sequential resume: hash the kept bytes once before appending."""

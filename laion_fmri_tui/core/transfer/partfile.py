@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from laion_fmri_tui.core.plan import LocalState
@@ -69,7 +69,8 @@ def write_record(dest: Path, record: PartRecord, *, fresh: bool = False) -> None
     write is unreadable JSON, which :func:`read_record` treats as no record.
     """
     target = str(record_path(dest))
-    data = json.dumps(asdict(record)).encode()
+    data = json.dumps({"size": record.size, "etag": record.etag, "chunk_size": record.chunk_size,
+                       "chunks_done": record.chunks_done}).encode()
     if fresh:
         _write(target, data)
         return
@@ -85,10 +86,11 @@ def _write(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def discard(dest: Path, *, part: bool = True) -> None:
-    """Remove a ``.part`` (unless ``part`` is False: it was just renamed) and its record."""
+def discard(dest: Path, *, part: bool = True, updated: bool = True) -> None:
+    """Remove a ``.part`` (unless ``part`` is False: it was just renamed) and its
+    record (and the record's ``.tmp``, which only updates write: ``updated``)."""
     record = str(record_path(dest))
-    for path in ((str(part_path(dest)),) if part else ()) + (record, record + ".tmp"):
+    for path in ((str(part_path(dest)),) if part else ()) + (record,) + ((record + ".tmp",) if updated else ()):
         try:
             os.unlink(path)
         except FileNotFoundError:

@@ -50,9 +50,9 @@ class S3GetSource:
         if item.etag:
             headers["If-Match"] = f'"{item.etag}"'
         try:
-            response = self._http.pool.request("GET", self._http.object_url(self._bucket, item.key),
-                                               headers=headers, preload_content=False,
-                                               decode_content=False, redirect=False)
+            host, path = self._http.object_target(self._bucket, item.key)
+            response = host.urlopen("GET", path, headers=headers, preload_content=False,
+                                    decode_content=False, redirect=False, retries=False)
         except urllib3.exceptions.HTTPError as error:
             raise SourceError("transient", f"network error: {reason_of(error)}") from None
         if response.status not in (200, 206):
