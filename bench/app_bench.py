@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -59,6 +58,7 @@ async def app_download(url: str, data_dir: Path) -> dict:
 
     app = LaionFmriApp(AppContext(data_dir=data_dir, s3=S3Settings(endpoint_url=url)))
     latencies: list[float] = []
+    moments: list[float] = []
     async with app.run_test(size=(80, 24)) as pilot:
         tree, node = await _wait(pilot, lambda: _tree_node(app, BucketTree, "sub-01"))
         tree.move_cursor(node)
@@ -77,6 +77,7 @@ async def app_download(url: str, data_dir: Path) -> dict:
             _key(app, "question_mark", "?")
             await _until(lambda: isinstance(app.screen, HelpScreen))
             latencies.append(time.monotonic() - pressed)
+            moments.append(round(pressed - started, 2))
             _key(app, "escape", "\x1b")
             await _until(lambda: app.screen is screen)
         elapsed = time.monotonic() - started
@@ -86,7 +87,7 @@ async def app_download(url: str, data_dir: Path) -> dict:
 
             phase += ": " + " | ".join(text for _, text in screen.query_one(TransferLog).history)
     return {"bytes": plan.bytes_to_fetch, "files": plan.files, "elapsed": elapsed, "phase": phase,
-            "keys": [item.key for item in plan.items], "latencies": latencies}
+            "keys": [item.key for item in plan.items], "latencies": latencies, "moments": moments}
 
 
 def _key(app, key: str, char: str) -> None:
@@ -144,16 +145,16 @@ def drive_app(url: str, data_dir: Path, home: Path) -> dict:
 
 
 def batch_download(url: str, data_dir: Path, args: tuple[str, ...], home: Path) -> dict:
+    """``--batch --json``: the engine's own bytes and elapsed time from its run_finished event."""
     ctx = Context(url, data_dir, [], args, home)
-    log = home / "batch.log"
-    measured = run_commands([[tool("laion-fmri-tui"), "--batch", "--data-dir", str(data_dir), "--accept-license",
-                              "--endpoint-url", url, *args]], env=base_env(ctx, {}), stdout=log)
-    text = log.read_text()
-    found = re.search(r"([\d.]+) (kB|MB|GB) fetched in ([\d.]+) s", text)
-    scale = {"kB": 1e3, "MB": 1e6, "GB": 1e9}
-    if measured.failed or not found:
-        raise RuntimeError(f"--batch failed: {measured.failed} {text[-300:]}")
-    return {"bytes": float(found.group(1)) * scale[found.group(2)], "elapsed": float(found.group(3))}
+    log = home / "batch.jsonl"
+    measured = run_commands([[tool("laion-fmri-tui"), "--batch", "--json", "--data-dir", str(data_dir),
+                              "--accept-license", "--endpoint-url", url, *args]], env=base_env(ctx, {}), stdout=log)
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    finished = [e for e in events if e.get("event") == "run_finished"]
+    if measured.failed or not finished or finished[-1]["failed"]:
+        raise RuntimeError(f"--batch failed: {measured.failed} {log.read_text()[-300:]}")
+    return {"bytes": finished[-1]["bytes_fetched"], "elapsed": finished[-1]["elapsed"]}
 
 
 def first_screen(url: str, data_dir: Path, home: Path) -> float:
@@ -207,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
                         raise RuntimeError(f"the app's download was wrong: {got['phase']} {problems[:3]}")
                     app_rates.append(got["bytes"] / got["elapsed"])
                     latencies += got["latencies"]
+                    slow = [f"{m}s: {l * 1000:.0f} ms" for m, l in zip(got["moments"], got["latencies"]) if l > 0.1]
+                    if slow:
+                        print(f"   slow keys (seconds into the transfer: latency): {', '.join(slow)}", flush=True)
                 else:
                     got = batch_download(proxy.url, data_dir, scenario.batch_args, home)
                     batch_rates.append(got["bytes"] / got["elapsed"])

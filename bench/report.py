@@ -58,7 +58,7 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**MISSED**"
 
 
-def transfer_table(name: str, scenario, runs) -> list[str]:
+def transfer_table(name: str, scenario, runs, md5_per_gb: float | None = None) -> list[str]:
     table = rows(runs, len(scenario.files))
     ours = next(r for r in table if r.name.startswith("laion-fmri-tui"))
     lines = [f"### {name}: {scenario.summary}", "",
@@ -86,6 +86,9 @@ def transfer_table(name: str, scenario, runs) -> list[str]:
         lean = min(s5, key=lambda r: r.cpu_per_gb)
         lines.append(f"- client CPU per GB vs {lean.name}: {ours.cpu_per_gb / lean.cpu_per_gb:.2f}x "
                      f"(target <= 1.5x): {_verdict(ours.cpu_per_gb <= 1.5 * lean.cpu_per_gb)}")
+    if md5_per_gb:
+        lines.append(f"- of laion-fmri-tui's {ours.cpu_per_gb:.2f} CPU s/GB, {md5_per_gb:.2f} is the MD5 every byte is "
+                     "checked against (its ETag) on this machine; s5cmd and the AWS CLI check no content")
     if not ours.ok:
         lines.append("- laion-fmri-tui's bytes were WRONG in at least one run: no target counts")
     return lines + [""]
@@ -115,6 +118,8 @@ def render(results: dict, scenarios: dict, machine: dict, settings: dict) -> str
              + f"; rclone serve s3 behind the shaping proxy; data and downloads in {settings['root']}; "
              f"scale {settings['scale']}; per-file contenders on {settings['per_file_sample']} keys.", ""]
     for name, runs in results.items():
-        maker = listing_table if name == "listing" else transfer_table
-        lines += maker(name, scenarios[name], runs)
+        if name == "listing":
+            lines += listing_table(name, scenarios[name], runs)
+        else:
+            lines += transfer_table(name, scenarios[name], runs, machine.get("md5_cpu_per_gb"))
     return "\n".join(lines)

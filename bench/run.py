@@ -16,6 +16,7 @@ Nothing here gates CI.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import re
@@ -158,8 +159,26 @@ def machine() -> dict:
             versions[name] = "missing"
     from laion_fmri_tui import __version__
     versions["laion-fmri-tui"] = __version__
+    block = bytes(64 * 1024 * 1024)
+    started = time.process_time()
+    for _ in range(4):
+        hashlib.md5(block, usedforsecurity=False).digest()
+    md5_per_gb = (time.process_time() - started) / (4 * len(block) / 1e9)
     return {"cpu": cpu, "cores": len(__import__("os").sched_getaffinity(0)),
-            "python": platform.python_version(), "kernel": platform.release(), "tools": versions}
+            "python": platform.python_version(), "kernel": platform.release(), "tools": versions,
+            "md5_cpu_per_gb": md5_per_gb}
+
+
+def render_saved(path: Path, markdown: Path | None) -> int:
+    saved = json.loads(path.read_text())
+    info, settings = saved["machine"], saved["settings"]
+    info.setdefault("md5_cpu_per_gb", machine()["md5_cpu_per_gb"])  # files written before it was kept
+    results = {name: [Run(**r) for r in runs] for name, runs in saved["runs"].items()}
+    text = report.render(results, {n: SCENARIOS[n](settings["scale"]) for n in results}, info, settings)
+    print(text)
+    if markdown:
+        markdown.write_text(text)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", default=[], help="contenders whose name contains one of these")
     parser.add_argument("--json", type=Path, help="write every run and the machine to this file")
     parser.add_argument("--markdown", type=Path, help="write the tables to this file")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="print (and --markdown) the tables of an earlier --json file; run nothing")
     args = parser.parse_args(argv)
+    if args.render:
+        return render_saved(args.render, args.markdown)
     args.root.mkdir(parents=True, exist_ok=True)
     block = Block()
     info = machine()
