@@ -18,6 +18,7 @@ multiprocessing's helper process cannot start with.
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -27,6 +28,11 @@ from typing import BinaryIO
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
+
+
+NICENESS = 5
+"""How much lower the child's CPU priority is than the app's: on a busy
+(login) node, a key press must not wait behind byte copying and hashing."""
 
 
 class EngineProcess:
@@ -123,6 +129,10 @@ def serve(commands: BinaryIO, events: BinaryIO) -> None:
     from laion_fmri_tui.core.service import DownloadService
 
     settings, plan = pickle.load(commands)
+    try:
+        os.nice(NICENESS)  # the transfers yield the CPU to the app the user is typing into
+    except OSError:
+        pass
     lock = threading.Lock()
 
     def send(event: ev.Event) -> None:
