@@ -72,15 +72,10 @@ class LaionFmriApp(App[None]):
 
     # app-wide actions --------------------------------------------------------
     def action_help(self) -> None:
-        """Open help; it is composed once (a hundred widgets) and installed, so
-        opening it again is a screen switch, even while transfers run."""
         from laion_fmri_tui.tui.screens.help import HelpScreen
 
-        if isinstance(self.screen, HelpScreen):
-            return
-        if not self.is_screen_installed("help"):
-            self.install_screen(HelpScreen(), "help")
-        self.push_screen("help")
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
 
     def action_quit_app(self) -> None:
         """Quit, asking first while transfers run (partial files are kept)."""
