@@ -21,6 +21,7 @@ from pathlib import Path
 from laion_fmri_tui.core.commandline import PROG, REQUEST_ID_ENV, slurm_script, write_command_file
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.selection import Selection
+from laion_fmri_tui.core.transfer.settings import EngineSettings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,11 +58,11 @@ def emit(args: argparse.Namespace, selection: Selection, data_dir: Path) -> int:
     if args.access_url:
         extra += ["--access-url", args.access_url]
     # How each task fetches carries over too, not only what it fetches.
-    if args.jobs != 16:
+    if args.jobs != EngineSettings.jobs:
         extra += ["--n-jobs", str(args.jobs)]
     if args.part_size:
         extra += ["--part-size", str(args.part_size)]
-    if args.retries != 5:
+    if args.retries != EngineSettings.retries:
         extra += ["--retries", str(args.retries)]
     if getattr(args, "max_bandwidth", None):
         extra += ["--max-bandwidth", str(args.max_bandwidth)]

@@ -60,3 +60,13 @@ def test_the_script_keeps_how_to_fetch(run_batch, licensed_data_dir, tmp_path):
     for flag in ("--n-jobs 4", f"--part-size {8 * 1024 * 1024}", "--retries 3",
                  f"--max-bandwidth {50 * 1024 * 1024}"):
         assert flag in command, command
+
+
+def test_the_script_leaves_default_settings_to_the_task(run_batch, licensed_data_dir, tmp_path):
+    """Defaults are not written out: a --slurm-command that sets them itself keeps them."""
+    script = tmp_path / "job.sh"
+    result = run_batch("--subject", "01", "--data-dir", str(licensed_data_dir), "--emit-sbatch", str(script),
+                       "--shards", "2", "--slurm-command", "laion-fmri-tui --n-jobs 2 --retries 9")
+    assert result.returncode == 0, result.stderr
+    command = [line for line in script.read_text().splitlines() if "--shard" in line][0]
+    assert command.count("--n-jobs") == 1 and command.count("--retries") == 1, command
