@@ -51,6 +51,15 @@ class Run:
     problems: list[str] = field(default_factory=list)
 
 
+def fresh_folders(work: Path) -> tuple[Path, Path]:
+    """An empty download folder and an empty private HOME for one run."""
+    folders = (work / "out", work / "home")
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    return folders
+
+
 def sample_keys(scenario: Scenario, limit: int) -> list[str]:
     """At most ``limit`` keys, evenly spaced, so the sample mixes sizes as the whole does."""
     keys = [k for k, _ in scenario.files]
@@ -62,11 +71,7 @@ def sample_keys(scenario: Scenario, limit: int) -> list[str]:
 
 def one_run(contender: Contender, scenario: Scenario, md5s: dict[str, str], proxy: ShapingProxy,
             work: Path, per_file_sample: int) -> Run:
-    dest = work / "out"
-    home = work / "home"
-    for folder in (dest, home):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+    dest, home = fresh_folders(work)
     keys = sample_keys(scenario, per_file_sample) if contender.per_file else [k for k, _ in scenario.files]
     ctx = Context(proxy.url, dest, keys, scenario.batch_args, home)
     env = base_env(ctx, contender.env(ctx))
@@ -83,11 +88,7 @@ def one_run(contender: Contender, scenario: Scenario, md5s: dict[str, str], prox
 
 def list_run(contender: Contender, scenario: Scenario, proxy: ShapingProxy, work: Path) -> Run:
     """A listing contender: time, memory, and the number of keys it saw."""
-    dest = work / "out"
-    home = work / "home"
-    for folder in (dest, home):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+    dest, home = fresh_folders(work)
     ctx = Context(proxy.url, dest, [], scenario.batch_args, home)
     printed = work / "listing.txt"
     proxy.reset_stats()

@@ -42,7 +42,7 @@ class S3Http:
         self._custom = settings.endpoint_url is not None
         self._attempts = max(1, settings.max_attempts)
         self._hosts: dict[str, urllib3.HTTPConnectionPool] = {}
-        self.pool = urllib3.PoolManager(
+        self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=settings.max_connections, block=False, retries=False,
             timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
             ca_certs=certifi.where(),
@@ -64,7 +64,7 @@ class S3Http:
         url = self.object_url(bucket, key)
         host = self._hosts.get(bucket)
         if host is None:
-            host = self._hosts[bucket] = self.pool.connection_from_url(url)
+            host = self._hosts[bucket] = self._pool.connection_from_url(url)
         return host, url[url.index("/", url.index("//") + 2):]
 
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None,  # noqa: N803
@@ -80,7 +80,7 @@ class S3Http:
     def _get(self, url: str) -> bytes:
         for attempt in range(1, self._attempts + 1):
             try:
-                response = self.pool.request("GET", url, redirect=False)
+                response = self._pool.request("GET", url, redirect=False)
             except urllib3.exceptions.HTTPError as error:
                 status, reason = None, reason_of(error)
             else:
@@ -92,9 +92,6 @@ class S3Http:
             if attempt < self._attempts:
                 time.sleep(min(5.0, 0.2 * 2 ** (attempt - 1)))
         raise ListingError(status, reason)
-
-    def close(self) -> None:
-        self.pool.clear()
 
 
 def parse_listing(body: bytes) -> dict:

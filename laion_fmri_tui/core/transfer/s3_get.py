@@ -37,7 +37,11 @@ class _Body:
 
 
 class S3GetSource:
-    """GETs of one bucket's objects, sharing the service's connection pool."""
+    """GETs of one bucket's objects, sharing the service's connection pool.
+
+    ``If-Match`` pins every range to the planned ETag, so an object replaced
+    mid-transfer answers 412 instead of silently mixing two versions.
+    """
 
     def __init__(self, http: S3Http, bucket: str) -> None:
         self._http = http
