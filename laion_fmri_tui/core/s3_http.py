@@ -40,6 +40,8 @@ class S3Http:
         self.endpoint = settings.endpoint_url or f"https://s3.{REGION}.amazonaws.com"
         """For messages: where requests go."""
         self._custom = settings.endpoint_url is not None
+        self.timeouts = (settings.connect_timeout, settings.read_timeout)
+        """(connect, read) seconds, for every client of this endpoint."""
         self._attempts = max(1, settings.max_attempts)
         self._hosts: dict[str, urllib3.HTTPConnectionPool] = {}
         self._pool = urllib3.PoolManager(

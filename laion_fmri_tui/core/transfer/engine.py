@@ -1,11 +1,13 @@
 """The transfer engine: one pool of workers over one connection pool.
 
-Files are taken in plan order. A small file is one work unit (a streamed GET,
-hashed as it arrives); a file above the threshold is split into ranged parts
-that go to the front of the queue, so free workers help finish a started file
-before opening new ones. Every unit retries transient failures from the byte
-it had reached. Pausing holds workers between reads; cancelling stops them and
-keeps every ``.part`` for the next run.
+Files are taken in plan order. A file above the threshold is split into
+ranged parts that go to the front of the workers' queue, so free workers help
+finish a started file before opening new ones. A smaller file is one streamed
+GET, hashed as it arrives: from a source that can (S3) it goes to the
+:class:`~laion_fmri_tui.core.transfer.multi_lane.MultiLane`, which keeps many
+in flight on one thread; otherwise to a worker. Every unit retries transient
+failures from the byte it had reached. Pausing holds transfers between reads;
+cancelling stops them and keeps every ``.part`` for the next run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import FileJob
+from laion_fmri_tui.core.transfer.multi_lane import MultiLane, Request
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.transfer.sources import Source, SourceError
@@ -47,6 +50,8 @@ class TransferEngine:
         self._lock = threading.Lock()
         self._queue: collections.deque = collections.deque()
         self._items: collections.deque[PlanItem] = collections.deque()
+        self._small: collections.deque[PlanItem] = collections.deque()
+        """Whole-file GETs for the multi lane, in plan order."""
         self._active: dict[str, FileJob] = {}
         self._stop_reason: str | None = None
         self._plan: Plan | None = None
@@ -93,12 +98,17 @@ class TransferEngine:
             if item.state is LocalState.COMPLETE:
                 self._counts["skipped"] += 1
                 self._sink(ev.FileSkipped(item.key, "complete", item.size))
+            elif self._lane_takes(item):
+                self._small.append(item)
             else:
                 self._items.append(item)
         ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
         ticker.start()
         workers = [threading.Thread(target=self._work, name=f"transfer-{n}", daemon=True)
-                   for n in range(max(1, min(self.settings.jobs, 1024)))]
+                   for n in range(max(1, min(self.settings.jobs, 1024)) if self._items else 0)]
+        if self._small:
+            lane = MultiLane(self, self.settings.lane_transfers)
+            workers.append(threading.Thread(target=lane.run, name="transfer-lane", daemon=True))
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -177,14 +187,24 @@ class TransferEngine:
         try:
             if job.failure is None:
                 self._fetch_unit(job, index)
-        except Cancelled:
-            failure = ("cancelled", "cancelled")
-        except SourceError as error:
-            failure = (error.kind, str(error))
-        except OSError as error:
-            failure = ("disk", _disk_message(error, job.item))
+        except (Cancelled, SourceError, OSError) as error:
+            failure = self.failure_of(error, job)
+        self.unit_ended(job, failure)
+
+    def failure_of(self, error: BaseException, job: FileJob | None = None) -> tuple[str, str]:
+        """(kind, message) of a unit's failure; a full disk cancels the run."""
+        if isinstance(error, Cancelled):
+            return ("cancelled", "cancelled")
+        if isinstance(error, SourceError):
+            return (error.kind, str(error))
+        if isinstance(error, OSError) and job is not None:
             if error.errno == errno.ENOSPC:
                 self.cancel(f"disk full in {job.item.dest.parent}: free space and rerun to resume")
+            return ("disk", _disk_message(error, job.item))
+        raise error
+
+    def unit_ended(self, job: FileJob, failure: tuple[str, str] | None) -> None:
+        """A unit has stopped (``failure`` None: all its bytes are in the ``.part``)."""
         with job.lock:
             job.outstanding -= 1
             if failure and job.failure is None:
@@ -209,25 +229,56 @@ class TransferEngine:
             self._check_gate()
             try:
                 stream_range(self._sources[job.item.source], job, cursor, end, self._check_gate,
-                             self._bytes_arrived, self._sink, self._throttle)
+                             self.bytes_arrived, self._sink, self.throttle)
             except SourceError as error:
                 if error.kind not in ("transient", "expired"):
                     raise
                 attempt += 1
-                if attempt >= self.settings.retries:
-                    raise SourceError("transient", f"{error} (gave up after {attempt} attempts)") from None
-                delay = 0 if error.kind == "expired" else min(10.0, self.settings.backoff * 2 ** (attempt - 1))
-                self._sink(ev.Notice(f"retrying {job.item.key} from byte {cursor.pos}: {error} "
-                                     f"(attempt {attempt + 1} of {self.settings.retries})"))
-                self._sleep(delay)
+                self._sleep(self.retry_delay(job, error, attempt, cursor.pos))
         if job.chunk_size:
             job.chunk_finished(index)
 
-    def _bytes_arrived(self, nbytes: int) -> None:
+    def retry_delay(self, job: FileJob, error: SourceError, attempt: int, pos: int) -> float:
+        """Seconds to wait before attempt ``attempt + 1``; raises once retries are spent."""
+        if attempt >= self.settings.retries:
+            raise SourceError("transient", f"{error} (gave up after {attempt} attempts)") from None
+        self._sink(ev.Notice(f"retrying {job.item.key} from byte {pos}: {error} "
+                             f"(attempt {attempt + 1} of {self.settings.retries})"))
+        return 0 if error.kind == "expired" else min(10.0, self.settings.backoff * 2 ** (attempt - 1))
+
+    # the multi lane's side (see multi_lane.LaneHost) -------------------------
+    def _lane_takes(self, item: PlanItem) -> bool:
+        """Whole-file GETs from a source that can describe them as plain requests."""
+        return (self.settings.lane_transfers > 0 and not self.settings.chunk_size_for(item.size)
+                and hasattr(self._sources[item.source], "lane_request"))
+
+    def take_small(self) -> tuple[FileJob, Request] | None:
+        """The next whole-file GET with its ``.part`` open, None when there is none."""
+        while not self._cancel.is_set():
+            with self._lock:
+                if not self._small:
+                    return None
+                item = self._small.popleft()
+            job = self._start_job(item)
+            if job is not None and job.todo:
+                return job, self._sources[item.source].lane_request(item)
+            if job is not None:
+                self._after_units(job)
+        return None
+
+    def gate_state(self) -> str:
+        if self._cancel.is_set():
+            return "cancel"
+        return "run" if self._running.is_set() else "pause"
+
+    def notice(self, event: ev.Notice) -> None:
+        self._sink(event)
+
+    def bytes_arrived(self, nbytes: int) -> None:
         assert self.progress is not None
         self.progress.add(nbytes)
 
-    def _throttle(self, nbytes: int) -> None:
+    def throttle(self, nbytes: int) -> None:
         self._bandwidth.consume(nbytes, self._check_gate)
 
     def _check_gate(self) -> None:

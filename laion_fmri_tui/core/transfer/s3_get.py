@@ -8,10 +8,12 @@ the engine's retries, resume and skip rules decide what happens next.
 
 from __future__ import annotations
 
+import certifi
 import urllib3
 
 from laion_fmri_tui.core.plan import PlanItem
 from laion_fmri_tui.core.s3_http import S3Http, reason_of
+from laion_fmri_tui.core.transfer.multi_lane import Request
 from laion_fmri_tui.core.transfer.sources import Opened, SourceError, classify_status, content_range_start
 
 
@@ -46,6 +48,12 @@ class S3GetSource:
     def __init__(self, http: S3Http, bucket: str) -> None:
         self._http = http
         self._bucket = bucket
+
+    def lane_request(self, item: PlanItem) -> Request:
+        """The same GET for the multi lane (which adds the Range when resuming)."""
+        connect, read = self._http.timeouts
+        headers = (f'If-Match: "{item.etag}"',) if item.etag else ()
+        return Request(self._http.object_url(self._bucket, item.key), headers, certifi.where(), connect, read)
 
     def open(self, item: PlanItem, start: int, end: int | None) -> Opened:
         headers = {}

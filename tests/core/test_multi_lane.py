@@ -1,0 +1,203 @@
+"""The multi lane: whole small files, many at once on one thread, under the engine's rules.
+
+Against the local S3 server for the normal path, and against a loopback HTTP
+server of a few lines for what a real S3 never does on cue (ignore a Range,
+answer 412 or 403 for one object).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.s3 import S3Settings
+from laion_fmri_tui.core.s3_http import S3Http
+from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.service import DownloadService, ServiceSettings
+from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
+from laion_fmri_tui.core.transfer.multi_lane import room_for
+from laion_fmri_tui.core.transfer.s3_get import S3GetSource
+from laion_fmri_tui.devserver import synthetic
+
+MIB = 1024 * 1024
+
+
+def sequential_service(s3, data_dir: Path, **engine) -> DownloadService:
+    """Parts of 64 MiB: every synthetic object is one whole-file GET, so all go to the lane."""
+    settings = dict(jobs=2, part_size=64 * MIB, progress_interval=0.05) | engine
+    return DownloadService(ServiceSettings(data_dir=data_dir, s3=S3Settings(endpoint_url=s3.url),
+                                           engine=EngineSettings(**settings)))
+
+
+def subject01() -> Selection:
+    return Selection(subjects=("sub-01",), filters=Filters.build(), components=frozenset({"glmsingle"}))
+
+
+def peak_overlap(records) -> int:
+    edges = sorted([(r.time, 1) for r in records] + [(r.time + (r.duration or 0), -1) for r in records],
+                   key=lambda edge: (edge[0], edge[1]))
+    peak = now = 0
+    for _, step in edges:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def test_small_files_are_fetched_many_at_once_beyond_the_worker_count(s3, data_dir, s3_objects):
+    service = sequential_service(s3, data_dir, jobs=2, lane_jobs=12)
+    plan = service.plan(subject01())
+    small = [i for i in plan.items if i.size <= 64 * 1024]
+    assert len(small) >= 12
+    for each in small:  # each GET lasts long enough to overlap the others
+        s3.throttle(each.key, max(1024, each.size * 4))  # about a quarter second
+    s3.clear_log()
+    finished = service.engine(lambda e: None).run(plan)
+    assert finished.failed == 0 and finished.done == plan.files
+    gets = [r for r in s3.requests if r.method == "GET" and r.key]
+    assert 2 < peak_overlap(gets) <= 12
+    for item in plan.items:
+        assert item.dest.read_bytes() == s3_objects[item.key].data
+
+
+def test_pausing_holds_lane_transfers_and_resuming_finishes_them(s3, data_dir, s3_objects):
+    s3.throttle(synthetic.LARGE_KEY, 2 * MIB)
+    service = sequential_service(s3, data_dir)
+    plan = service.plan(subject01())
+    events: list = []
+    engine = service.engine(events.append)
+    runner = threading.Thread(target=engine.run, args=(plan,))
+    runner.start()
+    dest = data_dir / synthetic.LARGE_KEY
+    part = partfile.part_path(dest)
+    deadline = time.monotonic() + 20
+    while not (part.exists() and part.stat().st_size > 256 * 1024):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    engine.pause()
+    time.sleep(0.3)
+    held = part.stat().st_size
+    time.sleep(0.8)
+    assert part.stat().st_size == held < synthetic.LARGE_SIZE, "a paused lane writes nothing"
+    assert any(isinstance(e, ev.Progress) and e.paused for e in events)
+    engine.resume()
+    runner.join(30)
+    finished = next(e for e in events if isinstance(e, ev.RunFinished))
+    assert finished.failed == 0 and not finished.cancelled
+    assert dest.read_bytes() == s3_objects[synthetic.LARGE_KEY].data
+
+
+def test_cancelling_the_lane_keeps_the_part_and_the_rerun_asks_only_for_the_rest(s3, data_dir, s3_objects):
+    s3.throttle(synthetic.LARGE_KEY, 2 * MIB)
+    service = sequential_service(s3, data_dir)
+    events: list = []
+    engine = service.engine(events.append)
+    runner = threading.Thread(target=engine.run, args=(service.plan(subject01()),))
+    runner.start()
+    dest = data_dir / synthetic.LARGE_KEY
+    part = partfile.part_path(dest)
+    deadline = time.monotonic() + 20
+    while not (part.exists() and part.stat().st_size >= MIB):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    engine.cancel()
+    runner.join(10)
+    assert not runner.is_alive() and next(e for e in events if isinstance(e, ev.RunFinished)).cancelled
+    kept = part.stat().st_size
+    assert kept >= MIB and not dest.exists()
+    s3.reset()
+    again = service.plan(subject01())
+    assert next(i for i in again.items if i.key == synthetic.LARGE_KEY).state is LocalState.PARTIAL
+    service.engine(lambda e: None).run(again)
+    assert dest.read_bytes() == s3_objects[synthetic.LARGE_KEY].data
+    assert [g.range for g in s3.gets(synthetic.LARGE_KEY)] == [f"bytes={kept}-"]
+
+
+# a server that misbehaves on cue ---------------------------------------------
+BODY = bytes(range(256)) * 1024
+ETAG = hashlib.md5(BODY).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    answers: dict[str, int] = {}
+    ranges: list[str | None] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        name = self.path.rsplit("/", 1)[-1]
+        type(self).ranges.append(self.headers.get("Range"))
+        status = type(self).answers.get(name, 200)  # 200 even when a Range came: ignores it
+        body = BODY if status == 200 else b"<Error/>"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", f'"{ETAG}"')
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def odd_server():
+    _Handler.answers, _Handler.ranges = {}, []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def run_items(server, data_dir: Path, items: list[PlanItem]) -> tuple[ev.RunFinished, list]:
+    http_ = S3Http(S3Settings(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}"))
+    events: list = []
+    engine = TransferEngine({"s3": S3GetSource(http_, "bucket")}, events.append,
+                            EngineSettings(jobs=1, lane_jobs=4, progress_interval=0.05))
+    return engine.run(Plan(data_dir, tuple(items))), events
+
+
+def item(data_dir: Path, name: str, **kw) -> PlanItem:
+    return PlanItem(name, data_dir / name, len(BODY), ETAG, "glmsingle", **kw)
+
+
+def test_a_server_that_ignores_the_range_makes_the_lane_start_the_file_over(odd_server, data_dir):
+    resumed = item(data_dir, "resumed.bin", state=LocalState.PARTIAL, present=1000)
+    partfile.part_path(resumed.dest).write_bytes(BODY[:1000])
+    partfile.write_record(resumed.dest, partfile.PartRecord(len(BODY), ETAG, 0), fresh=True)
+    finished, events = run_items(odd_server, data_dir, [resumed])
+    assert finished.done == 1 and finished.failed == 0
+    assert _Handler.ranges == ["bytes=1000-"]
+    assert any(isinstance(e, ev.Notice) and "ignored the range" in e.message for e in events)
+    assert resumed.dest.read_bytes() == BODY
+
+
+def test_lane_failures_are_classified_per_file_and_the_rest_still_land(odd_server, data_dir):
+    _Handler.answers = {"changed.bin": 412, "denied.bin": 403, "gone.bin": 404}
+    items = [item(data_dir, name) for name in ("changed.bin", "denied.bin", "gone.bin", "fine.bin")]
+    finished, events = run_items(odd_server, data_dir, items)
+    assert (finished.done, finished.skipped, finished.failed) == (1, 1, 2)
+    failures = dict(finished.failures)
+    assert "changed on the server" in failures["changed.bin"]
+    assert "not in the bucket" in failures["gone.bin"]
+    assert any(isinstance(e, ev.FileSkipped) and e.key == "denied.bin" for e in events)
+    assert (data_dir / "fine.bin").read_bytes() == BODY
+    assert not any(p.name.endswith(".part") for p in data_dir.iterdir())
+
+
+def test_the_lane_fits_the_open_file_limit():
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fits = room_for(10**6)
+    soft_now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert soft_now >= soft
+    assert 1 <= fits <= max(1, (soft_now - 256) // 4)
+    assert room_for(8) == 8
