@@ -191,13 +191,13 @@ class TransferEngine:
             failure = self.failure_of(error, job)
         self.unit_ended(job, failure)
 
-    def failure_of(self, error: BaseException, job: FileJob | None = None) -> tuple[str, str]:
+    def failure_of(self, error: BaseException, job: FileJob) -> tuple[str, str]:
         """(kind, message) of a unit's failure; a full disk cancels the run."""
         if isinstance(error, Cancelled):
             return ("cancelled", "cancelled")
         if isinstance(error, SourceError):
             return (error.kind, str(error))
-        if isinstance(error, OSError) and job is not None:
+        if isinstance(error, OSError):
             if error.errno == errno.ENOSPC:
                 self.cancel(f"disk full in {job.item.dest.parent}: free space and rerun to resume")
             return ("disk", _disk_message(error, job.item))

@@ -118,6 +118,15 @@ class FileJob:
         """Sequential resume: hash the kept bytes once before appending."""
         self._feed_from_disk(0, self.resume_from)
 
+    def store(self, data: bytes, pos: int) -> None:
+        """Write arriving bytes at ``pos``; a sequential job hashes them as they pass."""
+        os.pwrite(self.fd, data, pos)
+        if not self.chunk_size:
+            self.verifier.update(data)
+        with self.lock:
+            self.fetched += len(data)
+            self.on_disk += len(data)
+
     def restart(self) -> None:
         """The server ignored a Range: drop the kept prefix and start over."""
         os.ftruncate(self.fd, 0)

@@ -4,8 +4,8 @@ A dataset is mostly small files (JSON sidecars, TSVs, ROI masks) where each
 GET is a round trip and almost no bytes. Measured in ``bench/``, a thread per
 request (urllib3, http.client's header parsing, a GIL hand-off per wake-up)
 spent about 0.75 ms of CPU a file and capped a run at 32 files in flight;
-libcurl's multi interface keeps 128 in flight from one thread for a quarter
-of the CPU. Ranged parts of large files stay with the worker threads, where
+libcurl's multi interface keeps hundreds in flight from one thread for about
+a third of the CPU. Ranged parts of large files stay with the worker threads, where
 the bytes (not the requests) are the cost.
 
 The lane drives the same :class:`~laion_fmri_tui.core.transfer.filejob.FileJob`
@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import os
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import pycurl
@@ -29,6 +28,7 @@ import pycurl
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.sources import SourceError, classify_status, content_range_start
+from laion_fmri_tui.core.transfer.streaming import restart_if_range_ignored
 
 BUFFER = 256 * 1024
 _TICK = 0.1
@@ -98,7 +98,6 @@ class _Transfer:
     """Object offset of the answer's first byte (Content-Range), None if whole."""
     checked: bool = False
     error: BaseException | None = None
-    handle: pycurl.Curl | None = field(default=None, repr=False)
     paused: bool = False
 
 
@@ -162,7 +161,6 @@ class MultiLane:
         handle.setopt(pycurl.WRITEFUNCTION, lambda data: self._write(transfer, data))
         handle.setopt(pycurl.HEADERFUNCTION, lambda line: self._header(transfer, line))
         transfer.status, transfer.first, transfer.checked, transfer.error = 0, None, False, None
-        transfer.handle = handle
         self._active[handle] = transfer
         self._multi.add_handle(handle)
 
@@ -211,13 +209,8 @@ class MultiLane:
             if self._host.gate_state() != "run":
                 transfer.paused = True
                 return pycurl.WRITEFUNC_PAUSE  # libcurl hands the same bytes again on resume
-            job = transfer.job
-            os.pwrite(job.fd, data, transfer.pos)
-            job.verifier.update(data)
+            transfer.job.store(data, transfer.pos)
             transfer.pos += len(data)
-            with job.lock:
-                job.fetched += len(data)
-                job.on_disk += len(data)
             self._host.bytes_arrived(len(data))
             self._host.throttle(len(data))
         except BaseException as error:  # noqa: BLE001 - libcurl must not see an exception
@@ -228,14 +221,8 @@ class MultiLane:
     def _check_start(self, transfer: _Transfer) -> None:
         transfer.checked = True
         start = transfer.first if transfer.first is not None else 0
-        if start == transfer.pos:
-            return
-        if start != 0:
-            raise SourceError("transient", f"server answered from byte {start}, asked {transfer.pos}")
-        key = transfer.job.item.key
-        self._host.notice(ev.Notice(f"{key}: the server ignored the range; starting over", "info"))
-        transfer.job.restart()
-        transfer.pos = 0
+        if start != transfer.pos:
+            transfer.pos = restart_if_range_ignored(transfer.job, start, transfer.pos, self._host.notice)
 
     # outcomes ----------------------------------------------------------------
     def _ended(self, handle: pycurl.Curl, curl_error: tuple[int, str] | None) -> None:
@@ -243,7 +230,6 @@ class MultiLane:
         self._multi.remove_handle(handle)
         status = handle.getinfo(pycurl.RESPONSE_CODE) or transfer.status
         self._idle.append(handle)
-        transfer.handle = None
         size = transfer.job.item.size
         if transfer.error is not None:
             error = transfer.error

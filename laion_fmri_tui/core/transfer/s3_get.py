@@ -48,12 +48,13 @@ class S3GetSource:
     def __init__(self, http: S3Http, bucket: str) -> None:
         self._http = http
         self._bucket = bucket
+        self._ca_file = certifi.where()
 
     def lane_request(self, item: PlanItem) -> Request:
         """The same GET for the multi lane (which adds the Range when resuming)."""
         connect, read = self._http.timeouts
         headers = (f'If-Match: "{item.etag}"',) if item.etag else ()
-        return Request(self._http.object_url(self._bucket, item.key), headers, certifi.where(), connect, read)
+        return Request(self._http.object_url(self._bucket, item.key), headers, self._ca_file, connect, read)
 
     def open(self, item: PlanItem, start: int, end: int | None) -> Opened:
         headers = {}

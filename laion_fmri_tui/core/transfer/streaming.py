@@ -8,7 +8,6 @@ exact byte it reached, never from the start of the range.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from laion_fmri_tui.core import events as ev
@@ -48,14 +47,10 @@ def stream_range(source: Source, job: FileJob, cursor: Cursor, end: int,
     body = opened.body
     try:
         if opened.start != cursor.pos:
-            if opened.start != 0:
-                raise SourceError("transient", f"server answered from byte {opened.start}, asked {cursor.pos}")
-            if sequential:
-                sink(ev.Notice(f"{job.item.key}: the server ignored the range; starting over", "info"))
-                job.restart()
-                cursor.pos = 0
-            else:
+            if opened.start == 0 and not sequential:
                 _skip(body, cursor.pos)
+            else:
+                cursor.pos = restart_if_range_ignored(job, opened.start, cursor.pos, sink)
         while cursor.pos <= end:
             gate()
             try:
@@ -64,18 +59,24 @@ def stream_range(source: Source, job: FileJob, cursor: Cursor, end: int,
                 raise SourceError("transient", f"connection dropped: {type(error).__name__}") from None
             if not data:
                 raise SourceError("transient", f"connection closed at byte {cursor.pos} of {end + 1}")
-            os.pwrite(job.fd, data, cursor.pos)
-            if sequential:
-                job.verifier.update(data)
+            job.store(data, cursor.pos)
             cursor.pos += len(data)
-            with job.lock:
-                job.fetched += len(data)
-                job.on_disk += len(data)
             arrived(len(data))
             if throttle is not None:
                 throttle(len(data))
     finally:
         body.close()
+
+
+def restart_if_range_ignored(job: FileJob, answered: int, asked: int, sink: ev.EventSink) -> int:
+    """Where a sequential job writes an answer that starts at ``answered``
+    instead of ``asked``: from 0, over again, when the server ignored the
+    range; any other start is a transient failure."""
+    if answered != 0:
+        raise SourceError("transient", f"server answered from byte {answered}, asked {asked}")
+    sink(ev.Notice(f"{job.item.key}: the server ignored the range; starting over", "info"))
+    job.restart()
+    return 0
 
 
 def _skip(body, count: int) -> None:
