@@ -21,7 +21,6 @@ import json
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import time
