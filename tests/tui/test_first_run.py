@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,40 @@ async def test_declining_the_licence_quits_without_a_marker(fresh_context: AppCo
 
 def configured(data_dir: Path) -> bool:
     return config.configured_data_dir() == data_dir.resolve()
+
+
+PRELOAD_PROBE = """
+import asyncio, json, sys, time
+from laion_fmri_tui.tui.app import LaionFmriApp
+from laion_fmri_tui.tui.context import AppContext
+
+DIALOGS = ("help", "dua_form", "h5_preview", "batch_command", "transfers")
+NAMES = [f"laion_fmri_tui.tui.screens.{name}" for name in DIALOGS]
+
+async def main():
+    app = LaionFmriApp(AppContext(data_dir=None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        before = [n for n in NAMES if n in sys.modules]
+        deadline = time.monotonic() + 10
+        while not all(n in sys.modules for n in NAMES) and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        after = [n for n in NAMES if n in sys.modules]
+        screen = type(app.screen).__name__
+    print(json.dumps({"before": before, "after": after, "screen": screen}))
+
+asyncio.run(main())
+"""
+
+
+def test_the_dialogs_are_imported_in_the_background_before_the_first_key(tmp_path):
+    """The first ``?`` must not pay for importing every dialog (help lists their keys):
+    a fresh interpreter shows them absent at the first screen and loaded soon after,
+    with no key pressed."""
+    done = subprocess.run([sys.executable, "-c", PRELOAD_PROBE], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, env=dict(os.environ), stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["screen"] == "DataDirScreen"
+    assert "laion_fmri_tui.tui.screens.dua_form" not in seen["before"]
+    assert len(seen["after"]) == 5, seen
