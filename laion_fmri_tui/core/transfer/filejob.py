@@ -171,7 +171,7 @@ class FileJob:
         """Hash bytes ``start..stop`` of the ``.part`` straight from the page cache.
 
         Mapped rather than read: a read copies every byte once more before
-        hashing, which measured 0.4-0.6 CPU s/GB of a 3 s/GB run. A filesystem
+        hashing, which cost about 0.6 CPU s/GB of a 3 s/GB prototype run. A filesystem
         that cannot map files is read instead."""
         base = start - start % mmap.ALLOCATIONGRANULARITY
         try:
