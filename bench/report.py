@@ -24,6 +24,7 @@ class Row:
     peak: int
     ok: bool
     sampled: bool
+    rig_cpu: float = 0.0
 
     @property
     def mbps(self) -> float:
@@ -37,6 +38,10 @@ class Row:
     def cpu_per_gb(self) -> float:
         return self.cpu / (self.bytes / 1e9) if self.bytes else 0.0
 
+    @property
+    def rig_cpu_per_gb(self) -> float:
+        return self.rig_cpu / (self.bytes / 1e9) if self.bytes else 0.0
+
 
 def rows(runs, total_files: int) -> list[Row]:
     """One row per contender, in first-seen order, from the medians of its runs."""
@@ -45,12 +50,13 @@ def rows(runs, total_files: int) -> list[Row]:
         grouped.setdefault(run.contender, []).append(run)
     out = []
     for name, group in grouped.items():
-        med = lambda f: statistics.median(f(r) for r in group)  # noqa: E731
+        med = lambda f, group=group: statistics.median(f(r) for r in group)  # noqa: E731
         out.append(Row(name, med(lambda r: r.wall), med(lambda r: r.cpu), int(med(lambda r: r.rss)),
                        group[0].bytes, group[0].files, int(med(lambda r: r.proxy.get("requests", 0))),
                        int(med(lambda r: r.proxy.get("connections", 0))),
                        int(med(lambda r: r.proxy.get("peak_requests", 0))),
-                       all(not r.problems for r in group), group[0].files < total_files))
+                       all(not r.problems for r in group), group[0].files < total_files,
+                       med(lambda r: getattr(r, "rig_cpu", 0.0))))
     return out
 
 
@@ -64,13 +70,14 @@ def transfer_table(name: str, scenario, runs, md5_per_gb: float | None = None) -
     lines = [f"### {name}: {scenario.summary}", "",
              f"{len(scenario.files)} files, {scenario.total_bytes / 1e6:,.1f} MB; medians of {len(runs) // len(table)} runs.",
              "",
-             "| contender | wall s | MB/s | files/s | CPU s/GB | peak RSS MB | requests | conns | peak conc | ours ÷ it |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| contender | wall s | MB/s | files/s | CPU s/GB | rig CPU s/GB | peak RSS MB | requests | conns "
+             "| peak conc | ours ÷ it |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in table:
         label = r.name + (" (sample)" if r.sampled else "") + ("" if r.ok else " **BYTES WRONG**")
         ratio = ours.mbps / r.mbps if r.mbps else float("inf")
         lines.append(f"| {label} | {r.wall:.2f} | {r.mbps:.1f} | {r.files_per_s:.0f} | {r.cpu_per_gb:.2f} | "
-                     f"{r.rss / 1e6:.0f} | {r.requests} | {r.connections} | {r.peak} | {ratio:.2f}x |")
+                     f"{r.rig_cpu_per_gb:.2f} | {r.rss / 1e6:.0f} | {r.requests} | {r.connections} | {r.peak} | {ratio:.2f}x |")
     peers = [r for r in table if r is not ours and r.ok and not r.name.startswith("aws s3 cp per file")]
     sequential = next((r for r in table if r.name == "aws s3 cp per file"), None)
     s5 = [r for r in table if r.name.startswith("s5cmd") and r.ok]

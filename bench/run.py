@@ -32,8 +32,9 @@ sys.path.insert(0, str(HERE))
 
 from contenders import CONTENDERS, LISTERS, Context, Contender, base_env, tool  # noqa: E402
 from measure import check_tree, run_commands  # noqa: E402
+from objects import LocalObjects  # noqa: E402
 from proxy import ShapingProxy  # noqa: E402
-from scenarios import SCENARIOS, Block, Scenario, bucket_dir, build  # noqa: E402
+from scenarios import BUCKET, SCENARIOS, Block, Scenario, bucket_dir, build  # noqa: E402
 from servers import RcloneS3  # noqa: E402
 import report  # noqa: E402
 
@@ -48,6 +49,9 @@ class Run:
     files: int
     proxy: dict
     problems: list[str] = field(default_factory=list)
+    rig_cpu: float = 0.0
+    """CPU seconds the server and the shaping proxy spent on this run: on two
+    cores they compete with the client, so a client's CPU costs throughput."""
 
 
 def fresh_folders(work: Path) -> tuple[Path, Path]:
@@ -68,21 +72,30 @@ def sample_keys(scenario: Scenario, limit: int) -> list[str]:
     return [keys[int(i * step)] for i in range(limit)]
 
 
+def rig_cpu(server: RcloneS3) -> tuple[float, float]:
+    """CPU seconds so far of the server, and of this process (the proxy is its thread)."""
+    return server.cpu_seconds(), time.process_time()
+
+
 def one_run(contender: Contender, scenario: Scenario, md5s: dict[str, str], proxy: ShapingProxy,
-            work: Path, per_file_sample: int) -> Run:
+            work: Path, per_file_sample: int, server: RcloneS3) -> Run:
     dest, home = fresh_folders(work)
     keys = sample_keys(scenario, per_file_sample) if contender.per_file else [k for k, _ in scenario.files]
     ctx = Context(proxy.url, dest, keys, scenario.batch_args, home)
     env = base_env(ctx, contender.env(ctx))
     proxy.reset_stats()
+    rig_before = rig_cpu(server)
     measured = run_commands(contender.build(ctx), parallel=contender.parallel, env=env)
+    rig_split = [after - before for after, before in zip(rig_cpu(server), rig_before)]
+    print(f"      server CPU {rig_split[0]:.2f} s, proxy CPU {rig_split[1]:.2f} s", flush=True)
+    rig = sum(rig_split)
     stats = proxy.stats()
     expected = {k: md5s[k] for k in keys}
     problems = measured.failed + check_tree(dest, expected)
     sizes = dict(scenario.files)
     shutil.rmtree(dest, ignore_errors=True)
     return Run(contender.name, measured.wall, measured.cpu, measured.rss,
-               sum(sizes[k] for k in keys), len(keys), stats, problems[:5])
+               sum(sizes[k] for k in keys), len(keys), stats, problems[:5], rig)
 
 
 def list_run(contender: Contender, scenario: Scenario, proxy: ShapingProxy, work: Path) -> Run:
@@ -105,12 +118,13 @@ def list_run(contender: Contender, scenario: Scenario, proxy: ShapingProxy, work
     return Run(contender.name, measured.wall, measured.cpu, measured.rss, 0, seen, stats, problems)
 
 
-def warm_up(scenario: Scenario, md5s: dict[str, str], proxy: ShapingProxy, work: Path, listing: bool) -> None:
+def warm_up(scenario: Scenario, md5s: dict[str, str], proxy: ShapingProxy, work: Path, listing: bool,
+            server: RcloneS3) -> None:
     """One untimed pass: rclone computes each object's MD5 (its ETag) on first
     access, which would otherwise slow whichever contender runs first."""
     started = time.monotonic()
     s5cmd = next(c for c in (LISTERS if listing else CONTENDERS) if c.name.startswith("s5cmd"))
-    run = list_run(s5cmd, scenario, proxy, work) if listing else one_run(s5cmd, scenario, md5s, proxy, work, 0)
+    run = list_run(s5cmd, scenario, proxy, work) if listing else one_run(s5cmd, scenario, md5s, proxy, work, 0, server)
     state = "; ".join(run.problems) if run.problems else "ok"
     print(f"   warm-up pass ({s5cmd.name}) in {time.monotonic() - started:.1f} s: {state}", flush=True)
 
@@ -125,21 +139,23 @@ def bench_scenario(scenario: Scenario, args, block: Block) -> list[Run]:
              if not args.only or any(w in c.name for w in args.only) or c.ours]
     work = args.root / "work"
     runs: list[Run] = []
+    objects = LocalObjects(bucket_dir(args.root, scenario), md5s, BUCKET) if args.objects == "proxy" else None
     with RcloneS3(bucket_dir(args.root, scenario)) as server, \
             ShapingProxy(server.url, ttfb=args.ttfb_ms / 1000, conn_rate=args.conn_rate,
-                         total_rate=args.total_rate) as proxy:
-        warm_up(scenario, md5s, proxy, work, listing)
+                         total_rate=args.total_rate, objects=objects) as proxy:
+        warm_up(scenario, md5s, proxy, work, listing, server)
         for n in range(args.runs):
             order = field if n % 2 == 0 else field[::-1]
             for contender in order:
                 if listing:
                     run = list_run(contender, scenario, proxy, work)
                 else:
-                    run = one_run(contender, scenario, md5s, proxy, work, args.per_file_sample)
+                    run = one_run(contender, scenario, md5s, proxy, work, args.per_file_sample, server)
                 runs.append(run)
                 flag = "  BAD: " + "; ".join(run.problems) if run.problems else ""
                 rate = f"{run.bytes / 1e6 / run.wall:8.1f} MB/s" if run.bytes else f"{run.files} keys"
-                print(f"   run {n + 1} {contender.name:<32} {run.wall:7.2f} s {rate}{flag}", flush=True)
+                print(f"   run {n + 1} {contender.name:<32} {run.wall:7.2f} s {rate}  client CPU {run.cpu:5.2f} s, "
+                      f"rig CPU {run.rig_cpu:5.2f} s{flag}", flush=True)
     shutil.rmtree(work, ignore_errors=True)
     return runs
 
@@ -192,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ttfb-ms", type=float, default=30.0)
     parser.add_argument("--conn-rate", default="20M", help="per-connection cap (default 20M bytes/s)")
     parser.add_argument("--total-rate", default=None, help="optional cap over all connections")
+    parser.add_argument("--objects", choices=["proxy", "rclone"], default="proxy",
+                        help="who sends object bytes: the proxy by sendfile (default, light on the CPU) "
+                             "or rclone through the proxy")
     parser.add_argument("--per-file-sample", type=int, default=40,
                         help="keys the one-process-per-file contenders fetch (default 40)")
     parser.add_argument("--only", nargs="*", default=[], help="contenders whose name contains one of these")
@@ -209,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.scenarios:
         scenario = SCENARIOS[name](args.scale)
         results[name] = bench_scenario(scenario, args, block)
-    settings = {"scale": args.scale, "runs": args.runs, "ttfb_ms": args.ttfb_ms, "conn_rate": args.conn_rate,
+    settings = {"scale": args.scale, "runs": args.runs, "objects": args.objects, "ttfb_ms": args.ttfb_ms, "conn_rate": args.conn_rate,
                 "total_rate": args.total_rate, "per_file_sample": args.per_file_sample, "root": str(args.root)}
     text = report.render(results, {n: SCENARIOS[n](args.scale) for n in results}, info, settings)
     print("\n" + text)
