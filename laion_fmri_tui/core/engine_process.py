@@ -30,7 +30,7 @@ from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
 
 
-NICENESS = 5
+NICENESS = 0
 """How much lower the child's CPU priority is than the app's: on a busy
 (login) node, a key press must not wait behind byte copying and hashing."""
 

@@ -12,6 +12,7 @@ bubble. :class:`~textual.message.Message` initialises itself in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual.message import Message
@@ -42,13 +43,15 @@ class TransferReported(Message, bubble=False):
     """The engine reported something other than progress or the end of the run.
 
     Files starting, finishing, being skipped or failing, and notices (retries,
-    re-minted links); none of these may be dropped, so none is coalesced.
+    re-minted links); none of these may be dropped. They are batched, not
+    coalesced: ``take()`` returns every event queued since the last message
+    was handled (see :mod:`laion_fmri_tui.tui.bridge`).
     """
 
     run: int
     """Which run of the screen this belongs to."""
-    event: ev.Event
-    """The core event, unchanged."""
+    take: Callable[[], list[ev.Event]]
+    """Hands over the queued core events, unchanged and in order."""
 
 
 @dataclass

@@ -243,10 +243,10 @@ def test_progress_messages_coalesce_within_a_run_only() -> None:
     newer = TransferProgressed(1, progress)
     assert TransferProgressed(1, progress).can_replace(newer)
     assert not TransferProgressed(2, progress).can_replace(newer)
-    assert not TransferReported(1, ev.Notice("retrying")).can_replace(newer)
+    assert not TransferReported(1, lambda: [ev.Notice("retrying")]).can_replace(newer)
 
 
-def test_bridge_posts_one_message_per_event() -> None:
+def test_bridge_batches_file_events_in_order() -> None:
     posted: list = []
 
     class Target:
@@ -256,11 +256,17 @@ def test_bridge_posts_one_message_per_event() -> None:
 
     sink = EngineBridge(Target(), run=3)  # type: ignore[arg-type]
     progress = plan_progress(Plan(Path("/data"), ()))
-    finished = ev.RunFinished(done=1, skipped=0, failed=0, bytes_fetched=5, elapsed=1.0)
-    for event in (progress, ev.FileDone("k", 5, 5, "md5"), finished):
+    finished = ev.RunFinished(done=3, skipped=0, failed=0, bytes_fetched=5, elapsed=1.0)
+    burst = [ev.FileDone(k, 5, 5, "md5") for k in ("a", "b", "c")]
+    for event in (progress, *burst[:2]):
         sink(event)
-    assert [type(m) for m in posted] == [TransferProgressed, TransferReported, TransferFinished]
-    assert all(m.run == 3 for m in posted) and posted[2].result is finished
+    assert [type(m) for m in posted] == [TransferProgressed, TransferReported]  # one message for the burst
+    assert posted[1].take() == burst[:2] and posted[1].take() == []
+    sink(burst[2])  # after the screen took the queue, the next event posts again
+    sink(finished)
+    assert [type(m) for m in posted[2:]] == [TransferReported, TransferFinished]
+    assert posted[2].take() == [burst[2]]
+    assert all(m.run == 3 for m in posted) and posted[3].result is finished
 
 
 def test_retry_plan_measures_the_partial_file_again(tmp_path: Path) -> None:

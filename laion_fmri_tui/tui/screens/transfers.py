@@ -151,13 +151,15 @@ class TransfersScreen(Screen[None]):
             self._latest = message.progress
 
     def on_transfer_reported(self, message: TransferReported) -> None:
+        events = message.take()
         if message.run != self._run:
             return
-        event = message.event
-        if isinstance(event, ev.PlanReady) and self.phase == "starting":
-            self.phase = "paused" if self._handle.paused else "running"
-        self._counts = self._counts.after(event)
-        self.query_one(TransferLog).event(event)
+        log = self.query_one(TransferLog)
+        for event in events:
+            if isinstance(event, ev.PlanReady) and self.phase == "starting":
+                self.phase = "paused" if self._handle.paused else "running"
+            self._counts = self._counts.after(event)
+            log.event(event)
 
     def on_transfer_finished(self, message: TransferFinished) -> None:
         if message.run != self._run:

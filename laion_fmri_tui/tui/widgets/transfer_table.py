@@ -3,9 +3,14 @@
 Rows follow the ``active`` tuple of the engine's coalesced progress snapshot
 rather than per-file events: a file that starts and ends between two
 snapshots never flickers in, and the table is rewritten a few times a second
-at most, whatever the number of chunks. BIDS names are long, so the name
-column is sized to the table and shortened in the middle, where the
-distinguishing entities (subject, session, task) and the suffix both survive.
+at most, whatever the number of chunks. At most :data:`MAX_ROWS` files are
+shown, largest first, and a shown file keeps its row until it ends: with
+hundreds of small files in flight, adding and removing a row for each cost
+the app a fifth of a core, taken from the transfers it shows (measured in
+``bench/app_bench.py``); the border says how many more are in flight. BIDS
+names are long, so the name column is sized to the table and shortened in
+the middle, where the distinguishing entities (subject, session, task) and
+the suffix both survive.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ BAR_CELLS = 10
 OTHER_COLUMNS = 15 + 9 + 3 * 2 + 4
 """Progress and size columns, cell padding, border and scrollbar."""
 MIN_NAME = 16
+MAX_ROWS = 24
+"""Rows shown at most (a 120x40 terminal shows about 20)."""
 
 
 def short_name(key: str, width: int) -> str:
@@ -70,13 +77,23 @@ class TransferTable(DataTable[str]):
 
     def watch_progress(self) -> None:
         active = self.progress.active if self.progress is not None else ()
-        wanted = {a.key: a for a in active}
+        shown = shown_files(active, {key.value for key in self.rows})
+        wanted = {a.key for a in shown}
         for row_key in list(self.rows):
             if row_key.value not in wanted:
                 self.remove_row(row_key)
-        for item in active:
-            if item.key in self.rows:
-                self.update_cell(item.key, "bar", bar(item.done, item.size))
-            else:
-                self.add_row(short_name(item.key, self._name_width), bar(item.done, item.size),
-                             size(item.size), key=item.key)
+        for item in shown:
+            cell = bar(item.done, item.size)
+            if item.key not in self.rows:
+                self.add_row(short_name(item.key, self._name_width), cell, size(item.size), key=item.key)
+            elif self.get_cell(item.key, "bar") != cell:
+                self.update_cell(item.key, "bar", cell)
+        more = len(active) - len(shown)
+        self.border_subtitle = f"{more} more in flight" if more > 0 else ""
+
+
+def shown_files(active: tuple[ev.ActiveFile, ...], shown: set[str]) -> list[ev.ActiveFile]:
+    """The active files that get a row: those already shown, then the largest others."""
+    kept = [a for a in active if a.key in shown][:MAX_ROWS]
+    others = sorted((a for a in active if a.key not in shown), key=lambda a: -a.size)
+    return kept + others[:MAX_ROWS - len(kept)]
