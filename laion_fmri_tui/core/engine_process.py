@@ -14,6 +14,13 @@ messages go over its stdin (settings, plan, then commands) and stdout
 (events). Plain ``subprocess`` rather than ``multiprocessing``: the app
 replaces ``sys.stderr`` with a capture that has no file descriptor, which
 multiprocessing's helper process cannot start with.
+
+Starting a child and importing the engine takes about a third of a second of
+CPU, which the first seconds of a download paid for (and a key pressed then
+waited behind it). :func:`prewarm` starts one spare child while the user is
+still choosing what to fetch; it imports everything, then waits for its plan.
+The next run takes it; a spare nobody takes ends when :func:`discard_spare`
+closes its stdin, or when the app's process ends and the pipe closes.
 """
 
 from __future__ import annotations
@@ -34,6 +41,46 @@ NICENESS = 0
 """How much lower the child's CPU priority is than the app's: on a busy
 (login) node, a key press must not wait behind byte copying and hashing."""
 
+_spare_lock = threading.Lock()
+_spare: tuple[subprocess.Popen, dict[str, str]] | None = None
+"""The spare child and the environment it was started with."""
+
+
+def _spawn() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def prewarm() -> int:
+    """Start a spare engine process now, unless one is waiting already; its pid."""
+    global _spare
+    with _spare_lock:
+        if _spare is None or _spare[0].poll() is not None:
+            _spare = (_spawn(), dict(os.environ))
+        return _spare[0].pid
+
+
+def discard_spare() -> None:
+    """End the spare engine process, if any (it exits on the closed stdin)."""
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None:
+        _close(spare[0])
+
+
+def _take_child() -> subprocess.Popen:
+    """The spare engine process if it is alive and has this environment (the
+    child reads the request id and cache folder from it), else a new one."""
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None and spare[0].poll() is None and spare[1] == dict(os.environ):
+        return spare[0]
+    if spare is not None:
+        _close(spare[0])
+    return _spawn()
+
 
 class EngineProcess:
     """A :class:`~laion_fmri_tui.core.transfer.engine.TransferEngine`'s control surface,
@@ -48,6 +95,8 @@ class EngineProcess:
         self._early: list[tuple] = []
         self._paused = False
         self._bandwidth = settings.engine.max_bandwidth
+        self.pid: int | None = None
+        """The child's process id, once the run has started."""
 
     # control (the same calls as TransferEngine) --------------------------------
     def pause(self) -> None:
@@ -75,9 +124,9 @@ class EngineProcess:
 
     # run -----------------------------------------------------------------------
     def run(self, plan: Plan) -> ev.RunFinished:
-        """Start the child, relay its events to the sink until the run is over."""
-        child = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        """Start the child (or take the spare), relay its events to the sink until the run is over."""
+        child = _take_child()
+        self.pid = child.pid
         assert child.stdin is not None and child.stdout is not None
         with self._lock:
             _put(child.stdin, (self._settings, plan))
@@ -100,13 +149,7 @@ class EngineProcess:
         finally:
             with self._lock:
                 self._commands = None
-            child.stdin.close()  # the child cancels (keeping every .part) if it still runs
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            child.stdout.close()
+            _close(child)
 
     def _send(self, *command) -> None:
         with self._lock:
@@ -119,6 +162,21 @@ class EngineProcess:
                 pass
 
 
+def _close(child: subprocess.Popen) -> None:
+    """Close the child's stdin (it cancels, keeping every .part, if it still runs) and reap it."""
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        child.stdin.close()
+    except OSError:  # it had already gone
+        pass
+    try:
+        child.wait(15)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+    child.stdout.close()
+
+
 def _put(stream: BinaryIO, message: object) -> None:
     pickle.dump(message, stream, protocol=pickle.HIGHEST_PROTOCOL)
     stream.flush()
@@ -128,7 +186,10 @@ def serve(commands: BinaryIO, events: BinaryIO) -> None:
     """The child's side: build the engine, obey commands, send every event."""
     from laion_fmri_tui.core.service import DownloadService
 
-    settings, plan = pickle.load(commands)
+    try:
+        settings, plan = pickle.load(commands)
+    except (EOFError, pickle.UnpicklingError):  # a spare that was never used
+        return
     try:
         os.nice(NICENESS)  # the transfers yield the CPU to the app the user is typing into
     except OSError:

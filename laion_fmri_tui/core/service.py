@@ -19,6 +19,7 @@ from laion_fmri_tui.core import stimuli
 from laion_fmri_tui.core.access import auth
 from laion_fmri_tui.core.access.errors import AccessRequiredError, MalformedResponseError
 from laion_fmri_tui.core.catalog import LISTING_THREADS, Catalog
+from laion_fmri_tui.core import engine_process
 from laion_fmri_tui.core.engine_process import EngineProcess
 from laion_fmri_tui.core.plan import Plan, PlanItem
 from laion_fmri_tui.core.planner import build_plan
@@ -128,6 +129,17 @@ class DownloadService:
         :mod:`laion_fmri_tui.core.engine_process`); it builds its engine from
         this service's settings, as :meth:`engine` would."""
         return EngineProcess(self.settings, sink)
+
+    @staticmethod
+    def prewarm_engine_process() -> None:
+        """Start the next run's engine process now, while the user still chooses
+        (its start-up would otherwise delay the first seconds of the download)."""
+        engine_process.prewarm()
+
+    @staticmethod
+    def discard_engine_process() -> None:
+        """End a prewarmed engine process that no run took (the app is closing)."""
+        engine_process.discard_spare()
 
     def _access_source(self, plan: Plan) -> AccessSource:
         from laion_fmri_tui.core.transfer.access_source import AccessSource

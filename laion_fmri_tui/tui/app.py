@@ -8,12 +8,14 @@ workers.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from textual.app import App
 from textual.events import Resize
 
 from laion_fmri_tui.core import config, licence
+from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.styles import stylesheet
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.context import AppContext
@@ -21,7 +23,8 @@ from laion_fmri_tui.tui.palette import ActionsProvider
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 PRELOAD_AFTER = 1.0
-"""Seconds after start to import the dialogs in the background."""
+"""Seconds after start to import the dialogs and start a spare engine process
+in the background."""
 STYLESHEETS = ("app.tcss", "forms.tcss", "browser.tcss", "transfers.tcss", "tools.tcss")
 
 
@@ -41,13 +44,22 @@ class LaionFmriApp(App[None]):
 
     def on_mount(self) -> None:
         self.next_step()
-        self.set_timer(PRELOAD_AFTER, self._preload_dialogs)
+        self.set_timer(PRELOAD_AFTER, self._preload)
 
-    def _preload_dialogs(self) -> None:
+    def _preload(self) -> None:
         """Import the dialogs off the key path once the first screen is up: the
         first ``?`` otherwise paid for importing every dialog (the help lists
-        their keys), measured at 0.3-0.6 s while a download kept the CPU busy."""
-        self.run_worker(_import_dialogs, thread=True, group="preload", exit_on_error=False)
+        their keys), measured at 0.3-0.6 s while a download kept the CPU busy.
+        Then start the engine process the first download will use."""
+        self.run_worker(self._preload_work, thread=True, group="preload", exit_on_error=False)
+
+    def _preload_work(self) -> None:
+        _import_dialogs()
+        DownloadService.prewarm_engine_process()
+        settle_heap()
+
+    def on_unmount(self) -> None:
+        DownloadService.discard_engine_process()
 
     # the first-run flow ------------------------------------------------------
     def next_step(self) -> None:
@@ -121,6 +133,15 @@ def _import_dialogs() -> None:
     from laion_fmri_tui.tui.screens.help import dialog_bindings
 
     dialog_bindings()
+
+
+def settle_heap() -> None:
+    """Leave every object alive now (Textual's widgets and caches, the imported
+    modules, a plan) out of later garbage collections. A full collection walks
+    them all, and while a download ran it held the UI thread for 140-270 ms at
+    a time, a key press waiting behind it (``bench/app_bench.py``); frozen,
+    a collection walks only what was made since."""
+    gc.freeze()
 
 
 def default_data_dir() -> Path:

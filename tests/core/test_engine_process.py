@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
 
+from laion_fmri_tui.core import engine_process
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.access.errors import AccessRequiredError
 from laion_fmri_tui.core.errors import LaionFmriError
@@ -78,3 +80,34 @@ def test_a_failure_to_start_in_the_child_is_raised_in_the_parent(service, s3):
         service.engine_process(rec).run(Plan(service.data_dir, (stimulus,)))
     assert str(raised.value) == str(AccessRequiredError())
     assert not rec.events and not s3.requests
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_prewarmed_child_runs_the_next_plan(service, s3_objects):
+    plan = service.plan(ses02())
+    spare = engine_process.prewarm()
+    assert engine_process.prewarm() == spare, "one spare at a time"
+    engine = service.engine_process(Recorder())
+    finished = engine.run(plan)
+    assert engine.pid == spare and finished.done == plan.files
+    assert not alive(spare), "the used child was reaped"
+    follow_up = engine_process.prewarm()
+    assert follow_up != spare
+    engine_process.discard_spare()
+    assert not alive(follow_up), "a discarded spare exits on its closed stdin"
+
+
+def test_a_spare_from_another_environment_is_not_used(service, s3_objects, monkeypatch):
+    spare = engine_process.prewarm()
+    monkeypatch.setenv("LAION_FMRI_REQUEST_ID", "set after the spare started")
+    engine = service.engine_process(Recorder())
+    finished = engine.run(service.plan(ses02()))
+    assert finished.failed == 0 and engine.pid != spare
+    assert not alive(spare), "the stale spare was ended"

@@ -33,6 +33,7 @@ from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.core.units import rate, size
+from laion_fmri_tui.tui.app import settle_heap
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, by_id
 from laion_fmri_tui.tui.messages import TransferFinished, TransferProgressed, TransferReported
@@ -86,6 +87,8 @@ class TransfersScreen(Screen[None]):
         self._counts = RunCounts()
         self._started = 0.0
         self._failed: tuple[str, ...] = ()
+        self.result: ev.RunFinished | None = None
+        """The engine's account of the latest run that ended (counts, bytes, its elapsed time)."""
 
     @property
     def transfers_running(self) -> bool:
@@ -105,6 +108,7 @@ class TransfersScreen(Screen[None]):
         self.query_one(TransferLog).plan(self.plan)
         self.set_interval(RENDER_INTERVAL, self._publish)
         self._start(self.plan)
+        self.call_after_refresh(settle_heap)  # the dashboard and its plan stay for the run
 
     def on_unmount(self) -> None:
         # Quitting mid-run: stop the engine so its threads end; .part files stay.
@@ -164,7 +168,7 @@ class TransfersScreen(Screen[None]):
     def on_transfer_finished(self, message: TransferFinished) -> None:
         if message.run != self._run:
             return
-        result = message.result
+        result = self.result = message.result
         self._publish()
         if self.progress is not None:  # parts still queued at a cancel are not "active"
             self.progress = dataclasses.replace(self.progress, active=())
