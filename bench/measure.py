@@ -98,6 +98,19 @@ def _reap(running: dict, block: bool) -> list[tuple[int, int, object]]:
     return ended
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(stolen, total) CPU ticks of the whole machine so far, from ``/proc/stat``.
+
+    On a virtual machine the hypervisor may give a core to a neighbour for a
+    while ("steal"); runs with much of it are slower for reasons no contender
+    controls, so the tables say how much there was."""
+    try:
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def file_md5(path: Path) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "md5").hexdigest()

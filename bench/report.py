@@ -96,6 +96,10 @@ def transfer_table(name: str, scenario, runs, md5_per_gb: float | None = None) -
     if md5_per_gb:
         lines.append(f"- of laion-fmri-tui's {ours.cpu_per_gb:.2f} CPU s/GB, {md5_per_gb:.2f} is the MD5 every byte is "
                      "checked against (its ETag) on this machine; s5cmd and the AWS CLI check no content")
+    stolen = [getattr(r, "steal", 0.0) for r in runs]
+    if any(stolen):
+        lines.append(f"- CPU time the hypervisor gave to other machines during these runs: median "
+                     f"{statistics.median(stolen):.0%}, worst {max(stolen):.0%}")
     if not ours.ok:
         lines.append("- laion-fmri-tui's bytes were WRONG in at least one run: no target counts")
     return lines + [""]

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from contenders import CONTENDERS, LISTERS, Context, Contender, base_env, tool  # noqa: E402
-from measure import check_tree, run_commands  # noqa: E402
+from measure import check_tree, cpu_ticks, run_commands  # noqa: E402
 from objects import LocalObjects  # noqa: E402
 from proxy import ShapingProxy  # noqa: E402
 from scenarios import BUCKET, SCENARIOS, Block, Scenario, bucket_dir, build  # noqa: E402
@@ -52,6 +52,8 @@ class Run:
     rig_cpu: float = 0.0
     """CPU seconds the server and the shaping proxy spent on this run: on two
     cores they compete with the client, so a client's CPU costs throughput."""
+    steal: float = 0.0
+    """Share of the machine's CPU time the hypervisor gave elsewhere during the run."""
 
 
 def fresh_folders(work: Path) -> tuple[Path, Path]:
@@ -84,18 +86,17 @@ def one_run(contender: Contender, scenario: Scenario, md5s: dict[str, str], prox
     ctx = Context(proxy.url, dest, keys, scenario.batch_args, home)
     env = base_env(ctx, contender.env(ctx))
     proxy.reset_stats()
-    rig_before = rig_cpu(server)
+    rig_before, ticks_before = rig_cpu(server), cpu_ticks()
     measured = run_commands(contender.build(ctx), parallel=contender.parallel, env=env)
-    rig_split = [after - before for after, before in zip(rig_cpu(server), rig_before)]
-    print(f"      server CPU {rig_split[0]:.2f} s, proxy CPU {rig_split[1]:.2f} s", flush=True)
-    rig = sum(rig_split)
+    stolen, total = (after - before for after, before in zip(cpu_ticks(), ticks_before))
+    rig = sum(after - before for after, before in zip(rig_cpu(server), rig_before))
     stats = proxy.stats()
     expected = {k: md5s[k] for k in keys}
     problems = measured.failed + check_tree(dest, expected)
     sizes = dict(scenario.files)
     shutil.rmtree(dest, ignore_errors=True)
     return Run(contender.name, measured.wall, measured.cpu, measured.rss,
-               sum(sizes[k] for k in keys), len(keys), stats, problems[:5], rig)
+               sum(sizes[k] for k in keys), len(keys), stats, problems[:5], rig, stolen / total if total else 0.0)
 
 
 def list_run(contender: Contender, scenario: Scenario, proxy: ShapingProxy, work: Path) -> Run:
@@ -155,7 +156,7 @@ def bench_scenario(scenario: Scenario, args, block: Block) -> list[Run]:
                 flag = "  BAD: " + "; ".join(run.problems) if run.problems else ""
                 rate = f"{run.bytes / 1e6 / run.wall:8.1f} MB/s" if run.bytes else f"{run.files} keys"
                 print(f"   run {n + 1} {contender.name:<32} {run.wall:7.2f} s {rate}  client CPU {run.cpu:5.2f} s, "
-                      f"rig CPU {run.rig_cpu:5.2f} s{flag}", flush=True)
+                      f"rig CPU {run.rig_cpu:5.2f} s, stolen {run.steal:4.0%}{flag}", flush=True)
     shutil.rmtree(work, ignore_errors=True)
     return runs
 

@@ -2,7 +2,9 @@
 
 The widget holds no engine state of its own: the transfers screen owns the
 values and binds them here with ``data_bind``, so this only turns them into
-text. Rate and ETA are the engine's (a sliding window), formatted exactly as
+text. Its labels have fixed widths (``transfers.tcss``) and are updated
+without a layout pass: a new layout of the whole screen four times a second
+was most of the app's CPU while it downloaded. Rate and ETA are the engine's (a sliding window), formatted exactly as
 ``--batch`` prints them (:mod:`laion_fmri_tui.core.units`).
 """
 
@@ -87,7 +89,8 @@ class TransferTotals(Vertical):
         if p is None:
             return
         self.query_one(ProgressBar).update(total=max(p.bytes_total, 1), progress=p.bytes_done)
-        self.query_one("#total-bytes", Label).update(f"{size(p.bytes_done)} of {size(p.bytes_total)}")
+        self.query_one("#total-bytes", Label).update(f"{size(p.bytes_done)} of {size(p.bytes_total)}",
+                                                     layout=False)
         self._show_rate()
         self._show_counts()
 
@@ -104,12 +107,12 @@ class TransferTotals(Vertical):
         else:
             text = PHASE_TEXT.get(self.phase, self.phase)
         label = self.query_one("#total-rate", Label)
-        label.update(text)
+        label.update(text, layout=False)
         label.set_class(self.phase == "paused", "-warning")
 
     def _show_counts(self) -> None:
         c, p = self.counts, self.progress
         files = f" · {p.files_done} of {p.files_total} files" if p is not None else ""
         label = self.query_one("#total-counts", Label)
-        label.update(f"{c.done} done · {c.skipped} skipped · {c.failed} failed{files}")
+        label.update(f"{c.done} done · {c.skipped} skipped · {c.failed} failed{files}", layout=False)
         label.set_class(c.failed > 0, "-error")
