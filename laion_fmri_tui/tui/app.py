@@ -144,6 +144,12 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def release_heap() -> None:
+    """Let collections walk the frozen objects again (a dashboard was closed:
+    its widgets may now be garbage that only a full collection frees)."""
+    gc.unfreeze()
+
+
 def default_data_dir() -> Path:
     """What the first-run screen proposes: the configured one, else ~/laion-fmri-data."""
     return config.configured_data_dir() or Path.home() / "laion-fmri-data"

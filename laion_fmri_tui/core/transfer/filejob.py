@@ -21,6 +21,9 @@ from laion_fmri_tui.core.transfer.partfile import PartRecord
 from laion_fmri_tui.core.transfer.verify import Verifier
 
 HASH_READ = 4 * 1024 * 1024
+MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+"""Populated at once: one call maps a finished part's pages instead of a page
+fault every few of them."""
 _scratch = threading.local()
 
 
@@ -175,7 +178,7 @@ class FileJob:
         that cannot map files is read instead."""
         base = start - start % mmap.ALLOCATIONGRANULARITY
         try:
-            mapped = mmap.mmap(self.fd, stop - base, offset=base, access=mmap.ACCESS_READ)
+            mapped = mmap.mmap(self.fd, stop - base, flags=MAP_FLAGS, prot=mmap.PROT_READ, offset=base)
         except (OSError, ValueError):
             self._read_from_disk(start, stop)
             return

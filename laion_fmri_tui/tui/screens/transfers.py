@@ -33,7 +33,7 @@ from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.core.units import rate, size
-from laion_fmri_tui.tui.app import settle_heap
+from laion_fmri_tui.tui.app import release_heap, settle_heap
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, by_id
 from laion_fmri_tui.tui.messages import TransferFinished, TransferProgressed, TransferReported
@@ -113,6 +113,7 @@ class TransfersScreen(Screen[None]):
     def on_unmount(self) -> None:
         # Quitting mid-run: stop the engine so its threads end; .part files stay.
         self._handle.cancel()
+        release_heap()
 
     # runs --------------------------------------------------------------------
     def _start(self, plan: Plan) -> None:
