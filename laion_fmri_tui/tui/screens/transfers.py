@@ -45,6 +45,10 @@ from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts, TransferTotals
 
 RENDER_INTERVAL = 0.25
 """Seconds between re-renders of the totals and the table."""
+TABLE_EVERY = 2
+"""The active-files table takes every this many snapshots (twice a second).
+Its rows come and go with the small files, and re-rendering them cost the app
+more CPU than all the totals, CPU a download on a busy node is short of."""
 RATE_SAMPLES = 120
 """Throughput samples kept for the sparkline (30 s at the render interval)."""
 RUNNING = ("starting", "running", "paused", "cancelling")
@@ -70,6 +74,8 @@ class TransfersScreen(Screen[None]):
     ``failed`` (some files), ``cancelled`` or ``error`` (did not start)."""
     progress: var[ev.Progress | None] = var(None)
     """The newest engine snapshot, republished at most every RENDER_INTERVAL."""
+    files: var[ev.Progress | None] = var(None)
+    """The snapshot the active-files table shows (every TABLE_EVERY-th one)."""
     rates: var[tuple[float, ...]] = var(())
     """Recent throughput samples for the sparkline."""
     counts: var[RunCounts] = var(RunCounts())
@@ -86,6 +92,7 @@ class TransfersScreen(Screen[None]):
         self._latest: ev.Progress | None = None
         self._counts = RunCounts()
         self._started = 0.0
+        self._snapshots = 0
         self._failed: tuple[str, ...] = ()
         self.result: ev.RunFinished | None = None
         """The engine's account of the latest run that ended (counts, bytes, its elapsed time)."""
@@ -99,7 +106,7 @@ class TransfersScreen(Screen[None]):
         yield Static("", id="transfers-target")
         yield TransferTotals(id="transfers-totals").data_bind(
             TransfersScreen.progress, TransfersScreen.rates, TransfersScreen.counts, TransfersScreen.phase)
-        yield TransferTable(id="transfers-active").data_bind(TransfersScreen.progress)
+        yield TransferTable(id="transfers-active").data_bind(progress=TransfersScreen.files)
         yield TransferLog(id="transfers-log")
         yield Static("", id="transfers-status")
         yield Footer()
@@ -123,7 +130,8 @@ class TransfersScreen(Screen[None]):
         if previous is not None and previous.bandwidth is not None:
             self._handle.set_bandwidth(previous.bandwidth)  # a retry keeps the user's cap
         self._failed = ()
-        self.progress = plan_progress(plan)
+        self.progress = self.files = plan_progress(plan)
+        self._snapshots = 0
         self.rates = ()
         self.phase = "starting"
         self.query_one("#transfers-target", Static).update(
@@ -172,7 +180,7 @@ class TransfersScreen(Screen[None]):
         result = self.result = message.result
         self._publish()
         if self.progress is not None:  # parts still queued at a cancel are not "active"
-            self.progress = dataclasses.replace(self.progress, active=())
+            self.progress = self.files = dataclasses.replace(self.progress, active=())
         self._failed = tuple(key for key, _ in result.failures)
         self.phase = "cancelled" if result.cancelled else "failed" if result.failed else "finished"
         text = summary(result, self.counts, self._clock() - self._started)
@@ -185,6 +193,9 @@ class TransfersScreen(Screen[None]):
         latest, self._latest = self._latest, None
         if latest is not None:
             self.progress = latest
+            self._snapshots += 1
+            if self._snapshots % TABLE_EVERY == 0:
+                self.files = latest
             if self.phase == "running":
                 self.rates = (*self.rates, latest.rate)[-RATE_SAMPLES:]
 
