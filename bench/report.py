@@ -126,7 +126,9 @@ def render(results: dict, scenarios: dict, machine: dict, settings: dict) -> str
              f"Linux {machine['kernel']}. Tools: {tools}.",
              f"Link: {settings['ttfb_ms']:.0f} ms per request, {settings['conn_rate']} bytes/s per connection"
              + (f", {settings['total_rate']} in total" if settings["total_rate"] else "")
-             + f"; rclone serve s3 behind the shaping proxy; data and downloads in {settings['root']}; "
+             + ("; object bytes sent by the proxy (sendfile from tmpfs), listings by rclone serve s3 behind it"
+                if settings.get("objects") == "proxy" else "; rclone serve s3 behind the shaping proxy")
+             + f"; data and downloads in {settings['root']}; "
              f"scale {settings['scale']}; per-file contenders on {settings['per_file_sample']} keys.", ""]
     for name, runs in results.items():
         if name == "listing":
