@@ -8,7 +8,6 @@ workers.
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 from textual.app import App
@@ -19,6 +18,7 @@ from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.styles import stylesheet
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.context import AppContext
+from laion_fmri_tui.tui.heap import settle_heap
 from laion_fmri_tui.tui.palette import ActionsProvider
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
@@ -133,21 +133,6 @@ def _import_dialogs() -> None:
     from laion_fmri_tui.tui.screens.help import dialog_bindings
 
     dialog_bindings()
-
-
-def settle_heap() -> None:
-    """Leave every object alive now (Textual's widgets and caches, the imported
-    modules, a plan) out of later garbage collections. A full collection walks
-    them all, and while a download ran it held the UI thread for 140-270 ms at
-    a time, a key press waiting behind it (``bench/app_bench.py``); frozen,
-    a collection walks only what was made since."""
-    gc.freeze()
-
-
-def release_heap() -> None:
-    """Let collections walk the frozen objects again (a dashboard was closed:
-    its widgets may now be garbage that only a full collection frees)."""
-    gc.unfreeze()
 
 
 def default_data_dir() -> Path:

@@ -164,7 +164,8 @@ def configured(data_dir: Path) -> bool:
 
 
 PRELOAD_PROBE = """
-import asyncio, json, sys, time
+import asyncio, gc, json, sys, time
+from laion_fmri_tui.core import engine_process
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.context import AppContext
 
@@ -176,12 +177,16 @@ async def main():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         before = [n for n in NAMES if n in sys.modules]
+        frozen_before, spare_before = gc.get_freeze_count(), engine_process.spare_pid()
         deadline = time.monotonic() + 10
-        while not all(n in sys.modules for n in NAMES) and time.monotonic() < deadline:
+        while not (all(n in sys.modules for n in NAMES) and gc.get_freeze_count()) and time.monotonic() < deadline:
             await pilot.pause(0.1)
         after = [n for n in NAMES if n in sys.modules]
         screen = type(app.screen).__name__
-    print(json.dumps({"before": before, "after": after, "screen": screen}))
+        spare = engine_process.spare_pid()
+    print(json.dumps({"before": before, "after": after, "screen": screen, "frozen_before": frozen_before,
+                      "frozen": gc.get_freeze_count(), "spare_before": spare_before, "spare": spare,
+                      "spare_after_exit": engine_process.spare_pid()}))
 
 asyncio.run(main())
 """
@@ -190,7 +195,8 @@ asyncio.run(main())
 def test_the_dialogs_are_imported_in_the_background_before_the_first_key(tmp_path):
     """The first ``?`` must not pay for importing every dialog (help lists their keys):
     a fresh interpreter shows them absent at the first screen and loaded soon after,
-    with no key pressed."""
+    with no key pressed. The same background step starts a spare engine process
+    (ended when the app closes) and freezes the heap for the garbage collector."""
     done = subprocess.run([sys.executable, "-c", PRELOAD_PROBE], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path, env=dict(os.environ), stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
@@ -198,3 +204,6 @@ def test_the_dialogs_are_imported_in_the_background_before_the_first_key(tmp_pat
     assert seen["screen"] == "DataDirScreen"
     assert "laion_fmri_tui.tui.screens.dua_form" not in seen["before"]
     assert len(seen["after"]) == 5, seen
+    assert seen["frozen_before"] == 0 and seen["frozen"] > 0, seen
+    assert seen["spare_before"] is None and seen["spare"] is not None, seen
+    assert seen["spare_after_exit"] is None, seen

@@ -29,7 +29,7 @@ from laion_fmri_tui.tui.messages import TransferFinished, TransferProgressed, Tr
 from laion_fmri_tui.tui.runs import retry_plan
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 from laion_fmri_tui.tui.widgets.transfer_log import TransferLog
-from laion_fmri_tui.tui.widgets.transfer_table import bar, short_name
+from laion_fmri_tui.tui.widgets.transfer_table import MAX_ROWS, bar, short_name, shown_files
 from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts, plan_progress
 
 pytestmark = pytest.mark.anyio
@@ -236,6 +236,16 @@ def test_short_names_fit_and_keep_both_ends() -> None:
     assert len(name) == 30 and name.startswith("sub-01_ses-02") and name.endswith(".nii.gz")
     assert short_name("a/b/short.h5", 30) == "short.h5"
     assert bar(0, 10) == "░" * 10 + "   0%" and bar(10, 10) == "█" * 10 + " 100%"
+
+
+def test_the_table_keeps_its_rows_then_adds_the_largest_up_to_its_cap() -> None:
+    """Hundreds of small files in flight must not each get a row (see transfer_table)."""
+    active = tuple(ev.ActiveFile(f"k{i}", 0, 1000 - i) for i in range(300))  # k0 is the largest
+    shown = shown_files(active, {"k299", "k150", "gone"})
+    assert len(shown) == MAX_ROWS
+    assert [a.key for a in shown[:2]] == ["k150", "k299"], "rows still in flight keep their place"
+    assert [a.key for a in shown[2:]] == [f"k{i}" for i in range(MAX_ROWS - 2)], "then the largest"
+    assert shown_files(active[:3], set()) == list(active[:3])
 
 
 def test_progress_messages_coalesce_within_a_run_only() -> None:

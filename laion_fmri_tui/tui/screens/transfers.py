@@ -33,9 +33,9 @@ from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.core.units import rate, size
-from laion_fmri_tui.tui.app import release_heap, settle_heap
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, by_id
+from laion_fmri_tui.tui.heap import release_heap, settle_heap
 from laion_fmri_tui.tui.messages import TransferFinished, TransferProgressed, TransferReported
 from laion_fmri_tui.tui.runs import EngineHandle, retry_plan
 from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
