@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
+from stat import S_ISREG
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
@@ -76,16 +77,16 @@ class LocalObjects:
         if self.root not in path.parents:
             return None
         try:
-            stat = path.stat()
+            info = path.stat()
         except OSError:
             return None
-        if not path.is_file():
+        if not S_ISREG(info.st_mode):
             return None
         known = key if self._bucket else f"{bucket}/{key}"
         etag = self._md5s.get(known)
         if etag is None:
             etag = self._md5s[known] = _md5(path)
-        return Object(path, stat.st_size, etag, stat.st_mtime)
+        return Object(path, info.st_size, etag, info.st_mtime)
 
     def answer(self, obj: Object, method: str, headers: Mapping[str, str]) -> Answer:
         """The response to a GET/HEAD of ``obj`` with these request headers (lower-case names)."""

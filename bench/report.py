@@ -56,7 +56,7 @@ def rows(runs, total_files: int) -> list[Row]:
                        int(med(lambda r: r.proxy.get("connections", 0))),
                        int(med(lambda r: r.proxy.get("peak_requests", 0))),
                        all(not r.problems for r in group), group[0].files < total_files,
-                       med(lambda r: getattr(r, "rig_cpu", 0.0))))
+                       med(lambda r: r.rig_cpu)))
     return out
 
 
@@ -96,7 +96,7 @@ def transfer_table(name: str, scenario, runs, md5_per_gb: float | None = None) -
     if md5_per_gb:
         lines.append(f"- of laion-fmri-tui's {ours.cpu_per_gb:.2f} CPU s/GB, {md5_per_gb:.2f} is the MD5 every byte is "
                      "checked against (its ETag) on this machine; s5cmd and the AWS CLI check no content")
-    stolen = [getattr(r, "steal", 0.0) for r in runs]
+    stolen = [r.steal for r in runs]
     if any(stolen):
         lines.append(f"- CPU time the hypervisor gave to other machines during these runs: median "
                      f"{statistics.median(stolen):.0%}, worst {max(stolen):.0%}")
