@@ -43,7 +43,7 @@ from contenders import Context, base_env, tool  # noqa: E402
 from measure import check_tree, run_commands  # noqa: E402
 from objects import LocalObjects  # noqa: E402
 from proxy import ShapingProxy  # noqa: E402
-from scenarios import BUCKET, SCENARIOS, bucket_dir, build  # noqa: E402
+from scenarios import BUCKET, SCENARIOS, bucket_dir, build, etags  # noqa: E402
 from servers import RcloneS3  # noqa: E402
 
 
@@ -212,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path("/dev/shm/laion-fmri-bench"))
     parser.add_argument("--ttfb-ms", type=float, default=30.0)
     parser.add_argument("--conn-rate", default="20M")
+    parser.add_argument("--etags", choices=["aws-cli", "md5"], default="aws-cli",
+                        help="the objects' ETags: as an `aws s3 cp` upload leaves them (multipart above 8 MiB, "
+                             "the default) or every object one PUT (its MD5); needs --objects proxy")
     parser.add_argument("--objects", choices=["proxy", "rclone"], default="proxy",
                         help="who sends object bytes (as in run.py)")
     parser.add_argument("--markdown", type=Path, help="append the table to this file")
@@ -225,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     md5s = build(args.root, scenario)
     work = args.root / "app-work"
     app_rates, batch_rates, latencies, firsts, key_rates = [], [], [], [], []
-    objects = LocalObjects(bucket_dir(args.root, scenario), md5s, BUCKET) if args.objects == "proxy" else None
+    objects = (LocalObjects(bucket_dir(args.root, scenario), md5s, BUCKET, etags(args.root, scenario, args.etags))
+               if args.objects == "proxy" else None)
     with RcloneS3(bucket_dir(args.root, scenario)) as server, \
             ShapingProxy(server.url, ttfb=args.ttfb_ms / 1000, conn_rate=args.conn_rate, objects=objects) as proxy:
         # One untimed pass of each front end: rclone hashes every object when

@@ -11,8 +11,9 @@ forwards everything else (listings, unknown keys) to rclone.
 
 What it answers follows S3: ``Range`` (``a-b``, ``a-``, ``-n``; 206 with
 ``Content-Range``, 416 past the end), ``If-Match`` (412 when the ETag
-differs, which rclone ignores), ``If-None-Match`` (304), the object's MD5 as
-its ETag, and ``Last-Modified``.
+differs, which rclone ignores), ``If-None-Match`` (304), the object's ETag
+(its MD5, or the multipart ETag an ``aws s3 cp`` upload would give it, also
+written into the listings rclone sends), and ``Last-Modified``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from stat import S_ISREG
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+_LISTED_ETAG = re.compile(rb"(<ETag>(?:&#34;|&quot;|\")?)([0-9a-f]{32})((?:&#34;|&quot;|\")?</ETag>)")
 _PASS_QUERY = {"x-id"}
 """Query parameters a client may add to a plain GetObject (botocore adds ``x-id``)."""
 
@@ -56,12 +58,28 @@ class Answer:
 class LocalObjects:
     """Objects of the folder that rclone serves (``<root>/<bucket>/<key>``)."""
 
-    def __init__(self, root: Path, md5s: Mapping[str, str] | None = None, bucket: str | None = None) -> None:
+    def __init__(self, root: Path, md5s: Mapping[str, str] | None = None, bucket: str | None = None,
+                 etags: Mapping[str, str] | None = None) -> None:
         self.root = Path(root).resolve()
-        self._md5s = dict(md5s or {})
-        """key (``bucket/key`` without ``bucket``) -> MD5 as the data set was built;
-        other files are hashed once, when first asked for."""
+        self._md5s = dict(etags or md5s or {})
+        """key (``bucket/key`` without ``bucket``) -> its ETag (the MD5 unless ``etags``
+        says otherwise); other files are hashed once, when first asked for."""
         self._bucket = bucket
+        self._listed = {md5s[k]: etag for k, etag in (etags or {}).items() if md5s and etag != md5s.get(k)}
+        """MD5 -> ETag, for the listings rclone writes with MD5s."""
+
+    @property
+    def rewrites_listings(self) -> bool:
+        return bool(self._listed)
+
+    def rewrite_listing(self, body: bytes) -> bytes:
+        """A listing from rclone with each object's ETag as S3 would give it
+        (the bench's files have distinct MD5s, so the MD5 names the object)."""
+        def etag(match: re.Match) -> bytes:
+            md5 = match.group(2).decode()
+            return match.group(1) + self._listed.get(md5, md5).encode() + match.group(3)
+
+        return _LISTED_ETAG.sub(etag, body)
 
     def find(self, method: str, target: str) -> Object | None:
         """The object a ``GET``/``HEAD`` of ``target`` names, None to forward it upstream."""

@@ -177,6 +177,19 @@ async def _copy_body(reader, writer, headers, *, until_eof: bool, pacers=(), sta
             await send(data)
 
 
+async def _read_body(reader, headers) -> bytes:
+    """One whole message body, unframed (Content-Length or chunked)."""
+    if "chunked" not in (_get(headers, "Transfer-Encoding") or "").lower():
+        return await reader.readexactly(int(_get(headers, "Content-Length") or 0))
+    parts = []
+    while size := int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16):
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+    while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, then the empty line
+        pass
+    return b"".join(parts)
+
+
 class ShapingProxy:
     def __init__(self, upstream: str, *, port: int = 0, ttfb: float = 0.030,
                  conn_rate: float | str | None = 20e6, total_rate: float | str | None = None,
@@ -295,12 +308,17 @@ class ShapingProxy:
                         st.rewritten_206 += 1
                         rhead = _join_head(status_line, rheaders)
                     st.status[code] = st.status.get(code, 0) + 1
-                    cwriter.write(rhead)
+                    if not (code == "200" and "?" in first.split(" ")[1] and self.objects is not None
+                            and self.objects.rewrites_listings):
+                        cwriter.write(rhead)
                     no_body = method == "HEAD" or code in ("204", "304") or code.startswith("1")
                     up_close = "close" in (_get(rheaders, "Connection") or "").lower()
                     framed = (_get(rheaders, "Content-Length") is not None
                               or "chunked" in (_get(rheaders, "Transfer-Encoding") or "").lower())
-                    if not no_body:
+                    if (not no_body and framed and code == "200" and "?" in first.split(" ")[1]
+                            and self.objects is not None and self.objects.rewrites_listings):
+                        await self._send_listing(ureader, cwriter, status_line, rheaders, pacers)
+                    elif not no_body:
                         await _copy_body(ureader, cwriter, rheaders, until_eof=not framed,
                                          pacers=pacers, stats=st)
                     await cwriter.drain()
@@ -319,6 +337,16 @@ class ShapingProxy:
                 if w is not None:
                     w.close()
             self._tasks.discard(task)
+
+    async def _send_listing(self, ureader, cwriter, status_line: str, rheaders, pacers) -> None:
+        """A listing, whole, with the ETags the objects would have on S3 (see objects.py)."""
+        body = self.objects.rewrite_listing(await _read_body(ureader, rheaders))
+        headers = [(k, v) for k, v in rheaders if k.lower() not in ("content-length", "transfer-encoding")]
+        cwriter.write(_join_head(status_line, [*headers, ("Content-Length", str(len(body)))]))
+        for pacer in pacers:
+            await pacer.take(len(body))
+        cwriter.write(body)
+        self._stats.bytes_out += len(body)
 
     async def _answer(self, writer: asyncio.StreamWriter, answer: Answer, pacers) -> None:
         """Send a locally answered request: the head, then the file's bytes by

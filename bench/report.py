@@ -64,7 +64,8 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**MISSED**"
 
 
-def transfer_table(name: str, scenario, runs, md5_per_gb: float | None = None) -> list[str]:
+def transfer_table(name: str, scenario, runs, md5_per_gb: float | None = None,
+                   lanes_per_gb: float | None = None, lanes: int = 1) -> list[str]:
     table = rows(runs, len(scenario.files))
     ours = next(r for r in table if r.name.startswith("laion-fmri-tui"))
     lines = [f"### {name}: {scenario.summary}", "",
@@ -94,8 +95,11 @@ def transfer_table(name: str, scenario, runs, md5_per_gb: float | None = None) -
         lines.append(f"- client CPU per GB vs {lean.name}: {ours.cpu_per_gb / lean.cpu_per_gb:.2f}x "
                      f"(target <= 1.5x): {_verdict(ours.cpu_per_gb <= 1.5 * lean.cpu_per_gb)}")
     if md5_per_gb:
-        lines.append(f"- of laion-fmri-tui's {ours.cpu_per_gb:.2f} CPU s/GB, {md5_per_gb:.2f} is the MD5 every byte is "
-                     "checked against (its ETag) on this machine; s5cmd and the AWS CLI check no content")
+        lines.append(f"- laion-fmri-tui checks every byte against its ETag (MD5): {md5_per_gb:.2f} CPU s/GB for one "
+                     "stream at a time on this machine"
+                     + (f", {lanes_per_gb:.2f} for {lanes} streams at once on SIMD lanes (multipart parts, files in "
+                        "flight)" if lanes_per_gb and lanes > 1 else "")
+                     + "; s5cmd and the AWS CLI check no content")
     stolen = [r.steal for r in runs]
     if any(stolen):
         lines.append(f"- CPU time the hypervisor gave to other machines during these runs: median "
@@ -128,11 +132,14 @@ def render(results: dict, scenarios: dict, machine: dict, settings: dict) -> str
              + (f", {settings['total_rate']} in total" if settings["total_rate"] else "")
              + ("; object bytes sent by the proxy (sendfile from tmpfs), listings by rclone serve s3 behind it"
                 if settings.get("objects") == "proxy" else "; rclone serve s3 behind the shaping proxy")
+             + ("; ETags as an `aws s3 cp` upload leaves them (multipart in 8 MiB parts above 8 MiB)"
+                if settings.get("etags", "md5") == "aws-cli" else "; every ETag an MD5 (single-PUT uploads)")
              + f"; data and downloads in {settings['root']}; "
              f"scale {settings['scale']}; per-file contenders on {settings['per_file_sample']} keys.", ""]
     for name, runs in results.items():
         if name == "listing":
             lines += listing_table(name, scenarios[name], runs)
         else:
-            lines += transfer_table(name, scenarios[name], runs, machine.get("md5_cpu_per_gb"))
+            lines += transfer_table(name, scenarios[name], runs, machine.get("md5_cpu_per_gb"),
+                                    machine.get("md5_lanes_cpu_per_gb"), machine.get("md5_lanes", 1))
     return "\n".join(lines)

@@ -34,7 +34,7 @@ from contenders import CONTENDERS, LISTERS, Context, Contender, base_env, tool  
 from measure import check_tree, cpu_ticks, run_commands  # noqa: E402
 from objects import LocalObjects  # noqa: E402
 from proxy import ShapingProxy  # noqa: E402
-from scenarios import BUCKET, SCENARIOS, Block, Scenario, bucket_dir, build  # noqa: E402
+from scenarios import BUCKET, SCENARIOS, Block, Scenario, bucket_dir, build, etags  # noqa: E402
 from servers import RcloneS3  # noqa: E402
 import report  # noqa: E402
 
@@ -140,7 +140,8 @@ def bench_scenario(scenario: Scenario, args, block: Block) -> list[Run]:
              if not args.only or any(w in c.name for w in args.only) or c.ours]
     work = args.root / "work"
     runs: list[Run] = []
-    objects = LocalObjects(bucket_dir(args.root, scenario), md5s, BUCKET) if args.objects == "proxy" else None
+    objects = (LocalObjects(bucket_dir(args.root, scenario), md5s, BUCKET, etags(args.root, scenario, args.etags))
+               if args.objects == "proxy" else None)
     with RcloneS3(bucket_dir(args.root, scenario)) as server, \
             ShapingProxy(server.url, ttfb=args.ttfb_ms / 1000, conn_rate=args.conn_rate,
                          total_rate=args.total_rate, objects=objects) as proxy:
@@ -181,9 +182,14 @@ def machine() -> dict:
     for _ in range(4):
         hashlib.md5(block, usedforsecurity=False).digest()
     md5_per_gb = (time.process_time() - started) / (4 * len(block) / 1e9)
+    from laion_fmri_tui.core.transfer import md5_lanes
+    lanes = [md5_lanes.Md5Stream() for _ in range(md5_lanes.LANES)]
+    started = time.process_time()
+    md5_lanes.update_together(lanes, [memoryview(block)] * len(lanes), len(block), [True] * len(lanes))
+    lanes_per_gb = (time.process_time() - started) / (len(lanes) * len(block) / 1e9)
     return {"cpu": cpu, "cores": len(__import__("os").sched_getaffinity(0)),
             "python": platform.python_version(), "kernel": platform.release(), "tools": versions,
-            "md5_cpu_per_gb": md5_per_gb}
+            "md5_cpu_per_gb": md5_per_gb, "md5_lanes_cpu_per_gb": lanes_per_gb, "md5_lanes": md5_lanes.LANES}
 
 
 def render_saved(path: Path, markdown: Path | None) -> int:
@@ -209,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ttfb-ms", type=float, default=30.0)
     parser.add_argument("--conn-rate", default="20M", help="per-connection cap (default 20M bytes/s)")
     parser.add_argument("--total-rate", default=None, help="optional cap over all connections")
+    parser.add_argument("--etags", choices=["aws-cli", "md5"], default="aws-cli",
+                        help="the objects' ETags: as an `aws s3 cp` upload leaves them (multipart above 8 MiB, "
+                             "the default) or every object one PUT (its MD5); needs --objects proxy")
     parser.add_argument("--objects", choices=["proxy", "rclone"], default="proxy",
                         help="who sends object bytes: the proxy by sendfile (default, light on the CPU) "
                              "or rclone through the proxy")
@@ -229,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.scenarios:
         scenario = SCENARIOS[name](args.scale)
         results[name] = bench_scenario(scenario, args, block)
-    settings = {"scale": args.scale, "runs": args.runs, "objects": args.objects, "ttfb_ms": args.ttfb_ms, "conn_rate": args.conn_rate,
+    settings = {"scale": args.scale, "runs": args.runs, "objects": args.objects, "etags": args.etags,
+                "ttfb_ms": args.ttfb_ms, "conn_rate": args.conn_rate,
                 "total_rate": args.total_rate, "per_file_sample": args.per_file_sample, "root": str(args.root)}
     text = report.render(results, {n: SCENARIOS[n](args.scale) for n in results}, info, settings)
     print("\n" + text)

@@ -154,18 +154,35 @@ class Block:
             offset = 0
 
 
+UPLOAD_PART = 8 * MIB
+"""``aws s3 cp``/``sync`` upload in parts of 8 MiB above 8 MiB (its defaults);
+real S3 then gives such an object a multipart ETag, ``<md5 of part md5s>-<parts>``."""
+
+
 def build(root: Path, scenario: Scenario, block: Block | None = None) -> dict[str, str]:
     """Write the bucket folder (unless already complete); return key -> MD5."""
+    return _manifest(root, scenario, block)["md5"]
+
+
+def etags(root: Path, scenario: Scenario, style: str) -> dict[str, str]:
+    """key -> the ETag S3 would give it: ``md5`` (every object one PUT) or
+    ``aws-cli`` (uploaded by ``aws s3 cp``: multipart above 8 MiB)."""
+    manifest = _manifest(root, scenario, None)
+    return manifest["md5"] if style == "md5" else manifest["aws_etag"]
+
+
+def _manifest(root: Path, scenario: Scenario, block: Block | None) -> dict:
     folder = root / scenario.name
     stamp = root / f"{scenario.name}.manifest.json"
     wanted = [list(f) for f in scenario.files]
     if stamp.exists():
         saved = json.loads(stamp.read_text())
-        if saved["files"] == wanted:
-            return saved["md5"]
+        if saved["files"] == wanted and "aws_etag" in saved:
+            return saved
     shutil.rmtree(folder, ignore_errors=True)
     block = block or Block()
     md5s: dict[str, str] = {}
+    multipart: dict[str, str] = {}
     for key, size in scenario.files:
         path = folder / BUCKET / key
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,8 +192,18 @@ def build(root: Path, scenario: Scenario, block: Block | None = None) -> dict[st
                 out.write(piece)
                 digest.update(piece)
         md5s[key] = digest.hexdigest()
-    stamp.write_text(json.dumps({"files": wanted, "md5": md5s}))
-    return md5s
+        multipart[key] = md5s[key] if size <= UPLOAD_PART else _multipart_etag(path)
+    manifest = {"files": wanted, "md5": md5s, "aws_etag": multipart}
+    stamp.write_text(json.dumps(manifest))
+    return manifest
+
+
+def _multipart_etag(path: Path) -> str:
+    parts = []
+    with open(path, "rb") as handle:
+        while piece := handle.read(UPLOAD_PART):
+            parts.append(hashlib.md5(piece).digest())
+    return f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
 
 
 def bucket_dir(root: Path, scenario: Scenario) -> Path:

@@ -1,4 +1,5 @@
-"""A non-editable install carries the stylesheets from the top-level ``styles/``."""
+"""A non-editable install carries the stylesheets from the top-level ``styles/`` and the
+compiled MD5 lanes."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def test_wheel_ships_styles_and_an_install_finds_them_from_any_directory(tmp_pat
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {Path(n).name for n in names if n.startswith("laion_fmri_tui/styles/")}
     assert shipped == {p.name for p in (REPO / "styles").glob("*.tcss")} and shipped
+    assert any(n.startswith("laion_fmri_tui/core/transfer/_md5lanes") and n.endswith(".so") for n in names), \
+        "the SIMD MD5 extension is built into the wheel (hatch_build.py)"
 
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
@@ -30,7 +33,8 @@ def test_wheel_ships_styles_and_an_install_finds_them_from_any_directory(tmp_pat
     probe = subprocess.run(
         [sys.executable, "-I", "-c",
          f"import sys; sys.path.insert(0, {str(target)!r}); "
-         "from laion_fmri_tui.styles import stylesheet; print(stylesheet('app.tcss'))"],
+         "from laion_fmri_tui.styles import stylesheet; print(stylesheet('app.tcss')); "
+         "from laion_fmri_tui.core.transfer import md5_lanes; assert md5_lanes.NATIVE"],
         capture_output=True, text=True, cwd=elsewhere, check=True,
     )
     assert Path(probe.stdout.strip()).is_relative_to(target)

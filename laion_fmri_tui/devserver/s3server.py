@@ -38,7 +38,7 @@ from . import synthetic
 from .serving import BackgroundServer
 from .synthetic import BUCKET, REGION, SyntheticObject
 
-FAULT_KINDS = ("503", "reset")
+FAULT_KINDS = ("503", "reset", "flip")
 RESET_BYTES = 1024  # at most this much body goes out before a "reset" drops the connection
 _SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
              b"<Message>Please reduce your request rate.</Message></Error>")
@@ -111,6 +111,8 @@ def _stream(rec: RequestRecord, body: Iterable[bytes], rate: int | None,
                 environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             return
         start = time.monotonic()
+        if rec.fault == "flip":  # every byte arrives, the first one wrong: only a checksum sees it
+            body = _flip_first(body)
         for block in body:
             if not rate:
                 rec.bytes_sent += len(block)
@@ -128,6 +130,14 @@ def _stream(rec: RequestRecord, body: Iterable[bytes], rate: int | None,
         if hasattr(body, "close"):
             body.close()
         rec.duration = time.monotonic() - rec.time
+
+
+def _flip_first(body: Iterable[bytes]) -> Iterator[bytes]:
+    flipped = False
+    for block in body:
+        if block and not flipped:
+            block, flipped = bytes([block[0] ^ 0xFF]) + block[1:], True
+        yield block
 
 
 class LocalS3Server(BackgroundServer):
@@ -204,7 +214,8 @@ class LocalS3Server(BackgroundServer):
 
     def fail_next(self, key: str, count: int, kind: str = "503") -> None:
         """Make the next ``count`` GETs of ``key`` ("" = listings) fail: "503" SlowDown, or "reset"
-        (headers and up to RESET_BYTES of body, then the connection drops)."""
+        (headers and up to RESET_BYTES of body, then the connection drops), or "flip" (the whole body
+        with its first byte inverted)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {FAULT_KINDS}, not {kind!r}")
         with self._lock:

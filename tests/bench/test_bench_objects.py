@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import http.server
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,3 +109,47 @@ def test_listings_and_unknown_keys_go_upstream(proxy):
     assert objects.find("PUT", f"/laion-fmri/{KEY}") is None
     assert objects.find("GET", "/laion-fmri/../../etc/passwd") is None
     assert objects.find("GET", f"/laion-fmri/{KEY}?x-id=GetObject") is not None
+
+
+MULTIPART = hashlib.md5(b"parts").hexdigest() + "-2"
+
+
+class _Lister(http.server.BaseHTTPRequestHandler):
+    """rclone's side of a listing: the MD5 as ETag, sent chunked."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = (f"<ListBucketResult><Contents><Key>{KEY}</Key><ETag>&#34;{MD5}&#34;</ETag>"
+                f"<Size>{len(BODY)}</Size></Contents></ListBucketResult>").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for piece in (body[:40], body[40:]):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_aws_cli_etags_in_listings_and_answers(tmp_path):
+    """With ``--etags aws-cli`` the listing (from upstream) and the object's answers agree
+    on the multipart ETag, as they do on S3."""
+    path = tmp_path / "laion-fmri" / KEY
+    path.parent.mkdir(parents=True)
+    path.write_bytes(BODY)
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Lister)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    objects = LocalObjects(tmp_path, {KEY: MD5}, "laion-fmri", {KEY: MULTIPART})
+    try:
+        with ShapingProxy(f"http://127.0.0.1:{upstream.server_port}", ttfb=0, conn_rate=None,
+                          objects=objects) as running:
+            status, headers, listing = get(running, path="/laion-fmri/?list-type=2")
+            assert status == 200 and f"<ETag>&#34;{MULTIPART}&#34;</ETag>".encode() in listing
+            assert MD5.encode() not in listing and headers["content-length"] == str(len(listing))
+            status, headers, _ = get(running, {"If-Match": f'"{MULTIPART}"'})
+            assert status == 200 and headers["etag"] == f'"{MULTIPART}"'
+    finally:
+        upstream.shutdown()

@@ -25,6 +25,7 @@ from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import FileJob
+from laion_fmri_tui.core.transfer.hash_pool import HashPool
 from laion_fmri_tui.core.transfer.multi_lane import MultiLane, Request
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
@@ -59,6 +60,7 @@ class TransferEngine:
         self._failures: list[tuple[str, str]] = []
         self.progress: ProgressTracker | None = None
         self._bandwidth = TokenBucket(self.settings.max_bandwidth)
+        self._hashes = HashPool()
 
     # control ---------------------------------------------------------------
     def pause(self) -> None:
@@ -113,7 +115,9 @@ class TransferEngine:
             worker.start()
         for worker in workers:
             worker.join()
+        self._hash_ready(flush=True)  # what waited for company, now that no part is in flight
         self._finished.set()
+        self._hashes.close()
         ticker.join()
         self._sink(self.progress.snapshot())
         if self._stop_reason:
@@ -159,7 +163,10 @@ class TransferEngine:
                 continue
             todo = job.todo
             if not todo:
-                self._after_units(job)
+                if job.pool_hashed:
+                    self._hash_ready()  # every part came from an earlier run: check, then keep
+                else:
+                    self._after_units(job)
                 continue
             with self._lock:
                 self._queue.extendleft((job, i) for i in reversed(todo[1:]))
@@ -177,6 +184,8 @@ class TransferEngine:
             return None
         with self._lock:
             self._active[item.key] = job
+        if job.chunk_size:
+            self._hashes.add(job)
         assert self.progress is not None
         self.progress.started(item.key)
         self._sink(ev.FileStarted(item.key, item.size, job.resume_from))
@@ -189,7 +198,7 @@ class TransferEngine:
                 self._fetch_unit(job, index)
         except (Cancelled, SourceError, OSError) as error:
             failure = self.failure_of(error, job)
-        self.unit_ended(job, failure)
+        self.unit_ended(job, failure, index if job.chunk_size else None)
 
     def failure_of(self, error: BaseException, job: FileJob) -> tuple[str, str]:
         """(kind, message) of a unit's failure; a full disk cancels the run."""
@@ -203,19 +212,31 @@ class TransferEngine:
             return ("disk", _disk_message(error, job.item))
         raise error
 
-    def unit_ended(self, job: FileJob, failure: tuple[str, str] | None) -> None:
-        """A unit has stopped (``failure`` None: all its bytes are in the ``.part``)."""
+    def unit_ended(self, job: FileJob, failure: tuple[str, str] | None, part: int | None = None) -> None:
+        """A unit has stopped (``failure`` None: all its bytes are in the ``.part``).
+
+        A chunked job with checks is wrapped up by whoever hashes its last span."""
         with job.lock:
             job.outstanding -= 1
             if failure and job.failure is None:
                 job.failure = failure
             last = job.outstanding == 0
-        if job.failure is None and job.chunk_size:
-            if job.advance_hash():
-                self._finalize(job)
+        if job.failure is None and job.pool_hashed:
+            if part is not None:
+                job.part_ready(part)
+            self._hash_ready()
         elif job.failure is None and last:
             self._finalize(job)
         elif last:
+            self._after_units(job)
+            self._hash_ready()  # spans that waited for this job's may go on without them
+
+    def _hash_ready(self, flush: bool = False) -> None:
+        """Hash the parts that are ready, and wrap up the jobs that completes or breaks."""
+        completed, broken = self._hashes.drive(flush)
+        for job in completed:
+            self._finalize(job)
+        for job in broken:
             self._after_units(job)
 
     def _fetch_unit(self, job: FileJob, index: int) -> None:

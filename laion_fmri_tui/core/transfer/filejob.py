@@ -2,37 +2,23 @@
 
 A job is either *sequential* (one stream, front to back, hashed as it
 arrives) or *chunked* (parallel ranged GETs written at their offsets). A
-chunked job verifies by feeding the verifier the contiguous prefix of
-finished parts as it grows, reading them back from the page cache the moment
-they land, so verification overlaps the transfer instead of a second pass
-over the file at the end.
+chunked job's checks are spans (:class:`~.verify.SpanCheck`) that the run's
+:class:`~.hash_pool.HashPool` hashes from the page cache as parts land.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 from pathlib import Path
 
 from laion_fmri_tui.core.plan import LocalState, PlanItem
 from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer.part_window import PartWindow
 from laion_fmri_tui.core.transfer.partfile import PartRecord
-from laion_fmri_tui.core.transfer.verify import Verifier
+from laion_fmri_tui.core.transfer.verify import Span, SpanCheck, Verifier
 
 HASH_READ = 4 * 1024 * 1024
-MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-"""Populated at once: one call maps a finished part's pages instead of a page
-fault every few of them."""
-_scratch = threading.local()
-
-
-def _hash_buffer() -> memoryview:
-    """This thread's reusable read-back buffer: no allocation per hashed read."""
-    view = getattr(_scratch, "view", None)
-    if view is None:
-        view = _scratch.view = memoryview(bytearray(HASH_READ))
-    return view
 
 
 class FileJob:
@@ -44,7 +30,12 @@ class FileJob:
         self.part = partfile.part_path(item.dest)
         self.chunk_size = chunk_size if 0 < chunk_size < item.size else 0
         self.lock = threading.Lock()
-        self.verifier = Verifier(item.size, item.etag, item.sha256)
+        self.verifier: Verifier | SpanCheck = (SpanCheck(item.size, item.etag, item.sha256) if self.chunk_size
+                                               else Verifier(item.size, item.etag, item.sha256))
+        self.spans_left: list[Span] = list(self.verifier.spans) if self.chunk_size else []
+        """Spans not hashed yet (chunked jobs); the hash pool removes them."""
+        self.ready: set[int] = set()
+        """Parts whose bytes are all in the ``.part`` and may be hashed."""
         self.failure: tuple[str, str] | None = None
         """(kind, message) of the first failure; kind as in SourceError."""
         self.fetched = 0
@@ -53,8 +44,6 @@ class FileJob:
         self.fd = -1
         self._record: PartRecord | None = None
         self._done: set[int] = set()
-        self._next_hash = 0
-        self._hashing = False
         self.outstanding = 0
         self.retired = False
         self.todo: list[int] | None = None
@@ -94,6 +83,7 @@ class FileJob:
         if self.chunk_size:
             os.ftruncate(self.fd, self.item.size)
             self._done = set(self._record.chunks_done)
+            self.ready = set(self._done)
             self.resume_from = self._record.resumable_bytes(on_disk)
             todo = [i for i in range(self.chunks) if i not in self._done]
         else:
@@ -113,6 +103,11 @@ class FileJob:
             return os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
 
     @property
+    def pool_hashed(self) -> bool:
+        """Chunked with content checks: the run's hash pool checks it and wraps it up."""
+        return bool(self.chunk_size) and bool(self.verifier.spans)
+
+    @property
     def record_updated(self) -> bool:
         """Whether the resume record may have been rewritten (it then had a ``.tmp``)."""
         return bool(self.chunk_size) or self.item.state is not LocalState.ABSENT
@@ -121,9 +116,11 @@ class FileJob:
         """Sequential resume: hash the kept bytes once before appending."""
         self._feed_from_disk(0, self.resume_from)
 
-    def store(self, data: bytes, pos: int) -> None:
+    def store(self, data: bytes | memoryview, pos: int) -> None:
         """Write arriving bytes at ``pos``; a sequential job hashes them as they pass."""
-        os.pwrite(self.fd, data, pos)
+        written = os.pwrite(self.fd, data, pos)
+        while written < len(data):  # a short write (a signal, a nearly full disk): the rest
+            written += os.pwrite(self.fd, memoryview(data)[written:], pos + written)
         if not self.chunk_size:
             self.verifier.update(data)
         with self.lock:
@@ -145,25 +142,26 @@ class FileJob:
             self._record.chunks_done = sorted(self._done)
             partfile.write_record(self.dest, self._record)
 
-    def advance_hash(self) -> bool:
-        """Hash newly contiguous parts; True when this call hashed the last one."""
+    def fail_if_first(self, failure: tuple[str, str]) -> bool:
+        """Record a failure found outside the units (verification reading back);
+        True when every unit has already ended, so the caller must wrap the job up."""
         with self.lock:
-            if self._hashing:
+            if self.failure is not None:
                 return False
-            self._hashing = True
-        while True:
-            with self.lock:
-                if self.failure is not None or self._next_hash not in self._done:
-                    self._hashing = False
-                    return False
-                index = self._next_hash
-                self._next_hash += 1
-            start, end = self.chunk_range(index)
-            self._feed_from_disk(start, end + 1)
-            if index == self.chunks - 1:
-                with self.lock:
-                    self._hashing = False
-                return True
+            self.failure = failure
+            return self.outstanding == 0
+
+    def part_ready(self, index: int) -> None:
+        """Part ``index`` has ended and its unit is accounted: the pool may hash it."""
+        with self.lock:
+            self.ready.add(index)
+
+    def ready_end(self, pos: int, end: int) -> int:
+        """How far from ``pos`` (towards ``end``) the bytes are ready to hash."""
+        index = pos // self.chunk_size
+        while index < self.chunks and index in self.ready and index * self.chunk_size < end:
+            index += 1
+        return max(pos, min(end, index * self.chunk_size))
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -171,31 +169,6 @@ class FileJob:
             self.fd = -1
 
     def _feed_from_disk(self, start: int, stop: int) -> None:
-        """Hash bytes ``start..stop`` of the ``.part`` straight from the page cache.
-
-        Mapped rather than read: a read copies every byte once more before
-        hashing, which cost about 0.6 CPU s/GB of a 3 s/GB prototype run. A filesystem
-        that cannot map files is read instead."""
-        base = start - start % mmap.ALLOCATIONGRANULARITY
-        try:
-            mapped = mmap.mmap(self.fd, stop - base, flags=MAP_FLAGS, prot=mmap.PROT_READ, offset=base)
-        except (OSError, ValueError):
-            self._read_from_disk(start, stop)
-            return
-        try:
-            mapped.madvise(mmap.MADV_SEQUENTIAL)
-            with memoryview(mapped) as view:
-                for pos in range(start - base, stop - base, HASH_READ):
-                    self.verifier.update(view[pos:min(stop - base, pos + HASH_READ)])
-        finally:
-            mapped.close()
-
-    def _read_from_disk(self, start: int, stop: int) -> None:
-        view = _hash_buffer()
-        pos = start
-        while pos < stop:
-            got = os.preadv(self.fd, [view[:min(HASH_READ, stop - pos)]], pos)
-            if not got:
-                break
-            self.verifier.update(view[:got])
-            pos += got
+        for pos in range(start, stop, HASH_READ):
+            with PartWindow(self.fd, pos, min(HASH_READ, stop - pos)) as window:
+                self.verifier.update(window.view)

@@ -20,17 +20,30 @@ from laion_fmri_tui.core.transfer.sources import Opened, SourceError, classify_s
 class _Body:
     """A streaming response that goes back to the pool only when read to the end."""
 
-    __slots__ = ("_response", "_left")
+    __slots__ = ("_response", "_left", "_raw")
 
     def __init__(self, response: urllib3.BaseHTTPResponse, length: int | None) -> None:
         self._response = response
         self._left = length
+        raw = getattr(response, "_fp", None)  # http.client's response under urllib3's
+        self._raw = raw if length is not None and hasattr(raw, "readinto") else None
 
     def read(self, amt: int) -> bytes:
         data = self._response.read(amt)
         if self._left is not None:
             self._left -= len(data)
         return data
+
+    def readinto(self, view: memoryview) -> int:
+        """Read straight into the caller's buffer: no new object per read, no copy
+        (urllib3's own ``readinto`` reads a new bytes object and copies it)."""
+        if self._raw is None:
+            data = self.read(len(view))
+            view[:len(data)] = data
+            return len(data)
+        got = self._raw.readinto(view[:min(len(view), self._left)]) if self._left else 0
+        self._left -= got
+        return got
 
     def close(self) -> None:
         if self._left != 0:

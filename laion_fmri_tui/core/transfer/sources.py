@@ -28,6 +28,8 @@ class SourceError(Exception):
 
 
 class Body(Protocol):
+    """A response body; one may also offer ``readinto(view) -> int`` (used when there)."""
+
     def read(self, amt: int) -> bytes: ...
     def close(self) -> None: ...
 

@@ -8,6 +8,7 @@ exact byte it reached, never from the start of the range.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from laion_fmri_tui.core import events as ev
@@ -16,6 +17,17 @@ from laion_fmri_tui.core.transfer.sources import Source, SourceError
 from laion_fmri_tui.core.transfer.verify import MIB
 
 READ_SIZE = MIB // 2
+
+
+_scratch = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """This thread's reusable read buffer: reads fill it, ``pwrite`` empties it."""
+    view = getattr(_scratch, "view", None)
+    if view is None:
+        view = _scratch.view = memoryview(bytearray(READ_SIZE))
+    return view
 
 
 class Cancelled(Exception):
@@ -51,19 +63,26 @@ def stream_range(source: Source, job: FileJob, cursor: Cursor, end: int,
                 _skip(body, cursor.pos)
             else:
                 cursor.pos = restart_if_range_ignored(job, opened.start, cursor.pos, sink)
+        readinto = getattr(body, "readinto", None)
+        buffer = _read_buffer() if readinto is not None else None
         while cursor.pos <= end:
             gate()
+            want = min(READ_SIZE, end + 1 - cursor.pos)
             try:
-                data = body.read(min(READ_SIZE, end + 1 - cursor.pos))
+                if buffer is not None:
+                    data = buffer[:readinto(buffer[:want])]
+                else:
+                    data = body.read(want)
             except Exception as error:  # urllib3/botocore/httpx read errors vary by version
                 raise SourceError("transient", f"connection dropped: {type(error).__name__}") from None
-            if not data:
+            got = len(data)
+            if not got:
                 raise SourceError("transient", f"connection closed at byte {cursor.pos} of {end + 1}")
             job.store(data, cursor.pos)
-            cursor.pos += len(data)
-            arrived(len(data))
+            cursor.pos += got
+            arrived(got)
             if throttle is not None:
-                throttle(len(data))
+                throttle(got)
     finally:
         body.close()
 

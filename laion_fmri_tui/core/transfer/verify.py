@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import hashlib
 
+from dataclasses import dataclass
+
 from laion_fmri_tui.core.models import RemoteObject
+from laion_fmri_tui.core.transfer.md5_lanes import Md5Stream
 
 MIB = 1024 * 1024
 MIN_PART = 5 * MIB
@@ -116,4 +119,74 @@ class Verifier:
                 raise VerificationError(
                     f"checksum mismatch: ETag {self._want_etag[:16]}…, bytes give {got[:16]}…"
                 )
+        return self.kind
+
+
+@dataclass(eq=False)
+class Span:
+    """Bytes ``start..end`` (end exclusive) of a file that one digest covers, in order."""
+
+    start: int
+    end: int
+    digest: Md5Stream | Verifier
+    pos: int = 0
+    """The next byte to hash."""
+    claimed: bool = False
+    """A thread is hashing it now."""
+
+    def __post_init__(self) -> None:
+        self.pos = self.start
+
+    @property
+    def lanes(self) -> bool:
+        """Whether it can be hashed alongside others (a bare MD5)."""
+        return isinstance(self.digest, Md5Stream)
+
+
+class SpanCheck:
+    """The checks of a file fetched as parallel parts, as independent spans.
+
+    Each part of a multipart upload has its own MD5 inside the ETag, so those
+    spans are hashed whenever their bytes are on disk, many at a time (see
+    :mod:`~laion_fmri_tui.core.transfer.md5_lanes`); a plain MD5 is one span
+    over the file; a sha256 is one span fed through a :class:`Verifier`.
+    """
+
+    def __init__(self, size: int, etag: str = "", sha256: str | None = None) -> None:
+        self.size = size
+        self._etag = etag
+        self._part_size: int | None = None
+        obj = RemoteObject("", size, etag)
+        if sha256:
+            single = Verifier(size, etag, sha256)
+            self.kind = single.kind
+            self.spans = [Span(0, size, single)]
+        elif obj.plain_md5:
+            self.kind = "md5"
+            self.spans = [Span(0, size, Md5Stream())]
+        elif obj.multipart_parts and (part := infer_part_size(size, obj.multipart_parts)):
+            self.kind = "etag"
+            self._part_size = part
+            self.spans = [Span(start, min(size, start + part), Md5Stream()) for start in range(0, size, part)]
+        else:
+            self.kind = "size"
+            self.spans = []
+
+    def finish(self) -> str:
+        """Raise :class:`VerificationError` on a mismatch; return the check's name."""
+        if any(span.pos != span.end for span in self.spans):
+            hashed = sum(span.pos - span.start for span in self.spans)
+            raise VerificationError(f"size mismatch: expected {self.size} bytes, hashed {hashed}")
+        if not self.spans:
+            return self.kind
+        first = self.spans[0].digest
+        if isinstance(first, Verifier):
+            return first.finish()
+        if self._part_size:
+            joined = hashlib.md5(b"".join(s.digest.digest() for s in self.spans), usedforsecurity=False)
+            got = f"{joined.hexdigest()}-{len(self.spans)}"
+        else:
+            got = first.hexdigest()
+        if got != self._etag:
+            raise VerificationError(f"checksum mismatch: ETag {self._etag[:16]}…, bytes give {got[:16]}…")
         return self.kind

@@ -1,0 +1,159 @@
+"""Hashing the finished parts of every chunked file, many spans at a time.
+
+A part's bytes are checked once they are on disk, read back through a
+mapping of the ``.part`` (still in the page cache), so verification overlaps
+the transfer instead of a second pass at the end. The pool sees the spans of
+every file in flight: it steps up to :data:`~.md5_lanes.LANES` MD5 spans
+together (the parts of a multipart upload, or several files' prefixes), which
+is where most of a large download's CPU went. Any worker whose part ends
+drives the pool; several may, each on spans the others have not claimed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from laion_fmri_tui.core.transfer.filejob import FileJob
+from laion_fmri_tui.core.transfer.md5_lanes import LANES, update_together
+from laion_fmri_tui.core.transfer.part_window import PartWindow
+from laion_fmri_tui.core.transfer.verify import MIB, Span, Verifier
+
+WINDOW = 2 * MIB
+"""Bytes of each span mapped per step: 16 lanes map 32 MiB at most."""
+ORDERED_WINDOW = 4 * MIB
+
+
+class HashPool:
+    """The spans of the chunked files of one run that are not hashed yet.
+
+    The pool reads each file through its own duplicate of the ``.part``'s
+    descriptor, so a job that fails and closes its file while a span is being
+    hashed never leaves a mapping on a reused descriptor number.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: list[tuple[FileJob, Span]] = []
+        self._fds: dict[FileJob, list[int]] = {}
+        """Per job: [duplicate descriptor, spans still held]."""
+
+    def add(self, job: FileJob) -> None:
+        """Start tracking a chunked job's spans (it has been opened)."""
+        if not job.spans_left:
+            return
+        fd = os.dup(job.fd)
+        with self._lock:
+            self._fds[job] = [fd, len(job.spans_left)]
+            self._open.extend((job, span) for span in job.spans_left)
+
+    def close(self) -> None:
+        """The run is over: let go of what failed or cancelled jobs left."""
+        with self._lock:
+            for fd, _ in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+            self._open.clear()
+
+    def drive(self, flush: bool = False) -> tuple[list[FileJob], list[FileJob]]:
+        """Hash the spans whose bytes are ready (all of them when ``flush``: no
+        part is in flight any more).
+
+        Returns the jobs this call completed, and the jobs it failed (a read
+        error) whose units have all ended, so nobody else will wrap them up."""
+        completed: list[FileJob] = []
+        broken: list[FileJob] = []
+        while True:
+            with self._lock:
+                batch = self._claim(flush)
+            if not batch:
+                return completed, broken
+            fds = [self._fds[job][0] for job, _, _ in batch]
+            try:
+                if len(batch) == 1 and not batch[0][1].lanes:
+                    _hash_ordered(fds[0], *batch[0][1:])
+                else:
+                    _hash_lanes(fds, batch)
+            except (OSError, ValueError) as error:
+                for job, _, _ in batch:
+                    if job.fail_if_first(("disk", f"cannot read {job.part.name} back to verify it: "
+                                                  f"{getattr(error, 'strerror', None) or error}")):
+                        broken.append(job)
+            with self._lock:
+                for job, span, _ in batch:
+                    span.claimed = False
+                    if span.pos == span.end:
+                        self._forget(job, span)
+                        if not job.spans_left and job.failure is None:
+                            completed.append(job)
+
+    def _forget(self, job: FileJob, span: Span) -> None:
+        self._open.remove((job, span))
+        job.spans_left.remove(span)
+        held = self._fds[job]
+        held[1] -= 1
+        if not held[1]:
+            os.close(held[0])
+            del self._fds[job]
+
+    def _claim(self, flush: bool) -> list[tuple[FileJob, Span, int]]:
+        """Up to LANES lane spans with whole blocks ready, or one span alone (an
+        ordered digest, or a last partial block); oldest files first.
+
+        A step costs the same for one lane as for sixteen, so while at least
+        LANES lane spans are still to come, fewer ready ones wait for company:
+        each unit that ends brings more, and a failed job's spans drop out."""
+        lanes: list[tuple[FileJob, Span, int]] = []
+        alone: tuple[FileJob, Span, int] | None = None
+        unfinished = 0
+        for job, span in list(self._open):
+            if span.claimed:
+                continue
+            if job.failure is not None:
+                self._forget(job, span)
+                continue
+            unfinished += span.lanes
+            ready = job.ready_end(span.pos, span.end) - span.pos
+            if span.lanes and span.pos + ready < span.end:
+                ready -= ready % 64  # MD5 takes whole blocks until the span's last one
+            if ready <= 0:
+                continue
+            if not span.lanes or ready < 64:
+                alone = alone or (job, span, ready)
+            elif len(lanes) < LANES:
+                lanes.append((job, span, ready))
+        if lanes and (len(lanes) == LANES or unfinished < LANES or flush):
+            batch = lanes
+        elif alone is not None:
+            batch = [alone]
+        else:
+            return []
+        for _, span, _ in batch:
+            span.claimed = True
+        return batch
+
+
+def _hash_lanes(fds: list[int], batch: list[tuple[FileJob, Span, int]]) -> None:
+    """Step the batch's MD5 spans together over their common ready length."""
+    common = min(WINDOW, *(ready for _, _, ready in batch))
+    if len(batch) > 1:
+        common -= common % 64  # a span's last partial block is hashed alone, later
+    maps = [PartWindow(fd, span.pos, common) for fd, (_, span, _) in zip(fds, batch)]
+    try:
+        update_together([span.digest for _, span, _ in batch], [m.view for m in maps], common,
+                        [span.pos + common == span.end for _, span, _ in batch])
+    finally:
+        for window in maps:
+            window.close()
+    for _, span, _ in batch:
+        span.pos += common
+
+
+def _hash_ordered(fd: int, span: Span, ready: int) -> None:
+    assert isinstance(span.digest, Verifier)
+    stop = span.pos + ready
+    while span.pos < stop:
+        take = min(ORDERED_WINDOW, stop - span.pos)
+        with PartWindow(fd, span.pos, take) as window:
+            span.digest.update(window.view)
+        span.pos += take

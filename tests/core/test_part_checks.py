@@ -1,0 +1,127 @@
+"""Checks of files fetched as parallel parts: SIMD MD5 lanes, the hash pool, corruption."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import pytest
+
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.s3 import S3Settings
+from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.service import DownloadService, ServiceSettings
+from laion_fmri_tui.core.transfer import md5_lanes, partfile
+from laion_fmri_tui.core.transfer.engine import EngineSettings
+from laion_fmri_tui.core.transfer.md5_lanes import Md5Stream, update_together
+from laion_fmri_tui.core.transfer.partfile import PartRecord
+from laion_fmri_tui.devserver import synthetic
+
+KIB = 1024
+CHUNKED = (synthetic.MULTIPART_KEY, synthetic.LARGE_KEY)
+
+
+@pytest.fixture(params=["simd", "hashlib"])
+def lanes(request, monkeypatch) -> str:
+    """Every check runs with the compiled lanes and with hashlib alone (no compiler at install)."""
+    if request.param == "simd":
+        assert md5_lanes.NATIVE, "the _md5lanes extension was not built (see hatch_build.py)"
+    else:
+        monkeypatch.setattr(md5_lanes, "NATIVE", False)
+    return request.param
+
+
+def test_lanes_give_hashlibs_digests_for_any_length_and_lane_count(lanes):
+    rng = random.Random(5)
+    lengths = [0, 1, 55, 56, 63, 64, 65, 127, 128, 1000, 4096 + 7, 70_000]
+    for count in (1, 2, 7, 16):
+        messages = [rng.randbytes(rng.choice(lengths)) for _ in range(count)]
+        streams = [Md5Stream() for _ in messages]
+        # whole blocks together while every message has them, then each one's rest alone
+        common = min(len(m) for m in messages) // 64 * 64
+        update_together(streams, [memoryview(m) for m in messages], common, [False] * count)
+        for stream, message in zip(streams, messages):
+            update_together([stream], [memoryview(message)[common:]], len(message) - common, [True])
+        assert [s.hexdigest() for s in streams] == [hashlib.md5(m).hexdigest() for m in messages]
+
+
+def test_a_partial_block_is_refused_before_the_end_of_a_message():
+    if not md5_lanes.NATIVE:
+        pytest.skip("hashlib takes any length")
+    with pytest.raises(ValueError):
+        update_together([Md5Stream()], [memoryview(bytes(100))], 100, [False])
+
+
+def _service(s3, data_dir, part_size: int) -> DownloadService:
+    return DownloadService(ServiceSettings(
+        data_dir=data_dir, s3=S3Settings(endpoint_url=s3.url),
+        engine=EngineSettings(jobs=4, part_size=part_size, progress_interval=0.1),
+    ))
+
+
+def _ses(ses: str) -> Selection:
+    return Selection(subjects=("sub-01",), filters=Filters.build(ses=[ses]), components=frozenset({"glmsingle"}))
+
+
+def _run(service: DownloadService, *sessions: str) -> list:
+    events: list = []
+    for ses in sessions:
+        service.engine(events.append).run(service.plan(_ses(ses)))
+    return events
+
+
+@pytest.mark.parametrize("part_size", [256 * KIB, 192 * KIB], ids=["aligned", "misaligned"])
+def test_parts_are_checked_against_plain_and_multipart_etags(lanes, s3, data_dir, s3_objects, part_size):
+    """192 KiB parts do not divide the 5 MiB upload parts: spans end inside a part."""
+    events = _run(_service(s3, data_dir, part_size), "01", "02")
+    done = {e.key: e.verified for e in events if isinstance(e, ev.FileDone)}
+    assert done[synthetic.MULTIPART_KEY] == "etag" and done[synthetic.LARGE_KEY] == "md5"
+    assert not [e for e in events if isinstance(e, ev.FileFailed)]
+    for key in CHUNKED:
+        assert (data_dir / key).read_bytes() == s3_objects[key].data
+        assert len(s3.gets(key)) > 1, "fetched as parallel parts"
+
+
+@pytest.mark.parametrize("key", CHUNKED, ids=["multipart-etag", "plain-md5"])
+def test_a_corrupted_part_fails_the_file_and_a_rerun_fetches_it(lanes, s3, data_dir, s3_objects, key):
+    service = _service(s3, data_dir, 256 * KIB)
+    ses = key.split("/ses-")[1][:2]
+    s3.fail_next(key, 1, "flip")
+    events = _run(service, ses)
+    failed = {e.key: e.error for e in events if isinstance(e, ev.FileFailed)}
+    assert list(failed) == [key] and "checksum mismatch" in failed[key]
+    dest = data_dir / key
+    assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
+    assert any(isinstance(e, ev.FileDone) for e in events), "the other files are kept"
+    again = _run(service, ses)
+    assert not [e for e in again if isinstance(e, ev.FileFailed)]
+    assert dest.read_bytes() == s3_objects[key].data
+
+
+@pytest.mark.parametrize("intact", [True, False], ids=["intact", "corrupted"])
+def test_parts_left_by_an_earlier_run_are_checked_before_they_are_kept(lanes, s3, data_dir, s3_objects, intact):
+    """What a run killed after its last part but before the rename leaves: every part
+    recorded as done. It is checked, and kept only when it matches the ETag."""
+    key, chunk = synthetic.MULTIPART_KEY, 256 * KIB
+    obj = s3_objects[key]
+    service = _service(s3, data_dir, chunk)
+    etag = next(item.etag for item in service.plan(_ses("02")).items if item.key == key)
+    data = bytearray(obj.data)
+    if not intact:
+        data[len(data) // 2] ^= 0x01
+    dest = data_dir / key
+    dest.parent.mkdir(parents=True)
+    partfile.part_path(dest).write_bytes(bytes(data))
+    record = PartRecord(len(data), etag, chunk, list(range(-(-len(data) // chunk))))
+    partfile.write_record(dest, record, fresh=True)
+    s3.reset()
+    events = _run(service, "02")
+    assert not s3.gets(key), "nothing fetched again"
+    if intact:
+        assert {e.key: e.verified for e in events if isinstance(e, ev.FileDone)}[key] == "etag"
+        assert dest.read_bytes() == obj.data
+    else:
+        failed = {e.key: e.error for e in events if isinstance(e, ev.FileFailed)}
+        assert "checksum mismatch" in failed[key]
+        assert not dest.exists() and not partfile.part_path(dest).exists()
+    assert not partfile.record_path(dest).exists()
