@@ -246,6 +246,7 @@ def test_the_table_keeps_its_rows_then_adds_the_largest_up_to_its_cap() -> None:
     assert [a.key for a in shown[:2]] == ["k150", "k299"], "rows still in flight keep their place"
     assert [a.key for a in shown[2:]] == [f"k{i}" for i in range(MAX_ROWS - 2)], "then the largest"
     assert shown_files(active[:3], set()) == list(active[:3])
+    assert [a.key for a in shown_files(active, {"k299"}, 3)] == ["k299", "k0", "k1"], "as many as fit"
 
 
 def test_progress_messages_coalesce_within_a_run_only() -> None:

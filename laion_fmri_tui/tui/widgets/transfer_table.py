@@ -70,6 +70,12 @@ class TransferTable(DataTable[str]):
             self._add_columns()
             self.watch_progress()
 
+    def _room(self) -> int:
+        """Rows that fit under the header (the border says how many more are in
+        flight): on 80x24 a handful, so updating rows nobody sees costs nothing."""
+        height = self.scrollable_content_region.height - 1
+        return MAX_ROWS if height <= 0 else min(MAX_ROWS, height)
+
     def _add_columns(self) -> None:
         self.add_column("File", width=self._name_width, key="file")
         self.add_column("Progress", width=15, key="bar")
@@ -77,7 +83,7 @@ class TransferTable(DataTable[str]):
 
     def watch_progress(self) -> None:
         active = self.progress.active if self.progress is not None else ()
-        shown = shown_files(active, {key.value for key in self.rows})
+        shown = shown_files(active, {key.value for key in self.rows}, self._room())
         wanted = {a.key for a in shown}
         for row_key in list(self.rows):
             if row_key.value not in wanted:
@@ -92,8 +98,9 @@ class TransferTable(DataTable[str]):
         self.border_subtitle = f"{more} more in flight" if more > 0 else ""
 
 
-def shown_files(active: tuple[ev.ActiveFile, ...], shown: set[str]) -> list[ev.ActiveFile]:
-    """The active files that get a row: those already shown, then the largest others."""
-    kept = [a for a in active if a.key in shown][:MAX_ROWS]
+def shown_files(active: tuple[ev.ActiveFile, ...], shown: set[str], limit: int = MAX_ROWS) -> list[ev.ActiveFile]:
+    """The active files that get a row (at most ``limit``): those already shown,
+    then the largest others."""
+    kept = [a for a in active if a.key in shown][:limit]
     others = sorted((a for a in active if a.key not in shown), key=lambda a: -a.size)
-    return kept + others[:MAX_ROWS - len(kept)]
+    return kept + others[:limit - len(kept)]
