@@ -7,6 +7,7 @@ without a C compiler still installs; the hook then says so and goes on.
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -26,8 +27,10 @@ class CustomBuildHook(BuildHookInterface):
         root = Path(self.root)
         if version == "editable":  # the package is imported from the checkout
             output = root / SOURCE.with_name(name)
+            output.unlink(missing_ok=True)  # never keep an older build when this one fails
         else:
-            output = Path(tempfile.mkdtemp(prefix="md5lanes-")) / name
+            self._scratch = tempfile.mkdtemp(prefix="md5lanes-")
+            output = Path(self._scratch) / name
         if not _compile(root / SOURCE, output):
             return
         if version != "editable":
@@ -35,11 +38,18 @@ class CustomBuildHook(BuildHookInterface):
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
 
+    def finalize(self, version: str, build_data: dict, artifact_path: str) -> None:
+        scratch = getattr(self, "_scratch", None)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
 
 def _compile(source: Path, output: Path) -> bool:
     compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")
     include = sysconfig.get_paths()["include"]
     command = [*compiler, "-O2", "-shared", "-fPIC", f"-I{include}", str(source), "-o", str(output)]
+    if sys.platform == "darwin":  # Python's symbols come from the interpreter at load time
+        command[1:1] = ["-undefined", "dynamic_lookup"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     except OSError as error:

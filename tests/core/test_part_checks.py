@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +129,38 @@ def test_parts_left_by_an_earlier_run_are_checked_before_they_are_kept(lanes, s3
         assert "checksum mismatch" in failed[key]
         assert not dest.exists() and not partfile.part_path(dest).exists()
     assert not partfile.record_path(dest).exists()
+
+
+def _open_parts() -> list[str]:
+    """This process's descriptors that point at a ``.part``."""
+    fds = Path("/proc/self/fd")
+    targets = []
+    for fd in fds.iterdir():
+        try:
+            targets.append(os.readlink(fd))
+        except OSError:
+            pass
+    return [t for t in targets if t.endswith(".part")]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_cancelled_run_closes_every_part_file_it_opened(s3, data_dir):
+    """Parts still queued at a cancel end as cancelled: their files are closed, not leaked."""
+    service = _service(s3, data_dir, 256 * KIB)
+    s3.throttle(synthetic.MULTIPART_KEY, 1024 * KIB)
+    events: list = []
+    engine = service.engine(events.append)
+    runner = threading.Thread(target=engine.run, args=(service.plan(_ses("02")),))
+    runner.start()
+    deadline = time.monotonic() + 20
+    while not any(isinstance(e, ev.FileStarted) and e.key == synthetic.MULTIPART_KEY for e in list(events)):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)
+    engine.cancel()
+    runner.join(20)
+    finished = [e for e in events if isinstance(e, ev.RunFinished)]
+    assert finished and finished[0].cancelled
+    assert _open_parts() == []
+    dest = data_dir / synthetic.MULTIPART_KEY
+    assert partfile.part_path(dest).exists() and not dest.exists(), "the .part stays for the next run"

@@ -113,11 +113,16 @@ class TransferEngine:
             workers.append(threading.Thread(target=lane.run, name="transfer-lane", daemon=True))
         for worker in workers:
             worker.start()
-        for worker in workers:
-            worker.join()
-        self._hash_ready(flush=True)  # what waited for company, now that no part is in flight
-        self._finished.set()
-        self._hashes.close()
+        try:
+            for worker in workers:
+                worker.join()
+            if self._cancel.is_set():
+                self._drop_queued()
+            else:
+                self._hash_ready(flush=True)  # what waited for company, now that no part is in flight
+        finally:
+            self._finished.set()
+            self._hashes.close()
         ticker.join()
         self._sink(self.progress.snapshot())
         if self._stop_reason:
@@ -178,14 +183,14 @@ class TransferEngine:
             job.todo = job.open()
             if not job.chunk_size and job.resume_from:
                 job.hash_existing_prefix()
+            if job.chunk_size:
+                self._hashes.add(job)
         except OSError as error:
             job.close()
             self._fail(job, "disk", _disk_message(error, item))
             return None
         with self._lock:
             self._active[item.key] = job
-        if job.chunk_size:
-            self._hashes.add(job)
         assert self.progress is not None
         self.progress.started(item.key)
         self._sink(ev.FileStarted(item.key, item.size, job.resume_from))
@@ -216,20 +221,22 @@ class TransferEngine:
         """A unit has stopped (``failure`` None: all its bytes are in the ``.part``).
 
         A chunked job with checks is wrapped up by whoever hashes its last span."""
-        with job.lock:
+        with job.lock:  # read together: the hash pool may fail the job in between (fail_if_first)
             job.outstanding -= 1
             if failure and job.failure is None:
                 job.failure = failure
             last = job.outstanding == 0
-        if job.failure is None and job.pool_hashed:
+            failed = job.failure is not None
+        if not failed and job.pool_hashed:
             if part is not None:
                 job.part_ready(part)
             self._hash_ready()
-        elif job.failure is None and last:
+        elif not failed and last:
             self._finalize(job)
         elif last:
             self._after_units(job)
-            self._hash_ready()  # spans that waited for this job's may go on without them
+            if job.pool_hashed:
+                self._hash_ready()  # spans that waited for this job's may go on without them
 
     def _hash_ready(self, flush: bool = False) -> None:
         """Hash the parts that are ready, and wrap up the jobs that completes or breaks."""
@@ -238,6 +245,14 @@ class TransferEngine:
             self._finalize(job)
         for job in broken:
             self._after_units(job)
+
+    def _drop_queued(self) -> None:
+        """After a cancel: the parts no worker started end as cancelled, so their
+        files are closed and retired (every ``.part`` and record stays)."""
+        with self._lock:
+            queued, self._queue = list(self._queue), collections.deque()
+        for job, _ in queued:
+            self.unit_ended(job, ("cancelled", "cancelled"))
 
     def _fetch_unit(self, job: FileJob, index: int) -> None:
         if job.chunk_size:
@@ -326,8 +341,15 @@ class TransferEngine:
             self._fail(job, "verify", f"{error}; the partial file was removed, rerun to fetch it again")
             return
         job.close()
-        os.replace(job.part, job.dest)
-        partfile.discard(job.dest, part=False, updated=job.record_updated)
+        try:
+            os.replace(job.part, job.dest)
+        except OSError as error:  # the checked bytes stay in the .part
+            self._fail(job, "disk", _disk_message(error, job.item))
+            return
+        try:
+            partfile.discard(job.dest, part=False, updated=job.record_updated)
+        except OSError:
+            pass  # a stale record beside a complete file is ignored by the next plan
         if kind == "sha256" and job.item.sha256 and self._plan is not None:
             verified.remember(self._plan.data_dir, job.dest, job.item.sha256)
         self._retire(job, ok=True)

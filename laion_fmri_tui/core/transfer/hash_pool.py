@@ -69,16 +69,14 @@ class HashPool:
             if not batch:
                 return completed, broken
             fds = [self._fds[job][0] for job, _, _ in batch]
-            try:
-                if len(batch) == 1 and not batch[0][1].lanes:
-                    _hash_ordered(fds[0], *batch[0][1:])
-                else:
-                    _hash_lanes(fds, batch)
-            except (OSError, ValueError) as error:
-                for job, _, _ in batch:
-                    if job.fail_if_first(("disk", f"cannot read {job.part.name} back to verify it: "
-                                                  f"{getattr(error, 'strerror', None) or error}")):
-                        broken.append(job)
+            if len(batch) == 1 and not batch[0][1].lanes:
+                unread = _hash_ordered(fds[0], *batch[0])
+            else:
+                unread = _hash_lanes(fds, batch)
+            for job, error in unread:  # only the files that could not be read back
+                if job.fail_if_first(("disk", f"cannot read {job.part.name} back to verify it: "
+                                              f"{getattr(error, 'strerror', None) or error}")):
+                    broken.append(job)
             with self._lock:
                 for job, span, _ in batch:
                     span.claimed = False
@@ -120,8 +118,10 @@ class HashPool:
                 continue
             if not span.lanes or ready < 64:
                 alone = alone or (job, span, ready)
-            elif len(lanes) < LANES:
+            else:
                 lanes.append((job, span, ready))
+                if len(lanes) == LANES:
+                    break
         if lanes and (len(lanes) == LANES or unfinished < LANES or flush):
             batch = lanes
         elif alone is not None:
@@ -133,27 +133,40 @@ class HashPool:
         return batch
 
 
-def _hash_lanes(fds: list[int], batch: list[tuple[FileJob, Span, int]]) -> None:
-    """Step the batch's MD5 spans together over their common ready length."""
+def _hash_lanes(fds: list[int], batch: list[tuple[FileJob, Span, int]]) -> list[tuple[FileJob, OSError]]:
+    """Step the batch's MD5 spans together over their common ready length;
+    return the spans' files that could not be read back."""
     common = min(WINDOW, *(ready for _, _, ready in batch))
     if len(batch) > 1:
         common -= common % 64  # a span's last partial block is hashed alone, later
-    maps = [PartWindow(fd, span.pos, common) for fd, (_, span, _) in zip(fds, batch)]
+    windows: list[tuple[Span, PartWindow]] = []
+    unread: list[tuple[FileJob, OSError]] = []
     try:
-        update_together([span.digest for _, span, _ in batch], [m.view for m in maps], common,
-                        [span.pos + common == span.end for _, span, _ in batch])
+        for fd, (job, span, _) in zip(fds, batch):
+            try:
+                windows.append((span, PartWindow(fd, span.pos, common)))
+            except OSError as error:
+                unread.append((job, error))
+        if windows:
+            update_together([span.digest for span, _ in windows], [w.view for _, w in windows], common,
+                            [span.pos + common == span.end for span, _ in windows])
     finally:
-        for window in maps:
+        for _, window in windows:
             window.close()
-    for _, span, _ in batch:
+    for span, _ in windows:
         span.pos += common
+    return unread
 
 
-def _hash_ordered(fd: int, span: Span, ready: int) -> None:
+def _hash_ordered(fd: int, job: FileJob, span: Span, ready: int) -> list[tuple[FileJob, OSError]]:
     assert isinstance(span.digest, Verifier)
     stop = span.pos + ready
     while span.pos < stop:
         take = min(ORDERED_WINDOW, stop - span.pos)
-        with PartWindow(fd, span.pos, take) as window:
-            span.digest.update(window.view)
+        try:
+            with PartWindow(fd, span.pos, take) as window:
+                span.digest.update(window.view)
+        except OSError as error:
+            return [(job, error)]
         span.pos += take
+    return []

@@ -29,7 +29,6 @@ class PartWindow:
             self._whole = memoryview(os.pread(fd, length, start))
             self.view = self._whole
             return
-        self._map.madvise(mmap.MADV_SEQUENTIAL)
         self._whole = memoryview(self._map)
         self.view = self._whole[start - base:]
 
