@@ -37,16 +37,6 @@ from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
 
 
-NICENESS = 0
-"""How much lower the child's CPU priority is than the app's. It was +5 (key
-presses a median 31 ms against 57 ms at 0, for the same rate). Since the
-checks run on SIMD lanes and 64 requests are in flight, the engine moves bytes
-at about twice the rate per CPU second, and at +5 it lost the two saturated
-cores to the bench's server: the app fell to 0.76-0.79x of ``--batch``,
-against 0.89-0.92x at 0, with key presses still a median 20-39 ms and a worst
-of 55-94 ms (``bench/app_bench.py``, 3 runs each). A real S3 server is not on
-the user's machine, so there the priority matters even less."""
-
 _spare_lock = threading.Lock()
 _spare: tuple[subprocess.Popen, dict[str, str]] | None = None
 """The spare child and the environment it was started with."""
@@ -202,11 +192,11 @@ def serve(commands: BinaryIO, events: BinaryIO) -> None:
         settings, plan = pickle.load(commands)
     except (EOFError, pickle.UnpicklingError):  # a spare that was never used
         return
-    if NICENESS:
-        try:
-            os.nice(NICENESS)
-        except OSError:
-            pass
+    # The child keeps the app's CPU priority. At nice +5 (key presses a median 31
+    # against 57 ms) it lost two saturated cores to the bench's server once the
+    # engine moved bytes for half the CPU: the app fell to 0.76-0.79x of --batch,
+    # against 0.89-0.92x at 0, with key presses still a median 20-39 ms and a
+    # worst of 55-94 ms (bench/app_bench.py, 3 runs each).
     lock = threading.Lock()
 
     def send(event: ev.Event) -> None:

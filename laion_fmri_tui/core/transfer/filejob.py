@@ -14,12 +14,9 @@ from pathlib import Path
 
 from laion_fmri_tui.core.plan import LocalState, PlanItem
 from laion_fmri_tui.core.transfer import partfile
-from laion_fmri_tui.core.transfer.part_window import PartWindow
+from laion_fmri_tui.core.transfer.part_window import feed
 from laion_fmri_tui.core.transfer.partfile import PartRecord
 from laion_fmri_tui.core.transfer.verify import Span, SpanCheck, Verifier
-
-HASH_READ = 4 * 1024 * 1024
-
 
 class FileJob:
     """Mutable state of one planned file while it is being fetched."""
@@ -114,7 +111,7 @@ class FileJob:
 
     def hash_existing_prefix(self) -> None:
         """Sequential resume: hash the kept bytes once before appending."""
-        self._feed_from_disk(0, self.resume_from)
+        feed(self.fd, self.verifier, 0, self.resume_from)
 
     def store(self, data: bytes | memoryview, pos: int) -> None:
         """Write arriving bytes at ``pos``; a sequential job hashes them as they pass."""
@@ -167,8 +164,3 @@ class FileJob:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-    def _feed_from_disk(self, start: int, stop: int) -> None:
-        for pos in range(start, stop, HASH_READ):
-            with PartWindow(self.fd, pos, min(HASH_READ, stop - pos)) as window:
-                self.verifier.update(window.view)

@@ -16,12 +16,11 @@ import threading
 
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.md5_lanes import LANES, update_together
-from laion_fmri_tui.core.transfer.part_window import PartWindow
+from laion_fmri_tui.core.transfer.part_window import PartWindow, feed
 from laion_fmri_tui.core.transfer.verify import MIB, Span, Verifier
 
 WINDOW = 2 * MIB
 """Bytes of each span mapped per step: 16 lanes map 32 MiB at most."""
-ORDERED_WINDOW = 4 * MIB
 
 
 class HashPool:
@@ -35,8 +34,8 @@ class HashPool:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: list[tuple[FileJob, Span]] = []
-        self._fds: dict[FileJob, list[int]] = {}
-        """Per job: [duplicate descriptor, spans still held]."""
+        self._fds: dict[FileJob, int] = {}
+        """Per job with spans left: the duplicate descriptor the pool reads it through."""
 
     def add(self, job: FileJob) -> None:
         """Start tracking a chunked job's spans (it has been opened)."""
@@ -44,13 +43,13 @@ class HashPool:
             return
         fd = os.dup(job.fd)
         with self._lock:
-            self._fds[job] = [fd, len(job.spans_left)]
+            self._fds[job] = fd
             self._open.extend((job, span) for span in job.spans_left)
 
     def close(self) -> None:
         """The run is over: let go of what failed or cancelled jobs left."""
         with self._lock:
-            for fd, _ in self._fds.values():
+            for fd in self._fds.values():
                 os.close(fd)
             self._fds.clear()
             self._open.clear()
@@ -68,7 +67,7 @@ class HashPool:
                 batch = self._claim(flush)
             if not batch:
                 return completed, broken
-            fds = [self._fds[job][0] for job, _, _ in batch]
+            fds = [self._fds[job] for job, _, _ in batch]
             if len(batch) == 1 and not batch[0][1].lanes:
                 unread = _hash_ordered(fds[0], *batch[0])
             else:
@@ -88,11 +87,8 @@ class HashPool:
     def _forget(self, job: FileJob, span: Span) -> None:
         self._open.remove((job, span))
         job.spans_left.remove(span)
-        held = self._fds[job]
-        held[1] -= 1
-        if not held[1]:
-            os.close(held[0])
-            del self._fds[job]
+        if not job.spans_left:
+            os.close(self._fds.pop(job))
 
     def _claim(self, flush: bool) -> list[tuple[FileJob, Span, int]]:
         """Up to LANES lane spans with whole blocks ready, or one span alone (an
@@ -160,13 +156,9 @@ def _hash_lanes(fds: list[int], batch: list[tuple[FileJob, Span, int]]) -> list[
 
 def _hash_ordered(fd: int, job: FileJob, span: Span, ready: int) -> list[tuple[FileJob, OSError]]:
     assert isinstance(span.digest, Verifier)
-    stop = span.pos + ready
-    while span.pos < stop:
-        take = min(ORDERED_WINDOW, stop - span.pos)
-        try:
-            with PartWindow(fd, span.pos, take) as window:
-                span.digest.update(window.view)
-        except OSError as error:
-            return [(job, error)]
-        span.pos += take
+    try:
+        feed(fd, span.digest, span.pos, span.pos + ready)
+    except OSError as error:
+        return [(job, error)]
+    span.pos += ready
     return []

@@ -17,7 +17,6 @@ The size is always checked.
 from __future__ import annotations
 
 import hashlib
-
 from dataclasses import dataclass
 
 from laion_fmri_tui.core.models import RemoteObject
@@ -115,11 +114,13 @@ class Verifier:
                 got = f"{joined.hexdigest()}-{len(self._part_digests)}"
             else:
                 got = self._md5.hexdigest()
-            if got != self._want_etag:
-                raise VerificationError(
-                    f"checksum mismatch: ETag {self._want_etag[:16]}…, bytes give {got[:16]}…"
-                )
+            _check_etag(self._want_etag, got)
         return self.kind
+
+
+def _check_etag(want: str, got: str) -> None:
+    if got != want:
+        raise VerificationError(f"checksum mismatch: ETag {want[:16]}…, bytes give {got[:16]}…")
 
 
 @dataclass(eq=False)
@@ -187,6 +188,5 @@ class SpanCheck:
             got = f"{joined.hexdigest()}-{len(self.spans)}"
         else:
             got = first.hexdigest()
-        if got != self._etag:
-            raise VerificationError(f"checksum mismatch: ETag {self._etag[:16]}…, bytes give {got[:16]}…")
+        _check_etag(self._etag, got)
         return self.kind
