@@ -156,11 +156,12 @@ def odd_server():
     server.server_close()
 
 
-def run_items(server, data_dir: Path, items: list[PlanItem]) -> tuple[ev.RunFinished, list]:
+def run_items(server, data_dir: Path, items: list[PlanItem], part_size: int | None = None,
+              ) -> tuple[ev.RunFinished, list]:
     http_ = S3Http(S3Settings(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}"))
     events: list = []
     engine = TransferEngine({"s3": S3GetSource(http_, "bucket")}, events.append,
-                            EngineSettings(jobs=1, lane_jobs=4, progress_interval=0.05))
+                            EngineSettings(jobs=2, lane_jobs=4, progress_interval=0.05, part_size=part_size))
     return engine.run(Plan(data_dir, tuple(items))), events
 
 
@@ -177,6 +178,17 @@ def test_a_server_that_ignores_the_range_makes_the_lane_start_the_file_over(odd_
     assert _Handler.ranges == ["bytes=1000-"]
     assert any(isinstance(e, ev.Notice) and "ignored the range" in e.message for e in events)
     assert resumed.dest.read_bytes() == BODY
+
+
+def test_parts_from_a_server_that_ignores_the_range_take_only_their_own_bytes(odd_server, data_dir):
+    """Each ranged part is answered with the whole object from byte 0: the lane
+    skips to the part's first byte and stops at its last one."""
+    whole = item(data_dir, "parts.bin")
+    finished, events = run_items(odd_server, data_dir, [whole], part_size=64 * 1024)
+    assert (finished.done, finished.failed) == (1, 0), finished.failures
+    assert sorted(_Handler.ranges) == sorted(f"bytes={n}-{n + 65535}" for n in range(0, len(BODY), 65536))
+    assert whole.dest.read_bytes() == BODY
+    assert next(e for e in events if isinstance(e, ev.FileDone)).verified == "md5"
 
 
 def test_lane_failures_are_classified_per_file_and_the_rest_still_land(odd_server, data_dir):

@@ -15,24 +15,15 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.s3 import S3Settings
 from laion_fmri_tui.core.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer import md5_lanes, partfile
+from laion_fmri_tui.core.transfer import hash_pool, md5_lanes, part_window, partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.core.transfer.md5_lanes import Md5Stream, update_together
 from laion_fmri_tui.core.transfer.partfile import PartRecord
 from laion_fmri_tui.devserver import synthetic
 
 KIB = 1024
+MIB = 1024 * KIB
 CHUNKED = (synthetic.MULTIPART_KEY, synthetic.LARGE_KEY)
-
-
-@pytest.fixture(params=["simd", "hashlib"])
-def lanes(request, monkeypatch) -> str:
-    """Every check runs with the compiled lanes and with hashlib alone (no compiler at install)."""
-    if request.param == "simd":
-        assert md5_lanes.NATIVE, "the _md5lanes extension was not built (see hatch_build.py)"
-    else:
-        monkeypatch.setattr(md5_lanes, "NATIVE", False)
-    return request.param
 
 
 def test_lanes_give_hashlibs_digests_for_any_length_and_lane_count(lanes):
@@ -86,9 +77,41 @@ def test_parts_are_checked_against_plain_and_multipart_etags(lanes, s3, data_dir
         assert len(s3.gets(key)) > 1, "fetched as parallel parts"
 
 
-@pytest.mark.parametrize("key", CHUNKED, ids=["multipart-etag", "plain-md5"])
-def test_a_corrupted_part_fails_the_file_and_a_rerun_fetches_it(lanes, s3, data_dir, s3_objects, key):
-    service = _service(s3, data_dir, 256 * KIB)
+@pytest.fixture
+def read_backs(monkeypatch) -> list[int]:
+    """The bytes the hash pool reads back from ``.part`` files, window by window."""
+    seen: list[int] = []
+
+    class Counted(part_window.PartWindow):
+        def __init__(self, fd: int, start: int, length: int) -> None:
+            seen.append(length)
+            super().__init__(fd, start, length)
+
+    monkeypatch.setattr(part_window, "PartWindow", Counted)
+    monkeypatch.setattr(hash_pool, "PartWindow", Counted)
+    return seen
+
+
+@pytest.mark.parametrize("part_size, read_back", [(5 * MIB, 0), (10 * MIB, 0), (7 * MIB, 5 * MIB)],
+                         ids=["one-per-part", "two-per-part", "one-across-parts"])
+def test_upload_parts_inside_a_ranged_part_are_hashed_as_they_arrive(lanes, s3, data_dir, s3_objects, read_backs,
+                                                                     part_size, read_back):
+    """The 10.5 MiB object was uploaded in 5 MiB parts. Those that lie inside one
+    ranged part are hashed from the bytes as they arrive; with 7 MiB parts the
+    second (5-10 MiB) spans two of them and is read back from the file instead."""
+    key = synthetic.MULTIPART_KEY
+    events = _run(_service(s3, data_dir, part_size), "02")
+    assert {e.key: e.verified for e in events if isinstance(e, ev.FileDone)}[key] == "etag"
+    assert (data_dir / key).read_bytes() == s3_objects[key].data
+    assert len(s3.gets(key)) == -(-synthetic.MULTIPART_SIZE // part_size)
+    assert sum(read_backs) == read_back
+
+
+@pytest.mark.parametrize("key, part_size", [(synthetic.MULTIPART_KEY, 256 * KIB), (synthetic.LARGE_KEY, 256 * KIB),
+                                            (synthetic.MULTIPART_KEY, 5 * MIB)],
+                         ids=["multipart-etag-read-back", "plain-md5", "multipart-etag-streamed"])
+def test_a_corrupted_part_fails_the_file_and_a_rerun_fetches_it(lanes, s3, data_dir, s3_objects, key, part_size):
+    service = _service(s3, data_dir, part_size)
     ses = key.split("/ses-")[1][:2]
     s3.fail_next(key, 1, "flip")
     events = _run(service, ses)

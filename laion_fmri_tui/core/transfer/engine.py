@@ -1,13 +1,15 @@
 """The transfer engine: one pool of workers over one connection pool.
 
 Files are taken in plan order. A file above the threshold is split into
-ranged parts that go to the front of the workers' queue, so free workers help
-finish a started file before opening new ones. A smaller file is one streamed
-GET, hashed as it arrives: from a source that can (S3) it goes to the
-:class:`~laion_fmri_tui.core.transfer.multi_lane.MultiLane`, which keeps many
-in flight on one thread; otherwise to a worker. Every unit retries transient
-failures from the byte it had reached. Pausing holds transfers between reads;
-cancelling stops them and keeps every ``.part`` for the next run.
+ranged parts that go to the front of their feed's queue, so parts in flight
+help finish a started file before new ones open. A smaller file is one
+streamed GET, hashed as it arrives. From a source that can (S3) both go to
+the :class:`~laion_fmri_tui.core.transfer.multi_lane.MultiLane`, which keeps
+them all in flight on one thread, its parts hashed as they arrive by the
+:class:`~laion_fmri_tui.core.transfer.span_hasher.SpanHasher`; from other
+sources to the worker threads. Every unit retries transient failures from
+the byte it had reached. Pausing holds transfers between reads; cancelling
+stops them and keeps every ``.part`` for the next run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core import verified
@@ -30,10 +33,19 @@ from laion_fmri_tui.core.transfer.multi_lane import MultiLane, Request
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.transfer.sources import Source, SourceError
+from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.streaming import Cancelled, Cursor, stream_range
-from laion_fmri_tui.core.transfer.verify import VerificationError
+from laion_fmri_tui.core.transfer.verify import Span, VerificationError
 
 __all__ = ["EngineSettings", "TransferEngine"]
+
+
+@dataclass
+class _Feed:
+    """Files to open, and the parts of opened ones still to start, in plan order."""
+
+    items: collections.deque[PlanItem] = field(default_factory=collections.deque)
+    queue: collections.deque[tuple[FileJob, int]] = field(default_factory=collections.deque)
 
 
 class TransferEngine:
@@ -49,8 +61,9 @@ class TransferEngine:
         self._cancel = threading.Event()
         self._finished = threading.Event()
         self._lock = threading.Lock()
-        self._queue: collections.deque = collections.deque()
-        self._items: collections.deque[PlanItem] = collections.deque()
+        self._workers = _Feed()
+        self._parts = _Feed()
+        """Chunked files for the multi lane."""
         self._small: collections.deque[PlanItem] = collections.deque()
         """Whole-file GETs for the multi lane, in plan order."""
         self._active: dict[str, FileJob] = {}
@@ -60,7 +73,8 @@ class TransferEngine:
         self._failures: list[tuple[str, str]] = []
         self.progress: ProgressTracker | None = None
         self._bandwidth = TokenBucket(self.settings.max_bandwidth)
-        self._hashes = HashPool()
+        self._hashes = HashPool(self._finalize, self._after_units)
+        self._hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None)
 
     # control ---------------------------------------------------------------
     def pause(self) -> None:
@@ -100,16 +114,18 @@ class TransferEngine:
             if item.state is LocalState.COMPLETE:
                 self._counts["skipped"] += 1
                 self._sink(ev.FileSkipped(item.key, "complete", item.size))
-            elif self._lane_takes(item):
-                self._small.append(item)
+            elif not self._lane_takes(item):
+                self._workers.items.append(item)
+            elif self.settings.chunk_size_for(item.size):
+                self._parts.items.append(item)
             else:
-                self._items.append(item)
+                self._small.append(item)
         ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
         ticker.start()
         workers = [threading.Thread(target=self._work, name=f"transfer-{n}", daemon=True)
-                   for n in range(max(1, min(self.settings.jobs, 1024)) if self._items else 0)]
-        if self._small:
-            lane = MultiLane(self, self.settings.lane_transfers)
+                   for n in range(max(1, min(self.settings.jobs, 1024)) if self._workers.items else 0)]
+        if self._small or self._parts.items:
+            lane = MultiLane(self, self.settings.lane_transfers, self.settings.jobs)
             workers.append(threading.Thread(target=lane.run, name="transfer-lane", daemon=True))
         for worker in workers:
             worker.start()
@@ -118,8 +134,8 @@ class TransferEngine:
                 worker.join()
             if self._cancel.is_set():
                 self._drop_queued()
-            else:
-                self._hash_ready(flush=True)  # what waited for company, now that no part is in flight
+            self._hasher.close()  # the bytes that arrived last (a cancelled run's files dropped out)
+            self._hashes.finish(flush=not self._cancel.is_set())  # what waited for company
         finally:
             self._finished.set()
             self._hashes.close()
@@ -149,40 +165,42 @@ class TransferEngine:
     # workers ---------------------------------------------------------------
     def _work(self) -> None:
         while not self._cancel.is_set():
-            unit = self._next_unit()
+            unit = self._next_unit(self._workers)
             if unit is None:
                 return
             job, index = unit
             self._run_unit(job, index)
 
-    def _next_unit(self) -> tuple[FileJob, int] | None:
+    def _next_unit(self, feed: _Feed) -> tuple[FileJob, int] | None:
         while True:
             with self._lock:
-                if self._queue:
-                    return self._queue.popleft()
-                if not self._items:
+                if feed.queue:
+                    return feed.queue.popleft()
+                if not feed.items:
                     return None
-                item = self._items.popleft()
-            job = self._start_job(item)
+                item = feed.items.popleft()
+            job = self._start_job(item, streamed=feed is self._parts)
             if job is None:
                 continue
             todo = job.todo
             if not todo:
-                if job.pool_hashed:
-                    self._hash_ready()  # every part came from an earlier run: check, then keep
+                if job.has_spans:
+                    self._hashes.poke()  # every part came from an earlier run: check, then keep
                 else:
                     self._after_units(job)
                 continue
             with self._lock:
-                self._queue.extendleft((job, i) for i in reversed(todo[1:]))
+                feed.queue.extendleft((job, i) for i in reversed(todo[1:]))
             return job, todo[0]
 
-    def _start_job(self, item: PlanItem) -> FileJob | None:
+    def _start_job(self, item: PlanItem, streamed: bool = False) -> FileJob | None:
         job = FileJob(item, self.settings.chunk_size_for(item.size))
         try:
             job.todo = job.open()
             if not job.chunk_size and job.resume_from:
                 job.hash_existing_prefix()
+            if streamed:
+                job.stream_to(self._hasher)
             if job.chunk_size:
                 self._hashes.add(job)
         except OSError as error:
@@ -220,37 +238,37 @@ class TransferEngine:
     def unit_ended(self, job: FileJob, failure: tuple[str, str] | None, part: int | None = None) -> None:
         """A unit has stopped (``failure`` None: all its bytes are in the ``.part``).
 
-        A chunked job with checks is wrapped up by whoever hashes its last span."""
+        A job is wrapped up by whoever sees its last unit end and its last span hashed."""
         with job.lock:  # read together: the hash pool may fail the job in between (fail_if_first)
             job.outstanding -= 1
             if failure and job.failure is None:
                 job.failure = failure
             last = job.outstanding == 0
             failed = job.failure is not None
-        if not failed and job.pool_hashed:
-            if part is not None:
+        if not failed:
+            if job.has_spans and part is not None:
                 job.part_ready(part)
-            self._hash_ready()
-        elif not failed and last:
-            self._finalize(job)
+                self._hashes.poke()
+            if job.claim_wrap_up():
+                self._finalize(job)
         elif last:
             self._after_units(job)
-            if job.pool_hashed:
-                self._hash_ready()  # spans that waited for this job's may go on without them
+            if job.has_spans:
+                self._hashes.poke()  # spans that waited for this job's may go on without them
 
-    def _hash_ready(self, flush: bool = False) -> None:
-        """Hash the parts that are ready, and wrap up the jobs that completes or breaks."""
-        completed, broken = self._hashes.drive(flush)
-        for job in completed:
+    def _span_hashed(self, job: FileJob, span: Span) -> None:
+        """The span hasher's word that ``span`` of ``job`` is hashed (on its thread)."""
+        job.span_hashed(span)
+        if job.claim_wrap_up():
             self._finalize(job)
-        for job in broken:
-            self._after_units(job)
 
     def _drop_queued(self) -> None:
-        """After a cancel: the parts no worker started end as cancelled, so their
+        """After a cancel: the parts nobody started end as cancelled, so their
         files are closed and retired (every ``.part`` and record stays)."""
         with self._lock:
-            queued, self._queue = list(self._queue), collections.deque()
+            queued = [*self._workers.queue, *self._parts.queue]
+            self._workers.queue.clear()
+            self._parts.queue.clear()
         for job, _ in queued:
             self.unit_ended(job, ("cancelled", "cancelled"))
 
@@ -284,9 +302,18 @@ class TransferEngine:
 
     # the multi lane's side (see multi_lane.LaneHost) -------------------------
     def _lane_takes(self, item: PlanItem) -> bool:
-        """Whole-file GETs from a source that can describe them as plain requests."""
-        return (self.settings.lane_transfers > 0 and not self.settings.chunk_size_for(item.size)
-                and hasattr(self._sources[item.source], "lane_request"))
+        """GETs from a source that can describe them as plain requests."""
+        return self.settings.lane_transfers > 0 and hasattr(self._sources[item.source], "lane_request")
+
+    def take_part(self) -> tuple[FileJob, int, Request] | None:
+        """The next ranged part of a chunked file for the lane, None when there is none."""
+        if self._cancel.is_set():
+            return None
+        unit = self._next_unit(self._parts)
+        if unit is None:
+            return None
+        job, index = unit
+        return job, index, self._sources[job.item.source].lane_request(job.item)
 
     def take_small(self) -> tuple[FileJob, Request] | None:
         """The next whole-file GET with its ``.part`` open, None when there is none."""

@@ -2,8 +2,11 @@
 
 A job is either *sequential* (one stream, front to back, hashed as it
 arrives) or *chunked* (parallel ranged GETs written at their offsets). A
-chunked job's checks are spans (:class:`~.verify.SpanCheck`) that the run's
-:class:`~.hash_pool.HashPool` hashes from the page cache as parts land.
+chunked job's checks are spans (:class:`~.verify.SpanCheck`). A span that
+lies inside one part fetched by the multi lane is *streamed*: its bytes go to
+the run's :class:`~.span_hasher.SpanHasher` as they arrive. The others (parts
+kept from an earlier run, a whole-file MD5, a sha256, spans across parts)
+are hashed from the page cache by the run's :class:`~.hash_pool.HashPool`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from laion_fmri_tui.core.plan import LocalState, PlanItem
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.part_window import feed
 from laion_fmri_tui.core.transfer.partfile import PartRecord
+from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.verify import Span, SpanCheck, Verifier
+
 
 class FileJob:
     """Mutable state of one planned file while it is being fetched."""
@@ -30,7 +35,12 @@ class FileJob:
         self.verifier: Verifier | SpanCheck = (SpanCheck(item.size, item.etag, item.sha256) if self.chunk_size
                                                else Verifier(item.size, item.etag, item.sha256))
         self.spans_left: list[Span] = list(self.verifier.spans) if self.chunk_size else []
-        """Spans not hashed yet (chunked jobs); the hash pool removes them."""
+        """Spans not hashed yet (chunked jobs), under :attr:`lock`."""
+        self.streamed: dict[int, Span] = {}
+        """Spans hashed as they arrive, by index (see :meth:`stream_to`)."""
+        self._span_size = 0
+        self._hasher: SpanHasher | None = None
+        self.wrapped = False
         self.ready: set[int] = set()
         """Parts whose bytes are all in the ``.part`` and may be hashed."""
         self.failure: tuple[str, str] | None = None
@@ -100,9 +110,42 @@ class FileJob:
             return os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
 
     @property
-    def pool_hashed(self) -> bool:
-        """Chunked with content checks: the run's hash pool checks it and wraps it up."""
+    def has_spans(self) -> bool:
+        """Chunked with content checks: done when every span is hashed, not at its last part."""
         return bool(self.chunk_size) and bool(self.verifier.spans)
+
+    def stream_to(self, hasher: SpanHasher) -> None:
+        """Hash each MD5 span that lies inside one part fetched now as its bytes
+        arrive (the caller stores ``bytes`` that stay unchanged)."""
+        spans = self.spans_left
+        if len(spans) < 2 or not spans[0].lanes or self.todo is None:
+            return
+        self._span_size = spans[0].end - spans[0].start
+        self._hasher = hasher
+        fetched = set(self.todo)
+        for index, span in enumerate(spans):
+            part = span.start // self.chunk_size
+            if part in fetched and (span.end - 1) // self.chunk_size == part:
+                self.streamed[index] = span
+
+    @property
+    def pool_spans(self) -> list[Span]:
+        """The spans the hash pool reads back from the ``.part``."""
+        streamed = set(self.streamed.values())
+        return [span for span in self.spans_left if span not in streamed]
+
+    def span_hashed(self, span: Span) -> None:
+        with self.lock:
+            self.spans_left.remove(span)
+
+    def claim_wrap_up(self) -> bool:
+        """True once, for the first caller to see every unit ended and every
+        span hashed with no failure: it checks and renames the file."""
+        with self.lock:
+            if self.wrapped or self.outstanding or self.spans_left or self.failure is not None:
+                return False
+            self.wrapped = True
+            return True
 
     @property
     def record_updated(self) -> bool:
@@ -120,9 +163,24 @@ class FileJob:
             written += os.pwrite(self.fd, memoryview(data)[written:], pos + written)
         if not self.chunk_size:
             self.verifier.update(data)
+        elif self.streamed:
+            self._hand_over(memoryview(data), pos)
         with self.lock:
             self.fetched += len(data)
             self.on_disk += len(data)
+
+    def _hand_over(self, view: memoryview, pos: int) -> None:
+        """Queue the bytes of streamed spans in ``view`` (from object offset ``pos``)."""
+        assert self._hasher is not None
+        size = self._span_size
+        while view:
+            index = pos // size
+            take = min(len(view), (index + 1) * size - pos)
+            span = self.streamed.get(index)
+            if span is not None:
+                self._hasher.put(self, span, view[:take])
+            view = view[take:]
+            pos += take
 
     def restart(self) -> None:
         """The server ignored a Range: drop the kept prefix and start over."""

@@ -1,18 +1,23 @@
-"""Hashing the finished parts of every chunked file, many spans at a time.
+"""Hashing the finished parts of chunked files from the page cache, many spans at a time.
 
-A part's bytes are checked once they are on disk, read back through a
-mapping of the ``.part`` (still in the page cache), so verification overlaps
-the transfer instead of a second pass at the end. The pool sees the spans of
+The spans that cannot be hashed as they arrive (see :mod:`.span_hasher`):
+parts kept from an earlier run, a whole-file MD5 or sha256, spans across
+parts, anything fetched by the worker threads. A part's bytes are checked
+once they are on disk, read back through a mapping of the ``.part`` (still
+in the page cache), so verification overlaps the transfer instead of a
+second pass at the end. The pool sees the spans of
 every file in flight: it steps up to :data:`~.md5_lanes.LANES` MD5 spans
 together (the parts of a multipart upload, or several files' prefixes), which
-is where most of a large download's CPU went. Any worker whose part ends
-drives the pool; several may, each on spans the others have not claimed.
+is where most of a large download's CPU went. The pool hashes on its own
+thread, woken by :meth:`HashPool.poke` whenever a part ends, so neither the
+multi lane nor a worker stops receiving while it hashes.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.md5_lanes import LANES, update_together
@@ -31,25 +36,70 @@ class HashPool:
     hashed never leaves a mapping on a reused descriptor number.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, completed: Callable[[FileJob], None], broken: Callable[[FileJob], None]) -> None:
+        self._completed = completed
+        """Called with each job whose last span the pool hashed (its units all ended)."""
+        self._broken = broken
+        """Called with each job the pool failed (a read error) whose units all ended."""
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._open: list[tuple[FileJob, Span]] = []
-        self._fds: dict[FileJob, int] = {}
-        """Per job with spans left: the duplicate descriptor the pool reads it through."""
+        self._fds: dict[FileJob, list[int]] = {}
+        """Per job with pool spans left: [the duplicate descriptor the pool reads
+        it through, how many of its spans the pool still has]."""
 
     def add(self, job: FileJob) -> None:
-        """Start tracking a chunked job's spans (it has been opened)."""
-        if not job.spans_left:
+        """Start tracking the spans of a chunked job that are not streamed (it has been opened)."""
+        spans = job.pool_spans
+        if not spans:
             return
         fd = os.dup(job.fd)
         with self._lock:
-            self._fds[job] = fd
-            self._open.extend((job, span) for span in job.spans_left)
+            self._fds[job] = [fd, len(spans)]
+            self._open.extend((job, span) for span in spans)
+
+    def poke(self) -> None:
+        """Parts have ended: hash what is ready, on the pool's thread."""
+        if not self._open:
+            return
+        with self._lock:
+            if self._thread is None and not self._stopping:
+                self._thread = threading.Thread(target=self._run, name="hash-pool", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def finish(self, flush: bool) -> None:
+        """No part is in flight any more: stop the thread, then hash everything
+        ready (``flush``: without waiting for company) here."""
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join()
+        if flush:
+            self._report(*self.drive(flush=True))
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            self._report(*self.drive())
+
+    def _report(self, completed: list[FileJob], broken: list[FileJob]) -> None:
+        for job in completed:
+            self._completed(job)
+        for job in broken:
+            self._broken(job)
 
     def close(self) -> None:
         """The run is over: let go of what failed or cancelled jobs left."""
         with self._lock:
-            for fd in self._fds.values():
+            for fd, _ in self._fds.values():
                 os.close(fd)
             self._fds.clear()
             self._open.clear()
@@ -67,7 +117,7 @@ class HashPool:
                 batch = self._claim(flush)
             if not batch:
                 return completed, broken
-            fds = [self._fds[job] for job, _, _ in batch]
+            fds = [self._fds[job][0] for job, _, _ in batch]
             if len(batch) == 1 and not batch[0][1].lanes:
                 unread = _hash_ordered(fds[0], *batch[0])
             else:
@@ -81,14 +131,16 @@ class HashPool:
                     span.claimed = False
                     if span.pos == span.end:
                         self._forget(job, span)
-                        if not job.spans_left and job.failure is None:
+                        if job.claim_wrap_up():
                             completed.append(job)
 
     def _forget(self, job: FileJob, span: Span) -> None:
         self._open.remove((job, span))
-        job.spans_left.remove(span)
-        if not job.spans_left:
-            os.close(self._fds.pop(job))
+        job.span_hashed(span)
+        held = self._fds[job]
+        held[1] -= 1
+        if not held[1]:
+            os.close(self._fds.pop(job)[0])
 
     def _claim(self, flush: bool) -> list[tuple[FileJob, Span, int]]:
         """Up to LANES lane spans with whole blocks ready, or one span alone (an

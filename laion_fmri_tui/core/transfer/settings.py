@@ -12,10 +12,10 @@ class EngineSettings:
     """How hard to push; defaults suit a shared login node on real S3."""
 
     jobs: int = 64
-    """Concurrent requests of the worker threads, shared by large files and their
-    parts. S3 serves each connection at tens of MB/s after tens of ms, so filling
-    a fast link takes about this many requests in flight (measured in ``bench/``:
-    at 20 MB/s a connection, 32 held large files near 500 MB/s, 64 reach 800)."""
+    """Ranged parts in flight at once (on the multi lane for S3, else one worker
+    thread each). S3 serves each connection at tens of MB/s after tens of ms, so
+    filling a fast link takes about this many requests in flight (measured in
+    ``bench/``: at 20 MB/s a connection, 32 held large files near 500 MB/s)."""
     part_size: int | None = None
     """Ranged-part size; None adapts it to the object (8-64 MiB)."""
     threshold: int | None = None
@@ -28,7 +28,8 @@ class EngineSettings:
     The starting value: :meth:`TransferEngine.set_bandwidth` changes it live."""
     progress_interval: float = 0.25
     lane_jobs: int | None = None
-    """Whole small files in flight on the multi lane; None = 4 x ``jobs``, 0 = no lane."""
+    """GETs in flight on the multi lane (parts and whole small files together);
+    None = 4 x ``jobs``, 0 = no lane (every GET on a worker thread)."""
 
     @property
     def lane_transfers(self) -> int:

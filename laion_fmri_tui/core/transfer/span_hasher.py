@@ -1,0 +1,181 @@
+"""MD5 of the parts of multipart uploads, from the bytes as they arrive.
+
+The multi lane receives each ranged part in order on one connection, so a
+part that holds whole upload parts can be hashed from the very bytes libcurl
+hands over: no second read of the ``.part``, no mapping, and the bytes are
+still in the CPU's cache. One thread steps up to :data:`~.md5_lanes.LANES`
+spans together (see :mod:`~.md5_lanes`), on the other core while the lane
+receives. Pieces wait a few milliseconds for company, so a step is rarely
+narrow; a span that ends hands its file back to the engine.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from laion_fmri_tui.core.transfer.md5_lanes import LANES, Md5Stream, update_together
+from laion_fmri_tui.core.transfer.verify import Span
+
+LINGER = 0.01
+"""Seconds pieces wait for :data:`LANES` spans to have bytes before a narrower step."""
+BLOCK = 64
+
+
+@dataclass(eq=False)
+class _Feed:
+    """One span's bytes received but not hashed yet, in order."""
+
+    owner: object
+    span: Span
+    pieces: collections.deque[memoryview] = field(default_factory=collections.deque)
+    carry: bytes = b""
+    """The last bytes of a piece that ended inside a 64-byte block."""
+
+
+class SpanHasher:
+    """Hashes the spans that :meth:`put` feeds; ``done(owner, span)`` is called
+    (on the hasher's thread) when a span's last byte is hashed, and ``dropped(owner)``
+    says whether an owner failed, so its bytes need no hashing any more."""
+
+    def __init__(self, done: Callable[[object, Span], None], dropped: Callable[[object], bool]) -> None:
+        self._done = done
+        self._dropped = dropped
+        self._cond = threading.Condition()
+        self._feeds: dict[Span, _Feed] = {}
+        """Every span fed and not finished (its carry lives here)."""
+        self._queued: dict[Span, _Feed] = {}
+        """The feeds with pieces to hash, oldest first."""
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def put(self, owner: object, span: Span, view: memoryview) -> None:
+        """Queue the span's next bytes; ``view`` must not change until hashed
+        (the lane's pieces are ``bytes`` objects)."""
+        with self._cond:
+            feed = self._feeds.get(span)
+            if feed is None:
+                feed = self._feeds[span] = _Feed(owner, span)
+            feed.pieces.append(view)
+            if span not in self._queued:
+                self._queued[span] = feed
+                if len(self._queued) in (1, LANES):  # the hasher starts lingering, or may stop
+                    self._cond.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="span-hasher", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        """Hash what is queued (the run's transfers have ended) and stop."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                batch = self._wait_for_batch()
+                if batch is None:
+                    return
+            self._step(batch)
+
+    def _wait_for_batch(self) -> list[_Feed] | None:
+        """Up to LANES feeds with whole blocks to hash; None once closed and empty."""
+        waiting_since: float | None = None
+        while True:
+            ready = self._ready()
+            if len(ready) >= LANES or (ready and self._closing):
+                return ready[:LANES]
+            if self._closing and not self._queued:
+                return None
+            now = time.monotonic()
+            if ready and waiting_since is not None and now - waiting_since >= LINGER:
+                return ready
+            if ready:
+                waiting_since = waiting_since or now
+                self._cond.wait(max(0.0, LINGER - (now - waiting_since)))
+            else:
+                waiting_since = None
+                self._cond.wait()
+
+    def _ready(self) -> list[_Feed]:
+        """Queued feeds with a whole block at the front, after settling carries,
+        tails and the spans that ended or whose file failed."""
+        ready = []
+        for span, feed in list(self._queued.items()):
+            if self._dropped(feed.owner):
+                self._queued.pop(span, None)
+                self._feeds.pop(span, None)
+                continue
+            _settle(feed)
+            if span.pos == span.end:
+                self._queued.pop(span, None)
+                self._feeds.pop(span, None)
+                self._cond.release()  # the engine may wrap the file up: not under our lock
+                try:
+                    self._done(feed.owner, span)
+                finally:
+                    self._cond.acquire()
+            elif feed.pieces:
+                ready.append(feed)
+            else:
+                self._queued.pop(span, None)  # a carry waits for the span's next piece
+        return ready
+
+    def _step(self, batch: list[_Feed]) -> None:
+        """Hash the same whole-block length from the front of each feed, together."""
+        common = min(len(feed.pieces[0]) for feed in batch)
+        common -= common % BLOCK
+        views = [feed.pieces[0] for feed in batch]
+        streams = [feed.span.digest for feed in batch]
+        assert all(isinstance(s, Md5Stream) for s in streams)
+        update_together(streams, views, common, [False] * len(batch))  # type: ignore[arg-type]
+        with self._cond:
+            for feed in batch:
+                feed.span.pos += common
+                _replace_front(feed.pieces, feed.pieces[0][common:])
+                if not feed.pieces and feed.span.pos != feed.span.end:  # an ended span stays: _ready reports it
+                    self._queued.pop(feed.span, None)
+
+
+def _settle(feed: _Feed) -> None:
+    """Make the front of a feed start on a block boundary of its span.
+
+    A piece that ends inside a block leaves its last bytes as a carry, which
+    the next piece completes to one block, hashed alone; the span's own last
+    partial block becomes the digest's tail."""
+    span, pieces = feed.span, feed.pieces
+    digest = span.digest
+    assert isinstance(digest, Md5Stream)
+    while pieces:
+        head = pieces[0]
+        if feed.carry:
+            need = BLOCK - len(feed.carry)
+            feed.carry += bytes(head[:need])
+            _replace_front(pieces, head[need:])
+            if len(feed.carry) == BLOCK or span.pos + len(feed.carry) == span.end:
+                block, feed.carry = feed.carry, b""
+                update_together([digest], [memoryview(block)], len(block), [span.pos + len(block) == span.end])
+                span.pos += len(block)
+            continue
+        if len(head) >= BLOCK:
+            return
+        if span.pos + len(head) == span.end:  # the span's last bytes: its digest's tail
+            update_together([digest], [head], len(head), [True])
+            span.pos = span.end
+        else:
+            feed.carry = bytes(head)
+        pieces.popleft()
+
+
+def _replace_front(pieces: collections.deque[memoryview], rest: memoryview) -> None:
+    if rest:
+        pieces[0] = rest
+    else:
+        pieces.popleft()

@@ -1,0 +1,77 @@
+"""The span hasher: MD5 of many spans from pieces of any size, in any interleaving."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+
+import pytest
+
+from laion_fmri_tui.core.transfer.md5_lanes import Md5Stream
+from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
+from laion_fmri_tui.core.transfer.verify import Span
+
+
+def _cuts(rng: random.Random, size: int) -> list[int]:
+    """Piece lengths for ``size`` bytes: tiny ones, odd ones, whole blocks, large ones."""
+    cuts = []
+    while size:
+        take = min(size, rng.choice([1, 7, 63, 64, 65, 1000, 4096, 20_000, rng.randrange(1, 70_000)]))
+        cuts.append(take)
+        size -= take
+    return cuts
+
+
+@pytest.mark.parametrize("spans", [1, 5, 16, 40])
+def test_digests_match_hashlib_for_pieces_of_any_size(lanes, spans):
+    rng = random.Random(spans)
+    owner = object()
+    datas = [rng.randbytes(rng.choice([0, 1, 64, 100, 65_536, 300_001])) for _ in range(spans)]
+    made = [Span(0, len(data), Md5Stream()) for data in datas]
+    done: list[Span] = []
+    hasher = SpanHasher(lambda who, span: done.append(span), lambda who: False)
+    queues = []
+    for span, data in zip(made, datas):
+        pieces, pos = [], 0
+        for cut in _cuts(rng, len(data)):
+            pieces.append(memoryview(data)[pos:pos + cut])
+            pos += cut
+        queues.append((span, pieces))
+    while any(pieces for _, pieces in queues):  # interleaved, each span's pieces in order
+        span, pieces = rng.choice([q for q in queues if q[1]])
+        hasher.put(owner, span, pieces.pop(0))
+    hasher.close()
+    for span, data in zip(made, datas):
+        if data:
+            assert span.pos == span.end
+            assert span.digest.hexdigest() == hashlib.md5(data).hexdigest()
+    assert sorted(map(id, done)) == sorted(id(s) for s, d in zip(made, datas) if d), "each span reported once"
+
+
+def test_pieces_from_many_threads_and_a_failed_owner(lanes):
+    """Feeders on their own threads, as parts end at random; a failed file's
+    spans are dropped and never reported."""
+    rng = random.Random(7)
+    good, failed = object(), object()
+    datas = {(owner, n): rng.randbytes(200_000 + n) for owner in (good, failed) for n in range(12)}
+    spans = {key: Span(0, len(data), Md5Stream()) for key, data in datas.items()}
+    done: list[tuple[object, Span]] = []
+    hasher = SpanHasher(lambda who, span: done.append((who, span)), lambda who: who is failed)
+
+    def feed(key) -> None:
+        data, view, pos = datas[key], memoryview(datas[key]), 0
+        for cut in _cuts(random.Random(len(data)), len(data)):
+            hasher.put(key[0], spans[key], view[pos:pos + cut])
+            pos += cut
+
+    threads = [threading.Thread(target=feed, args=(key,)) for key in datas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    hasher.close()
+    assert {id(span) for who, span in done} == {id(spans[key]) for key in datas if key[0] is good}
+    for key, data in datas.items():
+        if key[0] is good:
+            assert spans[key].digest.hexdigest() == hashlib.md5(data).hexdigest()
