@@ -24,6 +24,7 @@ from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.multi_lane import room_for
+from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.s3_get import S3GetSource
 from laion_fmri_tui.devserver import synthetic
 
@@ -65,6 +66,29 @@ def test_small_files_are_fetched_many_at_once_beyond_the_worker_count(s3, data_d
     assert 2 < peak_overlap(gets) <= 12
     for item in plan.items:
         assert item.dest.read_bytes() == s3_objects[item.key].data
+
+
+def test_whole_files_are_checked_16_at_a_time_and_a_corrupted_one_fails(lanes, s3, data_dir, s3_objects,
+                                                                         monkeypatch):
+    """Whole files fetched from their first byte are checked by the span hasher
+    (their MD5s on SIMD lanes); one byte flipped in transit fails only that file."""
+    hashed: set[str] = set()
+    put = SpanHasher.put
+    monkeypatch.setattr(SpanHasher, "put", lambda self, job, span, view: (hashed.add(job.item.key),
+                                                                           put(self, job, span, view)))
+    service = sequential_service(s3, data_dir, lane_jobs=64)
+    plan = service.plan(subject01())
+    bad = next(i.key for i in plan.items if 1024 < i.size <= 64 * 1024)
+    s3.fail_next(bad, 1, "flip")
+    events: list = []
+    finished = service.engine(events.append).run(plan)
+    assert dict(finished.failures).keys() == {bad} and "checksum mismatch" in dict(finished.failures)[bad]
+    assert not (data_dir / bad).exists() and not partfile.part_path(data_dir / bad).exists()
+    done = {e.key: e.verified for e in events if isinstance(e, ev.FileDone)}
+    assert len(done) == plan.files - 1 and set(done.values()) <= {"md5", "etag"}
+    assert hashed == {i.key for i in plan.items if i.size and "-" not in i.etag}, "every plain-MD5 file"
+    again = service.engine(lambda e: None).run(service.plan(subject01()))
+    assert again.failed == 0 and (data_dir / bad).read_bytes() == s3_objects[bad].data
 
 
 def test_pausing_holds_lane_transfers_and_resuming_finishes_them(s3, data_dir, s3_objects):
@@ -169,14 +193,16 @@ def item(data_dir: Path, name: str, **kw) -> PlanItem:
     return PlanItem(name, data_dir / name, len(BODY), ETAG, "glmsingle", **kw)
 
 
-def test_a_server_that_ignores_the_range_makes_the_lane_start_the_file_over(odd_server, data_dir):
+def test_a_server_that_ignores_the_range_makes_the_lane_skip_to_the_byte_it_needs(odd_server, data_dir):
+    """The whole object comes back for ``bytes=1000-``: the kept 1,000 bytes stay
+    (If-Match pins the object), the answer's first 1,000 are dropped."""
     resumed = item(data_dir, "resumed.bin", state=LocalState.PARTIAL, present=1000)
     partfile.part_path(resumed.dest).write_bytes(BODY[:1000])
     partfile.write_record(resumed.dest, partfile.PartRecord(len(BODY), ETAG, 0), fresh=True)
     finished, events = run_items(odd_server, data_dir, [resumed])
     assert finished.done == 1 and finished.failed == 0
     assert _Handler.ranges == ["bytes=1000-"]
-    assert any(isinstance(e, ev.Notice) and "ignored the range" in e.message for e in events)
+    assert next(e for e in events if isinstance(e, ev.FileDone)).verified == "md5"
     assert resumed.dest.read_bytes() == BODY
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
+import time
 
 import pytest
 
@@ -75,3 +76,59 @@ def test_pieces_from_many_threads_and_a_failed_owner(lanes):
     for key, data in datas.items():
         if key[0] is good:
             assert spans[key].digest.hexdigest() == hashlib.md5(data).hexdigest()
+
+
+def test_a_span_queued_while_a_file_is_wrapped_up_is_not_missed():
+    """``done`` runs without the hasher's lock (the engine renames the file
+    then); bytes queued meanwhile, and a close, must still be seen."""
+    first, second = Span(0, 128, Md5Stream()), Span(0, 4096, Md5Stream())
+    done: list[Span] = []
+    inside = threading.Event()
+
+    def wrap_up(owner, span) -> None:
+        done.append(span)
+        if span is first:
+            inside.set()
+            time.sleep(0.3)
+
+    hasher = SpanHasher(wrap_up, lambda owner: False)
+    hasher.put("a", first, memoryview(bytes(128)))
+    assert inside.wait(5)
+    hasher.put("b", second, memoryview(bytes(4096)))
+    closer = threading.Thread(target=hasher.close, daemon=True)
+    closer.start()
+    closer.join(5)
+    assert not closer.is_alive(), "close() hung"
+    assert done == [first, second]
+
+
+def test_a_backlog_is_hashed_without_waiting_for_company():
+    """One span with many pieces queued (a run's last part): each step goes on
+    at once instead of lingering for other spans (200 pieces x 10 ms before)."""
+    data = random.Random(3).randbytes(200 * 65_536)
+    span = Span(0, len(data), Md5Stream())
+    hasher = SpanHasher(lambda owner, s: None, lambda owner: False)
+    for start in range(0, len(data), 65_536):
+        hasher.put("a", span, memoryview(data)[start:start + 65_536])
+    started = time.monotonic()
+    while span.pos < span.end and time.monotonic() - started < 10:
+        time.sleep(0.005)
+    assert time.monotonic() - started < 1.0
+    hasher.close()
+    assert span.digest.hexdigest() == hashlib.md5(data).hexdigest()
+
+
+def test_a_failing_wrap_up_does_not_stop_the_hasher():
+    spans = [Span(0, 1000, Md5Stream()) for _ in range(3)]
+    done: list[Span] = []
+
+    def wrap_up(owner, span) -> None:
+        done.append(span)
+        if span is spans[0]:
+            raise RuntimeError("boom")
+
+    hasher = SpanHasher(wrap_up, lambda owner: False)
+    for span in spans:
+        hasher.put("x", span, memoryview(bytes(1000)))
+    hasher.close()
+    assert sorted(map(id, done)) == sorted(map(id, spans))

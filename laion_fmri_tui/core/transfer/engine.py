@@ -116,7 +116,7 @@ class TransferEngine:
                 self._sink(ev.FileSkipped(item.key, "complete", item.size))
             elif not self._lane_takes(item):
                 self._workers.items.append(item)
-            elif self.settings.chunk_size_for(item.size):
+            elif 0 < self.settings.chunk_size_for(item.size) < item.size:  # as FileJob splits it
                 self._parts.items.append(item)
             else:
                 self._small.append(item)
@@ -258,9 +258,19 @@ class TransferEngine:
 
     def _span_hashed(self, job: FileJob, span: Span) -> None:
         """The span hasher's word that ``span`` of ``job`` is hashed (on its thread)."""
-        job.span_hashed(span)
-        if job.claim_wrap_up():
-            self._finalize(job)
+        try:
+            job.span_hashed(span)
+            if job.claim_wrap_up():
+                self._finalize(job)
+        except Exception as error:  # noqa: BLE001 - this file fails, the hasher goes on
+            self.unexpected(job, error)
+
+    def unexpected(self, job: FileJob, error: BaseException) -> None:
+        """An error nothing expected, off the units' path: the file fails, the run goes on."""
+        failure = ("error", f"unexpected error: {type(error).__name__}: {error}")
+        if (job.fail_if_first(failure) or job.wrapped) and not job.retired:
+            job.failure = job.failure or failure
+            self._after_units(job)
 
     def _drop_queued(self) -> None:
         """After a cancel: the parts nobody started end as cancelled, so their
@@ -322,7 +332,7 @@ class TransferEngine:
                 if not self._small:
                     return None
                 item = self._small.popleft()
-            job = self._start_job(item)
+            job = self._start_job(item, streamed=True)
             if job is not None and job.todo:
                 return job, self._sources[item.source].lane_request(item)
             if job is not None:

@@ -111,12 +111,17 @@ class FileJob:
 
     @property
     def has_spans(self) -> bool:
-        """Chunked with content checks: done when every span is hashed, not at its last part."""
-        return bool(self.chunk_size) and bool(self.verifier.spans)
+        """Checked as spans: done when every span is hashed, not at its last unit."""
+        return isinstance(self.verifier, SpanCheck) and bool(self.verifier.spans)
 
     def stream_to(self, hasher: SpanHasher) -> None:
         """Hash each MD5 span that lies inside one part fetched now as its bytes
-        arrive (the caller stores ``bytes`` that stay unchanged)."""
+        arrive (the caller stores ``bytes`` that stay unchanged). A whole small
+        file fetched from its first byte is one such span when its ETag is its
+        MD5: hashed 16 files at a time instead of one by one."""
+        if not self.chunk_size:
+            self._stream_whole(hasher)
+            return
         spans = self.spans_left
         if len(spans) < 2 or not spans[0].lanes or self.todo is None:
             return
@@ -127,6 +132,18 @@ class FileJob:
             part = span.start // self.chunk_size
             if part in fetched and (span.end - 1) // self.chunk_size == part:
                 self.streamed[index] = span
+
+    def _stream_whole(self, hasher: SpanHasher) -> None:
+        if self.resume_from or self.item.sha256 or self.item.size <= 0:
+            return
+        check = SpanCheck(self.item.size, self.item.etag)
+        if check.kind != "md5":
+            return
+        self.verifier = check
+        self.spans_left = list(check.spans)
+        self.streamed = {0: check.spans[0]}
+        self._span_size = self.item.size
+        self._hasher = hasher
 
     @property
     def pool_spans(self) -> list[Span]:
@@ -161,10 +178,10 @@ class FileJob:
         written = os.pwrite(self.fd, data, pos)
         while written < len(data):  # a short write (a signal, a nearly full disk): the rest
             written += os.pwrite(self.fd, memoryview(data)[written:], pos + written)
-        if not self.chunk_size:
-            self.verifier.update(data)
-        elif self.streamed:
+        if self.streamed:
             self._hand_over(memoryview(data), pos)
+        elif not self.chunk_size:
+            self.verifier.update(data)
         with self.lock:
             self.fetched += len(data)
             self.on_disk += len(data)

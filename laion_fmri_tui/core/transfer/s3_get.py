@@ -13,7 +13,7 @@ import urllib3
 
 from laion_fmri_tui.core.plan import PlanItem
 from laion_fmri_tui.core.s3_http import S3Http, reason_of
-from laion_fmri_tui.core.transfer.multi_lane import Request
+from laion_fmri_tui.core.transfer.lane_transfer import Request
 from laion_fmri_tui.core.transfer.sources import Opened, SourceError, classify_status, content_range_start
 
 

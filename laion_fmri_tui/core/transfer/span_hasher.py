@@ -50,6 +50,8 @@ class SpanHasher:
         self._queued: dict[Span, _Feed] = {}
         """The feeds with pieces to hash, oldest first."""
         self._closing = False
+        self._stale = False
+        """A feed was queued (or a close asked) while the hasher was not looking."""
         self._thread: threading.Thread | None = None
 
     def put(self, owner: object, span: Span, view: memoryview) -> None:
@@ -62,6 +64,7 @@ class SpanHasher:
             feed.pieces.append(view)
             if span not in self._queued:
                 self._queued[span] = feed
+                self._stale = True
                 if len(self._queued) in (1, LANES):  # the hasher starts lingering, or may stop
                     self._cond.notify()
             if self._thread is None:
@@ -72,6 +75,7 @@ class SpanHasher:
         """Hash what is queued (the run's transfers have ended) and stop."""
         with self._cond:
             self._closing = True
+            self._stale = True
             self._cond.notify()
             thread = self._thread
         if thread is not None:
@@ -89,9 +93,12 @@ class SpanHasher:
         """Up to LANES feeds with whole blocks to hash; None once closed and empty."""
         waiting_since: float | None = None
         while True:
+            self._stale = False
             ready = self._ready()
-            if len(ready) >= LANES or (ready and self._closing):
-                return ready[:LANES]
+            if self._stale and len(ready) < LANES:
+                continue  # queued while done() ran with the lock released: look again
+            if len(ready) >= LANES or (ready and (self._closing or any(len(f.pieces) > 1 for f in ready))):
+                return ready[:LANES]  # a backlog does not wait for company
             if self._closing and not self._queued:
                 return None
             now = time.monotonic()
@@ -120,6 +127,8 @@ class SpanHasher:
                 self._cond.release()  # the engine may wrap the file up: not under our lock
                 try:
                     self._done(feed.owner, span)
+                except Exception:  # noqa: BLE001 - the engine fails that file; the others go on
+                    pass
                 finally:
                     self._cond.acquire()
             elif feed.pieces:
