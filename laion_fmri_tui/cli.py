@@ -37,9 +37,9 @@ def app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (env LAION_FMRI_S3_ENDPOINT_URL)")
     parser.add_argument("--access-url", metavar="URL", help="access service (env LAION_FMRI_ACCESS_URL)")
     parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
-                        help=f"concurrent requests (default {DEFAULT_JOBS})")
+                        help=f"ranged parts in flight (default {DEFAULT_JOBS}; 4 x N requests in all)")
     parser.add_argument("--max-bandwidth", metavar="RATE",
-                        help="one cap over all workers, e.g. 50M (bytes/s); changeable with w while downloading")
+                        help="one cap over all transfers, e.g. 50M (bytes/s); changeable with w while downloading")
     parser.add_argument("--mouse", action="store_true", help="turn mouse reporting on (off by default)")
     return parser
 

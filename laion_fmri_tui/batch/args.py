@@ -82,8 +82,8 @@ def build_parser() -> OneLineParser:
     how.add_argument("--endpoint-url", metavar="URL",
                      help="S3 endpoint (default: AWS; env LAION_FMRI_S3_ENDPOINT_URL)")
     how.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
-                     help=f"concurrent requests for files and parts (default {DEFAULT_JOBS}); "
-                          "whole small files run up to 4 x N at once")
+                     help=f"ranged parts in flight (default {DEFAULT_JOBS}); "
+                          "with whole small files, up to 4 x N requests at once")
     how.add_argument("--part-size", type=parse_size, metavar="SIZE",
                      help="fetch objects larger than SIZE (e.g. 64M) as parallel ranged parts "
                           "of that size (default: adapted to each object)")
