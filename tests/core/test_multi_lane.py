@@ -7,6 +7,7 @@ answer 412 or 403 for one object).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.server
 import threading
@@ -23,6 +24,7 @@ from laion_fmri_tui.core.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
+from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.multi_lane import room_for
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.s3_get import S3GetSource
@@ -239,3 +241,110 @@ def test_the_lane_fits_the_open_file_limit():
     assert soft_now >= soft
     assert 1 <= fits <= max(1, (soft_now - 256) // 4)
     assert room_for(8) == 8
+
+
+# what a failure leaves behind -------------------------------------------------
+class _FlakyParts(http.server.BaseHTTPRequestHandler):
+    """Answers ranges of BODY; the part at 64 KiB fails (503) while ``fail`` holds,
+    and every part trickles, so the others are still in flight when it gives up."""
+
+    protocol_version = "HTTP/1.1"
+    fail = True
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        first, last = (int(x) for x in self.headers["Range"].split("=")[1].split("-"))
+        if type(self).fail and first == 65536:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = BODY[first:last + 1]
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {first}-{last}/{len(BODY)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for at in range(0, len(body), 8192):
+            self.wfile.write(body[at:at + 8192])
+            self.wfile.flush()
+            if type(self).fail:
+                time.sleep(0.05)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_parts_of_a_file_that_failed_are_not_recorded_as_done(data_dir):
+    """One part gives up while the others are in flight: their bytes are not
+    written, so they must not be recorded; the rerun fetches them again."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyParts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    http_ = S3Http(S3Settings(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}"))
+    etag = "0123456789abcdef0123456789abcdef-2"  # no whole-MiB part size fits: only the size is checked
+    settings = EngineSettings(jobs=2, lane_jobs=4, progress_interval=0.05, part_size=64 * 1024, retries=1)
+    dest = data_dir / "flaky.bin"
+    try:
+        _FlakyParts.fail = True
+        first = TransferEngine({"s3": S3GetSource(http_, "bucket")}, lambda e: None, settings).run(
+            Plan(data_dir, (PlanItem("flaky.bin", dest, len(BODY), etag, "glmsingle"),)))
+        assert first.failed == 1
+        record = partfile.read_record(dest)
+        kept = partfile.part_path(dest).read_bytes()
+        for index in record.chunks_done if record else ():
+            start = index * 65536
+            assert kept[start:start + 65536] == BODY[start:start + 65536], f"part {index} recorded, not written"
+        _FlakyParts.fail = False
+        present = len(kept) if record else 0
+        again = TransferEngine({"s3": S3GetSource(http_, "bucket")}, lambda e: None, settings).run(
+            Plan(data_dir, (PlanItem("flaky.bin", dest, len(BODY), etag, "glmsingle",
+                                     state=LocalState.PARTIAL if present else LocalState.ABSENT,
+                                     present=present),)))
+        assert again.done == 1 and dest.read_bytes() == BODY
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_full_disk_stops_the_run_at_once(s3, data_dir, monkeypatch):
+    """The first write that finds the disk full cancels the run; the parts in
+    flight do not go on fetching bytes that cannot be written."""
+    s3.throttle(synthetic.LARGE_KEY, 2 * MIB)
+    real = FileJob.store
+
+    def store(self, data, pos):
+        if self.item.key == synthetic.LARGE_KEY and pos >= 512 * 1024:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data, pos)
+
+    monkeypatch.setattr(FileJob, "store", store)
+    service = sequential_service(s3, data_dir)
+    finished = service.engine(lambda e: None).run(service.plan(subject01()))
+    assert finished.cancelled
+    assert s3.bytes_sent(synthetic.LARGE_KEY) < synthetic.LARGE_SIZE // 2, "stopped long before the end"
+
+
+def test_an_error_in_a_files_wrap_up_fails_that_file_and_the_run_goes_on(odd_server, data_dir, monkeypatch):
+    _Handler.answers = {"gone.bin": 404}
+    real = partfile.discard
+
+    def discard(dest, **kw):
+        if dest.name == "gone.bin":
+            raise PermissionError(13, "Permission denied")  # a folder made read-only meanwhile
+        return real(dest, **kw)
+
+    monkeypatch.setattr(partfile, "discard", discard)
+    items = [item(data_dir, "gone.bin")] + [item(data_dir, f"fine{i}.bin") for i in range(12)]
+    finished, _ = run_items(odd_server, data_dir, items)
+    assert (finished.done, finished.failed) == (12, 1)
+    assert "gone.bin" in dict(finished.failures)
+
+
+def test_a_chunked_file_kept_whole_by_an_earlier_run_is_renamed(odd_server, data_dir):
+    """Every part recorded, a size-only check: nothing to fetch, the file is
+    checked on disk and takes its name (it used to meet a closed descriptor)."""
+    dest = data_dir / "kept.bin"
+    etag = "0123456789abcdef0123456789abcdef-2"
+    kept = PlanItem("kept.bin", dest, len(BODY), etag, "glmsingle", state=LocalState.PARTIAL, present=len(BODY))
+    partfile.part_path(dest).write_bytes(BODY)
+    partfile.write_record(dest, partfile.PartRecord(len(BODY), etag, 64 * 1024, [0, 1, 2, 3]), fresh=True)
+    finished, _ = run_items(odd_server, data_dir, [kept], part_size=64 * 1024)
+    assert finished.done == 1 and dest.read_bytes() == BODY and not _Handler.ranges

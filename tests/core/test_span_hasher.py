@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from laion_fmri_tui.core.transfer import span_hasher
 from laion_fmri_tui.core.transfer.md5_lanes import Md5Stream
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.verify import Span
@@ -132,3 +133,32 @@ def test_a_failing_wrap_up_does_not_stop_the_hasher():
         hasher.put("x", span, memoryview(bytes(1000)))
     hasher.close()
     assert sorted(map(id, done)) == sorted(map(id, spans))
+
+
+def test_a_hasher_that_falls_behind_holds_back_its_feeders(monkeypatch):
+    """Past HELD queued bytes, put() waits (and with it the writer, the lane and
+    TCP) until the hasher catches up, instead of holding every byte in memory."""
+    monkeypatch.setattr(span_hasher, "HELD", 1024 * 1024)
+    first = Span(0, 64, Md5Stream())
+    data = random.Random(5).randbytes(4 * 1024 * 1024)
+    second = Span(0, len(data), Md5Stream())
+    held_up, go = threading.Event(), threading.Event()
+
+    def wrap_up(owner, span) -> None:
+        if span is first:
+            held_up.set()
+            go.wait(10)  # the hasher is busy elsewhere
+
+    hasher = SpanHasher(wrap_up, lambda owner: False)
+    hasher.put("a", first, memoryview(bytes(64)))
+    assert held_up.wait(5)
+    feeder = threading.Thread(target=lambda: [hasher.put("b", second, memoryview(data)[at:at + 65536])
+                                              for at in range(0, len(data), 65536)], daemon=True)
+    feeder.start()
+    feeder.join(0.5)
+    assert feeder.is_alive(), "put() went on past the budget"
+    go.set()
+    feeder.join(10)
+    assert not feeder.is_alive()
+    hasher.close()
+    assert second.digest.hexdigest() == hashlib.md5(data).hexdigest()

@@ -396,16 +396,19 @@ class TransferEngine:
 
     def _after_units(self, job: FileJob) -> None:
         """Every unit has ended and at least one failed (or there was nothing to do)."""
-        job.close()
         if job.failure is None:
-            self._finalize(job)
+            self._finalize(job)  # it checks the open file, then closes it
             return
+        job.close()
         kind, message = job.failure
         self._retire(job)
         if kind == "cancelled":
             return
         if kind in ("denied", "changed", "missing"):
-            partfile.discard(job.dest)
+            try:
+                partfile.discard(job.dest)
+            except OSError:
+                pass  # the next plan finds the stale .part and asks the bucket again
         if kind == "denied":
             with self._lock:
                 self._counts["skipped"] += 1

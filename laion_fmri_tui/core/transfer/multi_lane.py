@@ -109,7 +109,7 @@ class MultiLane:
         self._active: dict[pycurl.Curl, LaneTransfer] = {}
         self._waiting: list[tuple[float, int, LaneTransfer]] = []
         self._order = itertools.count()
-        self._writer = PartWriter()
+        self._writer = PartWriter(host.unexpected)
 
     def run(self) -> None:
         try:
@@ -136,13 +136,20 @@ class MultiLane:
     def _admit(self) -> None:
         now = time.monotonic()
         while self._waiting and self._waiting[0][0] <= now and len(self._active) < self._max:
-            self._start(heapq.heappop(self._waiting)[2])
+            transfer = heapq.heappop(self._waiting)[2]
+            if transfer.job.failure is None:
+                self._start(transfer)
+            else:
+                self._give_up(transfer)
         while not self._parts_drained and self._parts < self._max_parts and len(self._active) < self._max:
             part = self._host.take_part()
             if part is None:
                 self._parts_drained = True
                 break
             job, index, request = part
+            if job.failure is not None:  # another part failed the file: this one is not wanted
+                self._host.unit_ended(job, None, index)  # nothing of it was written
+                continue
             self._parts += 1
             start, end = job.chunk_range(index)
             self._start(LaneTransfer(job, request, start, end, index))
@@ -203,8 +210,19 @@ class MultiLane:
 
     # bytes (gathered by libcurl, queued for writing after each perform) -----
     def _collect(self) -> None:
-        """Queue the writes of the transfers that have gathered enough."""
+        """Queue the writes of the transfers that have gathered enough; end those
+        whose file failed or whose writes did (a full disk cancels the run then)."""
         for handle, transfer in list(self._active.items()):
+            if transfer.job.failure is not None:
+                self._active.pop(handle)
+                self._multi.remove_handle(handle)
+                self._idle.append(handle)
+                self._give_up(transfer)
+                continue
+            if transfer.writes.error is not None:
+                transfer.error = transfer.error or transfer.writes.error
+                self._ended(handle, None)
+                continue
             if len(transfer.chunks) >= GATHER:
                 try:
                     self._write(transfer)
@@ -265,26 +283,30 @@ class MultiLane:
     def _succeeded(self, transfer: LaneTransfer) -> None:
         if transfer.part is not None:
             self._parts -= 1
-        self._writer.then(transfer.job, lambda: self._written(transfer))
+        self._writer.then(transfer.job, transfer.writes, lambda: self._written(transfer))
 
     def _written(self, transfer: LaneTransfer) -> None:
         """Every byte of a finished transfer is written (on the writer's thread):
         record a part, or fail the file if a write did not go through."""
         job, part = transfer.job, transfer.part
         error = transfer.writes.error
-        if error is None and part is not None:
+        if error is None and part is not None and not transfer.writes.skipped and job.failure is None:
             try:
                 job.chunk_finished(part)
             except OSError as failed:
                 error = failed
-        try:
-            self._host.unit_ended(job, self._host.failure_of(error, job) if error else None, part)
-        except Exception as unexpected:  # noqa: BLE001 - this file fails, the writer goes on
-            self._host.unexpected(job, unexpected)
+        self._host.unit_ended(job, self._host.failure_of(error, job) if error else None, part)
 
     def _end_after_writes(self, transfer: LaneTransfer, failure: tuple[str, str]) -> None:
         """A unit's failure, queued behind its writes: its file is never closed under them."""
-        self._writer.then(transfer.job, lambda: self._host.unit_ended(transfer.job, failure, transfer.part))
+        self._writer.then(transfer.job, transfer.writes,
+                          lambda: self._host.unit_ended(transfer.job, failure, transfer.part))
+
+    def _give_up(self, transfer: LaneTransfer) -> None:
+        """A transfer whose file has failed meanwhile: it ends without an outcome of its own."""
+        if transfer.part is not None:
+            self._parts -= 1
+        self._end_after_writes(transfer, transfer.job.failure or ("error", "the file failed"))
 
     def _failed(self, transfer: LaneTransfer, error: BaseException) -> None:
         if isinstance(error, SourceError) and error.kind in ("transient", "expired"):

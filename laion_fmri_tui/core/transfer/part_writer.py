@@ -21,35 +21,43 @@ from laion_fmri_tui.core.transfer.filejob import FileJob
 QUEUED = 64
 """Writes waiting per thread at most (about 32 MiB); the lane waits beyond that."""
 THREADS = 2
-"""Writer threads; a file's writes and outcomes all go to the same one, in order."""
 
 
 class WriteState:
-    """What a transfer's writes came to: the first error, read by its outcome."""
+    """What a transfer's writes came to, read by its outcome: the first error,
+    and whether any write was dropped because its file had failed."""
 
-    __slots__ = ("error",)
+    __slots__ = ("error", "skipped", "writer")
 
     def __init__(self) -> None:
         self.error: OSError | None = None
+        self.skipped = False
+        self.writer = -1
+        """The thread this transfer's writes and outcome go to (-1: none yet)."""
 
 
 class PartWriter:
-    """Writes queued buffers into their files, and runs queued calls, each
-    file's in the order queued. Threads start on first use."""
+    """Writes queued buffers into their files and runs queued calls; each
+    transfer's in the order queued (its outcome after its writes).
 
-    def __init__(self, threads: int = THREADS) -> None:
+    A file is closed only when its last unit's outcome runs, and every unit's
+    outcome runs after that unit's own writes, so no file is closed under a
+    write. A queued call that raises is handed to ``failed`` with its file,
+    so a thread never dies. Threads start on first use."""
+
+    def __init__(self, failed: Callable[[FileJob, BaseException], None], threads: int = THREADS) -> None:
+        self._failed = failed
         self._queues: list[queue.Queue] = [queue.Queue(QUEUED) for _ in range(threads)]
         self._threads: list[threading.Thread | None] = [None] * threads
-        self._shard: dict[FileJob, int] = {}
-        """Which thread each file's writes go to: the files in turn."""
+        self._turn = 0
 
     def write(self, job: FileJob, view: memoryview, pos: int, state: WriteState) -> None:
         """Queue ``view`` for ``job``'s ``.part`` at ``pos`` (it must not change afterwards)."""
-        self._put(job, (job, view, pos, state))
+        self._put(state, (job, view, pos, state))
 
-    def then(self, job: FileJob, call: Callable[[], None]) -> None:
-        """Run ``call`` once every write queued for ``job`` before it is done."""
-        self._put(job, call)
+    def then(self, job: FileJob, state: WriteState, call: Callable[[], None]) -> None:
+        """Run ``call`` once every write queued with ``state`` before it is done."""
+        self._put(state, (job, call))
 
     def close(self) -> None:
         """Finish what is queued and stop."""
@@ -59,25 +67,34 @@ class PartWriter:
                 thread.join()
                 self._threads[index] = None
 
-    def _put(self, job: FileJob, entry) -> None:
-        index = self._shard.get(job)
-        if index is None:
-            index = self._shard[job] = len(self._shard) % len(self._queues)
+    def _put(self, state: WriteState, entry) -> None:
+        if state.writer < 0:  # the transfers take the threads in turn
+            state.writer = self._turn
+            self._turn = (self._turn + 1) % len(self._queues)
+        index = state.writer
         if self._threads[index] is None:
             thread = threading.Thread(target=self._run, args=(self._queues[index],), name="part-writer", daemon=True)
             thread.start()
             self._threads[index] = thread
         self._queues[index].put(entry)
 
-    @staticmethod
-    def _run(entries: queue.Queue) -> None:
+    def _run(self, entries: queue.Queue) -> None:
         while (entry := entries.get()) is not None:
-            if callable(entry):
-                entry()
-                continue
-            job, view, pos, state = entry
-            if state.error is None and job.failure is None:  # a failed file's bytes are not wanted
-                try:
-                    job.store(view, pos)
-                except OSError as error:
-                    state.error = error
+            job = entry[0]
+            try:
+                if len(entry) == 2:
+                    entry[1]()
+                else:
+                    _store(*entry)
+            except Exception as error:  # noqa: BLE001 - that file fails, the writer goes on
+                self._failed(job, error)
+
+
+def _store(job: FileJob, view: memoryview, pos: int, state: WriteState) -> None:
+    if state.error is not None or job.failure is not None:
+        state.skipped = True  # a failed file's bytes are not wanted: its part must not count as done
+        return
+    try:
+        job.store(view, pos)
+    except OSError as error:
+        state.error = error

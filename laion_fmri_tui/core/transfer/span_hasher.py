@@ -21,6 +21,9 @@ from laion_fmri_tui.core.transfer.md5_lanes import LANES, Md5Stream, update_toge
 from laion_fmri_tui.core.transfer.verify import Span
 
 LINGER = 0.01
+HELD = 64 * 1024 * 1024
+"""Bytes queued at most; :meth:`SpanHasher.put` waits beyond that (so do the writer,
+the lane and TCP), on a core too busy or with no SIMD lanes to hash at the link's pace."""
 """Seconds pieces wait for :data:`LANES` spans to have bytes before a narrower step."""
 BLOCK = 64
 
@@ -50,6 +53,8 @@ class SpanHasher:
         self._queued: dict[Span, _Feed] = {}
         """The feeds with pieces to hash, oldest first."""
         self._closing = False
+        self._held = 0
+        """Bytes queued and not hashed yet."""
         self._stale = False
         """A feed was queued (or a close asked) while the hasher was not looking."""
         self._thread: threading.Thread | None = None
@@ -58,6 +63,9 @@ class SpanHasher:
         """Queue the span's next bytes; ``view`` must not change until hashed
         (the lane's pieces are ``bytes`` objects)."""
         with self._cond:
+            while self._held >= HELD and self._thread is not None:
+                self._cond.wait()
+            self._held += len(view)
             feed = self._feeds.get(span)
             if feed is None:
                 feed = self._feeds[span] = _Feed(owner, span)
@@ -119,8 +127,9 @@ class SpanHasher:
             if self._dropped(feed.owner):
                 self._queued.pop(span, None)
                 self._feeds.pop(span, None)
+                self._release(sum(len(piece) for piece in feed.pieces))
                 continue
-            _settle(feed)
+            self._release(_settle(feed))
             if span.pos == span.end:
                 self._queued.pop(span, None)
                 self._feeds.pop(span, None)
@@ -137,6 +146,14 @@ class SpanHasher:
                 self._queued.pop(span, None)  # a carry waits for the span's next piece
         return ready
 
+    def _release(self, nbytes: int) -> None:
+        """``nbytes`` of the queue are hashed or dropped (the caller holds the lock)."""
+        if nbytes:
+            was = self._held
+            self._held -= nbytes
+            if was >= HELD > self._held:
+                self._cond.notify_all()  # feeders waiting for room (and the hasher, which looks again)
+
     def _step(self, batch: list[_Feed]) -> None:
         """Hash the same whole-block length from the front of each feed, together."""
         common = min(len(feed.pieces[0]) for feed in batch)
@@ -146,6 +163,7 @@ class SpanHasher:
         assert all(isinstance(s, Md5Stream) for s in streams)
         update_together(streams, views, common, [False] * len(batch))  # type: ignore[arg-type]
         with self._cond:
+            self._release(common * len(batch))
             for feed in batch:
                 feed.span.pos += common
                 _replace_front(feed.pieces, feed.pieces[0][common:])
@@ -153,8 +171,9 @@ class SpanHasher:
                     self._queued.pop(feed.span, None)
 
 
-def _settle(feed: _Feed) -> None:
-    """Make the front of a feed start on a block boundary of its span.
+def _settle(feed: _Feed) -> int:
+    """Make the front of a feed start on a block boundary of its span; return
+    the queued bytes this took off the pieces.
 
     A piece that ends inside a block leaves its last bytes as a carry, which
     the next piece completes to one block, hashed alone; the span's own last
@@ -162,11 +181,13 @@ def _settle(feed: _Feed) -> None:
     span, pieces = feed.span, feed.pieces
     digest = span.digest
     assert isinstance(digest, Md5Stream)
+    taken = 0
     while pieces:
         head = pieces[0]
         if feed.carry:
             need = BLOCK - len(feed.carry)
             feed.carry += bytes(head[:need])
+            taken += min(need, len(head))
             _replace_front(pieces, head[need:])
             if len(feed.carry) == BLOCK or span.pos + len(feed.carry) == span.end:
                 block, feed.carry = feed.carry, b""
@@ -174,13 +195,15 @@ def _settle(feed: _Feed) -> None:
                 span.pos += len(block)
             continue
         if len(head) >= BLOCK:
-            return
+            return taken
         if span.pos + len(head) == span.end:  # the span's last bytes: its digest's tail
             update_together([digest], [head], len(head), [True])
             span.pos = span.end
         else:
             feed.carry = bytes(head)
+        taken += len(head)
         pieces.popleft()
+    return taken
 
 
 def _replace_front(pieces: collections.deque[memoryview], rest: memoryview) -> None:
