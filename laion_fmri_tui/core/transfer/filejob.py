@@ -41,6 +41,8 @@ class FileJob:
         self._span_size = 0
         self._hasher: SpanHasher | None = None
         self.wrapped = False
+        self.writer = -1
+        """The lane's writer thread for this file (see part_writer), -1 until its first write."""
         self.ready: set[int] = set()
         """Parts whose bytes are all in the ``.part`` and may be hashed."""
         self.failure: tuple[str, str] | None = None

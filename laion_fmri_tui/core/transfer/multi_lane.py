@@ -283,7 +283,7 @@ class MultiLane:
     def _succeeded(self, transfer: LaneTransfer) -> None:
         if transfer.part is not None:
             self._parts -= 1
-        self._writer.then(transfer.job, transfer.writes, lambda: self._written(transfer))
+        self._writer.then(transfer.job, lambda: self._written(transfer))
 
     def _written(self, transfer: LaneTransfer) -> None:
         """Every byte of a finished transfer is written (on the writer's thread):
@@ -299,8 +299,7 @@ class MultiLane:
 
     def _end_after_writes(self, transfer: LaneTransfer, failure: tuple[str, str]) -> None:
         """A unit's failure, queued behind its writes: its file is never closed under them."""
-        self._writer.then(transfer.job, transfer.writes,
-                          lambda: self._host.unit_ended(transfer.job, failure, transfer.part))
+        self._writer.then(transfer.job, lambda: self._host.unit_ended(transfer.job, failure, transfer.part))
 
     def _give_up(self, transfer: LaneTransfer) -> None:
         """A transfer whose file has failed meanwhile: it ends without an outcome of its own."""

@@ -27,22 +27,17 @@ class WriteState:
     """What a transfer's writes came to, read by its outcome: the first error,
     and whether any write was dropped because its file had failed."""
 
-    __slots__ = ("error", "skipped", "writer")
+    __slots__ = ("error", "skipped")
 
     def __init__(self) -> None:
         self.error: OSError | None = None
         self.skipped = False
-        self.writer = -1
-        """The thread this transfer's writes and outcome go to (-1: none yet)."""
 
 
 class PartWriter:
     """Writes queued buffers into their files and runs queued calls; each
-    transfer's in the order queued (its outcome after its writes).
-
-    A file is closed only when its last unit's outcome runs, and every unit's
-    outcome runs after that unit's own writes, so no file is closed under a
-    write. A queued call that raises is handed to ``failed`` with its file,
+    file's in the order queued (a unit's outcome after its writes), so a file
+    is closed, when its last unit's outcome runs, under no write. A queued call that raises is handed to ``failed`` with its file,
     so a thread never dies. Threads start on first use."""
 
     def __init__(self, failed: Callable[[FileJob, BaseException], None], threads: int = THREADS) -> None:
@@ -53,11 +48,11 @@ class PartWriter:
 
     def write(self, job: FileJob, view: memoryview, pos: int, state: WriteState) -> None:
         """Queue ``view`` for ``job``'s ``.part`` at ``pos`` (it must not change afterwards)."""
-        self._put(state, (job, view, pos, state))
+        self._put(job, (job, view, pos, state))
 
-    def then(self, job: FileJob, state: WriteState, call: Callable[[], None]) -> None:
-        """Run ``call`` once every write queued with ``state`` before it is done."""
-        self._put(state, (job, call))
+    def then(self, job: FileJob, call: Callable[[], None]) -> None:
+        """Run ``call`` once every write queued for ``job`` before it is done."""
+        self._put(job, (job, call))
 
     def close(self) -> None:
         """Finish what is queued and stop."""
@@ -67,11 +62,11 @@ class PartWriter:
                 thread.join()
                 self._threads[index] = None
 
-    def _put(self, state: WriteState, entry) -> None:
-        if state.writer < 0:  # the transfers take the threads in turn
-            state.writer = self._turn
+    def _put(self, job: FileJob, entry) -> None:
+        if job.writer < 0:  # the files take the threads in turn; a file's parts stay on one
+            job.writer = self._turn  # (two threads writing one file queue on its inode lock)
             self._turn = (self._turn + 1) % len(self._queues)
-        index = state.writer
+        index = job.writer
         if self._threads[index] is None:
             thread = threading.Thread(target=self._run, args=(self._queues[index],), name="part-writer", daemon=True)
             thread.start()
