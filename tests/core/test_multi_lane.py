@@ -348,3 +348,56 @@ def test_a_chunked_file_kept_whole_by_an_earlier_run_is_renamed(odd_server, data
     partfile.write_record(dest, partfile.PartRecord(len(BODY), etag, 64 * 1024, [0, 1, 2, 3]), fresh=True)
     finished, _ = run_items(odd_server, data_dir, [kept], part_size=64 * 1024)
     assert finished.done == 1 and dest.read_bytes() == BODY and not _Handler.ranges
+
+
+class _ClosesWhenIdle(http.server.BaseHTTPRequestHandler):
+    """Sends part of BODY, then closes the connection the client left idle
+    (paused); a ranged retry gets the rest."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        asked = self.headers.get("Range")
+        if asked:
+            start = int(asked.split("=")[1].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(BODY) - 1}/{len(BODY)}")
+            self.send_header("Content-Length", str(len(BODY) - start))
+            self.end_headers()
+            self.wfile.write(BODY[start:])
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY[:100_000])
+        self.wfile.flush()
+        time.sleep(1.0)
+        self.close_connection = True
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_connection_lost_during_a_pause_costs_no_attempt(data_dir):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ClosesWhenIdle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    http_ = S3Http(S3Settings(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}"))
+    events: list = []
+    engine = TransferEngine({"s3": S3GetSource(http_, "bucket")}, events.append,
+                            EngineSettings(jobs=2, lane_jobs=4, progress_interval=0.05))
+    paused = item(data_dir, "paused.bin")
+    runner = threading.Thread(target=engine.run, args=(Plan(data_dir, (paused,)),))
+    try:
+        runner.start()
+        time.sleep(0.3)
+        engine.pause()
+        time.sleep(1.5)
+        engine.resume()
+        runner.join(20)
+    finally:
+        server.shutdown()
+        server.server_close()
+    finished = next(e for e in events if isinstance(e, ev.RunFinished))
+    assert finished.done == 1 and paused.dest.read_bytes() == BODY
+    retries = [e.message for e in events if isinstance(e, ev.Notice) and "retrying" in e.message]
+    assert retries and all("(attempt 1 of" in m for m in retries), retries

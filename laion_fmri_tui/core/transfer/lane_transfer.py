@@ -56,6 +56,10 @@ class LaneTransfer:
     """Bytes to drop first: a server that ignored a part's range answers from byte 0."""
     error: BaseException | None = None
     paused: bool = False
+    resumed_at: int = -1
+    """Pieces gathered when it was unpaused (-1: not since its last new bytes).
+    Until a new piece comes, a failure (a server that closed the connection
+    left idle by a long pause) is the pause's, not an attempt."""
     overran: bool = False
     """The answer went past :attr:`end` (it ignored the range): it can be ended early."""
 

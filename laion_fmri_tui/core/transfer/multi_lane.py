@@ -235,6 +235,8 @@ class MultiLane:
 
     def _write(self, transfer: LaneTransfer) -> None:
         """Queue what a transfer has gathered for its ``.part``, and count it."""
+        if transfer.resumed_at >= 0:
+            transfer.resumed_at = -1 if len(transfer.chunks) > transfer.resumed_at else 0
         view = transfer.take()
         if view:
             self._writer.write(transfer.job, view, transfer.pos, transfer.writes)
@@ -251,7 +253,7 @@ class MultiLane:
     def _unpause(self) -> None:
         for handle, transfer in self._active.items():
             if transfer.paused:
-                transfer.paused = False
+                transfer.paused, transfer.resumed_at = False, len(transfer.chunks)
                 handle.pause(pycurl.PAUSE_CONT)
 
     # outcomes ----------------------------------------------------------------
@@ -309,9 +311,9 @@ class MultiLane:
 
     def _failed(self, transfer: LaneTransfer, error: BaseException) -> None:
         if isinstance(error, SourceError) and error.kind in ("transient", "expired"):
-            if not transfer.paused:
+            if not transfer.paused and transfer.resumed_at < 0:  # a pause's broken connection is no attempt
                 transfer.attempt += 1
-            transfer.paused = False
+            transfer.paused, transfer.resumed_at = False, -1
             try:
                 delay = self._host.retry_delay(transfer.job, error, transfer.attempt, transfer.pos)
             except SourceError as final:
