@@ -344,9 +344,6 @@ class TransferEngine:
             return "cancel"
         return "run" if self._running.is_set() else "pause"
 
-    def notice(self, event: ev.Notice) -> None:
-        self._sink(event)
-
     def bytes_arrived(self, nbytes: int) -> None:
         assert self.progress is not None
         self.progress.add(nbytes)

@@ -30,7 +30,6 @@ from typing import Protocol
 
 import pycurl
 
-from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.lane_transfer import GATHER, LaneTransfer, Request
 from laion_fmri_tui.core.transfer.part_writer import PartWriter
@@ -85,7 +84,6 @@ class LaneHost(Protocol):
     def retry_delay(self, job: FileJob, error: SourceError, attempt: int, pos: int) -> float: ...
     def failure_of(self, error: BaseException, job: FileJob) -> tuple[str, str]: ...
     def unit_ended(self, job: FileJob, failure: tuple[str, str] | None, part: int | None = None) -> None: ...
-    def notice(self, event: ev.Notice) -> None: ...
     def unexpected(self, job: FileJob, error: BaseException) -> None: ...
 
 
@@ -214,10 +212,7 @@ class MultiLane:
         whose file failed or whose writes did (a full disk cancels the run then)."""
         for handle, transfer in list(self._active.items()):
             if transfer.job.failure is not None:
-                self._active.pop(handle)
-                self._multi.remove_handle(handle)
-                self._idle.append(handle)
-                self._give_up(transfer)
+                self._give_up(self._release(handle))
                 continue
             if transfer.writes.error is not None:
                 transfer.error = transfer.error or transfer.writes.error
@@ -257,11 +252,16 @@ class MultiLane:
                 handle.pause(pycurl.PAUSE_CONT)
 
     # outcomes ----------------------------------------------------------------
-    def _ended(self, handle: pycurl.Curl, curl_error: tuple[int, str] | None) -> None:
+    def _release(self, handle: pycurl.Curl) -> LaneTransfer:
+        """Take a transfer's handle out of the multi, for reuse; return its transfer."""
         transfer = self._active.pop(handle)
         self._multi.remove_handle(handle)
-        status = handle.getinfo(pycurl.RESPONSE_CODE) or transfer.status
         self._idle.append(handle)
+        return transfer
+
+    def _ended(self, handle: pycurl.Curl, curl_error: tuple[int, str] | None) -> None:
+        transfer = self._release(handle)
+        status = handle.getinfo(pycurl.RESPONSE_CODE) or transfer.status
         try:
             self._write(transfer)  # every byte it received, before its outcome
         except SourceError as error:
@@ -331,11 +331,8 @@ class MultiLane:
 
     def _drop_all(self) -> None:
         cancelled = ("cancelled", "cancelled")
-        for handle, transfer in list(self._active.items()):
-            self._multi.remove_handle(handle)
-            self._idle.append(handle)
-            self._end_after_writes(transfer, cancelled)
-        self._active.clear()
+        for handle in list(self._active):
+            self._end_after_writes(self._release(handle), cancelled)
         for _, _, transfer in self._waiting:
             self._end_after_writes(transfer, cancelled)
         self._waiting.clear()

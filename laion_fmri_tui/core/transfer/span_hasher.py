@@ -125,14 +125,12 @@ class SpanHasher:
         ready = []
         for span, feed in list(self._queued.items()):
             if self._dropped(feed.owner):
-                self._queued.pop(span, None)
-                self._feeds.pop(span, None)
+                self._forget(span)
                 self._release(sum(len(piece) for piece in feed.pieces))
                 continue
             self._release(_settle(feed))
             if span.pos == span.end:
-                self._queued.pop(span, None)
-                self._feeds.pop(span, None)
+                self._forget(span)
                 self._cond.release()  # the engine may wrap the file up: not under our lock
                 try:
                     self._done(feed.owner, span)
@@ -145,6 +143,10 @@ class SpanHasher:
             else:
                 self._queued.pop(span, None)  # a carry waits for the span's next piece
         return ready
+
+    def _forget(self, span: Span) -> None:
+        self._queued.pop(span, None)
+        self._feeds.pop(span, None)
 
     def _release(self, nbytes: int) -> None:
         """``nbytes`` of the queue are hashed or dropped (the caller holds the lock)."""
