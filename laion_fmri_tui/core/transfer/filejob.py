@@ -41,8 +41,6 @@ class FileJob:
         self._span_size = 0
         self._hasher: SpanHasher | None = None
         self.wrapped = False
-        self.writer = -1
-        """The lane's writer thread for this file (see part_writer), -1 until its first write."""
         self.ready: set[int] = set()
         """Parts whose bytes are all in the ``.part`` and may be hashed."""
         self.failure: tuple[str, str] | None = None
@@ -118,7 +116,7 @@ class FileJob:
 
     def stream_to(self, hasher: SpanHasher) -> None:
         """Hash each MD5 span that lies inside one part fetched now as its bytes
-        arrive (the caller stores ``bytes`` that stay unchanged). A whole small
+        arrive (:meth:`store` hands the hasher copies). A whole small
         file fetched from its first byte is one such span when its ETag is its
         MD5: hashed 16 files at a time instead of one by one."""
         if not self.chunk_size:
@@ -196,8 +194,8 @@ class FileJob:
             index = pos // size
             take = min(len(view), (index + 1) * size - pos)
             span = self.streamed.get(index)
-            if span is not None:
-                self._hasher.put(self, span, view[:take])
+            if span is not None:  # the hasher keeps the bytes: the caller's buffer is reused
+                self._hasher.put(self, span, memoryview(bytes(view[:take])))
             view = view[take:]
             pos += take
 

@@ -1,24 +1,19 @@
-"""One GET on the multi lane: its byte range, the bytes libcurl gathered, its answer.
+"""One GET on the lane: its byte range, where its answer is, what it has read.
 
-libcurl hands a transfer's bytes over 16 KiB at a time, from inside
-``perform``. A Python write callback per piece (on the lane's only thread)
-was most of that thread's time with a few hundred transfers in flight, so
-the callback is ``deque.append`` (no Python runs per piece) and the lane
-takes the gathered pieces after each ``perform``: about half a MiB per
-write, which the :class:`~.part_writer.PartWriter` does on its own thread.
+The lane reads each answer's body into one shared buffer and writes it into
+the ``.part`` at once, while the bytes are still in the CPU's cache; this
+class keeps what it takes to do that for one transfer: the cursor, the
+answer's head, the bytes to drop from a server that ignored the range.
 """
 
 from __future__ import annotations
 
-import collections
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.part_writer import WriteState
-from laion_fmri_tui.core.transfer.sources import SourceError, content_range_start
-
-GATHER = 32
-"""Pieces (16 KiB at most each) a transfer gathers before they are written as one."""
+from laion_fmri_tui.core.transfer.http_wire import MAX_HEAD, Head, parse_head
+from laion_fmri_tui.core.transfer.lane_conn import Connection
+from laion_fmri_tui.core.transfer.sources import SourceError
 
 
 @dataclass(frozen=True)
@@ -43,77 +38,77 @@ class LaneTransfer:
     end: int
     """The last byte (inclusive) it needs."""
     part: int | None = None
-    writes: WriteState = field(default_factory=WriteState)
-    """How its queued writes went (read once they are all done)."""
-    chunks: collections.deque[bytes] = field(default_factory=collections.deque)
-    """Pieces received and not queued for writing yet (libcurl appends them)."""
     attempt: int = 0
-    status: int = 0
-    first: int | None = None
-    """Object offset of the answer's first byte (Content-Range), None if whole."""
-    checked: bool = False
+    conn: Connection | None = None
+    outgoing: memoryview | None = None
+    """What is left to send of the request (None once sent)."""
+    head: bytearray | None = None
+    """The answer's head so far (None once parsed)."""
+    answer: Head | None = None
+    left: int | None = None
+    """Body bytes still to come (None: up to the connection's close)."""
     skip: int = 0
     """Bytes to drop first: a server that ignored a part's range answers from byte 0."""
     error: BaseException | None = None
     paused: bool = False
-    resumed_at: int = -1
-    """Pieces gathered when it was unpaused (-1: not since its last new bytes).
-    Until a new piece comes, a failure (a server that closed the connection
-    left idle by a long pause) is the pause's, not an attempt."""
-    overran: bool = False
-    """The answer went past :attr:`end` (it ignored the range): it can be ended early."""
+    resumed: bool = False
+    """Unpaused, and no new bytes since: a failure now (a server that closed the
+    connection left idle by a long pause) is the pause's, not an attempt."""
+    touched: float = 0.0
+    """When its connection last made progress (for the timeouts)."""
+    reused: bool = False
+    """Its connection carried an earlier GET (the server may have closed it since)."""
 
-    def begin(self) -> None:
-        """A new attempt: a new answer is coming."""
-        self.status, self.first, self.checked, self.error, self.skip = 0, None, False, None, 0
-        self.overran = False
-        self.chunks = collections.deque()
-
-    def header(self, line: bytes) -> None:
-        """libcurl's header callback: the status and where the answer starts."""
-        if line.startswith(b"HTTP/"):
-            parts = line.split(None, 2)
-            self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-            self.first = None
-        elif line[:14].lower() == b"content-range:":
-            self.first = content_range_start(line[14:].strip().decode("latin-1"))
+    def begin(self, conn: Connection, request: bytes, now: float) -> None:
+        """A new attempt on ``conn``: the request is to be sent, an answer to come."""
+        self.conn, self.outgoing, self.head = conn, memoryview(request), bytearray()
+        self.reused, conn.uses = conn.uses > 0, conn.uses + 1
+        self.answer, self.left, self.skip, self.error, self.touched = None, None, 0, None, now
 
     @property
     def answered(self) -> bool:
-        return self.status in (200, 206)
+        return self.answer is not None and self.answer.status in (200, 206)
 
-    def take(self) -> memoryview | None:
-        """The gathered bytes that belong to the range, from :attr:`pos` on (the
-        caller writes them and advances :attr:`pos`); None for an error body.
-
-        An answer from byte 0 (the server ignored the range) skips to the
-        byte the transfer needs (the bytes before it are in the ``.part``, and
-        ``If-Match`` pins them to the same object); bytes past :attr:`end`
-        are dropped."""
-        chunks = self.chunks
-        if not chunks or not self.answered:
-            chunks.clear()  # an error body: classified by its status when it ends
+    def read_head(self, data: memoryview) -> memoryview | None:
+        """Add received bytes to the head; once it is whole, parse it and return
+        the body bytes that came with it (None while the head is incomplete)."""
+        assert self.head is not None
+        self.head += data
+        end = self.head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.head) > MAX_HEAD:
+                raise SourceError("transient", "the server's answer has no end to its head")
             return None
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        if not self.checked:
+        head, rest = bytes(self.head[:end]), memoryview(bytes(self.head[end + 4:]))
+        answer = parse_head(head)
+        if answer.status // 100 == 1:  # an interim answer (100 Continue): the real one follows
+            self.head = bytearray()
+            return self.read_head(rest) if rest else None
+        self.head, self.answer, self.left = None, answer, answer.length
+        if self.answered:
             self._check_start()
-        view = memoryview(data)
-        if self.skip:
-            dropped = min(self.skip, len(view))
-            self.skip -= dropped
-            view = view[dropped:]
-        keep = max(0, self.end + 1 - self.pos)
-        if len(view) > keep:
-            self.overran = True
-            view = view[:keep]
-        return view
+        return rest
 
     def _check_start(self) -> None:
-        self.checked = True
-        start = self.first if self.first is not None else 0
+        assert self.answer is not None
+        start = self.answer.first if self.answer.first is not None else 0
         if start == self.pos:
             return
         if start != 0:
             raise SourceError("transient", f"server answered from byte {start}, asked {self.pos}")
-        self.skip = self.pos
+        self.skip = self.pos  # the prefix is in the .part, and If-Match pins it to the same object
+
+    def wanted(self, data: memoryview) -> memoryview:
+        """The part of received body bytes that belongs to the range, from
+        :attr:`pos` on (the caller stores it and advances :attr:`pos`); bytes
+        past :attr:`end` are dropped."""
+        if self.skip:
+            dropped = min(self.skip, len(data))
+            self.skip -= dropped
+            data = data[dropped:]
+        keep = self.end + 1 - self.pos
+        return data[:keep] if len(data) > keep else data
+
+    @property
+    def complete(self) -> bool:
+        return self.pos == self.end + 1

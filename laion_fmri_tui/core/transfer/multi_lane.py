@@ -1,23 +1,21 @@
-"""Every S3 GET of a run on one thread: libcurl's multi interface.
+"""Every S3 GET of a run on one thread: non-blocking sockets on one ``epoll``.
 
 A dataset is mostly small files (JSON sidecars, TSVs, ROI masks) where each
-GET is a round trip and almost no bytes. Measured in ``bench/``, a thread per
-request (urllib3, http.client's header parsing, a GIL hand-off per wake-up)
-spent about 0.75 ms of CPU a file and capped a run at 32 files in flight;
-libcurl's multi interface keeps hundreds in flight from one thread for about
-a third of the CPU. The ranged parts of large files run here too: with a
-thread per part, the GIL's hand-offs (some 50,000 futex calls a second at 64
-parts) cost more CPU than the bytes, and 64 writers queued on one file's
-inode lock. Here libcurl receives without the GIL and gathers each
-transfer's bytes (see :mod:`.lane_transfer`); one thread writes them and
-checks whole files (:mod:`.part_writer`), and the span hasher hashes the
-parts' bytes on the other core.
+GET is a round trip and almost no bytes, and a few large ones fetched as
+ranged parts. Measured in ``bench/``: a thread per request spent about 0.75
+ms of CPU a file and its GIL hand-offs cost more than the bytes; libcurl's
+multi interface (pycurl) handed every 16 KiB over as a new ``bytes``, which
+the lane then joined and a writer thread copied into the page cache from
+another core's cache (1.6 CPU s of user time for 2.3 GB). Here each socket
+that is ready is read straight into one buffer, and those bytes are written
+into their ``.part`` at once, while they are still in the CPU's cache: the
+copies a download cannot avoid (socket to buffer, buffer to page cache) and
+no other. The span hasher hashes the parts' bytes on the other core.
 
 The lane drives the same :class:`~laion_fmri_tui.core.transfer.filejob.FileJob`
 as a worker would: bytes go to the ``.part`` at the cursor; a failure goes
-back to the engine's retry rules and resumes from the byte reached; every
-outcome is queued behind the transfer's writes; pausing holds transfers,
-cancelling drops them.
+back to the engine's retry rules and resumes from the byte reached; pausing
+stops reading (TCP holds the server), cancelling closes every connection.
 """
 
 from __future__ import annotations
@@ -25,33 +23,28 @@ from __future__ import annotations
 import heapq
 import itertools
 import resource
+import selectors
+import socket
+import ssl
 import time
 from typing import Protocol
 
-import pycurl
-
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.lane_transfer import GATHER, LaneTransfer, Request
-from laion_fmri_tui.core.transfer.part_writer import PartWriter
+from laion_fmri_tui.core.transfer.http_wire import Origin, request, target
+from laion_fmri_tui.core.transfer.lane_conn import READ, Connection, WouldBlock
+from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer, Request
 from laion_fmri_tui.core.transfer.sources import SourceError, classify_status
 from laion_fmri_tui.core.transfer.streaming import Cancelled
 
 __all__ = ["LaneHost", "MultiLane", "Request", "room_for"]
 
-BUFFER = 64 * 1024
-"""libcurl's receive buffer. Larger ones made one ``perform`` take up to half a
-second with 64 parts in flight, and no finished transfer was replaced meanwhile."""
+BUFFER = 256 * 1024
+"""The one receive buffer: a socket's bytes are written from it before the next is read."""
+READS = 4
+"""Reads per ready socket per turn, so one fast connection cannot hold the others up."""
 _TICK = 0.1
-_REASONS = {
-    pycurl.E_COULDNT_CONNECT: "connection failed",
-    pycurl.E_COULDNT_RESOLVE_HOST: "host not found",
-    pycurl.E_OPERATION_TIMEDOUT: "timed out",
-    pycurl.E_RECV_ERROR: "connection dropped",
-    pycurl.E_SEND_ERROR: "connection dropped",
-    pycurl.E_GOT_NOTHING: "connection closed with no answer",
-    pycurl.E_PARTIAL_FILE: "connection closed early",
-    pycurl.E_SSL_CONNECT_ERROR: "TLS handshake failed",
-}
+_SWEEP = 0.5
+"""Seconds between looks for transfers past their timeouts."""
 
 
 def room_for(transfers: int) -> int:
@@ -62,10 +55,10 @@ def room_for(transfers: int) -> int:
     want = 4 * transfers + 256  # the workers' sockets and files, the lists, the app
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < want:
-        target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        target_ = want if hard == resource.RLIM_INFINITY else min(want, hard)
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target_, hard))
+            soft = target_
         except (ValueError, OSError):
             pass
     if soft == resource.RLIM_INFINITY:
@@ -101,13 +94,18 @@ class MultiLane:
         """Parts started and not ended for good (retries included)."""
         self._parts_drained = False
         self._drained = False
-        self._multi = pycurl.CurlMulti()
-        self._multi.setopt(pycurl.M_MAXCONNECTS, self._max)
-        self._idle: list[pycurl.Curl] = []
-        self._active: dict[pycurl.Curl, LaneTransfer] = {}
+        self._selector = selectors.DefaultSelector()
+        self._active: dict[LaneTransfer, int] = {}
+        """Transfers with a connection, and the events their socket is watched for (0: none)."""
+        self._pending: set[LaneTransfer] = set()
+        """TLS transfers with decrypted bytes waiting (``epoll`` cannot see them)."""
+        self._idle: dict[Origin, list[Connection]] = {}
+        self._addresses: dict[Origin, tuple[int, tuple]] = {}
+        self._contexts: dict[str, ssl.SSLContext] = {}
         self._waiting: list[tuple[float, int, LaneTransfer]] = []
         self._order = itertools.count()
-        self._writer = PartWriter(host.unexpected)
+        self._view = memoryview(bytearray(BUFFER))
+        self._swept = time.monotonic()
 
     def run(self) -> None:
         try:
@@ -125,10 +123,12 @@ class MultiLane:
                     return
                 self._pump()
         finally:
-            self._writer.close()
-            for handle in [*self._active, *self._idle]:
-                handle.close()
-            self._multi.close()
+            for transfer in list(self._active):
+                self._release(transfer, reuse=False)
+            for conns in self._idle.values():
+                for conn in conns:
+                    conn.close()
+            self._selector.close()
 
     # scheduling ------------------------------------------------------------
     def _admit(self) -> None:
@@ -136,7 +136,7 @@ class MultiLane:
         while self._waiting and self._waiting[0][0] <= now and len(self._active) < self._max:
             transfer = heapq.heappop(self._waiting)[2]
             if transfer.job.failure is None:
-                self._start(transfer)
+                self._launch(transfer)
             else:
                 self._give_up(transfer)
         while not self._parts_drained and self._parts < self._max_parts and len(self._active) < self._max:
@@ -144,176 +144,277 @@ class MultiLane:
             if part is None:
                 self._parts_drained = True
                 break
-            job, index, request = part
+            job, index, request_ = part
             if job.failure is not None:  # another part failed the file: this one is not wanted
                 self._host.unit_ended(job, None, index)  # nothing of it was written
                 continue
             self._parts += 1
             start, end = job.chunk_range(index)
-            self._start(LaneTransfer(job, request, start, end, index))
+            self._launch(LaneTransfer(job, request_, start, end, index))
         for_parts = 0 if self._parts_drained else self._max_parts - self._parts  # room kept for parts to come
         while not self._drained and len(self._active) < self._max - for_parts:
             taken = self._host.take_small()
             if taken is None:
                 self._drained = True
                 return
-            job, request = taken
-            self._start(LaneTransfer(job, request, job.resume_from, job.item.size - 1))
+            job, request_ = taken
+            self._launch(LaneTransfer(job, request_, job.resume_from, job.item.size - 1))
 
-    def _start(self, transfer: LaneTransfer) -> None:
-        handle = self._idle.pop() if self._idle else self._new_handle()
-        request = transfer.request
-        transfer.begin()
-        handle.setopt(pycurl.URL, request.url)
-        handle.setopt(pycurl.HTTPHEADER, list(request.headers))
-        handle.setopt(pycurl.CAINFO, request.ca_file)
-        handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(request.connect_timeout * 1000))
-        handle.setopt(pycurl.LOW_SPEED_TIME, max(1, int(request.read_timeout)))
-        if transfer.part is not None:
-            handle.setopt(pycurl.RANGE, f"{transfer.pos}-{transfer.end}")
-        else:
-            handle.setopt(pycurl.RANGE, f"{transfer.pos}-" if transfer.pos else None)
-        handle.setopt(pycurl.WRITEFUNCTION, transfer.chunks.append)
-        handle.setopt(pycurl.HEADERFUNCTION, transfer.header)
-        self._active[handle] = transfer
-        self._multi.add_handle(handle)
+    def _launch(self, transfer: LaneTransfer) -> None:
+        """Send a transfer's GET (from its cursor) on an idle or a new connection."""
+        try:
+            origin, host, path = target(transfer.request.url)
+            conn = self._connection(origin, transfer.request)
+        except (SourceError, OSError) as error:
+            self._failed(transfer, error if isinstance(error, SourceError) else _network("connection failed"))
+            return
+        last = transfer.end if transfer.part is not None else None
+        transfer.begin(conn, request(host, path, transfer.request.headers, transfer.pos, last), time.monotonic())
+        self._active[transfer] = 0
+        self._serve(transfer)
 
-    def _new_handle(self) -> pycurl.Curl:
-        handle = pycurl.Curl()
-        handle.setopt(pycurl.NOSIGNAL, 1)
-        handle.setopt(pycurl.BUFFERSIZE, BUFFER)
-        handle.setopt(pycurl.PROXY, "")  # like the listings: the bucket, never an environment's proxy
-        handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
-        handle.setopt(pycurl.LOW_SPEED_LIMIT, 1)
-        return handle
+    def _connection(self, origin: Origin, request_: Request) -> Connection:
+        idle = self._idle.get(origin)
+        if idle:
+            return idle.pop()
+        address = self._addresses.get(origin)
+        if address is None:
+            try:
+                family, _, _, _, where = socket.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)[0]
+            except (OSError, UnicodeError):
+                raise _network("host not found") from None
+            address = self._addresses[origin] = (family, where)
+        context = None
+        if origin.tls:
+            context = self._contexts.get(request_.ca_file)
+            if context is None:
+                context = self._contexts[request_.ca_file] = ssl.create_default_context(cafile=request_.ca_file)
+        return Connection(origin, address[1], address[0], context)
 
     def _pump(self) -> None:
-        while self._multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
-            pass
-        self._collect()
-        while True:
-            queued, ok, failed = self._multi.info_read()
-            for handle in ok:
-                self._ended(handle, None)
-            for handle, code, message in failed:
-                self._ended(handle, (code, message))
-            if not queued:
-                break
-        if self._active:
-            self._multi.select(_TICK)
-        elif self._waiting:
-            time.sleep(max(0.0, min(_TICK, self._waiting[0][0] - time.monotonic())))
+        timeout = 0.0 if self._pending else _TICK
+        if self._waiting:
+            timeout = min(timeout, max(0.0, self._waiting[0][0] - time.monotonic()))
+        for key, _ in self._selector.select(timeout):
+            if key.data in self._active:
+                self._serve(key.data)
+        for transfer in list(self._pending):
+            if transfer in self._active and not transfer.paused:
+                self._serve(transfer)
+        now = time.monotonic()
+        if now - self._swept >= _SWEEP:
+            self._swept = now
+            self._sweep(now)
+
+    def _watch(self, transfer: LaneTransfer, events: int) -> None:
+        watched = self._active[transfer]
+        if watched == events:
+            return
+        assert transfer.conn is not None
+        if watched:
+            self._selector.modify(transfer.conn.sock, events, transfer)
         else:
-            time.sleep(_TICK)  # paused before anything started
+            self._selector.register(transfer.conn.sock, events, transfer)
+        self._active[transfer] = events
 
-    # bytes (gathered by libcurl, queued for writing after each perform) -----
-    def _collect(self) -> None:
-        """Queue the writes of the transfers that have gathered enough; end those
-        whose file failed or whose writes did (a full disk cancels the run then)."""
-        for handle, transfer in list(self._active.items()):
-            if transfer.job.failure is not None:
-                self._give_up(self._release(handle))
-                continue
-            if transfer.writes.error is not None:
-                transfer.error = transfer.error or transfer.writes.error
-                self._ended(handle, None)
-                continue
-            if len(transfer.chunks) >= GATHER:
-                try:
-                    self._write(transfer)
-                except SourceError as error:  # answered from the wrong byte
-                    transfer.error = error
-                except Cancelled:
-                    return  # the run is stopping: the gate says so on the next turn
-                if transfer.error is not None or transfer.overran:
-                    self._ended(handle, None)  # nothing more of this answer is wanted
-
-    def _write(self, transfer: LaneTransfer) -> None:
-        """Queue what a transfer has gathered for its ``.part``, and count it."""
-        if transfer.resumed_at >= 0:
-            transfer.resumed_at = -1 if len(transfer.chunks) > transfer.resumed_at else 0
-        view = transfer.take()
-        if view:
-            self._writer.write(transfer.job, view, transfer.pos, transfer.writes)
-            transfer.pos += len(view)
-            self._host.bytes_arrived(len(view))
-            self._host.throttle(len(view))
-
-    def _pause(self) -> None:
-        for handle, transfer in self._active.items():
-            if not transfer.paused:
-                transfer.paused = True
-                handle.pause(pycurl.PAUSE_RECV)
-
-    def _unpause(self) -> None:
-        for handle, transfer in self._active.items():
-            if transfer.paused:
-                transfer.paused, transfer.resumed_at = False, len(transfer.chunks)
-                handle.pause(pycurl.PAUSE_CONT)
-
-    # outcomes ----------------------------------------------------------------
-    def _release(self, handle: pycurl.Curl) -> LaneTransfer:
-        """Take a transfer's handle out of the multi, for reuse; return its transfer."""
-        transfer = self._active.pop(handle)
-        self._multi.remove_handle(handle)
-        self._idle.append(handle)
-        return transfer
-
-    def _ended(self, handle: pycurl.Curl, curl_error: tuple[int, str] | None) -> None:
-        transfer = self._release(handle)
-        status = handle.getinfo(pycurl.RESPONSE_CODE) or transfer.status
+    # one transfer's turn ------------------------------------------------------
+    def _serve(self, transfer: LaneTransfer) -> None:
+        """Move a transfer on as far as its socket allows without waiting."""
+        self._pending.discard(transfer)
         try:
-            self._write(transfer)  # every byte it received, before its outcome
-        except SourceError as error:
-            transfer.error = transfer.error or error
+            self._advance(transfer)
+        except WouldBlock as wait:
+            if transfer in self._active and not transfer.paused:
+                self._watch(transfer, wait.events)
         except Cancelled:
             pass  # the run is stopping: the gate says so on the next turn
-        wanted = transfer.end + 1
-        if transfer.error is not None:
-            error = transfer.error
-        elif transfer.pos == wanted and status in (200, 206):
-            self._succeeded(transfer)  # even when we stopped a range-ignoring answer ourselves
+        except ssl.SSLError:  # before OSError, its base
+            opened = transfer.conn is None or transfer.conn.stage == "ready"
+            self._broken(transfer, _network("connection dropped" if opened else "TLS handshake failed"))
+        except OSError:
+            self._broken(transfer, None)
+        except SourceError as error:
+            self._broken(transfer, error)
+
+    def _advance(self, transfer: LaneTransfer) -> None:
+        conn = transfer.conn
+        assert conn is not None
+        if conn.stage != "ready":
+            conn.open()
+        while transfer.outgoing:
+            transfer.outgoing = transfer.outgoing[conn.send(transfer.outgoing):]
+        view = self._view
+        for _ in range(READS):
+            left = transfer.left if transfer.head is None else None
+            got = conn.recv_into(view[:left] if left is not None and left < len(view) else view)
+            if not got:
+                self._closed(transfer)
+                return
+            transfer.touched = time.monotonic()
+            data = view[:got]
+            if transfer.head is not None:
+                data = transfer.read_head(data)
+                if data is None:
+                    continue
+                if not transfer.answered:
+                    self._finish(transfer, reuse=False)  # an error's status is all we need of it
+                    return
+            if self._body(transfer, data):
+                return
+        if conn.pending():
+            self._pending.add(transfer)
+        raise WouldBlock(READ)
+
+    def _body(self, transfer: LaneTransfer, data: memoryview) -> bool:
+        """Store body bytes; True once the transfer has ended."""
+        if data:
+            if transfer.left is not None:
+                transfer.left -= len(data)
+            keep = transfer.wanted(data)
+            if keep:
+                if transfer.job.failure is not None:  # another part failed the file
+                    self._release(transfer, reuse=False)
+                    self._give_up(transfer)
+                    return True
+                self._store(transfer, keep)
+        if transfer.error is not None or (transfer.complete and transfer.left != 0):
+            self._finish(transfer, reuse=False)  # nothing more of this answer is wanted
+            return True
+        if transfer.left == 0:
+            self._finish(transfer, reuse=transfer.answer is not None and transfer.answer.keep_alive)
+            return True
+        return False
+
+    def _store(self, transfer: LaneTransfer, data: memoryview) -> None:
+        try:
+            transfer.job.store(data, transfer.pos)
+        except OSError as error:
+            transfer.error = error  # a full disk: the engine cancels the run
             return
-        elif curl_error is not None:
-            error = SourceError("transient", f"network error: {_REASONS.get(curl_error[0], 'transfer failed')}")
-        elif status not in (200, 206):
-            error = classify_status(status, transfer.job.item.key)
+        transfer.pos += len(data)
+        if transfer.resumed:
+            transfer.resumed = False
+        self._host.bytes_arrived(len(data))
+        self._host.throttle(len(data))
+
+    def _closed(self, transfer: LaneTransfer) -> None:
+        """The server closed the connection."""
+        if transfer.answer is not None and transfer.left is None:
+            self._finish(transfer, reuse=False)  # a body that ends with its connection
+        elif self._stale(transfer):
+            self._retry_at_once(transfer)
+        elif transfer.answer is None:
+            self._broken(transfer, _network("connection closed with no answer"))
         else:
-            error = SourceError("transient", f"connection closed at byte {transfer.pos} of {wanted}")
+            self._broken(transfer, _network("connection closed early"))
+
+    def _stale(self, transfer: LaneTransfer) -> bool:
+        """A kept connection the server had closed while it was idle: no answer began."""
+        return transfer.reused and transfer.answer is None and not transfer.head
+
+    def _retry_at_once(self, transfer: LaneTransfer) -> None:
+        self._release(transfer, reuse=False)
+        self._launch(transfer)
+
+    def _sweep(self, now: float) -> None:
+        for transfer in list(self._active):
+            conn = transfer.conn
+            if transfer.paused or conn is None:
+                continue
+            limit = transfer.request.connect_timeout if conn.stage != "ready" else transfer.request.read_timeout
+            if now - transfer.touched > max(1.0, limit):
+                self._broken(transfer, _network("timed out"))
+
+    # pause -------------------------------------------------------------------
+    def _pause(self) -> None:
+        for transfer, watched in self._active.items():
+            if not transfer.paused:
+                transfer.paused = True
+                if watched:
+                    assert transfer.conn is not None
+                    self._selector.unregister(transfer.conn.sock)
+                    self._active[transfer] = 0
+                self._pending.discard(transfer)
+
+    def _unpause(self) -> None:
+        now = time.monotonic()
+        for transfer in [t for t in self._active if t.paused]:
+            transfer.paused, transfer.resumed, transfer.touched = False, True, now
+            if transfer in self._active:
+                self._serve(transfer)
+
+    # outcomes ----------------------------------------------------------------
+    def _release(self, transfer: LaneTransfer, reuse: bool) -> None:
+        """Take a transfer's connection off the lane: idle for the next GET, or closed."""
+        conn, transfer.conn = transfer.conn, None
+        watched = self._active.pop(transfer, 0)
+        self._pending.discard(transfer)
+        if conn is None:
+            return
+        if watched:
+            self._selector.unregister(conn.sock)
+        idle = self._idle.setdefault(conn.origin, [])
+        if reuse and conn.stage == "ready" and len(idle) < self._max:
+            idle.append(conn)
+        else:
+            conn.close()
+
+    def _finish(self, transfer: LaneTransfer, reuse: bool) -> None:
+        self._release(transfer, reuse)
+        answer = transfer.answer
+        if transfer.error is not None:
+            self._failed(transfer, transfer.error)
+        elif transfer.complete and transfer.answered:
+            self._succeeded(transfer)  # even when we stopped a range-ignoring answer ourselves
+        elif answer is not None and not transfer.answered:
+            self._failed(transfer, classify_status(answer.status, transfer.job.item.key))
+        else:
+            self._failed(transfer, SourceError(
+                "transient", f"connection closed at byte {transfer.pos} of {transfer.end + 1}"))
+
+    def _broken(self, transfer: LaneTransfer, error: SourceError | None) -> None:
+        """The connection failed (``error`` None: a socket error)."""
+        if transfer.conn is None:
+            return
+        if error is None:
+            if self._stale(transfer):
+                self._retry_at_once(transfer)
+                return
+            error = _network("connection dropped" if transfer.conn.stage == "ready" else "connection failed")
+        self._release(transfer, reuse=False)
         self._failed(transfer, error)
 
     def _succeeded(self, transfer: LaneTransfer) -> None:
-        if transfer.part is not None:
-            self._parts -= 1
-        self._writer.then(transfer.job, lambda: self._written(transfer))
-
-    def _written(self, transfer: LaneTransfer) -> None:
-        """Every byte of a finished transfer is written (on the writer's thread):
-        record a part, or fail the file if a write did not go through."""
         job, part = transfer.job, transfer.part
-        error = transfer.writes.error
-        if error is None and part is not None and not transfer.writes.skipped and job.failure is None:
-            try:
-                job.chunk_finished(part)
-            except OSError as failed:
-                error = failed
-        self._host.unit_ended(job, self._host.failure_of(error, job) if error else None, part)
+        error = None
+        if part is not None:
+            self._parts -= 1
+            if job.failure is None:
+                try:
+                    job.chunk_finished(part)
+                except OSError as failed:
+                    error = failed
+        self._report(job, error, part)
 
-    def _end_after_writes(self, transfer: LaneTransfer, failure: tuple[str, str]) -> None:
-        """A unit's failure, queued behind its writes: its file is never closed under them."""
-        self._writer.then(transfer.job, lambda: self._host.unit_ended(transfer.job, failure, transfer.part))
+    def _report(self, job: FileJob, error: BaseException | tuple[str, str] | None, part: int | None) -> None:
+        """Hand a unit's outcome to the engine; an error in doing so fails its file, not the lane."""
+        try:
+            failure = self._host.failure_of(error, job) if isinstance(error, BaseException) else error
+            self._host.unit_ended(job, failure, part)
+        except Exception as unexpected:  # noqa: BLE001 - that file fails, the lane goes on
+            self._host.unexpected(job, unexpected)
 
     def _give_up(self, transfer: LaneTransfer) -> None:
         """A transfer whose file has failed meanwhile: it ends without an outcome of its own."""
         if transfer.part is not None:
             self._parts -= 1
-        self._end_after_writes(transfer, transfer.job.failure or ("error", "the file failed"))
+        self._report(transfer.job, transfer.job.failure or ("error", "the file failed"), transfer.part)
 
     def _failed(self, transfer: LaneTransfer, error: BaseException) -> None:
         if isinstance(error, SourceError) and error.kind in ("transient", "expired"):
-            if not transfer.paused and transfer.resumed_at < 0:  # a pause's broken connection is no attempt
+            if not transfer.paused and not transfer.resumed:  # a pause's broken connection is no attempt
                 transfer.attempt += 1
-            transfer.paused, transfer.resumed_at = False, -1
+            transfer.paused = transfer.resumed = False
             try:
                 delay = self._host.retry_delay(transfer.job, error, transfer.attempt, transfer.pos)
             except SourceError as final:
@@ -321,18 +422,19 @@ class MultiLane:
             else:
                 heapq.heappush(self._waiting, (time.monotonic() + delay, next(self._order), transfer))
                 return
-        try:
-            failure = self._host.failure_of(error, transfer.job)
-        except BaseException as unexpected:  # noqa: BLE001 - one file fails, the lane goes on
-            failure = ("error", f"unexpected error: {type(unexpected).__name__}: {unexpected}")
         if transfer.part is not None:
             self._parts -= 1
-        self._end_after_writes(transfer, failure)
+        self._report(transfer.job, error, transfer.part)
 
     def _drop_all(self) -> None:
         cancelled = ("cancelled", "cancelled")
-        for handle in list(self._active):
-            self._end_after_writes(self._release(handle), cancelled)
+        for transfer in list(self._active):
+            self._release(transfer, reuse=False)
+            self._report(transfer.job, cancelled, transfer.part)
         for _, _, transfer in self._waiting:
-            self._end_after_writes(transfer, cancelled)
+            self._report(transfer.job, cancelled, transfer.part)
         self._waiting.clear()
+
+
+def _network(reason: str) -> SourceError:
+    return SourceError("transient", f"network error: {reason}")

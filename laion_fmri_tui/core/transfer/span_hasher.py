@@ -1,7 +1,7 @@
 """MD5 of the parts of multipart uploads, from the bytes as they arrive.
 
 The multi lane receives each ranged part in order on one connection, so a
-part that holds whole upload parts can be hashed from the very bytes libcurl
+part that holds whole upload parts can be hashed from the very bytes the lane
 hands over: no second read of the ``.part``, no mapping, and the bytes are
 still in the CPU's cache. One thread steps up to :data:`~.md5_lanes.LANES`
 spans together (see :mod:`~.md5_lanes`), on the other core while the lane
