@@ -381,7 +381,8 @@ class TransferEngine:
             self._fail(job, "disk", _disk_message(error, job.item))
             return
         try:
-            partfile.discard(job.dest, part=False, updated=job.record_updated)
+            if job.recorded:
+                partfile.discard(job.dest, part=False, updated=job.record_updated)
         except OSError:
             pass  # a stale record beside a complete file is ignored by the next plan
         if kind == "sha256" and job.item.sha256 and self._plan is not None:

@@ -22,6 +22,15 @@ from laion_fmri_tui.core.transfer.partfile import PartRecord
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.verify import Span, SpanCheck, Verifier
 
+HAND_OVER = 512 * 1024
+"""Bytes of a span gathered before the hasher gets them: a socket's reads are
+often a few KiB, and the hasher's Python runs per piece and per step."""
+
+RESTART_BELOW = 1024 * 1024
+"""A file this small is fetched again from its first byte by a later run, so
+no resume record is written for it: two fewer files made and removed per
+small file (most of a dataset's files are sidecars of a few KiB)."""
+
 
 class FileJob:
     """Mutable state of one planned file while it is being fetched."""
@@ -39,6 +48,8 @@ class FileJob:
         self.streamed: dict[int, Span] = {}
         """Spans hashed as they arrive, by index (see :meth:`stream_to`)."""
         self._span_size = 0
+        self._gathered: dict[int, bytearray] = {}
+        """Bytes of streamed spans not handed to the hasher yet, by span index."""
         self._hasher: SpanHasher | None = None
         self.wrapped = False
         self.ready: set[int] = set()
@@ -53,6 +64,8 @@ class FileJob:
         self._done: set[int] = set()
         self.outstanding = 0
         self.retired = False
+        self.recorded = True
+        """Whether a resume record was written (or kept) beside the ``.part``."""
         self.todo: list[int] | None = None
         """Part indexes this run fetches; None until :meth:`open`."""
 
@@ -84,7 +97,10 @@ class FileJob:
         self.fd = self._open_part()
         if not keep:
             self._record = PartRecord(self.item.size, self.item.etag, self.chunk_size)
-            partfile.write_record(self.dest, self._record, fresh=True)  # any old one was discarded
+            if self.chunk_size or self.item.sha256 or self.item.size > RESTART_BELOW:
+                partfile.write_record(self.dest, self._record, fresh=True)  # any old one was discarded
+            else:
+                self.recorded = False  # a rerun finds a .part with no record: it starts over
         else:
             self._record = record
         if self.chunk_size:
@@ -194,8 +210,14 @@ class FileJob:
             index = pos // size
             take = min(len(view), (index + 1) * size - pos)
             span = self.streamed.get(index)
-            if span is not None:  # the hasher keeps the bytes: the caller's buffer is reused
-                self._hasher.put(self, span, memoryview(bytes(view[:take])))
+            if span is not None:
+                gathered = self._gathered.get(index)
+                if gathered is None:
+                    gathered = self._gathered[index] = bytearray()
+                gathered += view[:take]  # a copy: the caller's buffer is reused
+                if len(gathered) >= HAND_OVER or pos + take == span.end:
+                    del self._gathered[index]
+                    self._hasher.put(self, span, memoryview(gathered))
             view = view[take:]
             pos += take
 
