@@ -15,9 +15,11 @@ import pytest
 import trustme
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.plan import Plan, PlanItem
+from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.lane_transfer import Request
+from laion_fmri_tui.core.transfer.partfile import PartRecord
 from laion_fmri_tui.core.transfer.sources import SourceError
 
 BODY = bytes(range(256)) * 4096  # 1 MiB
@@ -29,23 +31,30 @@ class _Objects(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     mode = "plain"
+    whole = BODY
     requests: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         type(self).requests.append(self.path)
+        whole = self.whole
         if self.mode == "silent":
             threading.Event().wait(3)
             return
-        first, last = 0, len(BODY) - 1
+        if self.mode in ("bad-length", "overflow") and "bad" in self.path:
+            length = b"1\xb2" if self.mode == "bad-length" else b"100"  # "1²" passes str.isdigit()
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: " + length + b"\r\n\r\n" + whole)
+            self.close_connection = True
+            return
+        first, last = 0, len(whole) - 1
         asked = self.headers.get("Range")
         if asked:
             start, _, end = asked.split("=")[1].partition("-")
-            first, last = int(start), int(end) if end else len(BODY) - 1
-        body = BODY[first:last + 1]
+            first, last = int(start), int(end) if end else len(whole) - 1
+        body = whole[first:last + 1]
         self.send_response(206 if asked else 200)
         if asked:
             self.send_header("Content-Range", f"bytes {first}-{last}/{len(BODY)}")
-        self.send_header("ETag", f'"{ETAG}"')
+        self.send_header("ETag", f'"{hashlib.md5(whole).hexdigest()}"')
         if self.mode == "chunked":
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
@@ -82,8 +91,8 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def _serve(mode: str, ca: trustme.CA | None = None):
-    _Objects.mode, _Objects.requests = mode, []
+def _serve(mode: str, ca: trustme.CA | None = None, whole: bytes = BODY):
+    _Objects.mode, _Objects.requests, _Objects.whole = mode, [], whole
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Objects)
     if ca is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -93,11 +102,13 @@ def _serve(mode: str, ca: trustme.CA | None = None):
     return server
 
 
-def _run(source: _Source, data_dir: Path, names: list[str], **settings) -> tuple[ev.RunFinished, list]:
+def _run(source: _Source, data_dir: Path, names: list[str], whole: bytes = BODY, **settings,
+         ) -> tuple[ev.RunFinished, list]:
     events: list = []
     options = dict(jobs=2, lane_jobs=4, progress_interval=0.05, part_size=256 * 1024, retries=0) | settings
     engine = TransferEngine({"s3": source}, events.append, EngineSettings(**options))
-    items = tuple(PlanItem(name, data_dir / name, len(BODY), ETAG, "glmsingle") for name in names)
+    etag = hashlib.md5(whole).hexdigest()
+    items = tuple(PlanItem(name, data_dir / name, len(whole), etag, "glmsingle") for name in names)
     return engine.run(Plan(data_dir, items)), events
 
 
@@ -109,13 +120,13 @@ def test_the_lane_fetches_over_tls_with_the_sources_certificates(ca, data_dir, t
     try:
         source = _Source(f"https://127.0.0.1:{server.server_address[1]}", str(ca_file))
         finished, _ = _run(source, data_dir, ["a.bin", "b.bin"], part_size=None)
-        chunked, _ = _run(source, data_dir, ["c.bin"])
+        chunked, _ = _run(source, data_dir, ["c.bin"], part_size=128 * 1024)  # 8 parts on 4 kept connections
     finally:
         server.shutdown()
         server.server_close()
     assert (finished.done, finished.failed, chunked.done) == (2, 0, 1)
     assert all((data_dir / name).read_bytes() == BODY for name in ("a.bin", "b.bin", "c.bin"))
-    assert len(_Objects.requests) == 2 + 4  # two whole files, then four 256 KiB parts
+    assert len(_Objects.requests) == 2 + 8  # two whole files, then eight 128 KiB parts
 
 
 def test_a_server_certificate_nobody_vouches_for_fails_the_file_with_a_reason(ca, data_dir):
@@ -166,3 +177,88 @@ def test_a_server_that_goes_quiet_times_out(data_dir):
         server.shutdown()
         server.server_close()
     assert finished.failed == 1 and "timed out" in finished.failures[0][1]
+
+
+def test_hundreds_of_kept_connections_found_dropped_cost_nothing(data_dir):
+    """Hundreds of kept connections the server closed: each reuse finds out
+    and opens another, without an attempt and without running out of stack."""
+    small = bytes(range(256)) * 16
+    server = _serve("drops-idle", whole=small)
+    try:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        finished, _ = _run(source, data_dir, [f"f{n}.bin" for n in range(900)], whole=small, lane_jobs=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (finished.done, finished.failed) == (900, 0), finished.failures[:3]
+
+
+def test_an_answer_head_the_lane_cannot_read_fails_that_file_only(data_dir):
+    server = _serve("bad-length")
+    try:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        finished, _ = _run(source, data_dir, ["bad.bin", *(f"ok{n}.bin" for n in range(5))], part_size=None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (finished.done, finished.failed) == (5, 1)
+    assert finished.failures[0][0] == "bad.bin" and "malformed Content-Length" in finished.failures[0][1]
+
+
+def test_bytes_beyond_the_answers_length_never_make_a_success(data_dir):
+    """An answer that says 100 bytes and sends the whole object: the lane takes
+    100, the file is short, and it fails (no retries here) instead of landing."""
+    server = _serve("overflow")
+    try:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        finished, _ = _run(source, data_dir, ["bad.bin"], part_size=None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert finished.failed == 1 and not (data_dir / "bad.bin").exists()
+    assert "closed at byte 100 of" in finished.failures[0][1]
+
+
+def test_a_part_file_already_whole_is_renamed_without_a_request(data_dir):
+    """A run stopped between the last write and the rename: the next one
+    checks the kept bytes and renames them; S3 would answer 416 to a Range from the end."""
+    server = _serve("plain")
+    dest = data_dir / "a.bin"
+    partfile.part_path(dest).write_bytes(BODY)
+    partfile.write_record(dest, PartRecord(len(BODY), ETAG, 0), fresh=True)
+    state, kept = partfile.local_state(dest, len(BODY), ETAG)
+    try:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        events: list = []
+        engine = TransferEngine({"s3": source}, events.append, EngineSettings(jobs=2, lane_jobs=4, part_size=None))
+        item_ = PlanItem("a.bin", dest, len(BODY), ETAG, "glmsingle", state=state, present=kept)
+        finished = engine.run(Plan(data_dir, (item_,)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (state, kept) == (LocalState.PARTIAL, len(BODY))
+    assert finished.done == 1 and dest.read_bytes() == BODY and _Objects.requests == []
+
+
+def test_an_address_that_refuses_falls_through_to_the_next(data_dir, monkeypatch):
+    """A host name that resolves first to an address nobody listens on (as
+    localhost may to ::1): the lane connects to its next address, no retry spent."""
+    server = _serve("plain")
+    port = server.server_address[1]
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        if host == "objects.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)  # no /etc/hosts entry can be added here
+    try:
+        finished, events = _run(_Source(f"http://objects.test:{port}", ""), data_dir, ["a.bin", "b.bin"],
+                                part_size=None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (finished.done, finished.failed) == (2, 0), finished.failures
+    assert not [e for e in events if isinstance(e, ev.Notice) and "retrying" in e.message]

@@ -34,7 +34,7 @@ from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.transfer.sources import Source, SourceError
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.streaming import Cancelled, Cursor, stream_range
+from laion_fmri_tui.core.transfer.streaming import Cancelled, Cursor, Paused, stream_range
 from laion_fmri_tui.core.transfer.verify import Span, VerificationError
 
 __all__ = ["EngineSettings", "TransferEngine"]
@@ -350,6 +350,16 @@ class TransferEngine:
 
     def throttle(self, nbytes: int) -> None:
         self._bandwidth.consume(nbytes, self._check_gate)
+
+    def hold_back(self, nbytes: int) -> None:
+        """The lane's throttle: a pause raises :class:`Paused` instead of blocking its thread."""
+        self._bandwidth.consume(nbytes, self._lane_gate)
+
+    def _lane_gate(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled
+        if not self._running.is_set():
+            raise Paused
 
     def _check_gate(self) -> None:
         if self._cancel.is_set():

@@ -19,12 +19,10 @@ from laion_fmri_tui.core.plan import LocalState, PlanItem
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.part_window import feed
 from laion_fmri_tui.core.transfer.partfile import PartRecord
+from laion_fmri_tui.core.transfer.span_gather import SpanGather
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.verify import Span, SpanCheck, Verifier
 
-HAND_OVER = 512 * 1024
-"""Bytes of a span gathered before the hasher gets them: a socket's reads are
-often a few KiB, and the hasher's Python runs per piece and per step."""
 
 RESTART_BELOW = 1024 * 1024
 """A file this small is fetched again from its first byte by a later run, so
@@ -47,10 +45,7 @@ class FileJob:
         """Spans not hashed yet (chunked jobs), under :attr:`lock`."""
         self.streamed: dict[int, Span] = {}
         """Spans hashed as they arrive, by index (see :meth:`stream_to`)."""
-        self._span_size = 0
-        self._gathered: dict[int, bytearray] = {}
-        """Bytes of streamed spans not handed to the hasher yet, by span index."""
-        self._hasher: SpanHasher | None = None
+        self._gather: SpanGather | None = None
         self.wrapped = False
         self.ready: set[int] = set()
         """Parts whose bytes are all in the ``.part`` and may be hashed."""
@@ -132,7 +127,7 @@ class FileJob:
 
     def stream_to(self, hasher: SpanHasher) -> None:
         """Hash each MD5 span that lies inside one part fetched now as its bytes
-        arrive (:meth:`store` hands the hasher copies). A whole small
+        arrive (see :mod:`.span_gather`). A whole small
         file fetched from its first byte is one such span when its ETag is its
         MD5: hashed 16 files at a time instead of one by one."""
         if not self.chunk_size:
@@ -141,13 +136,13 @@ class FileJob:
         spans = self.spans_left
         if len(spans) < 2 or not spans[0].lanes or self.todo is None:
             return
-        self._span_size = spans[0].end - spans[0].start
-        self._hasher = hasher
         fetched = set(self.todo)
         for index, span in enumerate(spans):
             part = span.start // self.chunk_size
             if part in fetched and (span.end - 1) // self.chunk_size == part:
                 self.streamed[index] = span
+        if self.streamed:
+            self._gather = SpanGather(self, hasher, self.streamed, spans[0].end - spans[0].start)
 
     def _stream_whole(self, hasher: SpanHasher) -> None:
         if self.resume_from or self.item.sha256 or self.item.size <= 0:
@@ -158,8 +153,7 @@ class FileJob:
         self.verifier = check
         self.spans_left = list(check.spans)
         self.streamed = {0: check.spans[0]}
-        self._span_size = self.item.size
-        self._hasher = hasher
+        self._gather = SpanGather(self, hasher, self.streamed, self.item.size)
 
     @property
     def pool_spans(self) -> list[Span]:
@@ -191,35 +185,33 @@ class FileJob:
 
     def store(self, data: bytes | memoryview, pos: int) -> None:
         """Write arriving bytes at ``pos``; a sequential job hashes them as they pass."""
-        written = os.pwrite(self.fd, data, pos)
-        while written < len(data):  # a short write (a signal, a nearly full disk): the rest
-            written += os.pwrite(self.fd, memoryview(data)[written:], pos + written)
-        if self.streamed:
-            self._hand_over(memoryview(data), pos)
+        self._write(data, pos)
+        if self._gather is not None:
+            self._gather.copy_in(memoryview(data), pos)
         elif not self.chunk_size:
             self.verifier.update(data)
         with self.lock:
             self.fetched += len(data)
             self.on_disk += len(data)
 
-    def _hand_over(self, view: memoryview, pos: int) -> None:
-        """Queue the bytes of streamed spans in ``view`` (from object offset ``pos``)."""
-        assert self._hasher is not None
-        size = self._span_size
-        while view:
-            index = pos // size
-            take = min(len(view), (index + 1) * size - pos)
-            span = self.streamed.get(index)
-            if span is not None:
-                gathered = self._gathered.get(index)
-                if gathered is None:
-                    gathered = self._gathered[index] = bytearray()
-                gathered += view[:take]  # a copy: the caller's buffer is reused
-                if len(gathered) >= HAND_OVER or pos + take == span.end:
-                    del self._gathered[index]
-                    self._hasher.put(self, span, memoryview(gathered))
-            view = view[take:]
-            pos += take
+    def _write(self, data: bytes | memoryview, pos: int) -> None:
+        written = os.pwrite(self.fd, data, pos)
+        while written < len(data):  # a short write (a signal, a nearly full disk): the rest
+            written += os.pwrite(self.fd, memoryview(data)[written:], pos + written)
+
+    def landing(self, pos: int) -> memoryview | None:
+        """Where the lane may read the bytes from ``pos`` on straight into the
+        hasher's buffer (then it calls :meth:`landed`); None: use its own."""
+        return self._gather.room(pos) if self._gather is not None else None
+
+    def landed(self, view: memoryview, pos: int) -> None:
+        """``view`` (read into :meth:`landing`) is the bytes from ``pos``: write them."""
+        self._write(view, pos)
+        assert self._gather is not None
+        self._gather.landed(pos, len(view))
+        with self.lock:
+            self.fetched += len(view)
+            self.on_disk += len(view)
 
     def restart(self) -> None:
         """The server ignored a Range: drop the kept prefix and start over."""

@@ -7,12 +7,14 @@ refused with a message rather than guessed at.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from laion_fmri_tui import __version__
 from laion_fmri_tui.core.transfer.sources import SourceError, content_range_start
 
+_DIGITS = re.compile(r"[0-9]+")  # not str.isdigit: it takes "²", which int() refuses
 MAX_HEAD = 64 * 1024
 """An answer's head larger than this is not an S3 answer."""
 _AGENT = f"User-Agent: laion-fmri-tui/{__version__}"
@@ -69,21 +71,21 @@ def parse_head(head: bytes) -> Head:
     lines = head.decode("latin-1").split("\r\n")
     version, _, rest = lines[0].partition(" ")
     code = rest[:3]
-    if not version.startswith("HTTP/1.") or not code.isdigit():
+    if not version.startswith("HTTP/1.") or not _DIGITS.fullmatch(code):
         raise SourceError("transient", "the server's answer is not HTTP/1.1")
     fields: dict[str, str] = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
         fields[name.strip().lower()] = value.strip()
     status = int(code)
-    connection = fields.get("connection", "").lower()
-    keep_alive = connection != "close" and (version != "HTTP/1.0" or connection == "keep-alive")
+    connection = {token.strip() for token in fields.get("connection", "").lower().split(",")}
+    keep_alive = "close" not in connection and (version != "HTTP/1.0" or "keep-alive" in connection)
     if "chunked" in fields.get("transfer-encoding", "").lower():
         if 200 <= status < 300:
             raise SourceError("transient", "the server sent a chunked answer (S3 sends a length)")
         return Head(status, None, None, False)  # an error's body: the connection is closed instead
     length = fields.get("content-length")
-    if length is not None and not length.isdigit():
+    if length is not None and not _DIGITS.fullmatch(length):
         raise SourceError("transient", "the server's answer has a malformed Content-Length")
     return Head(status, int(length) if length is not None else None,
                 content_range_start(fields.get("content-range")), keep_alive and length is not None)

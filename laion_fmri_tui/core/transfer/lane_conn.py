@@ -100,6 +100,17 @@ class Connection:
         """Bytes already decrypted and waiting (``epoll`` cannot see them)."""
         return isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0
 
+    def alive(self) -> bool:
+        """Whether a kept connection may carry a request: the server has not
+        closed it while it was idle (a peek that reads no byte says so)."""
+        try:
+            data = socket.socket.recv(self.sock, 1, socket.MSG_PEEK)  # the raw socket, under any TLS
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+        return bool(data) and isinstance(self.sock, ssl.SSLSocket)  # plain HTTP: no byte is due
+
     def close(self) -> None:
         try:
             self.sock.close()

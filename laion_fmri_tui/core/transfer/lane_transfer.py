@@ -56,6 +56,8 @@ class LaneTransfer:
     connection left idle by a long pause) is the pause's, not an attempt."""
     touched: float = 0.0
     """When its connection last made progress (for the timeouts)."""
+    addresses_tried: int = 0
+    """The host's addresses that refused it so far (the next is tried at once)."""
     reused: bool = False
     """Its connection carried an earlier GET (the server may have closed it since)."""
 

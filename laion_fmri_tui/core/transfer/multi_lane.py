@@ -20,6 +20,7 @@ stops reading (TCP holds the server), cancelling closes every connection.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import resource
@@ -34,7 +35,7 @@ from laion_fmri_tui.core.transfer.http_wire import Origin, request, target
 from laion_fmri_tui.core.transfer.lane_conn import READ, Connection, WouldBlock
 from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer, Request
 from laion_fmri_tui.core.transfer.sources import SourceError, classify_status
-from laion_fmri_tui.core.transfer.streaming import Cancelled
+from laion_fmri_tui.core.transfer.streaming import Cancelled, Paused
 
 __all__ = ["LaneHost", "MultiLane", "Request", "room_for"]
 
@@ -73,7 +74,7 @@ class LaneHost(Protocol):
     def take_part(self) -> tuple[FileJob, int, Request] | None: ...
     def gate_state(self) -> str: ...
     def bytes_arrived(self, nbytes: int) -> None: ...
-    def throttle(self, nbytes: int) -> None: ...
+    def hold_back(self, nbytes: int) -> None: ...
     def retry_delay(self, job: FileJob, error: SourceError, attempt: int, pos: int) -> float: ...
     def failure_of(self, error: BaseException, job: FileJob) -> tuple[str, str]: ...
     def unit_ended(self, job: FileJob, failure: tuple[str, str] | None, part: int | None = None) -> None: ...
@@ -100,7 +101,7 @@ class MultiLane:
         self._pending: set[LaneTransfer] = set()
         """TLS transfers with decrypted bytes waiting (``epoll`` cannot see them)."""
         self._idle: dict[Origin, list[Connection]] = {}
-        self._addresses: dict[Origin, tuple[int, tuple]] = {}
+        self._addresses: dict[Origin, list[tuple[int, tuple]]] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._waiting: list[tuple[float, int, LaneTransfer]] = []
         self._order = itertools.count()
@@ -121,7 +122,9 @@ class MultiLane:
                     self._pause()
                 if not self._active and not self._waiting and self._drained and self._parts_drained:
                     return
-                self._pump()
+                self._pump(admitting=state == "run" and len(self._active) < self._max)
+        except Exception as error:  # noqa: BLE001 - a bug of ours: every file still here fails, none is lost
+            self._abandon(error)
         finally:
             for transfer in list(self._active):
                 self._release(transfer, reuse=False)
@@ -158,13 +161,19 @@ class MultiLane:
                 self._drained = True
                 return
             job, request_ = taken
+            if job.resume_from >= job.item.size:  # every byte is in the .part (an earlier run stopped at its rename)
+                self._report(job, None, None)
+                continue
             self._launch(LaneTransfer(job, request_, job.resume_from, job.item.size - 1))
 
     def _launch(self, transfer: LaneTransfer) -> None:
         """Send a transfer's GET (from its cursor) on an idle or a new connection."""
         try:
             origin, host, path = target(transfer.request.url)
-            conn = self._connection(origin, transfer.request)
+            conn = self._connection(origin, transfer)
+        except ValueError:  # a port out of range, a malformed address
+            self._failed(transfer, SourceError("denied", "cannot fetch: the endpoint's URL is malformed"))
+            return
         except (SourceError, OSError) as error:
             self._failed(transfer, error if isinstance(error, SourceError) else _network("connection failed"))
             return
@@ -173,27 +182,40 @@ class MultiLane:
         self._active[transfer] = 0
         self._serve(transfer)
 
-    def _connection(self, origin: Origin, request_: Request) -> Connection:
+    def _connection(self, origin: Origin, transfer: LaneTransfer) -> Connection:
         idle = self._idle.get(origin)
-        if idle:
-            return idle.pop()
-        address = self._addresses.get(origin)
-        if address is None:
+        while idle:
+            conn = idle.pop()
+            if conn.alive():
+                return conn
+            conn.close()  # closed by the server while idle: so, likely, are the others kept as long
+            for other in idle:
+                other.close()
+            idle.clear()
+        addresses = self._addresses.get(origin)
+        if addresses is None:
             try:
-                family, _, _, _, where = socket.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)[0]
+                found = socket.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
             except (OSError, UnicodeError):
                 raise _network("host not found") from None
-            address = self._addresses[origin] = (family, where)
+            addresses = self._addresses[origin] = [(family, where) for family, _, _, _, where in found]
+        request_ = transfer.request
         context = None
         if origin.tls:
             context = self._contexts.get(request_.ca_file)
             if context is None:
                 context = self._contexts[request_.ca_file] = ssl.create_default_context(cafile=request_.ca_file)
-        return Connection(origin, address[1], address[0], context)
+        for _ in range(len(addresses)):
+            family, where = addresses[0]
+            try:
+                return Connection(origin, where, family, context)
+            except OSError:  # refused at once (no route, no IPv6 here): the next address, for every transfer
+                addresses.append(addresses.pop(0))
+        raise _network("connection failed")
 
-    def _pump(self) -> None:
+    def _pump(self, admitting: bool) -> None:
         timeout = 0.0 if self._pending else _TICK
-        if self._waiting:
+        if self._waiting and admitting:  # a retry due while the lane is full or paused waits for a turn
             timeout = min(timeout, max(0.0, self._waiting[0][0] - time.monotonic()))
         for key, _ in self._selector.select(timeout):
             if key.data in self._active:
@@ -226,8 +248,8 @@ class MultiLane:
         except WouldBlock as wait:
             if transfer in self._active and not transfer.paused:
                 self._watch(transfer, wait.events)
-        except Cancelled:
-            pass  # the run is stopping: the gate says so on the next turn
+        except (Cancelled, Paused):
+            pass  # the run is stopping or pausing: the gate says so on the next turn
         except ssl.SSLError:  # before OSError, its base
             opened = transfer.conn is None or transfer.conn.stage == "ready"
             self._broken(transfer, _network("connection dropped" if opened else "TLS handshake failed"))
@@ -235,6 +257,10 @@ class MultiLane:
             self._broken(transfer, None)
         except SourceError as error:
             self._broken(transfer, error)
+        except Exception as error:  # noqa: BLE001 - a bug of ours fails this transfer, not the lane
+            if transfer.conn is not None:
+                self._release(transfer, reuse=False)
+                self._failed(transfer, error)
 
     def _advance(self, transfer: LaneTransfer) -> None:
         conn = transfer.conn
@@ -243,20 +269,27 @@ class MultiLane:
             conn.open()
         while transfer.outgoing:
             transfer.outgoing = transfer.outgoing[conn.send(transfer.outgoing):]
-        view = self._view
         for _ in range(READS):
             left = transfer.left if transfer.head is None else None
+            view = self._landing(transfer) or self._view
             got = conn.recv_into(view[:left] if left is not None and left < len(view) else view)
             if not got:
                 self._closed(transfer)
                 return
             transfer.touched = time.monotonic()
             data = view[:got]
+            if view is not self._view:
+                if self._landed(transfer, data):
+                    return
+                continue
             if transfer.head is not None:
                 data = transfer.read_head(data)
                 if data is None:
                     continue
                 if not transfer.answered:
+                    if transfer.reused and transfer.answer is not None and transfer.answer.status == 408:
+                        self._retry_at_once(transfer)  # a proxy's goodbye to a connection left idle
+                        return
                     self._finish(transfer, reuse=False)  # an error's status is all we need of it
                     return
             if self._body(transfer, data):
@@ -265,8 +298,30 @@ class MultiLane:
             self._pending.add(transfer)
         raise WouldBlock(READ)
 
+    def _landing(self, transfer: LaneTransfer) -> memoryview | None:
+        """Room in the span hasher's buffer for the body's next bytes, when they
+        are all wanted and belong to a streamed span (see :mod:`.span_gather`)."""
+        if transfer.head is not None or transfer.skip or not transfer.answered or transfer.job.failure:
+            return None
+        return transfer.job.landing(transfer.pos)
+
+    def _landed(self, transfer: LaneTransfer, data: memoryview) -> bool:
+        """Body bytes read into the landing: write them; True once the transfer has ended."""
+        if transfer.left is not None:
+            transfer.left -= len(data)
+        try:
+            transfer.job.landed(data, transfer.pos)
+        except OSError as error:
+            transfer.error = error  # a full disk: the engine cancels the run
+        else:
+            self._count(transfer, len(data))
+        return self._body(transfer, memoryview(b""))
+
     def _body(self, transfer: LaneTransfer, data: memoryview) -> bool:
         """Store body bytes; True once the transfer has ended."""
+        if transfer.left is not None and len(data) > transfer.left:  # more than the length said: a broken server
+            data = data[:transfer.left]
+            transfer.answer = dataclasses.replace(transfer.answer, keep_alive=False)
         if data:
             if transfer.left is not None:
                 transfer.left -= len(data)
@@ -291,11 +346,13 @@ class MultiLane:
         except OSError as error:
             transfer.error = error  # a full disk: the engine cancels the run
             return
-        transfer.pos += len(data)
-        if transfer.resumed:
-            transfer.resumed = False
-        self._host.bytes_arrived(len(data))
-        self._host.throttle(len(data))
+        self._count(transfer, len(data))
+
+    def _count(self, transfer: LaneTransfer, nbytes: int) -> None:
+        transfer.pos += nbytes
+        transfer.resumed = False
+        self._host.bytes_arrived(nbytes)
+        self._host.hold_back(nbytes)
 
     def _closed(self, transfer: LaneTransfer) -> None:
         """The server closed the connection."""
@@ -313,8 +370,10 @@ class MultiLane:
         return transfer.reused and transfer.answer is None and not transfer.head
 
     def _retry_at_once(self, transfer: LaneTransfer) -> None:
+        """Again on another connection, at the next turn (not from inside this one:
+        a run of dead kept connections must not stack up calls)."""
         self._release(transfer, reuse=False)
-        self._launch(transfer)
+        heapq.heappush(self._waiting, (0.0, next(self._order), transfer))
 
     def _sweep(self, now: float) -> None:
         for transfer in list(self._active):
@@ -380,9 +439,23 @@ class MultiLane:
             if self._stale(transfer):
                 self._retry_at_once(transfer)
                 return
+            if transfer.conn.stage == "connect" and self._next_address(transfer):
+                self._retry_at_once(transfer)
+                return
             error = _network("connection dropped" if transfer.conn.stage == "ready" else "connection failed")
         self._release(transfer, reuse=False)
         self._failed(transfer, error)
+
+    def _next_address(self, transfer: LaneTransfer) -> bool:
+        """After a refused connect: whether another of the host's addresses is
+        left to try for this transfer (it becomes the first, for every transfer)."""
+        assert transfer.conn is not None
+        addresses = self._addresses.get(transfer.conn.origin, [])
+        transfer.addresses_tried += 1
+        if transfer.addresses_tried >= len(addresses):
+            return False
+        addresses.append(addresses.pop(0))
+        return True
 
     def _succeeded(self, transfer: LaneTransfer) -> None:
         job, part = transfer.job, transfer.part
@@ -399,8 +472,13 @@ class MultiLane:
     def _report(self, job: FileJob, error: BaseException | tuple[str, str] | None, part: int | None) -> None:
         """Hand a unit's outcome to the engine; an error in doing so fails its file, not the lane."""
         try:
-            failure = self._host.failure_of(error, job) if isinstance(error, BaseException) else error
-            self._host.unit_ended(job, failure, part)
+            failure = error
+            if isinstance(error, BaseException):
+                try:
+                    failure = self._host.failure_of(error, job)
+                except Exception:  # noqa: BLE001 - not a failure the engine knows: a bug, reported as one
+                    failure = ("error", f"unexpected error: {type(error).__name__}: {error}")
+            self._host.unit_ended(job, failure, part)  # type: ignore[arg-type]
         except Exception as unexpected:  # noqa: BLE001 - that file fails, the lane goes on
             self._host.unexpected(job, unexpected)
 
@@ -419,12 +497,29 @@ class MultiLane:
                 delay = self._host.retry_delay(transfer.job, error, transfer.attempt, transfer.pos)
             except SourceError as final:
                 error = final
+            except Exception as unexpected:  # noqa: BLE001 - e.g. its notice hit a closed pipe
+                error = unexpected
             else:
                 heapq.heappush(self._waiting, (time.monotonic() + delay, next(self._order), transfer))
                 return
         if transfer.part is not None:
             self._parts -= 1
         self._report(transfer.job, error, transfer.part)
+
+    def _abandon(self, error: Exception) -> None:
+        """The lane cannot go on: every transfer it holds, and every one still
+        to come, ends as failed (the engine reports them; none is lost)."""
+        failure = ("error", f"unexpected error: {type(error).__name__}: {error}")
+        for transfer in list(self._active):
+            self._release(transfer, reuse=False)
+            self._report(transfer.job, failure, transfer.part)
+        for _, _, transfer in self._waiting:
+            self._report(transfer.job, failure, transfer.part)
+        self._waiting.clear()
+        while not self._parts_drained and (part := self._host.take_part()) is not None:
+            self._report(part[0], failure, part[1])
+        while not self._drained and (taken := self._host.take_small()) is not None:
+            self._report(taken[0], failure, None)
 
     def _drop_all(self) -> None:
         cancelled = ("cancelled", "cancelled")

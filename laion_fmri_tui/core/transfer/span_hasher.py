@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from laion_fmri_tui.core.transfer.md5_lanes import LANES, Md5Stream, update_together
+from laion_fmri_tui.core.transfer.span_gather import recycle
 from laion_fmri_tui.core.transfer.verify import Span
 
 LINGER = 0.01
@@ -61,7 +62,7 @@ class SpanHasher:
 
     def put(self, owner: object, span: Span, view: memoryview) -> None:
         """Queue the span's next bytes; ``view`` must not change until hashed
-        (the lane's pieces are ``bytes`` objects)."""
+        (a gather buffer is filled again only once :func:`recycle` has it)."""
         with self._cond:
             while self._held >= HELD and self._thread is not None:
                 self._cond.wait()
@@ -204,12 +205,13 @@ def _settle(feed: _Feed) -> int:
         else:
             feed.carry = bytes(head)
         taken += len(head)
-        pieces.popleft()
+        recycle(pieces.popleft().obj)
     return taken
 
 
 def _replace_front(pieces: collections.deque[memoryview], rest: memoryview) -> None:
+    """The front piece is hashed up to ``rest``; a piece hashed to its end goes back to be filled again."""
     if rest:
         pieces[0] = rest
     else:
-        pieces.popleft()
+        recycle(pieces.popleft().obj)

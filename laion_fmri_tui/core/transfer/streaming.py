@@ -30,6 +30,11 @@ def _read_buffer() -> memoryview:
     return view
 
 
+class Paused(Exception):
+    """The run was paused while the lane waited for the bandwidth cap: it
+    returns to its loop, which holds every transfer (it never blocks on the gate)."""
+
+
 class Cancelled(Exception):
     """The run was cancelled while this unit was working."""
 
