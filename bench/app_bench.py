@@ -39,7 +39,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from contenders import Context, base_env, tool  # noqa: E402
+from contenders import Context, base_env, compile_ours, tool  # noqa: E402
 from measure import check_tree, run_commands  # noqa: E402
 from objects import LocalObjects  # noqa: E402
 from proxy import ShapingProxy  # noqa: E402
@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.drive_app:
         print(json.dumps(asyncio.run(app_download(args.drive_app[0], Path(args.drive_app[1]), args.keys))))
         return 0
+    compile_ours()
     scenario = SCENARIOS[args.scenario](args.scale)
     md5s = build(args.root, scenario)
     work = args.root / "app-work"

@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from contenders import CONTENDERS, LISTERS, Context, Contender, base_env, tool  # noqa: E402
+from contenders import CONTENDERS, LISTERS, Context, Contender, base_env, compile_ours, tool  # noqa: E402
 from measure import check_tree, cpu_ticks, run_commands  # noqa: E402
 from objects import LocalObjects  # noqa: E402
 from proxy import ShapingProxy  # noqa: E402
@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         return render_saved(args.render, args.markdown)
     args.root.mkdir(parents=True, exist_ok=True)
+    compile_ours()
     block = Block()
     info = machine()
     results: dict[str, list[Run]] = {}

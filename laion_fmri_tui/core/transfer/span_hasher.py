@@ -22,10 +22,15 @@ from laion_fmri_tui.core.transfer.span_gather import recycle
 from laion_fmri_tui.core.transfer.verify import Span
 
 LINGER = 0.01
+"""Seconds pieces wait for company (every open span, up to :data:`LANES`) before a
+narrower step: a step costs about the same at any width."""
 HELD = 64 * 1024 * 1024
-"""Bytes queued at most; :meth:`SpanHasher.put` waits beyond that (so do the writer,
-the lane and TCP), on a core too busy or with no SIMD lanes to hash at the link's pace."""
-"""Seconds pieces wait for :data:`LANES` spans to have bytes before a narrower step."""
+"""Bytes queued at most; :meth:`SpanHasher.put` waits beyond that (so do the lane
+and TCP), on a core too busy or with no SIMD lanes to hash at the link's pace."""
+BEHIND = HELD // 4
+"""Bytes queued beyond which a step does not wait for company. (Not any backlog
+of one span: on large objects that sent a third of the bytes through steps of
+eight lanes or fewer.)"""
 BLOCK = 64
 
 
@@ -106,8 +111,8 @@ class SpanHasher:
             ready = self._ready()
             if self._stale and len(ready) < LANES:
                 continue  # queued while done() ran with the lock released: look again
-            if len(ready) >= LANES or (ready and (self._closing or any(len(f.pieces) > 1 for f in ready))):
-                return ready[:LANES]  # a backlog does not wait for company
+            if ready and (len(ready) >= min(LANES, len(self._feeds)) or self._closing or self._held >= BEHIND):
+                return ready[:LANES]  # every span that could step is ready, or the hasher is behind
             if self._closing and not self._queued:
                 return None
             now = time.monotonic()
