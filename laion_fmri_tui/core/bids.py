@@ -141,6 +141,8 @@ def is_held_out(key: str) -> bool:
 def bidsify_local_key(key: str) -> str:
     """The key's local relative path: ``label-`` values lose their hyphens
     (``label-FFA-1`` -> ``label-FFA1``), as upstream's loaders expect."""
+    if "label-" not in key:
+        return key
     return _LABEL.sub(lambda m: "label-" + m.group(1).replace("-", ""), key)
 
 
@@ -164,11 +166,16 @@ def local_path(data_dir: Path, key: str) -> Path:
     inside the data directory, such as a subject folder on another disk, are
     theirs to make and are followed, and no per-key ``stat`` is needed.
     """
+    return Path(local_path_in(os.path.abspath(data_dir), key))
+
+
+def local_path_in(root: str, key: str) -> str:
+    """:func:`local_path` as a string, under a root already made absolute: the
+    planner's form (one ``abspath`` per plan and one ``Path`` per key, not three)."""
     check_key(key)
-    root = os.path.abspath(data_dir)
     dest = os.path.normpath(os.path.join(root, bidsify_local_key(key)))
     # String containment (root plus a separator is a prefix): the same test as
     # "root is a parent", without building every parent as a Path per key.
     if not dest.startswith(root.rstrip(os.sep) + os.sep):
         raise UnsafeKeyError(f"refusing S3 key {key!r}: it maps outside {root}")
-    return Path(dest)
+    return dest

@@ -28,15 +28,16 @@ class _Collector:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
+        self._root = os.path.abspath(data_dir)
         self.items: dict[str, PlanItem] = {}
         self.held_out: dict[str, None] = {}
         self.refused: dict[str, str] = {}
         self._names: dict[str, frozenset[str]] = {}
 
-    def _may_exist(self, dest: Path) -> bool:
+    def _may_exist(self, dest: str) -> bool:
         """Whether the file or its ``.part`` is in its folder: one listing per
         folder, instead of two failing ``stat`` calls per key of a fresh plan."""
-        folder, name = os.path.split(os.fspath(dest))
+        folder, name = os.path.split(dest)
         names = self._names.get(folder)
         if names is None:
             try:
@@ -55,11 +56,12 @@ class _Collector:
         if obj.key in self.items or obj.key in self.refused:
             return
         try:
-            dest = bids.local_path(self.data_dir, obj.key)
+            where = bids.local_path_in(self._root, obj.key)
         except UnsafeKeyError as error:
             self.refused[obj.key] = str(error)
             return
-        if self._may_exist(dest):
+        dest = Path(where)
+        if self._may_exist(where):
             state, present = partfile.local_state(dest, obj.size, obj.etag)
         else:
             state, present = LocalState.ABSENT, 0

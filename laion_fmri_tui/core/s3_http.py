@@ -98,36 +98,28 @@ class S3Http:
 
 def parse_listing(body: bytes) -> dict:
     """ListObjectsV2 XML -> ``Contents`` (Key, Size, ETag), ``CommonPrefixes``,
-    ``IsTruncated`` and ``NextContinuationToken``; url-encoded names decoded."""
+    ``IsTruncated`` and ``NextContinuationToken``; url-encoded names decoded.
+
+    Fields are found by their namespaced tags (ElementTree's C ``findtext``):
+    a Python loop over every field of 1,000 entries per page, stripping the
+    namespace from each tag, was most of a 100,000-key plan's parsing."""
     root = ET.fromstring(body)
-    contents: list[dict] = []
-    prefixes: list[dict] = []
-    page: dict = {"Contents": contents, "CommonPrefixes": prefixes, "IsTruncated": False}
-    encoded = False
-    for element in root:
-        tag = _local(element.tag)
-        if tag == "Contents":
-            entry = {_local(field.tag): field.text or "" for field in element}
-            contents.append({"Key": entry.get("Key", ""), "Size": int(entry.get("Size") or 0),
-                             "ETag": entry.get("ETag", "")})
-        elif tag == "CommonPrefixes":
-            prefixes.append({"Prefix": next((f.text or "" for f in element if _local(f.tag) == "Prefix"), "")})
-        elif tag == "IsTruncated":
-            page["IsTruncated"] = (element.text or "").strip() == "true"
-        elif tag == "NextContinuationToken":
-            page["NextContinuationToken"] = element.text or ""
-        elif tag == "EncodingType":
-            encoded = (element.text or "").strip() == "url"
-    if encoded:  # a server that ignores encoding-type sends names as they are
+    ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    key, size, etag = ns + "Key", ns + "Size", ns + "ETag"
+    contents = [{"Key": entry.findtext(key) or "", "Size": int(entry.findtext(size) or 0),
+                 "ETag": entry.findtext(etag) or ""} for entry in root.iterfind(ns + "Contents")]
+    prefixes = [{"Prefix": entry.findtext(ns + "Prefix") or ""} for entry in root.iterfind(ns + "CommonPrefixes")]
+    page: dict = {"Contents": contents, "CommonPrefixes": prefixes,
+                  "IsTruncated": (root.findtext(ns + "IsTruncated") or "").strip() == "true"}
+    token = root.findtext(ns + "NextContinuationToken")
+    if token is not None:
+        page["NextContinuationToken"] = token
+    if (root.findtext(ns + "EncodingType") or "").strip() == "url":  # a server may ignore encoding-type
         for entry in contents:
             entry["Key"] = unquote(entry["Key"])
         for entry in prefixes:
             entry["Prefix"] = unquote(entry["Prefix"])
     return page
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
 
 
 def reason_of(error: Exception) -> str:

@@ -86,6 +86,10 @@ class _Source:
         raise SourceError("denied", "only the lane fetches these")
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 1024  # hundreds of connections at once: the default backlog of 5 drops SYNs
+
+
 @pytest.fixture
 def ca() -> trustme.CA:
     return trustme.CA()
@@ -93,7 +97,7 @@ def ca() -> trustme.CA:
 
 def _serve(mode: str, ca: trustme.CA | None = None, whole: bytes = BODY):
     _Objects.mode, _Objects.requests, _Objects.whole = mode, [], whole
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Objects)
+    server = _Server(("127.0.0.1", 0), _Objects)
     if ca is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("127.0.0.1").configure_cert(context)
@@ -261,4 +265,37 @@ def test_an_address_that_refuses_falls_through_to_the_next(data_dir, monkeypatch
         server.shutdown()
         server.server_close()
     assert (finished.done, finished.failed) == (2, 0), finished.failures
+    assert not [e for e in events if isinstance(e, ev.Notice) and "retrying" in e.message]
+
+
+def test_an_address_that_never_answers_falls_through_to_the_next(data_dir, monkeypatch):
+    """The first address takes no connection (its queue is full, so SYNs are
+    dropped, as on a route that loses them): after the connect timeout the
+    lane tries the next address, with no retry spent."""
+    server = _serve("plain")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(0)
+    fillers = [socket.socket() for _ in range(4)]
+    for filler in fillers:
+        filler.setblocking(False)
+        filler.connect_ex(silent.getsockname())
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        if host == "objects.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", silent.getsockname()),
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", server.server_address)]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    try:
+        finished, events = _run(_Source(f"http://objects.test:{server.server_address[1]}", ""), data_dir,
+                                ["a.bin"], part_size=None)
+    finally:
+        server.shutdown()
+        server.server_close()
+        for each in (silent, *fillers):
+            each.close()
+    assert (finished.done, finished.failed) == (1, 0), finished.failures
     assert not [e for e in events if isinstance(e, ev.Notice) and "retrying" in e.message]

@@ -381,7 +381,11 @@ class MultiLane:
             if transfer.paused or conn is None:
                 continue
             limit = transfer.request.connect_timeout if conn.stage != "ready" else transfer.request.read_timeout
-            if now - transfer.touched > max(1.0, limit):
+            if now - transfer.touched <= max(1.0, limit):
+                continue
+            if conn.stage == "connect" and self._next_address(transfer):
+                self._retry_at_once(transfer)  # an address nothing answers (an IPv6 route that drops): the next
+            else:
                 self._broken(transfer, _network("timed out"))
 
     # pause -------------------------------------------------------------------
