@@ -4,11 +4,13 @@ S3 never sends, and a server that goes quiet. Each against a real server on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,7 +97,9 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def _serve(mode: str, ca: trustme.CA | None = None, whole: bytes = BODY):
+@contextlib.contextmanager
+def _serving(mode: str, ca: trustme.CA | None = None, whole: bytes = BODY) -> Iterator[_Server]:
+    """A server of BODY (or ``whole``) on 127.0.0.1 for the ``with`` block, shut down after it."""
     _Objects.mode, _Objects.requests, _Objects.whole = mode, [], whole
     server = _Server(("127.0.0.1", 0), _Objects)
     if ca is not None:
@@ -103,7 +107,11 @@ def _serve(mode: str, ca: trustme.CA | None = None, whole: bytes = BODY):
         ca.issue_cert("127.0.0.1").configure_cert(context)
         server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _run(source: _Source, data_dir: Path, names: list[str], whole: bytes = BODY, **settings,
@@ -116,32 +124,29 @@ def _run(source: _Source, data_dir: Path, names: list[str], whole: bytes = BODY,
     return engine.run(Plan(data_dir, items)), events
 
 
+def _retries(events: list) -> list[str]:
+    """The run's retry notices (a retry spends an attempt)."""
+    return [e.message for e in events if isinstance(e, ev.Notice) and "retrying" in e.message]
+
+
 def test_the_lane_fetches_over_tls_with_the_sources_certificates(ca, data_dir, tmp_path):
     """Parts and whole files over https, checked against a CA the test made."""
-    server = _serve("plain", ca)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    try:
+    with _serving("plain", ca) as server:
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
         source = _Source(f"https://127.0.0.1:{server.server_address[1]}", str(ca_file))
         finished, _ = _run(source, data_dir, ["a.bin", "b.bin"], part_size=None)
         chunked, _ = _run(source, data_dir, ["c.bin"], part_size=128 * 1024)  # 8 parts on 4 kept connections
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (finished.done, finished.failed, chunked.done) == (2, 0, 1)
     assert all((data_dir / name).read_bytes() == BODY for name in ("a.bin", "b.bin", "c.bin"))
     assert len(_Objects.requests) == 2 + 8  # two whole files, then eight 128 KiB parts
 
 
 def test_a_server_certificate_nobody_vouches_for_fails_the_file_with_a_reason(ca, data_dir):
-    server = _serve("plain", ca)
-    try:
+    with _serving("plain", ca) as server:
         source = _Source(f"https://127.0.0.1:{server.server_address[1]}", ssl.get_default_verify_paths().cafile
                          or "/etc/ssl/certs/ca-certificates.crt")
         finished, _ = _run(source, data_dir, ["a.bin"])
-    finally:
-        server.shutdown()
-        server.server_close()
     assert finished.failed == 1 and not (data_dir / "a.bin").exists()
     assert "TLS handshake failed" in finished.failures[0][1]
 
@@ -149,37 +154,25 @@ def test_a_server_certificate_nobody_vouches_for_fails_the_file_with_a_reason(ca
 def test_a_kept_connection_the_server_dropped_is_reopened_without_costing_an_attempt(data_dir):
     """The server closes every connection after its answer without saying so:
     each reuse finds it closed. With no retries allowed, every file still lands."""
-    server = _serve("drops-idle")
-    try:
+    with _serving("drops-idle") as server:
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
         finished, events = _run(source, data_dir, [f"f{n}.bin" for n in range(6)])
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (finished.done, finished.failed) == (6, 0), finished.failures
-    assert not [e for e in events if isinstance(e, ev.Notice) and "retrying" in e.message]
+    assert not _retries(events)
     assert len(_Objects.requests) == 6 * 4  # one GET per 256 KiB part, none repeated
 
 
 def test_a_chunked_answer_fails_its_file_with_a_message(data_dir):
-    server = _serve("chunked")
-    try:
+    with _serving("chunked") as server:
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
         finished, _ = _run(source, data_dir, ["a.bin"], part_size=None)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert finished.failed == 1 and "chunked answer" in finished.failures[0][1]
 
 
 def test_a_server_that_goes_quiet_times_out(data_dir):
-    server = _serve("silent")
-    try:
+    with _serving("silent") as server:
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "", read_timeout=1.0)
         finished, _ = _run(source, data_dir, ["a.bin"], part_size=None)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert finished.failed == 1 and "timed out" in finished.failures[0][1]
 
 
@@ -187,24 +180,16 @@ def test_hundreds_of_kept_connections_found_dropped_cost_nothing(data_dir):
     """Hundreds of kept connections the server closed: each reuse finds out
     and opens another, without an attempt and without running out of stack."""
     small = bytes(range(256)) * 16
-    server = _serve("drops-idle", whole=small)
-    try:
+    with _serving("drops-idle", whole=small) as server:
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
         finished, _ = _run(source, data_dir, [f"f{n}.bin" for n in range(900)], whole=small, lane_jobs=300)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (finished.done, finished.failed) == (900, 0), finished.failures[:3]
 
 
 def test_an_answer_head_the_lane_cannot_read_fails_that_file_only(data_dir):
-    server = _serve("bad-length")
-    try:
+    with _serving("bad-length") as server:
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
         finished, _ = _run(source, data_dir, ["bad.bin", *(f"ok{n}.bin" for n in range(5))], part_size=None)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (finished.done, finished.failed) == (5, 1)
     assert finished.failures[0][0] == "bad.bin" and "malformed Content-Length" in finished.failures[0][1]
 
@@ -212,13 +197,9 @@ def test_an_answer_head_the_lane_cannot_read_fails_that_file_only(data_dir):
 def test_bytes_beyond_the_answers_length_never_make_a_success(data_dir):
     """An answer that says 100 bytes and sends the whole object: the lane takes
     100, the file is short, and it fails (no retries here) instead of landing."""
-    server = _serve("overflow")
-    try:
+    with _serving("overflow") as server:
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
         finished, _ = _run(source, data_dir, ["bad.bin"], part_size=None)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert finished.failed == 1 and not (data_dir / "bad.bin").exists()
     assert "closed at byte 100 of" in finished.failures[0][1]
 
@@ -226,20 +207,16 @@ def test_bytes_beyond_the_answers_length_never_make_a_success(data_dir):
 def test_a_part_file_already_whole_is_renamed_without_a_request(data_dir):
     """A run stopped between the last write and the rename: the next one
     checks the kept bytes and renames them; S3 would answer 416 to a Range from the end."""
-    server = _serve("plain")
-    dest = data_dir / "a.bin"
-    partfile.part_path(dest).write_bytes(BODY)
-    partfile.write_record(dest, PartRecord(len(BODY), ETAG, 0), fresh=True)
-    state, kept = partfile.local_state(dest, len(BODY), ETAG)
-    try:
+    with _serving("plain") as server:
+        dest = data_dir / "a.bin"
+        partfile.part_path(dest).write_bytes(BODY)
+        partfile.write_record(dest, PartRecord(len(BODY), ETAG, 0), fresh=True)
+        state, kept = partfile.local_state(dest, len(BODY), ETAG)
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
         events: list = []
         engine = TransferEngine({"s3": source}, events.append, EngineSettings(jobs=2, lane_jobs=4, part_size=None))
         item_ = PlanItem("a.bin", dest, len(BODY), ETAG, "glmsingle", state=state, present=kept)
         finished = engine.run(Plan(data_dir, (item_,)))
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (state, kept) == (LocalState.PARTIAL, len(BODY))
     assert finished.done == 1 and dest.read_bytes() == BODY and _Objects.requests == []
 
@@ -247,55 +224,48 @@ def test_a_part_file_already_whole_is_renamed_without_a_request(data_dir):
 def test_an_address_that_refuses_falls_through_to_the_next(data_dir, monkeypatch):
     """A host name that resolves first to an address nobody listens on (as
     localhost may to ::1): the lane connects to its next address, no retry spent."""
-    server = _serve("plain")
-    port = server.server_address[1]
-    real = socket.getaddrinfo
+    with _serving("plain") as server:
+        port = server.server_address[1]
+        real = socket.getaddrinfo
 
-    def resolve(host, *args, **kwargs):
-        if host == "objects.test":
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),
-                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
-        return real(host, *args, **kwargs)
+        def resolve(host, *args, **kwargs):
+            if host == "objects.test":
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),
+                        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+            return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)  # no /etc/hosts entry can be added here
-    try:
+        monkeypatch.setattr(socket, "getaddrinfo", resolve)  # no /etc/hosts entry can be added here
         finished, events = _run(_Source(f"http://objects.test:{port}", ""), data_dir, ["a.bin", "b.bin"],
                                 part_size=None)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (finished.done, finished.failed) == (2, 0), finished.failures
-    assert not [e for e in events if isinstance(e, ev.Notice) and "retrying" in e.message]
+    assert not _retries(events)
 
 
 def test_an_address_that_never_answers_falls_through_to_the_next(data_dir, monkeypatch):
     """The first address takes no connection (its queue is full, so SYNs are
     dropped, as on a route that loses them): after the connect timeout the
     lane tries the next address, with no retry spent."""
-    server = _serve("plain")
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(0)
-    fillers = [socket.socket() for _ in range(4)]
-    for filler in fillers:
-        filler.setblocking(False)
-        filler.connect_ex(silent.getsockname())
-    real = socket.getaddrinfo
+    with _serving("plain") as server, socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(0)
+        fillers = [socket.socket() for _ in range(4)]
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(silent.getsockname())
+        real = socket.getaddrinfo
 
-    def resolve(host, *args, **kwargs):
-        if host == "objects.test":
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", silent.getsockname()),
-                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", server.server_address)]
-        return real(host, *args, **kwargs)
+        def resolve(host, *args, **kwargs):
+            if host == "objects.test":
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", silent.getsockname()),
+                        (socket.AF_INET, socket.SOCK_STREAM, 6, "", server.server_address)]
+            return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    try:
-        finished, events = _run(_Source(f"http://objects.test:{server.server_address[1]}", ""), data_dir,
-                                ["a.bin"], part_size=None)
-    finally:
-        server.shutdown()
-        server.server_close()
-        for each in (silent, *fillers):
-            each.close()
+        monkeypatch.setattr(socket, "getaddrinfo", resolve)
+        try:
+            finished, events = _run(_Source(f"http://objects.test:{server.server_address[1]}", ""), data_dir,
+                                    ["a.bin"], part_size=None)
+        finally:
+            for filler in fillers:
+                filler.close()
     assert (finished.done, finished.failed) == (1, 0), finished.failures
-    assert not [e for e in events if isinstance(e, ev.Notice) and "retrying" in e.message]
+    assert not _retries(events)

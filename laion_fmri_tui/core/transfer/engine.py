@@ -32,7 +32,7 @@ from laion_fmri_tui.core.transfer.hash_pool import HashPool
 from laion_fmri_tui.core.transfer.multi_lane import MultiLane, Request
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
-from laion_fmri_tui.core.transfer.sources import Source, SourceError
+from laion_fmri_tui.core.transfer.sources import Source, SourceError, unexpected_failure
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.streaming import Cancelled, Cursor, Paused, stream_range
 from laion_fmri_tui.core.transfer.verify import Span, VerificationError
@@ -267,7 +267,7 @@ class TransferEngine:
 
     def unexpected(self, job: FileJob, error: BaseException) -> None:
         """An error nothing expected, off the units' path: the file fails, the run goes on."""
-        failure = ("error", f"unexpected error: {type(error).__name__}: {error}")
+        failure = unexpected_failure(error)
         if (job.fail_if_first(failure) or job.wrapped) and not job.retired:
             job.failure = job.failure or failure
             self._after_units(job)

@@ -190,9 +190,7 @@ class FileJob:
             self._gather.copy_in(memoryview(data), pos)
         elif not self.chunk_size:
             self.verifier.update(data)
-        with self.lock:
-            self.fetched += len(data)
-            self.on_disk += len(data)
+        self._count(len(data))
 
     def _write(self, data: bytes | memoryview, pos: int) -> None:
         written = os.pwrite(self.fd, data, pos)
@@ -209,9 +207,12 @@ class FileJob:
         self._write(view, pos)
         assert self._gather is not None
         self._gather.landed(pos, len(view))
+        self._count(len(view))
+
+    def _count(self, nbytes: int) -> None:
         with self.lock:
-            self.fetched += len(view)
-            self.on_disk += len(view)
+            self.fetched += nbytes
+            self.on_disk += nbytes
 
     def restart(self) -> None:
         """The server ignored a Range: drop the kept prefix and start over."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.http_wire import MAX_HEAD, Head, parse_head
 from laion_fmri_tui.core.transfer.lane_conn import Connection
-from laion_fmri_tui.core.transfer.sources import SourceError
+from laion_fmri_tui.core.transfer.sources import SourceError, wrong_start
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class LaneTransfer:
     attempt: int = 0
     conn: Connection | None = None
     outgoing: memoryview | None = None
-    """What is left to send of the request (None once sent)."""
+    """What is left to send of the request (empty once sent)."""
     head: bytearray | None = None
     """The answer's head so far (None once parsed)."""
     answer: Head | None = None
@@ -97,7 +97,7 @@ class LaneTransfer:
         if start == self.pos:
             return
         if start != 0:
-            raise SourceError("transient", f"server answered from byte {start}, asked {self.pos}")
+            raise wrong_start(start, self.pos)
         self.skip = self.pos  # the prefix is in the .part, and If-Match pins it to the same object
 
     def wanted(self, data: memoryview) -> memoryview:

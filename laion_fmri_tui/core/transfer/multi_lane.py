@@ -34,7 +34,7 @@ from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.http_wire import Origin, request, target
 from laion_fmri_tui.core.transfer.lane_conn import READ, Connection, WouldBlock
 from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer, Request
-from laion_fmri_tui.core.transfer.sources import SourceError, classify_status
+from laion_fmri_tui.core.transfer.sources import SourceError, classify_status, unexpected_failure
 from laion_fmri_tui.core.transfer.streaming import Cancelled, Paused
 
 __all__ = ["LaneHost", "MultiLane", "Request", "room_for"]
@@ -170,7 +170,7 @@ class MultiLane:
         """Send a transfer's GET (from its cursor) on an idle or a new connection."""
         try:
             origin, host, path = target(transfer.request.url)
-            conn = self._connection(origin, transfer)
+            conn = self._connection(origin, transfer.request)
         except ValueError:  # a port out of range, a malformed address
             self._failed(transfer, SourceError("denied", "cannot fetch: the endpoint's URL is malformed"))
             return
@@ -182,7 +182,7 @@ class MultiLane:
         self._active[transfer] = 0
         self._serve(transfer)
 
-    def _connection(self, origin: Origin, transfer: LaneTransfer) -> Connection:
+    def _connection(self, origin: Origin, request_: Request) -> Connection:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
@@ -199,7 +199,6 @@ class MultiLane:
             except (OSError, UnicodeError):
                 raise _network("host not found") from None
             addresses = self._addresses[origin] = [(family, where) for family, _, _, _, where in found]
-        request_ = transfer.request
         context = None
         if origin.tls:
             context = self._contexts.get(request_.ca_file)
@@ -315,7 +314,7 @@ class MultiLane:
             transfer.error = error  # a full disk: the engine cancels the run
         else:
             self._count(transfer, len(data))
-        return self._body(transfer, memoryview(b""))
+        return self._end_if_done(transfer)
 
     def _body(self, transfer: LaneTransfer, data: memoryview) -> bool:
         """Store body bytes; True once the transfer has ended."""
@@ -332,6 +331,11 @@ class MultiLane:
                     self._give_up(transfer)
                     return True
                 self._store(transfer, keep)
+        return self._end_if_done(transfer)
+
+    def _end_if_done(self, transfer: LaneTransfer) -> bool:
+        """End a transfer whose write failed, whose range is complete or whose
+        answer is over; True if it ended."""
         if transfer.error is not None or (transfer.complete and transfer.left != 0):
             self._finish(transfer, reuse=False)  # nothing more of this answer is wanted
             return True
@@ -383,9 +387,7 @@ class MultiLane:
             limit = transfer.request.connect_timeout if conn.stage != "ready" else transfer.request.read_timeout
             if now - transfer.touched <= max(1.0, limit):
                 continue
-            if conn.stage == "connect" and self._next_address(transfer):
-                self._retry_at_once(transfer)  # an address nothing answers (an IPv6 route that drops): the next
-            else:
+            if not self._another_address(transfer):  # an address nothing answers (a route that drops SYNs)
                 self._broken(transfer, _network("timed out"))
 
     # pause -------------------------------------------------------------------
@@ -443,22 +445,25 @@ class MultiLane:
             if self._stale(transfer):
                 self._retry_at_once(transfer)
                 return
-            if transfer.conn.stage == "connect" and self._next_address(transfer):
-                self._retry_at_once(transfer)
+            if self._another_address(transfer):
                 return
             error = _network("connection dropped" if transfer.conn.stage == "ready" else "connection failed")
         self._release(transfer, reuse=False)
         self._failed(transfer, error)
 
-    def _next_address(self, transfer: LaneTransfer) -> bool:
-        """After a refused connect: whether another of the host's addresses is
-        left to try for this transfer (it becomes the first, for every transfer)."""
+    def _another_address(self, transfer: LaneTransfer) -> bool:
+        """After a connect that failed or timed out: retry at once on the host's
+        next address (it becomes the first, for every transfer) if this
+        transfer has not tried them all; True if it does."""
         assert transfer.conn is not None
+        if transfer.conn.stage != "connect":
+            return False
         addresses = self._addresses.get(transfer.conn.origin, [])
         transfer.addresses_tried += 1
         if transfer.addresses_tried >= len(addresses):
             return False
         addresses.append(addresses.pop(0))
+        self._retry_at_once(transfer)
         return True
 
     def _succeeded(self, transfer: LaneTransfer) -> None:
@@ -481,7 +486,7 @@ class MultiLane:
                 try:
                     failure = self._host.failure_of(error, job)
                 except Exception:  # noqa: BLE001 - not a failure the engine knows: a bug, reported as one
-                    failure = ("error", f"unexpected error: {type(error).__name__}: {error}")
+                    failure = unexpected_failure(error)
             self._host.unit_ended(job, failure, part)  # type: ignore[arg-type]
         except Exception as unexpected:  # noqa: BLE001 - that file fails, the lane goes on
             self._host.unexpected(job, unexpected)
@@ -513,25 +518,23 @@ class MultiLane:
     def _abandon(self, error: Exception) -> None:
         """The lane cannot go on: every transfer it holds, and every one still
         to come, ends as failed (the engine reports them; none is lost)."""
-        failure = ("error", f"unexpected error: {type(error).__name__}: {error}")
-        for transfer in list(self._active):
-            self._release(transfer, reuse=False)
-            self._report(transfer.job, failure, transfer.part)
-        for _, _, transfer in self._waiting:
-            self._report(transfer.job, failure, transfer.part)
-        self._waiting.clear()
+        failure = unexpected_failure(error)
+        self._end_all(failure)
         while not self._parts_drained and (part := self._host.take_part()) is not None:
             self._report(part[0], failure, part[1])
         while not self._drained and (taken := self._host.take_small()) is not None:
             self._report(taken[0], failure, None)
 
     def _drop_all(self) -> None:
-        cancelled = ("cancelled", "cancelled")
+        self._end_all(("cancelled", "cancelled"))
+
+    def _end_all(self, failure: tuple[str, str]) -> None:
+        """Every transfer in flight or waiting for a retry ends with ``failure``."""
         for transfer in list(self._active):
             self._release(transfer, reuse=False)
-            self._report(transfer.job, cancelled, transfer.part)
+            self._report(transfer.job, failure, transfer.part)
         for _, _, transfer in self._waiting:
-            self._report(transfer.job, cancelled, transfer.part)
+            self._report(transfer.job, failure, transfer.part)
         self._waiting.clear()
 
 

@@ -54,6 +54,16 @@ def content_range_start(header: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def wrong_start(answered: int, asked: int) -> SourceError:
+    """An answer that starts at a byte other than the one asked for (nor 0)."""
+    return SourceError("transient", f"server answered from byte {answered}, asked {asked}")
+
+
+def unexpected_failure(error: BaseException) -> tuple[str, str]:
+    """(kind, message) of an error nothing expected: a bug, reported as one."""
+    return ("error", f"unexpected error: {type(error).__name__}: {error}")
+
+
 def classify_status(status: int | None, name: str) -> SourceError:
     """Turn an HTTP status into the engine's failure kinds."""
     if status == 403:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.sources import Source, SourceError
+from laion_fmri_tui.core.transfer.sources import Source, SourceError, wrong_start
 from laion_fmri_tui.core.transfer.verify import MIB
 
 READ_SIZE = MIB // 2
@@ -97,7 +97,7 @@ def restart_if_range_ignored(job: FileJob, answered: int, asked: int, sink: ev.E
     instead of ``asked``: from 0, over again, when the server ignored the
     range; any other start is a transient failure."""
     if answered != 0:
-        raise SourceError("transient", f"server answered from byte {answered}, asked {asked}")
+        raise wrong_start(answered, asked)
     sink(ev.Notice(f"{job.item.key}: the server ignored the range; starting over", "info"))
     job.restart()
     return 0
