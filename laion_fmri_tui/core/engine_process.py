@@ -11,7 +11,7 @@ and keeps the engine in-process.
 
 The child is ``python -m laion_fmri_tui.core.engine_process``; pickled
 messages go over its stdin (settings, plan, then commands) and stdout
-(events). Plain ``subprocess`` rather than ``multiprocessing``: the app
+(events, a batch at a time: :class:`_Outbox`). Plain ``subprocess`` rather than ``multiprocessing``: the app
 replaces ``sys.stderr`` with a capture that has no file descriptor, which
 multiprocessing's helper process cannot start with.
 
@@ -145,9 +145,10 @@ class EngineProcess:
                                          "partial files are kept, start the download again to resume") from None
                 if kind == "error":
                     raise LaionFmriError(payload)
-                self._sink(payload)
-                if isinstance(payload, ev.RunFinished):
-                    return payload
+                for event in payload:
+                    self._sink(event)
+                    if isinstance(event, ev.RunFinished):
+                        return event
         finally:
             with self._lock:
                 self._commands = None
@@ -197,19 +198,70 @@ def serve(commands: BinaryIO, events: BinaryIO) -> None:
     # engine moved bytes for half the CPU: the app fell to 0.76-0.79x of --batch,
     # against 0.89-0.92x at 0, with key presses still a median 20-39 ms and a
     # worst of 55-94 ms (bench/app_bench.py, 3 runs each).
-    lock = threading.Lock()
-
-    def send(event: ev.Event) -> None:
-        with lock:
-            _put(events, ("event", event))
-
+    outbox = _Outbox(events)
     try:
-        engine = DownloadService(settings).engine(send, plan)
+        engine = DownloadService(settings).engine(outbox.put, plan)
     except LaionFmriError as error:
+        outbox.close()
         _put(events, ("error", str(error)))
         return
     threading.Thread(target=_obey, args=(engine, commands), name="commands", daemon=True).start()
-    engine.run(plan)
+    try:
+        engine.run(plan)
+    finally:
+        outbox.close()
+
+
+FLUSH_INTERVAL = 0.05
+"""Seconds the child lets events gather before one write sends them all. The
+app shows them four times a second; a pickled write per event (about a
+thousand for a subject) cost the engine's threads a system call each and
+woke the app's reading thread as often, on cores the download needed."""
+
+
+class _Outbox:
+    """The child's events, queued by the engine's threads and written in batches
+    by one thread of their own; the end of the run goes out at once."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._wake = threading.Condition()
+        self._queued: list[ev.Event] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._send, name="events", daemon=True)
+        self._thread.start()
+
+    def put(self, event: ev.Event) -> None:
+        with self._wake:
+            self._queued.append(event)
+            if len(self._queued) == 1 or isinstance(event, ev.RunFinished):
+                self._wake.notify()
+
+    def close(self) -> None:
+        """Send what is queued and stop."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _ending(self) -> bool:
+        return self._closed or isinstance(self._queued[-1], ev.RunFinished)
+
+    def _send(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queued and not self._closed:
+                    self._wake.wait()
+                if self._queued and not self._ending():
+                    self._wake.wait(FLUSH_INTERVAL)  # a burst gathers
+                batch, self._queued, closed = self._queued, [], self._closed
+            if batch:
+                try:
+                    _put(self._stream, ("events", batch))
+                except OSError:  # the app is gone; the engine sees its commands close
+                    return
+            if closed:
+                return
 
 
 def _obey(engine, commands: BinaryIO) -> None:

@@ -1,16 +1,15 @@
-"""The engine's ``sink(event)`` callback, turned into messages for the UI thread.
+"""The engine's ``sink(event)`` callback, held for the dashboard's next render.
 
-The engine calls its sink from its own worker and ticker threads and must
-never block in it. ``post_message`` is thread-safe (it hands the message to
-the event loop with ``call_soon_threadsafe``), so the bridge only picks the
-message type and posts it; every widget update happens on the UI thread.
-
-File events (started, done, skipped...) arrive in bursts: hundreds at the
-start of a run of small files. One message each kept the UI loop busy for
-hundreds of milliseconds while a key press waited. So they queue in the
-bridge, and one :class:`TransferReported` is on its way while the queue is
-not empty; the screen takes the whole queue when it handles it. Order is
-kept: the run's end is posted after every file event it follows.
+The engine's events reach this sink on a thread of the app (the one relaying
+the engine process's pipe) and it must never block there. Progress snapshots
+and file events (started, done, skipped, failed, notices) are only shown at
+the dashboard's next render tick, so they wait here until the screen takes
+them: the newest snapshot replaces the one before, file events queue in
+order. A message per burst of file events (the way before) was hundreds of
+messages per run of small files, and their dispatch was a fifth of the
+app's CPU while it downloaded, CPU the transfers on a two-core node lacked.
+Only the end of the run is posted as a message, after every event it
+follows was queued: the screen takes the queue before it shows the result.
 """
 
 from __future__ import annotations
@@ -20,40 +19,38 @@ import threading
 from textual.message_pump import MessagePump
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.tui.messages import TransferFinished, TransferProgressed, TransferReported
+from laion_fmri_tui.tui.messages import TransferFinished
 
 
 class EngineBridge:
-    """An :data:`~laion_fmri_tui.core.events.EventSink` that posts to ``target``."""
+    """An :data:`~laion_fmri_tui.core.events.EventSink` for one run of a screen."""
 
     def __init__(self, target: MessagePump, run: int) -> None:
         self._target = target
         self._run = run
         self._lock = threading.Lock()
+        self._latest: ev.Progress | None = None
         self._queued: list[ev.Event] = []
-        """File events not yet taken by the screen; a message is on its way while not empty."""
 
     def __call__(self, event: ev.Event) -> None:
-        if isinstance(event, ev.Progress):
-            message: TransferProgressed | TransferFinished | TransferReported = (
-                TransferProgressed(self._run, event))
-        elif isinstance(event, ev.RunFinished):
-            message = TransferFinished(self._run, event)
-        else:
-            with self._lock:
-                self._queued.append(event)
-                if len(self._queued) > 1:
-                    return
-            message = TransferReported(self._run, self.take)
-        try:
-            self._target.post_message(message)
-        except RuntimeError:
-            # The app closed its event loop while the engine was winding down
-            # (quit during a run); nobody is left to show the event.
-            pass
-
-    def take(self) -> list[ev.Event]:
-        """Every queued file event, oldest first (called on the UI thread)."""
+        if isinstance(event, ev.RunFinished):
+            try:
+                self._target.post_message(TransferFinished(self._run, event))
+            except RuntimeError:
+                # The app closed its event loop while the engine was winding down
+                # (quit during a run); nobody is left to show the end.
+                pass
+            return
         with self._lock:
-            events, self._queued = self._queued, []
-        return events
+            if isinstance(event, ev.Progress):
+                self._latest = event
+            else:
+                self._queued.append(event)
+
+    def take(self) -> tuple[ev.Progress | None, list[ev.Event]]:
+        """The newest snapshot not yet taken (or None) and every queued file
+        event, oldest first (called on the UI thread)."""
+        with self._lock:
+            latest, events = self._latest, self._queued
+            self._latest, self._queued = None, []
+        return latest, events

@@ -1,10 +1,11 @@
 """How the transfer dashboard looks, at 80x24 and 120x40.
 
-Only end states are captured, because only they are deterministic: a live
-run's rate, ETA and active rows depend on timing. The screen's clock is
-injected (each reading four seconds after the last), so the summary's elapsed
-time and average rate are fixed, and the sparkline is given a fixed history
-once the run is over. The data directory is the conftest's fixed path.
+End states are captured from real runs; a live run's rate, ETA and active
+rows depend on timing, so the mid-run look is captured by handing the screen
+a fixed engine snapshot once its run is over. The screen's clock is injected
+(each reading four seconds after the last), so the summary's elapsed time and
+average rate are fixed, and the sparkline is given a fixed history once the
+run is over. The data directory is the conftest's fixed path.
 """
 
 from __future__ import annotations
@@ -14,12 +15,21 @@ from collections.abc import Callable
 
 import pytest
 
+from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.selection import Filters, Selection
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 
 SIZES = [(80, 24), (120, 40)]
 RATES = tuple(float(n) for n in (0, 2, 5, 9, 12, 14, 15, 15, 13, 15, 16, 16, 14, 15, 12, 8, 4))
+MIB = 1 << 20
+ACTIVE = tuple(
+    ev.ActiveFile(f"sub-01/glmsingle/ses-{n:02d}/sub-01_ses-{n:02d}_task-images_space-T1w_desc-betas.h5",
+                  done, 2048 * MIB)
+    for n, done in ((3, 2040 * MIB), (4, 1500 * MIB), (5, 700 * MIB), (6, 90 * MIB))
+) + tuple(ev.ActiveFile(f"sub-01/rois/sub-01_roi-{n:03d}_mask.nii.gz", 30_000, 61_000) for n in range(40))
+MID_RUN = ev.Progress(bytes_done=41 * 1024 * MIB, bytes_total=61 * 1024 * MIB, bytes_fetched=40 * 1024 * MIB,
+                      rate=612e6, eta_seconds=35.0, files_done=130, files_total=401, active=ACTIVE)
 
 
 def step_clock(step: float = 4.0) -> Callable[[], float]:
@@ -50,10 +60,31 @@ def shows(context, selection: Selection, phase: str):
     return run_before
 
 
+def mid_run(context):
+    """The dashboard as a run shows it, from a fixed snapshot (four multi-GB
+    betas and many small files in flight), once the real run is over."""
+    finished = shows(context, ses02(), "finished")
+
+    async def run_before(pilot) -> None:
+        await finished(pilot)
+        screen = pilot.app.screen
+        screen.phase, screen.rates = "running", tuple(r * 40e6 for r in RATES)
+        screen.progress = screen.files = MID_RUN
+        screen._show_status("")
+        await pilot.pause()
+    return run_before
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_finished_download(snap_compare, snapshot_context, size):
     assert snap_compare(LaionFmriApp(snapshot_context), terminal_size=size,
                         run_before=shows(snapshot_context, ses02(), "finished"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_download_mid_run(snap_compare, snapshot_context, size):
+    """The largest files first, the rest counted in the border."""
+    assert snap_compare(LaionFmriApp(snapshot_context), terminal_size=size, run_before=mid_run(snapshot_context))
 
 
 def test_access_required(snap_compare, snapshot_context, access):

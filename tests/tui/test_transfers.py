@@ -26,7 +26,7 @@ from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.context import AppContext
 from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
-from laion_fmri_tui.tui.messages import TransferFinished, TransferProgressed, TransferReported
+from laion_fmri_tui.tui.messages import TransferFinished
 from laion_fmri_tui.tui.runs import retry_plan
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 from laion_fmri_tui.tui.widgets.transfer_log import TransferLog
@@ -249,15 +249,8 @@ def test_the_table_keeps_its_rows_then_adds_the_largest_up_to_its_cap() -> None:
     assert [a.key for a in shown_files(active, {"k299"}, 3)] == ["k299", "k0", "k1"], "as many as fit"
 
 
-def test_progress_messages_coalesce_within_a_run_only() -> None:
-    progress = plan_progress(Plan(Path("/data"), ()))
-    newer = TransferProgressed(1, progress)
-    assert TransferProgressed(1, progress).can_replace(newer)
-    assert not TransferProgressed(2, progress).can_replace(newer)
-    assert not TransferReported(1, lambda: [ev.Notice("retrying")]).can_replace(newer)
-
-
-def test_bridge_batches_file_events_in_order() -> None:
+def test_bridge_keeps_the_newest_snapshot_and_every_file_event_in_order() -> None:
+    """Only the end of the run is a message; the rest waits for the screen's next render."""
     posted: list = []
 
     class Target:
@@ -266,18 +259,19 @@ def test_bridge_batches_file_events_in_order() -> None:
             return True
 
     sink = EngineBridge(Target(), run=3)  # type: ignore[arg-type]
-    progress = plan_progress(Plan(Path("/data"), ()))
-    finished = ev.RunFinished(done=3, skipped=0, failed=0, bytes_fetched=5, elapsed=1.0)
+    older = plan_progress(Plan(Path("/data"), ()))
+    newer = dataclasses.replace(older, bytes_fetched=5)
     burst = [ev.FileDone(k, 5, 5, "md5") for k in ("a", "b", "c")]
-    for event in (progress, *burst[:2]):
+    for event in (older, burst[0], newer, burst[1]):
         sink(event)
-    assert [type(m) for m in posted] == [TransferProgressed, TransferReported]  # one message for the burst
-    assert posted[1].take() == burst[:2] and posted[1].take() == []
-    sink(burst[2])  # after the screen took the queue, the next event posts again
+    assert posted == []
+    assert sink.take() == (newer, burst[:2])
+    assert sink.take() == (None, []), "taken once"
+    sink(burst[2])
+    finished = ev.RunFinished(done=3, skipped=0, failed=0, bytes_fetched=5, elapsed=1.0)
     sink(finished)
-    assert [type(m) for m in posted[2:]] == [TransferReported, TransferFinished]
-    assert posted[2].take() == [burst[2]]
-    assert all(m.run == 3 for m in posted) and posted[3].result is finished
+    assert [(type(m), m.run, m.result) for m in posted] == [(TransferFinished, 3, finished)]
+    assert sink.take() == (None, [burst[2]]), "what came before the end waits for the screen"
 
 
 def test_retry_plan_measures_the_partial_file_again(tmp_path: Path) -> None:

@@ -15,11 +15,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane, TextArea
 
 from laion_fmri_tui.core.commandline import command_line, slurm_script, write_command_file
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.selection import Selection
+from laion_fmri_tui.tui.widgets.footer import Footer
 
 FILE_NAMES = {"command-tab": "laion-fmri-download.txt", "script-tab": "laion-fmri-download.sh"}
 """Default file per tab; the script is the one you ``sbatch`` (or run with bash)."""

@@ -8,12 +8,11 @@ the filters applied: exactly what ``d`` would fetch.
 
 from __future__ import annotations
 
-
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.widgets.tree import TreeNode
 
 from laion_fmri_tui.core.browse import ROOT, BrowseNode, BucketBrowser, selections_for
@@ -23,6 +22,7 @@ from laion_fmri_tui.core.selection import Filters
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.filters import parse_filters
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree, NodeStats
+from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.tui.widgets.summary import SelectionSummary
 
 

@@ -17,10 +17,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from laion_fmri_tui.core import config
+from laion_fmri_tui.tui.widgets.footer import Footer
 
 EXPLANATION = (
     "laion-fmri-tui downloads into one data directory that mirrors the bucket "

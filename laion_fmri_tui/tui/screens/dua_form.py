@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 from textual.worker import Worker, WorkerState
 
 from laion_fmri_tui.core.access.auth import auth_path
@@ -30,6 +30,7 @@ from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
 from laion_fmri_tui.tui.screens.data_dir import shown
 from laion_fmri_tui.tui.screens.dua_states import describe_failure
 from laion_fmri_tui.tui.widgets.dua_fields import PAGES, DuaFields
+from laion_fmri_tui.tui.widgets.footer import Footer
 
 GRANTED_PAUSE = 4.0
 """Seconds the "granted" line stays before the form closes by itself (Enter closes at once)."""

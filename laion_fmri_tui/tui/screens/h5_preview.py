@@ -14,11 +14,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from laion_fmri_tui.core import units
 from laion_fmri_tui.core.h5info import DatasetInfo, EmbeddingRow, H5InfoError, describe, is_embeddings, preview_rows
+from laion_fmri_tui.tui.widgets.footer import Footer
 
 PREVIEW_ROWS = 5
 PREVIEW_COLUMNS = 6

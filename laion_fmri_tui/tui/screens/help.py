@@ -15,9 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from laion_fmri_tui.tui import commands
+from laion_fmri_tui.tui.widgets.footer import Footer
 
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("--mouse", "Turn mouse support on. It is off by default so your terminal's own "

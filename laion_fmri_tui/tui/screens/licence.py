@@ -15,11 +15,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerState
 
 from laion_fmri_tui.core import licence
 from laion_fmri_tui.tui.screens.data_dir import shown
+from laion_fmri_tui.tui.widgets.footer import Footer
 
 
 def reflow(text: str) -> str:

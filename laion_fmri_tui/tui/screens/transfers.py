@@ -1,12 +1,11 @@
 """The transfer dashboard: one plan, run by the core engine in a thread worker.
 
 The engine (not Textual) owns the download threads, because ``--batch`` runs
-the same engine; the screen's worker only calls the blocking ``run(plan)``
-and the bridge posts the engine's events back as messages. Progress is
-coalesced three times over: the engine emits at most one snapshot per
-``progress_interval``, queued snapshots replace each other, and the screen
-republishes the newest one on a timer, so the widgets re-render a few times a
-second however fast chunks arrive.
+the same engine; the screen's worker only calls the blocking ``run(plan)``.
+Progress is coalesced twice over: the engine emits at most one snapshot per
+``progress_interval``, and the bridge keeps only the newest, which the screen
+takes with the file events queued since on a timer, so the widgets re-render
+a few times a second however fast chunks and small files arrive.
 
 The engine is created inside the worker, not in ``on_mount``: for stimulus
 files ``service.engine`` asks the access service for signed links, network
@@ -25,7 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 from laion_fmri_tui.core import events as ev
@@ -36,9 +35,10 @@ from laion_fmri_tui.core.units import rate, size
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, by_id
 from laion_fmri_tui.tui.heap import release_heap, settle_heap
-from laion_fmri_tui.tui.messages import TransferFinished, TransferProgressed, TransferReported
+from laion_fmri_tui.tui.messages import TransferFinished
 from laion_fmri_tui.tui.runs import EngineHandle, retry_plan
 from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
+from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.tui.widgets.transfer_log import TransferLog, summary
 from laion_fmri_tui.tui.widgets.transfer_table import TransferTable
 from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts, TransferTotals, plan_progress
@@ -73,7 +73,7 @@ class TransfersScreen(Screen[None]):
     """``starting``, ``running``, ``paused``, ``cancelling``, then ``finished``,
     ``failed`` (some files), ``cancelled`` or ``error`` (did not start)."""
     progress: var[ev.Progress | None] = var(None)
-    """The newest engine snapshot, republished at most every RENDER_INTERVAL."""
+    """The newest engine snapshot, taken every RENDER_INTERVAL."""
     files: var[ev.Progress | None] = var(None)
     """The snapshot the active-files table shows (every TABLE_EVERY-th one)."""
     rates: var[tuple[float, ...]] = var(())
@@ -89,7 +89,7 @@ class TransfersScreen(Screen[None]):
         self._clock = clock
         self._run = 0
         self._handle = EngineHandle()
-        self._latest: ev.Progress | None = None
+        self._bridge = EngineBridge(self, 0)
         self._counts = RunCounts()
         self._started = 0.0
         self._snapshots = 0
@@ -126,7 +126,7 @@ class TransfersScreen(Screen[None]):
     def _start(self, plan: Plan) -> None:
         self._run += 1
         previous = getattr(self, "_handle", None)
-        self.plan, self._handle, self._latest = plan, EngineHandle(), None
+        self.plan, self._handle, self._bridge = plan, EngineHandle(), EngineBridge(self, self._run)
         if previous is not None and previous.bandwidth is not None:
             self._handle.set_bandwidth(previous.bandwidth)  # a retry keeps the user's cap
         self._failed = ()
@@ -138,12 +138,12 @@ class TransfersScreen(Screen[None]):
             f"Downloading {plan.files} files ({size(plan.bytes_to_fetch)} to fetch) into {plan.data_dir}")
         self._show_status("")
         self._started = self._clock()
-        self._transfer(self.app.context.service(), plan, self._run, self._handle)
+        self._transfer(self.app.context.service(), plan, self._bridge, self._handle)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="transfers", description="download")
-    def _transfer(self, service: DownloadService, plan: Plan, run: int,
+    def _transfer(self, service: DownloadService, plan: Plan, bridge: EngineBridge,
                   handle: EngineHandle) -> ev.RunFinished:
-        engine = service.engine_process(EngineBridge(self, run))
+        engine = service.engine_process(bridge)
         handle.attach(engine)
         return engine.run(plan)
 
@@ -159,21 +159,6 @@ class TransfersScreen(Screen[None]):
         self._show_status(f"the download {what} (the log says why): r tries again, esc goes back", "-error")
 
     # engine events -----------------------------------------------------------
-    def on_transfer_progressed(self, message: TransferProgressed) -> None:
-        if message.run == self._run:
-            self._latest = message.progress
-
-    def on_transfer_reported(self, message: TransferReported) -> None:
-        events = message.take()
-        if message.run != self._run:
-            return
-        log = self.query_one(TransferLog)
-        for event in events:
-            if isinstance(event, ev.PlanReady) and self.phase == "starting":
-                self.phase = "paused" if self._handle.paused else "running"
-            self._counts = self._counts.after(event)
-            log.event(event)
-
     def on_transfer_finished(self, message: TransferFinished) -> None:
         if message.run != self._run:
             return
@@ -188,9 +173,17 @@ class TransfersScreen(Screen[None]):
         self._show_status(text, "-error" if result.failed else "-warning" if result.cancelled else "")
 
     def _publish(self) -> None:
-        """Hand the newest snapshot and counts to the widgets (timer and end of run)."""
+        """Take the newest snapshot and file events from the bridge and hand
+        them to the widgets (timer and end of run)."""
+        latest, events = self._bridge.take()
+        if events:
+            log = self.query_one(TransferLog)
+            for event in events:
+                if isinstance(event, ev.PlanReady) and self.phase == "starting":
+                    self.phase = "paused" if self._handle.paused else "running"
+                self._counts = self._counts.after(event)
+                log.event(event)
         self.counts = self._counts
-        latest, self._latest = self._latest, None
         if latest is not None:
             self.progress = latest
             self._snapshots += 1
