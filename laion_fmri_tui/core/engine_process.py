@@ -214,7 +214,7 @@ def serve(commands: BinaryIO, events: BinaryIO) -> None:
 
 FLUSH_INTERVAL = 0.05
 """Seconds the child lets events gather before one write sends them all. The
-app shows them four times a second; a pickled write per event (about a
+app shows them twice a second; a pickled write per event (about a
 thousand for a subject) cost the engine's threads a system call each and
 woke the app's reading thread as often, on cores the download needed."""
 
@@ -228,13 +228,18 @@ class _Outbox:
         self._wake = threading.Condition()
         self._queued: list[ev.Event] = []
         self._closed = False
+        self._final = False
+        """The end of the run is queued: send without waiting for more."""
         self._thread = threading.Thread(target=self._send, name="events", daemon=True)
         self._thread.start()
 
     def put(self, event: ev.Event) -> None:
         with self._wake:
             self._queued.append(event)
-            if len(self._queued) == 1 or isinstance(event, ev.RunFinished):
+            if isinstance(event, ev.RunFinished):
+                self._final = True
+                self._wake.notify()
+            elif len(self._queued) == 1:
                 self._wake.notify()
 
     def close(self) -> None:
@@ -244,20 +249,24 @@ class _Outbox:
             self._wake.notify()
         self._thread.join()
 
-    def _ending(self) -> bool:
-        return self._closed or isinstance(self._queued[-1], ev.RunFinished)
-
     def _send(self) -> None:
         while True:
             with self._wake:
                 while not self._queued and not self._closed:
                     self._wake.wait()
-                if self._queued and not self._ending():
+                if self._queued and not (self._closed or self._final):
                     self._wake.wait(FLUSH_INTERVAL)  # a burst gathers
                 batch, self._queued, closed = self._queued, [], self._closed
             if batch:
                 try:
-                    _put(self._stream, ("events", batch))
+                    data = pickle.dumps(("events", batch), protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception as error:  # noqa: BLE001 - an event that cannot be sent ends the run
+                    data = pickle.dumps(("error", f"the transfer process could not report its progress ({error!r}); "
+                                                  "partial files are kept, start the download again to resume"))
+                    closed = True
+                try:
+                    self._stream.write(data)
+                    self._stream.flush()
                 except OSError:  # the app is gone; the engine sees its commands close
                     return
             if closed:

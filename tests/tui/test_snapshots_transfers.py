@@ -69,7 +69,7 @@ def mid_run(context):
         await finished(pilot)
         screen = pilot.app.screen
         screen.phase, screen.rates = "running", tuple(r * 40e6 for r in RATES)
-        screen.progress = screen.files = MID_RUN
+        screen.progress = MID_RUN
         screen._show_status("")
         await pilot.pause()
     return run_before

@@ -9,6 +9,8 @@ screen's state with a deadline instead of sleeping.
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from laion_fmri_tui.core import engine_process
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import LocalState, Plan
 from laion_fmri_tui.core.selection import Filters, Selection
@@ -28,6 +31,7 @@ from laion_fmri_tui.tui.context import AppContext
 from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
 from laion_fmri_tui.tui.messages import TransferFinished
 from laion_fmri_tui.tui.runs import retry_plan
+from laion_fmri_tui.tui.screens import transfers
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 from laion_fmri_tui.tui.widgets.transfer_log import TransferLog
 from laion_fmri_tui.tui.widgets.transfer_table import MAX_ROWS, bar, short_name, shown_files
@@ -101,6 +105,7 @@ async def test_pause_holds_the_transfer_and_resume_finishes_it(context, s3, s3_o
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await start(app, pilot, plan)
         await wait_for(pilot, lambda: s3.bytes_sent(BIG) > 0, "the big file to start")
+        await wait_for(pilot, lambda: screen.phase == "running", "the dashboard's next render")
         assert screen.active_bindings["p"].binding.action == "pause"
         await pilot.press("p")
         assert screen.phase == "paused" and screen.transfers_running
@@ -214,6 +219,41 @@ async def test_quit_asks_while_running_and_escape_never_cancels(context, s3) -> 
         time.sleep(0.05)
     dest = next(i.dest for i in plan.items if i.key == BIG)
     assert not dest.exists()
+
+
+def _engine_children() -> list[int]:
+    """Running engine processes of this test (the waiting spare left out)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            ppid = next(line.split()[1] for line in status.read_text().splitlines() if line.startswith("PPid:"))
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except OSError:  # it ended while we looked
+            continue
+        if int(ppid) == os.getpid() and b"laion_fmri_tui.core.engine_process" in cmdline:
+            found.append(int(status.parent.name))
+    return [pid for pid in found if pid != engine_process.spare_pid()]
+
+
+async def test_a_killed_engine_process_still_counts_what_it_reported(context, s3, monkeypatch) -> None:
+    """Files the engine reported before it was killed are counted and logged
+    before the error, which says the download stopped (not that it never started)."""
+    monkeypatch.setattr(transfers, "RENDER_INTERVAL", 3600.0)  # only the run's end takes the events
+    s3.throttle(BIG, 256 * 1024)
+    plan = context.service().plan(ses02())
+    small = [item.dest for item in plan.items if item.key != BIG]
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: all(dest.exists() for dest in small), "the small files on disk")
+        await pilot.pause(0.5)  # their events cross the pipe
+        assert screen.counts == RunCounts(), "nothing taken before the end"
+        (pid,) = _engine_children()
+        os.kill(pid, signal.SIGKILL)
+        await wait_for(pilot, lambda: screen.phase == "error", "the error")
+        assert screen.counts == RunCounts(done=len(small))
+        assert "the download stopped" in text_of(screen, "#transfers-status")
+        assert log_text(screen).splitlines()[-1].startswith("the transfer process ended unexpectedly")
 
 
 async def test_access_error_is_shown_on_the_screen(context, access) -> None:

@@ -43,13 +43,11 @@ from laion_fmri_tui.tui.widgets.transfer_log import TransferLog, summary
 from laion_fmri_tui.tui.widgets.transfer_table import TransferTable
 from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts, TransferTotals, plan_progress
 
-RENDER_INTERVAL = 0.25
-"""Seconds between re-renders of the totals and the table."""
-TABLE_EVERY = 2
-"""The active-files table takes every this many snapshots (twice a second).
-Its rows come and go with the small files, and re-rendering them cost the app
-more CPU than all the totals, CPU a download on a busy node is short of."""
-RATE_SAMPLES = 120
+RENDER_INTERVAL = 0.5
+"""Seconds between re-renders of the totals and the table (as often as
+``rclone -P`` redraws). At four a second, the renders of a subject's download
+cost the app about 0.2 CPU s, taken from the transfers on a two-core node."""
+RATE_SAMPLES = 60
 """Throughput samples kept for the sparkline (30 s at the render interval)."""
 RUNNING = ("starting", "running", "paused", "cancelling")
 CANCEL_QUESTION = ("Cancel the download? Finished files stay, and partial files are kept: "
@@ -74,8 +72,6 @@ class TransfersScreen(Screen[None]):
     ``failed`` (some files), ``cancelled`` or ``error`` (did not start)."""
     progress: var[ev.Progress | None] = var(None)
     """The newest engine snapshot, taken every RENDER_INTERVAL."""
-    files: var[ev.Progress | None] = var(None)
-    """The snapshot the active-files table shows (every TABLE_EVERY-th one)."""
     rates: var[tuple[float, ...]] = var(())
     """Recent throughput samples for the sparkline."""
     counts: var[RunCounts] = var(RunCounts())
@@ -92,7 +88,6 @@ class TransfersScreen(Screen[None]):
         self._bridge = EngineBridge(self, 0)
         self._counts = RunCounts()
         self._started = 0.0
-        self._snapshots = 0
         self._failed: tuple[str, ...] = ()
         self.result: ev.RunFinished | None = None
         """The engine's account of the latest run that ended (counts, bytes, its elapsed time)."""
@@ -106,7 +101,7 @@ class TransfersScreen(Screen[None]):
         yield Static("", id="transfers-target")
         yield TransferTotals(id="transfers-totals").data_bind(
             TransfersScreen.progress, TransfersScreen.rates, TransfersScreen.counts, TransfersScreen.phase)
-        yield TransferTable(id="transfers-active").data_bind(progress=TransfersScreen.files)
+        yield TransferTable(id="transfers-active").data_bind(TransfersScreen.progress)
         yield TransferLog(id="transfers-log")
         yield Static("", id="transfers-status")
         yield Footer()
@@ -130,8 +125,7 @@ class TransfersScreen(Screen[None]):
         if previous is not None and previous.bandwidth is not None:
             self._handle.set_bandwidth(previous.bandwidth)  # a retry keeps the user's cap
         self._failed = ()
-        self.progress = self.files = plan_progress(plan)
-        self._snapshots = 0
+        self.progress = plan_progress(plan)
         self.rates = ()
         self.phase = "starting"
         self.query_one("#transfers-target", Static).update(
@@ -150,6 +144,7 @@ class TransfersScreen(Screen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "transfers" or event.state is not WorkerState.ERROR:
             return
+        self._publish()  # what the engine reported before it stopped comes first
         error = event.worker.error
         text = str(error) if isinstance(error, LaionFmriError) else f"the download stopped: {error!r}"
         what = "did not start" if self.phase == "starting" else "stopped"
@@ -165,7 +160,7 @@ class TransfersScreen(Screen[None]):
         result = self.result = message.result
         self._publish()
         if self.progress is not None:  # parts still queued at a cancel are not "active"
-            self.progress = self.files = dataclasses.replace(self.progress, active=())
+            self.progress = dataclasses.replace(self.progress, active=())
         self._failed = tuple(key for key, _ in result.failures)
         self.phase = "cancelled" if result.cancelled else "failed" if result.failed else "finished"
         text = summary(result, self.counts, self._clock() - self._started)
@@ -186,9 +181,6 @@ class TransfersScreen(Screen[None]):
         self.counts = self._counts
         if latest is not None:
             self.progress = latest
-            self._snapshots += 1
-            if self._snapshots % TABLE_EVERY == 0:
-                self.files = latest
             if self.phase == "running":
                 self.rates = (*self.rates, latest.rate)[-RATE_SAMPLES:]
 

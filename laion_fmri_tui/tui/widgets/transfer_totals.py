@@ -3,7 +3,7 @@
 The widget holds no engine state of its own: the transfers screen owns the
 values and binds them here with ``data_bind``, so this only turns them into
 text. Its labels have fixed widths (``transfers.tcss``) and are updated
-without a layout pass: a new layout of the whole screen four times a second
+without a layout pass: a new layout of the whole screen at every render
 was most of the app's CPU while it downloaded. Rate and ETA are the engine's
 (a sliding window), formatted exactly as ``--batch`` prints them
 (:mod:`laion_fmri_tui.core.units`).
