@@ -154,7 +154,8 @@ def check_key(key: str) -> None:
         raise UnsafeKeyError(f"refusing S3 key {key!r}: backslash or NUL in it")
     if key.startswith("/") or _DRIVE.match(key):
         raise UnsafeKeyError(f"refusing S3 key {key!r}: it is an absolute path")
-    if any(part in ("", ".", "..") for part in key.split("/")):
+    padded = f"/{key}/"  # each segment between slashes: one substring test per kind, not a loop per key
+    if "//" in padded or "/./" in padded or "/../" in padded:
         raise UnsafeKeyError(f"refusing S3 key {key!r}: empty, '.' or '..' path segment")
 
 

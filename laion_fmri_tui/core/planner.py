@@ -81,7 +81,7 @@ def build_plan(catalog: Catalog, selection: Selection, data_dir: Path) -> Plan:
     out = _Collector(root)
     subjects = _subjects(catalog, selection.subjects)
     every = "all" in selection.subjects
-    catalog.prefetch(_prefixes(selection, subjects))
+    catalog.list_ahead(_prefixes(selection, subjects))
     if subjects:
         _add_dataset_files(catalog, out)
     skipped: list[str] = []

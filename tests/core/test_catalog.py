@@ -84,3 +84,23 @@ def test_prefetch_lists_separate_prefixes_at_the_same_time(catalog, s3):
     s3.clear_log()
     assert all(catalog.objects(p) for p in prefixes)
     assert not listings(s3), "prefetched listings are answered from the cache"
+
+
+def test_list_ahead_lists_each_prefix_once_and_objects_waits_for_it(catalog, s3):
+    prefixes = [f"derivatives/glmsingle-tedana/sub-{n}/" for n in ("01", "03", "05")] + ["derivatives/rois/sub-01/"]
+    catalog.list_ahead(prefixes)
+    got = {p: catalog.objects(p) for p in prefixes}
+    fresh = Catalog(S3Http(S3Settings(endpoint_url=s3.url)), synthetic.BUCKET)
+    assert got == {p: fresh.objects(p) for p in prefixes} and all(got.values())
+    first_pages = [r.query for r in listings(s3) if "continuation-token" not in r.query]
+    for p in prefixes:  # the ahead listing, then the fresh catalog's: none twice in the first
+        assert sum(f"prefix={p.replace('/', '%2F')}&" in q or q.endswith(f"prefix={p.replace('/', '%2F')}")
+                   for q in first_pages) == 2, p
+
+
+def test_a_listing_started_ahead_raises_its_error_when_its_objects_are_asked_for(s3):
+    catalog = Catalog(S3Http(S3Settings(endpoint_url=s3.url, max_attempts=1)), synthetic.BUCKET)
+    s3.fail_next("", 1, "503")
+    catalog.list_ahead(["derivatives/rois/sub-01/"])  # returns; the failure is the listing's
+    with pytest.raises(BucketUnreachableError, match="HTTP 503"):
+        catalog.objects("derivatives/rois/sub-01/")
