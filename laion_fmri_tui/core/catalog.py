@@ -91,13 +91,23 @@ class Catalog:
         """Start recursive listings of ``prefixes`` (a few at once, in this order)
         and return without waiting: :meth:`objects` waits for its own."""
         with self._lock:
-            todo = [p for p in dict.fromkeys(prefixes) if p not in self._pending and self._from_trees(p) is None]
+            todo = [p for p in dict.fromkeys(prefixes)
+                    if p not in self._pending and not any(p.startswith(root) for root in self._trees)]
             if not todo:
                 return
             pool = ThreadPoolExecutor(max_workers=min(LISTING_THREADS, len(todo)), thread_name_prefix="listing")
             for prefix in todo:
-                self._pending[prefix] = pool.submit(self._list_tree, prefix)
+                self._pending[prefix] = pool.submit(self._list_ahead, prefix)
         pool.shutdown(wait=False)
+
+    def _list_ahead(self, prefix: str) -> tuple[RemoteObject, ...]:
+        """A listing started ahead; a failed one is forgotten once its waiters
+        have its error, so the next plan (in the app, minutes later) lists again."""
+        try:
+            return self._list_tree(prefix)
+        finally:
+            with self._lock:
+                self._pending.pop(prefix, None)
 
     def _from_trees(self, prefix: str) -> tuple[RemoteObject, ...] | None:
         """``prefix``'s objects from a stored recursive listing that covers it (lock held)."""
@@ -113,7 +123,6 @@ class Catalog:
         tree = tuple(o for o in found if not o.key.endswith("/"))
         with self._lock:
             self._trees[prefix] = tree
-            self._pending.pop(prefix, None)
         return tree
 
     def prefetch(self, prefixes: Iterable[str], *, levels: bool = False) -> None:

@@ -235,6 +235,8 @@ class _Outbox:
 
     def put(self, event: ev.Event) -> None:
         with self._wake:
+            if self._closed:
+                return
             self._queued.append(event)
             if isinstance(event, ev.RunFinished):
                 self._final = True
@@ -260,10 +262,8 @@ class _Outbox:
             if batch:
                 try:
                     data = pickle.dumps(("events", batch), protocol=pickle.HIGHEST_PROTOCOL)
-                except Exception as error:  # noqa: BLE001 - an event that cannot be sent ends the run
-                    data = pickle.dumps(("error", f"the transfer process could not report its progress ({error!r}); "
-                                                  "partial files are kept, start the download again to resume"))
-                    closed = True
+                except Exception:  # noqa: BLE001 - an event that cannot be sent ends the run
+                    data, closed = self._sendable_then_error(batch), True
                 try:
                     self._stream.write(data)
                     self._stream.flush()
@@ -271,6 +271,23 @@ class _Outbox:
                     return
             if closed:
                 return
+
+    def _sendable_then_error(self, batch: list[ev.Event]) -> bytes:
+        """The batch's events that pickle, then an error that ends the run;
+        later events are dropped (the app stops the engine on the error)."""
+        with self._wake:
+            self._closed = True
+        good, failure = [], None
+        for event in batch:
+            try:
+                pickle.dumps(event)
+            except Exception as error:  # noqa: BLE001
+                failure = failure or error
+            else:
+                good.append(event)
+        text = (f"the transfer process could not report its progress ({failure!r}); "
+                "partial files are kept, start the download again to resume")
+        return pickle.dumps(("events", good)) + pickle.dumps(("error", text))
 
 
 def _obey(engine, commands: BinaryIO) -> None:

@@ -104,3 +104,4 @@ def test_a_listing_started_ahead_raises_its_error_when_its_objects_are_asked_for
     catalog.list_ahead(["derivatives/rois/sub-01/"])  # returns; the failure is the listing's
     with pytest.raises(BucketUnreachableError, match="HTTP 503"):
         catalog.objects("derivatives/rois/sub-01/")
+    assert catalog.objects("derivatives/rois/sub-01/"), "the next plan lists it again"

@@ -252,6 +252,7 @@ async def test_a_killed_engine_process_still_counts_what_it_reported(context, s3
         os.kill(pid, signal.SIGKILL)
         await wait_for(pilot, lambda: screen.phase == "error", "the error")
         assert screen.counts == RunCounts(done=len(small))
+        assert screen.progress is not None and screen.progress.active == (), "nothing is shown in flight"
         assert "the download stopped" in text_of(screen, "#transfers-status")
         assert log_text(screen).splitlines()[-1].startswith("the transfer process ended unexpectedly")
 

@@ -145,6 +145,8 @@ class TransfersScreen(Screen[None]):
         if event.worker.group != "transfers" or event.state is not WorkerState.ERROR:
             return
         self._publish()  # what the engine reported before it stopped comes first
+        if self.progress is not None:  # nothing is in flight any more
+            self.progress = dataclasses.replace(self.progress, active=())
         error = event.worker.error
         text = str(error) if isinstance(error, LaionFmriError) else f"the download stopped: {error!r}"
         what = "did not start" if self.phase == "starting" else "stopped"
