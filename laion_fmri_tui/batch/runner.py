@@ -93,6 +93,7 @@ def _run(args) -> int:
     try:
         finished = _run_interruptibly(engine, plan)
     finally:
+        sink.flush()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if stopped_by:

@@ -90,3 +90,34 @@ def test_on_a_terminal_the_licence_is_asked_once(s3, data_dir):
     assert b"CC0" in output
     assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
     assert (data_dir / ".laion_fmri" / "license_accepted").is_file()
+
+
+def test_a_job_log_shows_finished_files_while_the_run_goes_on(s3, licensed_data_dir):
+    """Lines of finished files are written in batches, but within about half a
+    second (HOLD_SECONDS), not at the end; the end writes every one."""
+    import subprocess
+
+    from laion_fmri_tui.devserver import synthetic
+
+    s3.throttle(synthetic.LARGE_KEY, 1024 * 1024)
+    log = licensed_data_dir.parent / "job.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(batch_command("--subject", "01", "--ses", "01", "--data-dir", str(licensed_data_dir),
+                                              "--endpoint-url", s3.url),
+                                stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                env=batch_env())
+        try:
+            deadline = time.monotonic() + 30
+            while "done " not in log.read_text():
+                assert proc.poll() is None, "the run ended before any done line was written"
+                assert time.monotonic() < deadline, "no done line while the large file was still coming"
+                time.sleep(0.05)
+            assert s3.bytes_sent(synthetic.LARGE_KEY) < synthetic.LARGE_SIZE, "written before the end"
+        finally:
+            s3.throttle(synthetic.LARGE_KEY, None)
+            _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    text = log.read_text()
+    done = [line for line in text.splitlines() if line.startswith("done ")]
+    finished = next(line for line in text.splitlines() if line.startswith("finished: "))
+    assert f"finished: {len(done)} done," in finished, "every finished file has its line"
