@@ -69,34 +69,21 @@ def verify_summary_json(s: Summary) -> dict:
             "missing": s.missing, "bad": s.bad, "bytes_ok": s.bytes_ok}
 
 
-HOLD_SECONDS = 0.5
-"""Longest a finished or skipped file's line waits to be written with others.
-A write per line (a system call each, made on the transfer lane's thread)
-was a tenth of the client's time on 2,000 small files; ``tail -f`` on a job
-log still shows each line within half a second. Failures, notices, the plan
-and the summary are written at once."""
-
-
 class HeldLines:
-    """Lines for one stream, written together: at once when urgent (after the
-    held ones, in order), else once the oldest has waited HOLD_SECONDS."""
+    """Lines for one stream, written together. Urgent lines are written at once
+    (after the held ones, in order); the rest when :meth:`flush` is called,
+    which the batch runner does from its main thread a few times a second
+    (``runner.WRITE_EVERY``), whatever the engine is doing. A write per line (a
+    system call each, made on the transfer lane's thread) was a tenth of the
+    client's time on 2,000 small files."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
         self._held: list[str] = []
-        self._since = 0.0
 
     def add(self, text: str, urgent: bool) -> None:
-        if not self._held:
-            self._since = time.monotonic()
         self._held.append(text)
-        if urgent or time.monotonic() - self._since >= HOLD_SECONDS:
-            self.flush()
-
-    def due(self) -> None:
-        """Write the held lines if the oldest has waited long enough (called on
-        every progress snapshot, which comes a few times a second)."""
-        if self._held and time.monotonic() - self._since >= HOLD_SECONDS:
+        if urgent:
             self.flush()
 
     def flush(self) -> None:
@@ -123,7 +110,7 @@ class HumanPrinter:
             self._handle(event)
 
     def flush(self) -> None:
-        """Write whatever is held (the run is over, or stopped)."""
+        """Write whatever is held (called a few times a second, and at the end)."""
         with self._lock:
             self._lines.flush()
 
@@ -169,7 +156,6 @@ class HumanPrinter:
             self._summary(event)
 
     def _progress(self, p: ev.Progress) -> None:
-        self._lines.due()
         now = time.monotonic()
         if p.files_done == p.files_total or now - self._last_progress < self._every:
             return
@@ -211,8 +197,6 @@ class JsonPrinter:
     def __call__(self, event: ev.Event) -> None:
         data = to_json(event, self._with_items)
         with self._lock:
-            if isinstance(event, ev.Progress):
-                self._lines.due()
             self._lines.add(redact(json.dumps(data)), urgent=not isinstance(event, QUIET_EVENTS))
 
     def raw(self, data: dict) -> None:
@@ -221,13 +205,13 @@ class JsonPrinter:
             self._lines.add(redact(json.dumps(data)), urgent=True)
 
     def flush(self) -> None:
-        """Write whatever is held (the run is over, or stopped)."""
+        """Write whatever is held (called a few times a second, and at the end)."""
         with self._lock:
             self._lines.flush()
 
 
 QUIET_EVENTS = (ev.FileStarted, ev.FileDone, ev.FileSkipped)
-"""Events whose lines may wait up to HOLD_SECONDS to be written with others."""
+"""Events whose lines wait for the next :meth:`HeldLines.flush`."""
 
 
 def plan_json(plan: Plan, with_items: bool) -> dict:

@@ -8,6 +8,7 @@ prompts unless stdin is a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import sys
@@ -91,9 +92,9 @@ def _run(args) -> int:
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        finished = _run_interruptibly(engine, plan)
+        finished = _run_interruptibly(engine, plan, sink)
     finally:
-        sink.flush()
+        _write_held(sink)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if stopped_by:
@@ -126,14 +127,29 @@ def _verify(args, plan) -> int:
     return ExitCode.OK if summary.complete else ExitCode.FILES_FAILED
 
 
-def _run_interruptibly(engine, plan):
-    """Run the engine in a thread so the main thread stays free for signals."""
+WRITE_EVERY = 0.2
+"""Seconds between writes of the printer's held lines (finished files): a job
+log shows each within this, even while no transfer makes progress."""
+
+
+def _run_interruptibly(engine, plan, sink):
+    """Run the engine in a thread so the main thread stays free for signals,
+    and writes the printer's held lines (never from the signal handler: the
+    printer's lock is not re-entrant)."""
     result = []
     worker = threading.Thread(target=lambda: result.append(engine.run(plan)), name="engine")
     worker.start()
     while worker.is_alive():
-        worker.join(0.2)
+        worker.join(WRITE_EVERY)
+        _write_held(sink)
     return result[0]
+
+
+def _write_held(sink) -> None:
+    """A log that cannot be written (a closed pipe, a full disk) does not stop
+    or fail the download; its exit code still tells."""
+    with contextlib.suppress(OSError):
+        sink.flush()
 
 
 def _stimuli_only(selection) -> bool:
