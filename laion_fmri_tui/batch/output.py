@@ -88,8 +88,9 @@ class HeldLines:
 
     def flush(self) -> None:
         if self._held:
-            self._out.write("\n".join(self._held) + "\n")
-            self._held.clear()
+            text = "\n".join(self._held) + "\n"
+            self._held.clear()  # lines a broken log refused are not tried again, and again
+            self._out.write(text)
         self._out.flush()
 
 
