@@ -8,18 +8,19 @@ listing, once made, also answers level listings beneath it, so the tree does
 not re-list what the planner already saw.
 
 A listing is a chain of pages (each page's token names the next), but
-separate prefixes are independent: :meth:`Catalog.prefetch` lists several at
-once, so a plan over many subjects costs a few round trips, not one per
-prefix and page in sequence. :meth:`Catalog.list_ahead` does the same without
-waiting: the planner works through the first subject's files while later
-subjects are still being listed (a 100,000-key plan spent a third of its
-time on per-key work after the last page had arrived).
+separate prefixes are independent: :meth:`Catalog.list_ahead` lists several
+at once, so a plan over many subjects costs a few round trips, not one per
+prefix and page in sequence, and returns without waiting: the planner works
+through the first subject's files while later subjects are still being
+listed (a 100,000-key plan spent a third of its time on per-key work after
+the last page had arrived). :meth:`Catalog.prefetch_levels` lists several
+single levels at once (subject discovery).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from laion_fmri_tui.core.errors import BucketUnreachableError
@@ -36,7 +37,7 @@ SUBJECT_ROOTS = (
 """Prefixes whose ``sub-*`` children name the subjects (upstream's order)."""
 
 LISTING_THREADS = 8
-"""Prefixes listed at once by :meth:`Catalog.prefetch`."""
+"""Prefixes listed at once by :meth:`Catalog.list_ahead` and :meth:`Catalog.prefetch_levels`."""
 
 
 class Catalog:
@@ -125,22 +126,21 @@ class Catalog:
             self._trees[prefix] = tree
         return tree
 
-    def prefetch(self, prefixes: Iterable[str], *, levels: bool = False) -> None:
-        """Fill the cache for several prefixes concurrently (recursive listings,
-        or one level each with ``levels``); a listing error is raised here."""
-        lookup: Callable[[str], object] = self.level if levels else self.objects
+    def prefetch_levels(self, prefixes: Iterable[str]) -> None:
+        """Fill the cache with one level of each prefix, listed concurrently; a
+        listing error is raised here."""
         todo = list(dict.fromkeys(prefixes))
         if len(todo) < 2:
             for prefix in todo:
-                lookup(prefix)
+                self.level(prefix)
             return
         with ThreadPoolExecutor(max_workers=min(LISTING_THREADS, len(todo)), thread_name_prefix="listing") as pool:
-            for _ in pool.map(lookup, todo):
+            for _ in pool.map(self.level, todo):
                 pass
 
     def subjects(self) -> list[str]:
         """Sorted subject ids found under the upstream discovery prefixes."""
-        self.prefetch(SUBJECT_ROOTS, levels=True)
+        self.prefetch_levels(SUBJECT_ROOTS)
         found: set[str] = set()
         for root in SUBJECT_ROOTS:
             found.update(n for n in self.level(root).names if n.startswith("sub-"))

@@ -73,10 +73,12 @@ def test_an_unreachable_endpoint_is_one_clear_error():
     assert str(info.value).startswith("could not reach the S3 endpoint http://127.0.0.1:9")
 
 
-def test_prefetch_lists_separate_prefixes_at_the_same_time(catalog, s3):
+def test_list_ahead_lists_separate_prefixes_at_the_same_time(catalog, s3):
     prefixes = [f"derivatives/glmsingle-tedana/sub-{n}/" for n in ("01", "03", "05")]
     prefixes += ["derivatives/rois/sub-01/", "derivatives/rois/sub-03/", "derivatives/freesurfer/sub-01/"]
-    catalog.prefetch(prefixes)
+    catalog.list_ahead(prefixes)
+    for prefix in prefixes:
+        catalog.objects(prefix)
     seen = sorted(listings(s3), key=lambda r: r.time)
     assert {p for p in prefixes if any(f"prefix={p.replace('/', '%2F')}" in r.query for r in seen)} == set(prefixes)
     overlapping = [b for a, b in zip(seen, seen[1:]) if b.time < a.time + (a.duration or 0)]

@@ -145,8 +145,7 @@ class TransfersScreen(Screen[None]):
         if event.worker.group != "transfers" or event.state is not WorkerState.ERROR:
             return
         self._publish()  # what the engine reported before it stopped comes first
-        if self.progress is not None:  # nothing is in flight any more
-            self.progress = dataclasses.replace(self.progress, active=())
+        self._nothing_in_flight()
         error = event.worker.error
         text = str(error) if isinstance(error, LaionFmriError) else f"the download stopped: {error!r}"
         what = "did not start" if self.phase == "starting" else "stopped"
@@ -161,8 +160,7 @@ class TransfersScreen(Screen[None]):
             return
         result = self.result = message.result
         self._publish()
-        if self.progress is not None:  # parts still queued at a cancel are not "active"
-            self.progress = dataclasses.replace(self.progress, active=())
+        self._nothing_in_flight()  # parts still queued at a cancel are not "active" either
         self._failed = tuple(key for key, _ in result.failures)
         self.phase = "cancelled" if result.cancelled else "failed" if result.failed else "finished"
         text = summary(result, self.counts, self._clock() - self._started)
@@ -185,6 +183,11 @@ class TransfersScreen(Screen[None]):
             self.progress = latest
             if self.phase == "running":
                 self.rates = (*self.rates, latest.rate)[-RATE_SAMPLES:]
+
+    def _nothing_in_flight(self) -> None:
+        """The run is over: the table shows no file as active."""
+        if self.progress is not None:
+            self.progress = dataclasses.replace(self.progress, active=())
 
     def _show_status(self, text: str, state: str = "") -> None:
         status = self.query_one("#transfers-status", Static)

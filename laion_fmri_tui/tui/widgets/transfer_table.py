@@ -97,8 +97,7 @@ class TransferTable(Widget):
             self.border_subtitle = subtitle
 
     def on_resize(self) -> None:
-        self._lines = []
-        self.watch_progress()
+        self.watch_progress()  # names are cut to the new width, and as many files as fit
         self.refresh()
 
     def _paint_changed(self) -> None:
