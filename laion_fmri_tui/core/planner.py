@@ -79,6 +79,8 @@ def build_plan(catalog: Catalog, selection: Selection, data_dir: Path) -> Plan:
     """
     root = Path(os.path.abspath(data_dir))
     out = _Collector(root)
+    named = [s for s in selection.subjects if s != "all"]
+    catalog.list_ahead(_prefixes(selection, named))  # a round trip sooner: no need to wait for discovery
     subjects = _subjects(catalog, selection.subjects)
     every = "all" in selection.subjects
     catalog.list_ahead(_prefixes(selection, subjects))

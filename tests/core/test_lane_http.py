@@ -4,6 +4,7 @@ S3 never sends, and a server that goes quiet. Each against a real server on
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import http.server
@@ -20,6 +21,7 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
+from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.lane_transfer import Request
 from laion_fmri_tui.core.transfer.partfile import PartRecord
 from laion_fmri_tui.core.transfer.sources import SourceError
@@ -269,3 +271,36 @@ def test_an_address_that_never_answers_falls_through_to_the_next(data_dir, monke
                 filler.close()
     assert (finished.done, finished.failed) == (1, 0), finished.failures
     assert not _retries(events)
+
+
+def test_two_lanes_share_the_run_and_each_keeps_to_the_files_it_opened(data_dir, monkeypatch):
+    """Two lane threads: both carry bytes, every file arrives whole, and a file's
+    parts stay on the lane that opened it (two threads writing one file wait on
+    its inode lock in turn); only the run's last parts may go to the lane that
+    ran out first."""
+    written: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    opener: dict[str, str] = {}
+
+    def spy(write):
+        def note(job: FileJob, data, pos: int) -> None:
+            lane = threading.current_thread().name
+            written[job.item.key][lane] += len(data)
+            if pos == 0:
+                opener[job.item.key] = lane
+            write(job, data, pos)
+        return note
+
+    monkeypatch.setattr(FileJob, "store", spy(FileJob.store))  # bytes read into the lane's buffer
+    monkeypatch.setattr(FileJob, "landed", spy(FileJob.landed))  # bytes read straight into the hasher's
+    names = [f"f{n}.bin" for n in range(6)]
+    with _serving("plain") as server:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        finished, _ = _run(source, data_dir, names, lanes=2, jobs=4, lane_jobs=8, part_size=128 * 1024)
+    assert (finished.done, finished.failed) == (6, 0)
+    assert all((data_dir / name).read_bytes() == BODY for name in names)
+    by_lane = collections.Counter()
+    for counts in written.values():
+        by_lane.update(counts)
+    assert set(by_lane) == {"transfer-lane-0", "transfer-lane-1"}, by_lane
+    elsewhere = sum(n for key, counts in written.items() for lane, n in counts.items() if lane != opener[key])
+    assert elsewhere <= len(BODY), f"{elsewhere} bytes written off their file's lane (parts shared out: about half)"

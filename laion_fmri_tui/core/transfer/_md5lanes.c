@@ -7,7 +7,8 @@
  * in 512-bit (or 2 x 256-bit) registers costs about a fifth of the CPU.
  *
  * GCC's vector extensions keep this one portable source; target_clones picks
- * AVX-512, AVX2 or plain code for the CPU at load time.
+ * AVX-512, AVX2 or plain code for the CPU at load time. Sixteen lanes on an
+ * AVX-512 CPU also load their words through a transpose (md5_x16_avx512).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -60,11 +61,65 @@ typedef uint32_t vec1 __attribute__((vector_size(4)));
 #undef VEC
 #undef NAME
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#include <immintrin.h>
+#define HAVE_X16_AVX512 1
+/* Sixteen lanes on AVX-512: each lane's 64-byte block is one load, and a
+ * 16 x 16 transpose of 32-bit words (64 shuffles) turns the rows into the 16
+ * message vectors. Gathering the 256 words one by one, as the portable code
+ * does, then reading them back as vectors cost about a third of the step. */
+__attribute__((target("avx512f")))
+static inline void transpose16(vec16 *M, const unsigned char *const *ptrs, size_t blk)
+{
+    __m512i r[16], t[16], u[16];
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_si512((const void *)(ptrs[l] + 64 * blk));
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) { /* rows i, i+1: words (0,1), (2,3) of each 128-bit quarter */
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < 16; g += 4) { /* rows g..g+3: word j, j+4, j+8, j+12 in u[g+j]'s quarters */
+        u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) { /* word j + 4k: quarter k of u[j], u[4+j], u[8+j], u[12+j] */
+        __m512i a0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x88), a1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xdd);
+        __m512i b0 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x88);
+        __m512i b1 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xdd);
+        M[j] = (vec16)_mm512_shuffle_i32x4(a0, b0, 0x88);
+        M[j + 8] = (vec16)_mm512_shuffle_i32x4(a0, b0, 0xdd);
+        M[j + 4] = (vec16)_mm512_shuffle_i32x4(a1, b1, 0x88);
+        M[j + 12] = (vec16)_mm512_shuffle_i32x4(a1, b1, 0xdd);
+    }
+}
+#define W 16
+#define VEC vec16
+#define NAME md5_x16_avx512
+#define TARGET "avx512f"
+#define LOAD_M(M, ptrs, blk) transpose16(M, ptrs, blk)
+#include "_md5lanes_body.h"
+#undef W
+#undef VEC
+#undef NAME
+#undef TARGET
+#undef LOAD_M
+#endif
+
+static int avx512; /* set once at import: the CPU has AVX-512F */
+
 static void md5_lanes(int used, uint32_t *state, const unsigned char *const *ptrs, size_t nblocks)
 {
     if (used <= 2) {
         for (int l = 0; l < used; l++) md5_x1(state + 4 * l, ptrs + l, nblocks);
     } else if (used <= 4) md5_x4(state, ptrs, nblocks);
+#ifdef HAVE_X16_AVX512
+    else if (avx512 && used >= 7) md5_x16_avx512(state, ptrs, nblocks); /* costs less than 8 lanes from 7 up */
+#endif
     else if (used <= 8) md5_x8(state, ptrs, nblocks);
     else md5_x16(state, ptrs, nblocks);
 }
@@ -147,6 +202,10 @@ PyMODINIT_FUNC PyInit__md5lanes(void)
         PyErr_SetString(PyExc_ImportError, "_md5lanes assumes a little-endian CPU");
         return NULL;
     }
+#ifdef HAVE_X16_AVX512
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f");
+#endif
     PyObject *mod = PyModule_Create(&module);
     if (mod && PyModule_AddIntConstant(mod, "LANES", LANES) < 0) { Py_DECREF(mod); return NULL; }
     return mod;

@@ -1,6 +1,10 @@
 /* One MD5 step function over W lanes; included by _md5lanes.c once per width,
- * with W, NAME and VEC defined. */
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__clang__)
+ * with W, NAME and VEC defined, and either TARGET (one instruction set, with
+ * LOAD_M(M, ptrs, blk) filling the 16 message vectors) or neither (target
+ * clones, words gathered one by one). */
+#if defined(TARGET)
+__attribute__((target(TARGET)))
+#elif defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 static void NAME(uint32_t *state, const unsigned char *const *ptrs, size_t nblocks)
@@ -9,8 +13,14 @@ static void NAME(uint32_t *state, const unsigned char *const *ptrs, size_t nbloc
     for (int l = 0; l < W; l++) {
         a[l] = state[4 * l]; b[l] = state[4 * l + 1]; c[l] = state[4 * l + 2]; d[l] = state[4 * l + 3];
     }
+#ifndef LOAD_M
     uint32_t m[16][W] __attribute__((aligned(64)));
+#endif
     for (size_t blk = 0; blk < nblocks; blk++) {
+        VEC M[16];
+#ifdef LOAD_M
+        LOAD_M(M, ptrs, blk);
+#else
         for (int l = 0; l < W; l++) {
             const unsigned char *p = ptrs[l] + 64 * blk;
             for (int w = 0; w < 16; w++) {
@@ -19,8 +29,8 @@ static void NAME(uint32_t *state, const unsigned char *const *ptrs, size_t nbloc
                 m[w][l] = word;
             }
         }
-        VEC M[16];
         for (int w = 0; w < 16; w++) memcpy(&M[w], m[w], sizeof(VEC));
+#endif
         VEC aa = a, bb = b, cc = c, dd = d;
         STEP(F1,a,b,c,d,M[0],0xd76aa478,7); STEP(F1,d,a,b,c,M[1],0xe8c7b756,12);
         STEP(F1,c,d,a,b,M[2],0x242070db,17); STEP(F1,b,c,d,a,M[3],0xc1bdceee,22);

@@ -1,4 +1,4 @@
-"""Every S3 GET of a run on one thread: non-blocking sockets on one ``epoll``.
+"""S3 GETs by the hundred on one thread: non-blocking sockets on one ``epoll``.
 
 A dataset is mostly small files (JSON sidecars, TSVs, ROI masks) where each
 GET is a round trip and almost no bytes, and a few large ones fetched as
@@ -11,6 +11,11 @@ that is ready is read straight into one buffer, and those bytes are written
 into their ``.part`` at once, while they are still in the CPU's cache: the
 copies a download cannot avoid (socket to buffer, buffer to page cache) and
 no other. The span hasher hashes the parts' bytes on the other core.
+
+Those two copies are kernel time that one thread cannot spread: on a 2-core
+machine one lane spent a whole core on them while the other waited on the
+hasher. So the engine runs a lane per core (two at most; see
+``EngineSettings.lanes``), each keeping to the files it opened.
 
 The lane drives the same :class:`~laion_fmri_tui.core.transfer.filejob.FileJob`
 as a worker would: bytes go to the ``.part`` at the cursor; a failure goes
@@ -71,7 +76,7 @@ class LaneHost(Protocol):
     """The engine's side: jobs, gates, retry rules and outcomes."""
 
     def take_small(self) -> tuple[FileJob, Request] | None: ...
-    def take_part(self) -> tuple[FileJob, int, Request] | None: ...
+    def take_part(self, lane: int) -> tuple[FileJob, int, Request] | None: ...
     def gate_state(self) -> str: ...
     def bytes_arrived(self, nbytes: int) -> None: ...
     def hold_back(self, nbytes: int) -> None: ...
@@ -85,11 +90,14 @@ class MultiLane:
     """Runs the host's GETs until it has none left; one thread.
 
     At most ``max_parts`` ranged parts are in flight (they are the bytes), and
-    ``max_transfers`` GETs in all (small files are round trips)."""
+    ``max_transfers`` GETs in all (small files are round trips): each of the
+    host's ``lanes`` has that much, on its own thread."""
 
-    def __init__(self, host: LaneHost, max_transfers: int, max_parts: int) -> None:
+    def __init__(self, host: LaneHost, max_transfers: int, max_parts: int, lane: int = 0, lanes: int = 1) -> None:
         self._host = host
-        self._max = room_for(max_transfers)
+        self._lane = lane
+        """Which of the host's ``lanes`` this is (each keeps to the files it opened)."""
+        self._max = max(1, room_for(max_transfers * lanes) // lanes)
         self._max_parts = max(1, min(max_parts, self._max))
         self._parts = 0
         """Parts started and not ended for good (retries included)."""
@@ -143,7 +151,7 @@ class MultiLane:
             else:
                 self._give_up(transfer)
         while not self._parts_drained and self._parts < self._max_parts and len(self._active) < self._max:
-            part = self._host.take_part()
+            part = self._host.take_part(self._lane)
             if part is None:
                 self._parts_drained = True
                 break
@@ -520,7 +528,7 @@ class MultiLane:
         to come, ends as failed (the engine reports them; none is lost)."""
         failure = unexpected_failure(error)
         self._end_all(failure)
-        while not self._parts_drained and (part := self._host.take_part()) is not None:
+        while not self._parts_drained and (part := self._host.take_part(self._lane)) is not None:
             self._report(part[0], failure, part[1])
         while not self._drained and (taken := self._host.take_small()) is not None:
             self._report(taken[0], failure, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from laion_fmri_tui.core.transfer.verify import MIB
@@ -30,6 +31,22 @@ class EngineSettings:
     lane_jobs: int | None = None
     """GETs in flight on the multi lane (parts and whole small files together);
     None = 4 x ``jobs``, 0 = no lane (every GET on a worker thread)."""
+
+    lanes: int | None = None
+    """Threads that run the multi lane's GETs, sharing them out; None = one
+    per CPU this process may use, at most two. Their bytes cross the kernel
+    twice (socket to buffer, buffer to page cache): on one thread that copy
+    was a whole core, and the download's pace on a shared 2-core node."""
+
+    @property
+    def lane_count(self) -> int:
+        if self.lanes is not None:
+            return max(1, self.lanes)
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not Linux
+            cpus = os.cpu_count() or 1
+        return max(1, min(2, cpus))
 
     @property
     def lane_transfers(self) -> int:

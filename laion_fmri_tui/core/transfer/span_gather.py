@@ -54,7 +54,11 @@ class SpanGather:
             return None
         entry = self._open.get(index)
         if entry is None:
-            entry = self._open[index] = [_spare.pop() if _spare else bytearray(HAND_OVER), 0]
+            try:
+                buffer = _spare.pop()
+            except IndexError:
+                buffer = bytearray(HAND_OVER)
+            entry = self._open[index] = [buffer, 0]
         buffer, fill = entry
         return memoryview(buffer)[fill:fill + min(HAND_OVER - fill, span.end - pos)]
 
