@@ -1,28 +1,39 @@
-"""Plain anonymous HTTP to the public bucket: one urllib3 pool for listings and GETs.
+"""Plain anonymous HTTP to the public bucket: kept connections for listings and GETs.
 
 The bucket is public, so the whole protocol we need is two unsigned requests:
 ``GET /?list-type=2`` (ListObjectsV2) and ``GET /<key>`` with ``Range`` and
 ``If-Match``. botocore did both, at a cost measured in ``bench/``: about
 1-2 ms of CPU per call before a byte moved (most of a core for thousands of
 small sidecars), 25-50 ms to parse a 1,000-key listing page where
-ElementTree takes 9, and 0.3 s to import and build a client. Retries are ours
-(here for listings, in the engine for objects) and follow botocore's
+ElementTree takes 9, and 0.3 s to import and build a client. The standard
+library's ``http.client`` does the rest; urllib3 on top of it cost another
+40-50 ms to import, a twentieth of a batch run of 2,000 small files, for
+a pool of a few lines (:class:`_Pool`). Object bytes mostly go through the
+multi lane's own sockets instead (``transfer/multi_lane.py``). Retries are
+ours (here for listings, in the engine for objects) and follow botocore's
 standard mode: 5xx, 429 and dropped connections back off and try again.
 Nothing here reads the user's AWS configuration.
 """
 
 from __future__ import annotations
 
+import http.client
+import socket
+import ssl
+import threading
 import time
 import xml.etree.ElementTree as ET
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import certifi
-import urllib3
 
+from laion_fmri_tui import __version__
 from laion_fmri_tui.core.s3 import REGION, S3Settings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_AGENT = f"laion-fmri-tui/{__version__}"
+_DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+"""What a kept connection the server closed while it was idle raises on reuse."""
 
 
 class ListingError(Exception):
@@ -31,6 +42,99 @@ class ListingError(Exception):
     def __init__(self, status: int | None, reason: str) -> None:
         super().__init__(reason)
         self.status = status
+
+
+class Response:
+    """An answer whose body is read by the caller; its connection goes back to
+    the pool only once the body is read to its end."""
+
+    def __init__(self, pool: _Pool, origin: tuple[str, str, int], conn: http.client.HTTPConnection,
+                 answer: http.client.HTTPResponse) -> None:
+        self._pool, self._origin, self._conn, self._answer = pool, origin, conn, answer
+        self.status = answer.status
+
+    def header(self, name: str) -> str | None:
+        return self._answer.getheader(name)
+
+    def read(self) -> bytes:
+        """The whole body (``Content-Length`` or chunked); the connection is then kept."""
+        try:
+            return self._answer.read()
+        except (OSError, http.client.HTTPException) as error:
+            self.close()
+            raise ConnectionError(reason_of(error)) from None
+        finally:
+            self.close()
+
+    def readinto(self, view: memoryview) -> int:
+        """Body bytes straight into ``view``; 0 at its end."""
+        return self._answer.readinto(view)
+
+    def close(self) -> None:
+        """Keep the connection when the body was read to its end, else drop it."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self._answer.isclosed() and not self._answer.will_close:
+            self._pool.release(self._origin, conn)
+        else:
+            self._answer.close()
+            conn.close()
+
+
+class _Pool:
+    """Kept-alive connections per origin, each used by one thread at a time."""
+
+    def __init__(self, connect_timeout: float, read_timeout: float, maxsize: int) -> None:
+        self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
+        self._maxsize = max(1, maxsize)
+        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
+
+    def get(self, url: str, headers: dict[str, str] | None = None) -> Response:
+        """Send a GET and read the answer's head. A kept connection the server
+        dropped while idle is replaced once, at no cost; other failures raise
+        ``ConnectionError`` with a short reason (never the URL)."""
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        sent = {"User-Agent": _AGENT, "Accept-Encoding": "identity", **(headers or {})}
+        while True:
+            conn, kept = self._take(origin)
+            try:
+                if conn.sock is None:
+                    conn.connect()
+                    conn.sock.settimeout(self._read_timeout)
+                conn.request("GET", path, headers=sent)
+                return Response(self, origin, conn, conn.getresponse())
+            except _DROPPED as error:
+                conn.close()
+                if not kept:
+                    raise ConnectionError(reason_of(error)) from None
+            except (OSError, http.client.HTTPException) as error:
+                conn.close()
+                raise ConnectionError(reason_of(error)) from None
+
+    def _take(self, origin: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            idle = self._idle.get(origin)
+            if idle:
+                return idle.pop(), True
+            if origin[0] == "https" and self._tls is None:
+                self._tls = ssl.create_default_context(cafile=certifi.where())
+        scheme, host, port = origin
+        if scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=self._connect_timeout, context=self._tls), False
+        return http.client.HTTPConnection(host, port, timeout=self._connect_timeout), False
+
+    def release(self, origin: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < self._maxsize:
+                idle.append(conn)
+                return
+        conn.close()
 
 
 class S3Http:
@@ -43,12 +147,7 @@ class S3Http:
         self.timeouts = (settings.connect_timeout, settings.read_timeout)
         """(connect, read) seconds, for every client of this endpoint."""
         self._attempts = max(1, settings.max_attempts)
-        self._hosts: dict[str, urllib3.HTTPConnectionPool] = {}
-        self._pool = urllib3.PoolManager(
-            num_pools=4, maxsize=settings.max_connections, block=False, retries=False,
-            timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
-            ca_certs=certifi.where(),
-        )
+        self._pool = _Pool(settings.connect_timeout, settings.read_timeout, settings.max_connections)
 
     def bucket_url(self, bucket: str) -> str:
         """Real S3 is addressed virtual-host style (the bucket name is DNS-safe);
@@ -60,14 +159,9 @@ class S3Http:
     def object_url(self, bucket: str, key: str) -> str:
         return self.bucket_url(bucket) + quote(key, safe="/~")
 
-    def object_target(self, bucket: str, key: str) -> tuple[urllib3.HTTPConnectionPool, str]:
-        """The host's pool and the request path of one object: a GET per small
-        file should not parse its own URL again to find the pool."""
-        url = self.object_url(bucket, key)
-        host = self._hosts.get(bucket)
-        if host is None:
-            host = self._hosts[bucket] = self._pool.connection_from_url(url)
-        return host, url[url.index("/", url.index("//") + 2):]
+    def get(self, url: str, headers: dict[str, str] | None = None) -> Response:
+        """One GET over a kept connection (raises ``ConnectionError`` when there is no answer)."""
+        return self._pool.get(url, headers)
 
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None,  # noqa: N803
                         ContinuationToken: str | None = None) -> dict:
@@ -82,12 +176,13 @@ class S3Http:
     def _get(self, url: str) -> bytes:
         for attempt in range(1, self._attempts + 1):
             try:
-                response = self._pool.request("GET", url, redirect=False)
-            except urllib3.exceptions.HTTPError as error:
-                status, reason = None, reason_of(error)
+                response = self._pool.get(url)
+                body = response.read()
+            except ConnectionError as error:
+                status, reason = None, str(error)
             else:
                 if response.status == 200:
-                    return response.data
+                    return body
                 status, reason = response.status, f"HTTP {response.status}"
                 if status not in RETRY_STATUSES:
                     raise ListingError(status, reason)
@@ -122,12 +217,16 @@ def parse_listing(body: bytes) -> dict:
     return page
 
 
-def reason_of(error: Exception) -> str:
-    """A short cause without the URL (urllib3 puts the whole request in its messages)."""
-    inner = getattr(error, "reason", None)
-    name = type(inner or error).__name__
-    if "Connect" in name or "NewConnection" in name:
-        return "connection failed"
-    if "Timeout" in name:
+def reason_of(error: BaseException) -> str:
+    """A short cause of a failed request, never its URL."""
+    if isinstance(error, TimeoutError):  # socket.timeout too
         return "timed out"
-    return name
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return "the server's certificate is not trusted"
+    if isinstance(error, socket.gaierror):
+        return "host not found"
+    if isinstance(error, _DROPPED):
+        return "connection dropped"
+    if isinstance(error, OSError):
+        return "connection failed"
+    return type(error).__name__

@@ -1,58 +1,45 @@
 """Ranged, ETag-pinned anonymous GETs of the public bucket's objects.
 
 The :class:`~laion_fmri_tui.core.transfer.sources.Source` for S3, over the
-service's one connection pool (:mod:`laion_fmri_tui.core.s3_http`, which
-says why it is plain HTTP). A failure is classified by its HTTP status, so
-the engine's retries, resume and skip rules decide what happens next.
+service's kept connections (:mod:`laion_fmri_tui.core.s3_http`, which says
+why it is plain HTTP). The multi lane fetches from the requests that
+:meth:`S3GetSource.lane_request` describes; :meth:`S3GetSource.open` serves
+the worker threads when the lane is off (``EngineSettings(lane_jobs=0)``).
+A failure is classified by its HTTP status, so the engine's retries, resume
+and skip rules decide what happens next.
 """
 
 from __future__ import annotations
 
 import certifi
-import urllib3
 
 from laion_fmri_tui.core.plan import PlanItem
-from laion_fmri_tui.core.s3_http import S3Http, reason_of
+from laion_fmri_tui.core.s3_http import Response, S3Http
 from laion_fmri_tui.core.transfer.lane_transfer import Request
 from laion_fmri_tui.core.transfer.sources import Opened, SourceError, classify_status, content_range_start
 
 
 class _Body:
-    """A streaming response that goes back to the pool only when read to the end."""
+    """A streaming answer; its connection is kept only when read to the end."""
 
-    __slots__ = ("_response", "_left", "_raw")
+    __slots__ = ("_response",)
 
-    def __init__(self, response: urllib3.BaseHTTPResponse, length: int | None) -> None:
+    def __init__(self, response: Response) -> None:
         self._response = response
-        self._left = length
-        raw = getattr(response, "_fp", None)  # http.client's response under urllib3's
-        self._raw = raw if length is not None and hasattr(raw, "readinto") else None
 
     def read(self, amt: int) -> bytes:
-        data = self._response.read(amt)
-        if self._left is not None:
-            self._left -= len(data)
-        return data
+        view = memoryview(bytearray(amt))
+        return bytes(view[:self._response.readinto(view)])
 
     def readinto(self, view: memoryview) -> int:
-        """Read straight into the caller's buffer: no new object per read, no copy
-        (urllib3's own ``readinto`` reads a new bytes object and copies it)."""
-        if self._raw is None:
-            data = self.read(len(view))
-            view[:len(data)] = data
-            return len(data)
-        got = self._raw.readinto(view[:min(len(view), self._left)]) if self._left else 0
-        self._left -= got
-        return got
+        return self._response.readinto(view)
 
     def close(self) -> None:
-        if self._left != 0:
-            self._response.close()  # unread bytes: the connection cannot be reused
-        self._response.release_conn()
+        self._response.close()
 
 
 class S3GetSource:
-    """GETs of one bucket's objects, sharing the service's connection pool.
+    """GETs of one bucket's objects, sharing the service's connections.
 
     ``If-Match`` pins every range to the planned ETag, so an object replaced
     mid-transfer answers 412 instead of silently mixing two versions.
@@ -76,16 +63,14 @@ class S3GetSource:
         if item.etag:
             headers["If-Match"] = f'"{item.etag}"'
         try:
-            host, path = self._http.object_target(self._bucket, item.key)
-            response = host.urlopen("GET", path, headers=headers, preload_content=False,
-                                    decode_content=False, redirect=False, retries=False)
-        except urllib3.exceptions.HTTPError as error:
-            raise SourceError("transient", f"network error: {reason_of(error)}") from None
+            response = self._http.get(self._http.object_url(self._bucket, item.key), headers)
+        except ConnectionError as error:
+            raise SourceError("transient", f"network error: {error}") from None
         if response.status not in (200, 206):
-            response.drain_conn()
-            response.release_conn()
+            try:
+                response.read()  # an error's short body: the connection stays usable
+            except ConnectionError:
+                pass
             raise classify_status(response.status, item.key)
-        first = content_range_start(response.headers.get("Content-Range"))
-        length = response.headers.get("Content-Length")
-        return Opened(_Body(response, int(length) if length and length.isdigit() else None),
-                      first if first is not None else 0)
+        first = content_range_start(response.header("Content-Range"))
+        return Opened(_Body(response), first if first is not None else 0)

@@ -78,7 +78,7 @@ def stream_range(source: Source, job: FileJob, cursor: Cursor, end: int,
                     data = buffer[:readinto(buffer[:want])]
                 else:
                     data = body.read(want)
-            except Exception as error:  # urllib3/botocore/httpx read errors vary by version
+            except Exception as error:  # http.client's and httpx's read errors vary by version
                 raise SourceError("transient", f"connection dropped: {type(error).__name__}") from None
             got = len(data)
             if not got:
