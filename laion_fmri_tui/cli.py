@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--batch" in args:
         from laion_fmri_tui.batch.runner import main as batch_main
 
-        return batch_main(args)
+        return batch_main(args, whole_process=argv is None)
     return run_app(args)
 
 

@@ -9,9 +9,9 @@ prompts unless stdin is a terminal.
 from __future__ import annotations
 
 import contextlib
+import gc
 import shutil
 import signal
-import gc
 import sys
 import threading
 
@@ -29,12 +29,15 @@ from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer.engine import EngineSettings
 
 
-def main(argv: list[str]) -> int:
-    """A batch run is its process's whole life. The imported modules are frozen
-    out of the collector's walks while it downloads, and at the end so is the
-    rest: the interpreter's last full collection cost 10-15 ms of every run
-    (a hundredth of a run of 2,000 small files), for memory the exit frees."""
-    gc.freeze()
+def main(argv: list[str], whole_process: bool = False) -> int:
+    """``whole_process``: the run is this process's whole life (the console
+    script). The imported modules are then frozen out of the collector's walks
+    while it downloads, and at the end so is the rest: the interpreter's last
+    full collection cost 10-15 ms of every run (a hundredth of a run of 2,000
+    small files), for memory the exit frees. A caller that goes on after the
+    run (a notebook) keeps its collector as it was."""
+    if whole_process:
+        gc.freeze()
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
@@ -45,7 +48,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return ExitCode.INTERRUPTED
     finally:
-        gc.freeze()
+        if whole_process:
+            gc.freeze()
 
 
 def _run(args) -> int:

@@ -101,6 +101,14 @@ class Catalog:
                 self._pending[prefix] = pool.submit(self._list_ahead, prefix)
         pool.shutdown(wait=False)
 
+    def cancel_ahead(self) -> None:
+        """Drop the listings :meth:`list_ahead` queued that have not started
+        (those running finish; a retried failure can take seconds each)."""
+        with self._lock:
+            for prefix, future in list(self._pending.items()):
+                if future.cancel():
+                    del self._pending[prefix]
+
     def _list_ahead(self, prefix: str) -> tuple[RemoteObject, ...]:
         """A listing started ahead; a failed one is forgotten once its waiters
         have its error, so the next plan (in the app, minutes later) lists again."""

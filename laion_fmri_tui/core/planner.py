@@ -81,7 +81,11 @@ def build_plan(catalog: Catalog, selection: Selection, data_dir: Path) -> Plan:
     out = _Collector(root)
     named = [s for s in selection.subjects if s != "all"]
     catalog.list_ahead(_prefixes(selection, named))  # a round trip sooner: no need to wait for discovery
-    subjects = _subjects(catalog, selection.subjects)
+    try:
+        subjects = _subjects(catalog, selection.subjects)
+    except BaseException:
+        catalog.cancel_ahead()  # no plan reads them now: queued ones must not hold the exit up
+        raise
     every = "all" in selection.subjects
     catalog.list_ahead(_prefixes(selection, subjects))
     if subjects:

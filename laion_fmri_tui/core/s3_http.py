@@ -52,6 +52,10 @@ class Response:
                  answer: http.client.HTTPResponse) -> None:
         self._pool, self._origin, self._conn, self._answer = pool, origin, conn, answer
         self.status = answer.status
+        self._clean = True
+        """No read failed or ended short: a body read to its end leaves the
+        connection at the next answer (http.client marks a truncated body
+        closed too)."""
 
     def header(self, name: str) -> str | None:
         return self._answer.getheader(name)
@@ -60,22 +64,33 @@ class Response:
         """The whole body (``Content-Length`` or chunked); the connection is then kept."""
         try:
             return self._answer.read()
-        except (OSError, http.client.HTTPException) as error:
-            self.close()
-            raise ConnectionError(reason_of(error)) from None
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            self._clean = False
+            if isinstance(error, http.client.IncompleteRead):
+                reason = "the answer broke off"
+            else:
+                reason = reason_of(error) if isinstance(error, OSError) else "the server's answer is malformed"
+            raise ConnectionError(reason) from None
         finally:
             self.close()
 
     def readinto(self, view: memoryview) -> int:
-        """Body bytes straight into ``view``; 0 at its end."""
-        return self._answer.readinto(view)
+        """Body bytes straight into ``view``; 0 at its end (or where it broke off)."""
+        try:
+            got = self._answer.readinto(view)
+        except BaseException:
+            self._clean = False
+            raise
+        if not got and view and self._answer.length:  # closed before its Content-Length
+            self._clean = False
+        return got
 
     def close(self) -> None:
         """Keep the connection when the body was read to its end, else drop it."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if self._answer.isclosed() and not self._answer.will_close:
+        if self._clean and self._answer.isclosed() and not self._answer.will_close:
             self._pool.release(self._origin, conn)
         else:
             self._answer.close()
@@ -96,24 +111,32 @@ class _Pool:
         """Send a GET and read the answer's head. A kept connection the server
         dropped while idle is replaced once, at no cost; other failures raise
         ``ConnectionError`` with a short reason (never the URL)."""
-        parts = urlsplit(url)
-        origin = (parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:  # a port out of range or not a number
+            raise ConnectionError("the endpoint's URL is malformed") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConnectionError("the endpoint's URL is malformed")
+        origin = (parts.scheme, parts.hostname, port if port is not None else 443 if parts.scheme == "https" else 80)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         sent = {"User-Agent": _AGENT, "Accept-Encoding": "identity", **(headers or {})}
         while True:
-            conn, kept = self._take(origin)
+            conn: http.client.HTTPConnection | None = None
             try:
+                conn, kept = self._take(origin)
                 if conn.sock is None:
                     conn.connect()
                     conn.sock.settimeout(self._read_timeout)
                 conn.request("GET", path, headers=sent)
                 return Response(self, origin, conn, conn.getresponse())
             except _DROPPED as error:
-                conn.close()
+                conn.close()  # type: ignore[union-attr] - _take does not raise these
                 if not kept:
                     raise ConnectionError(reason_of(error)) from None
-            except (OSError, http.client.HTTPException) as error:
-                conn.close()
+            except (OSError, http.client.HTTPException, ValueError) as error:  # UnicodeError: a bad host name
+                if conn is not None:
+                    conn.close()
                 raise ConnectionError(reason_of(error)) from None
 
     def _take(self, origin: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
@@ -229,4 +252,8 @@ def reason_of(error: BaseException) -> str:
         return "connection dropped"
     if isinstance(error, OSError):
         return "connection failed"
+    if isinstance(error, UnicodeError):
+        return "host not found"
+    if isinstance(error, (ValueError, http.client.InvalidURL)):
+        return "the endpoint's URL is malformed"
     return type(error).__name__

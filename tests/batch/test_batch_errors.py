@@ -160,3 +160,16 @@ def test_multipart_and_plain_md5_checks_are_reported(run_batch, licensed_data_di
     assert f"done     {synthetic.MULTIPART_KEY}  11.0 MB  etag ok" in result.stdout
     assert f"done     {synthetic.LARGE_KEY}  4.2 MB  md5 ok" in result.stdout
     assert bidsify_local_key(synthetic.MULTIPART_KEY) in files_under(licensed_data_dir)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://bad..host"])
+def test_a_malformed_endpoint_is_one_clear_error(run_batch, licensed_data_dir, url):
+    """A port out of range or a host name that cannot be encoded: exit 4 with
+    one line that says why, never a traceback."""
+    result = run_batch("--subject", "01", "--data-dir", str(licensed_data_dir), "--endpoint-url", url,
+                       endpoint=False)
+    assert result.returncode == 4, result.stderr
+    assert "Traceback" not in result.stderr
+    line = one_line_error(result)
+    assert "could not reach the S3 endpoint" in line
+    assert "malformed" in line or "host not found" in line

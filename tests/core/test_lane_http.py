@@ -304,3 +304,52 @@ def test_two_lanes_share_the_run_and_each_keeps_to_the_files_it_opened(data_dir,
     assert set(by_lane) == {"transfer-lane-0", "transfer-lane-1"}, by_lane
     elsewhere = sum(n for key, counts in written.items() for lane, n in counts.items() if lane != opener[key])
     assert elsewhere <= len(BODY), f"{elsewhere} bytes written off their file's lane (parts shared out: about half)"
+
+
+def test_a_second_lane_waits_for_the_file_the_first_is_opening(data_dir, monkeypatch):
+    """One chunked file and two lanes: the lane that finds nothing to take while
+    the other opens the file asks again, and takes its share of the parts,
+    instead of stopping (which left the run with half its parts in flight)."""
+    lanes: collections.Counter = collections.Counter()
+    open_part, store = FileJob.open, FileJob.store
+
+    def slow_open(job: FileJob) -> list[int]:
+        threading.Event().wait(0.3)  # the other lane asks for parts meanwhile
+        return open_part(job)
+
+    def note(job: FileJob, data, pos: int) -> None:
+        lanes[threading.current_thread().name] += len(data)
+        store(job, data, pos)
+
+    monkeypatch.setattr(FileJob, "open", slow_open)
+    monkeypatch.setattr(FileJob, "store", note)
+    with _serving("plain") as server:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        finished, _ = _run(source, data_dir, ["one.bin"], lanes=2, jobs=2, lane_jobs=4, part_size=64 * 1024)
+    assert (finished.done, finished.failed) == (1, 0)
+    assert (data_dir / "one.bin").read_bytes() == BODY
+    assert set(lanes) == {"transfer-lane-0", "transfer-lane-1"}, lanes
+
+
+def test_a_lane_that_fails_leaves_the_rest_of_the_run_to_the_other(data_dir, monkeypatch):
+    """A bug stops one lane: the files it held fail as unexpected errors; every
+    other file is fetched by the lane still running, none lost."""
+    from laion_fmri_tui.core.transfer.multi_lane import MultiLane
+
+    pump = MultiLane._pump
+
+    def broken(lane: MultiLane, admitting: bool) -> None:
+        if threading.current_thread().name == "transfer-lane-1":
+            raise RuntimeError("a bug of ours")
+        pump(lane, admitting)
+
+    monkeypatch.setattr(MultiLane, "_pump", broken)
+    names = [f"f{n}.bin" for n in range(40)]
+    with _serving("plain") as server:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        finished, _ = _run(source, data_dir, names, lanes=2, jobs=2, lane_jobs=8, part_size=None)
+    assert finished.done + finished.failed == len(names)
+    assert 1 <= finished.failed <= 4, finished.failures  # lane 1 held 4 transfers at most
+    assert all("a bug of ours" in reason for _, reason in finished.failures)
+    assert all((data_dir / name).read_bytes() == BODY for name in names
+               if name not in {key for key, _ in finished.failures})

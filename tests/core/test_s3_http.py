@@ -42,6 +42,12 @@ class _Listings(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         type(self).connections.add(self.client_address[1])
+        if self.mode == "bad-chunk" and len(type(self).connections) == 1:
+            # a chunk-size line that is no number, then what looks like the
+            # next answer's start: the connection must not be used again
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGARBAGE\r\n")
+            self.wfile.flush()
+            return
         self.send_response(200)
         if self.mode == "chunked":  # as Go's net/http sends a body it did not measure
             self.send_header("Transfer-Encoding", "chunked")
@@ -153,3 +159,15 @@ def test_worker_threads_fetch_and_resume_with_the_lane_off(s3, s3_objects, data_
         assert item.dest.read_bytes() == s3_objects[item.key].data, item.key
     assert [r.range for r in s3.gets(resumed.key)] == ["bytes=100-"]
     assert len(s3.gets(synthetic.LARGE_KEY)) > 1, "a large object comes in ranged parts"
+
+
+def test_a_connection_left_mid_answer_is_not_used_again():
+    """A chunked body that breaks off fails that listing (one attempt allowed);
+    the next listing gets a new connection, not the rest of the broken answer."""
+    with _serving("bad-chunk") as url:
+        http_ = S3Http(S3Settings(endpoint_url=url, max_attempts=1))
+        with pytest.raises(ListingError) as info:
+            http_.list_objects_v2(Bucket="b", Prefix="")
+        assert info.value.status is None and url not in str(info.value)
+        assert len(http_.list_objects_v2(Bucket="b", Prefix="")["Contents"]) == 300
+        assert len(_Listings.connections) == 2

@@ -97,6 +97,7 @@ static inline void transpose16(vec16 *M, const unsigned char *const *ptrs, size_
         M[j + 12] = (vec16)_mm512_shuffle_i32x4(a1, b1, 0xdd);
     }
 }
+static int avx512; /* set once at import: the CPU has AVX-512F */
 #define W 16
 #define VEC vec16
 #define NAME md5_x16_avx512
@@ -109,8 +110,6 @@ static inline void transpose16(vec16 *M, const unsigned char *const *ptrs, size_
 #undef TARGET
 #undef LOAD_M
 #endif
-
-static int avx512; /* set once at import: the CPU has AVX-512F */
 
 static void md5_lanes(int used, uint32_t *state, const unsigned char *const *ptrs, size_t nblocks)
 {

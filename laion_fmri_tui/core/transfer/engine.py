@@ -1,8 +1,9 @@
-"""The transfer engine: one pool of workers over one connection pool.
+"""The transfer engine: the multi lanes (S3) and worker threads (other sources).
 
 Files are taken in plan order. A file above the threshold is split into
-ranged parts that go to the front of their feed's queue, so parts in flight
-help finish a started file before new ones open. A smaller file is one
+ranged parts that go to the front of the queue of the lane (or the workers)
+that opened it, so parts in flight help finish a started file before new
+ones open. A smaller file is one
 streamed GET, hashed as it arrives. From a source that can (S3) both go to
 the :class:`~laion_fmri_tui.core.transfer.multi_lane.MultiLane`s, which keep
 them all in flight on a thread per core (two at most), each with the files
@@ -30,7 +31,7 @@ from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
-from laion_fmri_tui.core.transfer.multi_lane import MultiLane, Request
+from laion_fmri_tui.core.transfer.multi_lane import LATER, MultiLane, Request
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.transfer.sources import Source, SourceError, unexpected_failure
@@ -51,6 +52,9 @@ class _Feed:
 
     items: collections.deque[PlanItem] = field(default_factory=collections.deque)
     queues: list[collections.deque[tuple[FileJob, int]]] = field(default_factory=lambda: [collections.deque()])
+    opening: int = 0
+    """Files taken from ``items`` whose parts are not queued yet: until they are,
+    a taker with nothing to do must ask again rather than stop."""
 
 
 class TransferEngine:
@@ -72,6 +76,7 @@ class TransferEngine:
         self._small: collections.deque[PlanItem] = collections.deque()
         """Whole-file GETs for the multi lane, in plan order."""
         self._active: dict[str, FileJob] = {}
+        self._lanes_running = 0
         self._stop_reason: str | None = None
         self._plan: Plan | None = None
         self._counts = {"done": 0, "skipped": 0, "failed": 0}
@@ -130,11 +135,12 @@ class TransferEngine:
         workers = [threading.Thread(target=self._work, name=f"transfer-{n}", daemon=True)
                    for n in range(max(1, min(self.settings.jobs, 1024)) if self._workers.items else 0)]
         if self._small or self._parts.items:
-            lanes = self.settings.lane_count
+            lanes = max(1, min(self.settings.lane_count, self.settings.jobs, self.settings.lane_transfers))
             self._parts.queues = [collections.deque() for _ in range(lanes)]
+            self._lanes_running = lanes
             for n in range(lanes):
-                lane = MultiLane(self, -(-self.settings.lane_transfers // lanes), -(-self.settings.jobs // lanes),
-                                 n, lanes)
+                lane = MultiLane(self, _share(self.settings.lane_transfers, lanes, n),
+                                 _share(self.settings.jobs, lanes, n), n, lanes)
                 workers.append(threading.Thread(target=lane.run, name=f"transfer-lane-{n}", daemon=True))
         for worker in workers:
             worker.start()
@@ -177,12 +183,16 @@ class TransferEngine:
             unit = self._next_unit(self._workers)
             if unit is None:
                 return
+            if unit is LATER:  # another worker is opening the last file: its parts come next
+                self._cancel.wait(0.005)
+                continue
             job, index = unit
             self._run_unit(job, index)
 
-    def _next_unit(self, feed: _Feed, taker: int = 0) -> tuple[FileJob, int] | None:
+    def _next_unit(self, feed: _Feed, taker: int = 0) -> tuple[FileJob, int] | str | None:
         """The taker's next part, else the first of the next file, else the last
-        part of the taker with the most left (the run's end is shared)."""
+        part of the taker with the most left (the run's end is shared); LATER
+        while another taker opens a file, None when there is nothing left."""
         own = feed.queues[taker]
         while True:
             with self._lock:
@@ -190,21 +200,26 @@ class TransferEngine:
                     return own.popleft()
                 if not feed.items:
                     most = max(feed.queues, key=len)
-                    return most.pop() if most else None
+                    return most.pop() if most else LATER if feed.opening else None
                 item = feed.items.popleft()
-            job = self._start_job(item, streamed=feed is self._parts)
-            if job is None:
-                continue
-            todo = job.todo
-            if not todo:
-                if job.has_spans:
-                    self._hashes.poke()  # every part came from an earlier run: check, then keep
-                else:
-                    self._after_units(job)
-                continue
-            with self._lock:
-                own.extendleft((job, i) for i in reversed(todo[1:]))
-            return job, todo[0]
+                feed.opening += 1
+            try:
+                job = self._start_job(item, streamed=feed is self._parts)
+                if job is None:
+                    continue
+                todo = job.todo
+                if not todo:
+                    if job.has_spans:
+                        self._hashes.poke()  # every part came from an earlier run: check, then keep
+                    else:
+                        self._after_units(job)
+                    continue
+                with self._lock:
+                    own.extendleft((job, i) for i in reversed(todo[1:]))
+                return job, todo[0]
+            finally:
+                with self._lock:
+                    feed.opening -= 1
 
     def _start_job(self, item: PlanItem, streamed: bool = False) -> FileJob | None:
         job = FileJob(item, self.settings.chunk_size_for(item.size))
@@ -329,13 +344,14 @@ class TransferEngine:
         """GETs from a source that can describe them as plain requests."""
         return self.settings.lane_transfers > 0 and hasattr(self._sources[item.source], "lane_request")
 
-    def take_part(self, lane: int = 0) -> tuple[FileJob, int, Request] | None:
-        """The next ranged part of a chunked file for lane ``lane``, None when there is none."""
+    def take_part(self, lane: int = 0) -> tuple[FileJob, int, Request] | str | None:
+        """The next ranged part of a chunked file for lane ``lane``; LATER while
+        another lane opens a file, None when there is none."""
         if self._cancel.is_set():
             return None
         unit = self._next_unit(self._parts, lane)
-        if unit is None:
-            return None
+        if unit is None or unit is LATER:
+            return unit
         job, index = unit
         return job, index, self._sources[job.item.source].lane_request(job.item)
 
@@ -352,6 +368,12 @@ class TransferEngine:
             if job is not None:
                 self._after_units(job)
         return None
+
+    def lane_stopped(self) -> int:
+        """A lane has stopped: how many still run (they take what it left)."""
+        with self._lock:
+            self._lanes_running -= 1
+            return self._lanes_running
 
     def gate_state(self) -> str:
         if self._cancel.is_set():
@@ -459,3 +481,8 @@ def _disk_message(error: OSError, item: PlanItem) -> str:
     if error.errno == errno.ENOSPC:
         return f"disk full while writing {item.dest.name}"
     return f"cannot write {item.dest}: {error.strerror or error}"
+
+
+def _share(total: int, parts: int, n: int) -> int:
+    """Part ``n`` of ``total`` split as evenly as whole numbers allow (the shares add up to it)."""
+    return total // parts + (n < total % parts)

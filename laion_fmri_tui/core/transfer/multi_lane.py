@@ -10,7 +10,7 @@ another core's cache (1.6 CPU s of user time for 2.3 GB). Here each socket
 that is ready is read straight into one buffer, and those bytes are written
 into their ``.part`` at once, while they are still in the CPU's cache: the
 copies a download cannot avoid (socket to buffer, buffer to page cache) and
-no other. The span hasher hashes the parts' bytes on the other core.
+no other. The span hasher hashes the parts' bytes on its own thread.
 
 Those two copies are kernel time that one thread cannot spread: on a 2-core
 machine one lane spent a whole core on them while the other waited on the
@@ -42,13 +42,16 @@ from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer, Request
 from laion_fmri_tui.core.transfer.sources import SourceError, classify_status, unexpected_failure
 from laion_fmri_tui.core.transfer.streaming import Cancelled, Paused
 
-__all__ = ["LaneHost", "MultiLane", "Request", "room_for"]
+__all__ = ["LATER", "LaneHost", "MultiLane", "Request", "room_for"]
 
 BUFFER = 256 * 1024
 """The one receive buffer: a socket's bytes are written from it before the next is read."""
 READS = 4
 """Reads per ready socket per turn, so one fast connection cannot hold the others up."""
 _TICK = 0.1
+LATER = "later"
+"""What :meth:`LaneHost.take_part` says while another lane is opening a file
+whose parts may be shared: ask again shortly, not done yet."""
 _SWEEP = 0.5
 """Seconds between looks for transfers past their timeouts."""
 
@@ -76,7 +79,8 @@ class LaneHost(Protocol):
     """The engine's side: jobs, gates, retry rules and outcomes."""
 
     def take_small(self) -> tuple[FileJob, Request] | None: ...
-    def take_part(self, lane: int) -> tuple[FileJob, int, Request] | None: ...
+    def take_part(self, lane: int) -> tuple[FileJob, int, Request] | str | None: ...
+    def lane_stopped(self) -> int: ...
     def gate_state(self) -> str: ...
     def bytes_arrived(self, nbytes: int) -> None: ...
     def hold_back(self, nbytes: int) -> None: ...
@@ -87,7 +91,7 @@ class LaneHost(Protocol):
 
 
 class MultiLane:
-    """Runs the host's GETs until it has none left; one thread.
+    """Runs its share of the host's GETs until none is left; one thread.
 
     At most ``max_parts`` ranged parts are in flight (they are the bytes), and
     ``max_transfers`` GETs in all (small files are round trips): each of the
@@ -115,22 +119,13 @@ class MultiLane:
         self._order = itertools.count()
         self._view = memoryview(bytearray(BUFFER))
         self._swept = time.monotonic()
+        self._later = False
+        """Another lane is opening a file: look for its parts again soon."""
 
     def run(self) -> None:
         try:
-            while True:
-                state = self._host.gate_state()
-                if state == "cancel":
-                    self._drop_all()
-                    return
-                if state == "run":
-                    self._unpause()
-                    self._admit()
-                else:
-                    self._pause()
-                if not self._active and not self._waiting and self._drained and self._parts_drained:
-                    return
-                self._pump(admitting=state == "run" and len(self._active) < self._max)
+            self._loop()
+            self._host.lane_stopped()
         except Exception as error:  # noqa: BLE001 - a bug of ours: every file still here fails, none is lost
             self._abandon(error)
         finally:
@@ -141,8 +136,24 @@ class MultiLane:
                     conn.close()
             self._selector.close()
 
+    def _loop(self) -> None:
+        while True:
+            state = self._host.gate_state()
+            if state == "cancel":
+                self._drop_all()
+                return
+            if state == "run":
+                self._unpause()
+                self._admit()
+            else:
+                self._pause()
+            if not self._active and not self._waiting and self._drained and self._parts_drained:
+                return
+            self._pump(admitting=state == "run" and len(self._active) < self._max)
+
     # scheduling ------------------------------------------------------------
     def _admit(self) -> None:
+        self._later = False
         now = time.monotonic()
         while self._waiting and self._waiting[0][0] <= now and len(self._active) < self._max:
             transfer = heapq.heappop(self._waiting)[2]
@@ -154,6 +165,9 @@ class MultiLane:
             part = self._host.take_part(self._lane)
             if part is None:
                 self._parts_drained = True
+                break
+            if part is LATER:
+                self._later = True
                 break
             job, index, request_ = part
             if job.failure is not None:  # another part failed the file: this one is not wanted
@@ -221,7 +235,7 @@ class MultiLane:
         raise _network("connection failed")
 
     def _pump(self, admitting: bool) -> None:
-        timeout = 0.0 if self._pending else _TICK
+        timeout = 0.0 if self._pending else 0.005 if self._later else _TICK
         if self._waiting and admitting:  # a retry due while the lane is full or paused waits for a turn
             timeout = min(timeout, max(0.0, self._waiting[0][0] - time.monotonic()))
         for key, _ in self._selector.select(timeout):
@@ -524,13 +538,19 @@ class MultiLane:
         self._report(transfer.job, error, transfer.part)
 
     def _abandon(self, error: Exception) -> None:
-        """The lane cannot go on: every transfer it holds, and every one still
-        to come, ends as failed (the engine reports them; none is lost)."""
+        """The lane cannot go on: every transfer it holds ends as failed. What
+        is still to come goes to the host's other lanes; when none runs any
+        more, it fails here too (the engine reports them; none is lost)."""
         failure = unexpected_failure(error)
         self._end_all(failure)
-        while not self._parts_drained and (part := self._host.take_part(self._lane)) is not None:
+        if self._host.lane_stopped():
+            return
+        while (part := self._host.take_part(self._lane)) is not None:
+            if part is LATER:  # cannot last: no other lane runs to open a file
+                time.sleep(0.005)
+                continue
             self._report(part[0], failure, part[1])
-        while not self._drained and (taken := self._host.take_small()) is not None:
+        while (taken := self._host.take_small()) is not None:
             self._report(taken[0], failure, None)
 
     def _drop_all(self) -> None:

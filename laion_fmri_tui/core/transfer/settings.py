@@ -13,8 +13,8 @@ class EngineSettings:
     """How hard to push; defaults suit a shared login node on real S3."""
 
     jobs: int = 64
-    """Ranged parts in flight at once (on the multi lane for S3, else one worker
-    thread each). S3 serves each connection at tens of MB/s after tens of ms, so
+    """Ranged parts in flight at once (shared out among the multi lanes for S3,
+    else one worker thread each). S3 serves each connection at tens of MB/s after tens of ms, so
     filling a fast link takes about this many requests in flight (measured in
     ``bench/``: at 20 MB/s a connection, 32 held large files near 500 MB/s)."""
     part_size: int | None = None
@@ -51,7 +51,7 @@ class EngineSettings:
     @property
     def lane_transfers(self) -> int:
         """Small files are a round trip each, not bytes: many more fit in flight
-        than ranged parts, from one thread (see ``multi_lane``)."""
+        than ranged parts, on a lane's one ``epoll`` (see ``multi_lane``)."""
         return 4 * self.jobs if self.lane_jobs is None else self.lane_jobs
 
     def chunk_size_for(self, size: int) -> int:

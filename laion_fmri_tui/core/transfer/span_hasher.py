@@ -4,8 +4,8 @@ The multi lane receives each ranged part in order on one connection, so a
 part that holds whole upload parts can be hashed from the very bytes the lane
 hands over: no second read of the ``.part``, no mapping, and the bytes are
 still in the CPU's cache. One thread steps up to :data:`~.md5_lanes.LANES`
-spans together (see :mod:`~.md5_lanes`), on the other core while the lane
-receives. Pieces wait a few milliseconds for company, so a step is rarely
+spans together (see :mod:`~.md5_lanes`), its C releasing the GIL while the
+lanes receive. Pieces wait a few milliseconds for company, so a step is rarely
 narrow; a span that ends hands its file back to the engine.
 """
 

@@ -105,7 +105,10 @@ def restart_if_range_ignored(job: FileJob, answered: int, asked: int, sink: ev.E
 
 def _skip(body, count: int) -> None:
     while count > 0:
-        data = body.read(min(READ_SIZE, count))
+        try:
+            data = body.read(min(READ_SIZE, count))
+        except Exception as error:  # as in the read loop: a dropped connection, not the disk
+            raise SourceError("transient", f"connection dropped: {type(error).__name__}") from None
         if not data:
             raise SourceError("transient", "connection closed while skipping an ignored range")
         count -= len(data)
