@@ -38,14 +38,25 @@ class _Collector:
         """Whether the file or its ``.part`` is in its folder: one listing per
         folder, instead of two failing ``stat`` calls per key of a fresh plan."""
         folder, name = os.path.split(dest)
+        names = self._names_in(folder)
+        return name in names or name + ".part" in names
+
+    def _names_in(self, folder: str) -> frozenset[str]:
+        """A folder's entries, listed once; none, without a look, when its
+        parent has no such entry (a fresh data directory: one failed listing,
+        not one per folder of the plan)."""
         names = self._names.get(folder)
         if names is None:
-            try:
-                names = frozenset(os.listdir(folder))
-            except OSError:
+            parent, base = os.path.split(folder)
+            if len(parent) > len(self._root) and base not in self._names_in(parent):
                 names = frozenset()
+            else:
+                try:
+                    names = frozenset(os.listdir(folder))
+                except OSError:
+                    names = frozenset()
             self._names[folder] = names
-        return name in names or name + ".part" in names
+        return names
 
     def add(self, obj: RemoteObject, component: str) -> None:
         """Add one object; a key planned twice keeps its first entry.
