@@ -15,7 +15,9 @@ no other. The span hasher hashes the parts' bytes on its own thread.
 Those two copies are kernel time that one thread cannot spread: on a 2-core
 machine one lane spent a whole core on them while the other waited on the
 hasher. So the engine runs a lane per core (two at most; see
-``EngineSettings.lanes``), each keeping to the files it opened.
+``EngineSettings.lanes``), each keeping to the files it opened. Small files
+all go to the first lane: on two threads their Python cost more CPU (GIL
+hand-offs) for no gain in pace.
 
 The lane drives the same :class:`~laion_fmri_tui.core.transfer.filejob.FileJob`
 as a worker would: bytes go to the ``.part`` at the cursor; a failure goes
@@ -94,19 +96,21 @@ class MultiLane:
     """Runs its share of the host's GETs until none is left; one thread.
 
     At most ``max_parts`` ranged parts are in flight (they are the bytes), and
-    ``max_transfers`` GETs in all (small files are round trips): each of the
-    host's ``lanes`` has that much, on its own thread."""
+    ``max_transfers`` GETs in all (small files are round trips), on its own
+    thread: the host's lanes share these out."""
 
-    def __init__(self, host: LaneHost, max_transfers: int, max_parts: int, lane: int = 0, lanes: int = 1) -> None:
+    def __init__(self, host: LaneHost, max_transfers: int, max_parts: int, lane: int = 0) -> None:
         self._host = host
         self._lane = lane
-        """Which of the host's ``lanes`` this is (each keeps to the files it opened)."""
-        self._max = max(1, room_for(max_transfers * lanes) // lanes)
+        """Which of the host's lanes this is (each keeps to the files it opened;
+        lane 0 also takes every small file)."""
+        self._max = room_for(max_transfers)
         self._max_parts = max(1, min(max_parts, self._max))
         self._parts = 0
         """Parts started and not ended for good (retries included)."""
         self._parts_drained = False
-        self._drained = False
+        self._drained = lane != 0
+        """No more small files to take: they are lane 0's, the other lanes take parts."""
         self._selector = selectors.DefaultSelector()
         self._active: dict[LaneTransfer, int] = {}
         """Transfers with a connection, and the events their socket is watched for (0: none)."""
@@ -538,19 +542,18 @@ class MultiLane:
         self._report(transfer.job, error, transfer.part)
 
     def _abandon(self, error: Exception) -> None:
-        """The lane cannot go on: every transfer it holds ends as failed. What
-        is still to come goes to the host's other lanes; when none runs any
-        more, it fails here too (the engine reports them; none is lost)."""
+        """The lane cannot go on: every transfer it holds ends as failed. Parts
+        still to come go to the host's other lanes, small files only to lane 0;
+        what none will take fails here too (the engine reports them; none is lost)."""
         failure = unexpected_failure(error)
         self._end_all(failure)
-        if self._host.lane_stopped():
-            return
-        while (part := self._host.take_part(self._lane)) is not None:
+        last = not self._host.lane_stopped()
+        while last and (part := self._host.take_part(self._lane)) is not None:
             if part is LATER:  # cannot last: no other lane runs to open a file
                 time.sleep(0.005)
                 continue
             self._report(part[0], failure, part[1])
-        while (taken := self._host.take_small()) is not None:
+        while (last or self._lane == 0) and (taken := self._host.take_small()) is not None:  # no other takes them
             self._report(taken[0], failure, None)
 
     def _drop_all(self) -> None:
