@@ -12,11 +12,12 @@ from laion_fmri_tui.core.transfer.verify import MIB
 class EngineSettings:
     """How hard to push; defaults suit a shared login node on real S3."""
 
-    jobs: int = 64
+    jobs: int = 96
     """Ranged parts in flight at once (shared out among the multi lanes for S3,
     else one worker thread each). S3 serves each connection at tens of MB/s after tens of ms, so
     filling a fast link takes about this many requests in flight (measured in
-    ``bench/``: at 20 MB/s a connection, 32 held large files near 500 MB/s)."""
+    ``bench/``: at 20 MB/s a connection, 32 held large files near 500 MB/s;
+    a subject of 64 MiB files went 15% faster at 96 than at 64)."""
     part_size: int | None = None
     """Ranged-part size; None adapts it to the object (8-64 MiB)."""
     threshold: int | None = None
