@@ -23,15 +23,15 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode
 
 import certifi
 
-from laion_fmri_tui import __version__
 from laion_fmri_tui.core.s3 import REGION, S3Settings
+from laion_fmri_tui.core.transfer.http_wire import AGENT, Origin, target
+from laion_fmri_tui.core.transfer.sources import SourceError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_AGENT = f"laion-fmri-tui/{__version__}"
 _DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 """What a kept connection the server closed while it was idle raises on reuse."""
 
@@ -48,7 +48,7 @@ class Response:
     """An answer whose body is read by the caller; its connection goes back to
     the pool only once the body is read to its end."""
 
-    def __init__(self, pool: _Pool, origin: tuple[str, str, int], conn: http.client.HTTPConnection,
+    def __init__(self, pool: _Pool, origin: Origin, conn: http.client.HTTPConnection,
                  answer: http.client.HTTPResponse) -> None:
         self._pool, self._origin, self._conn, self._answer = pool, origin, conn, answer
         self.status = answer.status
@@ -103,7 +103,7 @@ class _Pool:
     def __init__(self, connect_timeout: float, read_timeout: float, maxsize: int) -> None:
         self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
         self._maxsize = max(1, maxsize)
-        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
 
@@ -112,15 +112,10 @@ class _Pool:
         dropped while idle is replaced once, at no cost; other failures raise
         ``ConnectionError`` with a short reason (never the URL)."""
         try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError:  # a port out of range or not a number
+            origin, _, path = target(url)
+        except (SourceError, ValueError):  # not http(s), no host, a port out of range
             raise ConnectionError("the endpoint's URL is malformed") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConnectionError("the endpoint's URL is malformed")
-        origin = (parts.scheme, parts.hostname, port if port is not None else 443 if parts.scheme == "https" else 80)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        sent = {"User-Agent": _AGENT, "Accept-Encoding": "identity", **(headers or {})}
+        sent = {"User-Agent": AGENT, "Accept-Encoding": "identity", **(headers or {})}
         while True:
             conn: http.client.HTTPConnection | None = None
             try:
@@ -139,19 +134,19 @@ class _Pool:
                     conn.close()
                 raise ConnectionError(reason_of(error)) from None
 
-    def _take(self, origin: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
+    def _take(self, origin: Origin) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
             idle = self._idle.get(origin)
             if idle:
                 return idle.pop(), True
-            if origin[0] == "https" and self._tls is None:
+            if origin.tls and self._tls is None:
                 self._tls = ssl.create_default_context(cafile=certifi.where())
-        scheme, host, port = origin
-        if scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=self._connect_timeout, context=self._tls), False
-        return http.client.HTTPConnection(host, port, timeout=self._connect_timeout), False
+        if origin.tls:
+            return http.client.HTTPSConnection(origin.host, origin.port, timeout=self._connect_timeout,
+                                               context=self._tls), False
+        return http.client.HTTPConnection(origin.host, origin.port, timeout=self._connect_timeout), False
 
-    def release(self, origin: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
+    def release(self, origin: Origin, conn: http.client.HTTPConnection) -> None:
         with self._lock:
             idle = self._idle.setdefault(origin, [])
             if len(idle) < self._maxsize:

@@ -3,9 +3,9 @@
 Files are taken in plan order. A file above the threshold is split into
 ranged parts that go to the front of the queue of the lane (or the workers)
 that opened it, so parts in flight help finish a started file before new
-ones open. A smaller file is one
-streamed GET, hashed as it arrives. From a source that can (S3) both go to
-the :class:`~laion_fmri_tui.core.transfer.multi_lane.MultiLane`s, which keep
+ones open. A smaller file is one streamed GET, hashed as it arrives. From a
+source that can (S3) both go to the
+:class:`~laion_fmri_tui.core.transfer.multi_lane.MultiLane`s, which keep
 them all in flight on a thread per core (two at most), each with the files
 it opened; their parts are hashed as they arrive by the
 :class:`~laion_fmri_tui.core.transfer.span_hasher.SpanHasher`; from other
@@ -31,7 +31,7 @@ from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
-from laion_fmri_tui.core.transfer.multi_lane import LATER, MultiLane, Request
+from laion_fmri_tui.core.transfer.multi_lane import LATER, LATER_WAIT, MultiLane, Request
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.transfer.sources import Source, SourceError, unexpected_failure
@@ -187,7 +187,7 @@ class TransferEngine:
             if unit is None:
                 return
             if unit is LATER:  # another worker is opening the last file: its parts come next
-                self._cancel.wait(0.005)
+                self._cancel.wait(LATER_WAIT)
                 continue
             job, index = unit
             self._run_unit(job, index)

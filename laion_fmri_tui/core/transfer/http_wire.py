@@ -17,7 +17,9 @@ from laion_fmri_tui.core.transfer.sources import SourceError, content_range_star
 _DIGITS = re.compile(r"[0-9]+")  # not str.isdigit: it takes "²", which int() refuses
 MAX_HEAD = 64 * 1024
 """An answer's head larger than this is not an S3 answer."""
-_AGENT = f"User-Agent: laion-fmri-tui/{__version__}"
+AGENT = f"laion-fmri-tui/{__version__}"
+"""The ``User-Agent`` of every request (the lane's and the listings')."""
+_AGENT = f"User-Agent: {AGENT}"
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ READS = 4
 _TICK = 0.1
 LATER = "later"
 """What :meth:`LaneHost.take_part` says while another lane is opening a file
-whose parts may be shared: ask again shortly, not done yet."""
+whose parts may be shared: ask again in :data:`LATER_WAIT`, not done yet."""
+LATER_WAIT = 0.005
 _SWEEP = 0.5
 """Seconds between looks for transfers past their timeouts."""
 
@@ -239,7 +240,7 @@ class MultiLane:
         raise _network("connection failed")
 
     def _pump(self, admitting: bool) -> None:
-        timeout = 0.0 if self._pending else 0.005 if self._later else _TICK
+        timeout = 0.0 if self._pending else LATER_WAIT if self._later else _TICK
         if self._waiting and admitting:  # a retry due while the lane is full or paused waits for a turn
             timeout = min(timeout, max(0.0, self._waiting[0][0] - time.monotonic()))
         for key, _ in self._selector.select(timeout):
@@ -550,7 +551,7 @@ class MultiLane:
         last = not self._host.lane_stopped()
         while last and (part := self._host.take_part(self._lane)) is not None:
             if part is LATER:  # cannot last: no other lane runs to open a file
-                time.sleep(0.005)
+                time.sleep(LATER_WAIT)
                 continue
             self._report(part[0], failure, part[1])
         while (last or self._lane == 0) and (taken := self._host.take_small()) is not None:  # no other takes them

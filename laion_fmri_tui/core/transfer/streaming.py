@@ -79,7 +79,7 @@ def stream_range(source: Source, job: FileJob, cursor: Cursor, end: int,
                 else:
                     data = body.read(want)
             except Exception as error:  # http.client's and httpx's read errors vary by version
-                raise SourceError("transient", f"connection dropped: {type(error).__name__}") from None
+                raise _dropped(error) from None
             got = len(data)
             if not got:
                 raise SourceError("transient", f"connection closed at byte {cursor.pos} of {end + 1}")
@@ -108,7 +108,12 @@ def _skip(body, count: int) -> None:
         try:
             data = body.read(min(READ_SIZE, count))
         except Exception as error:  # as in the read loop: a dropped connection, not the disk
-            raise SourceError("transient", f"connection dropped: {type(error).__name__}") from None
+            raise _dropped(error) from None
         if not data:
             raise SourceError("transient", "connection closed while skipping an ignored range")
         count -= len(data)
+
+
+def _dropped(error: Exception) -> SourceError:
+    """A read that failed: the connection, retried from the byte reached."""
+    return SourceError("transient", f"connection dropped: {type(error).__name__}")
