@@ -370,3 +370,32 @@ def test_small_files_are_the_first_lanes_and_fail_with_it(data_dir, monkeypatch)
         finished, _ = _run(source, data_dir, names, lanes=2, jobs=2, lane_jobs=8, part_size=None)
     assert (finished.done, finished.failed) == (0, len(names)), finished
     assert all("a bug of ours" in reason for _, reason in finished.failures)
+
+
+def test_the_lane_reads_answers_while_it_is_still_opening_files(data_dir, monkeypatch):
+    """Hundreds of small files to start: the lane opens them a few dozen at a
+    time and reads the answers that came in between, rather than leaving every
+    socket unread until the last ``.part`` is open."""
+    order: list[str] = []
+    open_part, store = FileJob.open, FileJob.store
+
+    def slow_open(job: FileJob) -> list[int]:
+        threading.Event().wait(0.01)  # a busy file system: 96 files take a second
+        order.append("open")
+        return open_part(job)
+
+    def note(job: FileJob, data, pos: int) -> None:
+        order.append("read")
+        store(job, data, pos)
+
+    monkeypatch.setattr(FileJob, "open", slow_open)
+    monkeypatch.setattr(FileJob, "store", note)
+    names = [f"s{n:03d}.json" for n in range(96)]
+    small = b"{}" * 512
+    with _serving("plain", whole=small) as server:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        finished, _ = _run(source, data_dir, names, whole=small, jobs=1, lane_jobs=200, part_size=None)
+    assert (finished.done, finished.failed) == (96, 0)
+    last_open = len(order) - 1 - order[::-1].index("open")
+    early = order[:last_open].count("read")
+    assert early >= 24, f"{early} of 96 answers read before the last file was opened (all at the end: 5-15)"

@@ -51,6 +51,8 @@ BUFFER = 256 * 1024
 READS = 4
 """Reads per ready socket per turn, so one fast connection cannot hold the others up."""
 _TICK = 0.1
+LAUNCHES = 32
+"""GETs one admission starts at most before the lane reads its sockets again."""
 LATER = "later"
 """What :meth:`LaneHost.take_part` says while another lane is opening a file
 whose parts may be shared: ask again in :data:`LATER_WAIT`, not done yet."""
@@ -126,6 +128,10 @@ class MultiLane:
         self._swept = time.monotonic()
         self._later = False
         """Another lane is opening a file: look for its parts again soon."""
+        self._freed = False
+        """A transfer left the lane during this turn: its room may take the next GET at once."""
+        self._more = False
+        """The last admission stopped at :data:`LAUNCHES`: admit again without waiting."""
 
     def run(self) -> None:
         try:
@@ -157,16 +163,26 @@ class MultiLane:
             self._pump(admitting=state == "run" and len(self._active) < self._max)
 
     # scheduling ------------------------------------------------------------
-    def _admit(self) -> None:
-        self._later = False
+    def _admit(self, budget: int = LAUNCHES) -> None:
+        """Start what fits, at most ``budget`` GETs: opening hundreds of small
+        files at once held every socket of the lane unread for a seventh of a
+        second."""
+        self._later = self._freed = self._more = False
         now = time.monotonic()
         while self._waiting and self._waiting[0][0] <= now and len(self._active) < self._max:
+            if not budget:
+                self._more = True
+                return
+            budget -= 1
             transfer = heapq.heappop(self._waiting)[2]
             if transfer.job.failure is None:
                 self._launch(transfer)
             else:
                 self._give_up(transfer)
         while not self._parts_drained and self._parts < self._max_parts and len(self._active) < self._max:
+            if not budget:
+                self._more = True
+                return
             part = self._host.take_part(self._lane)
             if part is None:
                 self._parts_drained = True
@@ -178,11 +194,15 @@ class MultiLane:
             if job.failure is not None:  # another part failed the file: this one is not wanted
                 self._host.unit_ended(job, None, index)  # nothing of it was written
                 continue
+            budget -= 1
             self._parts += 1
             start, end = job.chunk_range(index)
             self._launch(LaneTransfer(job, request_, start, end, index))
         for_parts = 0 if self._parts_drained else self._max_parts - self._parts  # room kept for parts to come
         while not self._drained and len(self._active) < self._max - for_parts:
+            if not budget:
+                self._more = True
+                return
             taken = self._host.take_small()
             if taken is None:
                 self._drained = True
@@ -191,6 +211,7 @@ class MultiLane:
             if job.resume_from >= job.item.size:  # every byte is in the .part (an earlier run stopped at its rename)
                 self._report(job, None, None)
                 continue
+            budget -= 1
             self._launch(LaneTransfer(job, request_, job.resume_from, job.item.size - 1))
 
     def _launch(self, transfer: LaneTransfer) -> None:
@@ -240,12 +261,14 @@ class MultiLane:
         raise _network("connection failed")
 
     def _pump(self, admitting: bool) -> None:
-        timeout = 0.0 if self._pending else LATER_WAIT if self._later else _TICK
+        timeout = 0.0 if self._pending or self._more else LATER_WAIT if self._later else _TICK
         if self._waiting and admitting:  # a retry due while the lane is full or paused waits for a turn
             timeout = min(timeout, max(0.0, self._waiting[0][0] - time.monotonic()))
         for key, _ in self._selector.select(timeout):
             if key.data in self._active:
                 self._serve(key.data)
+                if self._freed and admitting:
+                    self._admit(1)  # the room a transfer left, taken now: a turn over hundreds of sockets is long
         for transfer in list(self._pending):
             if transfer in self._active and not transfer.paused:
                 self._serve(transfer)
@@ -440,6 +463,7 @@ class MultiLane:
         """Take a transfer's connection off the lane: idle for the next GET, or closed."""
         conn, transfer.conn = transfer.conn, None
         watched = self._active.pop(transfer, 0)
+        self._freed = True
         self._pending.discard(transfer)
         if conn is None:
             return
