@@ -399,3 +399,33 @@ def test_the_lane_reads_answers_while_it_is_still_opening_files(data_dir, monkey
     last_open = len(order) - 1 - order[::-1].index("open")
     early = order[:last_open].count("read")
     assert early >= 24, f"{early} of 96 answers read before the last file was opened (all at the end: 5-15)"
+
+
+def test_a_lane_that_ran_dry_takes_over_parts_in_flight_from_a_busy_one(data_dir, monkeypatch):
+    """The run's end is shared: lane 0 is slow to write, lane 1 runs out of
+    parts first and takes over a part lane 0 has in flight, connection and
+    all; that part is written by both lanes and every file arrives whole."""
+    whole = bytes(range(256)) * 32768  # 8 MiB, in parts of 2 MiB: more than a lane reads of one in a turn
+    writers: dict[tuple[str, int], set[str]] = collections.defaultdict(set)
+    store, landed = FileJob.store, FileJob.landed
+
+    def spy(write):
+        def note(job: FileJob, data, pos: int) -> None:
+            lane = threading.current_thread().name
+            writers[(job.item.key, pos // (2 * 1024 * 1024))].add(lane)
+            if lane == "transfer-lane-0":
+                threading.Event().wait(0.03)  # a slow disk, on this lane only
+            write(job, data, pos)
+        return note
+
+    monkeypatch.setattr(FileJob, "store", spy(store))
+    monkeypatch.setattr(FileJob, "landed", spy(landed))
+    names = [f"b{n}.bin" for n in range(4)]
+    with _serving("plain", whole=whole) as server:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        finished, _ = _run(source, data_dir, names, whole=whole, lanes=2, jobs=4, lane_jobs=8,
+                           part_size=2 * 1024 * 1024)
+    assert (finished.done, finished.failed) == (4, 0)
+    assert all((data_dir / name).read_bytes() == whole for name in names)
+    shared = [unit for unit, lanes in writers.items() if len(lanes) == 2]
+    assert shared, "no part in flight moved to the lane that ran dry"

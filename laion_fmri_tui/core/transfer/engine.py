@@ -31,6 +31,7 @@ from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
+from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.multi_lane import LATER, LATER_WAIT, MultiLane, Request
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
@@ -139,11 +140,12 @@ class TransferEngine:
             self._parts.queues = [collections.deque() for _ in range(lanes)]
             self._lanes_running = lanes
             parts = [_share(self.settings.jobs, lanes, n) for n in range(lanes)]
+            relay = LaneRelay(lanes) if lanes > 1 else None
             for n in range(lanes):
                 # Small files all go to lane 0 (with the transfers the other lanes'
                 # parts leave): on one thread they cost less CPU than on two.
                 room = self.settings.lane_transfers - sum(parts[1:]) if n == 0 else parts[n]
-                lane = MultiLane(self, room, parts[n], n)
+                lane = MultiLane(self, room, parts[n], n, relay)
                 workers.append(threading.Thread(target=lane.run, name=f"transfer-lane-{n}", daemon=True))
         for worker in workers:
             worker.start()

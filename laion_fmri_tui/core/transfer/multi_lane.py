@@ -18,6 +18,9 @@ hasher. So the engine runs a lane per core (two at most; see
 ``EngineSettings.lanes``), each keeping to the files it opened. Small files
 all go to the first lane: on two threads their Python cost more CPU (GIL
 hand-offs) for no gain in pace.
+At the run's end a lane that ran dry takes over half of a busy lane's
+transfers in flight (see :mod:`.lane_relay`), so the last bytes are not one
+thread's alone.
 
 The lane drives the same :class:`~laion_fmri_tui.core.transfer.filejob.FileJob`
 as a worker would: bytes go to the ``.part`` at the cursor; a failure goes
@@ -40,6 +43,7 @@ from typing import Protocol
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.http_wire import Origin, request, target
 from laion_fmri_tui.core.transfer.lane_conn import READ, Connection, WouldBlock
+from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer, Request
 from laion_fmri_tui.core.transfer.sources import SourceError, classify_status, unexpected_failure
 from laion_fmri_tui.core.transfer.streaming import Cancelled, Paused
@@ -102,8 +106,11 @@ class MultiLane:
     ``max_transfers`` GETs in all (small files are round trips), on its own
     thread: the host's lanes share these out."""
 
-    def __init__(self, host: LaneHost, max_transfers: int, max_parts: int, lane: int = 0) -> None:
+    def __init__(self, host: LaneHost, max_transfers: int, max_parts: int, lane: int = 0,
+                 relay: LaneRelay | None = None) -> None:
         self._host = host
+        self._relay = relay
+        """Shared with the run's other lanes: the run's end is shared (see :mod:`.lane_relay`)."""
         self._lane = lane
         """Which of the host's lanes this is (each keeps to the files it opened;
         lane 0 also takes every small file)."""
@@ -140,6 +147,8 @@ class MultiLane:
         except Exception as error:  # noqa: BLE001 - a bug of ours: every file still here fails, none is lost
             self._abandon(error)
         finally:
+            if self._relay is not None:
+                self._relay.leave(self._lane)  # it has left already, unless by a bug of ours
             for transfer in list(self._active):
                 self._release(transfer, reuse=False)
             for conns in self._idle.values():
@@ -159,8 +168,64 @@ class MultiLane:
             else:
                 self._pause()
             if not self._active and not self._waiting and self._drained and self._parts_drained:
-                return
+                if not self._dry(state):
+                    return
+                continue
             self._pump(admitting=state == "run" and len(self._active) < self._max)
+            if state == "run" and self._relay is not None:
+                self._offer()
+
+    # the run's end, shared (see lane_relay) ----------------------------------
+    def _dry(self, state: str) -> bool:
+        """Nothing left here: take what another lane hands over; False once
+        no lane can (then this one leaves the run)."""
+        relay = self._relay
+        if relay is None:
+            return False
+        if state == "run" and (given := relay.take(self._lane)):
+            now = time.monotonic()
+            for transfer in given:
+                self._parts += 1
+                self._active[transfer] = 0
+                transfer.touched = now
+                self._serve(transfer)
+            return True
+        if relay.others_busy(self._lane):
+            relay.ask(self._lane)
+            self._parts_drained = False  # a lane that failed leaves its parts to the others
+            time.sleep(LATER_WAIT if state == "run" else _TICK)
+            return True
+        return not relay.withdraw(self._lane)
+
+    def _offer(self) -> None:
+        """A lane has run dry: hand it every other transfer of those that can
+        move, by bytes still to come (about half of them), with its connection."""
+        assert self._relay is not None
+        asker = self._relay.asker(self._lane)
+        if asker is None:
+            return
+        movable = sorted((t for t in self._active if self._movable(t)), key=lambda t: t.left or 0, reverse=True)
+        if len(movable) < 2 or not self._relay.claim(asker):
+            return
+        given = movable[1::2]
+        for transfer in given:
+            assert transfer.conn is not None
+            if self._active.pop(transfer):
+                self._selector.unregister(transfer.conn.sock)
+            self._parts -= 1
+        if not self._relay.deliver(asker, given):  # it left (the run is stopping): they stay here
+            for transfer in given:
+                self._parts += 1
+                self._active[transfer] = 0
+                self._serve(transfer)
+
+    def _movable(self, transfer: LaneTransfer) -> bool:
+        """A ranged part well into its body: nothing but bytes left to read."""
+        conn = transfer.conn
+        return (transfer.part is not None and conn is not None and conn.stage == "ready"
+                and transfer.head is None and transfer.answered and not transfer.outgoing
+                and bool(transfer.left) and not transfer.skip and not transfer.paused
+                and transfer.error is None and transfer not in self._pending)
 
     # scheduling ------------------------------------------------------------
     def _admit(self, budget: int = LAUNCHES) -> None:
@@ -585,7 +650,10 @@ class MultiLane:
         self._end_all(("cancelled", "cancelled"))
 
     def _end_all(self, failure: tuple[str, str]) -> None:
-        """Every transfer in flight or waiting for a retry ends with ``failure``."""
+        """Every transfer in flight, handed over or waiting for a retry ends with ``failure``."""
+        if self._relay is not None:
+            for transfer in self._relay.leave(self._lane):
+                self._active[transfer] = 0
         for transfer in list(self._active):
             self._release(transfer, reuse=False)
             self._report(transfer.job, failure, transfer.part)
