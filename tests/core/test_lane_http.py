@@ -337,10 +337,10 @@ def _broken_lane(monkeypatch, name: str) -> None:
 
     pump = MultiLane._pump
 
-    def broken(lane: MultiLane, admitting: bool) -> None:
+    def broken(lane: MultiLane, running: bool) -> None:
         if threading.current_thread().name == name:
             raise RuntimeError("a bug of ours")
-        pump(lane, admitting)
+        pump(lane, running)
 
     monkeypatch.setattr(MultiLane, "_pump", broken)
 
@@ -429,3 +429,40 @@ def test_a_lane_that_ran_dry_takes_over_parts_in_flight_from_a_busy_one(data_dir
     assert all((data_dir / name).read_bytes() == whole for name in names)
     shared = [unit for unit, lanes in writers.items() if len(lanes) == 2]
     assert shared, "no part in flight moved to the lane that ran dry"
+
+
+def test_a_paused_lane_with_files_still_to_start_waits_without_spinning(data_dir, monkeypatch):
+    """Paused just as an admission stopped at its cap of GETs: the lane waits
+    for the resume at no cost instead of turning at a full core."""
+    import resource
+
+    engines: list[TransferEngine] = []
+    opened: list[FileJob] = []
+    open_part = FileJob.open
+
+    def pausing_open(job: FileJob) -> list[int]:
+        opened.append(job)
+        if len(opened) == 32:  # the last GET the first admission starts
+            engines[0].pause()
+        return open_part(job)
+
+    monkeypatch.setattr(FileJob, "open", pausing_open)
+    small = b"{}" * 512
+    etag = hashlib.md5(small).hexdigest()
+    items = tuple(PlanItem(f"p{n:03d}.json", data_dir / f"p{n:03d}.json", len(small), etag, "glmsingle")
+                  for n in range(96))
+    with _serving("plain", whole=small) as server:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        engines.append(TransferEngine({"s3": source}, [].append, EngineSettings(jobs=1, lane_jobs=200, retries=0)))
+        result: list = []
+        runner = threading.Thread(target=lambda: result.append(engines[0].run(Plan(data_dir, items))))
+        runner.start()
+        threading.Event().wait(0.3)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        threading.Event().wait(0.5)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        engines[0].resume()
+        runner.join(30)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert (result[0].done, result[0].failed) == (96, 0)
+    assert used < 0.2, f"{used:.2f} CPU s in half a second of pause"

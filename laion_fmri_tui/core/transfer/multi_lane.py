@@ -171,7 +171,7 @@ class MultiLane:
                 if not self._dry(state):
                     return
                 continue
-            self._pump(admitting=state == "run" and len(self._active) < self._max)
+            self._pump(running=state == "run")
             if state == "run" and self._relay is not None:
                 self._offer()
 
@@ -207,17 +207,20 @@ class MultiLane:
         movable = sorted((t for t in self._active if self._movable(t)), key=lambda t: t.left or 0, reverse=True)
         if len(movable) < 2 or not self._relay.claim(asker):
             return
-        given = movable[1::2]
-        for transfer in given:
-            assert transfer.conn is not None
-            if self._active.pop(transfer):
-                self._selector.unregister(transfer.conn.sock)
-            self._parts -= 1
-        if not self._relay.deliver(asker, given):  # it left (the run is stopping): they stay here
-            for transfer in given:
-                self._parts += 1
-                self._active[transfer] = 0
-                self._serve(transfer)
+        given: list[LaneTransfer] = []
+        try:
+            for transfer in movable[1::2]:
+                assert transfer.conn is not None
+                if self._active.pop(transfer):
+                    self._selector.unregister(transfer.conn.sock)
+                self._parts -= 1
+                given.append(transfer)
+        finally:  # always delivered, even none: a claimed lane waits for it
+            if not self._relay.deliver(asker, given):  # it left (the run is stopping): they stay here
+                for transfer in given:
+                    self._parts += 1
+                    self._active[transfer] = 0
+                    self._serve(transfer)
 
     def _movable(self, transfer: LaneTransfer) -> bool:
         """A ranged part well into its body: nothing but bytes left to read."""
@@ -325,14 +328,15 @@ class MultiLane:
                 addresses.append(addresses.pop(0))
         raise _network("connection failed")
 
-    def _pump(self, admitting: bool) -> None:
-        timeout = 0.0 if self._pending or self._more else LATER_WAIT if self._later else _TICK
+    def _pump(self, running: bool) -> None:
+        admitting = running and len(self._active) < self._max
+        timeout = 0.0 if self._pending or (self._more and admitting) else LATER_WAIT if self._later else _TICK
         if self._waiting and admitting:  # a retry due while the lane is full or paused waits for a turn
             timeout = min(timeout, max(0.0, self._waiting[0][0] - time.monotonic()))
         for key, _ in self._selector.select(timeout):
             if key.data in self._active:
                 self._serve(key.data)
-                if self._freed and admitting:
+                if self._freed and running:  # (a lane full when the turn began has room now)
                     self._admit(1)  # the room a transfer left, taken now: a turn over hundreds of sockets is long
         for transfer in list(self._pending):
             if transfer in self._active and not transfer.paused:
