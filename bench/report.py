@@ -66,7 +66,7 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**MISSED**"
 
 
-def content_checked(scenario, etags: str) -> tuple[int, int]:
+def size_only(scenario, etags: str) -> tuple[int, int]:
     """(bytes, objects) of the scenario that laion-fmri-tui checks only by size:
     a multipart ETag (``aws s3 cp`` uploads in 8 MiB parts above 8 MiB) that
     more than one whole-MiB part size fits, e.g. 64 MiB in 8 parts (8 or 9 MiB)."""
@@ -108,14 +108,14 @@ def transfer_table(name: str, scenario, runs, md5_per_gb: float | None = None,
         lean = min(s5, key=lambda r: r.cpu_per_gb)
         lines.append(f"- client CPU per GB vs {lean.name}: {ours.cpu_per_gb / lean.cpu_per_gb:.2f}x "
                      f"(target <= 1.5x): {_verdict(ours.cpu_per_gb <= 1.5 * lean.cpu_per_gb)}")
-    size_only, objects = content_checked(scenario, etags)
-    if size_only:
-        lines.append(f"- laion-fmri-tui checks {(scenario.total_bytes - size_only) / 1e6:,.1f} of the "
+    unchecked, objects = size_only(scenario, etags)
+    if unchecked:
+        lines.append(f"- laion-fmri-tui checks {(scenario.total_bytes - unchecked) / 1e6:,.1f} of the "
                      f"{scenario.total_bytes / 1e6:,.1f} MB against their ETags; the other {objects} objects "
                      "have a multipart ETag that more than one part size fits (64 MiB in 8 parts: 8 or 9 MiB), "
                      "so like s5cmd and the AWS CLI it checks only their size")
     if md5_per_gb:
-        lines.append(f"- laion-fmri-tui checks {'every byte' if not size_only else 'those bytes'} against "
+        lines.append(f"- laion-fmri-tui checks {'every byte' if not unchecked else 'those bytes'} against "
                      f"the ETags (MD5): {md5_per_gb:.2f} CPU s/GB for one "
                      "stream at a time on this machine"
                      + (f", {lanes_per_gb:.2f} for {lanes} streams at once on SIMD lanes (multipart parts, files in "

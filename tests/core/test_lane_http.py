@@ -8,6 +8,7 @@ import collections
 import contextlib
 import hashlib
 import http.server
+import resource
 import socket
 import ssl
 import threading
@@ -434,8 +435,6 @@ def test_a_lane_that_ran_dry_takes_over_parts_in_flight_from_a_busy_one(data_dir
 def test_a_paused_lane_with_files_still_to_start_waits_without_spinning(data_dir, monkeypatch):
     """Paused just as an admission stopped at its cap of GETs: the lane waits
     for the resume at no cost instead of turning at a full core."""
-    import resource
-
     engines: list[TransferEngine] = []
     opened: list[FileJob] = []
     open_part = FileJob.open

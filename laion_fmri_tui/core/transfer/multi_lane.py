@@ -183,12 +183,7 @@ class MultiLane:
         if relay is None:
             return False
         if state == "run" and (given := relay.take(self._lane)):
-            now = time.monotonic()
-            for transfer in given:
-                self._parts += 1
-                self._active[transfer] = 0
-                transfer.touched = now
-                self._serve(transfer)
+            self._adopt(given)
             return True
         if relay.others_busy(self._lane):
             relay.ask(self._lane)
@@ -217,10 +212,16 @@ class MultiLane:
                 given.append(transfer)
         finally:  # always delivered, even none: a claimed lane waits for it
             if not self._relay.deliver(asker, given):  # it left (the run is stopping): they stay here
-                for transfer in given:
-                    self._parts += 1
-                    self._active[transfer] = 0
-                    self._serve(transfer)
+                self._adopt(given)
+
+    def _adopt(self, transfers: list[LaneTransfer]) -> None:
+        """Ranged parts in flight, handed over (or back): watched and read here from now on."""
+        now = time.monotonic()
+        for transfer in transfers:
+            self._parts += 1
+            self._active[transfer] = 0
+            transfer.touched = now
+            self._serve(transfer)
 
     def _movable(self, transfer: LaneTransfer) -> bool:
         """A ranged part well into its body: nothing but bytes left to read."""
