@@ -72,3 +72,17 @@ def test_a_download_loads_neither_botocore_nor_httpx(tmp_path, s3) -> None:
     assert exit_code == "0", result.stdout + result.stderr
     assert heavy == "", f"a plain download loaded {heavy}"
     assert any((tmp_path / "data" / "derivatives").rglob("*.nii.gz"))
+
+
+def test_batch_runner_leaves_the_engine_to_load_during_the_first_listings() -> None:
+    """--batch starts the plan's listings, then loads the engine and the printer
+    while they are in flight: importing the runner must not load them first."""
+    code = (
+        "import sys\n"
+        "import laion_fmri_tui.batch.runner\n"
+        "late = ['laion_fmri_tui.core.transfer.engine', 'laion_fmri_tui.batch.output',\n"
+        "        'laion_fmri_tui.core.engine_process', 'laion_fmri_tui.core.checkup']\n"
+        "print(','.join(m for m in late if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "", f"loaded before the listings start: {result.stdout.strip()}"

@@ -15,18 +15,19 @@ import signal
 import sys
 import threading
 
-from laion_fmri_tui.batch import output
 from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.batch.args import PROG, build_parser, selection_from
 from laion_fmri_tui.batch.exit_codes import ExitCode
-from laion_fmri_tui.core import checkup, config, licence, shard
-from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core import config, licence, shard
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import size
 from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer.engine import EngineSettings
+from laion_fmri_tui.core.transfer.settings import EngineSettings
+
+# The printer and the engine load only once the first listings are on their
+# way (see _run): their imports then cost nothing but the round trip's wait.
 
 
 def main(argv: list[str], whole_process: bool = False) -> int:
@@ -73,6 +74,12 @@ def _run(args) -> int:
         engine=engine_settings,
         access_url=args.access_url,
     ))
+    service.list_ahead(selection)
+    from laion_fmri_tui.batch import output
+    from laion_fmri_tui.core import events as ev
+
+    if not (args.dry_run or args.verify):
+        service.load_engine()
     plan = service.plan(selection)
     if args.shard is not None:
         plan = shard.select(plan, *args.shard)
@@ -118,6 +125,9 @@ def _run(args) -> int:
 
 def _verify(args, plan) -> int:
     """Check the (sharded) selection on disk: problems one line each, then a summary."""
+    from laion_fmri_tui.batch import output
+    from laion_fmri_tui.core import checkup
+
     printer = output.JsonPrinter(sys.stdout) if args.json else None
 
     def show(checked: checkup.Checked) -> None:

@@ -14,13 +14,14 @@ prefix and page in sequence, and returns without waiting: the planner works
 through the first subject's files while later subjects are still being
 listed (a 100,000-key plan spent a third of its time on per-key work after
 the last page had arrived). :meth:`Catalog.prefetch_levels` lists several
-single levels at once (subject discovery).
+single levels at once (subject discovery), and :meth:`Catalog.levels_ahead`
+starts them without waiting.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from laion_fmri_tui.core.errors import BucketUnreachableError
@@ -36,7 +37,7 @@ SUBJECT_ROOTS = (
 )
 """Prefixes whose ``sub-*`` children name the subjects (upstream's order)."""
 
-LISTING_THREADS = 8
+LISTING_THREADS = 16
 """Prefixes listed at once by :meth:`Catalog.list_ahead` and :meth:`Catalog.prefetch_levels`."""
 
 
@@ -51,6 +52,8 @@ class Catalog:
         self._trees: dict[str, tuple[RemoteObject, ...]] = {}
         self._pending: dict[str, Future] = {}
         """Recursive listings started by :meth:`list_ahead`, until they are stored."""
+        self._pending_levels: dict[str, Future] = {}
+        """Level listings started by :meth:`levels_ahead`, until they are stored."""
 
     @property
     def bucket(self) -> str:
@@ -60,8 +63,14 @@ class Catalog:
         """One level under ``prefix`` (``""`` or ending in ``/``)."""
         with self._lock:
             cached = self._levels.get(prefix) or self._level_from_tree(prefix)
+            pending = self._pending_levels.get(prefix)
         if cached is not None:
             return cached
+        if pending is not None:
+            return pending.result()
+        return self._list_level(prefix)
+
+    def _list_level(self, prefix: str) -> Listing:
         prefixes: list[str] = []
         objects: list[RemoteObject] = []
         for page in self._pages(prefix, delimiter="/"):
@@ -94,20 +103,43 @@ class Catalog:
         with self._lock:
             todo = [p for p in dict.fromkeys(prefixes)
                     if p not in self._pending and not any(p.startswith(root) for root in self._trees)]
-            if not todo:
-                return
-            pool = ThreadPoolExecutor(max_workers=min(LISTING_THREADS, len(todo)), thread_name_prefix="listing")
-            for prefix in todo:
-                self._pending[prefix] = pool.submit(self._list_ahead, prefix)
+            self._start(todo, self._pending, self._list_ahead)
+
+    def levels_ahead(self, prefixes: Iterable[str]) -> None:
+        """Start level listings of ``prefixes`` and return without waiting:
+        :meth:`level` waits for its own (``--batch`` loads the transfer engine
+        during subject discovery's round trip)."""
+        with self._lock:
+            todo = [p for p in dict.fromkeys(prefixes) if p not in self._levels and p not in self._pending_levels]
+            self._start(todo, self._pending_levels, self._level_ahead)
+
+    @staticmethod
+    def _start(todo: list[str], pending: dict[str, Future], listing: Callable[[str], object]) -> None:
+        """Run ``listing`` for each of ``todo`` on a pool of their own, noted in
+        ``pending`` (the caller holds the lock); the pool ends with its last one."""
+        if not todo:
+            return
+        pool = ThreadPoolExecutor(max_workers=min(LISTING_THREADS, len(todo)), thread_name_prefix="listing")
+        for prefix in todo:
+            pending[prefix] = pool.submit(listing, prefix)
         pool.shutdown(wait=False)
 
     def cancel_ahead(self) -> None:
-        """Drop the listings :meth:`list_ahead` queued that have not started
-        (those running finish; a retried failure can take seconds each)."""
+        """Drop the listings :meth:`list_ahead` and :meth:`levels_ahead` queued that
+        have not started (those running finish; a retried failure can take seconds each)."""
         with self._lock:
-            for prefix, future in list(self._pending.items()):
-                if future.cancel():
-                    del self._pending[prefix]
+            for pending in (self._pending, self._pending_levels):
+                for prefix, future in list(pending.items()):
+                    if future.cancel():
+                        del pending[prefix]
+
+    def _level_ahead(self, prefix: str) -> Listing:
+        """A level listing started ahead; forgotten once its waiters have it (or its error)."""
+        try:
+            return self._list_level(prefix)
+        finally:
+            with self._lock:
+                self._pending_levels.pop(prefix, None)
 
     def _list_ahead(self, prefix: str) -> tuple[RemoteObject, ...]:
         """A listing started ahead; a failed one is forgotten once its waiters

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from laion_fmri_tui.core import bids
-from laion_fmri_tui.core.catalog import Catalog
+from laion_fmri_tui.core.catalog import SUBJECT_ROOTS, Catalog
 from laion_fmri_tui.core.errors import NoMatchingDataError, UnsafeKeyError, UsageError
 from laion_fmri_tui.core.models import RemoteObject
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
@@ -90,8 +90,7 @@ def build_plan(catalog: Catalog, selection: Selection, data_dir: Path) -> Plan:
     """
     root = Path(os.path.abspath(data_dir))
     out = _Collector(root)
-    named = [s for s in selection.subjects if s != "all"]
-    catalog.list_ahead(_prefixes(selection, named))  # a round trip sooner: no need to wait for discovery
+    list_ahead(catalog, selection)
     try:
         subjects = _subjects(catalog, selection.subjects)
     except BaseException:
@@ -121,6 +120,19 @@ def build_plan(catalog: Catalog, selection: Selection, data_dir: Path) -> Plan:
         refused=tuple(out.refused.items()),
         skipped_subjects=tuple(skipped),
     )
+
+
+def list_ahead(catalog: Catalog, selection: Selection) -> None:
+    """Start every listing a plan of ``selection`` reads first, and return.
+
+    Subject discovery and the named subjects' listings run at once: one
+    round trip, not two. :func:`build_plan` starts them itself; a caller with
+    other work to do (``--batch`` loads the transfer engine) starts them sooner.
+    """
+    if selection.subjects:
+        catalog.levels_ahead(SUBJECT_ROOTS)
+    named = [s for s in selection.subjects if s != "all"]
+    catalog.list_ahead(_prefixes(selection, named))
 
 
 def _prefixes(selection: Selection, subjects: list[str]) -> list[str]:

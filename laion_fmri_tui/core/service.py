@@ -14,25 +14,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core import stimuli
-from laion_fmri_tui.core.access import auth
-from laion_fmri_tui.core.access.errors import AccessRequiredError, MalformedResponseError
+from laion_fmri_tui.core import planner
 from laion_fmri_tui.core.catalog import LISTING_THREADS, Catalog
-from laion_fmri_tui.core import engine_process
-from laion_fmri_tui.core.engine_process import EngineProcess
 from laion_fmri_tui.core.plan import Plan, PlanItem
-from laion_fmri_tui.core.planner import build_plan
 from laion_fmri_tui.core.s3 import S3Settings
 from laion_fmri_tui.core.s3_http import S3Http
 from laion_fmri_tui.core.selection import Selection
-from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
-from laion_fmri_tui.core.transfer.s3_get import S3GetSource
+from laion_fmri_tui.core.transfer.settings import EngineSettings
 
-if TYPE_CHECKING:  # the access client needs httpx: loaded only when stimuli or the form are used
+if TYPE_CHECKING:
+    # Loaded when first used: the access client needs httpx (stimuli and the
+    # form only), and the engine's modules load while the first listings are
+    # in flight (see load_engine).
+    from laion_fmri_tui.core import events as ev
     from laion_fmri_tui.core.access.client import AccessClient, Grant, Manifest
     from laion_fmri_tui.core.access.form import AccessForm
+    from laion_fmri_tui.core.engine_process import EngineProcess
     from laion_fmri_tui.core.transfer.access_source import AccessSource
+    from laion_fmri_tui.core.transfer.engine import TransferEngine
+    from laion_fmri_tui.core.transfer.s3_get import S3GetSource
 
 
 @dataclass
@@ -53,7 +53,7 @@ class DownloadService:
         self.settings = settings
         pool = max(settings.s3.max_connections, settings.engine.jobs + LISTING_THREADS)
         self._http = S3Http(dataclasses.replace(settings.s3, max_connections=pool))
-        self._objects = S3GetSource(self._http, settings.s3.bucket)
+        self._objects: S3GetSource | None = None
         self.catalog = Catalog(self._http, settings.s3.bucket)
         self._access: AccessClient | None = None
         self._manifest: Manifest | None = None
@@ -71,15 +71,31 @@ class DownloadService:
             self._access = AccessClient(self.settings.access_url)
         return self._access
 
+    def list_ahead(self, selection: Selection) -> None:
+        """Start the listings :meth:`plan` will read first, and return at once."""
+        planner.list_ahead(self.catalog, selection)
+
+    @staticmethod
+    def load_engine() -> None:
+        """Import the transfer engine's modules now.
+
+        They take tens of milliseconds to load: ``--batch`` loads them between
+        :meth:`list_ahead` and :meth:`plan`, while the listings' round trip
+        would otherwise leave the CPU idle."""
+        from laion_fmri_tui.core.transfer import engine  # noqa: F401
+        from laion_fmri_tui.core.transfer import s3_get  # noqa: F401
+
     def plan(self, selection: Selection) -> Plan:
         """List what the selection covers and classify what is on disk.
 
         Stimulus images are planned from the public manifest: no request id
         is needed to learn that they are already complete.
         """
-        plan = build_plan(self.catalog, selection, self.data_dir)
+        plan = planner.build_plan(self.catalog, selection, self.data_dir)
         if not selection.stimuli:
             return plan
+        from laion_fmri_tui.core import stimuli
+
         if self._manifest is None:  # cached for the run, like the catalog's listings
             self._manifest = self.access.manifest()
         extra = stimuli.plan_items(self._manifest, plan.data_dir)
@@ -119,6 +135,11 @@ class DownloadService:
         (``refresh`` with the stored request id), so access problems surface
         before any transfer starts.
         """
+        from laion_fmri_tui.core.transfer.engine import TransferEngine
+        from laion_fmri_tui.core.transfer.s3_get import S3GetSource
+
+        if self._objects is None:
+            self._objects = S3GetSource(self._http, self.settings.s3.bucket)
         sources = {"s3": self._objects}
         if plan is not None and any(i.source == "access" for i in plan.pending):
             sources["access"] = self._access_source(plan)
@@ -128,20 +149,28 @@ class DownloadService:
         """An engine for one run in a child process (the app's way: see
         :mod:`laion_fmri_tui.core.engine_process`); it builds its engine from
         this service's settings, as :meth:`engine` would."""
+        from laion_fmri_tui.core.engine_process import EngineProcess
+
         return EngineProcess(self.settings, sink)
 
     @staticmethod
     def prewarm_engine_process() -> None:
         """Start the next run's engine process now, while the user still chooses
         (its start-up would otherwise delay the first seconds of the download)."""
+        from laion_fmri_tui.core import engine_process
+
         engine_process.prewarm()
 
     @staticmethod
     def discard_engine_process() -> None:
         """End a prewarmed engine process that no run took (the app is closing)."""
+        from laion_fmri_tui.core import engine_process
+
         engine_process.discard_spare()
 
     def _access_source(self, plan: Plan) -> AccessSource:
+        from laion_fmri_tui.core.access import auth
+        from laion_fmri_tui.core.access.errors import AccessRequiredError, MalformedResponseError
         from laion_fmri_tui.core.transfer.access_source import AccessSource
 
         request_id = auth.load_request_id()

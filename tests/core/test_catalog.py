@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from laion_fmri_tui.core.catalog import Catalog
+from laion_fmri_tui.core.catalog import SUBJECT_ROOTS, Catalog
 from laion_fmri_tui.core.errors import BucketUnreachableError
 from laion_fmri_tui.core.s3 import S3Settings
 from laion_fmri_tui.core.s3_http import S3Http
@@ -107,3 +107,26 @@ def test_a_listing_started_ahead_raises_its_error_when_its_objects_are_asked_for
     with pytest.raises(BucketUnreachableError, match="HTTP 503"):
         catalog.objects("derivatives/rois/sub-01/")
     assert catalog.objects("derivatives/rois/sub-01/"), "the next plan lists it again"
+
+
+def test_levels_ahead_lists_levels_at_once_and_level_waits_for_them(catalog, s3):
+    roots = list(SUBJECT_ROOTS)
+    catalog.levels_ahead(roots)
+    got = {root: catalog.level(root) for root in roots}
+    seen = sorted(listings(s3), key=lambda r: r.time)
+    assert len(seen) == len(roots), "each level listed once, by the listing started ahead"
+    overlapping = [b for a, b in zip(seen, seen[1:]) if b.time < a.time + (a.duration or 0)]
+    assert overlapping, "each level listing waited for the one before it"
+    assert got[""].names and got["derivatives/rois/"].names
+    s3.clear_log()
+    assert catalog.subjects() == ["sub-01", "sub-03", "sub-05", "sub-07"]
+    assert not listings(s3), "discovery is answered by the levels listed ahead"
+
+
+def test_a_level_listed_ahead_raises_its_error_once_then_lists_again(s3):
+    catalog = Catalog(S3Http(S3Settings(endpoint_url=s3.url, max_attempts=1)), synthetic.BUCKET)
+    s3.fail_next("", 1, "503")
+    catalog.levels_ahead(["derivatives/"])
+    with pytest.raises(BucketUnreachableError, match="HTTP 503"):
+        catalog.level("derivatives/")
+    assert catalog.level("derivatives/").names, "the next look lists it again"

@@ -332,6 +332,26 @@ def test_a_second_lane_waits_for_the_file_the_first_is_opening(data_dir, monkeyp
     assert set(lanes) == {"transfer-lane-0", "transfer-lane-1"}, lanes
 
 
+def test_a_run_without_ranged_parts_starts_one_lane(data_dir, monkeypatch):
+    """Small files are all lane 0's: a second lane would only sleep and wake
+    through the whole run (hundreds of GIL hand-offs for 2,000 files)."""
+    alive: set[str] = set()
+    store = FileJob.store
+
+    def note(job: FileJob, data, pos: int) -> None:
+        alive.update(t.name for t in threading.enumerate())
+        store(job, data, pos)
+
+    monkeypatch.setattr(FileJob, "store", note)
+    names = [f"f{n}.bin" for n in range(12)]
+    with _serving("plain") as server:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        finished, _ = _run(source, data_dir, names, lanes=2, jobs=2, lane_jobs=8, part_size=None)
+    assert (finished.done, finished.failed) == (12, 0)
+    assert all((data_dir / name).read_bytes() == BODY for name in names)
+    assert "transfer-lane-0" in alive and "transfer-lane-1" not in alive, sorted(alive)
+
+
 def _broken_lane(monkeypatch, name: str) -> None:
     """Lane ``name`` raises (a bug of ours) the first time it waits for its sockets."""
     from laion_fmri_tui.core.transfer.multi_lane import MultiLane

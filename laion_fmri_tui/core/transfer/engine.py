@@ -136,7 +136,9 @@ class TransferEngine:
         workers = [threading.Thread(target=self._work, name=f"transfer-{n}", daemon=True)
                    for n in range(max(1, min(self.settings.jobs, 1024)) if self._workers.items else 0)]
         if self._small or self._parts.items:
-            lanes = max(1, min(self.settings.lane_count, self.settings.jobs, self.settings.lane_transfers))
+            # Without ranged parts one lane does it all: a second would only wait.
+            lanes = max(1, min(self.settings.lane_count, self.settings.jobs, self.settings.lane_transfers)
+                        if self._parts.items else 1)
             self._parts.queues = [collections.deque() for _ in range(lanes)]
             self._lanes_running = lanes
             parts = [_share(self.settings.jobs, lanes, n) for n in range(lanes)]

@@ -61,6 +61,10 @@ LATER = "later"
 """What :meth:`LaneHost.take_part` says while another lane is opening a file
 whose parts may be shared: ask again in :data:`LATER_WAIT`, not done yet."""
 LATER_WAIT = 0.005
+RELAY_WAIT = 0.05
+"""Seconds a dry lane sleeps between looks at the run, unless the relay wakes it
+(a delivery, or another lane asking or leaving): parts a failed lane left come
+back to the queue without a wake-up."""
 _SWEEP = 0.5
 """Seconds between looks for transfers past their timeouts."""
 
@@ -188,7 +192,7 @@ class MultiLane:
         if relay.others_busy(self._lane):
             relay.ask(self._lane)
             self._parts_drained = False  # a lane that failed leaves its parts to the others
-            time.sleep(LATER_WAIT if state == "run" else _TICK)
+            relay.wait(self._lane, RELAY_WAIT if state == "run" else _TICK)
             return True
         return not relay.withdraw(self._lane)
 
