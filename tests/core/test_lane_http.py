@@ -352,6 +352,29 @@ def test_a_run_without_ranged_parts_starts_one_lane(data_dir, monkeypatch):
     assert "transfer-lane-0" in alive and "transfer-lane-1" not in alive, sorted(alive)
 
 
+def test_small_files_are_checked_on_the_lanes_own_thread(data_dir, monkeypatch):
+    """Whole small files are hashed by the lane between its turns, not handed to
+    a hasher thread; a file whose bytes do not match its MD5 still fails."""
+    finished_on: set[str] = set()
+    span_hashed = TransferEngine._span_hashed
+
+    def note(engine, job, span) -> None:
+        finished_on.add(threading.current_thread().name)
+        span_hashed(engine, job, span)
+
+    monkeypatch.setattr(TransferEngine, "_span_hashed", note)
+    names = [f"f{n}.bin" for n in range(20)]
+    with _serving("plain") as server:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+        finished, _ = _run(source, data_dir, names, lanes=2, jobs=2, lane_jobs=8, part_size=None)
+        other = bytes(reversed(BODY))  # same length, other bytes: its MD5 is not the served file's
+        wrong, _ = _run(source, data_dir / "wrong", ["w.bin"], whole=other, part_size=None)
+    assert (finished.done, finished.failed) == (20, 0)
+    assert all((data_dir / name).read_bytes() == BODY for name in names)
+    assert finished_on == {"transfer-lane-0"}, finished_on
+    assert (wrong.done, wrong.failed) == (0, 1) and not (data_dir / "wrong" / "w.bin").exists()
+
+
 def _broken_lane(monkeypatch, name: str) -> None:
     """Lane ``name`` raises (a bug of ours) the first time it waits for its sockets."""
     from laion_fmri_tui.core.transfer.multi_lane import MultiLane

@@ -51,6 +51,38 @@ def test_digests_match_hashlib_for_pieces_of_any_size(lanes, spans):
     assert sorted(map(id, done)) == sorted(id(s) for s, d in zip(made, datas) if d), "each span reported once"
 
 
+@pytest.mark.parametrize("spans", [1, 16, 40])
+def test_an_inline_hasher_hashes_on_the_callers_thread_whenever_it_drains(lanes, spans):
+    """Whole small files: the lane drains after each turn, whatever has come in
+    by then (a span cut anywhere, carries across drains); no thread starts."""
+    rng = random.Random(100 + spans)
+    owner = object()
+    datas = [rng.randbytes(rng.choice([1, 63, 64, 65, 4096, 100_000, 262_144])) for _ in range(spans)]
+    made = [Span(0, len(data), Md5Stream()) for data in datas]
+    done: list[tuple[Span, str]] = []
+    hasher = SpanHasher(lambda who, span: done.append((span, threading.current_thread().name)),
+                        lambda who: False, inline=True)
+    queues = []
+    for span, data in zip(made, datas):
+        pieces, pos = [], 0
+        for cut in _cuts(rng, len(data)):
+            pieces.append(memoryview(data)[pos:pos + cut])
+            pos += cut
+        queues.append((span, pieces))
+    threads = threading.active_count()
+    while any(pieces for _, pieces in queues):
+        span, pieces = rng.choice([q for q in queues if q[1]])
+        hasher.put(owner, span, pieces.pop(0))
+        if rng.random() < 0.2:
+            hasher.drain()
+    assert threading.active_count() == threads, "an inline hasher starts no thread"
+    hasher.close()
+    for span, data in zip(made, datas):
+        assert span.pos == span.end and span.digest.hexdigest() == hashlib.md5(data).hexdigest()
+    assert sorted(id(s) for s, _ in done) == sorted(map(id, made)), "each span reported once"
+    assert {name for _, name in done} == {threading.current_thread().name}
+
+
 def test_pieces_from_many_threads_and_a_failed_owner(lanes):
     """Feeders on their own threads, as parts end at random; a failed file's
     spans are dropped and never reported."""

@@ -86,6 +86,9 @@ class TransferEngine:
         self._bandwidth = TokenBucket(self.settings.max_bandwidth)
         self._hashes = HashPool(self._finalize, self._after_units)
         self._hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None)
+        self._small_hasher = self._hasher
+        """Whole small files' hasher: in a run without ranged parts, an inline one,
+        drained on lane 0's thread (see :meth:`hash_landed`)."""
 
     # control ---------------------------------------------------------------
     def pause(self) -> None:
@@ -131,6 +134,11 @@ class TransferEngine:
                 self._parts.items.append(item)
             else:
                 self._small.append(item)
+        if not self._parts.items:
+            # One lane does the run: hashing on it spares the hand-offs to the
+            # hasher's thread (2,000 small files: a tenth less CPU). With parts
+            # the lanes' own CPU grew by more than the hasher's (a subject: +6%).
+            self._small_hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None, inline=True)
         ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
         ticker.start()
         workers = [threading.Thread(target=self._work, name=f"transfer-{n}", daemon=True)
@@ -156,6 +164,8 @@ class TransferEngine:
                 worker.join()
             if self._cancel.is_set():
                 self._drop_queued()
+            if self._small_hasher is not self._hasher:
+                self._small_hasher.close()  # the lanes have stopped: this thread may hash what is left
             self._hasher.close()  # the bytes that arrived last (a cancelled run's files dropped out)
             self._hashes.finish(flush=not self._cancel.is_set())  # what waited for company
         finally:
@@ -211,7 +221,7 @@ class TransferEngine:
                 item = feed.items.popleft()
                 feed.opening += 1
             try:
-                job = self._start_job(item, streamed=feed is self._parts)
+                job = self._start_job(item, self._hasher if feed is self._parts else None)
                 if job is None:
                     continue
                 todo = job.todo
@@ -228,14 +238,15 @@ class TransferEngine:
                 with self._lock:
                     feed.opening -= 1
 
-    def _start_job(self, item: PlanItem, streamed: bool = False) -> FileJob | None:
+    def _start_job(self, item: PlanItem, hasher: SpanHasher | None = None) -> FileJob | None:
+        """Open ``item``'s job; ``hasher``: the one that hashes its bytes as they arrive."""
         job = FileJob(item, self.settings.chunk_size_for(item.size))
         try:
             job.todo = job.open()
             if not job.chunk_size and job.resume_from:
                 job.hash_existing_prefix()
-            if streamed:
-                job.stream_to(self._hasher)
+            if hasher is not None:
+                job.stream_to(hasher)
             if job.chunk_size:
                 self._hashes.add(job)
         except OSError as error:
@@ -369,12 +380,17 @@ class TransferEngine:
                 if not self._small:
                     return None
                 item = self._small.popleft()
-            job = self._start_job(item, streamed=True)
+            job = self._start_job(item, self._small_hasher)
             if job is not None and job.todo:
                 return job, self._sources[item.source].lane_request(item)
             if job is not None:
                 self._after_units(job)
         return None
+
+    def hash_landed(self) -> None:
+        """Lane 0, between turns: hash the small files its turn brought in (and
+        wrap up those complete), on its own thread."""
+        self._small_hasher.drain()
 
     def lane_stopped(self) -> int:
         """A lane has stopped: how many still run (they take what it left)."""

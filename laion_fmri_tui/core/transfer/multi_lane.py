@@ -92,6 +92,7 @@ class LaneHost(Protocol):
     """The engine's side: jobs, gates, retry rules and outcomes."""
 
     def take_small(self) -> tuple[FileJob, Request] | None: ...
+    def hash_landed(self) -> None: ...
     def take_part(self, lane: int) -> tuple[FileJob, int, Request] | str | None: ...
     def lane_stopped(self) -> int: ...
     def gate_state(self) -> str: ...
@@ -176,6 +177,8 @@ class MultiLane:
                     return
                 continue
             self._pump(running=state == "run")
+            if self._lane == 0:
+                self._host.hash_landed()  # the small files this turn finished
             if state == "run" and self._relay is not None:
                 self._offer()
 
