@@ -332,37 +332,25 @@ def test_a_second_lane_waits_for_the_file_the_first_is_opening(data_dir, monkeyp
     assert set(lanes) == {"transfer-lane-0", "transfer-lane-1"}, lanes
 
 
-def test_a_run_without_ranged_parts_starts_one_lane(data_dir, monkeypatch):
+def test_a_run_without_ranged_parts_is_one_lanes_and_checked_on_its_thread(data_dir, monkeypatch):
     """Small files are all lane 0's: a second lane would only sleep and wake
-    through the whole run (hundreds of GIL hand-offs for 2,000 files)."""
+    through the whole run. The lane hashes them itself between its turns (no
+    hand-off to a hasher thread); a file whose bytes do not match its MD5 still
+    fails."""
     alive: set[str] = set()
-    store = FileJob.store
+    finished_on: set[str] = set()
+    store, span_hashed = FileJob.store, TransferEngine._span_hashed
 
-    def note(job: FileJob, data, pos: int) -> None:
+    def note_store(job: FileJob, data, pos: int) -> None:
         alive.update(t.name for t in threading.enumerate())
         store(job, data, pos)
 
-    monkeypatch.setattr(FileJob, "store", note)
-    names = [f"f{n}.bin" for n in range(12)]
-    with _serving("plain") as server:
-        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
-        finished, _ = _run(source, data_dir, names, lanes=2, jobs=2, lane_jobs=8, part_size=None)
-    assert (finished.done, finished.failed) == (12, 0)
-    assert all((data_dir / name).read_bytes() == BODY for name in names)
-    assert "transfer-lane-0" in alive and "transfer-lane-1" not in alive, sorted(alive)
-
-
-def test_small_files_are_checked_on_the_lanes_own_thread(data_dir, monkeypatch):
-    """Whole small files are hashed by the lane between its turns, not handed to
-    a hasher thread; a file whose bytes do not match its MD5 still fails."""
-    finished_on: set[str] = set()
-    span_hashed = TransferEngine._span_hashed
-
-    def note(engine, job, span) -> None:
+    def note_hashed(engine, job, span) -> None:
         finished_on.add(threading.current_thread().name)
         span_hashed(engine, job, span)
 
-    monkeypatch.setattr(TransferEngine, "_span_hashed", note)
+    monkeypatch.setattr(FileJob, "store", note_store)
+    monkeypatch.setattr(TransferEngine, "_span_hashed", note_hashed)
     names = [f"f{n}.bin" for n in range(20)]
     with _serving("plain") as server:
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
@@ -371,6 +359,7 @@ def test_small_files_are_checked_on_the_lanes_own_thread(data_dir, monkeypatch):
         wrong, _ = _run(source, data_dir / "wrong", ["w.bin"], whole=other, part_size=None)
     assert (finished.done, finished.failed) == (20, 0)
     assert all((data_dir / name).read_bytes() == BODY for name in names)
+    assert "transfer-lane-0" in alive and "transfer-lane-1" not in alive, sorted(alive)
     assert finished_on == {"transfer-lane-0"}, finished_on
     assert (wrong.done, wrong.failed) == (0, 1) and not (data_dir / "wrong" / "w.bin").exists()
 

@@ -25,6 +25,15 @@ def _cuts(rng: random.Random, size: int) -> list[int]:
     return cuts
 
 
+def _pieces(rng: random.Random, data: bytes) -> list[memoryview]:
+    """``data`` cut as :func:`_cuts` says, in order."""
+    pieces, pos = [], 0
+    for cut in _cuts(rng, len(data)):
+        pieces.append(memoryview(data)[pos:pos + cut])
+        pos += cut
+    return pieces
+
+
 @pytest.mark.parametrize("spans", [1, 5, 16, 40])
 def test_digests_match_hashlib_for_pieces_of_any_size(lanes, spans):
     rng = random.Random(spans)
@@ -33,13 +42,7 @@ def test_digests_match_hashlib_for_pieces_of_any_size(lanes, spans):
     made = [Span(0, len(data), Md5Stream()) for data in datas]
     done: list[Span] = []
     hasher = SpanHasher(lambda who, span: done.append(span), lambda who: False)
-    queues = []
-    for span, data in zip(made, datas):
-        pieces, pos = [], 0
-        for cut in _cuts(rng, len(data)):
-            pieces.append(memoryview(data)[pos:pos + cut])
-            pos += cut
-        queues.append((span, pieces))
+    queues = [(span, _pieces(rng, data)) for span, data in zip(made, datas)]
     while any(pieces for _, pieces in queues):  # interleaved, each span's pieces in order
         span, pieces = rng.choice([q for q in queues if q[1]])
         hasher.put(owner, span, pieces.pop(0))
@@ -62,13 +65,7 @@ def test_an_inline_hasher_hashes_on_the_callers_thread_whenever_it_drains(lanes,
     done: list[tuple[Span, str]] = []
     hasher = SpanHasher(lambda who, span: done.append((span, threading.current_thread().name)),
                         lambda who: False, inline=True)
-    queues = []
-    for span, data in zip(made, datas):
-        pieces, pos = [], 0
-        for cut in _cuts(rng, len(data)):
-            pieces.append(memoryview(data)[pos:pos + cut])
-            pos += cut
-        queues.append((span, pieces))
+    queues = [(span, _pieces(rng, data)) for span, data in zip(made, datas)]
     threads = threading.active_count()
     while any(pieces for _, pieces in queues):
         span, pieces = rng.choice([q for q in queues if q[1]])
