@@ -187,8 +187,12 @@ def _put(stream: BinaryIO, message: object) -> None:
 
 def serve(commands: BinaryIO, events: BinaryIO) -> None:
     """The child's side: build the engine, obey commands, send every event."""
+    import gc
+
     from laion_fmri_tui.core.service import DownloadService
 
+    DownloadService.load_engine()  # a spare loads it before its plan comes
+    gc.freeze()  # as --batch does: the collector's walks skip what the imports made
     try:
         settings, plan = pickle.load(commands)
     except (EOFError, pickle.UnpicklingError):  # a spare that was never used

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -102,6 +104,24 @@ def test_a_prewarmed_child_runs_the_next_plan(service, s3_objects):
     assert follow_up != spare
     engine_process.discard_spare()
     assert not alive(follow_up), "a discarded spare exits on its closed stdin"
+
+
+def test_a_spare_has_the_engine_loaded_before_its_plan_comes():
+    """Pressing d must not wait for the engine's imports: a spare loads them
+    while the user still chooses, then waits for its plan."""
+    code = (
+        "import os, sys, threading, time\n"
+        "from laion_fmri_tui.core import engine_process\n"
+        "read, _keep = os.pipe()  # no plan ever comes\n"
+        "threading.Thread(target=engine_process.serve, daemon=True,\n"
+        "                 args=(os.fdopen(read, 'rb'), open(os.devnull, 'wb'))).start()\n"
+        "deadline = time.monotonic() + 10\n"
+        "while 'laion_fmri_tui.core.transfer.multi_lane' not in sys.modules and time.monotonic() < deadline:\n"
+        "    time.sleep(0.02)\n"
+        "print('laion_fmri_tui.core.transfer.multi_lane' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "True", result.stderr[-500:]
 
 
 def test_a_spare_from_another_environment_is_not_used(service, s3_objects, monkeypatch):
