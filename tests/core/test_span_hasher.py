@@ -80,6 +80,23 @@ def test_an_inline_hasher_hashes_on_the_callers_thread_whenever_it_drains(lanes,
     assert {name for _, name in done} == {threading.current_thread().name}
 
 
+def test_an_inline_hasher_hashes_a_full_step_as_it_is_queued(lanes):
+    """A lane's turn over hundreds of ready sockets must not hold a gather
+    buffer per file until the turn ends: sixteen whole spans queued are hashed
+    (and their buffers given back) by the put that queues the sixteenth."""
+    rng = random.Random(5)
+    datas = [rng.randbytes(1000 + n) for n in range(40)]
+    done: list[Span] = []
+    hasher = SpanHasher(lambda who, span: done.append(span), lambda who: False, inline=True)
+    made = [Span(0, len(data), Md5Stream()) for data in datas]
+    for n, (span, data) in enumerate(zip(made, datas), start=1):
+        hasher.put(object(), span, memoryview(data))
+        assert len(done) == n - n % span_hasher.LANES, (n, len(done))
+    hasher.close()
+    assert len(done) == len(datas)
+    assert all(s.digest.hexdigest() == hashlib.md5(d).hexdigest() for s, d in zip(made, datas))
+
+
 def test_pieces_from_many_threads_and_a_failed_owner(lanes):
     """Feeders on their own threads, as parts end at random; a failed file's
     spans are dropped and never reported."""
