@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from laion_fmri_tui.core.catalog import SUBJECT_ROOTS, Catalog
@@ -109,15 +111,21 @@ def test_a_listing_started_ahead_raises_its_error_when_its_objects_are_asked_for
     assert catalog.objects("derivatives/rois/sub-01/"), "the next plan lists it again"
 
 
-def test_levels_ahead_lists_levels_at_once_and_level_waits_for_them(catalog, s3):
+def test_levels_ahead_lists_levels_at_once_and_level_waits_for_them(catalog, s3, monkeypatch):
     roots = list(SUBJECT_ROOTS)
+    together = threading.Barrier(len(roots), timeout=10)  # broken unless every listing is under way at once
+    list_page = S3Http.list_objects_v2
+
+    def list_together(client, **kwargs):
+        together.wait()
+        return list_page(client, **kwargs)
+
+    monkeypatch.setattr(S3Http, "list_objects_v2", list_together)
     catalog.levels_ahead(roots)
     got = {root: catalog.level(root) for root in roots}
-    seen = sorted(listings(s3), key=lambda r: r.time)
-    assert len(seen) == len(roots), "each level listed once, by the listing started ahead"
-    overlapping = [b for a, b in zip(seen, seen[1:]) if b.time < a.time + (a.duration or 0)]
-    assert overlapping, "each level listing waited for the one before it"
+    assert len(listings(s3)) == len(roots), "each level listed once, by the listing started ahead"
     assert got[""].names and got["derivatives/rois/"].names
+    monkeypatch.undo()
     s3.clear_log()
     assert catalog.subjects() == ["sub-01", "sub-03", "sub-05", "sub-07"]
     assert not listings(s3), "discovery is answered by the levels listed ahead"
