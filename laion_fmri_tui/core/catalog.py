@@ -13,9 +13,8 @@ at once, so a plan over many subjects costs a few round trips, not one per
 prefix and page in sequence, and returns without waiting: the planner works
 through the first subject's files while later subjects are still being
 listed (a 100,000-key plan spent a third of its time on per-key work after
-the last page had arrived). :meth:`Catalog.prefetch_levels` lists several
-single levels at once (subject discovery), and :meth:`Catalog.levels_ahead`
-starts them without waiting.
+the last page had arrived). :meth:`Catalog.levels_ahead` starts several
+single levels at once the same way (subject discovery).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ SUBJECT_ROOTS = (
 """Prefixes whose ``sub-*`` children name the subjects (upstream's order)."""
 
 LISTING_THREADS = 16
-"""Prefixes listed at once by :meth:`Catalog.list_ahead` and :meth:`Catalog.prefetch_levels`."""
+"""Prefixes listed at once by :meth:`Catalog.list_ahead` and :meth:`Catalog.levels_ahead`."""
 
 
 class Catalog:
@@ -103,25 +102,25 @@ class Catalog:
         with self._lock:
             todo = [p for p in dict.fromkeys(prefixes)
                     if p not in self._pending and not any(p.startswith(root) for root in self._trees)]
-            self._start(todo, self._pending, self._list_ahead)
+            self._start(todo, self._pending, self._list_tree)
 
     def levels_ahead(self, prefixes: Iterable[str]) -> None:
         """Start level listings of ``prefixes`` and return without waiting:
         :meth:`level` waits for its own (``--batch`` loads the transfer engine
         during subject discovery's round trip)."""
         with self._lock:
-            todo = [p for p in dict.fromkeys(prefixes) if p not in self._levels and p not in self._pending_levels]
-            self._start(todo, self._pending_levels, self._level_ahead)
+            todo = [p for p in dict.fromkeys(prefixes) if p not in self._levels
+                    and p not in self._pending_levels and self._level_from_tree(p) is None]
+            self._start(todo, self._pending_levels, self._list_level)
 
-    @staticmethod
-    def _start(todo: list[str], pending: dict[str, Future], listing: Callable[[str], object]) -> None:
+    def _start(self, todo: list[str], pending: dict[str, Future], listing: Callable[[str], object]) -> None:
         """Run ``listing`` for each of ``todo`` on a pool of their own, noted in
         ``pending`` (the caller holds the lock); the pool ends with its last one."""
         if not todo:
             return
         pool = ThreadPoolExecutor(max_workers=min(LISTING_THREADS, len(todo)), thread_name_prefix="listing")
         for prefix in todo:
-            pending[prefix] = pool.submit(listing, prefix)
+            pending[prefix] = pool.submit(self._ahead, pending, listing, prefix)
         pool.shutdown(wait=False)
 
     def cancel_ahead(self) -> None:
@@ -133,22 +132,14 @@ class Catalog:
                     if future.cancel():
                         del pending[prefix]
 
-    def _level_ahead(self, prefix: str) -> Listing:
-        """A level listing started ahead; forgotten once its waiters have it (or its error)."""
+    def _ahead(self, pending: dict[str, Future], listing: Callable[[str], object], prefix: str) -> object:
+        """A listing started ahead, forgotten once stored (or, failed, once its
+        waiters have its error: the next plan, in the app minutes later, lists again)."""
         try:
-            return self._list_level(prefix)
+            return listing(prefix)
         finally:
             with self._lock:
-                self._pending_levels.pop(prefix, None)
-
-    def _list_ahead(self, prefix: str) -> tuple[RemoteObject, ...]:
-        """A listing started ahead; a failed one is forgotten once its waiters
-        have its error, so the next plan (in the app, minutes later) lists again."""
-        try:
-            return self._list_tree(prefix)
-        finally:
-            with self._lock:
-                self._pending.pop(prefix, None)
+                pending.pop(prefix, None)
 
     def _from_trees(self, prefix: str) -> tuple[RemoteObject, ...] | None:
         """``prefix``'s objects from a stored recursive listing that covers it (lock held)."""
@@ -166,21 +157,9 @@ class Catalog:
             self._trees[prefix] = tree
         return tree
 
-    def prefetch_levels(self, prefixes: Iterable[str]) -> None:
-        """Fill the cache with one level of each prefix, listed concurrently; a
-        listing error is raised here."""
-        todo = list(dict.fromkeys(prefixes))
-        if len(todo) < 2:
-            for prefix in todo:
-                self.level(prefix)
-            return
-        with ThreadPoolExecutor(max_workers=min(LISTING_THREADS, len(todo)), thread_name_prefix="listing") as pool:
-            for _ in pool.map(self.level, todo):
-                pass
-
     def subjects(self) -> list[str]:
         """Sorted subject ids found under the upstream discovery prefixes."""
-        self.prefetch_levels(SUBJECT_ROOTS)
+        self.levels_ahead(SUBJECT_ROOTS)  # at once; level() waits for each, and raises its error
         found: set[str] = set()
         for root in SUBJECT_ROOTS:
             found.update(n for n in self.level(root).names if n.startswith("sub-"))
