@@ -76,12 +76,24 @@ def _run_app(args) -> int:
 
         with demo_environment() as (s3_url, access_url, data_dir):
             context = AppContext(data_dir=data_dir, s3=S3Settings(endpoint_url=s3_url),
-                                 engine=engine, access_url=access_url, demo=True)
+                                 engine=engine, access_url=access_url, demo=True,
+                                 program=running_program())
             return _launch(context, args.mouse)
     data_dir = config.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
     context = AppContext(data_dir=data_dir, s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url)),
-                         engine=engine, access_url=args.access_url)
+                         engine=engine, access_url=args.access_url or os.environ.get("LAION_FMRI_ACCESS_URL"),
+                         program=running_program())
     return _launch(context, args.mouse)
+
+
+def running_program() -> tuple[str, ...]:
+    """The absolute path of the console script that is running (the venv's
+    ``bin/laion-fmri-tui``), or this interpreter with ``-m laion_fmri_tui``:
+    what a shown command must call to run as written."""
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and script.name == PROG and script.exists():
+        return (str(script.resolve()),)
+    return (sys.executable, "-m", "laion_fmri_tui")
 
 
 def _configured() -> Path | None:

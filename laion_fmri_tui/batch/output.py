@@ -19,7 +19,7 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.checkup import Checked, Summary
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.redact import redact
-from laion_fmri_tui.core.units import eta, rate, size
+from laion_fmri_tui.core.units import count, eta, rate, size
 
 
 def plan_table(plan: Plan, out: TextIO) -> None:
@@ -37,12 +37,12 @@ def plan_table(plan: Plan, out: TextIO) -> None:
 
 
 def totals_line(plan: Plan) -> str:
-    held = f"; {len(plan.held_out)} held-out files excluded" if plan.held_out else ""
+    held = f"; {count(len(plan.held_out), 'held-out file')} excluded" if plan.held_out else ""
     if plan.refused:
-        held += f"; {len(plan.refused)} unsafe keys refused"
+        held += f"; {count(len(plan.refused), 'unsafe key')} refused"
     if plan.skipped_subjects:
         held += f"; nothing matched for {', '.join(plan.skipped_subjects)}"
-    return (f"{plan.files} files, {size(plan.bytes_total)} in all: {size(plan.bytes_to_fetch)} to fetch, "
+    return (f"{count(plan.files, 'file')}, {size(plan.bytes_total)} in all: {size(plan.bytes_to_fetch)} to fetch, "
             f"{size(plan.bytes_present)} already present{held}")
 
 
@@ -55,7 +55,7 @@ def verify_line(checked: Checked) -> str:
 
 def verify_summary(s: Summary) -> str:
     head = "verify: complete" if s.complete else "verify: INCOMPLETE"
-    return (f"{head}: {s.files} files checked, {s.ok} ok ({size(s.bytes_ok)}), "
+    return (f"{head}: {count(s.files, 'file')} checked, {s.ok} ok ({size(s.bytes_ok)}), "
             f"{s.missing} missing, {s.bad} bad")
 
 
@@ -129,7 +129,7 @@ class HumanPrinter:
 
     def _flush_complete(self) -> None:
         if self._complete:
-            self._line(f"skipped {self._complete} files already complete ({size(self._complete_bytes)})")
+            self._line(f"skipped {count(self._complete, 'file')} already complete ({size(self._complete_bytes)})")
             self._complete = 0
 
     def _handle(self, event: ev.Event) -> None:
@@ -163,7 +163,7 @@ class HumanPrinter:
         self._last_progress = now
         pct = 100 * p.bytes_done / p.bytes_total if p.bytes_total else 100.0
         text = (f"[{pct:5.1f}%] {size(p.bytes_done)} of {size(p.bytes_total)}, {rate(p.rate)}, "
-                f"{eta(p.eta_seconds)}, {p.files_done}/{p.files_total} files"
+                f"{eta(p.eta_seconds)}, {p.files_done}/{count(p.files_total, 'file')}"
                 + (" (paused)" if p.paused else ""))
         if self._tty:
             self._lines.flush()

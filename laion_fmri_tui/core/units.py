@@ -23,6 +23,11 @@ def parse_size(text: str) -> int:
     return value
 
 
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``1 file``, ``0 files``, ``2 files``: every count a user reads goes through here."""
+    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
+
+
 def size(n: int | float) -> str:
     return humanize.naturalsize(n, binary=False, format="%.1f")
 

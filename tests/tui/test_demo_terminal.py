@@ -64,10 +64,12 @@ def test_demo_in_tmux_accepts_licence_selects_downloads_and_quits(tmp_path):
         screen = tmux.wait_for("sub-03", "Stimuli")
         data_dir = Path(re.search(r"→ (\S+/data)", screen).group(1))
         assert (data_dir / ".laion_fmri" / "license_accepted").exists()
-        tmux.keys("Down", "Down", "Down")  # dataset files -> sub-01 -> sub-03
+        tmux.keys("Down", "Down")  # the cursor starts on dataset files -> sub-01 -> sub-03
         tmux.keys("Space")
         tmux.wait_for("[x] sub-03", "to fetch")
         tmux.keys("d")
+        tmux.wait_for("Download this selection?")
+        tmux.keys("y")
         target = data_dir / "derivatives/glmsingle-tedana/sub-03/ses-01/func"
         deadline = time.monotonic() + 60
         while not (target.is_dir() and any(p.suffix == ".gz" for p in target.iterdir())):

@@ -10,38 +10,49 @@ from __future__ import annotations
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.widgets.tree import TreeNode
 
 from laion_fmri_tui.core.browse import ROOT, BrowseNode, BucketBrowser, selections_for
-from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.errors import LaionFmriError, NoMatchingDataError
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.selection import Filters
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.filters import parse_filters
-from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree, NodeStats
+from laion_fmri_tui.tui.widgets.bucket_tree import NO_MATCH, BucketTree, NodeStats
 from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.tui.widgets.summary import SelectionSummary
+
+
+FILTER_PLACEHOLDER = "no filter (press / to set one)"
+"""Says that nothing filters; an example filter here read as one in force under NO_COLOR."""
 
 
 class BrowserScreen(Screen[None]):
     """Pick subjects, sessions, parts and stimulus files; start or script the download."""
 
-    BINDINGS = bindings("filter", "download", "retry", "batch-command", "preview")
+    BINDINGS = [*bindings("filter", "download", "retry", "batch-command", "preview"),
+                Binding("escape", "leave_filter", "Leave filter", show=False)]
 
     def __init__(self) -> None:
         super().__init__()
         self.filters = Filters()
+        self.filter_text = ""
+        """The bar's text of the filters in force (shown again when the bar is left)."""
         self.plan: Plan | None = None
+        self._free = 0
+        """Free bytes in the data directory when :attr:`plan` was made."""
+        self._plan_asked = 0
+        """Counts plans asked for: only the newest one's answer is taken (see :meth:`_take_plan`)."""
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="title")
         with Horizontal(id="browser"):
             with Vertical(id="tree-pane"):
-                yield Input(placeholder="/ filter: task=images suffix=statmap extension=nii.gz",
-                            id="filter-bar")
+                yield Input(placeholder=FILTER_PLACEHOLDER, id="filter-bar")
                 yield BucketTree(ROOT, id="bucket")
             yield SelectionSummary(id="summary")
         yield Footer()
@@ -87,6 +98,9 @@ class BrowserScreen(Screen[None]):
             return
         try:
             plan = self.service.plan_many(selections_for(node.fragments, self.filters))
+        except NoMatchingDataError:  # nothing under it passes the filters: say so, not a blank
+            self.app.call_from_thread(self.tree.set_stats, node.id, NodeStats(0, 0, NO_MATCH))
+            return
         except LaionFmriError:
             return
         items = [i for i in plan.items if i.component != "dataset"]
@@ -100,39 +114,68 @@ class BrowserScreen(Screen[None]):
         self._replan()
 
     def _replan(self) -> None:
+        self._plan_asked += 1
         self.query_one(SelectionSummary).show_planning()
-        self._plan_selection(frozenset(self.tree.selected), self.filters)
+        self._plan_selection(self._plan_asked, frozenset(self.tree.selected), self.filters)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan", description="planning")
-    def _plan_selection(self, fragments, filters: Filters) -> None:
-        summary = self.query_one(SelectionSummary)
+    def _plan_selection(self, asked: int, fragments, filters: Filters) -> None:
+        """Plan in a thread; the answer goes through :meth:`_take_plan` on the UI thread.
+
+        ``exclusive`` cancels the older worker, but a thread worker cannot be
+        stopped mid-listing: its late plan must not replace a newer one."""
         if not fragments:
-            self.plan = None
-            self.app.call_from_thread(summary.show_plan, None, 0)
+            self.app.call_from_thread(self._take_plan, asked, None, 0, None)
             return
         try:
             plan = self.service.plan_many(selections_for(fragments, filters))
         except LaionFmriError as error:
-            self.plan = None
-            self.app.call_from_thread(summary.show_error, str(error))
+            self.app.call_from_thread(self._take_plan, asked, None, 0, str(error))
             return
-        self.plan = plan
         free = self.app.context.disk_free(plan.data_dir)
-        self.app.call_from_thread(summary.show_plan, plan, free)
+        self.app.call_from_thread(self._take_plan, asked, plan, free, None)
+
+    def _take_plan(self, asked: int, plan: Plan | None, free: int, error: str | None) -> None:
+        """Accept a plan only from the newest request (an older, slower one is dropped)."""
+        if asked != self._plan_asked:
+            return
+        self.plan, self._free = plan, free
+        summary = self.query_one(SelectionSummary)
+        if error is not None:
+            summary.show_error(error)
+        else:
+            summary.show_plan(plan, free)
 
     # filters -----------------------------------------------------------------
     def action_focus_filter(self) -> None:
         self.query_one("#filter-bar", Input).focus()
 
+    def action_leave_filter(self) -> None:
+        """Escape in the bar: back to the tree, the bar showing the filters in force."""
+        bar = self.query_one("#filter-bar", Input)
+        if bar.has_focus:
+            self._show_filter_in_force(bar)
+            self.tree.focus()
+
+    def on_descendant_blur(self, event) -> None:
+        """Leaving the bar any other way (tab) drops unapplied text too."""
+        if getattr(event.widget, "id", None) == "filter-bar":
+            self._show_filter_in_force(event.widget)
+
+    def _show_filter_in_force(self, bar: Input) -> None:
+        bar.value = self.filter_text
+        bar.remove_class("-error")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
-            self.filters = parse_filters(event.value)
-        except LaionFmriError as error:
-            self.notify(str(error), severity="error")
+            filters = parse_filters(event.value)
+        except LaionFmriError as error:  # stay in the bar: fix it, or escape to keep the old filter
+            event.input.add_class("-error")
+            self.notify(f"{error} (escape keeps the filter in force)", severity="error")
             return
+        self.filters = filters
+        self.filter_text = " ".join(event.value.split())
         event.input.remove_class("-error")
-        self.tree.stats.clear()
-        self.tree.refresh_labels()
         self.tree.focus()
         self._remeasure()
         self._replan()
@@ -159,7 +202,10 @@ class BrowserScreen(Screen[None]):
         if not selections:
             self.notify("select something first (space)", severity="warning")
             return
-        self.app.push_screen(BatchCommandScreen(selections, self.app.context.data_dir))
+        context = self.app.context
+        self.app.push_screen(BatchCommandScreen(selections, context.data_dir, program=context.program,
+                                                endpoint_url=context.s3.endpoint_url,
+                                                access_url=context.access_url))
 
     def action_preview(self) -> None:
         from laion_fmri_tui.tui.preview_target import h5_path_for
@@ -182,7 +228,11 @@ class BrowserScreen(Screen[None]):
         if not self.plan.pending:
             self.notify("everything selected is already on disk", timeout=3)
             return
-        self._check_access(self.plan)
+        from laion_fmri_tui.tui.screens.review import ReviewScreen
+
+        plan = self.plan
+        self.app.push_screen(ReviewScreen(plan, self._free),
+                             lambda start: self._check_access(plan) if start else None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="access")
     def _check_access(self, plan: Plan) -> None:
