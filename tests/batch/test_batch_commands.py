@@ -126,6 +126,11 @@ def test_info_subject_sessions_sizes_and_local_state_as_json(run_batch, s3, lice
                 if k.startswith(("derivatives/", "sub-01/")) and "sub-01" in k and not synthetic.is_denied(k)
                 and not k.startswith("derivatives/tedana/"))
     assert detail["bytes"] == total
+    dry = run_batch("--subject", "01", "--only", "glmsingle", "rois", "freesurfer", "anatomical", "localizers",
+                    "raw", "--dry-run", "--json", "--data-dir", str(licensed_data_dir))
+    plan = json.loads(dry.stdout)
+    roots = sum(len(s3_objects[k].data) for k in synthetic.ROOT_KEYS)
+    assert (detail["bytes"], detail["local_bytes"]) == (plan["bytes_total"] - roots, plan["bytes_present"] - roots)
 
 
 def test_info_text_names_sessions_and_what_is_on_disk(run_batch, s3, licensed_data_dir):

@@ -95,11 +95,11 @@ def test_row_refuses_when_only_the_r2mean_mask_would_be_fetched(run_batch, data_
 def test_row_refuses_when_an_included_part_matches_nothing(run_batch, data_dir, s3):
     """sub-07 has no FreeSurfer tree (only raw events): the package exits 0
     after the four dataset files; the tool refuses in one line."""
-    result = run_batch("--subject", "07", "--only", "freesurfer", "--accept-license",
+    result = run_batch("--subject", "07", "--include-freesurfer", "--accept-license",
                        "--data-dir", str(data_dir))
     assert result.returncode == 2
     assert "no LAION-fMRI files matched sub-07" in one_line_error(result)
-    assert "(freesurfer)" in result.stderr
+    assert "(glmsingle, rois, freesurfer)" in result.stderr
     assert not [r for r in s3.requests if r.method == "GET" and r.key]
     assert not (data_dir / "README").exists()
 
