@@ -1,4 +1,4 @@
-"""Entry point: ``--batch`` runs headless; otherwise the full-screen app.
+"""Entry point: ``--batch``, ``config`` and ``info`` run headless; otherwise the full-screen app.
 
 The app (and so Textual) is imported only inside the branch that needs it,
 which keeps ``--batch`` light to start and free of Textual.
@@ -16,6 +16,12 @@ PROG = "laion-fmri-tui"
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    command = [a for a in args if a != "--batch"]
+    if command and not command[0].startswith("-"):
+        from laion_fmri_tui.batch import commands  # config / info: headless, like --batch
+
+        if command[0] in commands.NAMES:
+            return commands.main(command)
     if "--batch" in args:
         from laion_fmri_tui.batch.runner import main as batch_main
 
@@ -25,11 +31,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def app_parser() -> argparse.ArgumentParser:
     from laion_fmri_tui import __version__
-    from laion_fmri_tui.batch.args import DEFAULT_JOBS, OneLineParser
+    from laion_fmri_tui.batch.args import COMMANDS_HELP, DEFAULT_JOBS, KeepLinesFormatter, OneLineParser
 
     parser = OneLineParser(
         prog=PROG, description="Browse the LAION-fMRI bucket and download it (full-screen app). "
-        "Add --batch for the headless mode (see --batch --help).")
+        "Add --batch for the headless mode (see --batch --help).", epilog=COMMANDS_HELP,
+        formatter_class=KeepLinesFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--demo", action="store_true",
                         help="try every screen offline, against local servers and synthetic data")

@@ -28,6 +28,23 @@ FILTER_FLAGS = ("ses", "task", "space", "desc", "stat", "suffix", "extension", "
 
 DEFAULT_JOBS = EngineSettings.jobs
 
+# ---- the headless commands besides --batch (batch/commands.py) ----
+COMMANDS_HELP = f"""commands (headless, like the dataset package's laion-fmri):
+  {PROG} config --data-dir DIR
+      save the data directory where laion-fmri and this tool look for it
+  {PROG} info [--subject ID|all] [--json]
+      list subjects, parts, sessions, sizes and what is on disk (no download)"""
+
+
+class KeepLinesFormatter(argparse.HelpFormatter):
+    """Wraps help as usual, but keeps a text that has its own line breaks
+    (the epilog listing the commands) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a mistake as one line instead of usage + error."""
@@ -41,8 +58,9 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog=PROG,
         description="Download LAION-fMRI data without the full-screen app.",
-        epilog="Exit codes: 0 done, 1 some files failed, 2 usage error, "
-               "3 licence/access not granted, 4 bucket unreachable, 130 interrupted.",
+        epilog="Exit codes: 0 done, 1 some files failed, 2 usage error,\n"
+               "3 licence/access not granted, 4 bucket unreachable, 130 interrupted.\n\n" + COMMANDS_HELP,
+        formatter_class=KeepLinesFormatter,
     )
     parser.add_argument("--batch", action="store_true", help="run headless (this mode)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

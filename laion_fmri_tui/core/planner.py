@@ -9,6 +9,7 @@ any filter or pin, so they can never reach the transfer engine.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from laion_fmri_tui.core import bids
@@ -21,6 +22,10 @@ from laion_fmri_tui.core.transfer import partfile
 
 _FILTERED = frozenset({"glmsingle", "rois", "raw"})
 """Components the filters apply to; the others are pulled whole."""
+RAW_ONLY_FILTERS = ("run", "echo", "part")
+"""Filters only the raw walk applies, as upstream's ``download_raw`` does: its
+derivative walk has no such filters, and GLMsingle's per-run figures
+(``run-0001``) must not be dropped by ``--run 01``."""
 
 
 class _Collector:
@@ -179,6 +184,7 @@ def _add_subject(catalog: Catalog, selection: Selection, subject: str, out: _Col
     R2mean map alone does not count, it only accompanies session data.
     """
     filters = selection.filters
+    derivative_filters = replace(filters, **{name: () for name in RAW_ONLY_FILTERS})
     pinned = _pinned_keys(subject, filters)
     hits = 0
     found: list[tuple[RemoteObject, str]] = []
@@ -188,7 +194,7 @@ def _add_subject(catalog: Catalog, selection: Selection, subject: str, out: _Col
         for obj in catalog.objects(bids.component_prefix(component, subject)):
             if obj.key.endswith("/"):
                 continue
-            passes = _passes(obj.key, component, filters)
+            passes = _passes(obj.key, component, filters if component == "raw" else derivative_filters)
             if bids.is_held_out(obj.key):
                 if passes:
                     out.held_out.setdefault(obj.key)
