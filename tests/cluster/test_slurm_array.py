@@ -265,7 +265,8 @@ def test_a_task_runs_with_export_none(slurm_cluster, s3, licensed_data_dir: Path
 def test_a_requeued_task_keeps_its_first_log(slurm_cluster, s3, licensed_data_dir: Path, tmp_path: Path) -> None:
     """``scontrol requeue JOBID_K`` runs the task again into the same log: appended, not replaced."""
     env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
-    script = _emit(s3, licensed_data_dir, tmp_path, env, shards=1)
+    script = _emit(s3, licensed_data_dir, tmp_path, env, "--slurm-command",
+                   f"{sys.executable} -m laion_fmri_tui", shards=1)
     job = _submit(script, env)
     _wait_for(job, env)
     log = tmp_path / f"laion-fmri-{job}_0.log"
