@@ -58,8 +58,9 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog=PROG,
         description="Download LAION-fMRI data without the full-screen app.",
-        epilog="Exit codes: 0 done, 1 some files failed, 2 usage error,\n"
-               "3 licence/access not granted, 4 bucket unreachable, 130 interrupted.\n\n" + COMMANDS_HELP,
+        epilog="Exit codes: 0 done, 1 some files failed or missing, 2 usage error,\n"
+               "3 licence/access not granted, 4 bucket unreachable,\n"
+               "5 complete except keys the bucket refused (HTTP 403), 130 interrupted.\n\n" + COMMANDS_HELP,
         formatter_class=KeepLinesFormatter,
     )
     parser.add_argument("--batch", action="store_true", help="run headless (this mode)")
@@ -108,8 +109,8 @@ def build_parser() -> OneLineParser:
     how.add_argument("--max-bandwidth", type=parse_size, metavar="RATE",
                      help="cap all transfers together at RATE bytes per second (e.g. 50M, 1G)")
     how.add_argument("--shard", type=parse_shard, metavar="K/N",
-                     help="fetch only part K of N (0-based, e.g. $SLURM_ARRAY_TASK_ID/"
-                          "$SLURM_ARRAY_TASK_COUNT); shards may share one data directory")
+                     help="fetch only part K of N (0-based, e.g. $SLURM_ARRAY_TASK_ID/8); "
+                          "shards may share one data directory")
     how.add_argument("--verify", action="store_true",
                      help="check the selection on disk (size and checksums); download nothing; "
                           "exit 0 only when every file is complete")
@@ -121,8 +122,42 @@ def build_parser() -> OneLineParser:
     how.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
     how.add_argument("--progress-every", type=float, metavar="SECONDS",
                      help="seconds between progress lines (default 2 on a terminal, 10 otherwise)")
+    # Frozen plans and repair (issue 22): kept together, apart from other groups.
+    plans = parser.add_argument_group("frozen plan")
+    plans.add_argument("--plan", metavar="FILE",
+                       help="fetch (or --verify) exactly the files in FILE, without listing the bucket: "
+                            "the plan --emit-sbatch writes, or a saved --dry-run --json; "
+                            "replaces the selection flags")
+    plans.add_argument("--repair", action="store_true",
+                       help="with --verify: fetch the missing and bad files again")
     sbatch.add_arguments(parser)
     return parser
+
+
+SELECTION_DESTS = ("subject", *FILTER_FLAGS, "only", "include_embeddings", "include_segmentations",
+                   "include_captions", "include_stimuli",
+                   *(f"include_{c}" for c in COMPONENTS if c not in DEFAULT_COMPONENTS))
+"""The flags that say what to fetch; a ``--plan`` file says that instead."""
+
+
+def check_plan_flags(args: argparse.Namespace) -> None:
+    """``--plan`` replaces the selection; ``--repair`` needs ``--verify``.
+
+    Raises:
+        UsageError: a selection flag given with ``--plan``, or ``--repair`` alone.
+    """
+    if args.repair and not args.verify:
+        raise UsageError("--repair goes with --verify (it fetches what verify finds missing or bad)")
+    if args.plan is None:
+        return
+    given = [d for d in SELECTION_DESTS if getattr(args, d, None) not in (None, False, [])]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise UsageError(f"--plan FILE holds the selection: drop {flag} (or drop --plan)")
+    if args.retries < 1:
+        raise UsageError(f"--retries must be at least 1 (got {args.retries})")
+    if args.jobs < 1 or args.jobs > 256:
+        raise UsageError(f"--n-jobs must be between 1 and 256 (got {args.jobs})")
 
 
 def parse_size(text: str) -> int:

@@ -16,7 +16,8 @@ import time
 from typing import TextIO
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.checkup import Checked, Summary
+from laion_fmri_tui.core import plan_file
+from laion_fmri_tui.core.checkup import Checked, Status, Summary
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import eta, rate, size
@@ -47,16 +48,31 @@ def totals_line(plan: Plan) -> str:
 
 
 def verify_line(checked: Checked) -> str:
-    """One ``--verify`` problem: ``MISSING key (why)`` or ``BAD key: why``."""
-    if checked.status == "missing":
+    """One ``--verify`` problem: ``MISSING key (why)``, ``REFUSED key (why)`` or ``BAD key: why``."""
+    if checked.status is Status.MISSING:
         return redact(f"MISSING  {checked.key}  ({checked.detail})")
+    if checked.status is Status.REFUSED:
+        return redact(f"REFUSED  {checked.key}  ({checked.detail})")
     return redact(f"BAD      {checked.key}: {checked.detail}")
 
 
-def verify_summary(s: Summary) -> str:
-    head = "verify: complete" if s.complete else "verify: INCOMPLETE"
-    return (f"{head}: {s.files} files checked, {s.ok} ok ({size(s.bytes_ok)}), "
-            f"{s.missing} missing, {s.bad} bad")
+def verify_summary(s: Summary, repair: bool = False) -> str:
+    """The last line of ``--verify``; it says what ``--repair`` will do (or that it could)."""
+    if not s.complete:
+        head = "verify: INCOMPLETE"
+    elif s.refused:
+        head = "verify: complete except refused keys"
+    else:
+        head = "verify: complete"
+    refused = f", {s.refused} refused by the bucket" if s.refused else ""
+    text = (f"{head}: {s.files} files checked, {s.ok} ok ({size(s.bytes_ok)}), "
+            f"{s.missing} missing, {s.bad} bad{refused}")
+    todo = s.missing + s.bad
+    if todo and repair:
+        text += f"; repairing: fetching {todo} file(s) again"
+    elif todo:
+        text += "; add --repair to fetch the missing and bad files again"
+    return text
 
 
 def verify_json(checked: Checked) -> dict:
@@ -66,7 +82,7 @@ def verify_json(checked: Checked) -> dict:
 
 def verify_summary_json(s: Summary) -> dict:
     return {"event": "verify_finished", "complete": s.complete, "files": s.files, "ok": s.ok,
-            "missing": s.missing, "bad": s.bad, "bytes_ok": s.bytes_ok}
+            "missing": s.missing, "bad": s.bad, "refused": s.refused, "bytes_ok": s.bytes_ok}
 
 
 class HeldLines:
@@ -216,13 +232,8 @@ QUIET_EVENTS = (ev.FileStarted, ev.FileDone, ev.FileSkipped)
 
 
 def plan_json(plan: Plan, with_items: bool) -> dict:
-    data = {"event": "plan", "data_dir": str(plan.data_dir), "files": plan.files,
-            "bytes_total": plan.bytes_total, "bytes_to_fetch": plan.bytes_to_fetch,
-            "bytes_present": plan.bytes_present, "held_out": len(plan.held_out)}
-    if with_items:
-        data["items"] = [{"key": i.key, "path": str(i.dest), "size": i.size, "state": i.state.value,
-                          "present": i.present, "component": i.component} for i in plan.items]
-    return data
+    """The ``plan`` event; with its items it is a plan file too (see core.plan_file)."""
+    return plan_file.document(plan) if with_items else plan_file.summary(plan)
 
 
 def to_json(event: ev.Event, with_items: bool = False) -> dict:

@@ -89,6 +89,9 @@ class FileFailed:
 
     key: str
     error: str
+    kind: str = ""
+    """What went wrong, as the sources classify it (``changed``: the object in
+    the bucket is no longer the planned one; ``missing``, ``transient`` ...)."""
 
 
 @dataclass(frozen=True)

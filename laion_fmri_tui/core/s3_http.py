@@ -107,8 +107,8 @@ class _Pool:
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
 
-    def get(self, url: str, headers: dict[str, str] | None = None) -> Response:
-        """Send a GET and read the answer's head. A kept connection the server
+    def get(self, url: str, headers: dict[str, str] | None = None, method: str = "GET") -> Response:
+        """Send a GET (or a HEAD) and read the answer's head. A kept connection the server
         dropped while idle is replaced once, at no cost; other failures raise
         ``ConnectionError`` with a short reason (never the URL)."""
         try:
@@ -123,7 +123,7 @@ class _Pool:
                 if conn.sock is None:
                     conn.connect()
                     conn.sock.settimeout(self._read_timeout)
-                conn.request("GET", path, headers=sent)
+                conn.request(method, path, headers=sent)
                 return Response(self, origin, conn, conn.getresponse())
             except _DROPPED as error:
                 conn.close()  # type: ignore[union-attr] - _take does not raise these
@@ -180,6 +180,12 @@ class S3Http:
     def get(self, url: str, headers: dict[str, str] | None = None) -> Response:
         """One GET over a kept connection (raises ``ConnectionError`` when there is no answer)."""
         return self._pool.get(url, headers)
+
+    def head_status(self, url: str) -> int:
+        """The HTTP status of a HEAD of ``url`` (no body moves); raises ``ConnectionError``."""
+        response = self._pool.get(url, method="HEAD")
+        response.read()  # empty: hands the connection back
+        return response.status
 
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None,  # noqa: N803
                         ContinuationToken: str | None = None) -> dict:

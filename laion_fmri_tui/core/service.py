@@ -117,6 +117,18 @@ class DownloadService:
             skipped_subjects=tuple(dict.fromkeys(k for p in plans for k in p.skipped_subjects)),
         )
 
+    def refuses(self, item: PlanItem) -> bool:
+        """Whether the bucket refuses ``item``'s key now (HTTP 403 to a HEAD;
+        no body moves). ``--verify`` asks it for files it finds missing. A key
+        served through the access service is never "refused" here.
+
+        Raises:
+            ConnectionError: no answer from the endpoint.
+        """
+        if item.source != "s3":
+            return False
+        return self._http.head_status(self._http.object_url(self.settings.s3.bucket, item.key)) == 403
+
     def check_access(self, plan: Plan) -> None:
         """Raise the access error a run of ``plan`` would meet (no id, unknown id...)."""
         if any(i.source == "access" for i in plan.pending):

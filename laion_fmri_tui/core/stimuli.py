@@ -40,7 +40,7 @@ def plan_items(manifest, data_dir: Path) -> tuple[PlanItem, ...]:
         if spec is None:
             raise AccessServiceError(f"the access service's manifest does not list {name}; try again later")
         dest = Path(data_dir) / "stimuli" / name
-        state, present = _state(data_dir, dest, spec.size, spec.sha256)
+        state, present = local_state(data_dir, dest, spec.size, spec.sha256)
         items.append(PlanItem(
             key=stimulus_key(name), dest=dest, size=spec.size, etag=identity(spec.sha256),
             component=COMPONENT, state=state, present=present, sha256=spec.sha256, source="access",
@@ -48,7 +48,8 @@ def plan_items(manifest, data_dir: Path) -> tuple[PlanItem, ...]:
     return tuple(items)
 
 
-def _state(data_dir: Path, dest: Path, size: int, sha256: str) -> tuple[LocalState, int]:
+def local_state(data_dir: Path, dest: Path, size: int, sha256: str) -> tuple[LocalState, int]:
+    """Complete only when the sha256 matches (through ``verified.json``); else what a ``.part`` keeps."""
     try:
         same_size = dest.stat().st_size == size
     except OSError:

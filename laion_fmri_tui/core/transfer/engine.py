@@ -497,7 +497,7 @@ class TransferEngine:
         with self._lock:
             self._counts["failed"] += 1
             self._failures.append((job.item.key, message))
-        self._sink(ev.FileFailed(job.item.key, message))
+        self._sink(ev.FileFailed(job.item.key, message, kind))
 
 
 def _disk_message(error: OSError, item: PlanItem) -> str:
