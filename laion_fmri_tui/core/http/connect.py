@@ -92,8 +92,10 @@ class ProxyRefused(ConnectionError):
 
     def __init__(self, proxy: Proxy, status: int | None, reason: str = "") -> None:
         self.proxy, self.status = proxy, status
-        if status == 407:
-            what = "asks for credentials (HTTP 407); put them in the proxy URL as http://user:pass@host:port"
+        if status in (401, 407) and proxy.authorization:
+            what = f"refused the credentials (HTTP {status})"
+        elif status in (401, 407):
+            what = f"asks for credentials (HTTP {status}); put them in the proxy URL as http://user:pass@host:port"
         elif status is None:
             what = "closed the connection instead of opening a tunnel"
         else:
