@@ -53,7 +53,9 @@ class NetworkSettings:
 
     def proxy_for(self, url: str) -> Proxy | None:
         """The proxy a request to ``url`` goes through; None: straight to the host."""
-        from urllib.request import getproxies_environment, proxy_bypass_environment  # 5 ms: when asked
+        if not self.proxy and not any(name.lower().endswith("_proxy") for name in os.environ):
+            return None  # no proxy anywhere: spare the 6 ms import of urllib.request
+        from urllib.request import getproxies_environment, proxy_bypass_environment
 
         parts = urlsplit(url)
         host = parts.hostname or ""
