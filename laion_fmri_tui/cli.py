@@ -43,6 +43,10 @@ def app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
     parser.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (env LAION_FMRI_S3_ENDPOINT_URL)")
     parser.add_argument("--access-url", metavar="URL", help="access service (env LAION_FMRI_ACCESS_URL)")
+    parser.add_argument("--proxy", metavar="URL",
+                        help="http://[user:pass@]host:port for every request (default: HTTPS_PROXY etc.)")
+    parser.add_argument("--ca-bundle", metavar="FILE",
+                        help="PEM file of CAs to trust too (default: AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
     parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
                         help=f"ranged parts in flight (default {DEFAULT_JOBS}; 4 x N requests in all)")
     parser.add_argument("--max-bandwidth", metavar="RATE",
@@ -70,6 +74,7 @@ def run_app(argv: list[str]) -> int:
 
 def _run_app(args) -> int:
     from laion_fmri_tui.core import config
+    from laion_fmri_tui.core.http.network import NetworkSettings
     from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
     from laion_fmri_tui.core.transfer.engine import EngineSettings
     from laion_fmri_tui.tui.context import AppContext
@@ -86,7 +91,9 @@ def _run_app(args) -> int:
                                  engine=engine, access_url=access_url, demo=True)
             return _launch(context, args.mouse)
     data_dir = config.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
-    context = AppContext(data_dir=data_dir, s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url)),
+    network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
+    context = AppContext(data_dir=data_dir,
+                         s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network),
                          engine=engine, access_url=args.access_url)
     return _launch(context, args.mouse)
 

@@ -100,6 +100,11 @@ def build_parser() -> OneLineParser:
     how.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
     how.add_argument("--endpoint-url", metavar="URL",
                      help="S3 endpoint (default: AWS; env LAION_FMRI_S3_ENDPOINT_URL)")
+    how.add_argument("--proxy", metavar="URL",
+                     help="http://[user:pass@]host:port for every request (default: HTTPS_PROXY, HTTP_PROXY, "
+                     "ALL_PROXY; NO_PROXY applies)")
+    how.add_argument("--ca-bundle", metavar="FILE",
+                     help="PEM file of CAs to trust too (default: AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
     how.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
                      help=f"ranged parts in flight (default {DEFAULT_JOBS}); "
                           "with whole small files, up to 4 x N requests at once")

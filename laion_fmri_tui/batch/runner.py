@@ -23,6 +23,7 @@ from laion_fmri_tui.core import config, licence, plan_file, shard
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import size
+from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer.settings import EngineSettings
@@ -57,12 +58,13 @@ def main(argv: list[str], whole_process: bool = False) -> int:
 def _run(args) -> int:
     check_plan_flags(args)
     sbatch.check_arguments(args)
+    network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
     if args.plan is None:
         selection = selection_from(args)
         if args.request_access:
             from laion_fmri_tui.batch.access import request_access  # httpx: only when asked
 
-            request_access(args)
+            request_access(args, network)
             if selection.is_empty:
                 return ExitCode.OK
         data_dir = config.resolve_data_dir(args.data_dir)
@@ -80,7 +82,7 @@ def _run(args) -> int:
                                      max_bandwidth=args.max_bandwidth)
     service = DownloadService(ServiceSettings(
         data_dir=data_dir,
-        s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url)),
+        s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network),
         engine=engine_settings,
         access_url=args.access_url,
     ))

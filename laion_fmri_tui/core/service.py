@@ -68,7 +68,7 @@ class DownloadService:
         if self._access is None:
             from laion_fmri_tui.core.access.client import AccessClient
 
-            self._access = AccessClient(self.settings.access_url)
+            self._access = AccessClient(self.settings.access_url, network=self.settings.s3.network)
         return self._access
 
     def list_ahead(self, selection: Selection) -> None:

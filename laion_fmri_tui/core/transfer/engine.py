@@ -35,7 +35,7 @@ from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.multi_lane import LATER, LATER_WAIT, MultiLane, Request
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
-from laion_fmri_tui.core.transfer.sources import Source, SourceError, unexpected_failure
+from laion_fmri_tui.core.transfer.sources import Source, SourceError, classify_status, unexpected_failure
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.streaming import Cancelled, Cursor, Paused, stream_range
 from laion_fmri_tui.core.transfer.verify import Span, VerificationError
@@ -361,6 +361,21 @@ class TransferEngine:
     def _lane_takes(self, item: PlanItem) -> bool:
         """GETs from a source that can describe them as plain requests."""
         return self.settings.lane_transfers > 0 and hasattr(self._sources[item.source], "lane_request")
+
+    def status_failure(self, job: FileJob, status: int, url: str) -> SourceError:
+        """What an answer's refusal means for ``job``: its source says (a signed
+        link's 403 is expiry), else the status alone."""
+        source = self._sources[job.item.source]
+        if not hasattr(source, "status_failure"):
+            return classify_status(status, job.item.key)
+        try:
+            return source.status_failure(job.item, status, url)
+        except SourceError as error:  # the access service could not renew the links
+            return error
+
+    def lane_request(self, job: FileJob) -> Request:
+        """``job``'s GET as its source describes it now (a signed link may have been renewed)."""
+        return self._sources[job.item.source].lane_request(job.item)
 
     def take_part(self, lane: int = 0) -> tuple[FileJob, int, Request] | str | None:
         """The next ranged part of a chunked file for lane ``lane``; LATER while
