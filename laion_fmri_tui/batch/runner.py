@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import shutil
 import signal
 import sys
@@ -18,6 +19,7 @@ import threading
 from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.batch.args import PROG, build_parser, selection_from
 from laion_fmri_tui.batch.exit_codes import ExitCode
+from laion_fmri_tui.batch.safe_output import SafeStream, printable
 from laion_fmri_tui.core import config, licence, shard
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
@@ -40,20 +42,51 @@ def main(argv: list[str], whole_process: bool = False) -> int:
     if whole_process:
         gc.freeze()
     args = build_parser().parse_args(argv)
+    _escape_unencodable()
+    out, err = output_streams()
     try:
-        return _run(args)
+        return _run(args, out, err)
     except LaionFmriError as error:
-        sys.stderr.write(f"{PROG}: {redact(error)}\n")
+        err.write(f"{PROG}: {printable(redact(error))}\n")
         return int(error.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
+        err.write(f"{PROG}: interrupted\n")
         return ExitCode.INTERRUPTED
     finally:
+        _settle(out, err)
         if whole_process:
             gc.freeze()
 
 
-def _run(args) -> int:
+def output_streams():
+    """stdout and stderr as streams whose writes never raise (see SafeStream)."""
+    return SafeStream(sys.stdout), SafeStream(sys.stderr)
+
+
+def _escape_unencodable() -> None:
+    """An ASCII-only locale (``PYTHONIOENCODING=ascii``) with a non-ASCII data
+    directory: the characters are written as escapes instead of failing the line."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _settle(out, err) -> None:
+    """A stream that broke is pointed at /dev/null, so the interpreter's last
+    flush at exit does not print an exception; stderr says once why stdout went quiet."""
+    if out.broken is not None:
+        err.write(f"{PROG}: standard output failed ({out.broken}); the download was not stopped, "
+                  "the exit code tells how it went\n")
+        err.flush()
+    for wrapped, stream in ((out, sys.stdout), (err, sys.stderr)):
+        if wrapped.broken is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+
+
+def _run(args, out, err) -> int:
     selection = selection_from(args)
     if args.request_access:
         from laion_fmri_tui.batch.access import request_access  # httpx: only when asked
@@ -84,12 +117,14 @@ def _run(args) -> int:
     if args.shard is not None:
         plan = shard.select(plan, *args.shard)
     if args.verify:
-        return _verify(args, plan)
+        return _verify(args, plan, out)
     if args.dry_run:
         if args.json:
-            output.JsonPrinter(sys.stdout, with_items=True)(ev.PlanReady(plan))
+            printer = output.JsonPrinter(out, with_items=True)
+            printer(ev.PlanReady(plan))
+            printer.flush()
         else:
-            output.plan_table(plan, sys.stdout)
+            output.plan_table(plan, out)
         return ExitCode.OK
     free = shutil.disk_usage(data_dir).free
     if plan.bytes_to_fetch > free:
@@ -98,10 +133,9 @@ def _run(args) -> int:
             f"{size(free)} free; free space or narrow the selection"
         )
     config.prepare_data_dir(data_dir)
-    tty = sys.stdout.isatty()
+    tty = out.isatty()
     every = args.progress_every if args.progress_every is not None else (2.0 if tty else 10.0)
-    sink = output.JsonPrinter(sys.stdout) if args.json else output.HumanPrinter(
-        sys.stdout, sys.stderr, tty=tty, every=every)
+    sink = output.JsonPrinter(out) if args.json else output.HumanPrinter(out, err, tty=tty, every=every)
     engine = service.engine(sink, plan)
     stopped_by: list[int] = []
 
@@ -123,12 +157,12 @@ def _run(args) -> int:
     return ExitCode.FILES_FAILED if finished.failed else ExitCode.OK
 
 
-def _verify(args, plan) -> int:
+def _verify(args, plan, out) -> int:
     """Check the (sharded) selection on disk: problems one line each, then a summary."""
     from laion_fmri_tui.batch import output
     from laion_fmri_tui.core import checkup
 
-    printer = output.JsonPrinter(sys.stdout) if args.json else None
+    printer = output.JsonPrinter(out) if args.json else None
 
     def show(checked: checkup.Checked) -> None:
         if checked.status == "ok":
@@ -136,8 +170,8 @@ def _verify(args, plan) -> int:
         if printer is not None:
             printer.raw(output.verify_json(checked))
         else:
-            sys.stdout.write(output.verify_line(checked) + "\n")
-            sys.stdout.flush()
+            out.write(output.verify_line(checked) + "\n")
+            out.flush()
 
     if printer is not None:
         printer.raw(output.plan_json(plan, with_items=False))
@@ -145,7 +179,8 @@ def _verify(args, plan) -> int:
     if printer is not None:
         printer.raw(output.verify_summary_json(summary))
     else:
-        sys.stdout.write(output.verify_summary(summary) + "\n")
+        out.write(output.verify_summary(summary) + "\n")
+        out.flush()
     return ExitCode.OK if summary.complete else ExitCode.FILES_FAILED
 
 
@@ -164,6 +199,8 @@ def _run_interruptibly(engine, plan, sink):
     while worker.is_alive():
         worker.join(WRITE_EVERY)
         _write_held(sink)
+    if not result:  # a bug of ours ended the engine's thread (its traceback is on stderr)
+        raise LaionFmriError("the transfer engine stopped unexpectedly; rerun the same command to resume")
     return result[0]
 
 

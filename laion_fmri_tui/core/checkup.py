@@ -101,3 +101,5 @@ def check_plan(plan: Plan, jobs: int = 4,
 def _checked(plan: Plan, jobs: int) -> Iterator[Checked]:
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, 32)), thread_name_prefix="verify") as pool:
         yield from pool.map(lambda item: check_item(plan, item), plan.items)
+    for key, reason in plan.blocked:  # a symbolic link at its path, or two keys at one path
+        yield Checked(key, "", 0, "bad", "path", reason)

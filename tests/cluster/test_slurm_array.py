@@ -16,6 +16,7 @@ import pytest
 from batchtools import batch_command, batch_env, files_under
 
 from laion_fmri_tui.batch.args import build_parser
+from laion_fmri_tui.core.transfer import partfile, tempnames
 
 SHARDS = 3
 SELECTION = ("--subject", "01")
@@ -96,7 +97,7 @@ def test_array_job_fetches_the_plan_once(slurm_cluster, s3, s3_objects, licensed
 def _record(dest: Path) -> dict:
     """The engine's resume record beside a partial file ({} while absent or half-written)."""
     try:
-        return json.loads(dest.with_name(dest.name + ".part.json").read_text())
+        return json.loads(partfile.record_path(tempnames.current(dest)).read_text())
     except (OSError, ValueError):
         return {}
 
