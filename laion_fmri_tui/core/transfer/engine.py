@@ -225,11 +225,7 @@ class TransferEngine:
                 if alive and now is not None:
                     still.append((item, now))
                 elif self._finished_elsewhere(item):
-                    with self._lock:
-                        self._counts["skipped"] += 1
-                    assert self.progress is not None
-                    self.progress.settled_elsewhere(item)
-                    self._sink(ev.FileSkipped(item.key, f"fetched by {holder.describe()}", item.size))
+                    self._finished_by_other(item, holder.describe())
                 else:
                     again.append(dataclasses.replace(item, state=LocalState.PARTIAL))  # look for its temp files
             self._waiting = still
@@ -238,6 +234,13 @@ class TransferEngine:
             if still:
                 self._cancel.wait(OTHERS_POLL)
         return []
+
+    def _finished_by_other(self, item: PlanItem, who: str) -> None:
+        with self._lock:
+            self._counts["skipped"] += 1
+        assert self.progress is not None
+        self.progress.settled_elsewhere(item)
+        self._sink(ev.FileSkipped(item.key, f"fetched by {who}", item.size))
 
     @staticmethod
     def _finished_elsewhere(item: PlanItem) -> bool:
@@ -319,6 +322,18 @@ class TransferEngine:
             with self._lock:
                 self._waiting.append((item, claim.busy))
             self._sink(ev.Notice(f"waiting for {item.key}: {claim.busy.describe()} is fetching it"))
+            return None
+        try:
+            # Since the plan looked (it found none of this size, unless it is a
+            # sha256-checked file of wrong content, which is fetched again).
+            finished = tempnames.final_size(item.dest) == item.size and item.sha256 is None
+        except UnsafePathError as error:
+            filelock.release(item.dest)
+            self._fail(FileJob(item, 0), "unsafe", str(error))
+            return None
+        if finished:
+            filelock.release(item.dest)
+            self._finished_by_other(item, "another process")
             return None
         job = FileJob(item, self.settings.chunk_size_for(item.size), claim.previous)
         job.locked = True
