@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import shutil
 import signal
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.batch.args import PROG, build_parser, check_plan_flags, selection_from
 from laion_fmri_tui.batch.exit_codes import ExitCode
+from laion_fmri_tui.batch.safe_output import SafeStream, printable
 from laion_fmri_tui.core import config, licence, plan_file, shard
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
@@ -42,20 +44,51 @@ def main(argv: list[str], whole_process: bool = False) -> int:
     if whole_process:
         gc.freeze()
     args = build_parser().parse_args(argv)
+    _escape_unencodable()
+    out, err = output_streams()
     try:
-        return _run(args)
+        return _run(args, out, err)
     except LaionFmriError as error:
-        sys.stderr.write(f"{PROG}: {redact(error)}\n")
+        err.write(f"{PROG}: {printable(redact(error))}\n")
         return int(error.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
+        err.write(f"{PROG}: interrupted\n")
         return ExitCode.INTERRUPTED
     finally:
+        _settle(out, err)
         if whole_process:
             gc.freeze()
 
 
-def _run(args) -> int:
+def output_streams():
+    """stdout and stderr as streams whose writes never raise (see SafeStream)."""
+    return SafeStream(sys.stdout), SafeStream(sys.stderr)
+
+
+def _escape_unencodable() -> None:
+    """An ASCII-only locale (``PYTHONIOENCODING=ascii``) with a non-ASCII data
+    directory: the characters are written as escapes instead of failing the line."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _settle(out, err) -> None:
+    """A stream that broke is pointed at /dev/null, so the interpreter's last
+    flush at exit does not print an exception; stderr says once why stdout went quiet."""
+    if out.broken is not None:
+        err.write(f"{PROG}: standard output failed ({out.broken}); the download was not stopped, "
+                  "the exit code tells how it went\n")
+        err.flush()
+    for wrapped, stream in ((out, sys.stdout), (err, sys.stderr)):
+        if wrapped.broken is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+
+
+def _run(args, out, err) -> int:
     check_plan_flags(args)
     sbatch.check_arguments(args)
     network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
@@ -99,17 +132,19 @@ def _run(args) -> int:
     if args.shard is not None:
         plan = shard.select(plan, *args.shard)
     if args.verify:
-        return _verify(args, service, plan)
+        return _verify(args, service, plan, out, err)
     if args.dry_run:
         if args.json:
-            output.JsonPrinter(sys.stdout, with_items=True)(ev.PlanReady(plan))
+            printer = output.JsonPrinter(out, with_items=True)
+            printer(ev.PlanReady(plan))
+            printer.flush()
         else:
-            output.plan_table(plan, sys.stdout)
+            output.plan_table(plan, out)
         return ExitCode.OK
-    return _download(args, service, plan)
+    return _download(args, service, plan, out, err)
 
 
-def _download(args, service, plan) -> int:
+def _download(args, service, plan, out, err) -> int:
     """Fetch ``plan``; the exit code says how it went (see exit_codes)."""
     from laion_fmri_tui.batch import output
 
@@ -121,11 +156,11 @@ def _download(args, service, plan) -> int:
             f"{size(free)} free; free space or narrow the selection"
         )
     config.prepare_data_dir(data_dir)
-    tty = sys.stdout.isatty()
+    tty = out.isatty()
     every = args.progress_every if args.progress_every is not None else (2.0 if tty else 10.0)
-    printer = output.JsonPrinter(sys.stdout) if args.json else output.HumanPrinter(
-        sys.stdout, sys.stderr, tty=tty, every=every)
-    sink = Tally(printer, {key for key, _ in plan.refused})
+    printer = output.JsonPrinter(out) if args.json else output.HumanPrinter(
+        out, err, tty=tty, every=every)
+    sink = Tally(printer)
     engine = service.engine(sink, plan)
     stopped_by: list[int] = []
 
@@ -153,17 +188,15 @@ class Tally:
     keys the bucket refused (HTTP 403; skipped, not failed) and files that
     changed in the bucket since they were planned."""
 
-    def __init__(self, printer, unsafe: set[str]) -> None:
+    def __init__(self, printer) -> None:
         self._printer = printer
-        self._unsafe = unsafe
-        """Keys refused by the planner (outside the data directory), not by the bucket."""
         self.refused: list[str] = []
         self.changed: list[str] = []
 
     def __call__(self, event) -> None:
         from laion_fmri_tui.core import events as ev
 
-        if isinstance(event, ev.FileSkipped) and event.reason != "complete" and event.key not in self._unsafe:
+        if isinstance(event, ev.FileSkipped) and event.kind is ev.SkipKind.REFUSED:
             self.refused.append(event.key)
         elif isinstance(event, ev.FileFailed) and event.kind == "changed":
             self.changed.append(event.key)
@@ -187,14 +220,14 @@ class Tally:
                 f"no rerun fetches them (exit {int(ExitCode.REFUSED)})", "warning"))
 
 
-def _verify(args, service, plan) -> int:
+def _verify(args, service, plan, out, err) -> int:
     """Check the (sharded) selection on disk: problems one line each, then a
     summary; with ``--repair``, fetch the missing and bad files again."""
     from laion_fmri_tui.batch import output
     from laion_fmri_tui.core import checkup
     from laion_fmri_tui.core.checkup import Status
 
-    printer = output.JsonPrinter(sys.stdout) if args.json else None
+    printer = output.JsonPrinter(out) if args.json else None
 
     def show(checked: checkup.Checked) -> None:
         if checked.status is Status.OK:
@@ -202,8 +235,8 @@ def _verify(args, service, plan) -> int:
         if printer is not None:
             printer.raw(output.verify_json(checked))
         else:
-            sys.stdout.write(output.verify_line(checked) + "\n")
-            sys.stdout.flush()
+            out.write(output.verify_line(checked) + "\n")
+            out.flush()
 
     unreachable = threading.Event()
 
@@ -224,11 +257,11 @@ def _verify(args, service, plan) -> int:
         printer.raw(output.verify_summary_json(summary))
         printer.flush()
     else:
-        sys.stdout.write(output.verify_summary(summary, args.repair) + "\n")
-        sys.stdout.flush()
+        out.write(output.verify_summary(summary, args.repair) + "\n")
+        out.flush()
     todo = [r for r in results if r.status in (Status.MISSING, Status.BAD)]
     if args.repair and todo:
-        code = _download(args, service, repair_plan(plan, todo))
+        code = _download(args, service, repair_plan(plan, todo), out, err)
         return ExitCode.REFUSED if code == ExitCode.OK and summary.refused else code
     if not summary.complete:
         return ExitCode.FILES_FAILED
@@ -274,6 +307,8 @@ def _run_interruptibly(engine, plan, sink):
     while worker.is_alive():
         worker.join(WRITE_EVERY)
         _write_held(sink)
+    if not result:  # a bug of ours ended the engine's thread (its traceback is on stderr)
+        raise LaionFmriError("the transfer engine stopped unexpectedly; rerun the same command to resume")
     return result[0]
 
 

@@ -134,3 +134,5 @@ def _checked(plan: Plan, jobs: int, refuses: Callable[[PlanItem], bool] | None) 
 
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, 32)), thread_name_prefix="verify") as pool:
         yield from pool.map(check, plan.items)
+    for key, reason in plan.blocked:  # a symbolic link at its path, or two keys at one path
+        yield Checked(key, "", 0, Status.BAD, "path", reason)

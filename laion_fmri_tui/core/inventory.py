@@ -5,7 +5,7 @@ The headless ``info`` command (the dataset package's ``laion-fmri info`` /
 :class:`Inventory`; nothing is downloaded. Listings go through the
 :class:`~laion_fmri_tui.core.catalog.Catalog`, started a few at once like a
 plan's, and "on disk" is decided by the planner's own rule
-(:func:`~laion_fmri_tui.core.transfer.partfile.local_state`: a final file of
+(:func:`~laion_fmri_tui.core.transfer.tempnames.local_state`: a final file of
 the listed size is complete, a resumable ``.part`` counts its kept bytes), so
 ``info`` and ``--dry-run`` never disagree about what a run would fetch.
 Held-out keys are counted apart and never looked for on disk.
@@ -24,7 +24,8 @@ from laion_fmri_tui.core.errors import NoMatchingDataError, UnsafeKeyError, Usag
 from laion_fmri_tui.core.models import RemoteObject
 from laion_fmri_tui.core.plan import LocalState
 from laion_fmri_tui.core.selection import COMPONENTS
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import tempnames
+from laion_fmri_tui.core.transfer.filelock import UnsafePathError
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,10 @@ def _state(obj: RemoteObject, root: Path | None) -> tuple[LocalState | None, int
         dest = bids.local_path(root, obj.key)
     except UnsafeKeyError:
         return LocalState.ABSENT, 0
-    return partfile.local_state(dest, obj.size, obj.etag)
+    try:
+        return tempnames.local_state(dest, obj.size, obj.etag)
+    except UnsafePathError:  # a symbolic link at its path: not counted as present
+        return LocalState.ABSENT, 0
 
 
 def _count(obj: RemoteObject, root: Path | None) -> Tally:

@@ -30,7 +30,7 @@ from typing import Any
 from laion_fmri_tui.core import bids
 from laion_fmri_tui.core.errors import UnsafeKeyError, UsageError
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import tempnames
 
 FORMAT = "laion-fmri-tui plan"
 """The marker that tells a plan from any other JSON file."""
@@ -170,4 +170,4 @@ def _local_state(root: Path, dest: Path, size: int, etag: str,
         from laion_fmri_tui.core import stimuli  # noqa: PLC0415 - only plans with stimuli
 
         return stimuli.local_state(root, dest, size, sha256)
-    return partfile.local_state(dest, size, etag)
+    return tempnames.local_state(dest, size, etag)

@@ -18,7 +18,8 @@ from laion_fmri_tui.core.errors import NoMatchingDataError, UnsafeKeyError, Usag
 from laion_fmri_tui.core.models import RemoteObject
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.selection import COMPONENTS, Filters, Selection
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import tempnames
+from laion_fmri_tui.core.transfer.filelock import UnsafePathError
 
 _FILTERED = frozenset({"glmsingle", "rois", "raw"})
 """Components the filters apply to; the others are pulled whole."""
@@ -37,14 +38,17 @@ class _Collector:
         self.items: dict[str, PlanItem] = {}
         self.held_out: dict[str, None] = {}
         self.refused: dict[str, str] = {}
+        self.blocked: dict[str, str] = {}
+        self._keys_at: dict[str, str] = {}
+        """Local path -> the key planned there (two keys may map to one)."""
         self._names: dict[str, frozenset[str]] = {}
 
     def _may_exist(self, dest: str) -> bool:
-        """Whether the file or its ``.part`` is in its folder: one listing per
-        folder, instead of two failing ``stat`` calls per key of a fresh plan."""
+        """Whether the file, its ``.part`` or its lock is in its folder: one listing
+        per folder, instead of failing ``stat`` calls per key of a fresh plan."""
         folder, name = os.path.split(dest)
         names = self._names_in(folder)
-        return name in names or name + ".part" in names
+        return name in names or name + ".part" in names or name + ".lock" in names
 
     def _names_in(self, folder: str) -> frozenset[str]:
         """A folder's entries, listed once; none, without a look, when its
@@ -69,16 +73,25 @@ class _Collector:
         A key that would land outside the data directory is recorded as
         refused (the run reports it) instead of aborting the whole plan.
         """
-        if obj.key in self.items or obj.key in self.refused:
+        if obj.key in self.items or obj.key in self.refused or obj.key in self.blocked:
             return
         try:
             where = bids.local_path_in(self._root, obj.key)
         except UnsafeKeyError as error:
             self.refused[obj.key] = str(error)
             return
+        other = self._keys_at.setdefault(where, obj.key)
+        if other != obj.key:
+            self.blocked[obj.key] = (f"{obj.key} and {other} map to one local path "
+                                     f"{os.path.relpath(where, self._root)}; only {other} is fetched")
+            return
         dest = Path(where)
         if self._may_exist(where):
-            state, present = partfile.local_state(dest, obj.size, obj.etag)
+            try:
+                state, present = tempnames.local_state(dest, obj.size, obj.etag)
+            except UnsafePathError as error:
+                self.blocked[obj.key] = str(error)
+                return
         else:
             state, present = LocalState.ABSENT, 0
         self.items[obj.key] = PlanItem(
@@ -123,6 +136,7 @@ def build_plan(catalog: Catalog, selection: Selection, data_dir: Path) -> Plan:
         items=tuple(out.items.values()),
         held_out=tuple(out.held_out),
         refused=tuple(out.refused.items()),
+        blocked=tuple(out.blocked.items()),
         skipped_subjects=tuple(skipped),
     )
 

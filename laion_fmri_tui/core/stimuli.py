@@ -15,7 +15,7 @@ from pathlib import Path
 from laion_fmri_tui.core import verified
 from laion_fmri_tui.core.access.errors import AccessServiceError
 from laion_fmri_tui.core.plan import LocalState, PlanItem
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import tempnames
 
 STIMULUS_FILES = ("task-images_stimuli.h5", "task-images_metadata.csv")
 COMPONENT = "stimuli"
@@ -50,12 +50,8 @@ def plan_items(manifest, data_dir: Path) -> tuple[PlanItem, ...]:
 
 def local_state(data_dir: Path, dest: Path, size: int, sha256: str) -> tuple[LocalState, int]:
     """Complete only when the sha256 matches (through ``verified.json``); else what a ``.part`` keeps."""
-    try:
-        same_size = dest.stat().st_size == size
-    except OSError:
-        same_size = False
-    if same_size:
+    if tempnames.final_size(dest) == size:  # a symbolic link there is refused, not trusted
         if verified.sha256_of(data_dir, dest) == sha256:
             return LocalState.COMPLETE, size
         return LocalState.ABSENT, 0  # wrong content: fetched again, replaced on success
-    return partfile.local_state(dest, size, identity(sha256), has_sha256=True)
+    return tempnames.local_state(dest, size, identity(sha256), has_sha256=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from batchtools import batch_command, batch_env, files_under
 
+from laion_fmri_tui.core.transfer import partfile, tempnames
 from laion_fmri_tui.devserver import synthetic
 
 SHARDS = 3
@@ -92,7 +93,7 @@ def test_array_job_fetches_the_plan_once(slurm_cluster, s3, s3_objects, licensed
 def _record(dest: Path) -> dict:
     """The engine's resume record beside a partial file ({} while absent or half-written)."""
     try:
-        return json.loads(dest.with_name(dest.name + ".part.json").read_text())
+        return json.loads(partfile.record_path(tempnames.current(dest)).read_text())
     except (OSError, ValueError):
         return {}
 
