@@ -172,6 +172,8 @@ async def test_d_shows_the_plan_and_starts_only_on_confirm(context, s3):
         await pilot.press("y")
         await settle(pilot)
         assert isinstance(app.screen, TransfersScreen)
+        target = str(app.screen.query_one("#transfers-target").render())
+        assert target.startswith("Downloading 1 file ("), target
 
 
 async def test_an_older_slower_plan_never_replaces_a_newer_one(context, s3):

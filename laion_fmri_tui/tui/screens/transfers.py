@@ -31,7 +31,7 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.service import DownloadService
-from laion_fmri_tui.core.units import rate, size
+from laion_fmri_tui.core.units import count, rate, size
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, by_id
 from laion_fmri_tui.tui.heap import release_heap, settle_heap
@@ -129,7 +129,7 @@ class TransfersScreen(Screen[None]):
         self.rates = ()
         self.phase = "starting"
         self.query_one("#transfers-target", Static).update(
-            f"Downloading {plan.files} files ({size(plan.bytes_to_fetch)} to fetch) into {plan.data_dir}")
+            f"Downloading {count(plan.files, 'file')} ({size(plan.bytes_to_fetch)} to fetch) into {plan.data_dir}")
         self._show_status("")
         self._started = self._clock()
         self._transfer(self.app.context.service(), plan, self._bridge, self._handle)
@@ -249,7 +249,7 @@ class TransfersScreen(Screen[None]):
             return
         self._counts = dataclasses.replace(self._counts, failed=0)
         plan = retry_plan(self.plan, self._failed)
-        self.query_one(TransferLog).note(f"retrying {plan.files} files", "info")
+        self.query_one(TransferLog).note(f"retrying {count(plan.files, 'file')}", "info")
         self._start(plan)
 
     def action_back(self) -> None:
