@@ -17,8 +17,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane, TextArea
 
-from laion_fmri_tui.core.commandline import PROG, command_line, slurm_script, write_command_file
+from laion_fmri_tui.core.commandline import (
+    PROG, PROXY_WITHHELD, command_line, proxy_withheld, slurm_script, write_command_file,
+)
 from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.selection import Selection
 from laion_fmri_tui.tui.widgets.footer import Footer
 
@@ -39,15 +42,16 @@ class BatchCommandScreen(ModalScreen[None]):
 
     def __init__(self, selections: Sequence[Selection], data_dir: Path, *,
                  program: Sequence[str] = (PROG,), endpoint_url: str | None = None,
-                 access_url: str | None = None) -> None:
-        """*program*, *endpoint_url* and *access_url* are how the app itself runs
-        (its absolute path, and the servers it was pointed at), so the shown
-        text runs as written."""
+                 access_url: str | None = None, network: NetworkSettings | None = None) -> None:
+        """*program*, *endpoint_url*, *access_url* and *network* are how the app
+        itself runs (its absolute path, the servers it was pointed at, its
+        ``--proxy`` and ``--ca-bundle``), so the shown text runs as written."""
         super().__init__()
         self.requested = list(selections)
         """The selections shown (``selections`` is taken: Screen uses it for text selection)."""
         self.data_dir = Path(data_dir)
-        self._how = {"program": tuple(program), "endpoint_url": endpoint_url, "access_url": access_url}
+        self._how = {"program": tuple(program), "endpoint_url": endpoint_url, "access_url": access_url,
+                     "network": network}
         self._texts = self._build_texts()
         self._confirm_replace: Path | None = None
 
@@ -61,6 +65,8 @@ class BatchCommandScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="batch-dialog", classes="tool-dialog"):
             yield Static("Run this selection without the app (--batch)", classes="tool-title")
+            if proxy_withheld(self._how["network"]):
+                yield Static(PROXY_WITHHELD, id="batch-note", classes="-warning")
             with TabbedContent(id="batch-tabs", initial="command-tab"):
                 with TabPane("Command line", id="command-tab"):
                     yield TextArea(self._texts["command-tab"], read_only=True, soft_wrap=True,

@@ -205,7 +205,7 @@ class BrowserScreen(Screen[None]):
         context = self.app.context
         self.app.push_screen(BatchCommandScreen(selections, context.data_dir, program=context.program,
                                                 endpoint_url=context.s3.endpoint_url,
-                                                access_url=context.access_url))
+                                                access_url=context.access_url, network=context.s3.network))
 
     def action_preview(self) -> None:
         from laion_fmri_tui.tui.preview_target import h5_path_for
