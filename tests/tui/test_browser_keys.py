@@ -202,3 +202,44 @@ async def test_an_older_slower_plan_never_replaces_a_newer_one(context, s3):
         await settle(pilot)
         assert any("prefix=sub-07" in r.query for r in s3.requests if r.key == "")
         assert app.screen.plan is None and "Nothing selected" in summary(app)
+
+
+async def test_d_while_a_newer_plan_is_on_its_way_never_reviews_the_older_one(context, s3):
+    """sub-05 is planned; then sub-07 is ticked while its listing is held at the
+    server: d must not offer the sub-05-only plan (the wrong selection); once
+    the listing is released, d reviews both subjects."""
+    held = s3.hold_listings("sub-07/")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        try:
+            for _ in range(400):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, BrowserScreen) and app.screen.tree.root.children:
+                    break
+            tree = app.screen.tree
+            await go_to(pilot, tree, "sub-05")
+            await pilot.press("space")
+            for _ in range(400):
+                await pilot.pause(0.05)
+                if app.screen.plan is not None and "planning" not in summary(app):
+                    break
+            only_sub05 = app.screen.plan
+            await go_to(pilot, tree, "sub-07")
+            await pilot.press("space")
+            await pilot.pause(0.1)
+            assert "planning" in summary(app)
+            await pilot.press("d")
+            await pilot.pause(0.1)
+            assert not isinstance(app.screen, ReviewScreen), "d offered the older plan"
+        finally:
+            held.set()
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if "planning" not in summary(app):
+                break
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        keys = {i.key for i in app.screen.plan.items}
+        assert any("sub-07" in k for k in keys) and {i.key for i in only_sub05.items} < keys

@@ -47,6 +47,8 @@ class BrowserScreen(Screen[None]):
         """Free bytes in the data directory when :attr:`plan` was made."""
         self._plan_asked = 0
         """Counts plans asked for: only the newest one's answer is taken (see :meth:`_take_plan`)."""
+        self._plan_taken = 0
+        """The request :attr:`plan` answers; behind :attr:`_plan_asked` while a newer one is made."""
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="title")
@@ -139,7 +141,7 @@ class BrowserScreen(Screen[None]):
         """Accept a plan only from the newest request (an older, slower one is dropped)."""
         if asked != self._plan_asked:
             return
-        self.plan, self._free = plan, free
+        self.plan, self._free, self._plan_taken = plan, free, asked
         summary = self.query_one(SelectionSummary)
         if error is not None:
             summary.show_error(error)
@@ -222,6 +224,9 @@ class BrowserScreen(Screen[None]):
             self.app.push_screen(H5PreviewScreen(path))
 
     def action_download(self) -> None:
+        if self._plan_taken != self._plan_asked:  # self.plan is the previous selection's
+            self.notify("still planning the selection: press d again in a moment", timeout=3)
+            return
         if self.plan is None or not self.plan.items:
             self.notify("select something first (space)", severity="warning")
             return
