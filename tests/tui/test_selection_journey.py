@@ -2,8 +2,8 @@
 
 Licence -> the first frame answers enter at once -> two sessions and one
 embedding model ticked -> the model unticked (nothing else gets ticked) and
-ticked again -> ``b``: the plain view and the written file hold the same
-command, which, run as written with ``--dry-run --json``, plans what the
+ticked again -> ``b``: the plain view, the written file and the SLURM script hold the
+same command, which, run as written with ``--dry-run --json``, plans what the
 review shows -> ``d`` reviews, ``n`` goes back, ``y`` downloads -> the files on
 disk are the bucket's bytes. Against the suite's own S3 and access servers.
 
@@ -34,11 +34,10 @@ def joined_screen(term: Terminal) -> str:
                           text=True).stdout
 
 
-def selected_files(screen: str) -> int:
-    """The file count in the Selection panel."""
+def selected_files(screen: str) -> int | None:
+    """The file count in the Selection panel (None while it plans or with nothing selected)."""
     found = re.search(r"│ (\d+) files?\s", screen)
-    assert found, screen
-    return int(found.group(1))
+    return int(found.group(1)) if found else None
 
 
 def dry_run(line: str) -> dict:
@@ -73,14 +72,17 @@ def test_select_untick_retick_command_review_and_download(tmp_path, s3, access, 
         term.wait_for("GLMsingle betas")
         term.keys("Down", "Right")
         term.wait_for("ses-02")
-        term.keys("Down", "Space", "Down", "Space")
-        sessions = term.wait_for("[x] ses-01", "[x] ses-02", "[-] GLMsingle betas", "[-] sub-03",
-                                 "to fetch")
+        term.keys("Down", "Space")
+        one_session = selected_files(term.wait_until(lambda s: "[x] ses-01" in s and selected_files(s),
+                                                     what="ses-01 ticked and counted"))
+        term.keys("Down", "Space")
+        sessions = term.wait_until(lambda s: selected_files(s) not in (None, one_session), what="ses-02 counted")
+        two_sessions = selected_files(sessions)
+        assert all(m in sessions for m in ("[x] ses-01", "[x] ses-02", "[-] GLMsingle betas", "[-] sub-03"))
         term.keys("Right")
         term.wait_for("task-images_desc-R2_figure.png")
         term.keys("Left")
         term.wait_gone("task-images_desc-R2_figure.png")
-        two_sessions = selected_files(term.wait_for("to fetch"))
         assert "[x] ses-03" not in sessions
 
         # one embedding model: tick, untick (only removes), tick again
@@ -91,8 +93,10 @@ def test_select_untick_retick_command_review_and_download(tmp_path, s3, access, 
         term.keys("Down", "Down", "Right")
         term.wait_for("CLIP", "SigLIP2")
         term.keys("Down", "Space")
-        with_clip = selected_files(term.wait_for("[x] CLIP", "[-] Embeddings", "[-] Stimuli"))
-        assert with_clip == two_sessions + 1
+        with_clip = two_sessions + 1  # the model's one file
+        ticked = term.wait_until(lambda s: "[x] CLIP" in s and selected_files(s) == with_clip,
+                                 what="CLIP ticked and counted")
+        assert "[-] Embeddings" in ticked and "[-] Stimuli" in ticked
         term.keys("Space")
         unticked = term.wait_until(lambda s: "[ ] CLIP" in s and selected_files(s) == two_sessions,
                                    what="CLIP unticked and the count back")
@@ -118,6 +122,13 @@ def test_select_untick_retick_command_review_and_download(tmp_path, s3, access, 
         flat = "".join(ch for ch in shown if ch not in BOX and not ch.isspace())
         assert str(written) in flat, "the written path is shown in full"
         assert written.read_text().splitlines() == plain
+        term.keys("C-t", "C-s")  # the SLURM script runs the same lines
+        shown = term.wait_for("Script written to")
+        flat = "".join(ch for ch in shown if ch not in BOX and not ch.isspace())
+        assert f"{data_dir / 'laion-fmri-download.sh'}(submititwithsbatch)" in flat, "shown in full"
+        script = (data_dir / "laion-fmri-download.sh").read_text().splitlines()
+        assert script[0] == "#!/bin/bash" and "set -euo pipefail" in script
+        assert [x for x in script if x and not x.startswith(("#", "set "))] == plain
         term.keys("Escape")
         term.wait_gone("Run this selection")
         items = {i["key"]: i["size"] for line in plain for i in dry_run(line)["items"]}

@@ -136,8 +136,9 @@ class BatchCommandScreen(ModalScreen[None]):
         except LaionFmriError as error:
             self._say(str(error), "-error")
             return
+        # The path once, whole: twice (as "sbatch PATH") did not fit the message's lines at 80 columns.
         what = "Script" if tab == "script-tab" else "Command"
-        hint = f"  (sbatch {written})" if tab == "script-tab" else ""
+        hint = " (submit it with sbatch)" if tab == "script-tab" else ""
         self._say(f"{what} written to {written}{hint}", "-success")
 
     # plain view --------------------------------------------------------------
