@@ -81,7 +81,9 @@ def test_demo_in_tmux_accepts_licence_selects_downloads_and_quits(tmp_path):
         assert files and not [p for p in files if p.name.endswith((".part", ".part.json"))]
         assert (data_dir / "derivatives/rois/sub-03/face").is_dir()
         assert any("label-FFA1" in p.name for p in (data_dir / "derivatives/rois/sub-03/face").iterdir())
-        tmux.keys("Escape", "q")
+        tmux.keys("Escape")  # back to the browser first: escape then q at once reads as alt+q
+        tmux.wait_for("Selection")
+        tmux.keys("q")
         deadline = time.monotonic() + 15
         while not done.exists():
             assert time.monotonic() < deadline, tmux.screen()
