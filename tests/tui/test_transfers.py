@@ -223,7 +223,8 @@ async def test_quit_asks_while_running_and_escape_never_cancels(context, s3) -> 
 
 
 def _engine_children() -> list[int]:
-    """Running engine processes of this test (the waiting spare left out)."""
+    """Running engine processes of this test (the waiting spare left out: prewarm names it,
+    starting one if the run took the last)."""
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -233,7 +234,8 @@ def _engine_children() -> list[int]:
             continue
         if int(ppid) == os.getpid() and b"laion_fmri_tui.core.engine_process" in cmdline:
             found.append(int(status.parent.name))
-    return [pid for pid in found if pid != engine_process.spare_pid()]
+    spare = engine_process.prewarm()
+    return [pid for pid in found if pid != spare]
 
 
 async def test_a_killed_engine_process_still_counts_what_it_reported(context, s3, monkeypatch) -> None:
