@@ -55,16 +55,15 @@ def test_pause_resume_and_cancel_reach_the_child(service, s3):
     engine.pause()  # before the child exists: applied as soon as it does
     runner = threading.Thread(target=engine.run, args=(plan,))
     runner.start()
+    # Each command is seen to arrive by what the child reports (the engine's own
+    # tests check what a pause does to the transfers).
     deadline = time.monotonic() + 30
     while not any(p.paused for p in rec.of(ev.Progress)):
         assert time.monotonic() < deadline, "the child never reported a paused run"
         time.sleep(0.02)
-    held = s3.bytes_sent(synthetic.MULTIPART_KEY)
-    time.sleep(0.5)
-    assert s3.bytes_sent(synthetic.MULTIPART_KEY) - held <= 4 * 256 * 1024, "paused workers stop reading"
     engine.resume()
-    while s3.bytes_sent(synthetic.MULTIPART_KEY) == held:
-        assert time.monotonic() < deadline
+    while not rec.of(ev.Progress)[-1:] or rec.of(ev.Progress)[-1].paused:
+        assert time.monotonic() < deadline, "the child never reported the run resumed"
         time.sleep(0.02)
     engine.cancel()
     runner.join(30)
