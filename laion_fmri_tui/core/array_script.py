@@ -134,7 +134,7 @@ def array_script(job: ArrayJob, options: JobOptions) -> str:
               # Only this literal is left unquoted for the shell; N is a number we wrote.
               f'{task} --shard "$SLURM_ARRAY_TASK_ID/{job.shards}" || status=$?',
               f"# Exit {REFUSED_EXIT}: every file the bucket serves is complete; the keys it refused",
-              "# (HTTP 403) are listed above and no rerun fetches them: the task is done.",
+              "# (HTTP 403) are listed in the log and no rerun fetches them: the task is done.",
               f'if [ "$status" -eq {REFUSED_EXIT} ]; then exit 0; fi',
               'exit "$status"', ""]
     return "\n".join(lines)
@@ -155,8 +155,8 @@ def verify_script(job: ArrayJob, options: JobOptions) -> str:
              "# Exit 0: complete; 5: complete except keys the bucket refused (listed);",
              "# 1: files missing or bad (listed): run the line below with --repair added.",
              f"# Exit {REFUSED_EXIT} ends this job with 0, as it ends an array task: the refused keys",
-             "# are listed above and nothing fetches them, so a job chained after this one",
-             "# with --dependency=afterok still runs.",
+             "# are listed in the log and no rerun fetches them, so a job chained after",
+             "# this one with --dependency=afterok still runs.",
              "", "set -uo pipefail", *_exports(job), "", "status=0", f"{check} || status=$?",
              f'if [ "$status" -eq {REFUSED_EXIT} ]; then exit 0; fi',
              'exit "$status"', ""]
