@@ -50,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "cluster", "freeze the plan and write a SLURM array script for it instead of downloading")
     group.add_argument("--emit-sbatch", metavar="FILE",
-                       help="write the script to FILE (mode 0755) and the plan beside it "
-                            "(FILE without .sh + .plan.json), then exit")
+                       help="write the script to FILE (mode 0755; 0700 when --proxy holds a password) "
+                            "and the plan beside it (FILE without .sh + .plan.json), then exit")
     group.add_argument("--shards", type=int, default=1, metavar="N",
                        help="array tasks; task K runs with --shard K/N (default 1)")
     group.add_argument("--emit-verify", action="store_true",
@@ -65,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--slurm-max-running", type=int, metavar="K",
                        help="at most K tasks at once (--array=0-(N-1)%%K); "
                             "--max-bandwidth is per task")
-    group.add_argument("--slurm-job-name", default="laion-fmri", metavar="NAME")
+    group.add_argument("--slurm-job-name", default="laion-fmri", metavar="NAME",
+                       help="letters, digits and . _ + - (it names the logs too)")
     group.add_argument("--slurm-command", metavar="CMD",
                        help="program the tasks run (default: this program, by absolute path; e.g. "
                             "'/path/venv/bin/python -m laion_fmri_tui')")
