@@ -36,7 +36,6 @@ from pathlib import Path
 
 from laion_fmri_tui.core import array_script, plan_file
 from laion_fmri_tui.core.commandline import REQUEST_ID_ENV, write_command_file
-from laion_fmri_tui.core.access.client import ENV_ACCESS_URL
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.http.network import parse_proxy
 from laion_fmri_tui.core.plan import Plan
@@ -178,6 +177,8 @@ def _program(args: argparse.Namespace) -> list[str]:
 def _extra_args(args: argparse.Namespace, *, with_proxy: bool = True) -> list[str]:
     """How each task fetches carries over too, not only what it fetches (defaults are left
     out): where from, through which proxy, trusting which CA (see the module's docstring)."""
+    from laion_fmri_tui.core.access.client import ENV_ACCESS_URL  # httpx: only when a script is written
+
     extra: list[str] = []
     endpoint = endpoint_from_env(args.endpoint_url)
     if endpoint:
