@@ -309,3 +309,30 @@ def test_subject_all_with_another_id_is_refused(s3, data_dir, command):
     result = tool(*command, "--subject", "all", "99", "--data-dir", str(data_dir), "--endpoint-url", s3.url)
     assert result.returncode == 2
     assert "--subject all already means every subject; drop sub-99" in one_line(result)
+
+
+# ---- 8. info only reads: a read-only data directory is fine --------------------------------------
+
+def test_info_reads_a_read_only_data_dir(s3, access, run_batch, licensed_data_dir):
+    """The directory is bind-mounted read-only in a private mount namespace
+    (root ignores mode bits, a read-only mount it does not)."""
+    import shutil
+
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("needs unshare(1) and root to mount the data directory read-only")
+        pytest.skip("needs unshare(1) and root to mount the data directory read-only")
+    assert run_batch("--subject", "03", "--ses", "01", "--data-dir", str(licensed_data_dir)).returncode == 0
+    ro = str(licensed_data_dir)
+    script = ('mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && '
+              'if touch "$1/probe" 2>/dev/null; then echo writable >&2; exit 99; fi; shift; exec "$@"')
+    result = subprocess.run(
+        [unshare, "-m", "--propagation", "private", "sh", "-c", script, "sh", ro,
+         sys.executable, "-m", "laion_fmri_tui", "info", "--subject", "03", "--json", "--data-dir", ro,
+         "--endpoint-url", s3.url, "--access-url", access.url],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=batch_env(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["data_dir"] == str(licensed_data_dir.resolve())
+    assert info["details"][0]["local_files"] > 0
