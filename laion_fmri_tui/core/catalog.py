@@ -203,7 +203,7 @@ class Catalog:
                     "check --endpoint-url and try again"
                 ) from None
             raise BucketUnreachableError(
-                f"could not reach the S3 endpoint {self._client.endpoint} ({error}); "
+                f"could not reach the S3 endpoint {self._client.contacted(self._bucket)} ({error}); "
                 "check your network or --endpoint-url"
             ) from None
 
