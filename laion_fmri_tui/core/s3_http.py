@@ -195,8 +195,10 @@ class S3Http:
         """(connect, read) seconds, for every client of this endpoint."""
         retry = settings.retry if settings.max_attempts is None else replace(
             settings.retry, max_attempts=max(1, settings.max_attempts))
-        self.retry_policy = RetryPolicy(retry, AdaptiveLimit())
+        self.retry_policy = RetryPolicy(retry, AdaptiveLimit(settings.max_connections))
         """The listings' retry rule (the engine has one of the same settings for GETs)."""
+        self._listings = max(1, settings.max_connections)
+        """Listing requests at once at most (the pool's size); fewer while the server throttles."""
         self.network = settings.network
         """Proxy and CA settings, for every connection of this endpoint (the lane's too)."""
         self._pool = _Pool(settings.connect_timeout, settings.read_timeout, settings.max_connections,
@@ -251,11 +253,11 @@ class S3Http:
         state = RetryState()
         policy = self.retry_policy
         while True:
-            state.ticket = policy.limit.ticket()
             after = None
             try:
-                response = self._pool.get(url)
-                body = response.read()
+                with policy.limit.slot(self._listings) as state.ticket:  # fewer at once while throttled
+                    response = self._pool.get(url)
+                    body = response.read()
             except NetworkRefused as error:
                 raise ListingError(None, str(error), whole=True) from None
             except ConnectionError as error:

@@ -43,6 +43,8 @@ class Script:
     """Every object GET gets 503 for this many seconds from the first object GET."""
     burst_first: int = 0
     """Or: the first this many object GETs get 503."""
+    list_burst_for: float = 0.0
+    """Every listing gets 503 for this many seconds from the first listing."""
     retry_after: str | None = None
     delay: float = 0.0
     """Seconds every object GET takes (so requests in flight can be counted)."""
@@ -62,6 +64,7 @@ class StandIn:
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: int = 0
     burst_began: float | None = None
+    listings_began: float | None = None
     object_gets: int = 0
     server: http.server.ThreadingHTTPServer | None = None
 
@@ -194,6 +197,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _listing(self, owner: StandIn, query: dict[str, list[str]]) -> int:
         script = owner.script
+        with owner.lock:
+            now = time.monotonic()
+            owner.listings_began = owner.listings_began or now
+            throttled = now - owner.listings_began < script.list_burst_for
+        if throttled:
+            headers = {"Content-Type": "application/xml"}
+            if script.retry_after is not None:
+                headers["Retry-After"] = script.retry_after
+            return self._send(503, SLOWDOWN, headers)
         if script.listing == "html":
             return self._send(200, b"<html><head><title>Network login</title></head><body><form>"
                                    b"Accept the terms<input type=submit></form></body></html>",

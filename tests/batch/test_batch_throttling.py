@@ -97,3 +97,15 @@ def test_fewer_requests_are_in_flight_after_the_server_throttles(licensed_data_d
     assert again and all(r.status == 200 for r in again)
     wave = [r for r in again if r.arrived < min(r.answered for r in again)]  # sent before any came back
     assert len(wave) <= 16 and max(r.in_flight for r in wave) <= 16, [r.in_flight for r in wave]
+
+
+def test_listings_ride_out_a_slowdown_burst_too(stand_in, licensed_data_dir):
+    """Listings follow the same rule: a 9 s storm of 503 on every listing,
+    ``Retry-After: 2``, and the plan is still made (the old listing retries
+    gave up after 6 attempts in about 6 s: exit 4)."""
+    stand_in.script.list_burst_for, stand_in.script.retry_after = 9.0, "2"
+    result = run(stand_in, licensed_data_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listings = stand_in.gets("")
+    assert listings[0].status == 503 and listings[-1].status == 200
+    assert all((licensed_data_dir / key).read_bytes() == data for key, data in stand_in.objects.items())

@@ -111,3 +111,17 @@ def test_retry_for_durations(text, seconds):
 def test_bad_durations_are_refused(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_blocking_senders_wait_for_a_slot_within_the_cut_limit():
+    limit = AdaptiveLimit(ceiling=16)
+    with limit.slot(16), limit.slot(16), limit.slot(16):
+        with limit.slot(16) as ticket:
+            pass
+        limit.throttled(ticket)  # 3 others still out, and this one: halved from 4
+    assert limit.cap(16) == 2
+    waited: list[bool] = []
+    with limit.slot(16), limit.slot(16):
+        with limit.slot(16, cancelled=lambda: waited.append(True) or True):
+            pass
+    assert waited  # a third had to wait (here: until cancelled)

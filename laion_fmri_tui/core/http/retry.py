@@ -142,6 +142,8 @@ class AdaptiveLimit:
         self._ceiling = max(1, ceiling)
         self._round = 0
         self._in_flight = 0
+        self._slot_max = 0
+        """The blocking senders' maximum (see :meth:`slot`)."""
         self.cuts = 0
         """How many times the share was cut (for messages and tests)."""
 
@@ -172,6 +174,8 @@ class AdaptiveLimit:
             self._round += 1
             self.cuts += 1
             share = self._share
+            if in_flight is None and self._slot_max:  # a blocking sender's: the request has left its slot
+                in_flight, maximum = self._in_flight + 1, self._slot_max
             if in_flight is not None and maximum:
                 share = min(share, in_flight / maximum)
             self._share = max(self.FLOOR, share / 2)
@@ -188,6 +192,7 @@ class AdaptiveLimit:
         """For a blocking sender (the listing threads): wait until one more of
         its ``maximum`` requests fits, hold it while the request runs; yields the ticket."""
         with self._lock:
+            self._slot_max = maximum
             while self._in_flight >= self.cap(maximum) and not cancelled():
                 self._lock.wait(0.5)
             self._in_flight += 1
