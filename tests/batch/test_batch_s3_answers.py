@@ -5,6 +5,7 @@ against :mod:`s3standin` on 127.0.0.1."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Iterator
 
@@ -100,3 +101,19 @@ def test_every_request_asks_for_the_identity_encoding(stand_in, licensed_data_di
     assert result.returncode == 0, result.stderr
     assert stand_in.log and all(r.headers.get("accept-encoding") == "identity" for r in stand_in.log)
     assert {r.key for r in stand_in.log} >= set(OBJECTS) | {""}
+
+
+def test_an_unreachable_bucket_is_named_by_the_host_contacted(licensed_data_dir):
+    """Without --endpoint-url the bucket is reached at its virtual-hosted name,
+    and that is the name the error gives (here through a proxy that is not
+    there, so no request leaves 127.0.0.1)."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {k: v for k, v in batch_env().items() if k != "LAION_FMRI_S3_ENDPOINT_URL"}
+    result = subprocess.run(
+        batch_command("--subject", "01", "--data-dir", str(licensed_data_dir), "--proxy",
+                      f"http://127.0.0.1:{port}", "--dry-run"),
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=120)
+    assert result.returncode == 4, result.stderr
+    assert "could not reach the S3 endpoint https://laion-fmri.s3.us-west-2.amazonaws.com (" in one_line(result)
