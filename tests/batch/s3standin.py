@@ -43,6 +43,8 @@ class Script:
     """Every object GET gets 503 for this many seconds from the first object GET."""
     burst_first: int = 0
     """Or: the first this many object GETs get 503."""
+    burst_each: bool = False
+    """Or: the first GET of each key gets 503."""
     list_burst_for: float = 0.0
     """Every listing gets 503 for this many seconds from the first listing."""
     retry_after: str | None = None
@@ -161,6 +163,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
         return status
 
+    def _slowdown(self, script: Script) -> int:
+        """S3's throttling answer: 503 SlowDown, with the script's Retry-After."""
+        headers = {"Content-Type": "application/xml"}
+        if script.retry_after is not None:
+            headers["Retry-After"] = script.retry_after
+        return self._send(503, SLOWDOWN, headers)
+
     def _answer(self, owner: StandIn, key: str, query: dict[str, list[str]]) -> int:
         script = owner.script
         if not key:
@@ -169,15 +178,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             owner.object_gets += 1
             now = time.monotonic()
             owner.burst_began = owner.burst_began or now
-            throttled = (owner.object_gets <= script.burst_first
+            first_of_key = sum(r.key == key for r in owner.log) == 1  # its own record is logged already
+            throttled = (owner.object_gets <= script.burst_first or (script.burst_each and first_of_key)
                          or now - owner.burst_began < script.burst_for)
         if script.delay:
             time.sleep(script.delay)
         if throttled:
-            headers = {"Content-Type": "application/xml"}
-            if script.retry_after is not None:
-                headers["Retry-After"] = script.retry_after
-            return self._send(503, SLOWDOWN, headers)
+            return self._slowdown(script)
         if script.objects == "denied":
             return self._send(403, b"<Error><Code>AccessDenied</Code></Error>")
         if script.objects == "redirect":
@@ -202,10 +209,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             owner.listings_began = owner.listings_began or now
             throttled = now - owner.listings_began < script.list_burst_for
         if throttled:
-            headers = {"Content-Type": "application/xml"}
-            if script.retry_after is not None:
-                headers["Retry-After"] = script.retry_after
-            return self._send(503, SLOWDOWN, headers)
+            return self._slowdown(script)
         if script.listing == "html":
             return self._send(200, b"<html><head><title>Network login</title></head><body><form>"
                                    b"Accept the terms<input type=submit></form></body></html>",
