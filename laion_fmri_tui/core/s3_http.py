@@ -27,6 +27,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 
+from laion_fmri_tui.core.errors import BucketUnreachableError
 from laion_fmri_tui.core.http.connect import UNTRUSTED, ProxyRefused, open_blocking
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import AdaptiveLimit, FailureKind, RetryPolicy, RetryState, kind_of_status, \
@@ -40,6 +41,8 @@ _DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeErro
 
 
 MALFORMED = "the endpoint's URL is malformed"
+NOT_S3 = ("the endpoint did not answer like S3 (its reply to a listing is not a ListBucketResult); "
+          "check --endpoint-url")
 _UNREACHABLE = ("host not found", "connection failed")
 """Reasons with no connection at all: a few quick attempts, not the whole --retry-for."""
 
@@ -240,12 +243,11 @@ class S3Http:
         body = self._get(self.bucket_url(Bucket) + "?" + urlencode(query, quote_via=quote))
         try:
             return parse_listing(body)
-        except (ET.ParseError, ValueError):  # a proxy's or a captive portal's page, a body cut short
-            page = "an HTML page" if body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html")) else \
-                "not XML, or cut short"
-            raise ListingError(200, f"the answer of {self.contacted(Bucket)} to a listing is not S3's "
-                                    f"({page}): a proxy or a network login page may be in the way; "
-                                    "check --endpoint-url and --proxy", whole=True) from None
+        except (BucketUnreachableError, ValueError) as error:  # a portal's login page, a body cut short
+            page = "an HTML page" if body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html")) else "not it"
+            reason = str(error) if isinstance(error, BucketUnreachableError) else NOT_S3
+            raise ListingError(200, f"{reason} ({self.contacted(Bucket)} answered {page}: a proxy or a "
+                                    "network login page may be in the way; see --proxy)", whole=True) from None
 
     def _get(self, url: str) -> bytes:
         """A listing page's body; throttling, 5xx and dropped connections are
@@ -289,8 +291,17 @@ def parse_listing(body: bytes) -> dict:
 
     Fields are found by their namespaced tags (ElementTree's C ``findtext``):
     a Python loop over every field of 1,000 entries per page, stripping the
-    namespace from each tag, was most of a 100,000-key plan's parsing."""
-    root = ET.fromstring(body)
+    namespace from each tag, was most of a 100,000-key plan's parsing.
+
+    A 200 that is no ListBucketResult (JSON or HTML from a wrong endpoint)
+    is :class:`~laion_fmri_tui.core.errors.BucketUnreachableError`: one line,
+    exit 4, not a parser's traceback."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        root = None
+    if root is None or not root.tag.endswith("ListBucketResult"):
+        raise BucketUnreachableError(NOT_S3)
     ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
     key, size, etag = ns + "Key", ns + "Size", ns + "ETag"
     contents = [{"Key": entry.findtext(key) or "", "Size": int(entry.findtext(size) or 0),

@@ -62,7 +62,7 @@ def test_a_listing_that_is_not_s3s_xml_is_one_line_and_exit_4(stand_in, licensed
     result = run(stand_in, licensed_data_dir)
     assert result.returncode == 4, result.stderr
     line = one_line(result)
-    assert "is not S3's" in line and stand_in.url in line
+    assert "did not answer like S3" in line and f"({stand_in.url} answered " in line
 
 
 def test_a_listing_redirected_to_another_region_names_it(stand_in, licensed_data_dir):
