@@ -196,6 +196,8 @@ def _extra_args(args: argparse.Namespace, *, with_proxy: bool = True) -> list[st
         extra += ["--part-size", str(args.part_size)]
     if args.retries != EngineSettings.retries:
         extra += ["--retries", str(args.retries)]
+    if args.retry_for != EngineSettings.retry_for:
+        extra += ["--retry-for", f"{args.retry_for:g}"]
     if getattr(args, "max_bandwidth", None):
         extra += ["--max-bandwidth", str(args.max_bandwidth)]
     return extra

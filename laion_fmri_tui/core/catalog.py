@@ -195,7 +195,7 @@ class Catalog:
                     return
                 kwargs["ContinuationToken"] = token
         except ListingError as error:
-            raise unreachable(error, self._client.endpoint, f"s3://{self._bucket}/{prefix}") from None
+            raise unreachable(error, self._client.contacted(self._bucket), f"s3://{self._bucket}/{prefix}") from None
 
 
 def unreachable(error: ListingError, endpoint: str, what: str) -> BucketUnreachableError:

@@ -144,7 +144,7 @@ class DownloadService:
         try:
             self._http.reach(self._http.object_url(bucket, item.key))
         except ListingError as error:
-            raise unreachable(error, self._http.endpoint, f"s3://{bucket}/") from None
+            raise unreachable(error, self._http.contacted(bucket), f"s3://{bucket}/") from None
 
     def check_access(self, plan: Plan) -> None:
         """Raise the access error a run of ``plan`` would meet (no id, unknown id...)."""

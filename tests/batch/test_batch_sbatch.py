@@ -73,10 +73,10 @@ def test_the_script_keeps_how_to_fetch(run_batch, licensed_data_dir, tmp_path):
     script = tmp_path / "job.sh"
     result = run_batch("--subject", "01", "--data-dir", str(licensed_data_dir), "--emit-sbatch", str(script),
                        "--shards", "2", "--n-jobs", "4", "--part-size", "8M", "--retries", "3",
-                       "--max-bandwidth", "50M")
+                       "--retry-for", "10m", "--max-bandwidth", "50M")
     assert result.returncode == 0, result.stderr
     command = [line for line in script.read_text().splitlines() if "--shard" in line][0]
-    for flag in ("--n-jobs 4", f"--part-size {8 * 1024 * 1024}", "--retries 3",
+    for flag in ("--n-jobs 4", f"--part-size {8 * 1024 * 1024}", "--retries 3", "--retry-for 600",
                  f"--max-bandwidth {50 * 1024 * 1024}"):
         assert flag in command, command
 
@@ -89,6 +89,7 @@ def test_the_script_leaves_default_settings_to_the_task(run_batch, licensed_data
     assert result.returncode == 0, result.stderr
     command = [line for line in script.read_text().splitlines() if "--shard" in line][0]
     assert command.count("--n-jobs") == 1 and command.count("--retries") == 1, command
+    assert "--retry-for" not in command, command
 
 
 # ---- findings of a run on a real SLURM (issue 22) ---------------------------
