@@ -22,10 +22,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from laion_fmri_tui.core.errors import LaionFmriError
-from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.errors import LaionFmriError, UsageError
+from laion_fmri_tui.core.http.network import NetworkSettings, parse_proxy
 from laion_fmri_tui.core.units import count
 from laion_fmri_tui.core.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
@@ -102,8 +101,10 @@ def proxy_withheld(network: NetworkSettings | None) -> bool:
     """True when the app's ``--proxy`` holds ``user:pass@``, so it is not written out."""
     if network is None or not network.proxy:
         return False
-    text = network.proxy if "://" in network.proxy else "http://" + network.proxy
-    return "@" in urlsplit(text).netloc
+    try:
+        return parse_proxy(network.proxy).authorization is not None
+    except UsageError:  # not a proxy URL at all: the app refused it already; write nothing of it
+        return True
 
 
 def command_line(selections: Sequence[Selection], data_dir: Path | None, *,

@@ -44,7 +44,8 @@ def summary(plan: Plan) -> dict[str, Any]:
     """The ``plan`` event without its items (a ``--json`` run's first line)."""
     return {"event": "plan", "data_dir": str(plan.data_dir), "files": plan.files,
             "bytes_total": plan.bytes_total, "bytes_to_fetch": plan.bytes_to_fetch,
-            "bytes_present": plan.bytes_present, "held_out": len(plan.held_out)}
+            "bytes_present": plan.bytes_present, "held_out": len(plan.held_out),
+            "skipped_subjects": list(plan.skipped_subjects)}
 
 
 def document(plan: Plan) -> dict[str, Any]:
@@ -153,8 +154,8 @@ def _item(entry: Any, root: str, where: str) -> PlanItem:
         raise UsageError(f"{where} ({key}): a stimulus file needs its sha256")
     try:
         expected = bids.local_path_in(root, key)
-    except UnsafeKeyError:
-        raise UsageError(f"{where}: {key!r} maps outside the data directory {root}") from None
+    except UnsafeKeyError as error:
+        raise UsageError(f"{where}: {error}") from None
     if not isinstance(dest, str) or os.path.normpath(dest) != expected:
         raise UsageError(f"{where} ({key}): path must be {expected}, where the key belongs "
                          "inside the data directory")

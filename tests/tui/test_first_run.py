@@ -136,6 +136,21 @@ async def test_a_file_or_a_missing_dir_without_create_is_refused(fresh_context: 
         assert not config.config_path().exists()
 
 
+async def test_a_directory_whose_marker_is_a_file_is_named_and_not_saved(fresh_context: AppContext) -> None:
+    data_dir = Path.home() / "d"
+    data_dir.mkdir()
+    (data_dir / ".laion_fmri").write_text("not a folder")
+    app = LaionFmriApp(fresh_context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await retype(pilot, "~/d")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DataDirScreen)
+        assert ".laion_fmri is a file" in status_text(app)
+        assert not config.config_path().exists()
+
+
 async def test_quit_on_the_data_dir_screen_saves_nothing(fresh_context: AppContext) -> None:
     app = LaionFmriApp(fresh_context)
     async with app.run_test(size=(80, 24)) as pilot:
