@@ -16,7 +16,8 @@ import threading
 from pathlib import Path
 
 from laion_fmri_tui.core.plan import LocalState, PlanItem
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.core.transfer.filelock import Holder
 from laion_fmri_tui.core.transfer.part_window import feed
 from laion_fmri_tui.core.transfer.partfile import PartRecord
 from laion_fmri_tui.core.transfer.span_gather import SpanGather
@@ -33,10 +34,19 @@ small file (most of a dataset's files are sidecars of a few KiB)."""
 class FileJob:
     """Mutable state of one planned file while it is being fetched."""
 
-    def __init__(self, item: PlanItem, chunk_size: int) -> None:
+    def __init__(self, item: PlanItem, chunk_size: int, previous: Holder | None = None) -> None:
         self.item = item
         self.dest: Path = item.dest
-        self.part = partfile.part_path(item.dest)
+        self.base = tempnames.own_base(item.dest)
+        """``dest`` with this process's token: the :mod:`.partfile` functions'
+        argument, so the temp files are this process's own (see :mod:`.tempnames`)."""
+        self.part = partfile.part_path(self.base)
+        self.previous = previous
+        """The stale holder of ``dest``'s lock this run took over (its temp files are adopted)."""
+        self.locked = False
+        """Whether this process holds ``dest``'s lock (released when the job retires)."""
+        self.adopted = False
+        """Whether temp files of an earlier run were renamed to this process's names."""
         self.chunk_size = chunk_size if 0 < chunk_size < item.size else 0
         self.lock = threading.Lock()
         self.verifier: Verifier | SpanCheck = (SpanCheck(item.size, item.etag, item.sha256) if self.chunk_size
@@ -75,10 +85,11 @@ class FileJob:
 
     def open(self) -> list[int]:
         """Open or resume the ``.part``; return the part indexes still to fetch."""
-        if self.item.state is LocalState.ABSENT:  # the plan found no file and no resumable .part
-            record, on_disk = None, 0
+        if self.item.state is LocalState.ABSENT and self.previous is None:
+            record, on_disk = None, 0  # the plan found no file, no resumable .part and no lock
         else:
-            record = partfile.read_record(self.dest)
+            self.adopted = tempnames.adopt(self.dest, self.base, self.previous)
+            record = partfile.read_record(self.base)
             try:
                 on_disk = self.part.stat().st_size
             except OSError:
@@ -86,14 +97,14 @@ class FileJob:
         keep = record is not None and record.matches(self.item.size, self.item.etag) \
             and record.chunk_size == self.chunk_size
         if not keep and not (record is None and self.item.sha256 and not self.chunk_size):
-            if record is not None or on_disk:
-                partfile.discard(self.dest)
+            if self.adopted:
+                partfile.discard(self.base)
             on_disk, record = 0, None
         self.fd = self._open_part()
         if not keep:
             self._record = PartRecord(self.item.size, self.item.etag, self.chunk_size)
             if self.chunk_size or self.item.sha256 or self.item.size > RESTART_BELOW:
-                partfile.write_record(self.dest, self._record, fresh=True)  # any old one was discarded
+                partfile.write_record(self.base, self._record, fresh=True)  # any old one was discarded
             else:
                 self.recorded = False  # a rerun finds a .part with no record: it starts over
         else:
@@ -113,12 +124,12 @@ class FileJob:
         return todo
 
     def _open_part(self) -> int:
-        """The ``.part``'s descriptor; its folder is made only when it is missing."""
+        """The ``.part``'s descriptor: made new (O_EXCL) unless it was adopted,
+        never through a symbolic link (O_NOFOLLOW: ELOOP)."""
         try:
-            return os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            self.dest.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
+            return os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            return os.open(self.part, os.O_RDWR | os.O_NOFOLLOW)
 
     @property
     def has_spans(self) -> bool:
@@ -227,7 +238,7 @@ class FileJob:
             self._done.add(index)
             assert self._record is not None
             self._record.chunks_done = sorted(self._done)
-            partfile.write_record(self.dest, self._record)
+            partfile.write_record(self.base, self._record)
 
     def fail_if_first(self, failure: tuple[str, str]) -> bool:
         """Record a failure found outside the units (verification reading back);

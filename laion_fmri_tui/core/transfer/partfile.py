@@ -72,14 +72,16 @@ def write_record(dest: Path, record: PartRecord, *, fresh: bool = False) -> None
     data = json.dumps({"size": record.size, "etag": record.etag, "chunk_size": record.chunk_size,
                        "chunks_done": record.chunks_done}).encode()
     if fresh:
-        _write(target, data)
+        _write(target, data, os.O_EXCL)
         return
     _write(target + ".tmp", data)
     os.replace(target + ".tmp", target)
 
 
-def _write(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def _write(path: str, data: bytes, flags: int = 0) -> None:
+    """Never through a symbolic link (O_NOFOLLOW): temp names are per process
+    (see :mod:`.tempnames`), so a link there was planted by someone else."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | flags, 0o644)
     try:
         os.write(fd, data)
     finally:
