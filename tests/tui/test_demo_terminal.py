@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
 
-from terminal import Terminal, demo_args
+from terminal import Terminal, app_pid, demo_args, wait_gone
 
 
 @pytest.mark.slow
@@ -31,3 +33,29 @@ def test_demo_in_tmux_accepts_licence_selects_downloads_and_quits(tmp_path):
         term.keys("Escape", "q")
         assert term.wait_exit(timeout=15) == 0
         assert not data_dir.exists(), "the demo cleans up its temporary data directory"
+
+
+@pytest.mark.parametrize("how", ["hangup", "SIGTERM"])
+def test_demo_removes_its_temporary_directory_when_killed(tmp_path, how):
+    """An ssh connection that drops (tmux's pane goes: SIGHUP) or a ``kill`` (SIGTERM)
+    mid-download leaves no ``laion-fmri-demo-*`` folder behind."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    term = Terminal.start(tmp_path / "term", demo_args("--max-bandwidth", "50k"), env={"TMPDIR": str(temp)})
+    with term:
+        term.wait_for("CC0", "Accept")
+        [root] = list(temp.glob("laion-fmri-demo-*"))
+        term.keys("a")
+        term.wait_for("sub-03", "Stimuli")
+        term.keys("Down", "Down", "Down", "Space")
+        term.wait_for("[x] sub-03", "to fetch")
+        term.keys("d")
+        term.wait_for("Downloading")
+        pid = app_pid(term)
+        if how == "hangup":
+            term.kill()
+        else:
+            os.kill(pid, signal.SIGTERM)
+            assert term.wait_exit(timeout=30) == 128 + signal.SIGTERM
+        wait_gone(pid)
+    assert not root.exists(), sorted(p.name for p in root.rglob("*"))[:10]
