@@ -73,7 +73,7 @@ def mid_run(context):
         screen.phase, screen.rates = "running", tuple(r * 40e6 for r in RATES)
         screen.progress = MID_RUN
         screen._show_status("")
-        screen.counts = RunCounts(done=MID_RUN.files_done, total=MID_RUN.files_total)
+        screen._counts = screen.counts = RunCounts(done=MID_RUN.files_done, total=MID_RUN.files_total)
         screen.query_one("#transfers-target").update(  # as _start words the header of such a plan
             f"Downloading {MID_RUN.files_total} files ({size(MID_RUN.bytes_total)} to fetch) "
             f"into {screen.plan.data_dir}")
