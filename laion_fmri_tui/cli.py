@@ -7,6 +7,7 @@ which keeps ``--batch`` light to start and free of Textual.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
@@ -122,4 +123,8 @@ def _launch(context, mouse: bool, stops: SignalExit) -> int:
 
     app = stops.app = LaionFmriApp(context)
     app.run(mouse=mouse)
+    # The terminal is back; what is left is the interpreter's last full collection,
+    # which walked every object of the app (and of the demo's servers) for 3-4 s
+    # after a download before the shell prompt came back. --batch skips it the same way.
+    gc.freeze()
     return int(app.return_code or 0)
