@@ -76,3 +76,20 @@ async def test_a_failed_file_then_a_retry_are_told_consistently(context, s3) -> 
         await pilot.press(*"2M", "enter")
         await pilot.pause(0.1)
         assert "bandwidth capped at" in toasts(app)
+
+
+async def test_a_long_eta_fits_its_label_at_80_columns(context) -> None:
+    """A capped run whose ETA is minutes away: the rate line is not cut (it once read
+    "20.0 kB/s · ETA 9 minutes and" with the rest under the sparkline)."""
+    context.engine = dataclasses.replace(context.engine, max_bandwidth=20_000)
+    plan = context.service().plan(ses02())
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 23)) as pilot:
+        screen = await start(app, pilot, plan)
+        label = screen.query_one("#total-rate")
+        await wait_for(pilot, lambda: "ETA" in text_of(screen, "#total-rate")
+                       and "unknown" not in text_of(screen, "#total-rate"), "an ETA")
+        text = text_of(screen, "#total-rate")
+        assert len(text) <= label.size.width, (text, label.size.width)
+        await pilot.press("c", "y")
+        await wait_for(pilot, lambda: screen.phase == "cancelled", "the cancel")

@@ -5,8 +5,8 @@ values and binds them here with ``data_bind``, so this only turns them into
 text. Its labels have fixed widths (``transfers.tcss``) and are updated
 without a layout pass: a new layout of the whole screen at every render
 was most of the app's CPU while it downloaded. Rate and ETA are the engine's
-(a sliding window), formatted exactly as ``--batch`` prints them
-(:mod:`laion_fmri_tui.core.units`).
+(a sliding window), formatted as ``--batch`` prints them
+(:mod:`laion_fmri_tui.core.units`), the ETA in its short form to fit its label.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from textual.widgets import Label, ProgressBar, Sparkline
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import LocalState, Plan
-from laion_fmri_tui.core.units import eta, rate, size
+from laion_fmri_tui.core.units import rate, short_eta, size
 
 PHASE_TEXT = {
     "starting": "starting…",
@@ -123,7 +123,7 @@ class TransferTotals(Vertical):
     def _show_rate(self) -> None:
         p = self.progress
         if self.phase == "running" and p is not None:
-            text = f"{rate(p.rate)} · {eta(p.eta_seconds)}"
+            text = f"{rate(p.rate)} · {short_eta(p.eta_seconds)}"
         else:
             text = PHASE_TEXT.get(self.phase, self.phase)
         label = self.query_one("#total-rate", Label)
