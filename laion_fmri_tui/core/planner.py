@@ -239,6 +239,16 @@ def _pinned_keys(subject: str, filters: Filters) -> frozenset[str]:
     return frozenset()
 
 
+def companion_keys(selection: Selection) -> frozenset[str]:
+    """Keys a plan of ``selection`` holds only as companions, not as matches of its
+    filters: the R2mean map a session brings along. A session's local state
+    leaves them out (fetching ses-01 brought the shared map, and every other
+    session then looked ``partial``)."""
+    filters = replace(selection.filters, **{name: () for name in RAW_ONLY_FILTERS})
+    return frozenset(key for subject in selection.subjects for key in _pinned_keys(subject, selection.filters)
+                     if not _passes(key, "glmsingle", filters))
+
+
 def _no_match_message(bucket: str, subject: str, selection: Selection) -> str:
     """One line naming the subject, the filters and any held-out sessions asked for."""
     active = selection.filters.active()
