@@ -77,6 +77,10 @@ class BrowserScreen(Screen[None]):
             children = self.browser.children(node.data)
         except LaionFmriError as error:
             self.app.call_from_thread(self.tree.show_error, node, str(error))
+            # The tree's row is cut at the pane's width; the notification wraps, so the
+            # whole message (which endpoint, which proxy) can be read.
+            self.app.call_from_thread(self.notify, f"listing {node.data.label} failed: {error} (r retries)",
+                                      severity="error", timeout=20)
             return
         self.app.call_from_thread(self.tree.populate, node, children)
         for child in children:
