@@ -94,7 +94,8 @@ def test_download_questions_cancel_and_quit_by_keys(tmp_path, size, profile):
         term.wait_until(lambda s: "[x] sub-" in s and "to fetch" in s, what="a subject ticked")
         time.sleep(0.5)  # the summary's plan (d uses it)
         term.keys("d")
-        screen = term.wait_until(lambda s: "Downloading" in s or "(y/enter)" in s, what="the download or its review")
+        screen = term.wait_until(lambda s: "Downloading" in s or "y/enter" in s.replace(" / ", "/"),
+                                 what="the download, or a review of it that y starts")
         if "Downloading" not in screen:
             term.keys("y")
         term.wait_for("Downloading", "ETA")
