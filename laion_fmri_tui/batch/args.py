@@ -153,6 +153,9 @@ def check_plan_flags(args: argparse.Namespace) -> None:
     """
     if args.repair and not args.verify:
         raise UsageError("--repair goes with --verify (it fetches what verify finds missing or bad)")
+    if args.repair and args.dry_run:
+        raise UsageError("--repair fetches files and --dry-run writes nothing: drop one "
+                         "(--verify alone only reports)")
     if args.plan is None:
         return
     given = [d for d in SELECTION_DESTS if getattr(args, d, None) not in (None, False, [])]

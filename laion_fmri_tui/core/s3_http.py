@@ -212,6 +212,28 @@ class S3Http:
         response.read()  # empty: hands the connection back
         return response.status
 
+    def reach(self, url: str) -> None:
+        """HEAD ``url`` with the listings' retries; any HTTP answer will do.
+
+        A ``--plan`` run lists nothing, so without this its first sign of an
+        endpoint that does not answer would be every file failing in turn.
+
+        Raises:
+            ListingError: no answer after every attempt (``status`` None), the
+                same error an unreachable listing raises.
+        """
+        for attempt in range(1, self._attempts + 1):
+            try:
+                self.head_status(url)
+                return
+            except NetworkRefused as error:
+                raise ListingError(None, str(error), whole=True) from None
+            except ConnectionError as error:
+                reason = str(error)
+            if attempt < self._attempts:
+                time.sleep(min(5.0, 0.2 * 2 ** (attempt - 1)))
+        raise ListingError(None, reason)
+
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None,  # noqa: N803
                         ContinuationToken: str | None = None) -> dict:
         """One ListObjectsV2 page, shaped like botocore's answer (the fields we read)."""
