@@ -242,7 +242,8 @@ class S3Http:
             ListingError: no answer after every attempt (``status`` None), the
                 same error an unreachable listing raises.
         """
-        for attempt in range(1, self._attempts + 1):
+        state = RetryState()
+        while True:
             try:
                 self.head_status(url)
                 return
@@ -250,9 +251,13 @@ class S3Http:
                 raise ListingError(None, str(error), whole=True) from None
             except ConnectionError as error:
                 reason = str(error)
-            if attempt < self._attempts:
-                time.sleep(min(5.0, 0.2 * 2 ** (attempt - 1)))
-        raise ListingError(None, reason)
+            if reason == MALFORMED:
+                raise ListingError(None, reason)
+            kind = FailureKind.UNREACHABLE if reason in _UNREACHABLE else FailureKind.DROPPED
+            decision = self.retry_policy.decide(state, kind)
+            if decision.delay is None:
+                raise ListingError(None, reason)
+            time.sleep(decision.delay)
 
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None,  # noqa: N803
                         ContinuationToken: str | None = None) -> dict:

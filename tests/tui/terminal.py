@@ -196,3 +196,33 @@ class Terminal:
 
     def kill(self) -> None:
         subprocess.run([*self.base, "kill-server"], capture_output=True)
+
+
+def app_pid(term: Terminal) -> int:
+    """The pid of the program the pane's shell runs (``env`` execs the app, so it is the
+    shell's one child)."""
+    shell = int(subprocess.run([*term.base, "display", "-p", "-t", "t", "#{pane_pid}"], capture_output=True,
+                               text=True, check=True).stdout)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == shell:
+            return int(stat.parent.name)
+    raise AssertionError(f"no child of the pane's shell {shell}; the screen:\n{term.screen()}")
+
+
+def wait_gone(pid: int, timeout: float = 30.0) -> None:
+    """Wait until process ``pid`` has ended (polled; the timeout only bounds a failure)."""
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists():
+        status = Path(f"/proc/{pid}/status")
+        try:
+            if "State:\tZ" in status.read_text():
+                return
+        except OSError:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"process {pid} still runs after {timeout} s")
+        time.sleep(0.05)

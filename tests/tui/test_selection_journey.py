@@ -49,8 +49,8 @@ def dry_run(line: str) -> dict:
     return plan
 
 
-@pytest.mark.parametrize("size, profile", [((80, 24), XTERM_256), ((120, 40), NO_COLOR)],
-                         ids=["80x24-xterm-256color", "120x40-no-color"])
+@pytest.mark.parametrize("size, profile", [((80, 23), XTERM_256), ((120, 40), NO_COLOR)],
+                         ids=["80x23-xterm-256color", "120x40-no-color"])
 def test_select_untick_retick_command_review_and_download(tmp_path, s3, access, s3_objects, data_dir,
                                                           size, profile):
     with Terminal.start(tmp_path / "term", server_args(s3, access, data_dir), size=size,
