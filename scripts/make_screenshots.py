@@ -71,7 +71,9 @@ async def journey(s3_url: str, access_url: str, data_dir: Path) -> None:
         await shoot(app, "04-batch-command")
         app.pop_screen()
         await settle(pilot)
-        await pilot.press("d")
+        await pilot.press("d")  # the review first, then y starts
+        await settle(pilot)
+        await pilot.press("y")
         for _ in range(50):
             await settle(pilot, 1)
             if not getattr(app.screen, "transfers_running", True):
