@@ -173,7 +173,7 @@ class TransfersScreen(Screen[None]):
     def _show_target(self) -> None:
         """The header once the run is over: what happened, not "Downloading"."""
         c, where = self._counts, self.plan.data_dir
-        files = f"{c.present} of {c.total} files"
+        files = f"{c.present} of {count(c.total, 'file')}"
         text = {
             "finished": f"Downloaded {files} into {where}",
             "failed": f"{c.failed} failed (r retries): {files} in {where}",

@@ -22,7 +22,7 @@ from textual.widgets import Label, ProgressBar, Sparkline
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import LocalState, Plan
-from laion_fmri_tui.core.units import rate, short_eta, size
+from laion_fmri_tui.core.units import count, rate, short_eta, size
 
 PHASE_TEXT = {
     "starting": "starting…",
@@ -133,7 +133,7 @@ class TransferTotals(Vertical):
     def _show_counts(self) -> None:
         c, p = self.counts, self.progress
         total = c.total or (p.files_total if p is not None else 0)
-        files = f" · {c.present} of {total} files" if total else ""
+        files = f" · {c.present} of {count(total, 'file')}" if total else ""
         label = self.query_one("#total-counts", Label)
         label.update(f"{c.done} done · {c.skipped} skipped · {c.failed} failed{files}", layout=False)
         label.set_class(c.failed > 0, "-error")
