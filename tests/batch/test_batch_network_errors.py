@@ -235,3 +235,11 @@ def test_a_proxy_refusing_the_access_service_tunnel_is_named(tmp_path, s3, acces
     assert unreachable.returncode == 4
     line = _one_line(unreachable)
     assert f"through the proxy http://127.0.0.1:{dead}" in line and line.endswith("check HTTPS_PROXY")
+
+
+def test_a_malformed_proxy_in_the_environment_names_its_variable(s3, licensed_data_dir):
+    result = _run(*SELECTION, "--endpoint-url", s3.url.replace("http:", "https:"), "--data-dir",
+                  str(licensed_data_dir), HTTPS_PROXY="socks5://[::1]:1080", ALL_PROXY="socks5://127.0.0.1:1")
+    assert result.returncode == 2
+    assert (f"{PROG}: the proxy socks5://[::1] (from HTTPS_PROXY) is not an http://host:port URL (only http:// "
+            "proxies are supported); check HTTPS_PROXY") == _one_line(result)

@@ -56,15 +56,12 @@ class NetworkSettings:
     """``--ca-bundle``: a PEM file (or a directory of hashed certificates) trusted too."""
 
     def __post_init__(self) -> None:
-        """A malformed proxy URL (the flag's or the environment's) is a usage
-        error at once, not a failed request later blamed on the endpoint."""
+        """A malformed ``--proxy`` is a usage error at once, not a failed
+        request later blamed on the endpoint. The environment's proxies are
+        checked when a request needs one (:meth:`proxy_for`): a site may set
+        ``ALL_PROXY=socks5://...`` for other tools next to a usable ``HTTPS_PROXY``."""
         if self.proxy:
             parse_proxy(self.proxy, "--proxy")
-        elif self.proxy is None and any(name.lower().endswith("_proxy") for name in os.environ):
-            for scheme in ("https", "http", "all"):
-                found = _from_environment(scheme)
-                if found is not None:
-                    parse_proxy(*found)
 
     def proxy_for(self, url: str) -> Proxy | None:
         """The proxy a request to ``url`` goes through; None: straight to the host."""
