@@ -7,9 +7,14 @@ which keeps ``--batch`` light to start and free of Textual.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from laion_fmri_tui.tui.signals import SignalExit
 
 PROG = "laion-fmri-tui"
 
@@ -31,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def app_parser() -> argparse.ArgumentParser:
     from laion_fmri_tui import __version__
-    from laion_fmri_tui.batch.args import COMMANDS_HELP, DEFAULT_JOBS, KeepLinesFormatter, OneLineParser
+    from laion_fmri_tui.batch.args import (COMMANDS_HELP, DEFAULT_JOBS, KeepLinesFormatter, OneLineParser,
+                                           parse_duration)
+    from laion_fmri_tui.core.transfer.settings import EngineSettings
 
     parser = OneLineParser(
         prog=PROG, description="Browse the LAION-fMRI bucket and download it (full-screen app). "
@@ -51,6 +58,9 @@ def app_parser() -> argparse.ArgumentParser:
                         help=f"ranged parts in flight (default {DEFAULT_JOBS}; 4 x N requests in all)")
     parser.add_argument("--max-bandwidth", metavar="RATE",
                         help="one cap over all transfers, e.g. 50M (bytes/s); changeable with w while downloading")
+    parser.add_argument("--retry-for", type=parse_duration, default=EngineSettings.retry_for, metavar="TIME",
+                        help="keep retrying a file through throttling, 5xx and dropped connections for TIME "
+                             "without progress, e.g. 90s, 10m (default 5m)")
     parser.add_argument("--mouse", action="store_true", help="turn mouse reporting on (off by default)")
     return parser
 
@@ -65,14 +75,17 @@ def run_app(argv: list[str]) -> int:
         os.environ["TEXTUAL_FPS"] = "15"  # fewer redraws over a remote link
     from laion_fmri_tui.core.errors import LaionFmriError
 
+    from laion_fmri_tui.tui.signals import exit_on_signals
+
     try:
-        return _run_app(args)
+        with exit_on_signals() as stops:
+            return _run_app(args, stops)
     except LaionFmriError as error:
         sys.stderr.write(f"{PROG}: {error}\n")
         return int(error.exit_code)
 
 
-def _run_app(args) -> int:
+def _run_app(args, stops: SignalExit) -> int:
     from laion_fmri_tui.core import config
     from laion_fmri_tui.core.http.network import NetworkSettings
     from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
@@ -82,20 +95,21 @@ def _run_app(args) -> int:
     from laion_fmri_tui.core.units import parse_size
 
     cap = parse_size(args.max_bandwidth) if args.max_bandwidth else None
-    engine = EngineSettings(jobs=max(1, min(args.jobs, 256)), max_bandwidth=cap)
+    engine = EngineSettings(jobs=max(1, min(args.jobs, 256)), max_bandwidth=cap, retry_for=args.retry_for)
     if args.demo:
         from laion_fmri_tui.demo import demo_environment
 
         with demo_environment() as (s3_url, access_url, data_dir):
             context = AppContext(data_dir=data_dir, s3=S3Settings(endpoint_url=s3_url),
                                  engine=engine, access_url=access_url, demo=True)
-            return _launch(context, args.mouse)
+            return _launch(context, args.mouse, stops)
     data_dir = config.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
     network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
     context = AppContext(data_dir=data_dir,
-                         s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network),
+                         s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network,
+                                       retry=engine.retry),
                          engine=engine, access_url=args.access_url)
-    return _launch(context, args.mouse)
+    return _launch(context, args.mouse, stops)
 
 
 def _configured() -> Path | None:
@@ -110,9 +124,13 @@ def _configured() -> Path | None:
         return None  # a configured directory that vanished: ask again
 
 
-def _launch(context, mouse: bool) -> int:
+def _launch(context, mouse: bool, stops: SignalExit) -> int:
     from laion_fmri_tui.tui.app import LaionFmriApp
 
-    app = LaionFmriApp(context)
+    app = stops.app = LaionFmriApp(context)
     app.run(mouse=mouse)
+    # The terminal is back; what is left is the interpreter's last full collection,
+    # which walked every object of the app (and of the demo's servers) for 3-4 s
+    # after a download before the shell prompt came back. --batch skips it the same way.
+    gc.freeze()
     return int(app.return_code or 0)

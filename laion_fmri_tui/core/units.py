@@ -39,6 +39,25 @@ def eta(seconds: float | None) -> str:
     return f"ETA {humanize.precisedelta(max(1, round(seconds)), minimum_unit='seconds', format='%d')}"
 
 
+def short_eta(seconds: float | None) -> str:
+    """The ETA in at most two units (``ETA 9m 05s``, ``ETA 1h 02m``): the dashboard's
+    rate line has 30 columns, and ``ETA 1 hour, 2 minutes and 3 seconds`` ran
+    into the sparkline next to it."""
+    if seconds is None or seconds <= 0:
+        return eta(seconds)
+    left = max(1, round(seconds))
+    days, left = divmod(left, 86400)
+    hours, left = divmod(left, 3600)
+    minutes, secs = divmod(left, 60)
+    if days:
+        return f"ETA {days}d {hours}h"
+    if hours:
+        return f"ETA {hours}h {minutes:02d}m"
+    if minutes:
+        return f"ETA {minutes}m {secs:02d}s"
+    return f"ETA {secs}s"
+
+
 def duration(seconds: float) -> str:
     """Elapsed time in words, to the second (``4 seconds``, ``2 minutes and 5 seconds``)."""
     if seconds < 1:

@@ -18,6 +18,7 @@ from textual.widgets.tree import TreeNode
 from laion_fmri_tui.core.browse import ROOT, BrowseNode, BucketBrowser, selections_for
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.planner import companion_keys
 from laion_fmri_tui.core.selection import Filters
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.filters import parse_filters
@@ -76,6 +77,10 @@ class BrowserScreen(Screen[None]):
             children = self.browser.children(node.data)
         except LaionFmriError as error:
             self.app.call_from_thread(self.tree.show_error, node, str(error))
+            # The tree's row is cut at the pane's width; the notification wraps, so the
+            # whole message (which endpoint, which proxy) can be read.
+            self.app.call_from_thread(self.notify, f"listing {node.data.label} failed: {error} (r retries)",
+                                      severity="error", timeout=20)
             return
         self.app.call_from_thread(self.tree.populate, node, children)
         for child in children:
@@ -85,14 +90,17 @@ class BrowserScreen(Screen[None]):
         """Size and local state of one node (worker thread; listings are cached)."""
         if not node.fragments or node.held_out:
             return
+        selections = selections_for(node.fragments, self.filters)
         try:
-            plan = self.service.plan_many(selections_for(node.fragments, self.filters))
+            plan = self.service.plan_many(selections)
         except LaionFmriError:
             return
         items = [i for i in plan.items if i.component != "dataset"]
         total = sum(i.size for i in items)
-        fetch = sum(i.to_fetch for i in items)
-        state = "complete" if items and fetch == 0 else ("partial" if fetch < total else "absent")
+        companions = frozenset().union(*(companion_keys(s) for s in selections))
+        own = [i for i in items if i.key not in companions]  # its state is of its own files
+        own_size, fetch = sum(i.size for i in own), sum(i.to_fetch for i in own)
+        state = "complete" if own and fetch == 0 else ("partial" if fetch < own_size else "absent")
         self.app.call_from_thread(self.tree.set_stats, node.id, NodeStats(len(items), total, state))
 
     # selection summary -------------------------------------------------------
