@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.server
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 import trustme
@@ -151,16 +152,21 @@ def test_a_proxy_refusing_plain_http_with_its_own_page_is_named(refusing_proxy, 
 
 # ---- certificates (finding 8) ---------------------------------------------------
 
+def _behind_tls(s3, authority: trustme.CA, name: str, bundle: Path, data_dir: Path) -> subprocess.CompletedProcess:
+    """A run against the local S3 behind TLS with a certificate for ``name``, trusting ``bundle``."""
+    front = Front(("127.0.0.1", s3.port), _tls(authority, name), allow=None)
+    try:
+        return _run(*SELECTION, "--endpoint-url", f"https://127.0.0.1:{front.port}", "--data-dir", str(data_dir),
+                    "--ca-bundle", str(bundle))
+    finally:
+        front.close()
+
+
 def test_a_trusted_certificate_for_another_name_says_the_name_does_not_match(s3, licensed_data_dir, tmp_path):
     authority = trustme.CA()
     pem = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(pem))
-    front = Front(("127.0.0.1", s3.port), _tls(authority, "other.example"), allow=None)
-    try:
-        result = _run(*SELECTION, "--endpoint-url", f"https://127.0.0.1:{front.port}",
-                      "--data-dir", str(licensed_data_dir), "--ca-bundle", str(pem))
-    finally:
-        front.close()
+    result = _behind_tls(s3, authority, "other.example", pem, licensed_data_dir)
     assert result.returncode == 4
     line = _one_line(result)
     assert "the server's certificate is not for 127.0.0.1 (its name does not match)" in line
@@ -183,12 +189,7 @@ def test_a_hashed_ca_directory_is_trusted_like_ssl_cert_dir(s3, licensed_data_di
     cas.mkdir()
     authority.cert_pem.write_to_path(str(cas / "site.pem"))
     subprocess.run([need("openssl"), "rehash", str(cas)], check=True, capture_output=True)
-    front = Front(("127.0.0.1", s3.port), _tls(authority, "127.0.0.1"), allow=None)
-    try:
-        result = _run(*SELECTION, "--endpoint-url", f"https://127.0.0.1:{front.port}",
-                      "--data-dir", str(licensed_data_dir), "--ca-bundle", str(cas))
-    finally:
-        front.close()
+    result = _behind_tls(s3, authority, "127.0.0.1", cas, licensed_data_dir)
     assert result.returncode == 0, result.stderr
     assert files_under(licensed_data_dir)
 
