@@ -117,6 +117,7 @@ def test_an_empty_proxy_flag_means_no_proxy_whatever_the_environment(s3, license
 
 @pytest.mark.parametrize("argv", [
     ("--batch", "--proxyy", f"http://alice:{SECRET}@127.0.0.1:3128"),
+    ("--proxyy", f"http://alice:{SECRET}@127.0.0.1:3128"),  # the app's own parser
     ("config", "--data-dir", "/tmp", "--proxy", f"http://alice:{SECRET}@127.0.0.1:3128"),
 ])
 def test_a_usage_error_does_not_echo_the_proxy_password(argv):
