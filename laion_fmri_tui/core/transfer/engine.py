@@ -253,6 +253,9 @@ class TransferEngine:
             job.close()
             self._fail(job, "disk", _disk_message(error, item))
             return None
+        if job.bad_record:
+            self._sink(ev.Notice(f"{item.key}: its resume record was unusable ({job.bad_record}); "
+                                 "discarded, the file is fetched from its first byte", "info"))
         with self._lock:
             self._active[item.key] = job
         assert self.progress is not None
@@ -331,7 +334,7 @@ class TransferEngine:
 
     def _fetch_unit(self, job: FileJob, index: int) -> None:
         if job.chunk_size:
-            start, end = job.chunk_range(index)
+            start, end = job.todo_range(index)
         else:
             start, end = job.resume_from, job.item.size - 1
         cursor = Cursor(start)
@@ -438,6 +441,12 @@ class TransferEngine:
             kind = job.verifier.finish()
             if os.fstat(job.fd).st_size != job.item.size:
                 raise VerificationError("size on disk differs from the listing")
+            if self.settings.fsync:
+                os.fdatasync(job.fd)  # a node crash must not leave a right-sized file with holes
+        except OSError as error:
+            job.close()
+            self._fail(job, "disk", _disk_message(error, job.item))
+            return
         except VerificationError as error:
             job.close()
             partfile.discard(job.dest)

@@ -33,6 +33,11 @@ class EngineSettings:
     """GETs in flight on the multi lane (parts and whole small files together);
     None = 4 x ``jobs``, 0 = no lane (every GET on a worker thread)."""
 
+    fsync: bool = True
+    """Flush each file's data to stable storage (fdatasync) before its
+    ``.part`` is renamed, so that a node crash on a parallel filesystem cannot
+    leave a right-sized file with holes that a rerun trusts."""
+
     lanes: int | None = None
     """Threads that run the multi lane's GETs, sharing them out; None = one
     per CPU this process may use, at most two. Their bytes cross the kernel
