@@ -32,11 +32,15 @@ class Measured:
 
 
 def run_commands(commands: list[list[str]], *, parallel: int = 1, env: dict | None = None,
-                 cwd: Path | None = None, timeout: float = 1800.0, stdout: Path | None = None) -> Measured:
+                 cwd: Path | None = None, timeout: float = 1800.0, stdout: Path | None = None,
+                 cpus: set[int] | None = None) -> Measured:
     """Run ``commands`` with at most ``parallel`` at once; measure the whole batch.
 
     ``stdout``: a file that collects what the commands print (else discarded).
+    ``cpus``: the cores the commands (and every thread and child they start) may
+    run on; None keeps this process's own set.
     """
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     pending = list(commands)
     running: dict[int, tuple[subprocess.Popen, list[str], Path]] = {}
     cpu, rss, failed = 0.0, 0, []
@@ -51,7 +55,7 @@ def run_commands(commands: list[list[str]], *, parallel: int = 1, env: dict | No
             cmd = pending.pop(0)
             report = Path(f"/tmp/bench-time-{os.getpid()}-{len(running)}-{len(pending)}.txt")
             proc = subprocess.Popen([gnu_time, "-q", "-f", "%M", "-o", str(report), *cmd], stdin=subprocess.DEVNULL, stdout=sink,
-                                    stderr=subprocess.PIPE, env=env, cwd=cwd)
+                                    stderr=subprocess.PIPE, env=env, cwd=cwd, preexec_fn=pin)
             running[proc.pid] = (proc, cmd, report)
         if time.monotonic() > deadline:
             for proc, _, _ in running.values():

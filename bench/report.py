@@ -156,7 +156,8 @@ def render(results: dict, scenarios: dict, machine: dict, settings: dict) -> str
              + ("; ETags as an `aws s3 cp` upload leaves them (multipart in 8 MiB parts above 8 MiB)"
                 if settings.get("etags", "md5") == "aws-cli" else "; every ETag an MD5 (single-PUT uploads)")
              + f"; data and downloads in {settings['root']}; "
-             f"scale {settings['scale']}; per-file contenders on {settings['per_file_sample']} keys.", ""]
+             f"scale {settings['scale']}; per-file contenders on {settings['per_file_sample']} keys"
+             + (f"; {settings['pinning']}." if settings.get("pinning") else "; not pinned."), ""]
     for name, runs in results.items():
         if name == "listing":
             lines += listing_table(name, scenarios[name], runs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import re
 import shutil
@@ -56,6 +57,28 @@ class Run:
     """Share of the machine's CPU time the hypervisor gave elsewhere during the run."""
 
 
+CLIENT_CPUS: set[int] | None = None
+"""The cores every contender runs on (``--pin``); the rig keeps the others."""
+
+
+def pin_rig_and_clients(enabled: bool) -> str:
+    """Put the rig (this process: the shaping proxy's threads, and rclone, its
+    child) on the first core and every contender on the second.
+
+    On a shared 2-core machine a client that uses more cores otherwise slows the
+    server it is measured against, which real S3 never does. Must run before the
+    proxy's threads and rclone start: both inherit this thread's affinity.
+    """
+    global CLIENT_CPUS
+    cores = sorted(os.sched_getaffinity(0))
+    if not enabled or len(cores) < 2:
+        return "not pinned (rig and contenders share every core)"
+    rig, client = cores[0], cores[1]
+    os.sched_setaffinity(0, {rig})
+    CLIENT_CPUS = {client}
+    return f"rig (server and shaping proxy) pinned to core {rig}, each contender to core {client}"
+
+
 def fresh_folders(work: Path) -> tuple[Path, Path]:
     """An empty download folder and an empty private HOME for one run."""
     folders = (work / "out", work / "home")
@@ -87,7 +110,7 @@ def one_run(contender: Contender, scenario: Scenario, md5s: dict[str, str], prox
     env = base_env(ctx, contender.env(ctx))
     proxy.reset_stats()
     rig_before, ticks_before = rig_cpu(server), cpu_ticks()
-    measured = run_commands(contender.build(ctx), parallel=contender.parallel, env=env)
+    measured = run_commands(contender.build(ctx), parallel=contender.parallel, env=env, cpus=CLIENT_CPUS)
     stolen, total = (after - before for after, before in zip(cpu_ticks(), ticks_before))
     rig = sum(after - before for after, before in zip(rig_cpu(server), rig_before))
     stats = proxy.stats()
@@ -105,7 +128,8 @@ def list_run(contender: Contender, scenario: Scenario, proxy: ShapingProxy, work
     ctx = Context(proxy.url, dest, [], scenario.batch_args, home)
     printed = work / "listing.txt"
     proxy.reset_stats()
-    measured = run_commands(contender.build(ctx), env=base_env(ctx, contender.env(ctx)), stdout=printed)
+    measured = run_commands(contender.build(ctx), env=base_env(ctx, contender.env(ctx)), stdout=printed,
+                            cpus=CLIENT_CPUS)
     stats = proxy.stats()
     text = printed.read_text(errors="replace")
     if contender.ours:
@@ -224,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-file-sample", type=int, default=40,
                         help="keys the one-process-per-file contenders fetch (default 40)")
     parser.add_argument("--only", nargs="*", default=[], help="contenders whose name contains one of these")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let the rig and the contenders share every core (default: rig on one core, "
+                             "contenders on another)")
     parser.add_argument("--json", type=Path, help="write every run and the machine to this file")
     parser.add_argument("--markdown", type=Path, help="write the tables to this file")
     parser.add_argument("--render", type=Path, metavar="JSON",
@@ -235,13 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     compile_ours()
     block = Block()
     info = machine()
+    pinning = pin_rig_and_clients(args.pin)
+    print(f"   {pinning}", flush=True)
     results: dict[str, list[Run]] = {}
     for name in args.scenarios:
         scenario = SCENARIOS[name](args.scale)
         results[name] = bench_scenario(scenario, args, block)
     settings = {"scale": args.scale, "runs": args.runs, "objects": args.objects, "etags": args.etags,
                 "ttfb_ms": args.ttfb_ms, "conn_rate": args.conn_rate,
-                "total_rate": args.total_rate, "per_file_sample": args.per_file_sample, "root": str(args.root)}
+                "total_rate": args.total_rate, "per_file_sample": args.per_file_sample, "root": str(args.root),
+                "pinning": pinning}
     text = report.render(results, {n: SCENARIOS[n](args.scale) for n in results}, info, settings)
     print("\n" + text)
     if args.markdown:

@@ -1,4 +1,4 @@
-"""Entry point: ``--batch`` runs headless; otherwise the full-screen app.
+"""Entry point: ``--batch``, ``config`` and ``info`` run headless; otherwise the full-screen app.
 
 The app (and so Textual) is imported only inside the branch that needs it,
 which keeps ``--batch`` light to start and free of Textual.
@@ -16,6 +16,12 @@ PROG = "laion-fmri-tui"
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    command = [a for a in args if a != "--batch"]
+    if command and not command[0].startswith("-"):
+        from laion_fmri_tui.batch import commands  # config / info: headless, like --batch
+
+        if command[0] in commands.NAMES:
+            return commands.main(command)
     if "--batch" in args:
         from laion_fmri_tui.batch.runner import main as batch_main
 
@@ -25,17 +31,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def app_parser() -> argparse.ArgumentParser:
     from laion_fmri_tui import __version__
-    from laion_fmri_tui.batch.args import DEFAULT_JOBS, OneLineParser
+    from laion_fmri_tui.batch.args import COMMANDS_HELP, DEFAULT_JOBS, KeepLinesFormatter, OneLineParser
 
     parser = OneLineParser(
         prog=PROG, description="Browse the LAION-fMRI bucket and download it (full-screen app). "
-        "Add --batch for the headless mode (see --batch --help).")
+        "Add --batch for the headless mode (see --batch --help).", epilog=COMMANDS_HELP,
+        formatter_class=KeepLinesFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--demo", action="store_true",
                         help="try every screen offline, against local servers and synthetic data")
     parser.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
     parser.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (env LAION_FMRI_S3_ENDPOINT_URL)")
     parser.add_argument("--access-url", metavar="URL", help="access service (env LAION_FMRI_ACCESS_URL)")
+    parser.add_argument("--proxy", metavar="URL",
+                        help="http://[user:pass@]host:port for every request (default: HTTPS_PROXY etc.)")
+    parser.add_argument("--ca-bundle", metavar="FILE",
+                        help="PEM file of CAs to trust too (default: AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
     parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
                         help=f"ranged parts in flight (default {DEFAULT_JOBS}; 4 x N requests in all)")
     parser.add_argument("--max-bandwidth", metavar="RATE",
@@ -63,6 +74,7 @@ def run_app(argv: list[str]) -> int:
 
 def _run_app(args) -> int:
     from laion_fmri_tui.core import config
+    from laion_fmri_tui.core.http.network import NetworkSettings
     from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
     from laion_fmri_tui.core.transfer.engine import EngineSettings
     from laion_fmri_tui.tui.context import AppContext
@@ -79,7 +91,9 @@ def _run_app(args) -> int:
                                  engine=engine, access_url=access_url, demo=True)
             return _launch(context, args.mouse)
     data_dir = config.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
-    context = AppContext(data_dir=data_dir, s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url)),
+    network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
+    context = AppContext(data_dir=data_dir,
+                         s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network),
                          engine=engine, access_url=args.access_url)
     return _launch(context, args.mouse)
 

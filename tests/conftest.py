@@ -17,6 +17,11 @@ if TYPE_CHECKING:  # moto is only imported when a test asks for the server
 
 # ---- environment -------------------------------------------------------------
 
+_NETWORK_ENV = frozenset(
+    case(name) for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ssl_cert_file",
+                            "ssl_cert_dir", "requests_ca_bundle") for case in (str.lower, str.upper))
+"""Proxy and CA settings of the machine running the suite: every test talks to 127.0.0.1."""
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test away from the real home, XDG dirs and AWS set-up.
@@ -31,7 +36,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         path.mkdir(parents=True, exist_ok=True)
         monkeypatch.setenv(name, str(path))
     for name in list(os.environ):
-        if name.startswith(("AWS_", "LAION_FMRI_")):
+        if name.startswith(("AWS_", "LAION_FMRI_")) or name in _NETWORK_ENV:
             monkeypatch.delenv(name)
     garbage = tmp_path / "aws-config-garbage"
     garbage.write_text("this is [not an ini file\n= = =\n[profile\n")

@@ -21,6 +21,9 @@ HEADLESS_MODULES = [
     "laion_fmri_tui.core.commandline",
     "laion_fmri_tui.core.h5info",
     "laion_fmri_tui.core.browse",
+    "laion_fmri_tui.core.inventory",
+    "laion_fmri_tui.batch.commands",
+    "laion_fmri_tui.batch.info",
     "laion_fmri_tui.demo",
 ]
 
@@ -51,6 +54,19 @@ def test_batch_run_does_not_import_textual(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert result.stdout.strip() == ""
     assert "malformed subject" in result.stderr
+
+
+def test_config_and_info_commands_do_not_import_textual(tmp_path, s3) -> None:
+    """The headless commands besides --batch, run (not just imported)."""
+    code = (
+        "import sys\n"
+        "from laion_fmri_tui.cli import main\n"
+        "codes = [main(['config', '--data-dir', sys.argv[1]]),\n"
+        "         main(['info', '--subject', '01', '--endpoint-url', sys.argv[2]])]\n"
+        "print(codes, ','.join(sorted(m for m in sys.modules if m.split('.')[0] == 'textual')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path), s3.url], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "[0, 0]", result.stdout + result.stderr
 
 
 def test_a_download_loads_neither_botocore_nor_httpx(tmp_path, s3) -> None:

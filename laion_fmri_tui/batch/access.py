@@ -10,6 +10,7 @@ from laion_fmri_tui.core.access.client import AccessClient
 from laion_fmri_tui.core.access.enrol import submit_form
 from laion_fmri_tui.core.access.form import AccessForm
 from laion_fmri_tui.core.errors import UsageError
+from laion_fmri_tui.core.http.network import NetworkSettings
 
 FLAG_OF = {
     "name": "--name", "email": "--email", "institution": "--institution",
@@ -18,9 +19,9 @@ FLAG_OF = {
 }
 
 
-def request_access(args) -> None:
+def request_access(args, network: NetworkSettings) -> None:
     """Validate the flags, submit the form, store the id; never prompts."""
-    with AccessClient(args.access_url) as client:
+    with AccessClient(args.access_url, network=network) as client:
         if not args.accept_terms:
             raise UsageError(
                 "--request-access needs --accept-terms: read the terms at "

@@ -28,6 +28,23 @@ FILTER_FLAGS = ("ses", "task", "space", "desc", "stat", "suffix", "extension", "
 
 DEFAULT_JOBS = EngineSettings.jobs
 
+# ---- the headless commands besides --batch (batch/commands.py) ----
+COMMANDS_HELP = f"""commands (headless, like the dataset package's laion-fmri):
+  {PROG} config --data-dir DIR
+      save the data directory where laion-fmri and this tool look for it
+  {PROG} info [--subject ID|all] [--json]
+      list subjects, parts, sessions, sizes and what is on disk (no download)"""
+
+
+class KeepLinesFormatter(argparse.HelpFormatter):
+    """Wraps help as usual, but keeps a text that has its own line breaks
+    (the epilog listing the commands) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a mistake as one line instead of usage + error."""
@@ -41,8 +58,10 @@ def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog=PROG,
         description="Download LAION-fMRI data without the full-screen app.",
-        epilog="Exit codes: 0 done, 1 some files failed, 2 usage error, "
-               "3 licence/access not granted, 4 bucket unreachable, 130 interrupted.",
+        epilog="Exit codes: 0 done, 1 some files failed or missing, 2 usage error,\n"
+               "3 licence/access not granted, 4 bucket unreachable,\n"
+               "5 complete except keys the bucket refused (HTTP 403), 130 interrupted.\n\n" + COMMANDS_HELP,
+        formatter_class=KeepLinesFormatter,
     )
     parser.add_argument("--batch", action="store_true", help="run headless (this mode)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -81,6 +100,11 @@ def build_parser() -> OneLineParser:
     how.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
     how.add_argument("--endpoint-url", metavar="URL",
                      help="S3 endpoint (default: AWS; env LAION_FMRI_S3_ENDPOINT_URL)")
+    how.add_argument("--proxy", metavar="URL",
+                     help="http://[user:pass@]host:port for every request (default: HTTPS_PROXY, HTTP_PROXY, "
+                     "ALL_PROXY; NO_PROXY applies)")
+    how.add_argument("--ca-bundle", metavar="FILE",
+                     help="PEM file of CAs to trust too (default: AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
     how.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
                      help=f"ranged parts in flight (default {DEFAULT_JOBS}); "
                           "with whole small files, up to 4 x N requests at once")
@@ -90,8 +114,8 @@ def build_parser() -> OneLineParser:
     how.add_argument("--max-bandwidth", type=parse_size, metavar="RATE",
                      help="cap all transfers together at RATE bytes per second (e.g. 50M, 1G)")
     how.add_argument("--shard", type=parse_shard, metavar="K/N",
-                     help="fetch only part K of N (0-based, e.g. $SLURM_ARRAY_TASK_ID/"
-                          "$SLURM_ARRAY_TASK_COUNT); shards may share one data directory")
+                     help="fetch only part K of N (0-based, e.g. $SLURM_ARRAY_TASK_ID/8); "
+                          "shards may share one data directory")
     how.add_argument("--verify", action="store_true",
                      help="check the selection on disk (size and checksums); download nothing; "
                           "exit 0 only when every file is complete")
@@ -103,8 +127,42 @@ def build_parser() -> OneLineParser:
     how.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
     how.add_argument("--progress-every", type=float, metavar="SECONDS",
                      help="seconds between progress lines (default 2 on a terminal, 10 otherwise)")
+    # Frozen plans and repair (issue 22): kept together, apart from other groups.
+    plans = parser.add_argument_group("frozen plan")
+    plans.add_argument("--plan", metavar="FILE",
+                       help="fetch (or --verify) exactly the files in FILE, without listing the bucket: "
+                            "the plan --emit-sbatch writes, or a saved --dry-run --json; "
+                            "replaces the selection flags")
+    plans.add_argument("--repair", action="store_true",
+                       help="with --verify: fetch the missing and bad files again")
     sbatch.add_arguments(parser)
     return parser
+
+
+SELECTION_DESTS = ("subject", *FILTER_FLAGS, "only", "include_embeddings", "include_segmentations",
+                   "include_captions", "include_stimuli",
+                   *(f"include_{c}" for c in COMPONENTS if c not in DEFAULT_COMPONENTS))
+"""The flags that say what to fetch; a ``--plan`` file says that instead."""
+
+
+def check_plan_flags(args: argparse.Namespace) -> None:
+    """``--plan`` replaces the selection; ``--repair`` needs ``--verify``.
+
+    Raises:
+        UsageError: a selection flag given with ``--plan``, or ``--repair`` alone.
+    """
+    if args.repair and not args.verify:
+        raise UsageError("--repair goes with --verify (it fetches what verify finds missing or bad)")
+    if args.plan is None:
+        return
+    given = [d for d in SELECTION_DESTS if getattr(args, d, None) not in (None, False, [])]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise UsageError(f"--plan FILE holds the selection: drop {flag} (or drop --plan)")
+    if args.retries < 1:
+        raise UsageError(f"--retries must be at least 1 (got {args.retries})")
+    if args.jobs < 1 or args.jobs > 256:
+        raise UsageError(f"--n-jobs must be between 1 and 256 (got {args.jobs})")
 
 
 def parse_size(text: str) -> int:

@@ -16,6 +16,10 @@ class ExitCode(enum.IntEnum):
     """The CC0 licence (or stimulus access) has not been granted."""
     UNREACHABLE = 4
     """The bucket or service could not be reached."""
+    REFUSED = 5
+    """Every file the bucket serves is complete, but it refused (HTTP 403) some
+    keys of the selection: they are listed, and no rerun will fetch them. A job
+    script can tell this from 1 (files failed or missing: rerun)."""
     INTERRUPTED = 130
     """Stopped by Ctrl-C; partial files are kept for the next run."""
     TERMINATED = 143

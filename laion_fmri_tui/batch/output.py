@@ -15,8 +15,10 @@ import threading
 import time
 from typing import TextIO
 
+from laion_fmri_tui.batch.safe_output import printable
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.checkup import Checked, Summary
+from laion_fmri_tui.core import plan_file
+from laion_fmri_tui.core.checkup import Checked, Status, Summary
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import eta, rate, size
@@ -27,11 +29,13 @@ def plan_table(plan: Plan, out: TextIO) -> None:
     width = min(100, max((len(i.key) for i in plan.items), default=10))
     out.write(f"{'state':<9} {'size':>10}  key\n")
     for item in plan.items:
-        out.write(f"{item.state.value:<9} {size(item.size):>10}  {item.key}\n")
+        out.write(f"{item.state.value:<9} {size(item.size):>10}  {printable(item.key)}\n")
     for key in plan.held_out:
-        out.write(f"{'held out':<9} {'-':>10}  {key}\n")
+        out.write(f"{'held out':<9} {'-':>10}  {printable(key)}\n")
     for key, reason in plan.refused:
-        out.write(f"{'refused':<9} {'-':>10}  {key}  ({reason})\n")
+        out.write(f"{'refused':<9} {'-':>10}  {printable(key)}  ({printable(reason)})\n")
+    for key, reason in plan.blocked:
+        out.write(f"{'blocked':<9} {'-':>10}  {printable(key)}  ({printable(reason)})\n")
     out.write("-" * min(width + 22, 100) + "\n")
     out.write(totals_line(plan) + "\n")
 
@@ -40,6 +44,8 @@ def totals_line(plan: Plan) -> str:
     held = f"; {len(plan.held_out)} held-out files excluded" if plan.held_out else ""
     if plan.refused:
         held += f"; {len(plan.refused)} unsafe keys refused"
+    if plan.blocked:
+        held += f"; {len(plan.blocked)} files blocked (they fail the run)"
     if plan.skipped_subjects:
         held += f"; nothing matched for {', '.join(plan.skipped_subjects)}"
     return (f"{plan.files} files, {size(plan.bytes_total)} in all: {size(plan.bytes_to_fetch)} to fetch, "
@@ -47,16 +53,31 @@ def totals_line(plan: Plan) -> str:
 
 
 def verify_line(checked: Checked) -> str:
-    """One ``--verify`` problem: ``MISSING key (why)`` or ``BAD key: why``."""
-    if checked.status == "missing":
-        return redact(f"MISSING  {checked.key}  ({checked.detail})")
-    return redact(f"BAD      {checked.key}: {checked.detail}")
+    """One ``--verify`` problem: ``MISSING key (why)``, ``REFUSED key (why)`` or ``BAD key: why``."""
+    if checked.status is Status.MISSING:
+        return printable(redact(f"MISSING  {checked.key}  ({checked.detail})"))
+    if checked.status is Status.REFUSED:
+        return printable(redact(f"REFUSED  {checked.key}  ({checked.detail})"))
+    return printable(redact(f"BAD      {checked.key}: {checked.detail}"))
 
 
-def verify_summary(s: Summary) -> str:
-    head = "verify: complete" if s.complete else "verify: INCOMPLETE"
-    return (f"{head}: {s.files} files checked, {s.ok} ok ({size(s.bytes_ok)}), "
-            f"{s.missing} missing, {s.bad} bad")
+def verify_summary(s: Summary, repair: bool = False) -> str:
+    """The last line of ``--verify``; it says what ``--repair`` will do (or that it could)."""
+    if not s.complete:
+        head = "verify: INCOMPLETE"
+    elif s.refused:
+        head = "verify: complete except refused keys"
+    else:
+        head = "verify: complete"
+    refused = f", {s.refused} refused by the bucket" if s.refused else ""
+    text = (f"{head}: {s.files} files checked, {s.ok} ok ({size(s.bytes_ok)}), "
+            f"{s.missing} missing, {s.bad} bad{refused}")
+    todo = s.missing + s.bad
+    if todo and repair:
+        text += f"; repairing: fetching {todo} file(s) again"
+    elif todo:
+        text += "; add --repair to fetch the missing and bad files again"
+    return text
 
 
 def verify_json(checked: Checked) -> dict:
@@ -66,7 +87,7 @@ def verify_json(checked: Checked) -> dict:
 
 def verify_summary_json(s: Summary) -> dict:
     return {"event": "verify_finished", "complete": s.complete, "files": s.files, "ok": s.ok,
-            "missing": s.missing, "bad": s.bad, "bytes_ok": s.bytes_ok}
+            "missing": s.missing, "bad": s.bad, "refused": s.refused, "bytes_ok": s.bytes_ok}
 
 
 class HeldLines:
@@ -116,7 +137,7 @@ class HumanPrinter:
             self._lines.flush()
 
     def _line(self, text: str, stream: TextIO | None = None, *, urgent: bool = True) -> None:
-        text = redact(text)
+        text = printable(redact(text))
         if self._live:
             self._out.write("\r\x1b[K")
             self._live = False
@@ -136,7 +157,7 @@ class HumanPrinter:
         if isinstance(event, ev.PlanReady):
             self._line(f"plan: {totals_line(event.plan)}")
             self._line(f"into {event.plan.data_dir}")
-        elif isinstance(event, ev.FileSkipped) and event.reason == "complete":
+        elif isinstance(event, ev.FileSkipped) and event.kind is ev.SkipKind.COMPLETE:
             self._complete += 1
             self._complete_bytes += event.size
             return
@@ -216,13 +237,8 @@ QUIET_EVENTS = (ev.FileStarted, ev.FileDone, ev.FileSkipped)
 
 
 def plan_json(plan: Plan, with_items: bool) -> dict:
-    data = {"event": "plan", "data_dir": str(plan.data_dir), "files": plan.files,
-            "bytes_total": plan.bytes_total, "bytes_to_fetch": plan.bytes_to_fetch,
-            "bytes_present": plan.bytes_present, "held_out": len(plan.held_out)}
-    if with_items:
-        data["items"] = [{"key": i.key, "path": str(i.dest), "size": i.size, "state": i.state.value,
-                          "present": i.present, "component": i.component} for i in plan.items]
-    return data
+    """The ``plan`` event; with its items it is a plan file too (see core.plan_file)."""
+    return plan_file.document(plan) if with_items else plan_file.summary(plan)
 
 
 def to_json(event: ev.Event, with_items: bool = False) -> dict:
@@ -237,7 +253,7 @@ def to_json(event: ev.Event, with_items: bool = False) -> dict:
                 "active": [{"key": a.key, "done": a.done, "size": a.size} for a in event.active]}
     name = {ev.FileStarted: "file_started", ev.FileDone: "file_done", ev.FileSkipped: "file_skipped",
             ev.FileFailed: "file_failed", ev.Notice: "notice", ev.RunFinished: "run_finished"}[type(event)]
-    data = {"event": name, **{k: v for k, v in vars(event).items()}}
+    data = {"event": name, **{k: v.value if isinstance(v, ev.SkipKind) else v for k, v in vars(event).items()}}
     if isinstance(event, ev.RunFinished):
         data["elapsed"] = round(event.elapsed, 3)
         data["failures"] = [{"key": k, "error": m} for k, m in event.failures]

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import shutil
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from laion_fmri_tui.batch import sbatch
-from laion_fmri_tui.batch.args import PROG, build_parser, selection_from
+from laion_fmri_tui.batch.args import PROG, build_parser, check_plan_flags, selection_from
 from laion_fmri_tui.batch.exit_codes import ExitCode
-from laion_fmri_tui.core import config, licence, shard
+from laion_fmri_tui.batch.safe_output import SafeStream, printable
+from laion_fmri_tui.core import config, licence, plan_file, shard
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import size
+from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer.settings import EngineSettings
@@ -40,57 +44,111 @@ def main(argv: list[str], whole_process: bool = False) -> int:
     if whole_process:
         gc.freeze()
     args = build_parser().parse_args(argv)
+    _escape_unencodable()
+    out, err = output_streams()
     try:
-        return _run(args)
+        return _run(args, out, err)
     except LaionFmriError as error:
-        sys.stderr.write(f"{PROG}: {redact(error)}\n")
+        err.write(f"{PROG}: {printable(redact(error))}\n")
         return int(error.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
+        err.write(f"{PROG}: interrupted\n")
         return ExitCode.INTERRUPTED
     finally:
+        _settle(out, err)
         if whole_process:
             gc.freeze()
 
 
-def _run(args) -> int:
-    selection = selection_from(args)
-    if args.request_access:
-        from laion_fmri_tui.batch.access import request_access  # httpx: only when asked
+def output_streams():
+    """stdout and stderr as streams whose writes never raise (see SafeStream)."""
+    return SafeStream(sys.stdout), SafeStream(sys.stderr)
 
-        request_access(args)
-        if selection.is_empty:
-            return ExitCode.OK
-    data_dir = config.resolve_data_dir(args.data_dir)
-    if args.emit_sbatch:
-        return sbatch.emit(args, selection, data_dir)
-    if not _stimuli_only(selection):
-        _licence(args, data_dir)
+
+def _escape_unencodable() -> None:
+    """An ASCII-only locale (``PYTHONIOENCODING=ascii``) with a non-ASCII data
+    directory: the characters are written as escapes instead of failing the line."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _settle(out, err) -> None:
+    """A stream that broke is pointed at /dev/null, so the interpreter's last
+    flush at exit does not print an exception; stderr says once why stdout went quiet."""
+    if out.broken is not None:
+        err.write(f"{PROG}: standard output failed ({out.broken}); the download was not stopped, "
+                  "the exit code tells how it went\n")
+        err.flush()
+    for wrapped, stream in ((out, sys.stdout), (err, sys.stderr)):
+        if wrapped.broken is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+
+
+def _run(args, out, err) -> int:
+    check_plan_flags(args)
+    sbatch.check_arguments(args)
+    network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
+    if args.plan is None:
+        selection = selection_from(args)
+        if args.request_access:
+            from laion_fmri_tui.batch.access import request_access  # httpx: only when asked
+
+            request_access(args, network)
+            if selection.is_empty:
+                return ExitCode.OK
+        data_dir = config.resolve_data_dir(args.data_dir)
+        frozen = None
+        cc0 = not _stimuli_only(selection)
+    else:
+        selection = None
+        frozen = plan_file.read(Path(args.plan), args.data_dir)
+        data_dir = config.resolve_data_dir(frozen.data_dir)
+        cc0 = any(i.component != stimuli_component() for i in frozen.items)
+    downloads = args.repair or not (args.dry_run or args.verify or args.emit_sbatch)
+    if cc0 and not args.emit_sbatch:
+        _licence(args, data_dir, downloads)
     engine_settings = EngineSettings(jobs=args.jobs, part_size=args.part_size, retries=args.retries,
                                      max_bandwidth=args.max_bandwidth)
     service = DownloadService(ServiceSettings(
         data_dir=data_dir,
-        s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url)),
+        s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network),
         engine=engine_settings,
         access_url=args.access_url,
     ))
-    service.list_ahead(selection)
+    if selection is not None:
+        service.list_ahead(selection)
     from laion_fmri_tui.batch import output
     from laion_fmri_tui.core import events as ev
 
-    if not (args.dry_run or args.verify):
+    if downloads:
         service.load_engine()
-    plan = service.plan(selection)
+    plan = service.plan(selection) if frozen is None else frozen
+    if args.emit_sbatch:
+        return sbatch.emit(args, plan, Path(args.plan) if args.plan else None)
     if args.shard is not None:
         plan = shard.select(plan, *args.shard)
     if args.verify:
-        return _verify(args, plan)
+        return _verify(args, service, plan, out, err)
     if args.dry_run:
         if args.json:
-            output.JsonPrinter(sys.stdout, with_items=True)(ev.PlanReady(plan))
+            printer = output.JsonPrinter(out, with_items=True)
+            printer(ev.PlanReady(plan))
+            printer.flush()
         else:
-            output.plan_table(plan, sys.stdout)
+            output.plan_table(plan, out)
         return ExitCode.OK
+    return _download(args, service, plan, out, err)
+
+
+def _download(args, service, plan, out, err) -> int:
+    """Fetch ``plan``; the exit code says how it went (see exit_codes)."""
+    from laion_fmri_tui.batch import output
+
+    data_dir = plan.data_dir
     free = shutil.disk_usage(data_dir).free
     if plan.bytes_to_fetch > free:
         raise LaionFmriError(
@@ -98,10 +156,11 @@ def _run(args) -> int:
             f"{size(free)} free; free space or narrow the selection"
         )
     config.prepare_data_dir(data_dir)
-    tty = sys.stdout.isatty()
+    tty = out.isatty()
     every = args.progress_every if args.progress_every is not None else (2.0 if tty else 10.0)
-    sink = output.JsonPrinter(sys.stdout) if args.json else output.HumanPrinter(
-        sys.stdout, sys.stderr, tty=tty, every=every)
+    printer = output.JsonPrinter(out) if args.json else output.HumanPrinter(
+        out, err, tty=tty, every=every)
+    sink = Tally(printer)
     engine = service.engine(sink, plan)
     stopped_by: list[int] = []
 
@@ -112,41 +171,125 @@ def _run(args) -> int:
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         finished = _run_interruptibly(engine, plan, sink)
+        sink.report(args.plan)
     finally:
         _write_held(sink)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if stopped_by:
         return ExitCode.TERMINATED if stopped_by[0] == signal.SIGTERM else ExitCode.INTERRUPTED
-    if finished.cancelled:
+    if finished.cancelled or finished.failed:
         return ExitCode.FILES_FAILED
-    return ExitCode.FILES_FAILED if finished.failed else ExitCode.OK
+    return ExitCode.REFUSED if sink.refused else ExitCode.OK
 
 
-def _verify(args, plan) -> int:
-    """Check the (sharded) selection on disk: problems one line each, then a summary."""
+class Tally:
+    """The printer, plus a count of what the exit code and the closing notes need:
+    keys the bucket refused (HTTP 403; skipped, not failed) and files that
+    changed in the bucket since they were planned."""
+
+    def __init__(self, printer) -> None:
+        self._printer = printer
+        self.refused: list[str] = []
+        self.changed: list[str] = []
+
+    def __call__(self, event) -> None:
+        from laion_fmri_tui.core import events as ev
+
+        if isinstance(event, ev.FileSkipped) and event.kind is ev.SkipKind.REFUSED:
+            self.refused.append(event.key)
+        elif isinstance(event, ev.FileFailed) and event.kind == "changed":
+            self.changed.append(event.key)
+        self._printer(event)
+
+    def flush(self) -> None:
+        self._printer.flush()
+
+    def report(self, plan_path: str | None) -> None:
+        """Closing notes that say what the exit code means and what to do."""
+        from laion_fmri_tui.core import events as ev
+
+        if self.changed and plan_path:
+            self._printer(ev.Notice(
+                f"{len(self.changed)} file(s) changed in the bucket since the plan {plan_path} was made "
+                "(their ETag differs) and were not fetched: to take the new versions, make a new "
+                "plan (run the --emit-sbatch command again) and resubmit", "error"))
+        if self.refused:
+            self._printer(ev.Notice(
+                f"{len(self.refused)} key(s) refused by the bucket (HTTP 403) were skipped; "
+                f"no rerun fetches them (exit {int(ExitCode.REFUSED)})", "warning"))
+
+
+def _verify(args, service, plan, out, err) -> int:
+    """Check the (sharded) selection on disk: problems one line each, then a
+    summary; with ``--repair``, fetch the missing and bad files again."""
     from laion_fmri_tui.batch import output
     from laion_fmri_tui.core import checkup
+    from laion_fmri_tui.core.checkup import Status
 
-    printer = output.JsonPrinter(sys.stdout) if args.json else None
+    printer = output.JsonPrinter(out) if args.json else None
 
     def show(checked: checkup.Checked) -> None:
-        if checked.status == "ok":
+        if checked.status is Status.OK:
             return
         if printer is not None:
             printer.raw(output.verify_json(checked))
         else:
-            sys.stdout.write(output.verify_line(checked) + "\n")
-            sys.stdout.flush()
+            out.write(output.verify_line(checked) + "\n")
+            out.flush()
+
+    unreachable = threading.Event()
+
+    def refuses(item) -> bool:
+        """Ask the bucket about a missing file; after one unanswered ask, stop asking."""
+        if unreachable.is_set():
+            return False
+        try:
+            return service.refuses(item)
+        except ConnectionError:
+            unreachable.set()
+            return False
 
     if printer is not None:
         printer.raw(output.plan_json(plan, with_items=False))
-    _, summary = checkup.check_plan(plan, args.jobs, show)
+    results, summary = checkup.check_plan(plan, args.jobs, show, refuses)
     if printer is not None:
         printer.raw(output.verify_summary_json(summary))
+        printer.flush()
     else:
-        sys.stdout.write(output.verify_summary(summary) + "\n")
-    return ExitCode.OK if summary.complete else ExitCode.FILES_FAILED
+        out.write(output.verify_summary(summary, args.repair) + "\n")
+        out.flush()
+    todo = [r for r in results if r.status in (Status.MISSING, Status.BAD)]
+    if args.repair and todo:
+        code = _download(args, service, repair_plan(plan, todo), out, err)
+        return ExitCode.REFUSED if code == ExitCode.OK and summary.refused else code
+    if not summary.complete:
+        return ExitCode.FILES_FAILED
+    return ExitCode.REFUSED if summary.refused else ExitCode.OK
+
+
+def repair_plan(plan, todo):
+    """The plan of what verify found missing or bad. A bad file is fetched from
+    its first byte (its ``.part``, if any, is dropped: the size it was trusted
+    by is no proof); the bad file keeps its place until the new one, checked,
+    is renamed over it."""
+    import dataclasses
+
+    from laion_fmri_tui.core.checkup import Status
+    from laion_fmri_tui.core.plan import LocalState
+    from laion_fmri_tui.core.transfer import partfile
+
+    wanted = {r.key: r.status for r in todo}
+    items = []
+    for item in plan.items:
+        status = wanted.get(item.key)
+        if status is Status.BAD:
+            partfile.discard(item.dest)
+            item = dataclasses.replace(item, state=LocalState.ABSENT, present=0)
+        elif status is not Status.MISSING:
+            continue
+        items.append(item)
+    return dataclasses.replace(plan, items=tuple(items), held_out=(), refused=(), skipped_subjects=())
 
 
 WRITE_EVERY = 0.2
@@ -164,6 +307,8 @@ def _run_interruptibly(engine, plan, sink):
     while worker.is_alive():
         worker.join(WRITE_EVERY)
         _write_held(sink)
+    if not result:  # a bug of ours ended the engine's thread (its traceback is on stderr)
+        raise LaionFmriError("the transfer engine stopped unexpectedly; rerun the same command to resume")
     return result[0]
 
 
@@ -174,20 +319,27 @@ def _write_held(sink) -> None:
         sink.flush()
 
 
+def stimuli_component() -> str:
+    """The component of the gated stimulus images (the data-use agreement, not CC0, covers them)."""
+    from laion_fmri_tui.core.stimuli import COMPONENT
+
+    return COMPONENT
+
+
 def _stimuli_only(selection) -> bool:
     """The stimulus images are under the data-use agreement, not the CC0 licence."""
     return selection.stimuli and not (selection.subjects or selection.embeddings
                                       or selection.segmentations or selection.captions)
 
 
-def _licence(args, data_dir) -> None:
+def _licence(args, data_dir, downloads: bool) -> None:
     if licence.is_accepted(data_dir):
         return
     if args.accept_license:
-        if not (args.dry_run or args.verify):
+        if downloads:
             licence.accept(data_dir)
         return
-    if args.dry_run or args.verify:
+    if not downloads:
         return
     if sys.stdin.isatty() and sys.stdout.isatty() and not args.json:
         sys.stdout.write(f"{licence.LICENCE_TITLE}\n\n{licence.LICENCE_TEXT}\n")

@@ -44,6 +44,8 @@ SEGMENTATION_KEYS = (
 CAPTIONS_KEY = "stimuli/task-images_desc-captions.csv"
 
 _PERMISSIVE = ("task", "space", "desc", "stat", "run", "echo", "part")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Characters that would make a file name drive a terminal (ESC, CR, newline...)."""
 _LABEL = re.compile(r"label-([A-Za-z0-9-]+)(?=[_./]|$)")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -152,6 +154,8 @@ def check_key(key: str) -> None:
         raise UnsafeKeyError("refusing an empty S3 key")
     if "\\" in key or "\x00" in key:
         raise UnsafeKeyError(f"refusing S3 key {key!r}: backslash or NUL in it")
+    if _CONTROL.search(key):
+        raise UnsafeKeyError(f"refusing S3 key {key!r}: control characters in it (unsafe as a file name)")
     if key.startswith("/") or _DRIVE.match(key):
         raise UnsafeKeyError(f"refusing S3 key {key!r}: it is an absolute path")
     padded = f"/{key}/"  # each segment between slashes: one substring test per kind, not a loop per key

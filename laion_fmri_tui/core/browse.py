@@ -16,7 +16,8 @@ from collections.abc import Iterable
 
 from laion_fmri_tui.core import bids
 from laion_fmri_tui.core.catalog import Catalog
-from laion_fmri_tui.core.selection import COMPONENTS, EMBEDDING_MODELS, Filters, Selection
+from laion_fmri_tui.core.inventory import present_components
+from laion_fmri_tui.core.selection import EMBEDDING_MODELS, Filters, Selection
 
 COMPONENT_LABELS = {
     "glmsingle": "GLMsingle betas", "rois": "ROIs", "freesurfer": "FreeSurfer",
@@ -106,12 +107,7 @@ class BucketBrowser:
 
     def _present(self, subject: str) -> list[str]:
         """Components that exist in the bucket for this subject."""
-        found = []
-        for component in COMPONENTS:
-            parent = bids.component_prefix(component, subject)[: -len(subject) - 1]
-            if subject in self.catalog.level(parent).names:
-                found.append(component)
-        return found
+        return present_components(self.catalog, subject)
 
     def _components(self, subject: str) -> list[BrowseNode]:
         return [BrowseNode(f"{subject}/{c}", COMPONENT_LABELS[c], (Fragment(subject, c),),

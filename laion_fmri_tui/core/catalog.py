@@ -195,6 +195,8 @@ class Catalog:
                     return
                 kwargs["ContinuationToken"] = token
         except ListingError as error:
+            if error.whole:  # a proxy's refusal, an untrusted certificate: the reason says it all
+                raise BucketUnreachableError(str(error)) from None
             if error.status is not None:
                 raise BucketUnreachableError(
                     f"listing s3://{self._bucket}/{prefix} failed (HTTP {error.status}); "

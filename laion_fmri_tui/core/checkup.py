@@ -6,19 +6,38 @@ ETag when its part size can be inferred (see
 :mod:`laion_fmri_tui.core.transfer.verify`); the sha256 for the stimulus
 images (through the ``verified.json`` record, so an unchanged 3 GB file is
 not hashed again). Files are checked in parallel; hashing releases the GIL.
+
+A file that is not on disk may be one the bucket refuses (HTTP 403): the
+download skipped it and said so, and no rerun will fetch it. Verify asks the
+bucket about each missing file (a HEAD, no body), when the caller gives it a
+way to (``refuses``), so the two agree: such a key is ``refused``, not
+``missing``, and the exit code tells a job script the difference.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from laion_fmri_tui.core import verified
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer.verify import VerificationError, Verifier
 
 _READ = 4 * 1024 * 1024
+
+
+class Status(str, enum.Enum):
+    """What verify found for one planned file."""
+
+    OK = "ok"
+    MISSING = "missing"
+    """Absent, or only a ``.part``: a rerun (or ``--repair``) fetches it."""
+    BAD = "bad"
+    """Present but wrong (size or checksum): ``--repair`` fetches it again."""
+    REFUSED = "refused"
+    """Absent, and the bucket refuses it (HTTP 403): nothing will fetch it."""
 
 
 @dataclass(frozen=True)
@@ -28,8 +47,7 @@ class Checked:
     key: str
     path: str
     size: int
-    status: str
-    """``ok``, ``missing`` (absent or only a ``.part``) or ``bad`` (present, wrong)."""
+    status: Status
     check: str
     """What proved it: ``size``, ``md5``, ``etag`` or ``sha256``; ``""`` when missing."""
     detail: str = ""
@@ -41,22 +59,25 @@ class Summary:
     ok: int = 0
     missing: int = 0
     bad: int = 0
+    refused: int = 0
     bytes_ok: int = 0
 
     @property
     def complete(self) -> bool:
+        """Every file the bucket serves is on disk and right (refused keys aside)."""
         return self.missing == 0 and self.bad == 0
 
     def add(self, result: Checked) -> None:
         self.files += 1
-        setattr(self, result.status, getattr(self, result.status) + 1)
-        if result.status == "ok":
+        name = result.status.value
+        setattr(self, name, getattr(self, name) + 1)
+        if result.status is Status.OK:
             self.bytes_ok += result.size
 
 
 def check_item(plan: Plan, item: PlanItem) -> Checked:
     """Check one file; never raises for a missing or unreadable file."""
-    def result(status: str, check: str = "", detail: str = "") -> Checked:
+    def result(status: Status, check: str = "", detail: str = "") -> Checked:
         return Checked(item.key, str(item.dest), item.size, status, check, detail)
 
     if item.state is not LocalState.COMPLETE:
@@ -64,33 +85,38 @@ def check_item(plan: Plan, item: PlanItem) -> Checked:
             on_disk = item.dest.stat().st_size
         except OSError:
             partial = f"partial: {item.present} of {item.size} bytes" if item.present else "not on disk"
-            return result("missing", detail=partial)
+            return result(Status.MISSING, detail=partial)
         if on_disk != item.size:
-            return result("bad", "size", f"size is {on_disk} bytes, expected {item.size}")
+            return result(Status.BAD, "size", f"size is {on_disk} bytes, expected {item.size}")
     try:
         if item.sha256:
             got = verified.sha256_of(plan.data_dir, item.dest)
             if got != item.sha256.lower():
-                return result("bad", "sha256", f"sha256 mismatch: expected {item.sha256[:16]}…, "
+                return result(Status.BAD, "sha256", f"sha256 mismatch: expected {item.sha256[:16]}…, "
                                                f"got {(got or '?')[:16]}…")
-            return result("ok", "sha256")
+            return result(Status.OK, "sha256")
         verifier = Verifier(item.size, item.etag)
         with open(item.dest, "rb") as handle:
             while chunk := handle.read(_READ):
                 verifier.update(chunk)
-        return result("ok", verifier.finish())
+        return result(Status.OK, verifier.finish())
     except VerificationError as error:
-        return result("bad", Verifier(item.size, item.etag).kind, str(error))
+        return result(Status.BAD, Verifier(item.size, item.etag).kind, str(error))
     except OSError as error:
-        return result("bad", "size", f"cannot read: {error.strerror or error}")
+        return result(Status.BAD, "size", f"cannot read: {error.strerror or error}")
 
 
 def check_plan(plan: Plan, jobs: int = 4,
-               on_result: Callable[[Checked], None] | None = None) -> tuple[list[Checked], Summary]:
-    """Check every planned file (plan order); returns the results and totals."""
+               on_result: Callable[[Checked], None] | None = None,
+               refuses: Callable[[PlanItem], bool] | None = None) -> tuple[list[Checked], Summary]:
+    """Check every planned file (plan order); returns the results and totals.
+
+    ``refuses(item)``: whether the bucket refuses the key now; asked only for
+    missing files (a HEAD each), which it turns into ``refused``.
+    """
     summary = Summary()
     results: list[Checked] = []
-    for checked in _checked(plan, jobs):
+    for checked in _checked(plan, jobs, refuses):
         summary.add(checked)
         results.append(checked)
         if on_result is not None:
@@ -98,6 +124,15 @@ def check_plan(plan: Plan, jobs: int = 4,
     return results, summary
 
 
-def _checked(plan: Plan, jobs: int) -> Iterator[Checked]:
+def _checked(plan: Plan, jobs: int, refuses: Callable[[PlanItem], bool] | None) -> Iterator[Checked]:
+    def check(item: PlanItem) -> Checked:
+        checked = check_item(plan, item)
+        if checked.status is Status.MISSING and refuses is not None and refuses(item):
+            return replace(checked, status=Status.REFUSED,
+                           detail="the bucket refuses it (HTTP 403); no rerun will fetch it")
+        return checked
+
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, 32)), thread_name_prefix="verify") as pool:
-        yield from pool.map(lambda item: check_item(plan, item), plan.items)
+        yield from pool.map(check, plan.items)
+    for key, reason in plan.blocked:  # a symbolic link at its path, or two keys at one path
+        yield Checked(key, "", 0, Status.BAD, "path", reason)

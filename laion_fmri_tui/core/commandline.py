@@ -80,7 +80,8 @@ def slurm_script(selections: Sequence[Selection], data_dir: Path | None, *,
 
     With *shards* it is an array job (``--array=0-(N-1)``, logs ``%A_%a``)
     whose task K runs every command with ``--shard K/N``, so the tasks split
-    the files between them. *program* replaces ``laion-fmri-tui`` (e.g.
+    the files between them (``--batch --emit-sbatch`` writes a script of a
+    frozen plan instead: :mod:`laion_fmri_tui.core.array_script`). *program* replaces ``laion-fmri-tui`` (e.g.
     ``[sys.executable, "-m", "laion_fmri_tui"]`` where the entry point is not
     on the job's PATH); *extra_args* (e.g. ``--endpoint-url``) go on every line.
 
@@ -90,8 +91,10 @@ def slurm_script(selections: Sequence[Selection], data_dir: Path | None, *,
     """
     if shards is not None and shards < 1:
         raise ValueError(f"shards must be at least 1 (got {shards})")
-    # Only this literal is left unquoted for the shell; every user value is quoted.
-    shard = ' --shard "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT"' if shards is not None else ""
+    # Only this literal is left unquoted for the shell; every user value is quoted. N is
+    # written in, not read from SLURM_ARRAY_TASK_COUNT: that is 1 when one task is
+    # resubmitted on its own (sbatch --array=K), which would change the split.
+    shard = f' --shard "$SLURM_ARRAY_TASK_ID/{shards}"' if shards is not None else ""
     commands = "\n".join(
         shlex.join([*program, *selection_argv(s, data_dir=data_dir)[1:], *extra_args]) + shard
         for s in selections if not s.is_empty)

@@ -8,6 +8,7 @@ Progress is coalesced by the engine (a :class:`Progress` at most every
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Union
 from collections.abc import Callable
@@ -73,13 +74,27 @@ class FileDone:
     """What was checked: ``md5``, ``etag`` (multipart MD5), ``sha256`` or ``size``."""
 
 
+class SkipKind(enum.Enum):
+    """Why a file was skipped: what the exit code and the screens make of it."""
+
+    COMPLETE = "complete"
+    """Already on disk (checked by size, or by sha256 for stimuli)."""
+    REFUSED = "refused"
+    """The bucket refused the key (HTTP 403): no rerun fetches it (exit 5)."""
+    UNSAFE = "unsafe"
+    """The planner refused the key: its path would leave the data directory."""
+    ELSEWHERE = "elsewhere"
+    """Another run on the same data directory fetched it meanwhile."""
+
+
 @dataclass(frozen=True)
 class FileSkipped:
     """A file was not fetched, and that is not an error of the run."""
 
     key: str
+    kind: SkipKind
     reason: str
-    """``complete`` (already on disk) or why the bucket refused it."""
+    """Why, for people: ``complete``, or the refusal's words."""
     size: int = 0
 
 
@@ -89,6 +104,9 @@ class FileFailed:
 
     key: str
     error: str
+    kind: str = ""
+    """What went wrong, as the sources classify it (``changed``: the object in
+    the bucket is no longer the planned one; ``missing``, ``transient`` ...)."""
 
 
 @dataclass(frozen=True)

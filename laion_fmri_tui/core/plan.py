@@ -56,6 +56,10 @@ class Plan:
     """Keys dropped because their session is held out (never requested)."""
     refused: tuple[tuple[str, str], ...] = ()
     """(key, reason) for keys that would map outside the data directory."""
+    blocked: tuple[tuple[str, str], ...] = ()
+    """(key, reason) for files that cannot be written safely: a symbolic link at
+    the file's path or its temp path, or a key that maps to the same local path
+    as another (``label-`` de-hyphenation). Each one fails the run."""
     skipped_subjects: tuple[str, ...] = ()
     """With ``--subject all``: subjects that had nothing matching the selection."""
 

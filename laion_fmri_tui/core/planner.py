@@ -9,6 +9,7 @@ any filter or pin, so they can never reach the transfer engine.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from laion_fmri_tui.core import bids
@@ -17,10 +18,15 @@ from laion_fmri_tui.core.errors import NoMatchingDataError, UnsafeKeyError, Usag
 from laion_fmri_tui.core.models import RemoteObject
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.selection import COMPONENTS, Filters, Selection
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import tempnames
+from laion_fmri_tui.core.transfer.filelock import UnsafePathError
 
 _FILTERED = frozenset({"glmsingle", "rois", "raw"})
 """Components the filters apply to; the others are pulled whole."""
+RAW_ONLY_FILTERS = ("run", "echo", "part")
+"""Filters only the raw walk applies, as upstream's ``download_raw`` does: its
+derivative walk has no such filters, and GLMsingle's per-run figures
+(``run-0001``) must not be dropped by ``--run 01``."""
 
 
 class _Collector:
@@ -32,14 +38,17 @@ class _Collector:
         self.items: dict[str, PlanItem] = {}
         self.held_out: dict[str, None] = {}
         self.refused: dict[str, str] = {}
+        self.blocked: dict[str, str] = {}
+        self._keys_at: dict[str, str] = {}
+        """Local path -> the key planned there (two keys may map to one)."""
         self._names: dict[str, frozenset[str]] = {}
 
     def _may_exist(self, dest: str) -> bool:
-        """Whether the file or its ``.part`` is in its folder: one listing per
-        folder, instead of two failing ``stat`` calls per key of a fresh plan."""
+        """Whether the file, its ``.part`` or its lock is in its folder: one listing
+        per folder, instead of failing ``stat`` calls per key of a fresh plan."""
         folder, name = os.path.split(dest)
         names = self._names_in(folder)
-        return name in names or name + ".part" in names
+        return name in names or name + ".part" in names or name + ".lock" in names
 
     def _names_in(self, folder: str) -> frozenset[str]:
         """A folder's entries, listed once; none, without a look, when its
@@ -64,16 +73,25 @@ class _Collector:
         A key that would land outside the data directory is recorded as
         refused (the run reports it) instead of aborting the whole plan.
         """
-        if obj.key in self.items or obj.key in self.refused:
+        if obj.key in self.items or obj.key in self.refused or obj.key in self.blocked:
             return
         try:
             where = bids.local_path_in(self._root, obj.key)
         except UnsafeKeyError as error:
             self.refused[obj.key] = str(error)
             return
+        other = self._keys_at.setdefault(where, obj.key)
+        if other != obj.key:
+            self.blocked[obj.key] = (f"{obj.key} and {other} map to one local path "
+                                     f"{os.path.relpath(where, self._root)}; only {other} is fetched")
+            return
         dest = Path(where)
         if self._may_exist(where):
-            state, present = partfile.local_state(dest, obj.size, obj.etag)
+            try:
+                state, present = tempnames.local_state(dest, obj.size, obj.etag)
+            except UnsafePathError as error:
+                self.blocked[obj.key] = str(error)
+                return
         else:
             state, present = LocalState.ABSENT, 0
         self.items[obj.key] = PlanItem(
@@ -118,6 +136,7 @@ def build_plan(catalog: Catalog, selection: Selection, data_dir: Path) -> Plan:
         items=tuple(out.items.values()),
         held_out=tuple(out.held_out),
         refused=tuple(out.refused.items()),
+        blocked=tuple(out.blocked.items()),
         skipped_subjects=tuple(skipped),
     )
 
@@ -179,6 +198,7 @@ def _add_subject(catalog: Catalog, selection: Selection, subject: str, out: _Col
     R2mean map alone does not count, it only accompanies session data.
     """
     filters = selection.filters
+    derivative_filters = replace(filters, **{name: () for name in RAW_ONLY_FILTERS})
     pinned = _pinned_keys(subject, filters)
     hits = 0
     found: list[tuple[RemoteObject, str]] = []
@@ -188,7 +208,7 @@ def _add_subject(catalog: Catalog, selection: Selection, subject: str, out: _Col
         for obj in catalog.objects(bids.component_prefix(component, subject)):
             if obj.key.endswith("/"):
                 continue
-            passes = _passes(obj.key, component, filters)
+            passes = _passes(obj.key, component, filters if component == "raw" else derivative_filters)
             if bids.is_held_out(obj.key):
                 if passes:
                     out.held_out.setdefault(obj.key)

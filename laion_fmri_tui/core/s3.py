@@ -11,7 +11,9 @@ are made by :mod:`laion_fmri_tui.core.s3_http`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from laion_fmri_tui.core.http.network import NetworkSettings
 
 BUCKET = "laion-fmri"
 REGION = "us-west-2"
@@ -33,6 +35,8 @@ class S3Settings:
     GETs are retried by the engine, from the byte they reached."""
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    """Proxy and CA bundle (``--proxy``, ``--ca-bundle``; the environment fills in the rest)."""
 
 
 def endpoint_from_env(explicit: str | None) -> str | None:

@@ -25,8 +25,8 @@ import time
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, unquote, urlencode
 
-import certifi
-
+from laion_fmri_tui.core.http.connect import UNTRUSTED, ProxyRefused, open_blocking
+from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.s3 import REGION, S3Settings
 from laion_fmri_tui.core.transfer.http_wire import AGENT, Origin, target
 from laion_fmri_tui.core.transfer.sources import SourceError
@@ -37,11 +37,19 @@ _DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeErro
 
 
 class ListingError(Exception):
-    """A listing failed for good: ``status`` is the HTTP status, None if unreachable."""
+    """A listing failed for good: ``status`` is the HTTP status, None if unreachable.
 
-    def __init__(self, status: int | None, reason: str) -> None:
+    ``whole``: the reason is the whole message (a proxy's refusal, an untrusted
+    certificate), not a detail of "could not reach"."""
+
+    def __init__(self, status: int | None, reason: str, whole: bool = False) -> None:
         super().__init__(reason)
         self.status = status
+        self.whole = whole
+
+
+class NetworkRefused(ConnectionError):
+    """A failure no retry mends: the proxy refused, or the certificate is not trusted."""
 
 
 class Response:
@@ -100,15 +108,16 @@ class Response:
 class _Pool:
     """Kept-alive connections per origin, each used by one thread at a time."""
 
-    def __init__(self, connect_timeout: float, read_timeout: float, maxsize: int) -> None:
+    def __init__(self, connect_timeout: float, read_timeout: float, maxsize: int,
+                 network: NetworkSettings) -> None:
         self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
         self._maxsize = max(1, maxsize)
         self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
-        self._tls: ssl.SSLContext | None = None
+        self._network = network
 
-    def get(self, url: str, headers: dict[str, str] | None = None) -> Response:
-        """Send a GET and read the answer's head. A kept connection the server
+    def get(self, url: str, headers: dict[str, str] | None = None, method: str = "GET") -> Response:
+        """Send a GET (or a HEAD) and read the answer's head. A kept connection the server
         dropped while idle is replaced once, at no cost; other failures raise
         ``ConnectionError`` with a short reason (never the URL)."""
         try:
@@ -121,14 +130,29 @@ class _Pool:
             try:
                 conn, kept = self._take(origin)
                 if conn.sock is None:
-                    conn.connect()
-                    conn.sock.settimeout(self._read_timeout)
-                conn.request("GET", path, headers=sent)
-                return Response(self, origin, conn, conn.getresponse())
+                    conn.sock, route = open_blocking(self._network, url, origin, self._connect_timeout,
+                                                     self._read_timeout)
+                    conn.route = route  # type: ignore[attr-defined]
+                route = conn.route  # type: ignore[attr-defined]
+                if route.forward:  # plain http through a proxy: the absolute URI, the proxy's credentials
+                    assert route.proxy is not None
+                    conn.request(method, url, headers={**sent, **dict(
+                        line.split(": ", 1) for line in route.proxy.headers())})
+                else:
+                    conn.request(method, path, headers=sent)
+                answer = conn.getresponse()
+                if answer.status == 407 and route.proxy is not None:
+                    conn.close()
+                    raise NetworkRefused(str(ProxyRefused(route.proxy, 407)))
+                return Response(self, origin, conn, answer)
             except _DROPPED as error:
                 conn.close()  # type: ignore[union-attr] - _take does not raise these
                 if not kept:
                     raise ConnectionError(reason_of(error)) from None
+            except ProxyRefused as error:
+                raise NetworkRefused(str(error)) from None
+            except ssl.SSLCertVerificationError:
+                raise NetworkRefused(UNTRUSTED) from None
             except (OSError, http.client.HTTPException, ValueError) as error:  # UnicodeError: a bad host name
                 if conn is not None:
                     conn.close()
@@ -139,11 +163,8 @@ class _Pool:
             idle = self._idle.get(origin)
             if idle:
                 return idle.pop(), True
-            if origin.tls and self._tls is None:
-                self._tls = ssl.create_default_context(cafile=certifi.where())
-        if origin.tls:
-            return http.client.HTTPSConnection(origin.host, origin.port, timeout=self._connect_timeout,
-                                               context=self._tls), False
+        # The socket (proxy tunnel and TLS included) comes from core/http/connect.py:
+        # http.client only speaks HTTP over it.
         return http.client.HTTPConnection(origin.host, origin.port, timeout=self._connect_timeout), False
 
     def release(self, origin: Origin, conn: http.client.HTTPConnection) -> None:
@@ -165,7 +186,10 @@ class S3Http:
         self.timeouts = (settings.connect_timeout, settings.read_timeout)
         """(connect, read) seconds, for every client of this endpoint."""
         self._attempts = max(1, settings.max_attempts)
-        self._pool = _Pool(settings.connect_timeout, settings.read_timeout, settings.max_connections)
+        self.network = settings.network
+        """Proxy and CA settings, for every connection of this endpoint (the lane's too)."""
+        self._pool = _Pool(settings.connect_timeout, settings.read_timeout, settings.max_connections,
+                           settings.network)
 
     def bucket_url(self, bucket: str) -> str:
         """Real S3 is addressed virtual-host style (the bucket name is DNS-safe);
@@ -180,6 +204,12 @@ class S3Http:
     def get(self, url: str, headers: dict[str, str] | None = None) -> Response:
         """One GET over a kept connection (raises ``ConnectionError`` when there is no answer)."""
         return self._pool.get(url, headers)
+
+    def head_status(self, url: str) -> int:
+        """The HTTP status of a HEAD of ``url`` (no body moves); raises ``ConnectionError``."""
+        response = self._pool.get(url, method="HEAD")
+        response.read()  # empty: hands the connection back
+        return response.status
 
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None,  # noqa: N803
                         ContinuationToken: str | None = None) -> dict:
@@ -196,6 +226,8 @@ class S3Http:
             try:
                 response = self._pool.get(url)
                 body = response.read()
+            except NetworkRefused as error:
+                raise ListingError(None, str(error), whole=True) from None
             except ConnectionError as error:
                 status, reason = None, str(error)
             else:
@@ -240,7 +272,7 @@ def reason_of(error: BaseException) -> str:
     if isinstance(error, TimeoutError):  # socket.timeout too
         return "timed out"
     if isinstance(error, ssl.SSLCertVerificationError):
-        return "the server's certificate is not trusted"
+        return UNTRUSTED
     if isinstance(error, socket.gaierror):
         return "host not found"
     if isinstance(error, _DROPPED):

@@ -68,7 +68,7 @@ class DownloadService:
         if self._access is None:
             from laion_fmri_tui.core.access.client import AccessClient
 
-            self._access = AccessClient(self.settings.access_url)
+            self._access = AccessClient(self.settings.access_url, network=self.settings.s3.network)
         return self._access
 
     def list_ahead(self, selection: Selection) -> None:
@@ -116,6 +116,18 @@ class DownloadService:
             refused=tuple(dict.fromkeys(r for p in plans for r in p.refused)),
             skipped_subjects=tuple(dict.fromkeys(k for p in plans for k in p.skipped_subjects)),
         )
+
+    def refuses(self, item: PlanItem) -> bool:
+        """Whether the bucket refuses ``item``'s key now (HTTP 403 to a HEAD;
+        no body moves). ``--verify`` asks it for files it finds missing. A key
+        served through the access service is never "refused" here.
+
+        Raises:
+            ConnectionError: no answer from the endpoint.
+        """
+        if item.source != "s3":
+            return False
+        return self._http.head_status(self._http.object_url(self.settings.s3.bucket, item.key)) == 403
 
     def check_access(self, plan: Plan) -> None:
         """Raise the access error a run of ``plan`` would meet (no id, unknown id...)."""

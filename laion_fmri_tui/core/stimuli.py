@@ -15,7 +15,7 @@ from pathlib import Path
 from laion_fmri_tui.core import verified
 from laion_fmri_tui.core.access.errors import AccessServiceError
 from laion_fmri_tui.core.plan import LocalState, PlanItem
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import tempnames
 
 STIMULUS_FILES = ("task-images_stimuli.h5", "task-images_metadata.csv")
 COMPONENT = "stimuli"
@@ -40,7 +40,7 @@ def plan_items(manifest, data_dir: Path) -> tuple[PlanItem, ...]:
         if spec is None:
             raise AccessServiceError(f"the access service's manifest does not list {name}; try again later")
         dest = Path(data_dir) / "stimuli" / name
-        state, present = _state(data_dir, dest, spec.size, spec.sha256)
+        state, present = local_state(data_dir, dest, spec.size, spec.sha256)
         items.append(PlanItem(
             key=stimulus_key(name), dest=dest, size=spec.size, etag=identity(spec.sha256),
             component=COMPONENT, state=state, present=present, sha256=spec.sha256, source="access",
@@ -48,13 +48,10 @@ def plan_items(manifest, data_dir: Path) -> tuple[PlanItem, ...]:
     return tuple(items)
 
 
-def _state(data_dir: Path, dest: Path, size: int, sha256: str) -> tuple[LocalState, int]:
-    try:
-        same_size = dest.stat().st_size == size
-    except OSError:
-        same_size = False
-    if same_size:
+def local_state(data_dir: Path, dest: Path, size: int, sha256: str) -> tuple[LocalState, int]:
+    """Complete only when the sha256 matches (through ``verified.json``); else what a ``.part`` keeps."""
+    if tempnames.final_size(dest) == size:  # a symbolic link there is refused, not trusted
         if verified.sha256_of(data_dir, dest) == sha256:
             return LocalState.COMPLETE, size
         return LocalState.ABSENT, 0  # wrong content: fetched again, replaced on success
-    return partfile.local_state(dest, size, identity(sha256), has_sha256=True)
+    return tempnames.local_state(dest, size, identity(sha256), has_sha256=True)

@@ -35,6 +35,8 @@ LARGE_KEY = f"{GLM}/sub-01/ses-01/func/sub-01_ses-01_task-images_space-T1w_desc-
 LARGE_SIZE = 4 * MIB  # single PUT, so a plain MD5 ETag
 PAGINATED_PREFIX = f"{GLM}/sub-05/ses-01/figures/"
 PAGINATED_COUNT = 1050  # > 1,000 so listing needs a continuation token
+RUN_FIGURES_PREFIX = f"{GLM}/sub-03/ses-02/figures/"
+RUN_FIGURES = 3  # per-run diagnostics named run-0001..: a raw-only --run filter must not drop them
 STIMULI_H5_KEY = "stimuli/task-images_stimuli.h5"
 STIMULI_CSV_KEY = "stimuli/task-images_metadata.csv"
 EMBEDDING_DIMS = {"CLIP": 1024, "DINOv2": 1024, "PEcore": 1024, "SigLIP2": 1152}
@@ -190,6 +192,9 @@ def _glm_keys() -> Iterator[str]:
                 yield from (f"{d}/figures/fig-{i:04d}.png" for i in range(PAGINATED_COUNT))
             else:
                 yield f"{d}/figures/{ses}_task-images_desc-R2_figure.png"
+            if f"{d}/figures/" == RUN_FIGURES_PREFIX:
+                yield from (f"{d}/figures/{ses}_task-images_run-{r:04d}_desc-R2run_figure.png"
+                            for r in range(1, RUN_FIGURES + 1))
 
 
 def _other_keys() -> Iterator[str]:

@@ -12,8 +12,9 @@ import dataclasses
 import threading
 from collections.abc import Collection
 
-from laion_fmri_tui.core.plan import Plan
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.plan import LocalState, Plan
+from laion_fmri_tui.core.transfer import tempnames
+from laion_fmri_tui.core.transfer.filelock import UnsafePathError
 from laion_fmri_tui.core.engine_process import EngineProcess
 
 
@@ -69,7 +70,10 @@ def retry_plan(plan: Plan, keys: Collection[str]) -> Plan:
     items = []
     for item in plan.items:
         if item.key in keys:
-            state, present = partfile.local_state(item.dest, item.size, item.etag,
-                                                  has_sha256=item.sha256 is not None)
+            try:
+                state, present = tempnames.local_state(item.dest, item.size, item.etag,
+                                                       has_sha256=item.sha256 is not None)
+            except UnsafePathError:
+                state, present = LocalState.PARTIAL, 0  # the engine opens it and says why it refuses
             items.append(dataclasses.replace(item, state=state, present=present))
     return Plan(plan.data_dir, tuple(items))

@@ -61,13 +61,15 @@ def test_a_denied_key_is_skipped_with_its_reason_and_the_run_goes_on(run_batch, 
         result = run_batch("--subject", "03", "--ses", "02", "--json", "--data-dir", str(licensed_data_dir))
     finally:
         s3.admin().put_object_acl(Bucket=synthetic.BUCKET, Key=denied, ACL="public-read")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 5, result.stderr  # complete except a refused key: not 0, not 1
     events = [json.loads(line) for line in result.stdout.splitlines()]
     skipped = [e for e in events if e["event"] == "file_skipped" and e["key"] == denied]
     assert skipped and "403" in skipped[0]["reason"]
     assert not (licensed_data_dir / denied).exists()
     assert not (licensed_data_dir / (denied + ".part")).exists()
-    assert events[-1]["done"] == events[0]["files"] - 1 and events[-1]["skipped"] == 1
+    [finished] = [e for e in events if e["event"] == "run_finished"]
+    assert finished["done"] == events[0]["files"] - 1 and finished["skipped"] == 1
+    assert events[-1]["event"] == "notice" and "1 key(s) refused by the bucket" in events[-1]["message"]
 
 
 def test_a_key_that_would_escape_the_data_dir_is_refused(run_batch, s3, licensed_data_dir, tmp_path):

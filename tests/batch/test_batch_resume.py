@@ -11,6 +11,7 @@ from pathlib import Path
 from batchtools import batch_command, batch_env, files_under
 
 from laion_fmri_tui.core.bids import bidsify_local_key
+from laion_fmri_tui.core.transfer import partfile, tempnames
 from laion_fmri_tui.devserver import synthetic
 
 MIB = 1024 * 1024
@@ -32,9 +33,14 @@ def wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def live_part(dest: Path) -> Path:
+    """The ``.part`` a run is writing (its own name, see tempnames)."""
+    return partfile.part_path(tempnames.current(dest))
+
+
 def record(dest: Path) -> dict:
     try:
-        return json.loads(dest.with_name(dest.name + ".part.json").read_text())
+        return json.loads(partfile.record_path(tempnames.current(dest)).read_text())
     except (OSError, ValueError):
         return {}
 
@@ -51,7 +57,7 @@ def test_sigkill_then_rerun_resumes_parts_and_skips_finished_files(s3, licensed_
     assert not big.exists(), "a killed run must not leave the final path"
     done_before = record(big)["chunks_done"]
     finished_before = files_under(licensed_data_dir) - {
-        p for p in files_under(licensed_data_dir) if p.endswith((".part", ".part.json"))}
+        p for p in files_under(licensed_data_dir) if p.endswith((".part", ".part.json", ".lock"))}
     assert finished_before, "small files finished before the kill"
     s3.reset()
 
@@ -68,19 +74,19 @@ def test_sigkill_then_rerun_resumes_parts_and_skips_finished_files(s3, licensed_
     keys_by_path = {bidsify_local_key(k): k for k in s3_objects}
     for path in finished_before:
         assert s3.gets(keys_by_path[path]) == [], f"{path} was complete and must not be fetched again"
-    assert not [p for p in files_under(licensed_data_dir) if ".part" in p], "no .part left behind"
+    assert not [p for p in files_under(licensed_data_dir) if ".part" in p or p.endswith(".lock")], \
+        "no .part, record or lock left behind (the killed run's stale lock was taken over)"
 
 
 def test_sigkill_then_rerun_resumes_a_sequential_file_from_its_offset(s3, licensed_data_dir, s3_objects):
     large = licensed_data_dir / synthetic.LARGE_KEY
-    part = large.with_name(large.name + ".part")
     s3.throttle(synthetic.LARGE_KEY, 1 * MIB)
     args = ("--subject", "01", "--ses", "01", "--part-size", "64M")
     proc = start(s3, licensed_data_dir, *args)
-    wait_for(lambda: part.exists() and part.stat().st_size >= MIB)
+    wait_for(lambda: live_part(large).exists() and live_part(large).stat().st_size >= MIB)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    offset = part.stat().st_size
+    offset = live_part(large).stat().st_size  # the killed run's own name, named by its lock
     assert 0 < offset < synthetic.LARGE_SIZE and not large.exists()
     s3.reset()
 
@@ -99,7 +105,7 @@ def test_ctrl_c_exits_130_keeps_partial_files_and_says_how_to_resume(s3, license
     part = large.with_name(large.name + ".part")
     s3.throttle(synthetic.LARGE_KEY, 1 * MIB)
     proc = start(s3, licensed_data_dir, "--subject", "01", "--ses", "01", "--part-size", "64M")
-    wait_for(lambda: part.exists() and part.stat().st_size > 0)
+    wait_for(lambda: live_part(large).exists() and live_part(large).stat().st_size > 0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

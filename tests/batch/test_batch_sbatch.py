@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
 
 from batchtools import files_under
+
+from laion_fmri_tui.core.units import size
 
 
 def test_emit_writes_an_executable_array_script(run_batch, tmp_path: Path) -> None:
@@ -18,28 +21,38 @@ def test_emit_writes_an_executable_array_script(run_batch, tmp_path: Path) -> No
                        "--slurm-cpus-per-task", "2", "--slurm-job-name", "lf",
                        "--slurm-command", f"{sys.executable} -m laion_fmri_tui")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"wrote {out} (3 array task(s)); submit with: sbatch {out}"
+    plan = tmp_path / "job.plan.json"
+    frozen = json.loads(plan.read_text())
+    assert result.stdout.strip() == (
+        f"wrote {out} (3 array task(s)), plan {plan} ({frozen['files']} files, "
+        f"{size(frozen['bytes_total'])}); submit with: sbatch {out}")
     assert out.stat().st_mode & 0o777 == 0o755
     lines = out.read_text().splitlines()
     assert {"#SBATCH --array=0-2", "#SBATCH --job-name=lf", "#SBATCH --output=lf-%A_%a.log",
+            "#SBATCH --open-mode=append", "#SBATCH --mem=2G",
             "#SBATCH --partition=short", "#SBATCH --time=0:10:00",
             "#SBATCH --cpus-per-task=2"} <= set(lines)
     [command] = [line for line in lines if line.startswith(shlex.quote(sys.executable))]
     argv = shlex.split(command)
-    assert argv[argv.index("--data-dir") + 1] == str(data.resolve())
+    assert argv[argv.index("--plan") + 1] == str(plan)
     assert "--endpoint-url" in argv and "--accept-license" in argv
-    assert argv[-2:] == ["--shard", "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT"]
+    assert "--subject" not in argv, "the plan holds the selection"
+    # N is written in: a task resubmitted alone (sbatch --array=1) still runs shard 1 of 3
+    assert argv[-4:] == ["--shard", "$SLURM_ARRAY_TASK_ID/3", "||", "status=$?"]
+    assert frozen["format"] == "laion-fmri-tui plan" and frozen["data_dir"] == str(data.resolve())
+    assert all({"key", "path", "size", "etag"} <= set(item) for item in frozen["items"])
     assert files_under(data) == set()
 
 
-def test_emit_with_stimuli_tells_how_to_pass_the_request_id(run_batch, tmp_path: Path) -> None:
+def test_emit_with_stimuli_tells_how_to_pass_the_request_id(run_batch, access, tmp_path: Path) -> None:
     out = tmp_path / "job.sh"
     result = run_batch("--include-stimuli", "--emit-sbatch", str(out), "--data-dir", str(tmp_path),
-                       LAION_FMRI_REQUEST_ID="lfm_secret_value")
+                       "--access-url", access.url, LAION_FMRI_REQUEST_ID="lfm_secret_value")
     assert result.returncode == 0, result.stderr
     assert "LAION_FMRI_REQUEST_ID=<id> sbatch" in result.stdout
     text = out.read_text()
     assert "lfm_secret_value" not in text and "#SBATCH --array=0-0" in text
+    assert "lfm_secret_value" not in (tmp_path / "job.plan.json").read_text()
 
 
 def test_emit_refuses_bad_shards(run_batch, tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from batchtools import batch_command, batch_env
 
+from laion_fmri_tui.core.transfer import partfile, tempnames
+
 STIMULI = ("task-images_stimuli.h5", "task-images_metadata.csv")
 FORM = ("--name", "Ada Lovelace", "--email", "ada@uni-example.edu", "--institution", "Analytical Engines",
         "--purpose", "Encoding models of visual cortex with natural images.")
@@ -137,18 +139,20 @@ def test_an_interrupted_download_resumes_from_its_offset(stim, access, data_dir,
     stim.grant()
     access.throttle = 400_000
     dest = data_dir / "stimuli" / STIMULI[0]
-    part = dest.with_name(dest.name + ".part")
     proc = subprocess.Popen(stim.command("--include-stimuli", "--part-size", "64M", "--data-dir", str(data_dir)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=batch_env(),
                             stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
-    while not (part.exists() and part.stat().st_size > 500_000):
+    def part() -> Path:  # the run's own temp name (see tempnames), named by its lock even once killed
+        return partfile.part_path(tempnames.current(dest))
+
+    while not (part().exists() and part().stat().st_size > 500_000):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     out, err = proc.communicate()
     stim.keep(out, err)
-    offset = part.stat().st_size
+    offset = part().stat().st_size
     access.throttle = None
     access.clear_log()
     result = stim("--include-stimuli", "--part-size", "64M", "--data-dir", str(data_dir))

@@ -1,29 +1,31 @@
-"""``--emit-sbatch --shards 3`` submitted to the real lab cluster splits the work.
+"""``--emit-sbatch`` scripts submitted to the real lab cluster, as a user would.
 
-The three array tasks together must fetch exactly the unsharded plan, each
-object once, and leave files that verify.
+The array tasks together fetch exactly the plan, each object once, and leave
+files that verify; then what a cluster user does next: resubmit one task
+(``sbatch --array=K``), requeue one (its log kept), start tasks after the
+bucket changed, run a task with ``--export=NONE``, chain the verify job
+(``--dependency=afterok``) over a key the bucket refuses, and repair a
+corrupt file of the right size. Selections stay small: each job is seconds.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
 from batchtools import batch_command, batch_env, files_under
 
-from laion_fmri_tui.batch.args import build_parser
+from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.devserver import synthetic
 
 SHARDS = 3
 SELECTION = ("--subject", "01")
 SMALL = 16 * 1024 * 1024  # below the engine's default ranged-parts threshold
-
-
-def _supports(flag: str) -> bool:
-    return flag in build_parser()._option_string_actions
 
 
 def _run(args: list[str], env: dict[str, str], **kw) -> subprocess.CompletedProcess:
@@ -51,7 +53,6 @@ def test_lab_cluster_runs_an_array(slurm_cluster, tmp_path: Path) -> None:
     assert sorted(p.read_text().strip() for p in tmp_path.glob("out.*")) == ["0/3", "1/3", "2/3"]
 
 
-@pytest.mark.skipif(not _supports("--shard"), reason="--shard K/N is not implemented yet")
 def test_array_job_fetches_the_plan_once(slurm_cluster, s3, s3_objects, licensed_data_dir: Path,
                                          tmp_path: Path) -> None:
     env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
@@ -84,29 +85,22 @@ def test_array_job_fetches_the_plan_once(slurm_cluster, s3, s3_objects, licensed
         assert s3.bytes_sent(item["key"]) == item["size"], item["key"]  # nothing fetched twice
         if item["size"] < SMALL:  # fetched in one GET, not ranged parts
             assert len([g for g in s3.gets(item["key"]) if g.status in (200, 206)]) == 1, item["key"]
-    if _supports("--verify"):
-        verified = _run(batch_command(*SELECTION, "--data-dir", str(licensed_data_dir),
-                                      "--endpoint-url", s3.url, "--verify"), env)
-        assert verified.returncode == 0, verified.stdout + verified.stderr
-    else:  # --verify not there yet: compare the bytes with what the bucket holds
-        for item in items:
-            assert Path(item["path"]).read_bytes() == s3_objects[item["key"]].data, item["key"]
+    verified = _run(batch_command(*SELECTION, "--data-dir", str(licensed_data_dir),
+                                  "--endpoint-url", s3.url, "--verify"), env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def _record(dest: Path) -> dict:
     """The engine's resume record beside a partial file ({} while absent or half-written)."""
     try:
-        return json.loads(dest.with_name(dest.name + ".part.json").read_text())
+        return json.loads(partfile.record_path(tempnames.current(dest)).read_text())
     except (OSError, ValueError):
         return {}
 
 
-@pytest.mark.skipif(not _supports("--shard"), reason="--shard K/N is not implemented yet")
 def test_scancelled_shard_resumes_its_parts_when_resubmitted(slurm_cluster, s3, s3_objects,
                                                              licensed_data_dir: Path, tmp_path: Path) -> None:
     """A task killed by ``scancel`` mid-file must not cost the parts it already had."""
-    from laion_fmri_tui.devserver import synthetic
-
     mib = 1024 * 1024
     env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
     selection = ("--subject", "01", "--ses", "02")
@@ -152,3 +146,205 @@ def test_scancelled_shard_resumes_its_parts_when_resubmitted(slurm_cluster, s3, 
     kept = sum(min(mib, synthetic.MULTIPART_SIZE - i * mib) for i in done_before)
     assert s3.bytes_sent(synthetic.MULTIPART_KEY) == synthetic.MULTIPART_SIZE - kept
     assert not [p for p in files_under(licensed_data_dir) if ".part" in p], "no .part left behind"
+
+
+# ---- what a cluster user does next ------------------------------------------
+
+SMALL = ("--subject", "03", "--only", "rois")  # 34 files, about 1 MB
+
+
+def _emit(s3, data_dir: Path, tmp_path: Path, env: dict[str, str], *extra: str,
+          shards: int = 3) -> Path:
+    """``--emit-sbatch`` as a user runs it on the login node (the default program: this one)."""
+    script = tmp_path / "job.sh"
+    emitted = _run(batch_command(*SMALL, "--data-dir", str(data_dir), "--endpoint-url", s3.url,
+                                 "--emit-sbatch", str(script), "--shards", str(shards), *extra), env)
+    assert emitted.returncode == 0, emitted.stderr
+    return script
+
+
+def _shard_keys(script: Path, k: int, n: int, env: dict[str, str]) -> set[str]:
+    """The keys the frozen plan gives shard k of n (a dry run of the plan lists nothing)."""
+    plan = script.with_name("job.plan.json")
+    out = _run(batch_command("--plan", str(plan), "--shard", f"{k}/{n}", "--dry-run", "--json"), env)
+    assert out.returncode == 0, out.stderr
+    return {item["key"] for item in json.loads(out.stdout)["items"]}
+
+
+def _submit(script: Path, env: dict[str, str], *sbatch_args: str) -> str:
+    submitted = _run(["sbatch", "--parsable", *sbatch_args, str(script)], env, cwd=script.parent)
+    assert submitted.returncode == 0, submitted.stderr
+    return submitted.stdout.strip().split(";")[0]
+
+
+def _states(job: str, env: dict[str, str]) -> str:
+    return _run(["scontrol", "-o", "show", "job", job], env).stdout
+
+
+def _logs(tmp_path: Path, job: str) -> str:
+    return "".join(p.read_text() for p in sorted(tmp_path.glob(f"laion-fmri-{job}_*.log")))
+
+
+def _done_keys(log: str) -> set[str]:
+    return {line.split()[1] for line in log.splitlines() if line.startswith("done ")}
+
+
+def test_resubmitting_one_task_fetches_that_shard_only(slurm_cluster, s3, licensed_data_dir: Path,
+                                                       tmp_path: Path) -> None:
+    """``sbatch --array=1 job.sh`` (SLURM_ARRAY_TASK_COUNT=1 in that job) still runs shard 1 of 3."""
+    env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
+    script = _emit(s3, licensed_data_dir, tmp_path, env)
+    wanted = _shard_keys(script, 1, 3, env)
+    assert wanted and "README" not in wanted  # the dataset files are shard 0's
+    s3.clear_log()
+    job = _submit(script, env, "--array=1")
+    _wait_for(job, env)
+    log = _logs(tmp_path, job)
+    assert "JobState=COMPLETED" in _states(job, env), log
+    assert _done_keys(log) == wanted, log
+    assert files_under(licensed_data_dir) == {
+        Path(bids_path(k)).as_posix() for k in wanted}
+    assert {r.key for r in s3.requests if r.method == "GET" and r.key} == wanted
+    assert not [r for r in s3.requests if not r.key], "a task lists nothing: the plan is frozen"
+
+
+def bids_path(key: str) -> str:
+    from laion_fmri_tui.core.bids import bidsify_local_key
+
+    return bidsify_local_key(key)
+
+
+def test_a_bucket_changed_between_tasks_moves_no_shard(slurm_cluster, s3, s3_objects, licensed_data_dir: Path,
+                                                       tmp_path: Path, monkeypatch) -> None:
+    """A file added and one changed after the plan: every task fetches its frozen shard,
+    the new file is fetched by none, and the changed one is reported, not mixed in."""
+    env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
+    # The seeding client's PUT reads an AWS config setting; the suite's is garbage on purpose.
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("AWS_PROFILE")
+    script = _emit(s3, licensed_data_dir, tmp_path, env)
+    shards = [_shard_keys(script, k, 3, env) for k in range(3)]
+    changed = sorted(shards[2])[0]
+    added = "derivatives/rois/sub-03/face/sub-03_hemi-L_space-T1w_label-FFA2_mask.nii.gz"
+    admin = s3.admin()
+    admin.put_object(Bucket=synthetic.BUCKET, Key=added, Body=b"x" * 700_000, ACL="public-read")
+    admin.put_object(Bucket=synthetic.BUCKET, Key=changed, Body=s3_objects[changed].data + b"!",
+                     ACL="public-read")
+    try:
+        live = _run(batch_command(*SMALL, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url,
+                                  "--dry-run", "--json"), env)
+        assert added in live.stdout  # a task that listed again would see it
+        s3.clear_log()
+        job = _submit(script, env)
+        _wait_for(job, env)
+        logs = [(tmp_path / f"laion-fmri-{job}_{k}.log").read_text() for k in range(3)]
+    finally:
+        admin.delete_object(Bucket=synthetic.BUCKET, Key=added)
+        admin.put_object(Bucket=synthetic.BUCKET, Key=changed, Body=s3_objects[changed].data,
+                         ACL="public-read")
+    states = _states(job, env)
+    assert states.count("JobState=COMPLETED") == 2 and "JobState=FAILED" in states, states
+    assert [_done_keys(log) for log in logs] == [shards[0], shards[1], shards[2] - {changed}]
+    assert f"FAILED   {changed}: changed" in logs[2]
+    assert "1 file(s) changed in the bucket since the plan" in logs[2] and "--emit-sbatch" in logs[2]
+    assert not s3.gets(added) and not (licensed_data_dir / bids_path(added)).exists()
+    assert [g.status for g in s3.gets(changed)] == [412], "the planned ETag is sent as If-Match"
+    assert not (licensed_data_dir / bids_path(changed)).exists()
+
+
+def test_a_task_runs_with_export_none(slurm_cluster, s3, licensed_data_dir: Path, tmp_path: Path) -> None:
+    """No PATH, no PYTHONPATH from the submitting shell: the script calls the program by absolute path."""
+    env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
+    script = _emit(s3, licensed_data_dir, tmp_path, env, shards=2)
+    job = _submit(script, env, "--export=NONE", "--array=0")
+    _wait_for(job, env)
+    log = _logs(tmp_path, job)
+    assert "JobState=COMPLETED" in _states(job, env), log
+    assert _done_keys(log) == _shard_keys(script, 0, 2, env)
+
+
+def test_a_requeued_task_keeps_its_first_log(slurm_cluster, s3, licensed_data_dir: Path, tmp_path: Path) -> None:
+    """``scontrol requeue JOBID_K`` runs the task again into the same log: appended, not replaced."""
+    env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
+    script = _emit(s3, licensed_data_dir, tmp_path, env, "--slurm-command",
+                   f"{sys.executable} -m laion_fmri_tui", shards=1)
+    job = _submit(script, env)
+    _wait_for(job, env)
+    log = tmp_path / f"laion-fmri-{job}_0.log"
+    first = log.read_text()
+    assert "finished: 34 done" in first, first
+    requeued = _run(["scontrol", "requeue", f"{job}_0"], env)
+    assert requeued.returncode == 0, requeued.stderr
+    # SLURM holds a requeued job back for a while (BeginTime); let it start now.
+    held = _run(["scontrol", "update", f"jobid={job}_0", "StartTime=now"], env)
+    assert held.returncode == 0, held.stderr
+    deadline = time.monotonic() + 120
+    while not ("Restarts=1" in (state := _states(job, env)) and "JobState=COMPLETED" in state):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    both = log.read_text()
+    assert both.startswith(first), "the first attempt's lines come first, kept"
+    assert "skipped 34 files already complete" in both[len(first):]
+
+
+def test_the_verify_job_runs_after_the_array_and_reports_a_refused_key(
+        slurm_cluster, s3, licensed_data_dir: Path, tmp_path: Path) -> None:
+    """The documented one-line submit chains ``job.verify.sh`` with afterok. A key the bucket
+    refuses is skipped by its task (which still ends 0) and shown by verify as REFUSED, exit 5."""
+    env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
+    script = _emit(s3, licensed_data_dir, tmp_path, env, "--emit-verify", shards=2)
+    verify = tmp_path / "job.verify.sh"
+    refused = sorted(_shard_keys(script, 1, 2, env))[0]
+    s3.admin().put_object_acl(Bucket=synthetic.BUCKET, Key=refused, ACL="private")
+    try:
+        line = (f"sbatch --parsable --dependency=afterok:$(sbatch --parsable {script}) {verify}")
+        chained = _run(["bash", "-c", line], env, cwd=tmp_path)
+        assert chained.returncode == 0, chained.stderr
+        check = chained.stdout.strip().split(";")[0]
+        _wait_for(check, env, timeout=180)
+    finally:
+        s3.admin().put_object_acl(Bucket=synthetic.BUCKET, Key=refused, ACL="public-read")
+    [array] = {p.name.split("_")[0].removeprefix("laion-fmri-") for p in tmp_path.glob("laion-fmri-*_*.log")}
+    assert _states(array, env).count("JobState=COMPLETED") == 2, _logs(tmp_path, array)
+    assert f"skipped  {refused}  (access denied (HTTP 403))" in _logs(tmp_path, array)
+    report = (tmp_path / f"laion-fmri-verify-{check}.log").read_text()
+    state = _states(check, env)
+    assert "ExitCode=5:0" in state, state + report
+    assert f"REFUSED  {refused}" in report and "MISSING" not in report
+    assert report.splitlines()[-1].startswith("verify: complete except refused keys")
+
+
+def test_verify_repair_refetches_a_corrupt_file_of_the_right_size(
+        slurm_cluster, s3, s3_objects, licensed_data_dir: Path, tmp_path: Path) -> None:
+    """A rerun trusts the size; ``--verify --repair`` finds the bad bytes and fetches the file again."""
+    env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
+    script = _emit(s3, licensed_data_dir, tmp_path, env, shards=1)
+    job = _submit(script, env)
+    _wait_for(job, env)
+    assert "JobState=COMPLETED" in _states(job, env), _logs(tmp_path, job)
+    key = max(_shard_keys(script, 0, 1, env), key=lambda k: len(s3_objects[k].data))
+    corrupt = licensed_data_dir / bids_path(key)
+    data = bytearray(corrupt.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    corrupt.write_bytes(bytes(data))
+
+    again = _submit(script, env)  # the array again: the file has its size, so it is kept
+    _wait_for(again, env)
+    assert "skipped 34 files already complete" in _logs(tmp_path, again)
+    assert corrupt.read_bytes() != s3_objects[key].data
+
+    plan = tmp_path / "job.plan.json"
+    command = shlex.join(batch_command("--plan", str(plan), "--endpoint-url", s3.url, "--verify", "--repair"))
+    s3.clear_log()
+    repair = _run(["sbatch", "--parsable", "--output=repair-%j.log", "--wrap", command], env, cwd=tmp_path)
+    assert repair.returncode == 0, repair.stderr
+    fixed = repair.stdout.strip().split(";")[0]
+    _wait_for(fixed, env)
+    report = (tmp_path / f"repair-{fixed}.log").read_text()
+    assert "JobState=COMPLETED" in _states(fixed, env), report
+    assert f"BAD      {key}: checksum mismatch" in report
+    assert "repairing: fetching 1 file(s) again" in report and f"done     {key}" in report
+    assert corrupt.read_bytes() == s3_objects[key].data
+    assert [g.key for g in s3.requests if g.method == "GET" and g.key] == [key]
+    checked = _run(batch_command("--plan", str(plan), "--endpoint-url", s3.url, "--verify"), env)
+    assert checked.returncode == 0, checked.stdout

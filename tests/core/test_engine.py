@@ -11,6 +11,7 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.s3 import S3Settings
 from laion_fmri_tui.core.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
+from laion_fmri_tui.core.transfer import partfile, tempnames
 from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.devserver import synthetic
 
@@ -101,9 +102,9 @@ def test_cancel_keeps_partial_files_for_the_next_run(service, s3, s3_objects):
     runner = threading.Thread(target=engine.run, args=(plan,))
     runner.start()
     dest = service.data_dir / synthetic.MULTIPART_KEY
-    part = dest.with_name(dest.name + ".part")
+    part = dest.with_name(dest.name + ".part")  # the shared name it is parked under when cancelled
     deadline = time.monotonic() + 20
-    while not (part.exists() and any(a.done > MIB for p in rec.of(ev.Progress) for a in p.active)):
+    while not (partfile.part_path(tempnames.current(dest)).exists() and any(a.done > MIB for p in rec.of(ev.Progress) for a in p.active)):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     engine.cancel()

@@ -19,6 +19,7 @@ import pytest
 import trustme
 
 from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
@@ -84,7 +85,7 @@ class _Source:
         self._base, self._ca_file, self._read_timeout = base, ca_file, read_timeout
 
     def lane_request(self, item: PlanItem) -> Request:
-        return Request(f"{self._base}/{item.key}", (f'If-Match: "{item.etag}"',), self._ca_file, 2.0,
+        return Request(f"{self._base}/{item.key}", (f'If-Match: "{item.etag}"',), NetworkSettings(ca_bundle=self._ca_file), 2.0,
                        self._read_timeout)
 
     def open(self, item, start, end):
@@ -151,7 +152,7 @@ def test_a_server_certificate_nobody_vouches_for_fails_the_file_with_a_reason(ca
                          or "/etc/ssl/certs/ca-certificates.crt")
         finished, _ = _run(source, data_dir, ["a.bin"])
     assert finished.failed == 1 and not (data_dir / "a.bin").exists()
-    assert "TLS handshake failed" in finished.failures[0][1]
+    assert finished.failures[0][1] == "the server's certificate is not trusted; see --ca-bundle"
 
 
 def test_a_kept_connection_the_server_dropped_is_reopened_without_costing_an_attempt(data_dir):

@@ -22,7 +22,7 @@ from laion_fmri_tui.core.s3 import S3Settings
 from laion_fmri_tui.core.s3_http import S3Http
 from laion_fmri_tui.core.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import partfile, tempnames
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.multi_lane import room_for
@@ -106,7 +106,7 @@ def test_pausing_holds_lane_transfers_and_resuming_finishes_them(s3, data_dir, s
     runner = threading.Thread(target=engine.run, args=(plan,))
     runner.start()
     dest = data_dir / synthetic.LARGE_KEY
-    part = partfile.part_path(dest)
+    part = partfile.part_path(tempnames.own_base(dest))  # this process's temp name while it fetches
     deadline = time.monotonic() + 20
     while not (part.exists() and part.stat().st_size > 256 * 1024):
         assert time.monotonic() < deadline
@@ -132,7 +132,7 @@ def test_cancelling_the_lane_keeps_the_part_and_the_rerun_asks_only_for_the_rest
     runner = threading.Thread(target=engine.run, args=(service.plan(subject01()),))
     runner.start()
     dest = data_dir / synthetic.LARGE_KEY
-    part = partfile.part_path(dest)
+    part = partfile.part_path(tempnames.own_base(dest))  # this process's temp name while it fetches
     deadline = time.monotonic() + 20
     while not (part.exists() and part.stat().st_size >= MIB):
         assert time.monotonic() < deadline
@@ -140,7 +140,7 @@ def test_cancelling_the_lane_keeps_the_part_and_the_rerun_asks_only_for_the_rest
     engine.cancel()
     runner.join(10)
     assert not runner.is_alive() and next(e for e in events if isinstance(e, ev.RunFinished)).cancelled
-    kept = part.stat().st_size
+    kept = partfile.part_path(dest).stat().st_size  # parked under the shared name when it stopped
     assert kept >= MIB and not dest.exists()
     s3.reset()
     again = service.plan(subject01())

@@ -122,7 +122,7 @@ def test_a_certificate_nobody_vouches_for_fails_the_listing_with_a_reason():
         with pytest.raises(ListingError) as info:
             _list(url, max_attempts=1)
     assert info.value.status is None
-    assert str(info.value) == "the server's certificate is not trusted"
+    assert str(info.value) == "the server's certificate is not trusted; see --ca-bundle"
 
 
 def test_a_silent_server_times_out_with_a_clear_error():

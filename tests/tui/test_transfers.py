@@ -23,7 +23,7 @@ from laion_fmri_tui.core import engine_process
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import LocalState, Plan
 from laion_fmri_tui.core.selection import Filters, Selection
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import partfile, tempnames
 from laion_fmri_tui.devserver import synthetic
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.bridge import EngineBridge
@@ -157,7 +157,8 @@ async def test_cancel_keeps_the_partial_file_and_a_new_run_resumes(context, s3, 
     app = LaionFmriApp(context)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await start(app, pilot, plan)
-        await wait_for(pilot, lambda: len(getattr(partfile.read_record(dest), "chunks_done", ())) >= 2,
+        await wait_for(pilot, lambda: len(getattr(partfile.read_record(tempnames.current(dest)), "chunks_done",
+                                                  ())) >= 2,
                        "two parts of the big file recorded on disk")
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmScreen)

@@ -26,6 +26,7 @@ from laion_fmri_tui.core.access.errors import (
     MalformedResponseError, RateLimitedError, ServiceUnreachableError, TermsOutdatedError, one_line,
 )
 from laion_fmri_tui.core.errors import UsageError
+from laion_fmri_tui.core.http.network import NetworkSettings, httpx_options
 from laion_fmri_tui.core.redact import register_secret, redact_url
 
 DEFAULT_ACCESS_URL = "https://laion-fmri.hebartlab.com"
@@ -160,6 +161,7 @@ class AccessClient:
         self, base_url: str | None = None, *, timeout: float = 30.0, retries: int = 4,
         backoff: float = 0.5, transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep, max_retry_after: float = MAX_RETRY_AFTER,
+        network: NetworkSettings | None = None,
     ) -> None:
         self.base_url = resolve_base_url(base_url)
         if not self.base_url.startswith(("http://", "https://")):
@@ -168,10 +170,13 @@ class AccessClient:
         self._backoff = backoff
         self._sleep = sleep
         self._max_retry_after = max_retry_after
+        self.network = network or NetworkSettings()
+        """Proxy and CA rules, the same as the bucket's (see core/http/network.py)."""
         try:
             self._http = httpx.Client(
                 base_url=self.base_url, timeout=timeout, transport=transport, follow_redirects=True,
                 headers={"Accept": "application/json", "User-Agent": f"laion-fmri-tui/{__version__}"},
+                **httpx_options(self.network, self.base_url),
             )
         except httpx.InvalidURL as error:
             raise UsageError(f"the access service URL {self.base_url!r} is not valid: {error}") from None

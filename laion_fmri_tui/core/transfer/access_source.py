@@ -15,9 +15,13 @@ import threading
 import httpx
 
 from laion_fmri_tui.core.access.errors import AccessServiceError
+from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.plan import PlanItem
 from laion_fmri_tui.core.redact import redact
+from laion_fmri_tui.core.transfer.lane_transfer import Request
 from laion_fmri_tui.core.transfer.sources import Opened, SourceError, classify_status, content_range_start
+
+CONNECT_TIMEOUT, READ_TIMEOUT = 15.0, 60.0
 
 READ = 1024 * 1024
 
@@ -52,7 +56,31 @@ class AccessSource:
         self._lock = threading.Lock()
         self._urls = {f.name: f.url for f in grant.files}
         self._generation = 0
-        self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=15.0), follow_redirects=True)
+        self._network: NetworkSettings = getattr(client, "network", None) or NetworkSettings()
+        self._http = http or httpx.Client(timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
+                                          follow_redirects=True, verify=self._network.tls_context(),
+                                          trust_env=False)
+
+    def lane_request(self, item: PlanItem) -> Request:
+        """The signed GET for the multi lane, the same lane as the bucket's objects
+        (its proxy, CA and address rules: :mod:`laion_fmri_tui.core.http`)."""
+        with self._lock:
+            url = self._urls.get(item.dest.name)
+        if url is None:
+            raise SourceError("missing", f"the access service did not grant {item.dest.name}")
+        return Request(url, (), self._network, CONNECT_TIMEOUT, READ_TIMEOUT)
+
+    def status_failure(self, item: PlanItem, status: int, url: str) -> SourceError:
+        """What a refusal of the signed URL ``url`` means: 403 is an expired
+        link (fresh ones are fetched, once however many transfers saw it)."""
+        if status == 403:
+            with self._lock:
+                current = url in self._urls.values()
+                generation = self._generation
+            if current:
+                self._renew(generation)
+            return SourceError("expired", "the download link expired; fetched a fresh one from the access service")
+        return classify_status(status, item.dest.name)
 
     def open(self, item: PlanItem, start: int, end: int | None) -> Opened:
         name = item.dest.name

@@ -17,25 +17,28 @@ stops them and keeps every ``.part`` for the next run.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import errno
 import os
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core import verified
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import filelock, partfile, tempnames
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import FileJob
+from laion_fmri_tui.core.transfer.filelock import Claim, Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.multi_lane import LATER, LATER_WAIT, MultiLane, Request
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
-from laion_fmri_tui.core.transfer.sources import Source, SourceError, unexpected_failure
+from laion_fmri_tui.core.transfer.sources import Source, SourceError, classify_status, unexpected_failure
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.streaming import Cancelled, Cursor, Paused, stream_range
 from laion_fmri_tui.core.transfer.verify import Span, VerificationError
@@ -77,6 +80,9 @@ class TransferEngine:
         self._small: collections.deque[PlanItem] = collections.deque()
         """Whole-file GETs for the multi lane, in plan order."""
         self._active: dict[str, FileJob] = {}
+        self._waiting: list[tuple[PlanItem, Holder]] = []
+        """Files another live process is fetching, with its holder (see :meth:`_await_others`)."""
+        self._passes = 0
         self._lanes_running = 0
         self._stop_reason: str | None = None
         self._plan: Plan | None = None
@@ -123,12 +129,49 @@ class TransferEngine:
         self._sink(ev.PlanReady(plan))
         for key, reason in plan.refused:
             self._counts["skipped"] += 1
-            self._sink(ev.FileSkipped(key, reason))
+            self._sink(ev.FileSkipped(key, ev.SkipKind.UNSAFE, reason))
+        for key, reason in plan.blocked:
+            self._counts["failed"] += 1
+            self._failures.append((key, reason))
+            self._sink(ev.FileFailed(key, reason))
+        pending = []
         for item in plan.items:
             if item.state is LocalState.COMPLETE:
                 self._counts["skipped"] += 1
-                self._sink(ev.FileSkipped(item.key, "complete", item.size))
-            elif not self._lane_takes(item):
+                self._sink(ev.FileSkipped(item.key, ev.SkipKind.COMPLETE, "complete", item.size))
+            else:
+                pending.append(item)
+        ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+        ticker.start()
+        try:
+            while pending and not self._cancel.is_set():
+                self._pass(pending)
+                pending = self._await_others()
+        finally:
+            self._finished.set()
+        ticker.join()
+        self._sink(self.progress.snapshot())
+        if self._stop_reason:
+            self._sink(ev.Notice(self._stop_reason, "error"))
+        finished = ev.RunFinished(
+            done=self._counts["done"], skipped=self._counts["skipped"],
+            failed=self._counts["failed"], bytes_fetched=self.progress.fetched,
+            elapsed=time.monotonic() - started, cancelled=self._cancel.is_set(),
+            failures=tuple(self._failures),
+        )
+        self._sink(finished)
+        return finished
+
+    def _pass(self, items: list[PlanItem]) -> None:
+        """Fetch ``items`` (the plan's pending ones, then those another process
+        was fetching and left unfinished); returns when every one has ended."""
+        if self._passes:
+            self._workers, self._parts = _Feed(), _Feed()
+            self._hashes = HashPool(self._finalize, self._after_units)
+            self._hasher = self._small_hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None)
+        self._passes += 1
+        for item in items:
+            if not self._lane_takes(item):
                 self._workers.items.append(item)
             elif 0 < self.settings.chunk_size_for(item.size) < item.size:  # as FileJob splits it
                 self._parts.items.append(item)
@@ -139,8 +182,6 @@ class TransferEngine:
             # hasher's thread (2,000 small files: a quarter less CPU). With parts
             # the lanes' own CPU grew by more than the hasher's (a subject: 6-10%).
             self._small_hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None, inline=True)
-        ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
-        ticker.start()
         workers = [threading.Thread(target=self._work, name=f"transfer-{n}", daemon=True)
                    for n in range(max(1, min(self.settings.jobs, 1024)) if self._workers.items else 0)]
         if self._small or self._parts.items:
@@ -169,27 +210,55 @@ class TransferEngine:
             self._hasher.close()  # the bytes that arrived last (a cancelled run's files dropped out)
             self._hashes.finish(flush=not self._cancel.is_set())  # what waited for company
         finally:
-            self._finished.set()
             self._hashes.close()
-        ticker.join()
-        self._sink(self.progress.snapshot())
-        if self._stop_reason:
-            self._sink(ev.Notice(self._stop_reason, "error"))
-        finished = ev.RunFinished(
-            done=self._counts["done"], skipped=self._counts["skipped"],
-            failed=self._counts["failed"], bytes_fetched=self.progress.fetched,
-            elapsed=time.monotonic() - started, cancelled=self._cancel.is_set(),
-            failures=tuple(self._failures),
-        )
-        self._sink(finished)
-        return finished
+
+    def _await_others(self) -> list[PlanItem]:
+        """Wait for the files another live process was fetching when this one
+        came to them. One it finished counts as skipped; one it left unfinished
+        (it failed, was stopped or died) is returned, to be fetched here (from
+        its parked or abandoned temp files). Returns as soon as one is."""
+        while self._waiting and not self._cancel.is_set():
+            again: list[PlanItem] = []
+            still: list[tuple[PlanItem, Holder]] = []
+            for item, holder in self._waiting:
+                now, alive = filelock.holder_of(item.dest)
+                if alive and now is not None:
+                    still.append((item, now))
+                elif self._finished_elsewhere(item):
+                    self._finished_by_other(item, holder.describe())
+                else:
+                    again.append(dataclasses.replace(item, state=LocalState.PARTIAL))  # look for its temp files
+            self._waiting = still
+            if again:
+                return again
+            if still:
+                self._cancel.wait(OTHERS_POLL)
+        return []
+
+    def _finished_by_other(self, item: PlanItem, who: str) -> None:
+        with self._lock:
+            self._counts["skipped"] += 1
+        assert self.progress is not None
+        self.progress.settled_elsewhere(item)
+        self._sink(ev.FileSkipped(item.key, ev.SkipKind.ELSEWHERE, f"fetched by {who}", item.size))
+
+    @staticmethod
+    def _finished_elsewhere(item: PlanItem) -> bool:
+        try:
+            return tempnames.final_size(item.dest) == item.size
+        except UnsafePathError:
+            return False  # fetched again here: the rename replaces the link, never follows it
 
     def paused_flag(self) -> bool:
         return self.paused
 
     def _tick(self) -> None:
+        refreshed = time.monotonic()
         while not self._finished.wait(self.settings.progress_interval):
             assert self.progress is not None
+            if time.monotonic() - refreshed > filelock.REFRESH_EVERY:
+                refreshed = time.monotonic()
+                filelock.refresh([job.dest for job in tuple(self._active.values()) if job.locked])
             snapshot = self.progress.snapshot_if_changed()
             if snapshot is not None:
                 self._sink(snapshot)
@@ -239,8 +308,35 @@ class TransferEngine:
                     feed.opening -= 1
 
     def _start_job(self, item: PlanItem, hasher: SpanHasher | None = None) -> FileJob | None:
-        """Open ``item``'s job; ``hasher``: the one that hashes its bytes as they arrive."""
-        job = FileJob(item, self.settings.chunk_size_for(item.size))
+        """Lock and open ``item``'s job (None: it failed, or another process
+        has it); ``hasher``: the one that hashes its bytes as they arrive."""
+        try:
+            claim = _claim(item.dest)
+        except UnsafePathError as error:
+            self._fail(FileJob(item, 0), "unsafe", str(error))
+            return None
+        except OSError as error:
+            self._fail(FileJob(item, 0), "disk", _disk_message(error, item))
+            return None
+        if claim.busy is not None:
+            with self._lock:
+                self._waiting.append((item, claim.busy))
+            self._sink(ev.Notice(f"waiting for {item.key}: {claim.busy.describe()} is fetching it"))
+            return None
+        try:
+            # Since the plan looked (it found none of this size, unless it is a
+            # sha256-checked file of wrong content, which is fetched again).
+            finished = tempnames.final_size(item.dest) == item.size and item.sha256 is None
+        except UnsafePathError as error:
+            filelock.release(item.dest)
+            self._fail(FileJob(item, 0), "unsafe", str(error))
+            return None
+        if finished:
+            filelock.release(item.dest)
+            self._finished_by_other(item, "another process")
+            return None
+        job = FileJob(item, self.settings.chunk_size_for(item.size), claim.previous)
+        job.locked = True
         try:
             job.todo = job.open()
             if not job.chunk_size and job.resume_from:
@@ -249,9 +345,16 @@ class TransferEngine:
                 job.stream_to(hasher)
             if job.chunk_size:
                 self._hashes.add(job)
+        except UnsafePathError as error:
+            job.close()
+            self._fail(job, "unsafe", str(error))
+            return None
         except OSError as error:
             job.close()
-            self._fail(job, "disk", _disk_message(error, item))
+            if error.errno == errno.ELOOP:
+                self._fail(job, "unsafe", f"refusing {job.part}: it is a symbolic link; remove it and rerun")
+            else:
+                self._fail(job, "disk", _disk_message(error, item))
             return None
         if job.bad_record:
             self._sink(ev.Notice(f"{item.key}: its resume record was unusable ({job.bad_record}); "
@@ -365,6 +468,21 @@ class TransferEngine:
         """GETs from a source that can describe them as plain requests."""
         return self.settings.lane_transfers > 0 and hasattr(self._sources[item.source], "lane_request")
 
+    def status_failure(self, job: FileJob, status: int, url: str) -> SourceError:
+        """What an answer's refusal means for ``job``: its source says (a signed
+        link's 403 is expiry), else the status alone."""
+        source = self._sources[job.item.source]
+        if not hasattr(source, "status_failure"):
+            return classify_status(status, job.item.key)
+        try:
+            return source.status_failure(job.item, status, url)
+        except SourceError as error:  # the access service could not renew the links
+            return error
+
+    def lane_request(self, job: FileJob) -> Request:
+        """``job``'s GET as its source describes it now (a signed link may have been renewed)."""
+        return self._sources[job.item.source].lane_request(job.item)
+
     def take_part(self, lane: int = 0) -> tuple[FileJob, int, Request] | str | None:
         """The next ranged part of a chunked file for lane ``lane``; LATER while
         another lane opens a file, None when there is none."""
@@ -449,7 +567,7 @@ class TransferEngine:
             return
         except VerificationError as error:
             job.close()
-            partfile.discard(job.dest)
+            partfile.discard(job.base)
             self._fail(job, "verify", f"{error}; the partial file was removed, rerun to fetch it again")
             return
         job.close()
@@ -460,7 +578,9 @@ class TransferEngine:
             return
         try:
             if job.recorded:
-                partfile.discard(job.dest, part=False, updated=job.record_updated)
+                partfile.discard(job.base, part=False, updated=job.record_updated)
+            if job.item.state is not LocalState.ABSENT or job.previous is not None:
+                tempnames.clear_parked(job.dest)
         except OSError:
             pass  # a stale record beside a complete file is ignored by the next plan
         if kind == "sha256" and job.item.sha256 and self._plan is not None:
@@ -482,13 +602,14 @@ class TransferEngine:
             return
         if kind in ("denied", "changed", "missing"):
             try:
-                partfile.discard(job.dest)
+                partfile.discard(job.base)
+                partfile.discard(job.dest)  # the shared names it was parked under when it retired
             except OSError:
                 pass  # the next plan finds the stale .part and asks the bucket again
         if kind == "denied":
             with self._lock:
                 self._counts["skipped"] += 1
-            self._sink(ev.FileSkipped(job.item.key, message, job.item.size))
+            self._sink(ev.FileSkipped(job.item.key, ev.SkipKind.REFUSED, message, job.item.size))
             return
         self._fail(job, kind, message)
 
@@ -498,6 +619,14 @@ class TransferEngine:
                 return
             job.retired = True
             self._active.pop(job.item.key, None)
+        if job.locked:
+            job.locked = False
+            try:
+                if not ok:
+                    tempnames.park(job.dest, job.base)  # for the next holder of the lock
+                filelock.release(job.dest)
+            except OSError:
+                pass  # a lock left behind is stale once this process ends
         if self.progress is not None:
             self.progress.retire(job, ok)
 
@@ -506,7 +635,20 @@ class TransferEngine:
         with self._lock:
             self._counts["failed"] += 1
             self._failures.append((job.item.key, message))
-        self._sink(ev.FileFailed(job.item.key, message))
+        self._sink(ev.FileFailed(job.item.key, message, kind))
+
+
+OTHERS_POLL = 0.5
+"""Seconds between looks at the locks of files other processes are fetching."""
+
+
+def _claim(dest: Path) -> Claim:
+    """``dest``'s lock (see :mod:`.filelock`); its folder is made only when missing."""
+    try:
+        return filelock.acquire(dest)
+    except FileNotFoundError:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return filelock.acquire(dest)
 
 
 def _disk_message(error: OSError, item: PlanItem) -> str:

@@ -16,7 +16,8 @@ import threading
 from pathlib import Path
 
 from laion_fmri_tui.core.plan import LocalState, PlanItem
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.core.transfer.filelock import Holder
 from laion_fmri_tui.core.transfer.part_window import feed
 from laion_fmri_tui.core.transfer.partfile import PartRecord
 from laion_fmri_tui.core.transfer.span_gather import SpanGather
@@ -33,10 +34,19 @@ small file (most of a dataset's files are sidecars of a few KiB)."""
 class FileJob:
     """Mutable state of one planned file while it is being fetched."""
 
-    def __init__(self, item: PlanItem, chunk_size: int) -> None:
+    def __init__(self, item: PlanItem, chunk_size: int, previous: Holder | None = None) -> None:
         self.item = item
         self.dest: Path = item.dest
-        self.part = partfile.part_path(item.dest)
+        self.base = tempnames.own_base(item.dest)
+        """``dest`` with this process's token: the :mod:`.partfile` functions'
+        argument, so the temp files are this process's own (see :mod:`.tempnames`)."""
+        self.part = partfile.part_path(self.base)
+        self.previous = previous
+        """The stale holder of ``dest``'s lock this run took over (its temp files are adopted)."""
+        self.locked = False
+        """Whether this process holds ``dest``'s lock (released when the job retires)."""
+        self.adopted = False
+        """Whether temp files of an earlier run were renamed to this process's names."""
         self.chunk_size = chunk_size if 0 < chunk_size < item.size else 0
         self.lock = threading.Lock()
         self.verifier: Verifier | SpanCheck = (SpanCheck(item.size, item.etag, item.sha256) if self.chunk_size
@@ -80,40 +90,39 @@ class FileJob:
         """Open or resume the ``.part``; return the part indexes still to fetch
         (a part kept in part is fetched from its extent on: :meth:`todo_range`)."""
         record, on_disk = None, 0
-        if self.item.state is not LocalState.ABSENT or self._writes_record:
+        if self.item.state is not LocalState.ABSENT or self.previous is not None:
+            self.adopted = tempnames.adopt(self.dest, self.base, self.previous)
             try:
-                record = partfile.read_record(self.dest)
+                record = partfile.read_record(self.base)
             except partfile.BadRecord as bad:
-                self.bad_record = str(bad)
-            if self.item.state is LocalState.ABSENT:  # read only to report a bad one: none is kept
-                record = None
-            else:
-                try:
-                    on_disk = self.part.stat().st_size
-                except OSError:
-                    on_disk = 0
+                self.bad_record = str(bad)  # never trusted: the .part is discarded with it
+            try:
+                on_disk = self.part.stat().st_size
+            except OSError:
+                on_disk = 0
         keep = record is not None and record.matches(self.item.size, self.item.etag) \
             and record.chunk_size == self.chunk_size and (not self.chunk_size or on_disk >= self.item.size)
         checked_whole = bool(self.item.sha256) or partfile.checked_whole(self.item.etag)
-        if not keep and not (record is None and checked_whole and not self.chunk_size):
-            if record is not None or on_disk:
-                partfile.discard(self.dest)
+        trusted_prefix = record is None and self.bad_record is None and checked_whole and not self.chunk_size
+        if not keep and not trusted_prefix:
+            if self.adopted:
+                partfile.discard(self.base)
             on_disk, record = 0, None
         self.fd = self._open_part()
         offset = 0
         if not keep:
             self._record = PartRecord(self.item.size, self.item.etag, self.chunk_size)
             if self._writes_record:
-                offset = partfile.write_record(self.dest, self._record, fresh=True)  # any old one was discarded
+                offset = partfile.write_record(self.base, self._record, fresh=True)  # any old one was discarded
             else:
                 self.recorded = False  # a rerun finds a .part with no record: it starts over
         else:
             assert record is not None
             self._record = record
             if self.chunk_size:  # laid out afresh, so its extents can be updated in place
-                offset = partfile.write_record(self.dest, record)
+                offset = partfile.write_record(self.base, record)
         if self.chunk_size:
-            self._extents = partfile.ExtentWriter(self.dest, self._record, offset)
+            self._extents = partfile.ExtentWriter(self.base, self._record, offset)
             os.ftruncate(self.fd, self.item.size)
             self._done = set(self._record.chunks_done)
             self.ready = set(self._done)
@@ -139,12 +148,12 @@ class FileJob:
         return start + self._record.extents[index], end
 
     def _open_part(self) -> int:
-        """The ``.part``'s descriptor; its folder is made only when it is missing."""
+        """The ``.part``'s descriptor: made new (O_EXCL) unless it was adopted,
+        never through a symbolic link (O_NOFOLLOW: ELOOP)."""
         try:
-            return os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            self.dest.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(self.part, os.O_RDWR | os.O_CREAT, 0o644)
+            return os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
+            return os.open(self.part, os.O_RDWR | os.O_NOFOLLOW)
 
     @property
     def has_spans(self) -> bool:

@@ -12,23 +12,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from laion_fmri_tui import __version__
+from laion_fmri_tui.core.http.connect import MAX_HEAD, Origin
 from laion_fmri_tui.core.transfer.sources import SourceError, content_range_start
 
+__all__ = ["AGENT", "MAX_HEAD", "Head", "Origin", "parse_head", "request", "target"]
+
 _DIGITS = re.compile(r"[0-9]+")  # not str.isdigit: it takes "²", which int() refuses
-MAX_HEAD = 64 * 1024
-"""An answer's head larger than this is not an S3 answer."""
 AGENT = f"laion-fmri-tui/{__version__}"
 """The ``User-Agent`` of every request (the lane's and the listings')."""
 _AGENT = f"User-Agent: {AGENT}"
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where connections go: they are kept open and reused per origin."""
-
-    tls: bool
-    host: str
-    port: int
 
 
 def target(url: str) -> tuple[Origin, str, str]:

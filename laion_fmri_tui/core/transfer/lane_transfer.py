@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from laion_fmri_tui.core.http.connect import Connection
+from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.http_wire import MAX_HEAD, Head, parse_head
-from laion_fmri_tui.core.transfer.lane_conn import Connection
 from laion_fmri_tui.core.transfer.sources import SourceError, wrong_start
 
 
@@ -22,7 +23,8 @@ class Request:
 
     url: str
     headers: tuple[str, ...]
-    ca_file: str
+    network: NetworkSettings
+    """Proxy and CA bundle (see :mod:`laion_fmri_tui.core.http.network`)."""
     connect_timeout: float
     read_timeout: float
 
@@ -56,8 +58,6 @@ class LaneTransfer:
     connection left idle by a long pause) is the pause's, not an attempt."""
     touched: float = 0.0
     """When its connection last made progress (for the timeouts)."""
-    addresses_tried: int = 0
-    """The host's addresses that refused it so far (the next is tried at once)."""
     reused: bool = False
     """Its connection carried an earlier GET (the server may have closed it since)."""
 

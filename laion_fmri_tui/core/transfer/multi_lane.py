@@ -35,17 +35,17 @@ import heapq
 import itertools
 import resource
 import selectors
-import socket
 import ssl
 import time
+from socket import gaierror as socket_gaierror
 from typing import Protocol
 
+from laion_fmri_tui.core.http.connect import READ, UNTRUSTED, Connection, ProxyRefused, WouldBlock, dial
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.http_wire import Origin, request, target
-from laion_fmri_tui.core.transfer.lane_conn import READ, Connection, WouldBlock
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer, Request
-from laion_fmri_tui.core.transfer.sources import SourceError, classify_status, unexpected_failure
+from laion_fmri_tui.core.transfer.sources import SourceError, unexpected_failure
 from laion_fmri_tui.core.transfer.streaming import Cancelled, Paused
 
 __all__ = ["LATER", "LaneHost", "MultiLane", "Request", "room_for"]
@@ -100,6 +100,8 @@ class LaneHost(Protocol):
     def hold_back(self, nbytes: int) -> None: ...
     def retry_delay(self, job: FileJob, error: SourceError, attempt: int, pos: int) -> float: ...
     def failure_of(self, error: BaseException, job: FileJob) -> tuple[str, str]: ...
+    def status_failure(self, job: FileJob, status: int, url: str) -> SourceError: ...
+    def lane_request(self, job: FileJob) -> Request: ...
     def unit_ended(self, job: FileJob, failure: tuple[str, str] | None, part: int | None = None) -> None: ...
     def unexpected(self, job: FileJob, error: BaseException) -> None: ...
 
@@ -132,8 +134,6 @@ class MultiLane:
         self._pending: set[LaneTransfer] = set()
         """TLS transfers with decrypted bytes waiting (``epoll`` cannot see them)."""
         self._idle: dict[Origin, list[Connection]] = {}
-        self._addresses: dict[Origin, list[tuple[int, tuple]]] = {}
-        self._contexts: dict[str, ssl.SSLContext] = {}
         self._waiting: list[tuple[float, int, LaneTransfer]] = []
         self._order = itertools.count()
         self._view = memoryview(bytearray(BUFFER))
@@ -272,7 +272,7 @@ class MultiLane:
                 continue
             budget -= 1
             self._parts += 1
-            start, end = job.chunk_range(index)
+            start, end = job.todo_range(index)
             self._launch(LaneTransfer(job, request_, start, end, index))
         for_parts = 0 if self._parts_drained else self._max_parts - self._parts  # room kept for parts to come
         while not self._drained and len(self._active) < self._max - for_parts:
@@ -302,7 +302,11 @@ class MultiLane:
             self._failed(transfer, error if isinstance(error, SourceError) else _network("connection failed"))
             return
         last = transfer.end if transfer.part is not None else None
-        transfer.begin(conn, request(host, path, transfer.request.headers, transfer.pos, last), time.monotonic())
+        headers = transfer.request.headers
+        if conn.route.forward:  # plain http through a proxy: the absolute URI, the proxy's credentials
+            assert conn.route.proxy is not None
+            path, headers = transfer.request.url, headers + conn.route.proxy.headers()
+        transfer.begin(conn, request(host, path, headers, transfer.pos, last), time.monotonic())
         self._active[transfer] = 0
         self._serve(transfer)
 
@@ -316,25 +320,12 @@ class MultiLane:
             for other in idle:
                 other.close()
             idle.clear()
-        addresses = self._addresses.get(origin)
-        if addresses is None:
-            try:
-                found = socket.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
-            except (OSError, UnicodeError):
-                raise _network("host not found") from None
-            addresses = self._addresses[origin] = [(family, where) for family, _, _, _, where in found]
-        context = None
-        if origin.tls:
-            context = self._contexts.get(request_.ca_file)
-            if context is None:
-                context = self._contexts[request_.ca_file] = ssl.create_default_context(cafile=request_.ca_file)
-        for _ in range(len(addresses)):
-            family, where = addresses[0]
-            try:
-                return Connection(origin, where, family, context)
-            except OSError:  # refused at once (no route, no IPv6 here): the next address, for every transfer
-                addresses.append(addresses.pop(0))
-        raise _network("connection failed")
+        # Addresses, proxy, TLS: core/http/connect.py, the same for listings.
+        try:
+            return dial(request_.network, request_.url, origin)
+        except (OSError, UnicodeError) as error:
+            raise _network("host not found" if isinstance(error, (socket_gaierror, UnicodeError))
+                           else "connection failed") from None
 
     def _pump(self, running: bool) -> None:
         admitting = running and len(self._active) < self._max
@@ -376,6 +367,10 @@ class MultiLane:
                 self._watch(transfer, wait.events)
         except (Cancelled, Paused):
             pass  # the run is stopping or pausing: the gate says so on the next turn
+        except ProxyRefused as error:
+            self._broken(transfer, SourceError("error", str(error)))
+        except ssl.SSLCertVerificationError:
+            self._broken(transfer, SourceError("error", UNTRUSTED))
         except ssl.SSLError:  # before OSError, its base
             opened = transfer.conn is None or transfer.conn.stage == "ready"
             self._broken(transfer, _network("connection dropped" if opened else "TLS handshake failed"))
@@ -511,7 +506,11 @@ class MultiLane:
             conn = transfer.conn
             if transfer.paused or conn is None:
                 continue
-            limit = transfer.request.connect_timeout if conn.stage != "ready" else transfer.request.read_timeout
+            limit = transfer.request.read_timeout
+            if conn.stage == "connect":
+                limit = conn.attempt_limit(transfer.request.connect_timeout)
+            elif conn.stage != "ready":
+                limit = transfer.request.connect_timeout
             if now - transfer.touched <= max(1.0, limit):
                 continue
             if not self._another_address(transfer):  # an address nothing answers (a route that drops SYNs)
@@ -560,7 +559,7 @@ class MultiLane:
         elif transfer.complete and transfer.answered:
             self._succeeded(transfer)  # even when we stopped a range-ignoring answer ourselves
         elif answer is not None and not transfer.answered:
-            self._failed(transfer, classify_status(answer.status, transfer.job.item.key))
+            self._failed(transfer, self._host.status_failure(transfer.job, answer.status, transfer.request.url))
         else:
             self._failed(transfer, SourceError(
                 "transient", f"connection closed at byte {transfer.pos} of {transfer.end + 1}"))
@@ -580,18 +579,21 @@ class MultiLane:
         self._failed(transfer, error)
 
     def _another_address(self, transfer: LaneTransfer) -> bool:
-        """After a connect that failed or timed out: retry at once on the host's
-        next address (it becomes the first, for every transfer) if this
-        transfer has not tried them all; True if it does."""
-        assert transfer.conn is not None
-        if transfer.conn.stage != "connect":
+        """After a connect that failed or timed out: the connection goes on at
+        once to the host's next address (the failed one is set aside for every
+        connection for a while, see :mod:`laion_fmri_tui.core.http.connect`);
+        False when it has tried them all."""
+        conn = transfer.conn
+        assert conn is not None
+        if conn.stage != "connect":
             return False
-        addresses = self._addresses.get(transfer.conn.origin, [])
-        transfer.addresses_tried += 1
-        if transfer.addresses_tried >= len(addresses):
+        if self._active.get(transfer):
+            self._selector.unregister(conn.sock)  # before the socket closes: the next address has its own
+            self._active[transfer] = 0
+        if not conn.next_address():
             return False
-        addresses.append(addresses.pop(0))
-        self._retry_at_once(transfer)
+        transfer.touched = time.monotonic()
+        self._serve(transfer)
         return True
 
     def _succeeded(self, transfer: LaneTransfer) -> None:
@@ -632,6 +634,8 @@ class MultiLane:
             transfer.paused = transfer.resumed = False
             try:
                 delay = self._host.retry_delay(transfer.job, error, transfer.attempt, transfer.pos)
+                if error.kind == "expired":  # a signed link renewed: the retry asks for the new one
+                    transfer.request = self._host.lane_request(transfer.job)
             except SourceError as final:
                 error = final
             except Exception as unexpected:  # noqa: BLE001 - e.g. its notice hit a closed pipe

@@ -150,7 +150,7 @@ def write_record(dest: Path, record: PartRecord, *, fresh: bool = False) -> int:
     target = str(record_path(dest))
     data, offset = record.encode()
     if fresh:
-        _write(target, data)
+        _write(target, data, os.O_EXCL)
         return offset
     _write(target + ".tmp", data)
     os.replace(target + ".tmp", target)
@@ -196,8 +196,10 @@ RECORD_STEP = 64 * 1024
 """Bytes of a part between two updates of its extent in the record."""
 
 
-def _write(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def _write(path: str, data: bytes, flags: int = 0) -> None:
+    """Never through a symbolic link (O_NOFOLLOW): temp names are per process
+    (see :mod:`.tempnames`), so a link there was planted by someone else."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | flags, 0o644)
     try:
         os.write(fd, data)
     finally:
@@ -240,7 +242,7 @@ def local_state(dest: Path, size: int, etag: str, *, has_sha256: bool = False) -
     try:
         record = read_record(dest)
     except BadRecord:
-        return LocalState.ABSENT, 0  # the run discards it, and says so
+        return LocalState.PARTIAL, 0  # the run opens it to discard it, and says so
     if record is not None and record.matches(size, etag):
         kept = record.resumable_bytes(on_disk)
     elif record is None and (has_sha256 or checked_whole(etag)) and on_disk < size:

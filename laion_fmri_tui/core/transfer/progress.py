@@ -50,6 +50,13 @@ class ProgressTracker:
             self._settled += job.item.size if ok else job.on_disk
             self._files_settled += 1
 
+    def settled_elsewhere(self, item) -> None:
+        """Another process finished ``item`` while this run waited for it."""
+        with self._lock:
+            self._unstarted_present.pop(item.key, None)
+            self._settled += item.size
+            self._files_settled += 1
+
     def snapshot(self) -> ev.Progress:
         now = time.monotonic()
         active = list(self._active())

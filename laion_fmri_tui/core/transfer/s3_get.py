@@ -11,8 +11,6 @@ and skip rules decide what happens next.
 
 from __future__ import annotations
 
-import certifi
-
 from laion_fmri_tui.core.plan import PlanItem
 from laion_fmri_tui.core.s3_http import Response, S3Http
 from laion_fmri_tui.core.transfer.lane_transfer import Request
@@ -48,13 +46,12 @@ class S3GetSource:
     def __init__(self, http: S3Http, bucket: str) -> None:
         self._http = http
         self._bucket = bucket
-        self._ca_file = certifi.where()
 
     def lane_request(self, item: PlanItem) -> Request:
         """The same GET for the multi lane (which adds the Range when resuming)."""
         connect, read = self._http.timeouts
         headers = (f'If-Match: "{item.etag}"',) if item.etag else ()
-        return Request(self._http.object_url(self._bucket, item.key), headers, self._ca_file, connect, read)
+        return Request(self._http.object_url(self._bucket, item.key), headers, self._http.network, connect, read)
 
     def open(self, item: PlanItem, start: int, end: int | None) -> Opened:
         headers = {}

@@ -54,7 +54,7 @@ def _check(h: Handler, name: str, query: dict[str, str]) -> bool:
     except ValueError:
         _refuse(h, 400, "AuthorizationQueryParametersError", "X-Amz-Date or X-Amz-Expires is malformed.")
         return False
-    if time.time() > expiry:
+    if time.time() + svc.clock_skew > expiry:
         _refuse(h, 403, "AccessDenied", "Request has expired")
         return False
     if grant.revoked:

@@ -29,7 +29,10 @@ class AccessService(BackgroundServer):
     Knobs (plain attributes, settable while running): ``url_ttl`` seconds a
     minted download URL lives; ``ignore_range`` answers 200 + whole body to
     ranged GETs; ``corrupt`` flips the middle byte of every download body;
-    ``throttle`` paces download bodies in bytes/second (None = full speed).
+    ``throttle`` paces download bodies in bytes/second (None = full speed);
+    ``clock_skew`` seconds are added to the time at which a URL's expiry is
+    checked, so a test can expire URLs at a chosen moment (for example while a
+    body is streaming) instead of racing a short TTL on a loaded machine.
     """
 
     def __init__(self, s3: LocalS3Server, *, host: str = "127.0.0.1", port: int = 0,
@@ -46,6 +49,7 @@ class AccessService(BackgroundServer):
         self.ignore_range = False
         self.corrupt = False
         self.throttle: int | None = None
+        self.clock_skew = 0.0
         self.catalog: dict[str, FileEntry] = {}
         self.admin: Any = None
         self._log: list[AccessRecord] = []
@@ -96,13 +100,14 @@ class AccessService(BackgroundServer):
         return self.store.keys()
 
     def reset(self) -> None:
-        """Back to defaults: empty log, no rate limit, flags off, default TTL and terms (ids kept)."""
+        """Back to defaults: empty log, no rate limit, flags off, default TTL, clock and terms (ids kept)."""
         with self._log_lock:
             self._log.clear()
         self.limiter.arm(None)
         self.url_ttl = self.default_url_ttl
         self.ignore_range = self.corrupt = False
         self.throttle = None
+        self.clock_skew = 0.0
         self.store.terms_version = self.default_terms_version
 
     # ---- request log -------------------------------------------------------

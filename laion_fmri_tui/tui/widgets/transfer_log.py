@@ -46,7 +46,7 @@ class TransferLog(RichLog):
 
     def event(self, event: ev.Event) -> None:
         """Log the engine events worth a line."""
-        if isinstance(event, ev.FileSkipped) and event.reason != "complete":
+        if isinstance(event, ev.FileSkipped) and event.kind is not ev.SkipKind.COMPLETE:
             self.note(f"skipped {event.key}: {event.reason}", "warning")
         elif isinstance(event, ev.FileFailed):
             self.note(f"failed {event.key}: {event.error}", "error")

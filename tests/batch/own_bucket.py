@@ -1,0 +1,48 @@
+"""A moto S3 server of its own, in a child process, holding the synthetic
+bucket plus extra objects (keys the session's server must not show to the
+other tests: two keys that map to one local path, keys with control
+characters). moto keeps its buckets per process, hence the child."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from batchtools import batch_env
+
+_SERVE = """
+import json, sys
+from laion_fmri_tui.devserver import synthetic
+from laion_fmri_tui.devserver.s3server import LocalS3Server, seed
+extra = [synthetic.SyntheticObject(k, v.encode()) for k, v in json.loads(sys.stdin.readline()).items()]
+server = LocalS3Server().start()
+seed(server, synthetic.build_objects() + extra)
+print(server.url, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+@contextmanager
+def own_bucket(extra: dict[str, str]) -> Iterator[str]:
+    """The URL of a local S3 server holding the synthetic bucket and ``extra`` (key -> text)."""
+    child = subprocess.Popen([sys.executable, "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=batch_env())
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(json.dumps(extra) + "\n")
+        child.stdin.flush()
+        url = child.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
+        yield url
+    finally:
+        if child.stdin is not None:
+            child.stdin.close()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,67 @@
+"""Output can never stop a download: a full disk, a closed pipe or an ASCII-only
+encoding on stdout; the files are all fetched, the exit code tells, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from batchtools import batch_command, batch_env
+
+ARGS = ("--subject", "01", "--ses", "02", "--part-size", "1M", "--accept-license")
+
+
+def planned(s3, data_dir: Path) -> list[dict]:
+    dry = subprocess.run(batch_command(*ARGS, "--dry-run", "--json", "--data-dir", str(data_dir),
+                                       "--endpoint-url", s3.url),
+                         capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert dry.returncode == 0, dry.stderr
+    return json.loads(dry.stdout.splitlines()[0])["items"]
+
+
+def all_fetched(items: list[dict], s3_objects) -> None:
+    for item in items:
+        assert Path(item["path"]).read_bytes() == s3_objects[item["key"]].data, item["key"]
+
+
+def test_stdout_on_a_full_disk(s3, data_dir, s3_objects):
+    items = planned(s3, data_dir)
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(batch_command(*ARGS, "--data-dir", str(data_dir), "--endpoint-url", s3.url),
+                                stdout=full, stderr=subprocess.PIPE, text=True, env=batch_env(),
+                                stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert "standard output failed (No space left on device); the download was not stopped" in result.stderr
+    all_fetched(items, s3_objects)
+
+
+def test_stdout_a_pipe_closed_after_one_line(s3, data_dir, s3_objects):
+    """As ``laion-fmri-tui --batch ... | head -1``."""
+    items = planned(s3, data_dir)
+    proc = subprocess.Popen(batch_command(*ARGS, "--data-dir", str(data_dir), "--endpoint-url", s3.url),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=batch_env(),
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith("plan: ")
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    all_fetched(items, s3_objects)
+
+
+def test_an_ascii_only_encoding_with_a_non_ascii_data_dir(s3, tmp_path, s3_objects):
+    data_dir = tmp_path / "dätä-ü"
+    data_dir.mkdir()
+    items = planned(s3, data_dir)
+    result = subprocess.run(batch_command(*ARGS, "--data-dir", str(data_dir), "--endpoint-url", s3.url),
+                            capture_output=True, env=batch_env(PYTHONIOENCODING="ascii"),
+                            stdin=subprocess.DEVNULL, timeout=120)
+    out, err = result.stdout.decode("ascii"), result.stderr.decode("ascii")  # nothing else reached them
+    assert result.returncode == 0, err
+    assert "Traceback" not in err
+    assert "into " + str(tmp_path) + "/d\\xe4t\\xe4-\\xfc" in out
+    assert "finished: " in out
+    all_fetched(items, s3_objects)
