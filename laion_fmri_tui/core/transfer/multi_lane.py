@@ -291,7 +291,12 @@ class MultiLane:
             self._launch(LaneTransfer(job, request_, job.resume_from, job.item.size - 1))
 
     def _launch(self, transfer: LaneTransfer) -> None:
-        """Send a transfer's GET (from its cursor) on an idle or a new connection."""
+        """Send a transfer's GET (from its cursor) on an idle or a new connection;
+        one with every byte of its range in the ``.part`` has succeeded, and asks
+        for nothing (a range past the object's end is an HTTP 416)."""
+        if transfer.complete:
+            self._succeeded(transfer)
+            return
         try:
             origin, host, path = target(transfer.request.url)
             conn = self._connection(origin, transfer.request)
@@ -384,6 +389,8 @@ class MultiLane:
                 self._failed(transfer, error)
 
     def _advance(self, transfer: LaneTransfer) -> None:
+        if transfer.head is None and transfer.answered and self._end_if_done(transfer):
+            return  # its last bytes landed as a pause stopped the turn (hold_back): ended, not read again
         conn = transfer.conn
         assert conn is not None
         if conn.stage != "ready":

@@ -192,7 +192,7 @@ class ExtentWriter:
             self._fd = -1
 
 
-RECORD_STEP = 64 * 1024
+RECORD_STEP = 256 * 1024
 """Bytes of a part between two updates of its extent in the record."""
 
 
