@@ -111,6 +111,9 @@ def build_parser() -> OneLineParser:
     how.add_argument("--part-size", type=parse_part_size, metavar="SIZE",
                      help="fetch objects larger than SIZE (e.g. 64M) as parallel ranged parts "
                           "of that size (default: adapted to each object)")
+    how.add_argument("--no-fsync", dest="fsync", action="store_false",
+                     help="do not flush each large file to disk before it takes its name (faster on "
+                          "some parallel filesystems; a node crash may then leave a damaged file)")
     how.add_argument("--max-bandwidth", type=parse_size, metavar="RATE",
                      help="cap all transfers together at RATE bytes per second (e.g. 50M, 1G)")
     how.add_argument("--shard", type=parse_shard, metavar="K/N",

@@ -152,4 +152,6 @@ def _extra_args(args: argparse.Namespace) -> list[str]:
         extra += ["--retries", str(args.retries)]
     if getattr(args, "max_bandwidth", None):
         extra += ["--max-bandwidth", str(args.max_bandwidth)]
+    if not getattr(args, "fsync", True):
+        extra += ["--no-fsync"]
     return extra

@@ -31,7 +31,7 @@ from laion_fmri_tui.core import verified
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer import filelock, partfile, tempnames
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
-from laion_fmri_tui.core.transfer.filejob import FileJob
+from laion_fmri_tui.core.transfer.filejob import RESTART_BELOW, FileJob
 from laion_fmri_tui.core.transfer.filelock import Claim, Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
@@ -559,7 +559,7 @@ class TransferEngine:
             kind = job.verifier.finish()
             if os.fstat(job.fd).st_size != job.item.size:
                 raise VerificationError("size on disk differs from the listing")
-            if self.settings.fsync:
+            if self.settings.fsync and (job.chunk_size or job.item.size > RESTART_BELOW):
                 os.fdatasync(job.fd)  # a node crash must not leave a right-sized file with holes
         except OSError as error:
             job.close()
