@@ -285,7 +285,7 @@ def repair_plan(plan, todo):
         status = wanted.get(item.key)
         if status is Status.BAD:
             partfile.discard(item.dest)
-            item = dataclasses.replace(item, state=LocalState.ABSENT, present=0)
+            item = dataclasses.replace(item, state=LocalState.ABSENT, present=0, replaces_bad=True)
         elif status is not Status.MISSING:
             continue
         items.append(item)

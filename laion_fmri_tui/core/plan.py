@@ -40,6 +40,9 @@ class PlanItem:
     """Known sha256 (stimuli), verified after the transfer."""
     source: str = "s3"
     """``s3`` (anonymous GET) or ``access`` (a presigned URL from the access service)."""
+    replaces_bad: bool = False
+    """``--verify --repair`` found the final file of the right size but wrong
+    content: fetch it although its size matches, and rename over it."""
 
     @property
     def to_fetch(self) -> int:

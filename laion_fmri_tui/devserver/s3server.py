@@ -16,6 +16,7 @@ import contextlib
 import json
 import socket
 import threading
+import urllib.parse
 import time
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -140,6 +141,12 @@ def _flip_first(body: Iterable[bytes]) -> Iterator[bytes]:
         yield block
 
 
+def _listing_fault_key(query: str) -> str:
+    """The fault-queue name of a listing of one prefix (never a valid key: it starts with NUL)."""
+    prefix = urllib.parse.parse_qs(query, keep_blank_values=True).get("prefix", [""])[0]
+    return f"\0listing:{prefix}"
+
+
 class LocalS3Server(BackgroundServer):
     """moto's S3 app behind a WSGI middleware, served by werkzeug on 127.0.0.1."""
 
@@ -168,7 +175,12 @@ class LocalS3Server(BackgroundServer):
         object_get = method == "GET" and rec.key != ""
         with self._lock:
             self._requests.append(rec)
-            queue = self._faults.get(rec.key) if method == "GET" else None  # "" = bucket listings
+            queue = None
+            if method == "GET":  # "" = bucket listings; a listing of one prefix first
+                if rec.key == "":
+                    queue = self._faults.get(_listing_fault_key(rec.query))
+                if not queue:
+                    queue = self._faults.get(rec.key)
             rec.fault = queue.pop(0) if queue else None
             rate = self._rates.get(rec.key, self._rates.get(None)) if object_get else None
         if rec.fault == "503":
@@ -212,12 +224,18 @@ class LocalS3Server(BackgroundServer):
             else:
                 self._rates[key] = bytes_per_second
 
-    def fail_next(self, key: str, count: int, kind: str = "503") -> None:
+    def fail_next(self, key: str, count: int, kind: str = "503", *, prefix: str | None = None) -> None:
         """Make the next ``count`` GETs of ``key`` ("" = listings) fail: "503" SlowDown, or "reset"
         (headers and up to RESET_BYTES of body, then the connection drops), or "flip" (the whole body
-        with its first byte inverted)."""
+        with its first byte inverted). With ``key=""`` and ``prefix``, only listings of that
+        prefix fail ("" = the bucket's top level): the app lists several levels at once, so
+        "the next listing" is whichever the scheduler sent first."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {FAULT_KINDS}, not {kind!r}")
+        if prefix is not None:
+            if key:
+                raise ValueError("prefix applies to listings only (key must be '')")
+            key = _listing_fault_key(f"prefix={urllib.parse.quote(prefix, safe='')}")
         with self._lock:
             self._faults.setdefault(key, []).extend([kind] * count)
 

@@ -150,14 +150,14 @@ def test_scancelled_shard_resumes_its_parts_when_resubmitted(slurm_cluster, s3, 
 
 # ---- what a cluster user does next ------------------------------------------
 
-SMALL = ("--subject", "03", "--only", "rois")  # 34 files, about 1 MB
+SMALL_SELECTION = ("--subject", "03", "--only", "rois")  # 34 files, about 1 MB
 
 
 def _emit(s3, data_dir: Path, tmp_path: Path, env: dict[str, str], *extra: str,
           shards: int = 3) -> Path:
     """``--emit-sbatch`` as a user runs it on the login node (the default program: this one)."""
     script = tmp_path / "job.sh"
-    emitted = _run(batch_command(*SMALL, "--data-dir", str(data_dir), "--endpoint-url", s3.url,
+    emitted = _run(batch_command(*SMALL_SELECTION, "--data-dir", str(data_dir), "--endpoint-url", s3.url,
                                  "--emit-sbatch", str(script), "--shards", str(shards), *extra), env)
     assert emitted.returncode == 0, emitted.stderr
     return script
@@ -231,7 +231,7 @@ def test_a_bucket_changed_between_tasks_moves_no_shard(slurm_cluster, s3, s3_obj
     admin.put_object(Bucket=synthetic.BUCKET, Key=changed, Body=s3_objects[changed].data + b"!",
                      ACL="public-read")
     try:
-        live = _run(batch_command(*SMALL, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url,
+        live = _run(batch_command(*SMALL_SELECTION, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url,
                                   "--dry-run", "--json"), env)
         assert added in live.stdout  # a task that listed again would see it
         s3.clear_log()

@@ -87,7 +87,7 @@ async def test_the_filter_bar_applies_batch_rules(context):
 
 async def test_a_failed_listing_shows_on_its_node_and_r_retries(context, s3):
     context.s3 = dataclasses.replace(context.s3, max_attempts=1)
-    s3.fail_next("", 1, "503")
+    s3.fail_next("", 1, "503", prefix="")  # the top level's listing, whichever level goes first
     app = LaionFmriApp(context)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

@@ -245,7 +245,7 @@ class TransferEngine:
     @staticmethod
     def _finished_elsewhere(item: PlanItem) -> bool:
         try:
-            return tempnames.final_size(item.dest) == item.size
+            return tempnames.final_size(item.dest) == item.size and not item.replaces_bad
         except UnsafePathError:
             return False  # fetched again here: the rename replaces the link, never follows it
 
@@ -326,7 +326,8 @@ class TransferEngine:
         try:
             # Since the plan looked (it found none of this size, unless it is a
             # sha256-checked file of wrong content, which is fetched again).
-            finished = tempnames.final_size(item.dest) == item.size and item.sha256 is None
+            finished = (tempnames.final_size(item.dest) == item.size and item.sha256 is None
+                        and not item.replaces_bad)
         except UnsafePathError as error:
             filelock.release(item.dest)
             self._fail(FileJob(item, 0), "unsafe", str(error))
