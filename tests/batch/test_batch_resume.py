@@ -227,3 +227,32 @@ def test_a_bad_resume_record_is_discarded_with_a_notice(s3, licensed_data_dir, s
     assert s3.bytes_sent(key) == len(data), "fetched from its first byte"
     assert big.read_bytes() == data
     assert not [p for p in files_under(licensed_data_dir) if ".part" in p]
+
+
+def test_an_object_replaced_by_one_of_the_same_size_is_fetched_again(s3, licensed_data_dir, s3_objects):
+    """Issue 21 item 2: a finished file carries the ETag it was checked against;
+    a rerun whose listing gives another ETag fetches it again (the size alone
+    could not tell), and only that file."""
+    key = synthetic.LARGE_KEY
+    original = s3_objects[key].data
+    replaced = bytes(b ^ 0xFF for b in original[:4096]) + original[4096:]
+    args = ("--subject", "01", "--ses", "01", "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url)
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(batch_command(*args), capture_output=True, text=True, env=batch_env(),
+                              stdin=subprocess.DEVNULL, timeout=120)
+
+    assert run().returncode == 0
+    client = s3.admin()
+    client.put_object(Bucket=synthetic.BUCKET, Key=key, Body=replaced, ACL="public-read")
+    try:
+        s3.clear_log()
+        rerun = run()
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert [r.key for r in s3.requests if r.method == "GET" and r.key] == [key], "only the replaced file"
+        assert (licensed_data_dir / key).read_bytes() == replaced
+        s3.clear_log()
+        assert run().returncode == 0
+        assert not [r for r in s3.requests if r.method == "GET" and r.key], "now it is the listed object"
+    finally:
+        client.put_object(Bucket=synthetic.BUCKET, Key=key, Body=original, ACL="public-read")

@@ -245,7 +245,7 @@ class TransferEngine:
     @staticmethod
     def _finished_elsewhere(item: PlanItem) -> bool:
         try:
-            return tempnames.final_size(item.dest) == item.size and not item.replaces_bad
+            return tempnames.is_complete(item.dest, item.size, item.etag) and not item.replaces_bad
         except UnsafePathError:
             return False  # fetched again here: the rename replaces the link, never follows it
 
@@ -326,7 +326,7 @@ class TransferEngine:
         try:
             # Since the plan looked (it found none of this size, unless it is a
             # sha256-checked file of wrong content, which is fetched again).
-            finished = (tempnames.final_size(item.dest) == item.size and item.sha256 is None
+            finished = (tempnames.is_complete(item.dest, item.size, item.etag) and item.sha256 is None
                         and not item.replaces_bad)
         except UnsafePathError as error:
             filelock.release(item.dest)
@@ -562,6 +562,7 @@ class TransferEngine:
                 raise VerificationError("size on disk differs from the listing")
             if self.settings.fsync and (job.chunk_size or job.item.size > RESTART_BELOW):
                 os.fdatasync(job.fd)  # a node crash must not leave a right-sized file with holes
+            tempnames.mark_fetched(job.fd, job.item.etag)
         except OSError as error:
             job.close()
             self._fail(job, "disk", _disk_message(error, job.item))
