@@ -171,7 +171,7 @@ class ExtentWriter:
     def __init__(self, dest: Path, record: PartRecord, offset: int) -> None:
         self._record = record
         self._offset = offset
-        self._fd = os.open(record_path(dest), os.O_WRONLY)
+        self._fd = os.open(record_path(dest), os.O_WRONLY | os.O_NOFOLLOW)  # this process wrote it just now
         self._written = list(record.extents)
 
     def advance(self, index: int, kept: int) -> None:
