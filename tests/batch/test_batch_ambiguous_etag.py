@@ -12,15 +12,14 @@ flips the first byte of the object's first GET when asked.
 
 from __future__ import annotations
 
-import json
 import random
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from batchtools import batch_command, batch_env
+from own_bucket import child_server
 
 from laion_fmri_tui.devserver import synthetic
 
@@ -66,21 +65,8 @@ class Bucket:
 
 @pytest.fixture(scope="module")
 def bucket() -> Iterator[Bucket]:
-    child = subprocess.Popen([sys.executable, "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True, env=batch_env())
-    try:
-        assert child.stdin is not None
-        child.stdin.write(json.dumps({"key": KEY, "size": SIZE}) + "\n")
-        child.stdin.flush()
+    with child_server(_SERVE, {"key": KEY, "size": SIZE}) as child:
         yield Bucket(child)
-    finally:
-        if child.stdin is not None:
-            child.stdin.close()
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 def run(url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
