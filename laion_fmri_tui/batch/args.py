@@ -198,11 +198,21 @@ def parse_shard(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--shard ")) from None
 
 
+def only_all(subjects: tuple[str, ...]) -> tuple[str, ...]:
+    """``all`` stands alone: ``--subject all 99`` would otherwise drop the 99 unseen."""
+    if "all" not in subjects:
+        return subjects
+    others = [s for s in subjects if s != "all"]
+    if others:
+        raise UsageError(f"--subject all already means every subject; drop {', '.join(others)} "
+                         "or give the subjects one by one")
+    return ("all",)
+
+
 def selection_from(args: argparse.Namespace) -> Selection:
     """Flags -> the core's Selection; raises UsageError on a mistake."""
     subjects = tuple(dict.fromkeys(normalise_subject(s) for s in args.subject))
-    if "all" in subjects:
-        subjects = ("all",)
+    subjects = only_all(subjects)
     components = set(args.only) if args.only else set(DEFAULT_COMPONENTS)
     components.update(c for c in COMPONENTS if getattr(args, f"include_{c}", False))
     filters = Filters.build(**{n: getattr(args, n) for n in FILTER_FLAGS})

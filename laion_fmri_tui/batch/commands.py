@@ -8,7 +8,9 @@ package's ``info``/``describe()`` grown into what a user needs before a
 download: subjects, their parts and sessions, sizes, and what is on disk.
 Both are words before any flag, as in the package; ``--batch`` in front is
 accepted too, so a job script can keep one form. Like ``--batch``, bad input
-is one line on stderr and exit 2; nothing here imports Textual.
+is one line on stderr and exit 2, and output goes through
+:class:`~laion_fmri_tui.batch.safe_output.SafeStream` (``info | head -1``,
+``> /dev/full``: one line on stderr, no traceback); nothing here imports Textual.
 """
 
 from __future__ import annotations
@@ -16,15 +18,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import NoReturn
 
-from laion_fmri_tui.batch.args import PROG, OneLineParser
+from laion_fmri_tui.batch.args import PROG, OneLineParser, only_all
 from laion_fmri_tui.batch.exit_codes import ExitCode
+from laion_fmri_tui.batch.safe_output import SafeStream, printable
 from laion_fmri_tui.core import config
-from laion_fmri_tui.core.errors import DataDirError, LaionFmriError
+from laion_fmri_tui.core.errors import DataDirError, LaionFmriError, UsageError
 from laion_fmri_tui.core.redact import redact
 
 NAMES = ("config", "info")
+
+CONSEQUENCE = {
+    "config": "the data directory was saved all the same",
+    "info": "the listing was not all written (exit 1)",
+}
+"""What a failed stdout means for each command (said once on stderr)."""
 
 
 class CommandParser(OneLineParser):
@@ -54,59 +64,106 @@ def info_parser() -> CommandParser:
                         help="subject id (01 or sub-01) or 'all'; repeatable")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--data-dir", metavar="DIR",
-                        help="whose files count as local (default: the configured one, if any)")
+                        help="whose files count as local (default: the configured one, if any); "
+                             "read only, so a read-only directory is fine")
     parser.add_argument("--endpoint-url", metavar="URL",
                         help="S3 endpoint (default: AWS; env LAION_FMRI_S3_ENDPOINT_URL)")
+    parser.add_argument("--access-url", metavar="URL",
+                        help="access service whose public manifest gives the stimulus files' sha256 "
+                             "(env LAION_FMRI_ACCESS_URL)")
+    parser.add_argument("--proxy", metavar="URL",
+                        help="http://[user:pass@]host:port for every request (default: HTTPS_PROXY, "
+                             "HTTP_PROXY, ALL_PROXY; NO_PROXY applies)")
+    parser.add_argument("--ca-bundle", metavar="FILE",
+                        help="PEM file of CAs to trust too (default: AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
     return parser
 
 
 def main(argv: list[str]) -> int:
     """``argv`` starts with the command's name (``--batch`` already removed)."""
+    from laion_fmri_tui.batch.runner import escape_unencodable, output_streams, settle
+
     name, rest = argv[0], argv[1:]
+    escape_unencodable()
+    out, err = output_streams()
+    prog = f"{PROG} {name}"
     try:
         if name == "config":
-            return int(_config(config_parser().parse_args(rest)))
-        return int(_info(info_parser().parse_args(rest)))
+            return int(_config(config_parser().parse_args(rest), out, err))
+        code = int(_info(info_parser().parse_args(rest), out, err))
+        return int(ExitCode.FILES_FAILED) if out.broken is not None and code == ExitCode.OK else code
     except LaionFmriError as error:
-        sys.stderr.write(f"{PROG} {name}: {redact(error)}\n")
+        err.write(f"{prog}: {printable(redact(error))}\n")
         return int(error.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG} {name}: interrupted\n")
+        err.write(f"{prog}: interrupted\n")
         return int(ExitCode.INTERRUPTED)
+    finally:
+        out.flush()
+        settle(out, err, prog, CONSEQUENCE[name])
 
 
-def _config(args: argparse.Namespace) -> int:
+def _config(args: argparse.Namespace, out: SafeStream, err: SafeStream) -> int:
+    if not args.data_dir.strip():
+        raise UsageError("--data-dir is empty; give the directory to save, e.g. --data-dir /scratch/laion")
     data_dir = config.resolve_data_dir(args.data_dir)
+    problem = config.config_problem()
     try:
         path = config.save_data_dir(data_dir)
     except OSError as error:
-        raise DataDirError(f"could not write {config.config_path()}: {error.strerror or error}") from None
-    sys.stdout.write(f"Data directory set to: {data_dir} (saved in {path})\n")
+        where = error.filename or config.config_path()
+        raise DataDirError(f"could not write {where}: {error.strerror or error}; nothing was changed") from None
+    if problem is not None:
+        err.write(f"{PROG} config: warning: {printable(problem)}; it was replaced by "
+                  "{\"data_dir\": ...} (other settings in it are lost)\n")
+    linked = f" (through the link {config.config_path()})" if path != config.config_path() else ""
+    out.write(f"Data directory set to: {printable(str(data_dir))} (saved in {printable(str(path))}{linked})\n")
     return ExitCode.OK
 
 
-def _info(args: argparse.Namespace) -> int:
+def _info(args: argparse.Namespace, out: SafeStream, err: SafeStream) -> int:
     from laion_fmri_tui.batch import info
     from laion_fmri_tui.core.catalog import Catalog
+    from laion_fmri_tui.core.http.network import NetworkSettings
     from laion_fmri_tui.core.inventory import take_inventory
     from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
     from laion_fmri_tui.core.s3_http import S3Http
     from laion_fmri_tui.core.selection import normalise_subject
 
-    subjects = [normalise_subject(s) for s in args.subject]
-    data_dir = config.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
-    settings = S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url))
-    inventory = take_inventory(Catalog(S3Http(settings), settings.bucket), subjects, data_dir)
+    subjects = only_all(tuple(dict.fromkeys(normalise_subject(s) for s in args.subject)))
+    data_dir = config.resolve_data_dir(args.data_dir, writable=False) if args.data_dir else _configured()
+    network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
+    settings = S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network)
+    catalog = Catalog(S3Http(settings), settings.bucket)
+    inventory = take_inventory(catalog, subjects, data_dir, lambda: _stimulus_sha256(args, network, err))
     if args.json:
-        sys.stdout.write(json.dumps(info.to_json(inventory)) + "\n")
+        out.write(json.dumps(info.to_json(inventory)) + "\n")
     else:
-        info.write_text(inventory, sys.stdout)
+        info.write_text(inventory, out)
     return ExitCode.OK
 
 
-def _configured():
-    """The configured data directory when it is usable; info works without one."""
+def _stimulus_sha256(args, network, err: SafeStream) -> dict[str, str] | None:
+    """The stimulus files' sha256 from the access service's public manifest
+    (no request id), so that ``info`` calls them complete by the plan's rule.
+    A service that does not answer leaves them "not checked" with one
+    warning; the rest of the listing is still shown."""
+    from laion_fmri_tui.core.access.client import AccessClient
+
     try:
-        return config.resolve_data_dir(None)
-    except DataDirError:
+        manifest = AccessClient(args.access_url, retries=1, network=network).manifest()
+    except LaionFmriError as error:
+        err.write(f"{PROG} info: warning: the stimulus files were not checked on disk "
+                  f"({printable(redact(error))})\n")
         return None
+    return {spec.name: spec.sha256 for spec in manifest.files}
+
+
+def _configured() -> Path | None:
+    """The configured data directory; None when none is configured (info works
+    without one). A configured one that is missing or unreadable, or a config
+    file that cannot be read, is an error naming it: silently showing nothing
+    on disk would read as "nothing downloaded yet"."""
+    if config.configured_data_dir() is None and config.config_problem() is None:
+        return None
+    return config.resolve_data_dir(None, writable=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from laion_fmri_tui.batch.safe_output import printable
 from laion_fmri_tui.core.inventory import FileInfo, Inventory, PartInfo, SessionInfo, Tally
 from laion_fmri_tui.core.stimuli import STIMULUS_FILES
 from laion_fmri_tui.core.units import size
@@ -20,12 +21,12 @@ SUBJECT_LEVEL = "subject-level"
 def write_text(inv: Inventory, out: TextIO) -> None:
     out.write(f"s3://{inv.bucket}: {len(inv.subjects)} subjects\n")
     for subject, parts in inv.parts:
-        out.write(f"  {subject}  {' '.join(parts) or '(nothing)'}\n")
-    where = f"on disk in {inv.data_dir}" if inv.data_dir else "no data directory: local state not shown"
+        out.write(f"  {printable(subject)}  {' '.join(parts) or '(nothing)'}\n")
+    where = f"on disk in {printable(str(inv.data_dir))}" if inv.data_dir else "no data directory: local state not shown"
     out.write(f"({where})\n")
     for detail in inv.details:
         total = detail.tally
-        out.write(f"\n{detail.subject}: {total.files} files, {size(total.bytes)}{_local(total, inv)}\n")
+        out.write(f"\n{printable(detail.subject)}: {_files_count(total.files)}, {size(total.bytes)}{_local(total, inv)}\n")
         for part in detail.parts:
             out.write(f"  {part.component:<24}{_counts(part.tally)}{_local(part.tally, inv)}"
                       f"{_held(part)}\n")
@@ -56,7 +57,7 @@ def _held(part: PartInfo) -> str:
 
 
 def _session_line(session: SessionInfo, inv: Inventory) -> str:
-    name = f"{session.name or SUBJECT_LEVEL:<22}"
+    name = f"{printable(session.name or SUBJECT_LEVEL):<22}"
     if session.held_out:
         return f"{name}held out (not yet released): {_files_count(session.held_out_files)}"
     extra = f"   (+{session.held_out_files} held out)" if session.held_out_files else ""
@@ -67,11 +68,13 @@ def _files(out: TextIO, title: str, files: tuple[FileInfo, ...], inv: Inventory)
     if not files:
         return
     out.write(f"\n{title}\n")
-    width = max(len(f.key) for f in files)
+    width = max(len(printable(f.key)) for f in files)
     for f in files:
         state = f"   {f.state.value}" if f.state is not None else ""
+        if f.state is None and inv.data_dir is not None:
+            state = "   not checked (its sha256 is unknown)"
         gated = "   (data-use agreement: --include-stimuli)" if f.key.rsplit("/", 1)[-1] in STIMULUS_FILES else ""
-        out.write(f"  {f.key:<{width}} {size(f.size):>10}{state}{gated}\n")
+        out.write(f"  {printable(f.key):<{width}} {size(f.size):>10}{state}{gated}\n")
 
 
 def to_json(inv: Inventory) -> dict:

@@ -21,7 +21,7 @@ from laion_fmri_tui.core import plan_file
 from laion_fmri_tui.core.checkup import Checked, Status, Summary
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.redact import redact
-from laion_fmri_tui.core.units import eta, rate, size
+from laion_fmri_tui.core.units import count, eta, rate, size
 
 
 def plan_table(plan: Plan, out: TextIO) -> None:
@@ -41,14 +41,14 @@ def plan_table(plan: Plan, out: TextIO) -> None:
 
 
 def totals_line(plan: Plan) -> str:
-    held = f"; {len(plan.held_out)} held-out files excluded" if plan.held_out else ""
+    held = f"; {count(len(plan.held_out), 'held-out file')} excluded" if plan.held_out else ""
     if plan.refused:
-        held += f"; {len(plan.refused)} unsafe keys refused"
+        held += f"; {count(len(plan.refused), 'unsafe key')} refused"
     if plan.blocked:
-        held += f"; {len(plan.blocked)} files blocked (they fail the run)"
+        held += f"; {count(len(plan.blocked), 'file')} blocked (they fail the run)"
     if plan.skipped_subjects:
         held += f"; nothing matched for {', '.join(plan.skipped_subjects)}"
-    return (f"{plan.files} files, {size(plan.bytes_total)} in all: {size(plan.bytes_to_fetch)} to fetch, "
+    return (f"{count(plan.files, 'file')}, {size(plan.bytes_total)} in all: {size(plan.bytes_to_fetch)} to fetch, "
             f"{size(plan.bytes_present)} already present{held}")
 
 
@@ -70,7 +70,7 @@ def verify_summary(s: Summary, repair: bool = False) -> str:
     else:
         head = "verify: complete"
     refused = f", {s.refused} refused by the bucket" if s.refused else ""
-    text = (f"{head}: {s.files} files checked, {s.ok} ok ({size(s.bytes_ok)}), "
+    text = (f"{head}: {count(s.files, 'file')} checked, {s.ok} ok ({size(s.bytes_ok)}), "
             f"{s.missing} missing, {s.bad} bad{refused}")
     todo = s.missing + s.bad
     if todo and repair:

@@ -44,10 +44,14 @@ def main(argv: list[str], whole_process: bool = False) -> int:
     if whole_process:
         gc.freeze()
     args = build_parser().parse_args(argv)
-    _escape_unencodable()
+    escape_unencodable()
     out, err = output_streams()
+    only_prints = args.dry_run
     try:
-        return _run(args, out, err)
+        code = _run(args, out, err)
+        if out.broken is not None and only_prints and code == ExitCode.OK:
+            return ExitCode.FILES_FAILED  # the plan was the product, and it was not all written
+        return code
     except LaionFmriError as error:
         err.write(f"{PROG}: {printable(redact(error))}\n")
         return int(error.exit_code)
@@ -55,7 +59,8 @@ def main(argv: list[str], whole_process: bool = False) -> int:
         err.write(f"{PROG}: interrupted\n")
         return ExitCode.INTERRUPTED
     finally:
-        _settle(out, err)
+        settle(out, err, PROG, "the plan was not all written (exit 1)" if only_prints else
+               "the download was not stopped, the exit code tells how it went")
         if whole_process:
             gc.freeze()
 
@@ -65,7 +70,7 @@ def output_streams():
     return SafeStream(sys.stdout), SafeStream(sys.stderr)
 
 
-def _escape_unencodable() -> None:
+def escape_unencodable() -> None:
     """An ASCII-only locale (``PYTHONIOENCODING=ascii``) with a non-ASCII data
     directory: the characters are written as escapes instead of failing the line."""
     for stream in (sys.stdout, sys.stderr):
@@ -73,12 +78,12 @@ def _escape_unencodable() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
-def _settle(out, err) -> None:
+def settle(out, err, prog: str, consequence: str) -> None:
     """A stream that broke is pointed at /dev/null, so the interpreter's last
-    flush at exit does not print an exception; stderr says once why stdout went quiet."""
+    flush at exit does not print an exception; stderr says once why stdout
+    went quiet, and ``consequence``: what that means for this command."""
     if out.broken is not None:
-        err.write(f"{PROG}: standard output failed ({out.broken}); the download was not stopped, "
-                  "the exit code tells how it went\n")
+        err.write(f"{prog}: standard output failed ({out.broken}); {consequence}\n")
         err.flush()
     for wrapped, stream in ((out, sys.stdout), (err, sys.stderr)):
         if wrapped.broken is not None:

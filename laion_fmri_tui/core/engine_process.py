@@ -56,12 +56,6 @@ def prewarm() -> int:
         return _spare[0].pid
 
 
-def spare_pid() -> int | None:
-    """The waiting spare's process id, if there is one."""
-    with _spare_lock:
-        return _spare[0].pid if _spare is not None and _spare[0].poll() is None else None
-
-
 def discard_spare() -> None:
     """End the spare engine process, if any (it exits on the closed stdin)."""
     global _spare

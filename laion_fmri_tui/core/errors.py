@@ -34,12 +34,6 @@ class LicenseNotAcceptedError(LaionFmriError):
     exit_code = 3
 
 
-class AccessDeniedError(LaionFmriError):
-    """Access to gated data was not granted (exit 3)."""
-
-    exit_code = 3
-
-
 class BucketUnreachableError(LaionFmriError):
     """The S3 endpoint could not be reached or answered nonsense (exit 4)."""
 

@@ -14,16 +14,17 @@ Held-out keys are counted apart and never looked for on disk.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from laion_fmri_tui.core import bids
+from laion_fmri_tui.core import bids, stimuli
 from laion_fmri_tui.core.catalog import SUBJECT_ROOTS, Catalog
 from laion_fmri_tui.core.errors import NoMatchingDataError, UnsafeKeyError, UsageError
 from laion_fmri_tui.core.models import RemoteObject
 from laion_fmri_tui.core.plan import LocalState
 from laion_fmri_tui.core.selection import COMPONENTS
+from laion_fmri_tui.core.stimuli import STIMULUS_FILES
 from laion_fmri_tui.core.transfer import tempnames
 from laion_fmri_tui.core.transfer.filelock import UnsafePathError
 
@@ -92,7 +93,8 @@ class FileInfo:
     key: str
     size: int
     state: LocalState | None
-    """None when no data directory was given."""
+    """None when no data directory was given, or for a gated stimulus file
+    whose sha256 is unknown (the access service's manifest was not read)."""
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,16 @@ def present_components(catalog: Catalog, subject: str) -> list[str]:
     return [c for c in COMPONENTS if subject in catalog.level(_part_parent(c, subject)).names]
 
 
-def take_inventory(catalog: Catalog, subjects: Iterable[str], data_dir: Path | None) -> Inventory:
+def take_inventory(catalog: Catalog, subjects: Iterable[str], data_dir: Path | None,
+                   stimulus_sha256: Callable[[], Mapping[str, str] | None] | None = None) -> Inventory:
     """List what the bucket holds; ``subjects`` (normalised ids, or ``all``) get details.
+
+    ``stimulus_sha256``: asks the access service's manifest (file name ->
+    sha256), only when the bucket lists a gated stimulus file and there is a
+    data directory to look in. The gated stimulus files are complete, as in a plan, only when their
+    content has that hash (:func:`~laion_fmri_tui.core.stimuli.local_state`);
+    without the manifest their state is None (not checked), never "complete"
+    by size alone.
 
     Raises UsageError for a subject the bucket lacks, NoMatchingDataError for
     a bucket without subjects; listing failures are the catalog's errors.
@@ -144,7 +154,10 @@ def take_inventory(catalog: Catalog, subjects: Iterable[str], data_dir: Path | N
     details = tuple(
         SubjectInfo(s, tuple(_part(catalog, c, s, root) for c in have[s])) for s in detailed)
     dataset = tuple(_file(o, root) for o in catalog.level("").objects if o.key in bids.DATASET_KEYS)
-    stimuli = tuple(_file(o, root) for o in catalog.level(bids.STIMULI_PREFIX).objects)
+    listed = catalog.level(bids.STIMULI_PREFIX).objects
+    gated = root is not None and any(o.key.rsplit("/", 1)[-1] in STIMULUS_FILES for o in listed)
+    sha256 = (stimulus_sha256() if gated and stimulus_sha256 is not None else None) or {}
+    stimuli = tuple(_stimulus_file(o, root, sha256) for o in listed)
     return Inventory(catalog.bucket, root, tuple(available), parts, details, dataset, stimuli)
 
 
@@ -153,6 +166,8 @@ def _part(catalog: Catalog, component: str, subject: str, root: Path | None) -> 
     tallies: dict[str | None, Tally] = {}
     held: dict[str | None, int] = {}
     for obj in catalog.objects(prefix):
+        if _unsafe(obj.key):  # the planner refuses it: nothing to count
+            continue
         session = _session(obj.key[len(prefix):])
         tallies.setdefault(session, Tally())
         if bids.is_held_out(obj.key):
@@ -161,6 +176,15 @@ def _part(catalog: Catalog, component: str, subject: str, root: Path | None) -> 
         tallies[session] += _count(obj, root)
     ordered = sorted(tallies, key=lambda name: (name is None, name or ""))
     return PartInfo(component, tuple(SessionInfo(n, tallies[n], held.get(n, 0)) for n in ordered))
+
+
+def _unsafe(key: str) -> bool:
+    """A key the planner refuses (``../``, an absolute path): it maps outside any data directory."""
+    try:
+        bids.local_path(Path("/data"), key)
+    except UnsafeKeyError:
+        return True
+    return False
 
 
 def _session(relative: str) -> str | None:
@@ -191,3 +215,17 @@ def _count(obj: RemoteObject, root: Path | None) -> Tally:
 
 def _file(obj: RemoteObject, root: Path | None) -> FileInfo:
     return FileInfo(obj.key, obj.size, _state(obj, root)[0])
+
+
+def _stimulus_file(obj: RemoteObject, root: Path | None, sha256: Mapping[str, str]) -> FileInfo:
+    """A ``stimuli/`` file; the two gated ones by the plan's rule (their sha256)."""
+    name = obj.key.rsplit("/", 1)[-1]
+    if root is None or name not in STIMULUS_FILES:
+        return _file(obj, root)
+    if name not in sha256:
+        return FileInfo(obj.key, obj.size, None)
+    try:
+        state, _ = stimuli.local_state(root, bids.local_path(root, obj.key), obj.size, sha256[name])
+    except (UnsafeKeyError, UnsafePathError):
+        state = LocalState.ABSENT
+    return FileInfo(obj.key, obj.size, state)

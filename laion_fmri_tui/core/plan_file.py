@@ -44,7 +44,8 @@ def summary(plan: Plan) -> dict[str, Any]:
     """The ``plan`` event without its items (a ``--json`` run's first line)."""
     return {"event": "plan", "data_dir": str(plan.data_dir), "files": plan.files,
             "bytes_total": plan.bytes_total, "bytes_to_fetch": plan.bytes_to_fetch,
-            "bytes_present": plan.bytes_present, "held_out": len(plan.held_out)}
+            "bytes_present": plan.bytes_present, "held_out": len(plan.held_out),
+            "skipped_subjects": list(plan.skipped_subjects)}
 
 
 def document(plan: Plan) -> dict[str, Any]:

@@ -9,6 +9,7 @@ any filter or pin, so they can never reach the transfer engine.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from laion_fmri_tui.core.catalog import SUBJECT_ROOTS, Catalog
 from laion_fmri_tui.core.errors import NoMatchingDataError, UnsafeKeyError, UsageError
 from laion_fmri_tui.core.models import RemoteObject
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.selection import COMPONENTS, Filters, Selection
+from laion_fmri_tui.core.selection import COMPONENTS, DEFAULT_COMPONENTS, Filters, Selection
 from laion_fmri_tui.core.transfer import tempnames
 from laion_fmri_tui.core.transfer.filelock import UnsafePathError
 
@@ -200,7 +201,8 @@ def _add_subject(catalog: Catalog, selection: Selection, subject: str, out: _Col
     filters = selection.filters
     derivative_filters = replace(filters, **{name: () for name in RAW_ONLY_FILTERS})
     pinned = _pinned_keys(subject, filters)
-    hits = 0
+    hits = session_hits = 0
+    walked: list[str] = []
     found: list[tuple[RemoteObject, str]] = []
     for component in COMPONENTS:
         if component not in selection.components:
@@ -208,6 +210,7 @@ def _add_subject(catalog: Catalog, selection: Selection, subject: str, out: _Col
         for obj in catalog.objects(bids.component_prefix(component, subject)):
             if obj.key.endswith("/"):
                 continue
+            walked.append(obj.key)
             passes = _passes(obj.key, component, filters if component == "raw" else derivative_filters)
             if bids.is_held_out(obj.key):
                 if passes:
@@ -215,11 +218,14 @@ def _add_subject(catalog: Catalog, selection: Selection, subject: str, out: _Col
                 continue
             if passes:
                 hits += 1
+                session_hits += bids.has_entity(obj.key, "ses")
             elif not (component == "glmsingle" and obj.key in pinned):
                 continue
             found.append((obj, component))
     if not hits:
-        raise NoMatchingDataError(_no_match_message(catalog.bucket, subject, selection))
+        raise NoMatchingDataError(_no_match_message(catalog, subject, selection, walked))
+    if _wrong_session(filters, walked) and not session_hits:
+        raise NoMatchingDataError(_wrong_session_message(subject, selection, walked))
     for obj, component in found:
         out.add(obj, component)
 
@@ -239,19 +245,56 @@ def _pinned_keys(subject: str, filters: Filters) -> frozenset[str]:
     return frozenset()
 
 
-def _no_match_message(bucket: str, subject: str, selection: Selection) -> str:
-    """One line naming the subject, the filters and any held-out sessions asked for."""
+def _wrong_session(filters: Filters, walked: list[str]) -> bool:
+    """``--ses`` names sessions (not ``averages``) and the parts walked have
+    sessions: then session data must match. ROIs (which carry no session)
+    and the R2mean map alone would otherwise be fetched for a mistyped
+    ``--ses``, as the package does without a word."""
+    return (bool(filters.ses) and bids.AVERAGES not in filters.ses
+            and any(bids.has_entity(k, "ses") for k in walked))
+
+
+def _values(keys: list[str], entity: str) -> list[str]:
+    """The values of ``entity`` the keys carry, sorted (``run-01`` -> ``01``)."""
+    pattern = re.compile(rf"(?:^|/|_){re.escape(entity)}-([A-Za-z0-9]+)(?=[_./]|$)")
+    return sorted({m for k in keys for m in pattern.findall(k)})
+
+
+def _wrong_session_message(subject: str, selection: Selection, walked: list[str]) -> str:
+    asked = ", ".join(selection.filters.ses)
+    there = ", ".join(_values(walked, "ses")) or "none"
+    return (f"--ses {asked} matched no session of {subject} (its sessions: {there}); "
+            "the ROIs and the R2mean map alone are not fetched: check --ses "
+            f"(laion-fmri-tui info --subject {subject.removeprefix('sub-')} lists them)")
+
+
+def _no_match_message(catalog: Catalog, subject: str, selection: Selection, walked: list[str]) -> str:
+    """One line naming the subject, the filters and any held-out sessions asked
+    for, then what would match: the parts the subject has that were not walked
+    (and their ``--include-*`` flag), or the runs and sessions that exist."""
+    from laion_fmri_tui.core.inventory import present_components
+
     active = selection.filters.active()
     shown = "; ".join(f"{name}={','.join(values)}" for name, values in active.items())
-    walked = ", ".join(sorted(selection.components, key=COMPONENTS.index)) or "nothing"
+    walked_parts = ", ".join(sorted(selection.components, key=COMPONENTS.index)) or "nothing"
     text = (f"no LAION-fMRI files matched {subject} with "
             f"{'filters ' + shown if shown else 'no filters'} "
-            f"in s3://{bucket}/ ({walked})")
+            f"in s3://{catalog.bucket}/ ({walked_parts})")
     sessions = [v for v in selection.filters.ses if v != bids.AVERAGES]
     held = [f"ses-{v}" for v in sessions if f"ses-{v}" in bids.HELD_OUT_SESSIONS]
     if held and len(held) == len(sessions) and bids.AVERAGES not in selection.filters.ses:
         text += f"; {', '.join(held)} {'is' if len(held) == 1 else 'are'} held out (not yet released)"
-    return text
+    for name, plural in (("run", "runs"), ("ses", "sessions")):
+        if name in active and walked:
+            text += f"; {plural} there: {', '.join(_values(walked, name)) or 'none'}"
+    others = [c for c in present_components(catalog, subject) if c not in selection.components]
+    if others:
+        flags = [f"--include-{c}" for c in others if c not in DEFAULT_COMPONENTS]
+        how = [f"add {' '.join(flags)}"] if flags else []
+        if any(c in DEFAULT_COMPONENTS for c in others):
+            how.append(f"drop --only for {', '.join(c for c in others if c in DEFAULT_COMPONENTS)}")
+        text += f"; {subject} also has {', '.join(others)} ({'; '.join(how)})"
+    return text + f"; see laion-fmri-tui info --subject {subject.removeprefix('sub-')}"
 
 
 def _add_stimulus_derivatives(catalog: Catalog, selection: Selection, out: _Collector) -> None:

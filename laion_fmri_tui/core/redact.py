@@ -2,7 +2,7 @@
 
 A stimulus request id is a bearer credential (anyone holding it can mint
 download URLs), and a presigned URL carries its signature in the query. Both
-end up in exception messages, log lines and tracebacks unless every such text
+end up in exception messages, screens and tracebacks unless every such text
 goes through :func:`redact`. Ids are recognised by their ``lfm_`` prefix and,
 for ids of any shape, by having been registered with :func:`register_secret`
 (the auth store and the access client register every id they see).
@@ -10,7 +10,6 @@ for ids of any shape, by having been registered with :func:`register_secret`
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -49,12 +48,6 @@ def register_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
-def forget_secrets() -> None:
-    """Drop every registered secret (tests; a fresh session after logout)."""
-    with _lock:
-        _secrets.clear()
-
-
 def redact(text: object) -> str:
     """``text`` with request ids and presigned-URL secrets replaced."""
     result = text if isinstance(text, str) else str(text)
@@ -91,27 +84,3 @@ def _redact_pair(pair: str) -> str:
     if sep and unquote(name).lower() in _SECRET_PARAM_NAMES:
         return f"{name}={REDACTED}"
     return pair
-
-
-class RedactingFilter(logging.Filter):
-    """Rewrite each record so no handler ever sees an id or a signature.
-
-    Attach it to *handlers*: a filter on a logger does not see records that
-    propagate up from child loggers. The message is formatted here (args
-    folded in) and the traceback text is pre-rendered, both redacted.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: keep what we can
-            message = f"{record.msg} {record.args}"
-        record.msg = redact(message)
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True

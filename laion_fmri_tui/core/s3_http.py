@@ -25,6 +25,7 @@ import time
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, unquote, urlencode
 
+from laion_fmri_tui.core.errors import BucketUnreachableError
 from laion_fmri_tui.core.http.connect import UNTRUSTED, ProxyRefused, open_blocking
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.s3 import REGION, S3Settings
@@ -247,8 +248,19 @@ def parse_listing(body: bytes) -> dict:
 
     Fields are found by their namespaced tags (ElementTree's C ``findtext``):
     a Python loop over every field of 1,000 entries per page, stripping the
-    namespace from each tag, was most of a 100,000-key plan's parsing."""
-    root = ET.fromstring(body)
+    namespace from each tag, was most of a 100,000-key plan's parsing.
+
+    A 200 that is no ListBucketResult (JSON or HTML from a wrong endpoint)
+    is :class:`~laion_fmri_tui.core.errors.BucketUnreachableError`: one line,
+    exit 4, not a parser's traceback."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        root = None
+    if root is None or not root.tag.endswith("ListBucketResult"):
+        raise BucketUnreachableError(
+            "the endpoint did not answer like S3 (its reply to a listing is not a ListBucketResult); "
+            "check --endpoint-url")
     ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
     key, size, etag = ns + "Key", ns + "Size", ns + "ETag"
     contents = [{"Key": entry.findtext(key) or "", "Size": int(entry.findtext(size) or 0),

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from laion_fmri_tui.core import events as ev
     from laion_fmri_tui.core.access.client import AccessClient, Grant, Manifest
     from laion_fmri_tui.core.access.form import AccessForm
-    from laion_fmri_tui.core.engine_process import EngineProcess
     from laion_fmri_tui.core.transfer.access_source import AccessSource
     from laion_fmri_tui.core.transfer.engine import TransferEngine
     from laion_fmri_tui.core.transfer.s3_get import S3GetSource
@@ -156,29 +155,6 @@ class DownloadService:
         if plan is not None and any(i.source == "access" for i in plan.pending):
             sources["access"] = self._access_source(plan)
         return TransferEngine(sources, sink, self.settings.engine)
-
-    def engine_process(self, sink: ev.EventSink) -> EngineProcess:
-        """An engine for one run in a child process (the app's way: see
-        :mod:`laion_fmri_tui.core.engine_process`); it builds its engine from
-        this service's settings, as :meth:`engine` would."""
-        from laion_fmri_tui.core.engine_process import EngineProcess
-
-        return EngineProcess(self.settings, sink)
-
-    @staticmethod
-    def prewarm_engine_process() -> None:
-        """Start the next run's engine process now, while the user still chooses
-        (its start-up would otherwise delay the first seconds of the download)."""
-        from laion_fmri_tui.core import engine_process
-
-        engine_process.prewarm()
-
-    @staticmethod
-    def discard_engine_process() -> None:
-        """End a prewarmed engine process that no run took (the app is closing)."""
-        from laion_fmri_tui.core import engine_process
-
-        engine_process.discard_spare()
 
     def _access_source(self, plan: Plan) -> AccessSource:
         from laion_fmri_tui.core.access import auth

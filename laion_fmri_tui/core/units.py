@@ -44,3 +44,8 @@ def duration(seconds: float) -> str:
     if seconds < 1:
         return "under a second"
     return humanize.precisedelta(max(0, round(seconds)), minimum_unit="seconds", format="%d")
+
+
+def count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``: the noun's plural is its ``s`` form."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

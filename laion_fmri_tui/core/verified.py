@@ -51,10 +51,13 @@ def remember(data_dir: Path, path: Path, sha256: str) -> None:
         data = _load(data_dir)
         data[str(Path(path).relative_to(data_dir))] = {"stamp": stamp, "sha256": sha256}
         target = _store(data_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            os.replace(tmp, target)
+        except OSError:  # a read-only data directory (info): the record only saves hashing again
+            return
 
 
 def sha256_of(data_dir: Path, path: Path) -> str | None:

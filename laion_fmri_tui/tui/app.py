@@ -14,7 +14,7 @@ from textual.app import App
 from textual.events import Resize
 
 from laion_fmri_tui.core import config, licence
-from laion_fmri_tui.core.service import DownloadService
+from laion_fmri_tui.core import engine_process
 from laion_fmri_tui.styles import stylesheet
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.context import AppContext
@@ -55,11 +55,11 @@ class LaionFmriApp(App[None]):
 
     def _preload_work(self) -> None:
         _import_dialogs()
-        DownloadService.prewarm_engine_process()
+        engine_process.prewarm()
         settle_heap()
 
     def on_unmount(self) -> None:
-        DownloadService.discard_engine_process()
+        engine_process.discard_spare()
 
     # the first-run flow ------------------------------------------------------
     def next_step(self) -> None:

@@ -98,12 +98,12 @@ def test_info_lists_subjects_and_parts_without_downloading(s3, data_dir):
     assert list(data_dir.iterdir()) == []
 
 
-def test_info_subject_sessions_sizes_and_local_state_as_json(run_batch, s3, licensed_data_dir, s3_objects):
+def test_info_subject_sessions_sizes_and_local_state_as_json(run_batch, s3, access, licensed_data_dir, s3_objects):
     fetched = run_batch("--subject", "01", "--ses", "02", "--data-dir", str(licensed_data_dir))
     assert fetched.returncode == 0, fetched.stderr
     s3.clear_log()
     result = tool("info", "--subject", "01", "--json", "--data-dir", str(licensed_data_dir),
-                  "--endpoint-url", s3.url)
+                  "--endpoint-url", s3.url, "--access-url", access.url)
     assert result.returncode == 0, result.stderr
     assert not [r for r in s3.requests if r.method == "GET" and r.key]
     info = json.loads(result.stdout)
@@ -133,10 +133,11 @@ def test_info_subject_sessions_sizes_and_local_state_as_json(run_batch, s3, lice
     assert (detail["bytes"], detail["local_bytes"]) == (plan["bytes_total"] - roots, plan["bytes_present"] - roots)
 
 
-def test_info_text_names_sessions_and_what_is_on_disk(run_batch, s3, licensed_data_dir):
+def test_info_text_names_sessions_and_what_is_on_disk(run_batch, s3, access, licensed_data_dir):
     fetched = run_batch("--subject", "03", "--ses", "01", "--data-dir", str(licensed_data_dir))
     assert fetched.returncode == 0, fetched.stderr
-    result = tool("info", "--subject", "sub-03", "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url)
+    result = tool("info", "--subject", "sub-03", "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url,
+                  "--access-url", access.url)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     ses01 = next(line for line in lines if line.strip().startswith("ses-01"))
@@ -146,9 +147,9 @@ def test_info_text_names_sessions_and_what_is_on_disk(run_batch, s3, licensed_da
     assert "README" in result.stdout and "complete" in result.stdout
 
 
-def test_info_uses_the_configured_data_dir(s3, data_dir):
+def test_info_uses_the_configured_data_dir(s3, access, data_dir):
     assert tool("config", "--data-dir", str(data_dir)).returncode == 0
-    result = tool("info", "--json", "--endpoint-url", s3.url)
+    result = tool("info", "--json", "--endpoint-url", s3.url, "--access-url", access.url)
     assert json.loads(result.stdout)["data_dir"] == str(data_dir.resolve())
 
 

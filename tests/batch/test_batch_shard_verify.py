@@ -107,5 +107,7 @@ def test_max_bandwidth_caps_the_run(run_batch, licensed_data_dir, s3_objects):
     fetched = sum(len(s3_objects[k].data) for k in s3_objects
                   if (licensed_data_dir / bidsify_local_key(k)).exists())
     assert fetched >= size
+    # A lower bound only: load can make a run slower, never faster than its cap. That the
+    # bucket also lets the whole rate through is counted against a clock the test moves
+    # in tests/core/test_bandwidth.py; how close a real run comes to it is bench/'s to say.
     assert elapsed >= fetched / cap
-    assert elapsed < fetched / cap + 4.0  # interpreter start-up and listing included

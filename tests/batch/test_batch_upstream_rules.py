@@ -128,3 +128,39 @@ def test_row_dataset_files_are_fetched_once_per_run(run_batch, licensed_data_dir
     again = run_batch(*args)
     assert again.returncode == 0, again.stderr
     assert all(not s3.gets(key) for key in synthetic.ROOT_KEYS)
+
+
+def test_row_subject_all_names_the_skipped_subjects_in_the_json_plan(run_batch, data_dir):
+    plan = planned(run_batch("--subject", "all", "--ses", "02", "--dry-run", "--json", "--data-dir", str(data_dir)))
+    assert plan["skipped_subjects"] == ["sub-05", "sub-07"]
+
+
+def test_row_a_session_no_part_has_is_refused_not_planned_as_rois_alone(run_batch, data_dir, s3):
+    """sub-03 has ROIs (which carry no session) but no ses-77: the package fetches
+    the ROIs and the R2mean map and exits 0; the tool names the sessions there are."""
+    result = run_batch("--subject", "03", "--ses", "77", "--accept-license", "--data-dir", str(data_dir))
+    assert result.returncode == 2
+    assert ("--ses 77 matched no session of sub-03 (its sessions: 01, 02, 03, 31, 32); the ROIs and the "
+            "R2mean map alone are not fetched: check --ses") in one_line_error(result)
+    assert not [r for r in s3.requests if r.method == "GET" and r.key]
+    assert not (data_dir / "derivatives").exists()
+    only_rois = planned(run_batch("--subject", "03", "--ses", "77", "--only", "rois", "--dry-run", "--json",
+                                  "--data-dir", str(data_dir)))
+    assert keys_of(only_rois, "rois"), "with --only rois no part has sessions: --ses does not apply"
+
+
+def test_row_a_subject_with_raw_data_only_is_refused_naming_its_parts(run_batch, data_dir, s3):
+    """sub-07 is in the bucket with raw data only: the package fetches the
+    dataset files and exits 0; the tool says what sub-07 has and how to get it."""
+    result = run_batch("--subject", "07", "--accept-license", "--data-dir", str(data_dir))
+    assert result.returncode == 2
+    assert ("no LAION-fMRI files matched sub-07 with no filters in s3://laion-fmri/ (glmsingle, rois); "
+            "sub-07 also has raw (add --include-raw); see laion-fmri-tui info --subject 07") == \
+        one_line_error(result).removeprefix("laion-fmri-tui: ")
+    assert not (data_dir / "README").exists()
+
+
+def test_a_run_that_matches_nothing_lists_the_runs_there(run_batch, data_dir):
+    result = run_batch("--subject", "07", "--include-raw", "--run", "7", "--dry-run", "--data-dir", str(data_dir))
+    assert result.returncode == 2
+    assert "filters run=7" in one_line_error(result) and "; runs there: 01;" in result.stderr

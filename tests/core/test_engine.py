@@ -84,7 +84,8 @@ def test_pause_holds_transfers_and_resume_finishes_them(service, s3, s3_objects)
     time.sleep(0.3)
     held = s3.bytes_sent(synthetic.MULTIPART_KEY)
     time.sleep(0.6)
-    assert s3.bytes_sent(synthetic.MULTIPART_KEY) - held <= 4 * 256 * 1024, "paused workers stop reading"
+    assert s3.bytes_sent(synthetic.MULTIPART_KEY) - held <= 4 * 256 * 1024, \
+        "a paused run fetches at most the rest of the 4 parts in flight"
     assert any(p.paused for p in rec.of(ev.Progress))
     engine.resume()
     runner.join(30)

@@ -74,8 +74,8 @@ def test_small_files_are_fetched_many_at_once_beyond_the_worker_count(s3, data_d
         assert item.dest.read_bytes() == s3_objects[item.key].data
 
 
-def test_whole_files_are_checked_16_at_a_time_and_a_corrupted_one_fails(lanes, s3, data_dir, s3_objects,
-                                                                         monkeypatch):
+def test_whole_files_are_checked_by_the_span_hasher_and_a_corrupted_one_fails(lanes, s3, data_dir, s3_objects,
+                                                                              monkeypatch):
     """Whole files fetched from their first byte are checked by the span hasher
     (their MD5s on SIMD lanes); one byte flipped in transit fails only that file."""
     hashed: set[str] = set()

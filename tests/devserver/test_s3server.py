@@ -7,7 +7,7 @@ import functools
 import hashlib
 import io
 import os
-import time
+import threading
 
 import botocore.exceptions
 import botocore.session
@@ -169,26 +169,48 @@ def test_fail_next_rejects_unknown_kinds(s3: LocalS3Server) -> None:
         s3.fail_next("README", 1, kind="teapot")
 
 
+PACE = 4096
+"""Bytes a second of the throttle tests (sent 1 KiB at a time): 256 KiB would take a minute,
+so a body that arrives whole within 30 s was not paced, whatever the machine's load; and
+a paced one has sent 64 KiB only after 16 s."""
+
+
+def read_within(body, seconds: float = 30.0) -> bytes:
+    """``body`` read to its end, failing if that takes longer than ``seconds``."""
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(body.read()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    assert got, f"the body did not arrive within {seconds} s: it was paced"
+    return got[0]
+
+
 def test_throttle_slows_one_key_then_turns_off(s3: LocalS3Server) -> None:
     client = anon_client(s3)
-
-    def timed_get(key: str, range_: str) -> float:
-        start = time.monotonic()
-        client.get_object(Bucket=syn.BUCKET, Key=key, Range=range_)["Body"].read()
-        return time.monotonic() - start
-
-    s3.throttle(syn.MULTIPART_KEY, 1024 * 1024)
-    assert timed_get(syn.MULTIPART_KEY, "bytes=0-262143") >= 0.2  # 256 KiB at 1 MiB/s
-    assert timed_get(syn.LARGE_KEY, "bytes=0-262143") < 0.2  # other keys unaffected
+    whole = "bytes=0-262143"
+    s3.throttle(syn.MULTIPART_KEY, PACE)
+    slow = client.get_object(Bucket=syn.BUCKET, Key=syn.MULTIPART_KEY, Range=whole)["Body"]
+    assert len(slow.read(1024)) == 1024  # the paced body has started
+    fast = client.get_object(Bucket=syn.BUCKET, Key=syn.LARGE_KEY, Range=whole)["Body"]
+    assert len(read_within(fast)) == 262144, "other keys unaffected"
+    assert s3.bytes_sent(syn.MULTIPART_KEY) < 64 * 1024, "the throttled key is paced"
+    slow.close()
     s3.throttle(syn.MULTIPART_KEY, None)
-    assert timed_get(syn.MULTIPART_KEY, "bytes=0-262143") < 0.2
+    again = client.get_object(Bucket=syn.BUCKET, Key=syn.MULTIPART_KEY, Range=whole)["Body"]
+    assert len(read_within(again)) == 262144, "the throttle turned off"
 
 
 def test_throttle_all_keys(s3: LocalS3Server) -> None:
-    s3.throttle(None, 256 * 1024)
-    start = time.monotonic()
-    anon_client(s3).get_object(Bucket=syn.BUCKET, Key=syn.LARGE_KEY, Range="bytes=0-65535")["Body"].read()
-    assert time.monotonic() - start >= 0.2  # 64 KiB at 256 KiB/s
+    client = anon_client(s3)
+    s3.throttle(None, PACE)
+    bodies = {key: client.get_object(Bucket=syn.BUCKET, Key=key, Range="bytes=0-262143")["Body"]
+              for key in (syn.LARGE_KEY, syn.MULTIPART_KEY)}
+    for body in bodies.values():
+        assert len(body.read(1024)) == 1024
+    # Unpaced, a body's bytes are handed to the socket at once (the client has read one KiB).
+    assert all(s3.bytes_sent(key) < 64 * 1024 for key in bodies), [s3.bytes_sent(key) for key in bodies]
+    for body in bodies.values():
+        body.close()
 
 
 def test_embeddings_open_with_h5py(s3: LocalS3Server) -> None:

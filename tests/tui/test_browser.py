@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from laion_fmri_tui.core.s3 import S3Settings
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.browser import BrowserScreen
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
 from pilot_helpers import find, open_node, settle, tick
 from laion_fmri_tui.tui.widgets.summary import SelectionSummary
-
-
-
-
-
-
-
-
 
 
 def listed_prefixes(s3) -> list[str]:
@@ -102,7 +93,7 @@ async def test_a_failed_listing_shows_on_its_node_and_r_retries(context, s3):
 
 async def test_unavailable_nodes_say_why(context):
     app = LaionFmriApp(context)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
         tree = app.screen.query_one(BucketTree)
         await open_node(pilot, tree, "sub-01")
@@ -110,7 +101,5 @@ async def test_unavailable_nodes_say_why(context):
         await tick(pilot, tree, "sub-01/glmsingle/ses-31")
         assert tree.selected == set()
         assert app.screen.plan is None
-
-
-def test_s3_settings_are_isolated_per_test(context, s3):
-    assert isinstance(context.s3, S3Settings) and context.s3.endpoint_url == s3.url
+        shown = [str(toast.render()) for toast in app.screen.query("Toast")]
+        assert any("ses-31" in text and "held out (not yet released)" in text for text in shown), shown

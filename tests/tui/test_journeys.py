@@ -20,8 +20,13 @@ from pilot_helpers import find, settle
 GLM = "derivatives/glmsingle-tedana"
 
 
-
-
+async def tab_to(pilot, widget_id: str) -> None:
+    """Press tab until the widget with this id has the focus."""
+    for _ in range(30):
+        if pilot.app.focused is not None and pilot.app.focused.id == widget_id:
+            return
+        await pilot.press("tab")
+    raise AssertionError(f"tab never reached #{widget_id}")
 
 
 async def go_to(pilot, tree: BucketTree, node_id: str) -> None:
@@ -53,8 +58,11 @@ async def test_first_run_to_verified_files(fresh_context, s3_objects, tmp_path):
         await settle(pilot)
         await pilot.press("ctrl+a", "ctrl+k", *str(target))
         await settle(pilot)
-        app.screen.query_one("#create-dir", Checkbox).value = True
+        await tab_to(pilot, "create-dir")
+        await pilot.press("space")
         await settle(pilot)
+        assert app.screen.query_one("#create-dir", Checkbox).value
+        await tab_to(pilot, "continue")
         await pilot.press("enter")
         await settle(pilot)
         assert json.loads(config_path().read_text())["data_dir"] == str(target.resolve())
@@ -100,17 +108,21 @@ async def test_stimulus_images_through_the_form(context, access, s3_objects):
         await settle(pilot)
         form = app.screen
         assert isinstance(form, DuaFormScreen)
-        for field, text in (("name", "Ada Lovelace"), ("email", "ada-at-uni"), ("institution", "Uni")):
-            form.query_one(f"#{field}").focus()
+        for field, text in (("name", "Ada Lovelace"), ("email", "ada-at-uni"), ("institution", "Uni"),
+                            ("research_purpose", "Decoding visual cortex responses.")):
+            await tab_to(pilot, field)
             await pilot.press(*text)
-        form.query_one("#research_purpose", TextArea).text = "Decoding visual cortex responses."
-        form.query_one("#accepted_terms", Checkbox).value = True
-        form.query_one("#acknowledged_privacy", Checkbox).value = True
+        for box in ("accepted_terms", "acknowledged_privacy"):
+            await tab_to(pilot, box)
+            await pilot.press("space")
+            assert form.query_one(f"#{box}", Checkbox).value
+        assert form.query_one("#research_purpose", TextArea).text == "Decoding visual cortex responses."
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "-shown" in form.query_one("#email-error").classes
         assert not [r for r in access.requests if r.path == "/api/v1/access/request"]
-        form.query_one("#email").value = "ada@uni-example.de"
+        await tab_to(pilot, "email")
+        await pilot.press("ctrl+a", "ctrl+k", *"ada@uni-example.de")
         access.rate_limit(20, retry_after=0)
         await pilot.press("ctrl+s")
         await settle(pilot)

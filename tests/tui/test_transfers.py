@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -205,7 +204,10 @@ async def test_quit_asks_while_running_and_escape_never_cancels(context, s3) -> 
     app = LaionFmriApp(context)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await start(app, pilot, plan)
+        dest = next(i.dest for i in plan.items if i.key == BIG)
         await wait_for(pilot, lambda: screen.phase == "running", "the run to start")
+        await wait_for(pilot, lambda: partfile.part_path(tempnames.current(dest)).exists(), "the big file's .part")
+        (engine,) = _engine_children()
         await pilot.press("escape")
         assert app.screen is screen and screen.phase == "running"
         await pilot.press("q")
@@ -213,17 +215,27 @@ async def test_quit_asks_while_running_and_escape_never_cancels(context, s3) -> 
         await pilot.press("escape")  # "Keep going"
         assert app.screen is screen and screen.transfers_running
         assert app.is_running
-    # Leaving the app cancels the engine: its threads end, the partial file stays.
+    # Leaving the app cancels the engine: its process ends (the throttled file alone
+    # would take 20 s more), the partial file stays, parked under the shared name.
     deadline = time.monotonic() + 10
-    while any(t.name.startswith("transfer-") for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "engine threads outlived the app"
+    while _running(engine):
+        assert time.monotonic() < deadline, "the engine process outlived the app"
         time.sleep(0.05)
-    dest = next(i.dest for i in plan.items if i.key == BIG)
-    assert not dest.exists()
+    assert partfile.part_path(dest).exists() and not dest.exists()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie has ended, only its parent has not reaped it yet)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status.splitlines())
 
 
 def _engine_children() -> list[int]:
-    """Running engine processes of this test (the waiting spare left out)."""
+    """Running engine processes of this test (the waiting spare left out: prewarm names it,
+    starting one if the run took the last)."""
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
@@ -233,7 +245,8 @@ def _engine_children() -> list[int]:
             continue
         if int(ppid) == os.getpid() and b"laion_fmri_tui.core.engine_process" in cmdline:
             found.append(int(status.parent.name))
-    return [pid for pid in found if pid != engine_process.spare_pid()]
+    spare = engine_process.prewarm()
+    return [pid for pid in found if pid != spare]
 
 
 async def test_a_killed_engine_process_still_counts_what_it_reported(context, s3, monkeypatch) -> None:

@@ -17,12 +17,12 @@ hand in ``forms``.
 Layout: ``service`` (life cycle, knobs, log), ``app`` (HTTP plumbing and
 routing), ``api`` (JSON endpoints), ``forms`` (validation), ``store`` (HMACed
 ids, rate limit), ``files`` (manifest, URL signing, Range), ``download``
-(signed-URL checks and streaming), ``pages`` (HTML).
+(signed-URL checks and streaming), ``pages`` (HTML), ``state`` (what the handlers see of the service).
 """
 
 from __future__ import annotations
 
-from .app import AccessRecord
 from .service import DEFAULT_TERMS_VERSION, DEFAULT_URL_TTL, AccessService
+from .state import AccessRecord
 
 __all__ = ["DEFAULT_TERMS_VERSION", "DEFAULT_URL_TTL", "AccessRecord", "AccessService"]

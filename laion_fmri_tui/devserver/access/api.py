@@ -8,21 +8,19 @@ Kept apart from the HTTP plumbing so each answer is a plain
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .files import iso_utc
 from .forms import parse_body, validate_refresh, validate_request
+from .state import ServiceState
 from .store import Grant
-
-if TYPE_CHECKING:
-    from .service import AccessService
 
 Answer = tuple[int, Any, dict[str, str]]
 REVOKED = "Access for this request_id has been revoked."
 UNKNOWN = "Unknown request_id."
 
 
-def grant_files(svc: AccessService, grant: Grant) -> dict[str, Any]:
+def grant_files(svc: ServiceState, grant: Grant) -> dict[str, Any]:
     """Fresh signed URLs for every gated file, all expiring together."""
     issued, ttl = time.time(), svc.url_ttl
     files = [{"name": e.name, "url": svc.signer.mint(svc.url, e.name, grant, issued, ttl),
@@ -30,12 +28,12 @@ def grant_files(svc: AccessService, grant: Grant) -> dict[str, Any]:
     return {"expires_at": iso_utc(issued + ttl), "files": files}
 
 
-def manifest(svc: AccessService, raw: bytes) -> Answer:
+def manifest(svc: ServiceState, raw: bytes) -> Answer:
     return 200, {"dataset": "laion-fmri", "current_terms_version": svc.store.terms_version,
                  "versions": ["v1"], "files": [e.public() for e in svc.catalog.values()]}, {}
 
 
-def request_access(svc: AccessService, raw: bytes) -> Answer:
+def request_access(svc: ServiceState, raw: bytes) -> Answer:
     body, errors = parse_body(raw)
     if body is not None:
         errors = validate_request(body, svc.store.terms_version)
@@ -45,7 +43,7 @@ def request_access(svc: AccessService, raw: bytes) -> Answer:
     return 200, {"request_id": request_id, **grant_files(svc, grant)}, {}
 
 
-def refresh(svc: AccessService, raw: bytes) -> Answer:
+def refresh(svc: ServiceState, raw: bytes) -> Answer:
     body, errors = parse_body(raw)
     if body is not None:
         errors = validate_refresh(body)
@@ -70,7 +68,7 @@ ROUTES = {
 }
 
 
-def rate_limited(svc: AccessService) -> Answer | None:
+def rate_limited(svc: ServiceState) -> Answer | None:
     """The 429 answer when the rate limiter is armed, else None."""
     if not svc.limiter.hit():
         return None

@@ -10,30 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from . import api, download, pages
-
-if TYPE_CHECKING:
-    from .service import AccessService
+from .state import AccessRecord, ServiceState
 
 MAX_BODY = 1024 * 1024
-
-
-@dataclass
-class AccessRecord:
-    """One request as the service saw it; never holds a query string or a body."""
-
-    method: str
-    path: str  # without the query string
-    range: str | None  # the Range header, verbatim
-    status: int = 0  # 0 until answered
-    bytes_sent: int = 0  # body bytes written to the socket
-    time: float = 0.0  # time.monotonic() on arrival
-    duration: float | None = None  # seconds until the answer was done
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -45,7 +29,7 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; with Nagle on, the body waits
     # for the client's delayed ACK (~40 ms per keep-alive request).
     disable_nagle_algorithm = True
-    service: AccessService
+    service: ServiceState
     record: AccessRecord
 
     def log_message(self, format: str, *args: Any) -> None:

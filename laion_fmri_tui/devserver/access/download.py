@@ -10,15 +10,13 @@ client's resume, expiry and sha256 paths can all be driven from tests.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from ..synthetic import BUCKET
 from .files import expiry_of, handle_of, parse_range
-
-if TYPE_CHECKING:
-    from .app import Handler
+from .state import FileRequest
 
 CHUNK = 64 * 1024
 REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-Signature")
@@ -30,11 +28,11 @@ def s3_error(code: str, message: str) -> bytes:
             f"<Message>{escape(message)}</Message></Error>").encode()
 
 
-def _refuse(h: Handler, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+def _refuse(h: FileRequest, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
     h.send_bytes(status, s3_error(code, message), "application/xml", headers or {})
 
 
-def _check(h: Handler, name: str, query: dict[str, str]) -> bool:
+def _check(h: FileRequest, name: str, query: dict[str, str]) -> bool:
     """Answer the request with an S3 error (and return False) unless the URL is good now."""
     svc = h.service
     if any(p not in query for p in REQUIRED):
@@ -63,7 +61,7 @@ def _check(h: Handler, name: str, query: dict[str, str]) -> bool:
     return True
 
 
-def serve(h: Handler, name: str, query_string: str) -> None:
+def serve(h: FileRequest, name: str, query_string: str) -> None:
     """Answer one file request on ``h`` (status, headers and, for GET, the body)."""
     svc = h.service
     query = dict(parse_qsl(query_string, keep_blank_values=True))
@@ -97,7 +95,7 @@ def serve(h: Handler, name: str, query_string: str) -> None:
     _stream(h, body, length)
 
 
-def _stream(h: Handler, body: Any, length: int) -> None:
+def _stream(h: FileRequest, body: Any, length: int) -> None:
     """Copy ``length`` bytes to the socket, paced and/or corrupted per the knobs."""
     svc, record = h.service, h.record
     flip = length // 2 if svc.corrupt and length else -1

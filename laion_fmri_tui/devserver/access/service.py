@@ -10,8 +10,9 @@ from typing import Any
 
 from ..s3server import LocalS3Server
 from ..serving import BackgroundServer
-from .app import AccessRecord, Handler
+from .app import Handler
 from .files import FileEntry, Signer, read_catalog
+from .state import AccessRecord
 from .store import GrantStore, RateLimiter
 
 DEFAULT_TERMS_VERSION = "2026-05-11"

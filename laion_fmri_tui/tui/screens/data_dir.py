@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from laion_fmri_tui.core import config
+from laion_fmri_tui.core.errors import DataDirError
 from laion_fmri_tui.tui.widgets.footer import Footer
 
 EXPLANATION = (
@@ -82,7 +83,10 @@ def create_and_save(text: str, create: bool) -> Path:
     if not checked.usable or checked.path is None:
         raise ValueError(checked.message)
     checked.path.mkdir(parents=True, exist_ok=True)
-    config.save_data_dir(checked.path)
+    try:
+        config.save_data_dir(checked.path)
+    except DataDirError as error:  # its .laion_fmri is a file: named, nothing saved
+        raise ValueError(f"✗ {error}") from None
     return checked.path.resolve()
 
 

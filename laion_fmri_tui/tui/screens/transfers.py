@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.engine_process import EngineProcess
 from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.core.units import rate, size
 from laion_fmri_tui.tui.bridge import EngineBridge
@@ -137,7 +138,7 @@ class TransfersScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="transfers", description="download")
     def _transfer(self, service: DownloadService, plan: Plan, bridge: EngineBridge,
                   handle: EngineHandle) -> ev.RunFinished:
-        engine = service.engine_process(bridge)
+        engine = EngineProcess(service.settings, bridge)
         handle.attach(engine)
         return engine.run(plan)
 
