@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def app_parser() -> argparse.ArgumentParser:
     from laion_fmri_tui import __version__
-    from laion_fmri_tui.batch.args import COMMANDS_HELP, DEFAULT_JOBS, KeepLinesFormatter, OneLineParser
+    from laion_fmri_tui.batch.args import (COMMANDS_HELP, DEFAULT_JOBS, KeepLinesFormatter, OneLineParser,
+                                           parse_duration)
+    from laion_fmri_tui.core.transfer.settings import EngineSettings
 
     parser = OneLineParser(
         prog=PROG, description="Browse the LAION-fMRI bucket and download it (full-screen app). "
@@ -51,6 +53,9 @@ def app_parser() -> argparse.ArgumentParser:
                         help=f"ranged parts in flight (default {DEFAULT_JOBS}; 4 x N requests in all)")
     parser.add_argument("--max-bandwidth", metavar="RATE",
                         help="one cap over all transfers, e.g. 50M (bytes/s); changeable with w while downloading")
+    parser.add_argument("--retry-for", type=parse_duration, default=EngineSettings.retry_for, metavar="TIME",
+                        help="keep retrying a file through throttling, 5xx and dropped connections for TIME "
+                             "without progress, e.g. 90s, 10m (default 5m)")
     parser.add_argument("--mouse", action="store_true", help="turn mouse reporting on (off by default)")
     return parser
 
@@ -82,7 +87,7 @@ def _run_app(args) -> int:
     from laion_fmri_tui.core.units import parse_size
 
     cap = parse_size(args.max_bandwidth) if args.max_bandwidth else None
-    engine = EngineSettings(jobs=max(1, min(args.jobs, 256)), max_bandwidth=cap)
+    engine = EngineSettings(jobs=max(1, min(args.jobs, 256)), max_bandwidth=cap, retry_for=args.retry_for)
     if args.demo:
         from laion_fmri_tui.demo import demo_environment
 
@@ -93,7 +98,8 @@ def _run_app(args) -> int:
     data_dir = config.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
     network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
     context = AppContext(data_dir=data_dir,
-                         s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network),
+                         s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network,
+                                       retry=engine.retry),
                          engine=engine, access_url=args.access_url)
     return _launch(context, args.mouse)
 

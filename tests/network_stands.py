@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import shutil
 import socket
 import ssl
@@ -97,25 +98,39 @@ class Front:
         except OSError:
             client.close()
             return
-        threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
-        _pump(client, upstream)
+        _relay(client, upstream)
 
     def close(self) -> None:
         self._closed = True
         self._sock.close()
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def _relay(client: socket.socket, upstream: socket.socket) -> None:
+    """Both directions on one thread: an ``SSLSocket`` read on one thread while
+    another writes to it garbled bytes now and then (a test saw a file's
+    checksum fail through this stand and nowhere else)."""
+    other = {client: upstream, upstream: client}
     try:
-        while data := source.recv(65536):
-            sink.sendall(data)
+        with selectors.DefaultSelector() as selector:
+            for sock in other:
+                selector.register(sock, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    source = key.fileobj
+                    while True:
+                        data = source.recv(65536)
+                        if not data:
+                            return
+                        other[source].sendall(data)
+                        if not (isinstance(source, ssl.SSLSocket) and source.pending()):
+                            break
     except OSError:
         pass
     finally:
-        for s in (source, sink):
+        for sock in other:
             with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
 
 @contextlib.contextmanager

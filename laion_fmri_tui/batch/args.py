@@ -16,6 +16,7 @@ from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.core import shard
 from laion_fmri_tui.core import units
 from laion_fmri_tui.core.errors import UsageError
+from laion_fmri_tui.core.http import retry
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
@@ -122,8 +123,11 @@ def build_parser() -> OneLineParser:
     how.add_argument("--verify", action="store_true",
                      help="check the selection on disk (size and checksums); download nothing; "
                           "exit 0 only when every file is complete")
-    how.add_argument("--retries", type=int, default=5, metavar="N",
-                     help="attempts per file or part before it counts as failed (default 5)")
+    how.add_argument("--retry-for", type=parse_duration, default=EngineSettings.retry_for, metavar="TIME",
+                     help="keep retrying a file through throttling (503 SlowDown), 5xx and dropped "
+                          "connections for TIME without progress, e.g. 90s, 10m (default 5m)")
+    how.add_argument("--retries", type=int, metavar="N",
+                     help="also give up on a file or part after N attempts (default: --retry-for alone)")
     how.add_argument("--accept-license", action="store_true",
                      help="accept the CC0 dataset licence for this data directory")
     how.add_argument("--dry-run", action="store_true", help="print the plan; write nothing")
@@ -156,13 +160,16 @@ def check_plan_flags(args: argparse.Namespace) -> None:
     """
     if args.repair and not args.verify:
         raise UsageError("--repair goes with --verify (it fetches what verify finds missing or bad)")
+    if args.repair and args.dry_run:
+        raise UsageError("--repair fetches files and --dry-run writes nothing: drop one "
+                         "(--verify alone only reports)")
     if args.plan is None:
         return
     given = [d for d in SELECTION_DESTS if getattr(args, d, None) not in (None, False, [])]
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise UsageError(f"--plan FILE holds the selection: drop {flag} (or drop --plan)")
-    if args.retries < 1:
+    if args.retries is not None and args.retries < 1:
         raise UsageError(f"--retries must be at least 1 (got {args.retries})")
     if args.jobs < 1 or args.jobs > 256:
         raise UsageError(f"--n-jobs must be between 1 and 256 (got {args.jobs})")
@@ -188,6 +195,14 @@ def parse_part_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be at least 256K (got {text}): smaller parts "
                                          "only add requests; leave it out to adapt it to each file")
     return value
+
+
+def parse_duration(text: str) -> float:
+    """argparse type for ``--retry-for``: seconds, or a number with s, m or h."""
+    try:
+        return retry.parse_duration(text)
+    except (ValueError, KeyError, IndexError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time: give seconds or e.g. 90s, 10m, 1h") from None
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -226,7 +241,7 @@ def selection_from(args: argparse.Namespace) -> Selection:
         raise UsageError("nothing to download: give --subject ID|all and/or "
                          "--include-embeddings / --include-segmentations / --include-captions / "
                          "--include-stimuli")
-    if args.retries < 1:
+    if args.retries is not None and args.retries < 1:
         raise UsageError(f"--retries must be at least 1 (got {args.retries})")
     if args.jobs < 1 or args.jobs > 256:
         raise UsageError(f"--n-jobs must be between 1 and 256 (got {args.jobs})")

@@ -126,6 +126,11 @@ class HumanPrinter:
         self._live = False
         self._complete = 0
         self._complete_bytes = 0
+        self.rerun_hint = True
+        """Whether the summary of a run with failures says a rerun retries them.
+        The runner turns it off when every failure is a file changed since a
+        frozen plan: a rerun of that plan cannot mend those, and the closing
+        note says what does."""
 
     def __call__(self, event: ev.Event) -> None:
         with self._lock:
@@ -203,7 +208,7 @@ class HumanPrinter:
             self._line(f"  failed: {key}: {message}")
         if r.cancelled:
             self._line("partial files are kept: rerun the same command to resume")
-        elif r.failed:
+        elif r.failed and self.rerun_hint:
             self._line("rerun the same command to retry the failed files")
 
 

@@ -117,10 +117,12 @@ def _run(args, out, err) -> int:
     if cc0 and not args.emit_sbatch:
         _licence(args, data_dir, downloads)
     engine_settings = EngineSettings(jobs=args.jobs, part_size=args.part_size, retries=args.retries,
-                                     max_bandwidth=args.max_bandwidth, fsync=args.fsync)
+                                     retry_for=args.retry_for, max_bandwidth=args.max_bandwidth,
+                                     fsync=args.fsync)
     service = DownloadService(ServiceSettings(
         data_dir=data_dir,
-        s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network),
+        s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network,
+                      retry=engine_settings.retry),
         engine=engine_settings,
         access_url=args.access_url,
     ))
@@ -136,6 +138,8 @@ def _run(args, out, err) -> int:
         return sbatch.emit(args, plan, Path(args.plan) if args.plan else None)
     if args.shard is not None:
         plan = shard.select(plan, *args.shard)
+    if frozen is not None and downloads and not args.verify:
+        service.check_reachable(plan)  # nothing was listed: exit 4 at once, as a listing would
     if args.verify:
         return _verify(args, service, plan, out, err)
     if args.dry_run:
@@ -165,7 +169,7 @@ def _download(args, service, plan, out, err) -> int:
     every = args.progress_every if args.progress_every is not None else (2.0 if tty else 10.0)
     printer = output.JsonPrinter(out) if args.json else output.HumanPrinter(
         out, err, tty=tty, every=every)
-    sink = Tally(printer)
+    sink = Tally(printer, args.plan)
     engine = service.engine(sink, plan)
     stopped_by: list[int] = []
 
@@ -176,7 +180,7 @@ def _download(args, service, plan, out, err) -> int:
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         finished = _run_interruptibly(engine, plan, sink)
-        sink.report(args.plan)
+        sink.report()
     finally:
         _write_held(sink)
         for signum, handler in previous.items():
@@ -193,8 +197,11 @@ class Tally:
     keys the bucket refused (HTTP 403; skipped, not failed) and files that
     changed in the bucket since they were planned."""
 
-    def __init__(self, printer) -> None:
+    def __init__(self, printer, plan_path: str | None = None) -> None:
         self._printer = printer
+        self._plan_path = plan_path
+        """The ``--plan`` file of the run, if any: a file changed since it was
+        made is not fetched by any rerun of it."""
         self.refused: list[str] = []
         self.changed: list[str] = []
 
@@ -205,15 +212,19 @@ class Tally:
             self.refused.append(event.key)
         elif isinstance(event, ev.FileFailed) and event.kind == "changed":
             self.changed.append(event.key)
+        elif isinstance(event, ev.RunFinished) and self._plan_path and self.changed:
+            if {key for key, _ in event.failures} <= set(self.changed) and hasattr(self._printer, "rerun_hint"):
+                self._printer.rerun_hint = False  # only a new plan mends these: report() says so
         self._printer(event)
 
     def flush(self) -> None:
         self._printer.flush()
 
-    def report(self, plan_path: str | None) -> None:
+    def report(self) -> None:
         """Closing notes that say what the exit code means and what to do."""
         from laion_fmri_tui.core import events as ev
 
+        plan_path = self._plan_path
         if self.changed and plan_path:
             self._printer(ev.Notice(
                 f"{len(self.changed)} file(s) changed in the bucket since the plan {plan_path} was made "
@@ -266,7 +277,9 @@ def _verify(args, service, plan, out, err) -> int:
         out.flush()
     todo = [r for r in results if r.status in (Status.MISSING, Status.BAD)]
     if args.repair and todo:
-        code = _download(args, service, repair_plan(plan, todo), out, err)
+        repair = repair_plan(plan, todo)
+        service.check_reachable(repair)
+        code = _download(args, service, repair, out, err)
         return ExitCode.REFUSED if code == ExitCode.OK and summary.refused else code
     if not summary.complete:
         return ExitCode.FILES_FAILED

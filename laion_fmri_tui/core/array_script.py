@@ -14,14 +14,21 @@ What a cluster user does next, once the array runs, shaped the script:
 * the bandwidth cap is per task: ``%K`` caps how many tasks run at once;
 * exit 5 (every file the bucket serves is complete; it refused some keys,
   listed in the log) ends the task with 0, so a verify job chained with
-  ``--dependency=afterok`` still runs and reports them.
+  ``--dependency=afterok`` still runs and reports them. The verify job maps
+  its own exit 5 to 0 the same way, so a chain after it goes on too;
+* a proxy URL with credentials is exported in the script's environment, not
+  passed as an argument: every user of a node sees a process's arguments
+  (``ps``), only its owner its environment. The caller writes such a script
+  readable by its owner only.
 
 Every user value is shell-quoted; directive values may not hold whitespace
-(sbatch splits on it).
+(sbatch splits on it). The job name also names the log files, so it is
+held to letters, digits and ``. _ + -`` (:func:`check_job_name`).
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +38,19 @@ from laion_fmri_tui.core.commandline import PROG, REQUEST_ID_ENV
 
 REFUSED_EXIT = 5
 """The ``--batch`` exit code for "complete except keys the bucket refused"."""
+
+_JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]*")
+"""A job name that is also a safe log file name: no ``/`` (a folder that does
+not exist: the task fails with no log), no ``%`` or ``\\`` (sbatch's file name
+patterns), nothing the shell or ``#SBATCH`` parsing would read, no leading
+``-`` or ``.``."""
+
+
+def check_job_name(name: str) -> None:
+    """Raises ValueError (one line) for a name :data:`_JOB_NAME` does not take."""
+    if not _JOB_NAME.fullmatch(name):
+        raise ValueError(f"--slurm-job-name may hold only letters, digits and . _ + - (not first: . -), "
+                         f"as it names the log files: {name!r}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,9 @@ class ArrayJob:
     """The program's argv prefix, absolute (e.g. ``/venv/bin/laion-fmri-tui``)."""
     extra_args: Sequence[str] = ()
     """Flags every task gets (endpoint, ``--n-jobs`` ...)."""
+    environment: Sequence[tuple[str, str]] = ()
+    """Variables the script exports before it runs the program (a proxy with
+    credentials: see the module's docstring)."""
     max_running: int | None = None
     """At most this many tasks at once (``--array=0-(N-1)%K``)."""
     verify_script: Path | None = None
@@ -107,11 +130,11 @@ def array_script(job: ArrayJob, options: JobOptions) -> str:
         lines += _stimuli_note(me)
     task = shlex.join([*job.program, "--batch", "--plan", str(job.plan), "--accept-license",
                        *job.extra_args])
-    lines += ["", "set -uo pipefail", "", "status=0",
+    lines += ["", "set -uo pipefail", *_exports(job), "", "status=0",
               # Only this literal is left unquoted for the shell; N is a number we wrote.
               f'{task} --shard "$SLURM_ARRAY_TASK_ID/{job.shards}" || status=$?',
               f"# Exit {REFUSED_EXIT}: every file the bucket serves is complete; the keys it refused",
-              "# (HTTP 403) are listed above and no rerun fetches them: the task is done.",
+              "# (HTTP 403) are listed in the log and no rerun fetches them: the task is done.",
               f'if [ "$status" -eq {REFUSED_EXIT} ]; then exit 0; fi',
               'exit "$status"', ""]
     return "\n".join(lines)
@@ -131,8 +154,21 @@ def verify_script(job: ArrayJob, options: JobOptions) -> str:
              f"#   sbatch --dependency=afterok:$(sbatch --parsable {me}) {verify}",
              "# Exit 0: complete; 5: complete except keys the bucket refused (listed);",
              "# 1: files missing or bad (listed): run the line below with --repair added.",
-             "", "set -euo pipefail", "", check, ""]
+             f"# Exit {REFUSED_EXIT} ends this job with 0, as it ends an array task: the refused keys",
+             "# are listed in the log and no rerun fetches them, so a job chained after",
+             "# this one with --dependency=afterok still runs.",
+             "", "set -uo pipefail", *_exports(job), "", "status=0", f"{check} || status=$?",
+             f'if [ "$status" -eq {REFUSED_EXIT} ]; then exit 0; fi',
+             'exit "$status"', ""]
     return "\n".join(lines)
+
+
+def _exports(job: ArrayJob) -> list[str]:
+    if not job.environment:
+        return []
+    return ["", "# The proxy (--proxy) with its credentials: in the environment, not as an",
+            "# argument, which every user of the node can see (ps). This file is yours only.",
+            *(f"export {name}={shlex.quote(value)}" for name, value in job.environment)]
 
 
 def companion(script: Path, suffix: str) -> Path:

@@ -161,6 +161,16 @@ def check_key(key: str) -> None:
     padded = f"/{key}/"  # each segment between slashes: one substring test per kind, not a loop per key
     if "//" in padded or "/./" in padded or "/../" in padded:
         raise UnsafeKeyError(f"refusing S3 key {key!r}: empty, '.' or '..' path segment")
+    if key.startswith(OWN_FOLDER) or key.endswith(OWN_SUFFIXES):
+        raise UnsafeKeyError(f"refusing S3 key {key!r}: the tool's own files have that name "
+                             "(.part, .part.json, .lock, .laion_fmri/)")
+
+
+OWN_FOLDER = ".laion_fmri/"
+"""The data directory's marker folder (the licence acceptance lives there)."""
+OWN_SUFFIXES = (".part", ".part.json", ".lock")
+"""Temp files, resume records and locks beside a file (``X.part``, ``X.<token>.part``
+...): a key with such a name would be taken for one of another file, or clobber it."""
 
 
 def local_path(data_dir: Path, key: str) -> Path:

@@ -195,17 +195,19 @@ class Catalog:
                     return
                 kwargs["ContinuationToken"] = token
         except ListingError as error:
-            if error.whole:  # a proxy's refusal, an untrusted certificate: the reason says it all
-                raise BucketUnreachableError(str(error)) from None
-            if error.status is not None:
-                raise BucketUnreachableError(
-                    f"listing s3://{self._bucket}/{prefix} failed (HTTP {error.status}); "
-                    "check --endpoint-url and try again"
-                ) from None
-            raise BucketUnreachableError(
-                f"could not reach the S3 endpoint {self._client.endpoint} ({error}); "
-                "check your network or --endpoint-url"
-            ) from None
+            raise unreachable(error, self._client.contacted(self._bucket), f"s3://{self._bucket}/{prefix}") from None
+
+
+def unreachable(error: ListingError, endpoint: str, what: str) -> BucketUnreachableError:
+    """The one line (exit 4) for a request to ``endpoint`` that failed for good:
+    a listing of ``what``, or the probe of a ``--plan`` run, which says the same."""
+    if error.whole:  # a proxy's refusal, an untrusted certificate: the reason says it all
+        return BucketUnreachableError(str(error))
+    if error.status is not None:
+        return BucketUnreachableError(f"listing {what} failed (HTTP {error.status}); "
+                                      "check --endpoint-url and try again")
+    return BucketUnreachableError(f"could not reach the S3 endpoint {endpoint} ({error}); "
+                                  "check your network or --endpoint-url")
 
 
 def _objects(page: dict) -> list[RemoteObject]:

@@ -154,8 +154,8 @@ def _item(entry: Any, root: str, where: str) -> PlanItem:
         raise UsageError(f"{where} ({key}): a stimulus file needs its sha256")
     try:
         expected = bids.local_path_in(root, key)
-    except UnsafeKeyError:
-        raise UsageError(f"{where}: {key!r} maps outside the data directory {root}") from None
+    except UnsafeKeyError as error:
+        raise UsageError(f"{where}: {error}") from None
     if not isinstance(dest, str) or os.path.normpath(dest) != expected:
         raise UsageError(f"{where} ({key}): path must be {expected}, where the key belongs "
                          "inside the data directory")

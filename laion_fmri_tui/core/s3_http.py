@@ -9,9 +9,10 @@ ElementTree takes 9, and 0.3 s to import and build a client. The standard
 library's ``http.client`` does the rest; urllib3 on top of it cost another
 40-50 ms to import, a twentieth of a batch run of 2,000 small files, for
 a pool of a few lines (:class:`_Pool`). Object bytes mostly go through the
-multi lane's own sockets instead (``transfer/multi_lane.py``). Retries are
-ours (here for listings, in the engine for objects) and follow botocore's
-standard mode: 5xx, 429 and dropped connections back off and try again.
+multi lane's own sockets instead (``transfer/multi_lane.py``). Listing pages
+are retried here, object GETs by the engine, both by the rules of
+:mod:`laion_fmri_tui.core.http.retry` (throttling, 5xx and dropped
+connections back off with jitter for ``--retry-for``).
 Nothing here reads the user's AWS configuration.
 """
 
@@ -23,18 +24,27 @@ import ssl
 import threading
 import time
 import xml.etree.ElementTree as ET
-from urllib.parse import quote, unquote, urlencode
+from dataclasses import replace
+from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 
 from laion_fmri_tui.core.errors import BucketUnreachableError
 from laion_fmri_tui.core.http.connect import UNTRUSTED, ProxyRefused, open_blocking
 from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.http.retry import AdaptiveLimit, FailureKind, RetryPolicy, RetryState, kind_of_status, \
+    retry_after
 from laion_fmri_tui.core.s3 import REGION, S3Settings
 from laion_fmri_tui.core.transfer.http_wire import AGENT, Origin, target
-from laion_fmri_tui.core.transfer.sources import SourceError
+from laion_fmri_tui.core.transfer.sources import SourceError, wrong_region
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 """What a kept connection the server closed while it was idle raises on reuse."""
+
+
+MALFORMED = "the endpoint's URL is malformed"
+NOT_S3 = ("the endpoint did not answer like S3 (its reply to a listing is not a ListBucketResult); "
+          "check --endpoint-url")
+_UNREACHABLE = ("host not found", "connection failed")
+"""Reasons with no connection at all: a few quick attempts, not the whole --retry-for."""
 
 
 class ListingError(Exception):
@@ -124,7 +134,7 @@ class _Pool:
         try:
             origin, _, path = target(url)
         except (SourceError, ValueError):  # not http(s), no host, a port out of range
-            raise ConnectionError("the endpoint's URL is malformed") from None
+            raise ConnectionError(MALFORMED) from None
         sent = {"User-Agent": AGENT, "Accept-Encoding": "identity", **(headers or {})}
         while True:
             conn: http.client.HTTPConnection | None = None
@@ -186,7 +196,12 @@ class S3Http:
         self._custom = settings.endpoint_url is not None
         self.timeouts = (settings.connect_timeout, settings.read_timeout)
         """(connect, read) seconds, for every client of this endpoint."""
-        self._attempts = max(1, settings.max_attempts)
+        retry = settings.retry if settings.max_attempts is None else replace(
+            settings.retry, max_attempts=max(1, settings.max_attempts))
+        self.retry_policy = RetryPolicy(retry, AdaptiveLimit(settings.max_connections))
+        """The listings' retry rule (the engine has one of the same settings for GETs)."""
+        self._listings = max(1, settings.max_connections)
+        """Listing requests at once at most (the pool's size); fewer while the server throttles."""
         self.network = settings.network
         """Proxy and CA settings, for every connection of this endpoint (the lane's too)."""
         self._pool = _Pool(settings.connect_timeout, settings.read_timeout, settings.max_connections,
@@ -198,6 +213,11 @@ class S3Http:
         if self._custom:
             return f"{self.endpoint.rstrip('/')}/{bucket}/"
         return f"https://{bucket}.s3.{REGION}.amazonaws.com/"
+
+    def contacted(self, bucket: str) -> str:
+        """For messages: the scheme and host requests for ``bucket`` really go to."""
+        parts = urlsplit(self.bucket_url(bucket))
+        return f"{parts.scheme}://{parts.netloc}"
 
     def object_url(self, bucket: str, key: str) -> str:
         return self.bucket_url(bucket) + quote(key, safe="/~")
@@ -212,6 +232,28 @@ class S3Http:
         response.read()  # empty: hands the connection back
         return response.status
 
+    def reach(self, url: str) -> None:
+        """HEAD ``url`` with the listings' retries; any HTTP answer will do.
+
+        A ``--plan`` run lists nothing, so without this its first sign of an
+        endpoint that does not answer would be every file failing in turn.
+
+        Raises:
+            ListingError: no answer after every attempt (``status`` None), the
+                same error an unreachable listing raises.
+        """
+        for attempt in range(1, self._attempts + 1):
+            try:
+                self.head_status(url)
+                return
+            except NetworkRefused as error:
+                raise ListingError(None, str(error), whole=True) from None
+            except ConnectionError as error:
+                reason = str(error)
+            if attempt < self._attempts:
+                time.sleep(min(5.0, 0.2 * 2 ** (attempt - 1)))
+        raise ListingError(None, reason)
+
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None,  # noqa: N803
                         ContinuationToken: str | None = None) -> dict:
         """One ListObjectsV2 page, shaped like botocore's answer (the fields we read)."""
@@ -220,26 +262,49 @@ class S3Http:
             query["delimiter"] = Delimiter
         if ContinuationToken:
             query["continuation-token"] = ContinuationToken
-        return parse_listing(self._get(self.bucket_url(Bucket) + "?" + urlencode(query, quote_via=quote)))
+        body = self._get(self.bucket_url(Bucket) + "?" + urlencode(query, quote_via=quote))
+        try:
+            return parse_listing(body)
+        except (BucketUnreachableError, ValueError) as error:  # a portal's login page, a body cut short
+            page = "an HTML page" if body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html")) else "not it"
+            reason = str(error) if isinstance(error, BucketUnreachableError) else NOT_S3
+            raise ListingError(200, f"{reason} ({self.contacted(Bucket)} answered {page}: a proxy or a "
+                                    "network login page may be in the way; see --proxy)", whole=True) from None
 
     def _get(self, url: str) -> bytes:
-        for attempt in range(1, self._attempts + 1):
+        """A listing page's body; throttling, 5xx and dropped connections are
+        retried as the retry policy says, anything else raises at once."""
+        state = RetryState()
+        policy = self.retry_policy
+        while True:
+            after = None
             try:
-                response = self._pool.get(url)
-                body = response.read()
+                with policy.limit.slot(self._listings) as state.ticket:  # fewer at once while throttled
+                    response = self._pool.get(url)
+                    body = response.read()
             except NetworkRefused as error:
                 raise ListingError(None, str(error), whole=True) from None
             except ConnectionError as error:
                 status, reason = None, str(error)
+                if reason == MALFORMED:
+                    raise ListingError(None, reason) from None
+                kind = FailureKind.UNREACHABLE if reason in _UNREACHABLE else FailureKind.DROPPED
             else:
-                if response.status == 200:
-                    return body
                 status, reason = response.status, f"HTTP {response.status}"
-                if status not in RETRY_STATUSES:
+                if status == 200:
+                    policy.limit.succeeded()
+                    return body
+                region = response.header("x-amz-bucket-region")
+                if region and status in (301, 307, 400):
+                    raise ListingError(status, wrong_region(status, region), whole=True)
+                retry = kind_of_status(status)
+                if retry is None:
                     raise ListingError(status, reason)
-            if attempt < self._attempts:
-                time.sleep(min(5.0, 0.2 * 2 ** (attempt - 1)))
-        raise ListingError(status, reason)
+                kind, after = retry, retry_after(response.header("Retry-After"))
+            decision = policy.decide(state, kind, after=after)
+            if decision.delay is None:
+                raise ListingError(status, reason)
+            time.sleep(decision.delay)
 
 
 def parse_listing(body: bytes) -> dict:
@@ -258,9 +323,7 @@ def parse_listing(body: bytes) -> dict:
     except ET.ParseError:
         root = None
     if root is None or not root.tag.endswith("ListBucketResult"):
-        raise BucketUnreachableError(
-            "the endpoint did not answer like S3 (its reply to a listing is not a ListBucketResult); "
-            "check --endpoint-url")
+        raise BucketUnreachableError(NOT_S3)
     ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
     key, size, etag = ns + "Key", ns + "Size", ns + "ETag"
     contents = [{"Key": entry.findtext(key) or "", "Size": int(entry.findtext(size) or 0),
@@ -272,10 +335,12 @@ def parse_listing(body: bytes) -> dict:
     if token is not None:
         page["NextContinuationToken"] = token
     if (root.findtext(ns + "EncodingType") or "").strip() == "url":  # a server may ignore encoding-type
+        # S3 form-encodes (a space as ``+``, a literal ``+`` as ``%2B``), as
+        # botocore decodes; moto's ``%20`` for a space decodes the same way.
         for entry in contents:
-            entry["Key"] = unquote(entry["Key"])
+            entry["Key"] = unquote_plus(entry["Key"])
         for entry in prefixes:
-            entry["Prefix"] = unquote(entry["Prefix"])
+            entry["Prefix"] = unquote_plus(entry["Prefix"])
     return page
 
 
@@ -294,5 +359,5 @@ def reason_of(error: BaseException) -> str:
     if isinstance(error, UnicodeError):
         return "host not found"
     if isinstance(error, (ValueError, http.client.InvalidURL)):
-        return "the endpoint's URL is malformed"
+        return MALFORMED
     return type(error).__name__

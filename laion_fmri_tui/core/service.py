@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from laion_fmri_tui.core import planner
-from laion_fmri_tui.core.catalog import LISTING_THREADS, Catalog
+from laion_fmri_tui.core.catalog import LISTING_THREADS, Catalog, unreachable
 from laion_fmri_tui.core.plan import Plan, PlanItem
 from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.s3_http import S3Http
+from laion_fmri_tui.core.s3_http import ListingError, S3Http
 from laion_fmri_tui.core.selection import Selection
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 
@@ -127,6 +127,24 @@ class DownloadService:
         if item.source != "s3":
             return False
         return self._http.head_status(self._http.object_url(self.settings.s3.bucket, item.key)) == 403
+
+    def check_reachable(self, plan: Plan) -> None:
+        """Raise what an unreachable listing raises (exit 4, one line) when the
+        endpoint does not answer a HEAD of the first file ``plan`` fetches.
+
+        A frozen plan (``--plan``) lists nothing: without this, an endpoint
+        that does not answer would fail every file in turn, with retries, and
+        end with exit 1 as if some files were bad. A plan with nothing to
+        fetch from S3 asks nothing.
+        """
+        item = next((i for i in plan.pending if i.source == "s3"), None)
+        if item is None:
+            return
+        bucket = self.settings.s3.bucket
+        try:
+            self._http.reach(self._http.object_url(bucket, item.key))
+        except ListingError as error:
+            raise unreachable(error, self._http.contacted(bucket), f"s3://{bucket}/") from None
 
     def check_access(self, plan: Plan) -> None:
         """Raise the access error a run of ``plan`` would meet (no id, unknown id...)."""

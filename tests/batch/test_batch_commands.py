@@ -41,6 +41,14 @@ def test_help_shows_both_commands(help_args):
     assert result.returncode == 0, result.stderr
     assert "laion-fmri-tui config --data-dir DIR" in result.stdout
     assert "laion-fmri-tui info [--subject ID|all] [--json]" in result.stdout
+    assert "--retry-for TIME" in result.stdout  # the app and --batch both take it
+
+
+@pytest.mark.parametrize("args", [["--retry-for", "soon"], ["--batch", "--retry-for", "10x", "--subject", "01"]])
+def test_a_retry_for_that_is_not_a_time_is_a_usage_error(args):
+    result = tool(*args)
+    assert result.returncode == 2 and "is not a time" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 # ---- config --------------------------------------------------------------------

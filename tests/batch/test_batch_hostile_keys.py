@@ -17,7 +17,10 @@ HYPHENATED = FS + "label/sub-07_label-FFA-1_mask.txt"
 PLAIN = FS + "label/sub-07_label-FFA1_mask.txt"  # de-hyphenated, both land at this path
 EVIL = FS + "mri/evil\x1b]0;pwned\x07\r[ 100%] 9 of 9 files\n\x1b[2Jdone.txt"
 FINE = FS + "mri/fine.txt"
-EXTRA = {HYPHENATED: "the hyphenated one", PLAIN: "the plain one", EVIL: "evil", FINE: "fine"}
+PART = FS + "mri/orig.mgz.part"  # the name of a temp file
+LOCK = FINE + ".lock"  # the name of FINE's lock
+EXTRA = {HYPHENATED: "the hyphenated one", PLAIN: "the plain one", EVIL: "evil", FINE: "fine",
+         PART: "not a temp file", LOCK: "not a lock"}
 ARGS = ("--subject", "07", "--only", "freesurfer", "--accept-license")
 
 
@@ -63,3 +66,13 @@ def test_dry_run_and_verify_escape_them(bucket, data_dir):
     for extra in (("--dry-run",), ("--verify",)):
         result = run(bucket, data_dir, *extra)
         assert not set(result.stdout + result.stderr) & {"\x1b", "\x07", "\r"}, extra
+
+
+def test_keys_named_like_the_tools_own_files_are_refused(bucket, data_dir):
+    """A key ``X.part`` or ``X.lock`` would be taken for another file's temp file or lock."""
+    result = run(bucket, data_dir)
+    for key in (PART, LOCK):
+        assert f"refusing S3 key {key!r}: the tool's own files have that name" in result.stdout, result.stdout
+    on_disk = files_under(data_dir)
+    assert not [p for p in on_disk if p.endswith((".part", ".lock"))], on_disk
+    assert (data_dir / FINE).read_text() == "fine"

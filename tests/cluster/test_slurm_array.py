@@ -290,7 +290,8 @@ def test_a_requeued_task_keeps_its_first_log(slurm_cluster, s3, licensed_data_di
 def test_the_verify_job_runs_after_the_array_and_reports_a_refused_key(
         slurm_cluster, s3, licensed_data_dir: Path, tmp_path: Path) -> None:
     """The documented one-line submit chains ``job.verify.sh`` with afterok. A key the bucket
-    refuses is skipped by its task (which still ends 0) and shown by verify as REFUSED, exit 5."""
+    refuses is skipped by its task (which still ends 0) and shown by verify as REFUSED; verify's
+    exit 5 ends its job with 0 too, so a chain after it goes on."""
     env = batch_env(SLURM_CONF=str(slurm_cluster.conf))
     script = _emit(s3, licensed_data_dir, tmp_path, env, "--emit-verify", shards=2)
     verify = tmp_path / "job.verify.sh"
@@ -309,7 +310,7 @@ def test_the_verify_job_runs_after_the_array_and_reports_a_refused_key(
     assert f"skipped  {refused}  (access denied (HTTP 403))" in _logs(tmp_path, array)
     report = (tmp_path / f"laion-fmri-verify-{check}.log").read_text()
     state = _states(check, env)
-    assert "ExitCode=5:0" in state, state + report
+    assert "JobState=COMPLETED" in state and "ExitCode=0:0" in state, state + report
     assert f"REFUSED  {refused}" in report and "MISSING" not in report
     assert report.splitlines()[-1].startswith("verify: complete except refused keys")
 

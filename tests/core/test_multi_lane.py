@@ -404,4 +404,4 @@ def test_a_connection_lost_during_a_pause_costs_no_attempt(data_dir):
     finished = next(e for e in events if isinstance(e, ev.RunFinished))
     assert finished.done == 1 and paused.dest.read_bytes() == BODY
     retries = [e.message for e in events if isinstance(e, ev.Notice) and "retrying" in e.message]
-    assert retries and all("(attempt 1 of" in m for m in retries), retries
+    assert retries and all("(attempt 1)" in m for m in retries), retries

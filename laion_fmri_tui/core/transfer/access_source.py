@@ -16,6 +16,7 @@ import httpx
 
 from laion_fmri_tui.core.access.errors import AccessServiceError
 from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.http.retry import FailureKind
 from laion_fmri_tui.core.plan import PlanItem
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.transfer.lane_transfer import Request
@@ -92,7 +93,8 @@ class AccessSource:
         try:
             response = self._http.send(self._http.build_request("GET", url, headers=headers), stream=True)
         except httpx.HTTPError as error:
-            raise SourceError("transient", f"network error: {type(error).__name__}") from None
+            kind = FailureKind.UNREACHABLE if isinstance(error, httpx.ConnectError) else FailureKind.DROPPED
+            raise SourceError("transient", f"network error: {type(error).__name__}", retry=kind) from None
         status = response.status_code
         if status in (200, 206):
             first = content_range_start(response.headers.get("content-range")) if status == 206 else 0
@@ -104,7 +106,7 @@ class AccessSource:
         if status == 403:
             self._renew(generation)
             raise SourceError("expired", "the download link expired; fetched a fresh one from the access service")
-        raise classify_status(status, name)
+        raise classify_status(status, name, after=response.headers.get("retry-after"))
 
     def _renew(self, seen_generation: int) -> None:
         """Swap in fresh URLs once, however many workers saw the old ones fail."""

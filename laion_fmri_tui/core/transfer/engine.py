@@ -28,12 +28,14 @@ from pathlib import Path
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core import verified
+from laion_fmri_tui.core.http.retry import AdaptiveLimit, RetryPolicy, RetryState, retry_after
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer import filelock, partfile, tempnames
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import RESTART_BELOW, FileJob
 from laion_fmri_tui.core.transfer.filelock import Claim, Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
+from laion_fmri_tui.core.transfer.http_wire import Head
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.multi_lane import LATER, LATER_WAIT, MultiLane, Request
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
@@ -90,6 +92,8 @@ class TransferEngine:
         self._failures: list[tuple[str, str]] = []
         self.progress: ProgressTracker | None = None
         self._bandwidth = TokenBucket(self.settings.max_bandwidth)
+        self.retry_policy = RetryPolicy(self.settings.retry, AdaptiveLimit())
+        """The run's one retry rule and request limit, shared by its lanes and workers."""
         self._hashes = HashPool(self._finalize, self._after_units)
         self._hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None)
         self._small_hasher = self._hasher
@@ -442,7 +446,7 @@ class TransferEngine:
         else:
             start, end = job.resume_from, job.item.size - 1
         cursor = Cursor(start)
-        attempt = 0
+        retries = RetryState()
         while cursor.pos <= end:
             self._check_gate()
             try:
@@ -451,34 +455,42 @@ class TransferEngine:
             except SourceError as error:
                 if error.kind not in ("transient", "expired"):
                     raise
-                attempt += 1
-                self._sleep(self.retry_delay(job, error, attempt, cursor.pos))
+                self._sleep(self.retry_delay(job, error, retries, cursor.pos))
         if job.chunk_size:
             job.chunk_finished(index)
 
-    def retry_delay(self, job: FileJob, error: SourceError, attempt: int, pos: int) -> float:
-        """Seconds to wait before attempt ``attempt + 1``; raises once retries are spent."""
-        if attempt >= self.settings.retries:
-            raise SourceError("transient", f"{error} (gave up after {attempt} attempts)") from None
-        self._sink(ev.Notice(f"retrying {job.item.key} from byte {pos}: {error} "
-                             f"(attempt {attempt + 1} of {self.settings.retries})"))
-        return 0 if error.kind == "expired" else min(10.0, self.settings.backoff * 2 ** (attempt - 1))
+    def retry_delay(self, job: FileJob, error: SourceError, retries: RetryState, pos: int,
+                    counted: bool = True) -> float:
+        """Seconds to wait before the next attempt, as the run's one
+        :class:`RetryPolicy` rules; raises once it gives up. ``counted`` False:
+        the failure was a pause's (a connection the server closed meanwhile)."""
+        decision = self.retry_policy.decide(retries, error.retry_kind, after=error.after, position=pos,
+                                            counted=counted)
+        if decision.delay is None:
+            raise SourceError("transient", f"{error} ({decision.why})") from None
+        self._sink(ev.Notice(f"retrying {job.item.key} from byte {pos} in {decision.delay:.1f} s: {error} "
+                             f"(attempt {decision.attempt + 1})"))
+        return decision.delay
 
     # the multi lane's side (see multi_lane.LaneHost) -------------------------
     def _lane_takes(self, item: PlanItem) -> bool:
         """GETs from a source that can describe them as plain requests."""
         return self.settings.lane_transfers > 0 and hasattr(self._sources[item.source], "lane_request")
 
-    def status_failure(self, job: FileJob, status: int, url: str) -> SourceError:
+    def status_failure(self, job: FileJob, answer: Head, url: str) -> SourceError:
         """What an answer's refusal means for ``job``: its source says (a signed
-        link's 403 is expiry), else the status alone."""
+        link's 403 is expiry), else the status (and the answer's ``Retry-After``
+        and ``x-amz-bucket-region``)."""
         source = self._sources[job.item.source]
         if not hasattr(source, "status_failure"):
-            return classify_status(status, job.item.key)
+            return classify_status(answer.status, job.item.key, after=answer.retry_after, region=answer.region)
         try:
-            return source.status_failure(job.item, status, url)
-        except SourceError as error:  # the access service could not renew the links
-            return error
+            error = source.status_failure(job.item, answer.status, url)
+        except SourceError as failed:  # the access service could not renew the links
+            return failed
+        if error.after is None:
+            error.after = retry_after(answer.retry_after)
+        return error
 
     def lane_request(self, job: FileJob) -> Request:
         """``job``'s GET as its source describes it now (a signed link may have been renewed)."""

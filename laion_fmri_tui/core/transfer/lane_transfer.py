@@ -8,12 +8,13 @@ answer's head, the bytes to drop from a server that ignored the range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from laion_fmri_tui.core.http.connect import Connection
 from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.http.retry import RetryState
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.http_wire import MAX_HEAD, Head, parse_head
+from laion_fmri_tui.core.transfer.http_wire import MAX_HEAD, ChunkReader, Head, parse_head
 from laion_fmri_tui.core.transfer.sources import SourceError, wrong_start
 
 
@@ -40,7 +41,8 @@ class LaneTransfer:
     end: int
     """The last byte (inclusive) it needs."""
     part: int | None = None
-    attempt: int = 0
+    retries: RetryState = field(default_factory=RetryState)
+    """Its failures so far, for the run's :class:`~laion_fmri_tui.core.http.retry.RetryPolicy`."""
     conn: Connection | None = None
     outgoing: memoryview | None = None
     """What is left to send of the request (empty once sent)."""
@@ -49,6 +51,8 @@ class LaneTransfer:
     answer: Head | None = None
     left: int | None = None
     """Body bytes still to come (None: up to the connection's close)."""
+    chunks: ChunkReader | None = None
+    """A chunked answer's decoder (None: the body has a length, or ends with its connection)."""
     skip: int = 0
     """Bytes to drop first: a server that ignored a part's range answers from byte 0."""
     error: BaseException | None = None
@@ -66,6 +70,7 @@ class LaneTransfer:
         self.conn, self.outgoing, self.head = conn, memoryview(request), bytearray()
         self.reused, conn.uses = conn.uses > 0, conn.uses + 1
         self.answer, self.left, self.skip, self.error, self.touched = None, None, 0, None, now
+        self.chunks = None
 
     @property
     def answered(self) -> bool:
@@ -87,6 +92,7 @@ class LaneTransfer:
             self.head = bytearray()
             return self.read_head(rest) if rest else None
         self.head, self.answer, self.left = None, answer, answer.length
+        self.chunks = ChunkReader() if answer.chunked else None
         if self.answered:
             self._check_start()
         return rest

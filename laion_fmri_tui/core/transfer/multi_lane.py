@@ -42,7 +42,8 @@ from typing import Protocol
 
 from laion_fmri_tui.core.http.connect import READ, UNTRUSTED, Connection, ProxyRefused, WouldBlock, dial
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.http_wire import Origin, request, target
+from laion_fmri_tui.core.http.retry import FailureKind, RetryPolicy, RetryState
+from laion_fmri_tui.core.transfer.http_wire import Head, Origin, request, target
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer, Request
 from laion_fmri_tui.core.transfer.sources import SourceError, unexpected_failure
@@ -98,9 +99,11 @@ class LaneHost(Protocol):
     def gate_state(self) -> str: ...
     def bytes_arrived(self, nbytes: int) -> None: ...
     def hold_back(self, nbytes: int) -> None: ...
-    def retry_delay(self, job: FileJob, error: SourceError, attempt: int, pos: int) -> float: ...
+    retry_policy: RetryPolicy
+    def retry_delay(self, job: FileJob, error: SourceError, retries: RetryState, pos: int,
+                    counted: bool = True) -> float: ...
     def failure_of(self, error: BaseException, job: FileJob) -> tuple[str, str]: ...
-    def status_failure(self, job: FileJob, status: int, url: str) -> SourceError: ...
+    def status_failure(self, job: FileJob, answer: Head, url: str) -> SourceError: ...
     def lane_request(self, job: FileJob) -> Request: ...
     def unit_ended(self, job: FileJob, failure: tuple[str, str] | None, part: int | None = None) -> None: ...
     def unexpected(self, job: FileJob, error: BaseException) -> None: ...
@@ -123,6 +126,9 @@ class MultiLane:
         lane 0 also takes every small file)."""
         self._max = room_for(max_transfers)
         self._max_parts = max(1, min(max_parts, self._max))
+        self._limit = host.retry_policy.limit
+        """Cut while the server throttles: this lane keeps :meth:`AdaptiveLimit.cap` of ``_max`` in flight."""
+        self._limit.raise_ceiling(self._max)
         self._parts = 0
         """Parts started and not ended for good (retries included)."""
         self._parts_drained = False
@@ -245,7 +251,8 @@ class MultiLane:
         second."""
         self._later = self._freed = self._more = False
         now = time.monotonic()
-        while self._waiting and self._waiting[0][0] <= now and len(self._active) < self._max:
+        room = self._limit.cap(self._max)
+        while self._waiting and self._waiting[0][0] <= now and len(self._active) < room:
             if not budget:
                 self._more = True
                 return
@@ -255,7 +262,7 @@ class MultiLane:
                 self._launch(transfer)
             else:
                 self._give_up(transfer)
-        while not self._parts_drained and self._parts < self._max_parts and len(self._active) < self._max:
+        while not self._parts_drained and self._parts < self._max_parts and len(self._active) < room:
             if not budget:
                 self._more = True
                 return
@@ -275,7 +282,7 @@ class MultiLane:
             start, end = job.todo_range(index)
             self._launch(LaneTransfer(job, request_, start, end, index))
         for_parts = 0 if self._parts_drained else self._max_parts - self._parts  # room kept for parts to come
-        while not self._drained and len(self._active) < self._max - for_parts:
+        while not self._drained and len(self._active) < room - for_parts:
             if not budget:
                 self._more = True
                 return
@@ -312,6 +319,7 @@ class MultiLane:
             assert conn.route.proxy is not None
             path, headers = transfer.request.url, headers + conn.route.proxy.headers()
         transfer.begin(conn, request(host, path, headers, transfer.pos, last), time.monotonic())
+        transfer.retries.ticket = self._limit.ticket()
         self._active[transfer] = 0
         self._serve(transfer)
 
@@ -429,7 +437,8 @@ class MultiLane:
     def _landing(self, transfer: LaneTransfer) -> memoryview | None:
         """Room in the span hasher's buffer for the body's next bytes, when they
         are all wanted and belong to a streamed span (see :mod:`.span_gather`)."""
-        if transfer.head is not None or transfer.skip or not transfer.answered or transfer.job.failure:
+        if (transfer.head is not None or transfer.skip or not transfer.answered or transfer.job.failure
+                or transfer.chunks is not None):
             return None
         return transfer.job.landing(transfer.pos)
 
@@ -447,6 +456,10 @@ class MultiLane:
 
     def _body(self, transfer: LaneTransfer, data: memoryview) -> bool:
         """Store body bytes; True once the transfer has ended."""
+        if transfer.chunks is not None:  # a proxy's (or a server's) chunked answer: its payload
+            data = memoryview(transfer.chunks.feed(data))
+            if transfer.chunks.done:
+                transfer.left = len(data)  # the body ends with these bytes
         if transfer.left is not None and len(data) > transfer.left:  # more than the length said: a broken server
             data = data[:transfer.left]
             transfer.answer = dataclasses.replace(transfer.answer, keep_alive=False)
@@ -566,7 +579,7 @@ class MultiLane:
         elif transfer.complete and transfer.answered:
             self._succeeded(transfer)  # even when we stopped a range-ignoring answer ourselves
         elif answer is not None and not transfer.answered:
-            self._failed(transfer, self._host.status_failure(transfer.job, answer.status, transfer.request.url))
+            self._failed(transfer, self._host.status_failure(transfer.job, answer, transfer.request.url))
         else:
             self._failed(transfer, SourceError(
                 "transient", f"connection closed at byte {transfer.pos} of {transfer.end + 1}"))
@@ -605,6 +618,7 @@ class MultiLane:
 
     def _succeeded(self, transfer: LaneTransfer) -> None:
         job, part = transfer.job, transfer.part
+        self._limit.succeeded()
         error = None
         if part is not None:
             self._parts -= 1
@@ -636,11 +650,12 @@ class MultiLane:
 
     def _failed(self, transfer: LaneTransfer, error: BaseException) -> None:
         if isinstance(error, SourceError) and error.kind in ("transient", "expired"):
-            if not transfer.paused and not transfer.resumed:  # a pause's broken connection is no attempt
-                transfer.attempt += 1
+            counted = not transfer.paused and not transfer.resumed  # a pause's broken connection is no attempt
             transfer.paused = transfer.resumed = False
+            if error.retry is FailureKind.THROTTLED:  # fewer in flight: half of what was out when it came
+                self._limit.throttled(transfer.retries.ticket, len(self._active) + 1, self._max)
             try:
-                delay = self._host.retry_delay(transfer.job, error, transfer.attempt, transfer.pos)
+                delay = self._host.retry_delay(transfer.job, error, transfer.retries, transfer.pos, counted)
                 if error.kind == "expired":  # a signed link renewed: the retry asks for the new one
                     transfer.request = self._host.lane_request(transfer.job)
             except SourceError as final:
@@ -685,5 +700,11 @@ class MultiLane:
         self._waiting.clear()
 
 
+_UNREACHABLE = ("host not found", "connection failed", "TLS handshake failed")
+
+
 def _network(reason: str) -> SourceError:
-    return SourceError("transient", f"network error: {reason}")
+    """A transfer's network failure; one with no connection at all gets only a
+    few quick attempts (see :class:`FailureKind`)."""
+    kind = FailureKind.UNREACHABLE if reason in _UNREACHABLE else FailureKind.DROPPED
+    return SourceError("transient", f"network error: {reason}", retry=kind)

@@ -68,6 +68,7 @@ class S3GetSource:
                 response.read()  # an error's short body: the connection stays usable
             except ConnectionError:
                 pass
-            raise classify_status(response.status, item.key)
+            raise classify_status(response.status, item.key, after=response.header("Retry-After"),
+                                  region=response.header("x-amz-bucket-region"))
         first = content_range_start(response.header("Content-Range"))
         return Opened(_Body(response), first if first is not None else 0)

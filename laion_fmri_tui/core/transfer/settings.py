@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from laion_fmri_tui.core.http.retry import RetrySettings
 from laion_fmri_tui.core.transfer.verify import MIB
 
 
@@ -22,9 +23,11 @@ class EngineSettings:
     """Ranged-part size; None adapts it to the object (8-64 MiB)."""
     threshold: int | None = None
     """Objects above this are fetched as parallel parts; None = 2 x part size (min 16 MiB)."""
-    retries: int = 5
-    """Attempts per unit for transient failures (after botocore's own retries)."""
-    backoff: float = 0.5
+    retries: int | None = None
+    """``--retries N``: attempts per unit in all; None: only ``retry_for`` counts."""
+    retry_for: float = 300.0
+    """``--retry-for``: seconds a unit keeps retrying throttling, 5xx and
+    dropped connections without progress (see :mod:`laion_fmri_tui.core.http.retry`)."""
     max_bandwidth: int | None = None
     """Bytes per second over all workers together; None = no cap.
     The starting value: :meth:`TransferEngine.set_bandwidth` changes it live."""
@@ -64,6 +67,10 @@ class EngineSettings:
         """Small files are a round trip each, not bytes: many more fit in flight
         than ranged parts, on a lane's one ``epoll`` (see ``multi_lane``)."""
         return 4 * self.jobs if self.lane_jobs is None else self.lane_jobs
+
+    @property
+    def retry(self) -> RetrySettings:
+        return RetrySettings(budget=self.retry_for, max_attempts=self.retries)
 
     def chunk_size_for(self, size: int) -> int:
         if self.part_size:

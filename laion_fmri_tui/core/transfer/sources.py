@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from laion_fmri_tui.core.http.retry import FailureKind, kind_of_status, retry_after
 from laion_fmri_tui.core.plan import PlanItem
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -21,10 +22,22 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 class SourceError(Exception):
     """A classified failure to open or read a range."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, retry: FailureKind | None = None,
+                 after: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
-        """``denied``, ``missing``, ``changed``, ``expired`` or ``transient``."""
+        """``denied``, ``missing``, ``changed``, ``expired``, ``transient`` or ``error``."""
+        self.retry = retry
+        """For ``transient``: which rule of :mod:`laion_fmri_tui.core.http.retry`
+        applies (None: a dropped connection)."""
+        self.after = after
+        """The server's ``Retry-After``, in seconds, if it named one."""
+
+    @property
+    def retry_kind(self) -> FailureKind:
+        if self.kind == "expired":
+            return FailureKind.EXPIRED
+        return self.retry or FailureKind.DROPPED
 
 
 class Body(Protocol):
@@ -64,8 +77,10 @@ def unexpected_failure(error: BaseException) -> tuple[str, str]:
     return ("error", f"unexpected error: {type(error).__name__}: {error}")
 
 
-def classify_status(status: int | None, name: str) -> SourceError:
-    """Turn an HTTP status into the engine's failure kinds."""
+def classify_status(status: int | None, name: str, *, after: str | None = None,
+                    region: str | None = None) -> SourceError:
+    """Turn an HTTP status into the engine's failure kinds; ``after`` is the
+    answer's ``Retry-After``, ``region`` its ``x-amz-bucket-region``."""
     if status == 403:
         return SourceError("denied", "access denied (HTTP 403)")
     if status == 404:
@@ -74,4 +89,16 @@ def classify_status(status: int | None, name: str) -> SourceError:
         return SourceError("changed", "changed on the server since it was listed")
     if status == 416:
         return SourceError("changed", "shorter on the server than listed (HTTP 416)")
-    return SourceError("transient", f"HTTP {status}")
+    if region and status in (301, 307, 400):  # no retry mends it: the bucket is elsewhere
+        return SourceError("error", wrong_region(status, region))
+    retry = kind_of_status(status) if status is not None else None
+    if retry is FailureKind.THROTTLED:
+        return SourceError("transient", f"throttled by the server (HTTP {status})", retry=retry,
+                           after=retry_after(after))
+    return SourceError("transient", f"HTTP {status}", retry=retry, after=retry_after(after))
+
+
+def wrong_region(status: int, region: str) -> str:
+    """The message for an answer that names the bucket's region (S3's 301/307/400)."""
+    return (f"the bucket is in region {region} (HTTP {status}); "
+            f"use --endpoint-url https://s3.{region}.amazonaws.com")
