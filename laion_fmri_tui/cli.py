@@ -7,9 +7,14 @@ which keeps ``--batch`` light to start and free of Textual.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from laion_fmri_tui.tui.signals import SignalExit
 
 PROG = "laion-fmri-tui"
 
@@ -70,14 +75,17 @@ def run_app(argv: list[str]) -> int:
         os.environ["TEXTUAL_FPS"] = "15"  # fewer redraws over a remote link
     from laion_fmri_tui.core.errors import LaionFmriError
 
+    from laion_fmri_tui.tui.signals import exit_on_signals
+
     try:
-        return _run_app(args)
+        with exit_on_signals() as stops:
+            return _run_app(args, stops)
     except LaionFmriError as error:
         sys.stderr.write(f"{PROG}: {error}\n")
         return int(error.exit_code)
 
 
-def _run_app(args) -> int:
+def _run_app(args, stops: SignalExit) -> int:
     from laion_fmri_tui.core import config
     from laion_fmri_tui.core.http.network import NetworkSettings
     from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
@@ -93,15 +101,27 @@ def _run_app(args) -> int:
 
         with demo_environment() as (s3_url, access_url, data_dir):
             context = AppContext(data_dir=data_dir, s3=S3Settings(endpoint_url=s3_url),
-                                 engine=engine, access_url=access_url, demo=True)
-            return _launch(context, args.mouse)
+                                 engine=engine, access_url=access_url, demo=True,
+                                 program=running_program())
+            return _launch(context, args.mouse, stops)
     data_dir = config.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
     network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
     context = AppContext(data_dir=data_dir,
                          s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network,
                                        retry=engine.retry),
-                         engine=engine, access_url=args.access_url)
-    return _launch(context, args.mouse)
+                         engine=engine, access_url=args.access_url or os.environ.get("LAION_FMRI_ACCESS_URL"),
+                         program=running_program())
+    return _launch(context, args.mouse, stops)
+
+
+def running_program() -> tuple[str, ...]:
+    """The absolute path of the console script that is running (the venv's
+    ``bin/laion-fmri-tui``), or this interpreter with ``-m laion_fmri_tui``:
+    what a shown command must call to run as written."""
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and script.name == PROG and script.exists():
+        return (str(script.resolve()),)
+    return (sys.executable, "-m", "laion_fmri_tui")
 
 
 def _configured() -> Path | None:
@@ -116,9 +136,13 @@ def _configured() -> Path | None:
         return None  # a configured directory that vanished: ask again
 
 
-def _launch(context, mouse: bool) -> int:
+def _launch(context, mouse: bool, stops: SignalExit) -> int:
     from laion_fmri_tui.tui.app import LaionFmriApp
 
-    app = LaionFmriApp(context)
+    app = stops.app = LaionFmriApp(context)
     app.run(mouse=mouse)
+    # The terminal is back; what is left is the interpreter's last full collection,
+    # which walked every object of the app (and of the demo's servers) for 3-4 s
+    # after a download before the shell prompt came back. --batch skips it the same way.
+    gc.freeze()
     return int(app.return_code or 0)

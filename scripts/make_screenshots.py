@@ -2,7 +2,7 @@
 
 Run from the repository: ``python scripts/make_screenshots.py``. It starts the
 demo's local S3 and access service, walks the app through its screens at
-80x24 (the size a login-node terminal gives) and saves what each looks like.
+80x23 (an 80x24 login-node terminal under tmux's status line) and saves what each looks like.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pilot_helpers import find, settle  # noqa: E402  (the tests' Pilot moves)
 
 OUT = REPO / "screenshots"
 ROOT = Path("/tmp/laion-fmri-demo")
-SIZE = (80, 24)
+SIZE = (80, 23)
 
 
 async def shoot(app, name: str) -> None:
@@ -71,7 +71,9 @@ async def journey(s3_url: str, access_url: str, data_dir: Path) -> None:
         await shoot(app, "04-batch-command")
         app.pop_screen()
         await settle(pilot)
-        await pilot.press("d")
+        await pilot.press("d")  # the review first, then y starts
+        await settle(pilot)
+        await pilot.press("y")
         for _ in range(50):
             await settle(pilot, 1)
             if not getattr(app.screen, "transfers_running", True):

@@ -17,6 +17,7 @@ from laion_fmri_tui.core import shard
 from laion_fmri_tui.core import units
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.http import retry
+from laion_fmri_tui.core.redact import redact_arguments
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
@@ -51,7 +52,8 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a mistake as one line instead of usage + error."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see {PROG} --batch --help)\n")
+        # argparse echoes arguments (a misspelt --proxy's URL): no password may show
+        sys.stderr.write(f"{self.prog}: error: {redact_arguments(message)} (see {PROG} --batch --help)\n")
         raise SystemExit(2)
 
 

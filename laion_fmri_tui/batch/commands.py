@@ -26,7 +26,7 @@ from laion_fmri_tui.batch.exit_codes import ExitCode
 from laion_fmri_tui.batch.safe_output import SafeStream, printable
 from laion_fmri_tui.core import config
 from laion_fmri_tui.core.errors import DataDirError, LaionFmriError, UsageError
-from laion_fmri_tui.core.redact import redact
+from laion_fmri_tui.core.redact import redact, redact_arguments
 
 NAMES = ("config", "info")
 
@@ -41,7 +41,7 @@ class CommandParser(OneLineParser):
     """One line for a mistake, pointing at this command's own help."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.stderr.write(f"{self.prog}: error: {redact_arguments(message)} (see {self.prog} --help)\n")
         raise SystemExit(ExitCode.USAGE)
 
 

@@ -12,7 +12,7 @@ from typing import TextIO
 from laion_fmri_tui.batch.safe_output import printable
 from laion_fmri_tui.core.inventory import FileInfo, Inventory, PartInfo, SessionInfo, Tally
 from laion_fmri_tui.core.stimuli import STIMULUS_FILES
-from laion_fmri_tui.core.units import size
+from laion_fmri_tui.core.units import count, size
 
 SUBJECT_LEVEL = "subject-level"
 """How text names a part's files outside any session (``--ses averages`` for GLMsingle)."""
@@ -26,7 +26,8 @@ def write_text(inv: Inventory, out: TextIO) -> None:
     out.write(f"({where})\n")
     for detail in inv.details:
         total = detail.tally
-        out.write(f"\n{printable(detail.subject)}: {_files_count(total.files)}, {size(total.bytes)}{_local(total, inv)}\n")
+        out.write(f"\n{printable(detail.subject)}: {count(total.files, 'file')}, {size(total.bytes)}"
+                  f"{_local(total, inv)}\n")
         for part in detail.parts:
             out.write(f"  {part.component:<24}{_counts(part.tally)}{_local(part.tally, inv)}"
                       f"{_held(part)}\n")
@@ -38,28 +39,24 @@ def write_text(inv: Inventory, out: TextIO) -> None:
         out.write("\nGive --subject ID (or all) for sessions, sizes and what is on disk.\n")
 
 
-def _files_count(n: int) -> str:
-    return f"{n} file" if n == 1 else f"{n} files"
-
-
 def _counts(tally: Tally) -> str:
-    return f"{_files_count(tally.files):>11} {size(tally.bytes):>10}"
+    return f"{count(tally.files, 'file'):>11} {size(tally.bytes):>10}"
 
 
 def _local(tally: Tally, inv: Inventory) -> str:
     if inv.data_dir is None:
         return ""
-    return f"   on disk: {_files_count(tally.local_files)}, {size(tally.local_bytes)}"
+    return f"   on disk: {count(tally.local_files, 'file')}, {size(tally.local_bytes)}"
 
 
 def _held(part: PartInfo) -> str:
-    return f"   ({_files_count(part.held_out_files)} held out)" if part.held_out_files else ""
+    return f"   ({count(part.held_out_files, 'file')} held out)" if part.held_out_files else ""
 
 
 def _session_line(session: SessionInfo, inv: Inventory) -> str:
     name = f"{printable(session.name or SUBJECT_LEVEL):<22}"
     if session.held_out:
-        return f"{name}held out (not yet released): {_files_count(session.held_out_files)}"
+        return f"{name}held out (not yet released): {count(session.held_out_files, 'file')}"
     extra = f"   (+{session.held_out_files} held out)" if session.held_out_files else ""
     return f"{name}{_counts(session.tally)}{_local(session.tally, inv)}{extra}"
 

@@ -155,7 +155,7 @@ class HumanPrinter:
 
     def _flush_complete(self) -> None:
         if self._complete:
-            self._line(f"skipped {self._complete} files already complete ({size(self._complete_bytes)})")
+            self._line(f"skipped {count(self._complete, 'file')} already complete ({size(self._complete_bytes)})")
             self._complete = 0
 
     def _handle(self, event: ev.Event) -> None:
@@ -189,7 +189,7 @@ class HumanPrinter:
         self._last_progress = now
         pct = 100 * p.bytes_done / p.bytes_total if p.bytes_total else 100.0
         text = (f"[{pct:5.1f}%] {size(p.bytes_done)} of {size(p.bytes_total)}, {rate(p.rate)}, "
-                f"{eta(p.eta_seconds)}, {p.files_done}/{p.files_total} files"
+                f"{eta(p.eta_seconds)}, {p.files_done}/{count(p.files_total, 'file')}"
                 + (" (paused)" if p.paused else ""))
         if self._tty:
             self._lines.flush()

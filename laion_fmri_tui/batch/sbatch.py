@@ -41,7 +41,7 @@ from laion_fmri_tui.core.http.network import parse_proxy
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.s3 import endpoint_from_env
 from laion_fmri_tui.core.transfer.settings import EngineSettings
-from laion_fmri_tui.core.units import size
+from laion_fmri_tui.core.units import count, size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +157,7 @@ def emit(args: argparse.Namespace, plan: Plan, given_plan: Path | None = None) -
         submit = f"{REQUEST_ID_ENV}=<id> {submit}"
     also = f" and {verify_path.name}" if verify_path is not None else ""
     sys.stdout.write(f"wrote {script} ({args.shards} array task(s)){also}, plan {plan_path} "
-                     f"({plan.files} files, {size(plan.bytes_total)}); submit with: {submit}\n")
+                     f"({count(plan.files, 'file')}, {size(plan.bytes_total)}); submit with: {submit}\n")
     return 0
 
 

@@ -65,6 +65,10 @@ class BrowseNode:
     expandable: bool = False
     held_out: bool = False
     note: str = ""
+    key: str | None = None
+    """The S3 key of a single file (a session's files); None for groups."""
+    size: int | None = None
+    """A single file's size, straight from the listing."""
 
 
 ROOT = BrowseNode("root", "s3://laion-fmri", expandable=True)
@@ -92,6 +96,8 @@ class BucketBrowser:
             return self._components(subject)
         if component == "glmsingle":
             return self._sessions(subject)
+        if component.startswith("glmsingle/ses-"):
+            return self._session_files(subject, component.rsplit("/", 1)[1])
         return []
 
     def _top(self) -> list[BrowseNode]:
@@ -122,11 +128,25 @@ class BucketBrowser:
             held = name in bids.HELD_OUT_SESSIONS
             fragments = () if held else (Fragment(subject, "glmsingle", name[4:]),)
             nodes.append(BrowseNode(f"{subject}/glmsingle/{name}", name, fragments, held_out=held,
+                                    expandable=not held,
                                     note="held out (not yet released)" if held else ""))
         if level.objects:
             nodes.append(BrowseNode(f"{subject}/glmsingle/averages", "averages (subject level)",
                                     (Fragment(subject, "glmsingle", "averages"),)))
         return nodes
+
+    def _session_files(self, subject: str, session: str) -> list[BrowseNode]:
+        """A session's files, so ``i`` can reach its ``GLMsingle_model.h5``.
+
+        Single files are not selectable (a selection is a session or more,
+        what ``--batch`` can express); the label drops the ``sub-XX_ses-YY_``
+        every name there starts with."""
+        prefix = f"{bids.component_prefix('glmsingle', subject)}{session}/"
+        common = f"{subject}_{session}_"
+        return [BrowseNode(f"{subject}/glmsingle/{session}/{o.key[len(prefix):]}",
+                           o.key.rsplit("/", 1)[1].removeprefix(common), key=o.key, size=o.size,
+                           note="select the whole session (space on it) to fetch this file")
+                for o in self.catalog.objects(prefix)]
 
     @staticmethod
     def _stimuli() -> list[BrowseNode]:
@@ -145,7 +165,10 @@ def selections_for(fragments: Iterable[Fragment], filters: Filters | None = None
     Whole components and chosen sessions of a subject become separate
     selections (a session pick is a ``ses`` filter, which must not narrow
     the subject's other components); selections that differ only in their
-    subject are merged, as ``--subject 01 03`` would.
+    subject are merged, as ``--subject 01 03`` would. The stimulus files are
+    one selection without subjects; its components stay the default, as
+    ``--batch`` parses them (they walk nothing without a subject), so the
+    selection prints as a command and parses back equal.
     """
     base = replace(filters or Filters(), ses=())
     whole: dict[str, set[str]] = defaultdict(set)
@@ -175,6 +198,6 @@ def selections_for(fragments: Iterable[Fragment], filters: Filters | None = None
         out.append(Selection(
             embeddings=tuple(m for m in EMBEDDING_MODELS if m in stimulus.get("embeddings", ())),
             segmentations="segmentations" in stimulus, captions="captions" in stimulus,
-            stimuli="stimuli" in stimulus, components=frozenset(), filters=base,
+            stimuli="stimuli" in stimulus, filters=base,
         ))
     return out

@@ -66,7 +66,7 @@ class Catalog:
         if cached is not None:
             return cached
         if pending is not None:
-            return pending.result()
+            return self._wait(self._pending_levels, prefix, pending)
         return self._list_level(prefix)
 
     def _list_level(self, prefix: str) -> Listing:
@@ -85,11 +85,11 @@ class Catalog:
         a listing :meth:`list_ahead` started, and raising its error)."""
         with self._lock:
             cached = self._from_trees(prefix)
-            pending = next((f for root, f in self._pending.items() if prefix.startswith(root)), None)
+            pending = next(((root, f) for root, f in self._pending.items() if prefix.startswith(root)), None)
         if cached is not None:
             return cached
         if pending is not None:
-            pending.result()
+            self._wait(self._pending, *pending)
             with self._lock:
                 cached = self._from_trees(prefix)
             if cached is not None:
@@ -100,6 +100,7 @@ class Catalog:
         """Start recursive listings of ``prefixes`` (a few at once, in this order)
         and return without waiting: :meth:`objects` waits for its own."""
         with self._lock:
+            self._forget_failed(self._pending)
             todo = [p for p in dict.fromkeys(prefixes)
                     if p not in self._pending and not any(p.startswith(root) for root in self._trees)]
             self._start(todo, self._pending, self._list_tree)
@@ -109,6 +110,7 @@ class Catalog:
         :meth:`level` waits for its own (``--batch`` loads the transfer engine
         during subject discovery's round trip)."""
         with self._lock:
+            self._forget_failed(self._pending_levels)
             todo = [p for p in dict.fromkeys(prefixes) if p not in self._levels
                     and p not in self._pending_levels and self._level_from_tree(p) is None]
             self._start(todo, self._pending_levels, self._list_level)
@@ -133,13 +135,33 @@ class Catalog:
                         del pending[prefix]
 
     def _ahead(self, pending: dict[str, Future], listing: Callable[[str], object], prefix: str) -> object:
-        """A listing started ahead, forgotten once stored (or, failed, once its
-        waiters have its error: the next plan, in the app minutes later, lists again)."""
+        """A listing started ahead, forgotten once stored. A failed one stays
+        noted until a waiter has taken its error (:meth:`_wait`) or the next
+        round of listings ahead starts it again: forgetting it at once let a
+        waiter that came a moment late list the prefix again and never see
+        the failure (the browser then showed no error, order-dependently)."""
+        result = listing(prefix)
+        with self._lock:
+            pending.pop(prefix, None)
+        return result
+
+    def _wait(self, pending: dict[str, Future], prefix: str, future: Future) -> object:
+        """The result of a listing started ahead; its error is handed to one
+        waiter, and the failed listing forgotten, so the next ask lists again."""
         try:
-            return listing(prefix)
-        finally:
+            return future.result()
+        except BaseException:
             with self._lock:
-                pending.pop(prefix, None)
+                if pending.get(prefix) is future:
+                    del pending[prefix]
+            raise
+
+    @staticmethod
+    def _forget_failed(pending: dict[str, Future]) -> None:
+        """Drop failed listings nobody took (lock held): a new round lists them again."""
+        for prefix, future in list(pending.items()):
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                del pending[prefix]
 
     def _from_trees(self, prefix: str) -> tuple[RemoteObject, ...] | None:
         """``prefix``'s objects from a stored recursive listing that covers it (lock held)."""

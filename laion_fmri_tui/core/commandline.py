@@ -23,13 +23,17 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.errors import LaionFmriError, UsageError
+from laion_fmri_tui.core.http.network import NetworkSettings, parse_proxy
+from laion_fmri_tui.core.units import count
 from laion_fmri_tui.core.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
 )
 
 PROG = "laion-fmri-tui"
 REQUEST_ID_ENV = "LAION_FMRI_REQUEST_ID"
+PROXY_WITHHELD = ("The proxy's password is not written here: export "
+                  "HTTPS_PROXY=http://USER:PASS@HOST:PORT where this runs.")
 # The order of batch.args.FILTER_FLAGS, so printed commands read like --help.
 _FILTER_ORDER = ("ses", "task", "space", "desc", "stat", "suffix", "extension", "run", "echo", "part")
 
@@ -65,17 +69,64 @@ def selection_argv(selection: Selection, *, data_dir: Path | None = None,
     return argv
 
 
-def command_line(selections: Sequence[Selection], data_dir: Path | None) -> str:
-    """One shell-quoted line per selection (empty selections are skipped)."""
-    return "\n".join(shlex.join(selection_argv(s, data_dir=data_dir))
-                     for s in selections if not s.is_empty)
+def service_flags(selection: Selection, endpoint_url: str | None = None,
+                  access_url: str | None = None, network: NetworkSettings | None = None) -> list[str]:
+    """``--endpoint-url`` (and, for the gated stimuli, ``--access-url``) the
+    app was pointed at: a command without them would go to AWS and to the
+    production access service instead (``--demo``, a mirror, a test server).
+    Then the app's own ``--proxy`` and ``--ca-bundle`` (see :func:`network_flags`)."""
+    out = ["--endpoint-url", endpoint_url] if endpoint_url else []
+    if access_url and selection.stimuli:
+        out += ["--access-url", access_url]
+    return out + network_flags(network)
+
+
+def network_flags(network: NetworkSettings | None) -> list[str]:
+    """The app's ``--proxy`` and ``--ca-bundle``, so the command goes the way the app does.
+
+    The bundle is made absolute (the command may run from another folder). A
+    proxy URL with credentials is left out: they are a secret and never
+    written (:func:`proxy_withheld`); the environment's proxies need no flag,
+    the command reads them as the app did.
+    """
+    if network is None:
+        return []
+    out = ["--proxy", network.proxy] if network.proxy and not proxy_withheld(network) else []
+    if network.ca_bundle:
+        out += ["--ca-bundle", str(Path(network.ca_bundle).expanduser().absolute())]
+    return out
+
+
+def proxy_withheld(network: NetworkSettings | None) -> bool:
+    """True when the app's ``--proxy`` holds ``user:pass@``, so it is not written out."""
+    if network is None or not network.proxy:
+        return False
+    try:
+        return parse_proxy(network.proxy).authorization is not None
+    except UsageError:  # not a proxy URL at all: the app refused it already; write nothing of it
+        return True
+
+
+def command_line(selections: Sequence[Selection], data_dir: Path | None, *,
+                 program: Sequence[str] = (PROG,), endpoint_url: str | None = None,
+                 access_url: str | None = None, network: NetworkSettings | None = None) -> str:
+    """One shell-quoted line per selection (empty selections are skipped).
+
+    *program* replaces ``laion-fmri-tui`` (the app passes the absolute path
+    of itself, so the line runs where the venv is not on PATH)."""
+    return "\n".join(
+        shlex.join([*program, *selection_argv(s, data_dir=data_dir)[1:],
+                    *service_flags(s, endpoint_url, access_url, network)])
+        for s in selections if not s.is_empty)
 
 
 def slurm_script(selections: Sequence[Selection], data_dir: Path | None, *,
                  job_name: str = "laion-fmri", time: str | None = None,
                  partition: str | None = None, cpus_per_task: int | None = None,
                  log_dir: Path | None = None, shards: int | None = None,
-                 program: Sequence[str] = (PROG,), extra_args: Sequence[str] = ()) -> str:
+                 program: Sequence[str] = (PROG,), extra_args: Sequence[str] = (),
+                 endpoint_url: str | None = None, access_url: str | None = None,
+                 network: NetworkSettings | None = None) -> str:
     """A ready-to-``sbatch`` bash script running the commands one after another.
 
     With *shards* it is an array job (``--array=0-(N-1)``, logs ``%A_%a``)
@@ -83,7 +134,8 @@ def slurm_script(selections: Sequence[Selection], data_dir: Path | None, *,
     the files between them (``--batch --emit-sbatch`` writes a script of a
     frozen plan instead: :mod:`laion_fmri_tui.core.array_script`). *program* replaces ``laion-fmri-tui`` (e.g.
     ``[sys.executable, "-m", "laion_fmri_tui"]`` where the entry point is not
-    on the job's PATH); *extra_args* (e.g. ``--endpoint-url``) go on every line.
+    on the job's PATH); *extra_args* go on every line, after the flags of
+    :func:`service_flags`.
 
     Raises:
         ValueError: a directive value holds whitespace (sbatch splits on it),
@@ -96,7 +148,8 @@ def slurm_script(selections: Sequence[Selection], data_dir: Path | None, *,
     # resubmitted on its own (sbatch --array=K), which would change the split.
     shard = f' --shard "$SLURM_ARRAY_TASK_ID/{shards}"' if shards is not None else ""
     commands = "\n".join(
-        shlex.join([*program, *selection_argv(s, data_dir=data_dir)[1:], *extra_args]) + shard
+        shlex.join([*program, *selection_argv(s, data_dir=data_dir)[1:],
+                    *service_flags(s, endpoint_url, access_url, network), *extra_args]) + shard
         for s in selections if not s.is_empty)
     if not commands:
         raise ValueError("nothing selected: tick subjects or stimulus files first")
@@ -120,7 +173,7 @@ def slurm_script(selections: Sequence[Selection], data_dir: Path | None, *,
         lines.append(f"#SBATCH --{name}={value}")
     lines += ["", f"# Generated by {PROG}. Submit with: sbatch <this file>"]
     if shards is not None:
-        lines.append(f"# Array of {shards} tasks: task K fetches shard K/{shards} of the files.")
+        lines.append(f"# Array of {count(shards, 'task')}: task K fetches shard K/{shards} of the files.")
     if any(s.stimuli for s in selections):
         lines += [
             "#",
@@ -129,6 +182,8 @@ def slurm_script(selections: Sequence[Selection], data_dir: Path | None, *,
             "# it is never written here. Submit with e.g.:",
             f"#   {REQUEST_ID_ENV}=<id> sbatch --export=ALL <this file>",
         ]
+    if proxy_withheld(network):
+        lines += ["#", f"# {PROXY_WITHHELD}"]
     if log_dir is not None:
         lines += ["# The log folder must exist before the job starts:",
                   f"#   mkdir -p {shlex.quote(str(log_dir))}"]

@@ -245,6 +245,16 @@ def _pinned_keys(subject: str, filters: Filters) -> frozenset[str]:
     return frozenset()
 
 
+def companion_keys(selection: Selection) -> frozenset[str]:
+    """Keys a plan of ``selection`` holds only as companions, not as matches of its
+    filters: the R2mean map a session brings along. A session's local state
+    leaves them out (fetching ses-01 brought the shared map, and every other
+    session then looked ``partial``)."""
+    filters = replace(selection.filters, **{name: () for name in RAW_ONLY_FILTERS})
+    return frozenset(key for subject in selection.subjects for key in _pinned_keys(subject, selection.filters)
+                     if not _passes(key, "glmsingle", filters))
+
+
 def _wrong_session(filters: Filters, walked: list[str]) -> bool:
     """``--ses`` names sessions (not ``averages``) and the parts walked have
     sessions: then session data must match. ROIs (which carry no session)

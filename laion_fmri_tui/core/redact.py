@@ -34,6 +34,9 @@ _SECRET_PARAM = re.compile(
     r"(?i)([?&;](?:" + "|".join(re.escape(n) for n in SECRET_QUERY_PARAMS) + r")=)[^&#\s\"'<>]+"
 )
 
+_USERINFO_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]*@")
+"""``scheme://user:password@`` anywhere in a text (a proxy URL echoed back)."""
+
 _lock = threading.Lock()
 _secrets: set[str] = set()
 
@@ -58,6 +61,13 @@ def redact(text: object) -> str:
             result = result.replace(secret, REDACTED_ID)
     result = _ID_TOKEN.sub(REDACTED_ID, result)
     return _SECRET_PARAM.sub(lambda m: m.group(1) + REDACTED, result)
+
+
+def redact_arguments(text: str) -> str:
+    """:func:`redact`, and the password of any ``scheme://user:password@``
+    in ``text`` replaced: for messages that echo what the user typed (argparse
+    quotes a misspelt ``--proxy``'s URL), where a password may be anything."""
+    return redact(_USERINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text))
 
 
 def redact_url(url: str) -> str:

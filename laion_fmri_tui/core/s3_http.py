@@ -28,7 +28,13 @@ from dataclasses import replace
 from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 
 from laion_fmri_tui.core.errors import BucketUnreachableError
-from laion_fmri_tui.core.http.connect import UNTRUSTED, ProxyRefused, open_blocking
+from laion_fmri_tui.core.http.connect import (
+    UNTRUSTED,
+    ProxyRefused,
+    ProxyUnreachable,
+    certificate_problem,
+    open_blocking,
+)
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import AdaptiveLimit, FailureKind, RetryPolicy, RetryState, kind_of_status, \
     retry_after
@@ -63,13 +69,38 @@ class NetworkRefused(ConnectionError):
     """A failure no retry mends: the proxy refused, or the certificate is not trusted."""
 
 
+class NetworkUnreachable(ConnectionError):
+    """The proxy could not be reached: retried like any dropped connection,
+    but its text (naming the proxy) is the whole message."""
+
+
+_PROXY_STATUSES = frozenset({401, 403, 407, 502, 503, 504})
+"""Statuses a forward proxy answers itself when it refuses or cannot reach the endpoint."""
+
+
+def proxy_answered(answer: http.client.HTTPResponse, body: bytes | None) -> bool:
+    """Whether an error answer to a plain-http request sent through a proxy
+    came from the proxy, not from S3. S3 marks every answer with
+    ``x-amz-request-id`` and explains errors in XML (``<Error>``); a proxy's
+    own page (HTML, or nothing) has neither. ``Proxy-Authenticate`` is always
+    the proxy's. (Over https the proxy only sees ``CONNECT``, whose refusal
+    :class:`ProxyRefused` reports.)"""
+    if answer.getheader("Proxy-Authenticate") is not None or answer.status == 407:
+        return True
+    if answer.status not in _PROXY_STATUSES or answer.getheader("x-amz-request-id") is not None:
+        return False
+    return body is not None and b"<Error>" not in body
+
+
 class Response:
     """An answer whose body is read by the caller; its connection goes back to
     the pool only once the body is read to its end."""
 
     def __init__(self, pool: _Pool, origin: Origin, conn: http.client.HTTPConnection,
-                 answer: http.client.HTTPResponse) -> None:
+                 answer: http.client.HTTPResponse, body: bytes | None = None) -> None:
         self._pool, self._origin, self._conn, self._answer = pool, origin, conn, answer
+        self._body = body
+        """An error answer's body already read (to tell a proxy's from S3's)."""
         self.status = answer.status
         self._clean = True
         """No read failed or ended short: a body read to its end leaves the
@@ -81,6 +112,9 @@ class Response:
 
     def read(self) -> bytes:
         """The whole body (``Content-Length`` or chunked); the connection is then kept."""
+        if self._body is not None:
+            self.close()
+            return self._body
         try:
             return self._answer.read()
         except (OSError, http.client.HTTPException, ValueError) as error:
@@ -95,6 +129,10 @@ class Response:
 
     def readinto(self, view: memoryview) -> int:
         """Body bytes straight into ``view``; 0 at its end (or where it broke off)."""
+        if self._body is not None:
+            got = min(len(view), len(self._body))
+            view[:got], self._body = self._body[:got], self._body[got:]
+            return got
         try:
             got = self._answer.readinto(view)
         except BaseException:
@@ -152,18 +190,26 @@ class _Pool:
                 else:
                     conn.request(method, path, headers=sent)
                 answer = conn.getresponse()
-                if answer.status == 407 and route.proxy is not None:
-                    conn.close()
-                    raise NetworkRefused(str(ProxyRefused(route.proxy, 407)))
-                return Response(self, origin, conn, answer)
+                body = None
+                if route.forward and answer.status >= 400:
+                    assert route.proxy is not None
+                    body = answer.read() if method != "HEAD" else None
+                    if proxy_answered(answer, body):
+                        conn.close()
+                        raise NetworkRefused(str(ProxyRefused(route.proxy, answer.status, answer.reason)))
+                return Response(self, origin, conn, answer, body)
             except _DROPPED as error:
                 conn.close()  # type: ignore[union-attr] - _take does not raise these
                 if not kept:
                     raise ConnectionError(reason_of(error)) from None
+            except NetworkRefused:
+                raise
             except ProxyRefused as error:
                 raise NetworkRefused(str(error)) from None
-            except ssl.SSLCertVerificationError:
-                raise NetworkRefused(UNTRUSTED) from None
+            except ProxyUnreachable as error:
+                raise NetworkUnreachable(str(error)) from None
+            except ssl.SSLCertVerificationError as error:
+                raise NetworkRefused(certificate_problem(error, origin.host)) from None
             except (OSError, http.client.HTTPException, ValueError) as error:  # UnicodeError: a bad host name
                 if conn is not None:
                     conn.close()
@@ -242,17 +288,22 @@ class S3Http:
             ListingError: no answer after every attempt (``status`` None), the
                 same error an unreachable listing raises.
         """
-        for attempt in range(1, self._attempts + 1):
+        state = RetryState()
+        while True:
             try:
                 self.head_status(url)
                 return
             except NetworkRefused as error:
                 raise ListingError(None, str(error), whole=True) from None
             except ConnectionError as error:
-                reason = str(error)
-            if attempt < self._attempts:
-                time.sleep(min(5.0, 0.2 * 2 ** (attempt - 1)))
-        raise ListingError(None, reason)
+                reason, whole = str(error), isinstance(error, NetworkUnreachable)
+            if reason == MALFORMED:
+                raise ListingError(None, reason)
+            kind = FailureKind.UNREACHABLE if reason in _UNREACHABLE or whole else FailureKind.DROPPED
+            decision = self.retry_policy.decide(state, kind)
+            if decision.delay is None:
+                raise ListingError(None, reason, whole=whole)
+            time.sleep(decision.delay)
 
     def list_objects_v2(self, *, Bucket: str, Prefix: str = "", Delimiter: str | None = None,  # noqa: N803
                         ContinuationToken: str | None = None) -> dict:
@@ -276,6 +327,7 @@ class S3Http:
         retried as the retry policy says, anything else raises at once."""
         state = RetryState()
         policy = self.retry_policy
+        whole = False
         while True:
             after = None
             try:
@@ -285,10 +337,10 @@ class S3Http:
             except NetworkRefused as error:
                 raise ListingError(None, str(error), whole=True) from None
             except ConnectionError as error:
-                status, reason = None, str(error)
+                status, reason, whole = None, str(error), isinstance(error, NetworkUnreachable)
                 if reason == MALFORMED:
                     raise ListingError(None, reason) from None
-                kind = FailureKind.UNREACHABLE if reason in _UNREACHABLE else FailureKind.DROPPED
+                kind = FailureKind.UNREACHABLE if reason in _UNREACHABLE or whole else FailureKind.DROPPED
             else:
                 status, reason = response.status, f"HTTP {response.status}"
                 if status == 200:
@@ -301,9 +353,10 @@ class S3Http:
                 if retry is None:
                     raise ListingError(status, reason)
                 kind, after = retry, retry_after(response.header("Retry-After"))
+                whole = False
             decision = policy.decide(state, kind, after=after)
             if decision.delay is None:
-                raise ListingError(status, reason)
+                raise ListingError(status, reason, whole=whole)
             time.sleep(decision.delay)
 
 

@@ -23,6 +23,11 @@ def parse_size(text: str) -> int:
     return value
 
 
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``1 file``, ``0 files``, ``2 files``: every count a user reads goes through here."""
+    return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"
+
+
 def size(n: int | float) -> str:
     return humanize.naturalsize(n, binary=False, format="%.1f")
 
@@ -39,13 +44,27 @@ def eta(seconds: float | None) -> str:
     return f"ETA {humanize.precisedelta(max(1, round(seconds)), minimum_unit='seconds', format='%d')}"
 
 
+def short_eta(seconds: float | None) -> str:
+    """The ETA in at most two units (``ETA 9m 05s``, ``ETA 1h 02m``): the dashboard's
+    rate line has 30 columns, and ``ETA 1 hour, 2 minutes and 3 seconds`` ran
+    into the sparkline next to it."""
+    if seconds is None or seconds <= 0:
+        return eta(seconds)
+    left = max(1, round(seconds))
+    days, left = divmod(left, 86400)
+    hours, left = divmod(left, 3600)
+    minutes, secs = divmod(left, 60)
+    if days:
+        return f"ETA {days}d {hours}h"
+    if hours:
+        return f"ETA {hours}h {minutes:02d}m"
+    if minutes:
+        return f"ETA {minutes}m {secs:02d}s"
+    return f"ETA {secs}s"
+
+
 def duration(seconds: float) -> str:
     """Elapsed time in words, to the second (``4 seconds``, ``2 minutes and 5 seconds``)."""
     if seconds < 1:
         return "under a second"
     return humanize.precisedelta(max(0, round(seconds)), minimum_unit="seconds", format="%d")
-
-
-def count(n: int, noun: str) -> str:
-    """``1 file``, ``2 files``: the noun's plural is its ``s`` form."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

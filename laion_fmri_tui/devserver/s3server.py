@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import boto3
 import botocore.session
@@ -88,6 +88,14 @@ class _Router:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         app = self.dispatcher if environ.get("PATH_INFO", "").startswith("/moto-api") else self.s3
         return app(environ, start_response)
+
+
+HOLD_LIMIT = 60.0
+"""Seconds a held listing waits at most (a failure bound, never reached when a test releases it)."""
+
+
+def _listed_prefix(query: str) -> str:
+    return parse_qs(query).get("prefix", [""])[0]
 
 
 def _key_of(environ: dict[str, Any]) -> str:
@@ -159,6 +167,7 @@ class LocalS3Server(BackgroundServer):
         self._requests: list[RequestRecord] = []
         self._rates: dict[str | None, int] = {}
         self._faults: dict[str, list[str]] = {}
+        self._holds: dict[str, threading.Event] = {}
         self._admin: Any = None
         self._app = _Router()
 
@@ -183,6 +192,9 @@ class LocalS3Server(BackgroundServer):
                     queue = self._faults.get(rec.key)
             rec.fault = queue.pop(0) if queue else None
             rate = self._rates.get(rec.key, self._rates.get(None)) if object_get else None
+            hold = self._holds.get(_listed_prefix(rec.query)) if method == "GET" and rec.key == "" else None
+        if hold is not None:
+            hold.wait(HOLD_LIMIT)
         if rec.fault == "503":
             rec.status, rec.bytes_sent, rec.duration = 503, len(_SLOWDOWN), 0.0
             start_response("503 Slow Down", [("Content-Type", "application/xml"),
@@ -239,12 +251,22 @@ class LocalS3Server(BackgroundServer):
         with self._lock:
             self._faults.setdefault(key, []).extend([kind] * count)
 
+    def hold_listings(self, prefix: str) -> threading.Event:
+        """Hold every listing of exactly ``prefix`` (logged on arrival) until the
+        returned event is set: a barrier that makes one listing the slow one
+        without timing. :meth:`reset` releases every hold."""
+        with self._lock:
+            return self._holds.setdefault(prefix, threading.Event())
+
     def reset(self) -> None:
-        """Clear the log, throttles and pending faults (the bucket is untouched)."""
+        """Clear the log, throttles, pending faults and holds (the bucket is untouched)."""
         with self._lock:
             self._requests.clear()
             self._rates.clear()
             self._faults.clear()
+            for event in self._holds.values():
+                event.set()
+            self._holds.clear()
 
     def admin(self) -> Any:
         """A signed boto3 S3 client (dummy credentials) for seeding and mutating."""

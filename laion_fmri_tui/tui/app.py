@@ -1,7 +1,9 @@
 """The App: a flow of screens over one injected service.
 
 First run asks for a data directory, then the CC0 licence (once per data
-directory), then the bucket browser. The App holds no network code: screens
+directory), then the bucket browser. No window is refused for its size: every
+screen is laid out for 80x23 (an 80x24 terminal under tmux's status line) and
+scrolls rather than hides what does not fit below that. The App holds no network code: screens
 ask ``self.app.context.service()`` and run its blocking calls in thread
 workers.
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.app import App
-from textual.events import Resize
 
 from laion_fmri_tui.core import config, licence
 from laion_fmri_tui.core import engine_process
@@ -21,7 +22,6 @@ from laion_fmri_tui.tui.context import AppContext
 from laion_fmri_tui.tui.heap import settle_heap
 from laion_fmri_tui.tui.palette import ActionsProvider
 
-MIN_WIDTH, MIN_HEIGHT = 80, 24
 PRELOAD_AFTER = 1.0
 """Seconds after start to import the dialogs and start a spare engine process
 in the background."""
@@ -76,7 +76,6 @@ class LaionFmriApp(App[None]):
             from laion_fmri_tui.tui.screens.browser import BrowserScreen
 
             self.push_screen(BrowserScreen())
-        self.call_after_refresh(self.check_size)
 
     def _data_dir_chosen(self, chosen: Path | None) -> None:
         if chosen is None:
@@ -109,24 +108,6 @@ class LaionFmriApp(App[None]):
         self.push_screen(ConfirmScreen("Transfers are running. Quit anyway? Partial files are kept "
                                        "and resume on the next run.", yes="Quit", no="Keep going"),
                          lambda yes: self.exit() if yes else None)
-
-    # size guard --------------------------------------------------------------
-    def on_resize(self, event: Resize) -> None:
-        self.call_after_refresh(self.check_size)
-
-    def check_size(self) -> None:
-        """Cover the app with the too-small message, or take it away."""
-        from laion_fmri_tui.tui.screens.too_small import TooSmallScreen
-
-        width, height = self.size
-        small = width < MIN_WIDTH or height < MIN_HEIGHT
-        on_top = isinstance(self.screen, TooSmallScreen)
-        if small and not on_top:
-            self.push_screen(TooSmallScreen(MIN_WIDTH, MIN_HEIGHT))
-        elif not small and on_top:
-            self.pop_screen()
-        elif small:
-            self.screen.show_size(width, height)
 
 
 def _import_dialogs() -> None:

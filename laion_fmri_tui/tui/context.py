@@ -8,6 +8,7 @@ their loopback servers and ``--demo`` at in-process ones.
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
@@ -30,6 +31,10 @@ class AppContext:
     """Running against in-process servers with synthetic data."""
     disk_free: Callable[[Path], int] = field(default=lambda path: shutil.disk_usage(path).free, repr=False)
     """Free bytes at a path (injectable, so pictures of the summary are reproducible)."""
+    program: tuple[str, ...] = (sys.executable, "-m", "laion_fmri_tui")
+    """How the shown batch command and SLURM script call this program: the
+    absolute path of the running console script when there is one (see
+    ``cli``), else this interpreter; never a bare name that needs PATH."""
     _service: DownloadService | None = field(default=None, repr=False)
 
     def service(self) -> DownloadService:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from laion_fmri_tui.core import bids
 from laion_fmri_tui.core.browse import BrowseNode
 
 _FILES = {
@@ -15,6 +16,8 @@ _FILES = {
 def h5_path_for(node: BrowseNode, data_dir: Path | None) -> Path | None:
     if data_dir is None:
         return None
+    if node.key is not None:  # one file of a session (GLMsingle_model.h5)
+        return bids.local_path(Path(data_dir), node.key) if node.key.endswith(".h5") else None
     if node.id.startswith("stimuli/embeddings/"):
         model = node.id.rsplit("/", 1)[1]
         return Path(data_dir) / "stimuli" / f"task-images_desc-{model}_embeddings.h5"

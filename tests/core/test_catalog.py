@@ -138,3 +138,43 @@ def test_a_level_listed_ahead_raises_its_error_once_then_lists_again(s3):
     with pytest.raises(BucketUnreachableError, match="HTTP 503"):
         catalog.level("derivatives/")
     assert catalog.level("derivatives/").names, "the next look lists it again"
+
+
+def finish_listings_ahead() -> None:
+    """Wait until every listing pool thread has ended (its listing stored or failed)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("listing"):
+            thread.join(30)
+            assert not thread.is_alive(), "a listing ahead did not finish"
+
+
+def test_a_failed_level_listed_ahead_reaches_a_waiter_that_comes_after_it_failed(s3):
+    """The browser's order-dependent failure: the failed listing was forgotten
+    before its waiter looked, so the waiter listed again and never saw it."""
+    catalog = Catalog(S3Http(S3Settings(endpoint_url=s3.url, max_attempts=1)), synthetic.BUCKET)
+    s3.fail_next("", 1, "503")
+    catalog.levels_ahead(["derivatives/"])
+    finish_listings_ahead()
+    with pytest.raises(BucketUnreachableError, match="HTTP 503"):
+        catalog.level("derivatives/")
+    assert len(listings(s3)) == 1, "the error came from the listing started ahead, not a second one"
+    assert catalog.level("derivatives/").names, "the next look lists it again"
+
+
+def test_a_failed_listing_ahead_reaches_objects_asked_for_after_it_failed(s3):
+    catalog = Catalog(S3Http(S3Settings(endpoint_url=s3.url, max_attempts=1)), synthetic.BUCKET)
+    s3.fail_next("", 1, "503")
+    catalog.list_ahead(["derivatives/rois/sub-01/"])
+    finish_listings_ahead()
+    with pytest.raises(BucketUnreachableError, match="HTTP 503"):
+        catalog.objects("derivatives/rois/sub-01/")
+    assert catalog.objects("derivatives/rois/sub-01/"), "the next plan lists it again"
+
+
+def test_a_new_round_of_listings_ahead_lists_a_failure_nobody_took_again(s3):
+    catalog = Catalog(S3Http(S3Settings(endpoint_url=s3.url, max_attempts=1)), synthetic.BUCKET)
+    s3.fail_next("", 1, "503")
+    catalog.levels_ahead(["derivatives/"])
+    finish_listings_ahead()
+    catalog.levels_ahead(["derivatives/"])
+    assert catalog.level("derivatives/").names

@@ -13,6 +13,7 @@ from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.browser import BrowserScreen
 from laion_fmri_tui.tui.screens.dua_form import DuaFormScreen
 from laion_fmri_tui.tui.screens.licence import LicenceScreen
+from laion_fmri_tui.tui.screens.review import ReviewScreen
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
 from pilot_helpers import find, settle
@@ -81,6 +82,9 @@ async def test_first_run_to_verified_files(fresh_context, s3_objects, tmp_path):
         plan = app.screen.plan
         await pilot.press("d")
         await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen), "d shows the plan first"
+        await pilot.press("y")
+        await settle(pilot)
         screen = await wait_finished(pilot)
         assert screen.transfers_running is False
     keys = [k for k in s3_objects if k.startswith((f"{GLM}/sub-01/ses-01/", f"{GLM}/sub-01/ses-03/"))]
@@ -105,6 +109,8 @@ async def test_stimulus_images_through_the_form(context, access, s3_objects):
         await pilot.press("space")
         await settle(pilot)
         await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("enter")  # the review's confirm
         await settle(pilot)
         form = app.screen
         assert isinstance(form, DuaFormScreen)

@@ -1,4 +1,4 @@
-"""Pictures of the browser (with a selection) and of the too-small message."""
+"""Pictures of the browser with a selection."""
 
 from __future__ import annotations
 
@@ -32,22 +32,3 @@ def test_browser_with_a_selection(snap_compare, snapshot_context, size):
             await settle(pilot)
 
     assert snap_compare(LaionFmriApp(snapshot_context), terminal_size=size, run_before=select)
-
-
-def test_too_small_window(snap_compare, snapshot_context):
-    snapshot_context.disk_free = lambda path: 500 * 10**9
-    assert snap_compare(LaionFmriApp(snapshot_context), terminal_size=(60, 18), run_before=settle)
-
-
-async def test_the_layout_recovers_when_the_window_grows(snapshot_context):
-    from laion_fmri_tui.tui.screens.browser import BrowserScreen
-    from laion_fmri_tui.tui.screens.too_small import TooSmallScreen
-
-    app = LaionFmriApp(snapshot_context)
-    async with app.run_test(size=(60, 18)) as pilot:
-        await settle(pilot)
-        assert isinstance(app.screen, TooSmallScreen)
-        assert "needs at least 80x24" in str(app.screen.query_one("#too-small").render())
-        await pilot.resize_terminal(100, 30)
-        await settle(pilot)
-        assert isinstance(app.screen, BrowserScreen)

@@ -80,3 +80,19 @@ def test_dua_form_invalid(snap_compare, production_links: AppContext) -> None:
         await settle(pilot)
 
     assert snap_compare(LaionFmriApp(production_links), terminal_size=(80, 24), run_before=submit_half_filled)
+
+
+@pytest.mark.parametrize("size", [pytest.param((80, 23), id="80x23"), pytest.param((120, 40), id="120x40")])
+def test_discard_question(snap_compare, production_links: AppContext, size: tuple[int, int]) -> None:
+    """A confirm dialog as every one looks: both answers with their keys, the footer naming them."""
+
+    async def type_then_escape(pilot: Pilot) -> None:
+        await settle(pilot)
+        form = DuaFormScreen()
+        await pilot.app.push_screen(form)
+        await settle(pilot)
+        form.query_one("#name", Input).focus()
+        await pilot.press(*"Ada", "escape")
+        await settle(pilot)
+
+    assert snap_compare(LaionFmriApp(production_links), terminal_size=size, run_before=type_then_escape)

@@ -17,7 +17,9 @@ import pytest
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.units import size
 from laion_fmri_tui.tui.app import LaionFmriApp
+from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 
 SIZES = [(80, 24), (120, 40)]
@@ -71,6 +73,10 @@ def mid_run(context):
         screen.phase, screen.rates = "running", tuple(r * 40e6 for r in RATES)
         screen.progress = MID_RUN
         screen._show_status("")
+        screen._counts = screen.counts = RunCounts(done=MID_RUN.files_done, total=MID_RUN.files_total)
+        screen.query_one("#transfers-target").update(  # as _start words the header of such a plan
+            f"Downloading {MID_RUN.files_total} files ({size(MID_RUN.bytes_total)} to fetch) "
+            f"into {screen.plan.data_dir}")
         await pilot.pause()
     return run_before
 

@@ -162,3 +162,18 @@ async def test_closing_the_preview_while_it_reads_is_harmless(context):
         await settle(pilot)
         assert isinstance(app.screen, BrowserScreen)
         assert not [w for w in app.workers if w.state == WorkerState.ERROR]
+
+
+async def test_preview_values_fit_at_80_columns_and_the_title_says_which(context):
+    """No value column runs past the dialog's edge at 80x23; the title names the shown ones."""
+    path = write_embeddings(context.data_dir)
+    app = make_app(context)
+    async with app.run_test(size=(80, 23)) as pilot:
+        await settle(pilot)
+        await app.push_screen(H5PreviewScreen(path))
+        await settle(pilot)
+        rows = app.screen.query_one("#h5-rows", DataTable)
+        shown = len(rows.columns) - 4
+        assert shown >= 1 and rows.max_scroll_x == 0, (shown, rows.max_scroll_x)
+        title = static_text(app.screen.query_one("#h5-rows-title", Static))
+        assert (f"values 0-{shown - 1} of 1024" if shown > 1 else "value 0 of 1024") in title, title

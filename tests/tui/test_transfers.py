@@ -161,7 +161,7 @@ async def test_cancel_keeps_the_partial_file_and_a_new_run_resumes(context, s3, 
                        "two parts of the big file recorded on disk")
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("tab", "enter")  # focus moves from "Keep going" to "Cancel download"
+        await pilot.press("y")  # the confirming answer, by its key
         await wait_for(pilot, lambda: screen.phase == "cancelled", "the cancel to finish")
         assert "partial files kept, start the download again to resume" in text_of(screen, "#transfers-status")
         assert not dest.exists() and dest.with_name(dest.name + ".part").exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from laion_fmri_tui.core.access.errors import (
     MalformedResponseError, RateLimitedError, ServiceUnreachableError, TermsOutdatedError, one_line,
 )
 from laion_fmri_tui.core.errors import UsageError
-from laion_fmri_tui.core.http.network import NetworkSettings, httpx_options
+from laion_fmri_tui.core.http.connect import ProxyRefused, certificate_problem
+from laion_fmri_tui.core.http.network import NetworkSettings, Proxy, httpx_options
 from laion_fmri_tui.core.redact import register_secret, redact_url
 
 DEFAULT_ACCESS_URL = "https://laion-fmri.hebartlab.com"
@@ -39,6 +41,8 @@ MAX_BACKOFF = 30.0
 # Connection never made: safe to resend even a non-idempotent POST.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _GATEWAY = frozenset({502, 503, 504})
+_PROXY_STATUSES = frozenset({401, 403, 407, 502, 503, 504})
+"""Statuses a forward proxy answers itself (same rule as the bucket's, core/s3_http.py)."""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -125,6 +129,19 @@ def _file_fields(entry: Any, where: str) -> tuple[str, int, str]:
     if "/" in name or "\\" in name or name in (".", "..") or size < 0 or not _SHA256.fullmatch(sha256):
         raise MalformedResponseError(f"the access service's answer to {where} lists an invalid file entry")
     return name, size, sha256
+
+
+def _from_proxy(response: httpx.Response) -> bool:
+    """Whether an answer to a plain-http request through a proxy is the
+    proxy's own: a 407 or ``Proxy-Authenticate``, or a refusal status whose
+    body is not the service's JSON. (Over https the proxy only answers
+    ``CONNECT``, which httpx reports as ``ProxyError``.)"""
+    if response.request.url.scheme != "http":
+        return False
+    if response.status_code == 407 or "proxy-authenticate" in response.headers:
+        return True
+    return (response.status_code in _PROXY_STATUSES
+            and "json" not in response.headers.get("content-type", ""))
 
 
 def _parse_manifest(body: Any, where: str) -> Manifest:
@@ -221,15 +238,23 @@ class AccessClient:
         """One protocol call: retried while transient, then decoded or mapped to an error."""
         attempt = 0
         while True:
+            proxy = self.network.proxy_for(self.base_url)
             try:
                 response = self._http.request(method, path, json=body)
             except httpx.TransportError as error:
+                final = self._transport_problem(error, proxy)
+                if final is not None:
+                    raise ServiceUnreachableError(final) from None
                 retry = idempotent or isinstance(error, _NOT_SENT)
                 if retry and attempt < self._retries and not isinstance(error, httpx.UnsupportedProtocol):
                     self._pause(attempt, None)
                     attempt += 1
                     continue
                 reason = str(error) or type(error).__name__
+                if proxy is not None:  # the failed connection may be the proxy's: name it too
+                    raise ServiceUnreachableError(
+                        f"could not reach the access service at {self.base_url} through the proxy "
+                        f"{proxy.shown} ({reason}); check {proxy.source}") from None
                 raise ServiceUnreachableError(
                     f"could not reach the access service at {self.base_url}: {reason}") from None
             except httpx.HTTPError as error:  # redirect loops, undecodable bodies
@@ -237,6 +262,8 @@ class AccessClient:
                     f"the access service at {self.base_url} gave an unusable answer to {path}: "
                     f"{error or type(error).__name__}") from None
             status = response.status_code
+            if proxy is not None and _from_proxy(response):
+                raise ServiceUnreachableError(str(ProxyRefused(proxy, status, response.reason_phrase)))
             wait = retry_after_seconds(response.headers.get("retry-after"))
             transient = status == 429 or status in _GATEWAY or (idempotent and status >= 500)
             if transient and attempt < self._retries:
@@ -255,6 +282,20 @@ class AccessClient:
                     ) from None
             raise self._error(status, response, unknown_id)
 
+    def _transport_problem(self, error: httpx.TransportError, proxy: Proxy | None) -> str | None:
+        """The whole line for a failure no retry mends: a certificate that
+        fails its check, a proxy that refused the tunnel (``CONNECT``)."""
+        cause: BaseException | None = error
+        while cause is not None:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return certificate_problem(cause, httpx.URL(self.base_url).host)
+            cause = cause.__cause__ or cause.__context__
+        if proxy is not None and isinstance(error, httpx.ProxyError):
+            found = re.match(r"(\d{3})\s*(.*)", str(error))
+            return str(ProxyRefused(proxy, int(found.group(1)), found.group(2)) if found
+                       else ProxyRefused(proxy, None))
+        return None
+
     def _pause(self, attempt: int, retry_after: float | None) -> None:
         if retry_after is not None:
             delay = min(retry_after, self._max_retry_after)
@@ -265,8 +306,8 @@ class AccessClient:
     def _error(self, status: int, response: httpx.Response, unknown_id: bool) -> AccessServiceError:
         try:
             parsed = response.json()
-        except ValueError:
-            parsed = response.text.strip()
+        except ValueError:  # never an HTML page's markup on the screen: its status says enough
+            parsed = "" if "html" in response.headers.get("content-type", "") else response.text.strip()
         detail = parsed.get("detail", parsed) if isinstance(parsed, dict) else parsed
         if status == 403 and isinstance(detail, dict) and detail.get("error") == "terms_outdated":
             url, version = detail.get("accept_url"), detail.get("current_terms_version")

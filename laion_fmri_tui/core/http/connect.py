@@ -38,6 +38,18 @@ MAX_HEAD = 64 * 1024
 """An answer's head larger than this is not an HTTP answer we can use."""
 UNTRUSTED = "the server's certificate is not trusted; see --ca-bundle"
 """The one line for a certificate no trusted CA signed (a site's inspecting proxy)."""
+_NAME_MISMATCH = (62, 64)
+"""OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH."""
+
+
+def certificate_problem(error: ssl.SSLCertVerificationError, host: str) -> str:
+    """The one line for a failed certificate check: a CA nobody trusts (see
+    --ca-bundle), or a trusted certificate issued for another name, which no
+    bundle mends (the URL names the wrong host)."""
+    if getattr(error, "verify_code", None) in _NAME_MISMATCH:
+        shown = f"[{host}]" if ":" in host else host
+        return f"the server's certificate is not for {shown} (its name does not match); check the URL's host"
+    return UNTRUSTED
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,16 @@ class ProxyRefused(ConnectionError):
             what = "closed the connection instead of opening a tunnel"
         else:
             what = f"refused the connection (HTTP {status}{' ' + reason if reason else ''})"
-        super().__init__(f"the proxy {proxy.shown} {what}; check --proxy or HTTPS_PROXY")
+        super().__init__(f"the proxy {proxy.shown} {what}; check {proxy.source}")
+
+
+class ProxyUnreachable(ConnectionError):
+    """No connection to the proxy itself (refused, no such host, no answer):
+    the proxy is named, not the endpoint behind it, which was never contacted."""
+
+    def __init__(self, proxy: Proxy, reason: str) -> None:
+        self.proxy = proxy
+        super().__init__(f"could not reach the proxy {proxy.shown} ({reason}); check {proxy.source}")
 
 
 class WouldBlock(Exception):
@@ -358,7 +379,20 @@ def dial(network: NetworkSettings, url: str, origin: Origin, resolver: Resolver 
     refused at once)."""
     route = route_to(network, url, origin)
     context = network.tls_context() if origin.tls else None
-    return Connection(route, resolver.addresses(*route.dial), context, resolver)
+    try:
+        return Connection(route, resolver.addresses(*route.dial), context, resolver)
+    except OSError as error:
+        if route.proxy is None:
+            raise
+        raise ProxyUnreachable(route.proxy, _why(error)) from None
+
+
+def _why(error: OSError) -> str:
+    if isinstance(error, socket.gaierror):
+        return "host not found"
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    return "connection refused" if error.errno == errno.ECONNREFUSED else "connection failed"
 
 
 def open_blocking(network: NetworkSettings, url: str, origin: Origin, connect_timeout: float,
@@ -380,6 +414,8 @@ def open_blocking(network: NetworkSettings, url: str, origin: Origin, connect_ti
                 selector.unregister(conn.sock)
                 if not ready and not conn.next_address():
                     conn.close()
+                    if conn.stage == "connect" and conn.route.proxy is not None:
+                        raise ProxyUnreachable(conn.route.proxy, "timed out") from None
                     raise TimeoutError("timed out") from None
             except ProxyRefused:
                 conn.close()
@@ -387,9 +423,11 @@ def open_blocking(network: NetworkSettings, url: str, origin: Origin, connect_ti
             except ssl.SSLError:
                 conn.close()
                 raise
-            except OSError:
+            except OSError as error:
                 if not conn.next_address():
                     conn.close()
+                    if conn.stage == "connect" and conn.route.proxy is not None:
+                        raise ProxyUnreachable(conn.route.proxy, _why(error)) from None
                     raise
     finally:
         selector.close()

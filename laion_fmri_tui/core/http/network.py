@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import functools
 import os
+import re
 import ssl
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -38,6 +39,8 @@ import certifi
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.redact import register_secret
 
+_HASHED = re.compile(r"[0-9a-f]{8}\.r?[0-9]+")
+"""A certificate's (or CRL's) name in a hashed directory, as ``openssl rehash`` writes it."""
 CA_ENV = ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
 """Environment variables naming a CA bundle, first wins (after ``--ca-bundle``)."""
 
@@ -47,20 +50,30 @@ class NetworkSettings:
     """What the user set for the network; the environment fills in the rest."""
 
     proxy: str | None = None
-    """``--proxy``: replaces the environment's proxies (``no_proxy`` still applies)."""
+    """``--proxy``: replaces the environment's proxies (``no_proxy`` still applies);
+    ``""`` means no proxy at all, whatever the environment says."""
     ca_bundle: str | None = None
     """``--ca-bundle``: a PEM file (or a directory of hashed certificates) trusted too."""
 
+    def __post_init__(self) -> None:
+        """A malformed ``--proxy`` is a usage error at once, not a failed
+        request later blamed on the endpoint. The environment's proxies are
+        checked when a request needs one (:meth:`proxy_for`): a site may set
+        ``ALL_PROXY=socks5://...`` for other tools next to a usable ``HTTPS_PROXY``."""
+        if self.proxy:
+            parse_proxy(self.proxy, "--proxy")
+
     def proxy_for(self, url: str) -> Proxy | None:
         """The proxy a request to ``url`` goes through; None: straight to the host."""
-        if not self.proxy and not any(name.lower().endswith("_proxy") for name in os.environ):
+        if self.proxy == "" or (not self.proxy and not any(name.lower().endswith("_proxy") for name in os.environ)):
             return None  # no proxy anywhere: spare the 6 ms import of urllib.request
         from urllib.request import getproxies_environment, proxy_bypass_environment
 
         parts = urlsplit(url)
         host = parts.hostname or ""
         environment = getproxies_environment()
-        chosen = self.proxy or environment.get(parts.scheme) or environment.get("all")
+        chosen = (self.proxy, "--proxy") if self.proxy else (
+            _from_environment(parts.scheme) or _from_environment("all"))
         if not chosen:
             return None
         try:
@@ -69,7 +82,7 @@ class NetworkSettings:
             return None
         if environment.get("no") and proxy_bypass_environment(f"{host}:{port}", environment):
             return None
-        return parse_proxy(chosen)
+        return parse_proxy(*chosen)
 
     def tls_context(self) -> ssl.SSLContext:
         """The one client TLS context for these settings (made once, shared)."""
@@ -88,6 +101,8 @@ class Proxy:
     port: int
     authorization: str | None = None
     """The ``Proxy-Authorization`` header's value (Basic), from ``user:pass@``."""
+    source: str = "--proxy"
+    """Where it was set (``--proxy``, ``HTTPS_PROXY``, ...): what a message tells to check."""
 
     @property
     def shown(self) -> str:
@@ -102,21 +117,35 @@ class Proxy:
         return f"Proxy({self.shown})"
 
 
+def _from_environment(scheme: str) -> tuple[str, str] | None:
+    """(URL, variable) of the environment's proxy for ``scheme`` (lower case first, as urllib reads it)."""
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value, name
+    return None
+
+
 @functools.lru_cache(maxsize=16)
-def parse_proxy(url: str) -> Proxy:
-    """A proxy URL as the environment gives it (``host:port`` means ``http://``)."""
+def parse_proxy(url: str, source: str = "--proxy") -> Proxy:
+    """A proxy URL as the environment gives it (``host:port`` means ``http://``);
+    a malformed one is a :class:`UsageError` naming ``source``, never its credentials."""
     text = url.strip()
     if "://" not in text:
         text = "http://" + text
-    parts = urlsplit(text)
     try:
+        parts = urlsplit(text)
         port = parts.port
-    except ValueError:
-        port = -1
-    if parts.scheme.lower() != "http" or not parts.hostname or port == -1:
-        shown = f"{parts.scheme}://{parts.hostname or ''}" if parts.hostname else "it"
-        raise UsageError(f"the proxy {shown} is not an http://host:port URL (only http:// proxies "
-                         "are supported); check --proxy or HTTPS_PROXY/HTTP_PROXY/ALL_PROXY")
+        host = parts.hostname
+    except ValueError:  # an unclosed [IPv6 literal, a port out of range
+        parts, port, host = None, -1, None
+    if parts is None or parts.scheme.lower() != "http" or not host or port == -1:
+        if parts is not None and host:
+            shown = f"the proxy {parts.scheme}://{f'[{host}]' if ':' in host else host}"
+        else:
+            shown = "the proxy URL"
+        raise UsageError(f"{shown} (from {source}) is not an http://host:port URL (only http:// proxies "
+                         f"are supported); check {source}")
     authorization = None
     if parts.username is not None:
         user, password = unquote(parts.username), unquote(parts.password or "")
@@ -124,7 +153,7 @@ def parse_proxy(url: str) -> Proxy:
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         register_secret(token)
         authorization = f"Basic {token}"
-    return Proxy(parts.hostname, port or 80, authorization)
+    return Proxy(host, port or 80, authorization, source)
 
 
 def _bundle(flag: str | None) -> tuple[str, str] | None:
@@ -145,7 +174,10 @@ def _context(flag: str | None) -> ssl.SSLContext:
     if extra is not None:
         path, where = extra
         try:
-            if os.path.isdir(path):
+            if os.path.isdir(path):  # like SSL_CERT_DIR: certificates named by their hash (openssl rehash)
+                if not any(_HASHED.fullmatch(name) for name in os.listdir(path)):
+                    raise UsageError(f"the CA bundle {path} (from {where}) cannot be used: a directory without "
+                                     "hashed certificates (run openssl rehash on it, or give a PEM file)")
                 context.load_verify_locations(capath=path)
             else:
                 context.load_verify_locations(cafile=path)

@@ -17,6 +17,8 @@ _SLICE = 0.1
 """Longest single wait, so pause/cancel and rate changes are noticed promptly."""
 _BURST = 0.1
 """Seconds of idle credit the bucket may bank (keeps bursts short)."""
+MIN_GRAIN = 4096
+"""Smallest read a capped transfer makes (a page; smaller reads only cost calls)."""
 
 
 class TokenBucket:
@@ -33,6 +35,18 @@ class TokenBucket:
     @property
     def rate(self) -> int | None:
         return self._rate
+
+    @property
+    def grain(self) -> int | None:
+        """The largest read a capped reader should make (None: no cap).
+
+        The bucket is charged after a read, so one read may overshoot the cap
+        by its own size: a lane's 256 KiB read under a 200k cap was more than
+        a second's worth, and the rate shown in the first seconds was several
+        times the cap. Reads of at most a slice's worth keep every window close
+        to the cap."""
+        rate = self._rate
+        return None if rate is None else max(MIN_GRAIN, int(rate * _SLICE))
 
     def set_rate(self, rate: int | None) -> None:
         """Change the cap now; None lifts it. Waiting workers re-plan their wait."""

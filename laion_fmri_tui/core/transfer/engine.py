@@ -548,6 +548,10 @@ class TransferEngine:
         """The lane's throttle: a pause raises :class:`Paused` instead of blocking its thread."""
         self._bandwidth.consume(nbytes, self._lane_gate)
 
+    def read_limit(self) -> int | None:
+        """The lanes' largest read while a bandwidth cap is set (see TokenBucket.grain)."""
+        return self._bandwidth.grain
+
     def _lane_gate(self) -> None:
         if self._cancel.is_set():
             raise Cancelled

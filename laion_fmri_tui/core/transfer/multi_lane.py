@@ -99,6 +99,7 @@ class LaneHost(Protocol):
     def gate_state(self) -> str: ...
     def bytes_arrived(self, nbytes: int) -> None: ...
     def hold_back(self, nbytes: int) -> None: ...
+    def read_limit(self) -> int | None: ...
     retry_policy: RetryPolicy
     def retry_delay(self, job: FileJob, error: SourceError, retries: RetryState, pos: int,
                     counted: bool = True) -> float: ...
@@ -405,10 +406,14 @@ class MultiLane:
             conn.open()
         while transfer.outgoing:
             transfer.outgoing = transfer.outgoing[conn.send(transfer.outgoing):]
+        limit = self._host.read_limit()
         for _ in range(READS):
             left = transfer.left if transfer.head is None else None
             view = self._landing(transfer) or self._view
-            got = conn.recv_into(view[:left] if left is not None and left < len(view) else view)
+            size = len(view) if left is None else min(left, len(view))
+            if limit is not None:
+                size = min(size, limit)
+            got = conn.recv_into(view[:size] if size < len(view) else view)
             if not got:
                 self._closed(transfer)
                 return

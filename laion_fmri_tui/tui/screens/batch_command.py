@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane, TextArea
 
-from laion_fmri_tui.core.commandline import command_line, slurm_script, write_command_file
+from laion_fmri_tui.core.commandline import (
+    PROG, PROXY_WITHHELD, command_line, proxy_withheld, slurm_script, write_command_file,
+)
 from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.selection import Selection
 from laion_fmri_tui.tui.widgets.footer import Footer
 
@@ -33,26 +36,37 @@ class BatchCommandScreen(ModalScreen[None]):
         Binding("escape", "close", "Close", id="close-dialog"),
         Binding("ctrl+t", "switch_tab", "Command/Script", id="switch-tab"),
         Binding("ctrl+s", "write", "Write file", id="write-file"),
+        Binding("ctrl+o", "plain", "Plain text", id="plain-view",
+                tooltip="Show the text plainly in the terminal, to copy it (enter comes back)"),
     ]
 
-    def __init__(self, selections: Sequence[Selection], data_dir: Path) -> None:
+    def __init__(self, selections: Sequence[Selection], data_dir: Path, *,
+                 program: Sequence[str] = (PROG,), endpoint_url: str | None = None,
+                 access_url: str | None = None, network: NetworkSettings | None = None) -> None:
+        """*program*, *endpoint_url*, *access_url* and *network* are how the app
+        itself runs (its absolute path, the servers it was pointed at, its
+        ``--proxy`` and ``--ca-bundle``), so the shown text runs as written."""
         super().__init__()
         self.requested = list(selections)
         """The selections shown (``selections`` is taken: Screen uses it for text selection)."""
         self.data_dir = Path(data_dir)
+        self._how = {"program": tuple(program), "endpoint_url": endpoint_url, "access_url": access_url,
+                     "network": network}
         self._texts = self._build_texts()
         self._confirm_replace: Path | None = None
 
     def _build_texts(self) -> dict[str, str]:
         try:
-            return {"command-tab": command_line(self.requested, self.data_dir),
-                    "script-tab": slurm_script(self.requested, self.data_dir)}
+            return {"command-tab": command_line(self.requested, self.data_dir, **self._how),
+                    "script-tab": slurm_script(self.requested, self.data_dir, **self._how)}
         except ValueError as error:  # empty selection, or unusable job settings
             return {"command-tab": f"# {error}", "script-tab": f"# {error}"}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="batch-dialog", classes="tool-dialog"):
             yield Static("Run this selection without the app (--batch)", classes="tool-title")
+            if proxy_withheld(self._how["network"]):
+                yield Static(PROXY_WITHHELD, id="batch-note", classes="-warning")
             with TabbedContent(id="batch-tabs", initial="command-tab"):
                 with TabPane("Command line", id="command-tab"):
                     yield TextArea(self._texts["command-tab"], read_only=True, soft_wrap=True,
@@ -122,9 +136,23 @@ class BatchCommandScreen(ModalScreen[None]):
         except LaionFmriError as error:
             self._say(str(error), "-error")
             return
+        # The path once, whole: twice (as "sbatch PATH") did not fit the message's lines at 80 columns.
         what = "Script" if tab == "script-tab" else "Command"
-        hint = f"  (sbatch {written})" if tab == "script-tab" else ""
+        hint = " (submit it with sbatch)" if tab == "script-tab" else ""
         self._say(f"{what} written to {written}{hint}", "-success")
+
+    # plain view --------------------------------------------------------------
+    def action_plain(self) -> None:
+        """Hand the terminal back and print the text as it is: no border, no
+        line numbers, no wrapping of the app's own, so the terminal's
+        select-and-copy (tmux copy mode too) takes exactly the command."""
+        text = self.text_for(self.active_tab)
+        try:
+            with self.app.suspend():
+                print(f"\n{text}\n", flush=True)
+                input("[laion-fmri-tui] press enter to go back to the app ")
+        except SuspendNotSupported:
+            self._say("no terminal to print to here: write the text to a file (^s)", "-warning")
 
     def _say(self, text: str, state: str = "") -> None:
         message = self.query_one("#write-message", Static)

@@ -10,38 +10,52 @@ from __future__ import annotations
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.widgets.tree import TreeNode
 
 from laion_fmri_tui.core.browse import ROOT, BrowseNode, BucketBrowser, selections_for
-from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.errors import LaionFmriError, NoMatchingDataError
 from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.planner import companion_keys
 from laion_fmri_tui.core.selection import Filters
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.filters import parse_filters
-from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree, NodeStats
+from laion_fmri_tui.tui.widgets.bucket_tree import NO_MATCH, BucketTree, NodeStats
 from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.tui.widgets.summary import SelectionSummary
+
+
+FILTER_PLACEHOLDER = "no filter (press / to set one)"
+"""Says that nothing filters; an example filter here read as one in force under NO_COLOR."""
 
 
 class BrowserScreen(Screen[None]):
     """Pick subjects, sessions, parts and stimulus files; start or script the download."""
 
-    BINDINGS = bindings("filter", "download", "retry", "batch-command", "preview")
+    BINDINGS = [*bindings("filter", "download", "retry", "batch-command", "preview"),
+                Binding("escape", "leave_filter", "Leave filter", show=False)]
 
     def __init__(self) -> None:
         super().__init__()
         self.filters = Filters()
+        self.filter_text = ""
+        """The bar's text of the filters in force (shown again when the bar is left)."""
         self.plan: Plan | None = None
+        self._free = 0
+        """Free bytes in the data directory when :attr:`plan` was made."""
+        self._plan_asked = 0
+        """Counts plans asked for: only the newest one's answer is taken (see :meth:`_take_plan`)."""
+        self._plan_taken = 0
+        """The request :attr:`plan` answers; behind :attr:`_plan_asked` while a newer one is made."""
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="title")
         with Horizontal(id="browser"):
             with Vertical(id="tree-pane"):
-                yield Input(placeholder="/ filter: task=images suffix=statmap extension=nii.gz",
-                            id="filter-bar")
+                yield Input(placeholder=FILTER_PLACEHOLDER, id="filter-bar")
                 yield BucketTree(ROOT, id="bucket")
             yield SelectionSummary(id="summary")
         yield Footer()
@@ -76,6 +90,10 @@ class BrowserScreen(Screen[None]):
             children = self.browser.children(node.data)
         except LaionFmriError as error:
             self.app.call_from_thread(self.tree.show_error, node, str(error))
+            # The tree's row is cut at the pane's width; the notification wraps, so the
+            # whole message (which endpoint, which proxy) can be read.
+            self.app.call_from_thread(self.notify, f"listing {node.data.label} failed: {error} (r retries)",
+                                      severity="error", timeout=20)
             return
         self.app.call_from_thread(self.tree.populate, node, children)
         for child in children:
@@ -85,14 +103,20 @@ class BrowserScreen(Screen[None]):
         """Size and local state of one node (worker thread; listings are cached)."""
         if not node.fragments or node.held_out:
             return
+        selections = selections_for(node.fragments, self.filters)
         try:
-            plan = self.service.plan_many(selections_for(node.fragments, self.filters))
+            plan = self.service.plan_many(selections)
+        except NoMatchingDataError:  # nothing under it passes the filters: say so, not a blank
+            self.app.call_from_thread(self.tree.set_stats, node.id, NodeStats(0, 0, NO_MATCH))
+            return
         except LaionFmriError:
             return
         items = [i for i in plan.items if i.component != "dataset"]
         total = sum(i.size for i in items)
-        fetch = sum(i.to_fetch for i in items)
-        state = "complete" if items and fetch == 0 else ("partial" if fetch < total else "absent")
+        companions = frozenset().union(*(companion_keys(s) for s in selections))
+        own = [i for i in items if i.key not in companions]  # its state is of its own files
+        own_size, fetch = sum(i.size for i in own), sum(i.to_fetch for i in own)
+        state = "complete" if own and fetch == 0 else ("partial" if fetch < own_size else "absent")
         self.app.call_from_thread(self.tree.set_stats, node.id, NodeStats(len(items), total, state))
 
     # selection summary -------------------------------------------------------
@@ -100,39 +124,68 @@ class BrowserScreen(Screen[None]):
         self._replan()
 
     def _replan(self) -> None:
+        self._plan_asked += 1
         self.query_one(SelectionSummary).show_planning()
-        self._plan_selection(frozenset(self.tree.selected), self.filters)
+        self._plan_selection(self._plan_asked, frozenset(self.tree.selected), self.filters)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan", description="planning")
-    def _plan_selection(self, fragments, filters: Filters) -> None:
-        summary = self.query_one(SelectionSummary)
+    def _plan_selection(self, asked: int, fragments, filters: Filters) -> None:
+        """Plan in a thread; the answer goes through :meth:`_take_plan` on the UI thread.
+
+        ``exclusive`` cancels the older worker, but a thread worker cannot be
+        stopped mid-listing: its late plan must not replace a newer one."""
         if not fragments:
-            self.plan = None
-            self.app.call_from_thread(summary.show_plan, None, 0)
+            self.app.call_from_thread(self._take_plan, asked, None, 0, None)
             return
         try:
             plan = self.service.plan_many(selections_for(fragments, filters))
         except LaionFmriError as error:
-            self.plan = None
-            self.app.call_from_thread(summary.show_error, str(error))
+            self.app.call_from_thread(self._take_plan, asked, None, 0, str(error))
             return
-        self.plan = plan
         free = self.app.context.disk_free(plan.data_dir)
-        self.app.call_from_thread(summary.show_plan, plan, free)
+        self.app.call_from_thread(self._take_plan, asked, plan, free, None)
+
+    def _take_plan(self, asked: int, plan: Plan | None, free: int, error: str | None) -> None:
+        """Accept a plan only from the newest request (an older, slower one is dropped)."""
+        if asked != self._plan_asked:
+            return
+        self.plan, self._free, self._plan_taken = plan, free, asked
+        summary = self.query_one(SelectionSummary)
+        if error is not None:
+            summary.show_error(error)
+        else:
+            summary.show_plan(plan, free)
 
     # filters -----------------------------------------------------------------
     def action_focus_filter(self) -> None:
         self.query_one("#filter-bar", Input).focus()
 
+    def action_leave_filter(self) -> None:
+        """Escape in the bar: back to the tree, the bar showing the filters in force."""
+        bar = self.query_one("#filter-bar", Input)
+        if bar.has_focus:
+            self._show_filter_in_force(bar)
+            self.tree.focus()
+
+    def on_descendant_blur(self, event) -> None:
+        """Leaving the bar any other way (tab) drops unapplied text too."""
+        if getattr(event.widget, "id", None) == "filter-bar":
+            self._show_filter_in_force(event.widget)
+
+    def _show_filter_in_force(self, bar: Input) -> None:
+        bar.value = self.filter_text
+        bar.remove_class("-error")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         try:
-            self.filters = parse_filters(event.value)
-        except LaionFmriError as error:
-            self.notify(str(error), severity="error")
+            filters = parse_filters(event.value)
+        except LaionFmriError as error:  # stay in the bar: fix it, or escape to keep the old filter
+            event.input.add_class("-error")
+            self.notify(f"{error} (escape keeps the filter in force)", severity="error")
             return
+        self.filters = filters
+        self.filter_text = " ".join(event.value.split())
         event.input.remove_class("-error")
-        self.tree.stats.clear()
-        self.tree.refresh_labels()
         self.tree.focus()
         self._remeasure()
         self._replan()
@@ -159,7 +212,10 @@ class BrowserScreen(Screen[None]):
         if not selections:
             self.notify("select something first (space)", severity="warning")
             return
-        self.app.push_screen(BatchCommandScreen(selections, self.app.context.data_dir))
+        context = self.app.context
+        self.app.push_screen(BatchCommandScreen(selections, context.data_dir, program=context.program,
+                                                endpoint_url=context.s3.endpoint_url,
+                                                access_url=context.access_url, network=context.s3.network))
 
     def action_preview(self) -> None:
         from laion_fmri_tui.tui.preview_target import h5_path_for
@@ -176,13 +232,20 @@ class BrowserScreen(Screen[None]):
             self.app.push_screen(H5PreviewScreen(path))
 
     def action_download(self) -> None:
+        if self._plan_taken != self._plan_asked:  # self.plan is the previous selection's
+            self.notify("still planning the selection: press d again in a moment", timeout=3)
+            return
         if self.plan is None or not self.plan.items:
             self.notify("select something first (space)", severity="warning")
             return
         if not self.plan.pending:
             self.notify("everything selected is already on disk", timeout=3)
             return
-        self._check_access(self.plan)
+        from laion_fmri_tui.tui.screens.review import ReviewScreen
+
+        plan = self.plan
+        self.app.push_screen(ReviewScreen(plan, self._free),
+                             lambda start: self._check_access(plan) if start else None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="access")
     def _check_access(self, plan: Plan) -> None:

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from laion_fmri_tui.core import config
 from laion_fmri_tui.core.errors import DataDirError
+from laion_fmri_tui.tui.widgets.tick_box import TickBox
 from laion_fmri_tui.tui.widgets.footer import Footer
 
 EXPLANATION = (
@@ -105,7 +106,7 @@ class DataDirScreen(Screen[Path | None]):
             yield Label("Data directory", classes="field-label")
             yield Input(value=shown(self._default), id="data-dir-input")
             yield Static("", id="data-dir-status", classes="field-status")
-            yield Checkbox("Create it", id="create-dir", classes="-hidden")
+            yield TickBox("Create it", id="create-dir", classes="-hidden")
             with Horizontal(classes="buttons"):
                 yield Button("Quit", id="quit")
                 yield Button("Continue", id="continue", variant="primary", disabled=True)

@@ -23,6 +23,9 @@ from laion_fmri_tui.tui.widgets.footer import Footer
 
 PREVIEW_ROWS = 5
 PREVIEW_COLUMNS = 6
+"""Values read per row; as many as fit are shown."""
+CELL_PADDING = 1
+"""DataTable's default cell padding, on each side of a column."""
 
 
 class H5PreviewScreen(ModalScreen[None]):
@@ -86,17 +89,31 @@ class H5PreviewScreen(ModalScreen[None]):
 
     def _show_rows(self, rows: list[EmbeddingRow]) -> None:
         table = self.query_one("#h5-rows", DataTable)
-        width = len(rows[0].values)
+        width = self._values_that_fit(rows)
         table.add_columns("#", "image_ids", "valid", "‖v‖", *(f"[{i}]" for i in range(width)))
         for row in rows:
             valid = "-" if row.valid is None else ("yes" if row.valid else "no")
             table.add_row(str(row.index), row.image_id, valid, f"{row.norm:.3f}",
-                          *(f"{v:+.3f}" for v in row.values))
+                          *(f"{v:+.3f}" for v in row.values[:width]))
         title = self.query_one("#h5-rows-title", Static)
         dims = next((d.shape[1] for d in self.datasets or [] if d.name == "embedding"), width)
-        title.update(f"First {len(rows)} rows (values 0-{width - 1} of {dims}; ‖v‖ is the L2 norm)")
+        shown = "value 0" if width == 1 else f"values 0-{width - 1}"
+        title.update(f"First {len(rows)} rows ({shown} of {dims}; ‖v‖ is the L2 norm)")
         title.display = True
         table.display = True
+
+    def _values_that_fit(self, rows: list[EmbeddingRow]) -> int:
+        """How many value columns fit beside the fixed ones without a cut: at 80
+        columns the sixth value ran past the dialog's edge, and the title said
+        "values 0-5" over two and a half of them. Each column is its widest cell
+        plus DataTable's padding of one on each side."""
+        room = self.query_one("#h5-dialog").content_size.width  # five rows: no vertical scrollbar
+        index = max(len(str(r.index)) for r in rows)
+        image = max(len("image_ids"), *(len(r.image_id) for r in rows))
+        norm = max(len("‖v‖"), *(len(f"{r.norm:.3f}") for r in rows))
+        fixed = sum(w + 2 * CELL_PADDING for w in (index, image, len("valid"), norm))
+        value = max(len(f"{v:+.3f}") for r in rows for v in r.values) + 2 * CELL_PADDING
+        return max(1, min(len(rows[0].values), (room - fixed) // value))
 
     def _show_error(self, message: str) -> None:
         if not self.is_attached:

@@ -43,9 +43,11 @@ def dialog_bindings() -> list[tuple[str, list[Binding]]]:
     from laion_fmri_tui.tui.screens.dua_form import DuaFormScreen
     from laion_fmri_tui.tui.screens.h5_preview import H5PreviewScreen
     from laion_fmri_tui.tui.screens.licence import LicenceScreen
+    from laion_fmri_tui.tui.screens.review import ReviewScreen
     from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 
-    return [("transfer dashboard", _as_bindings(TransfersScreen.BINDINGS)),
+    return [("download review", _as_bindings(ReviewScreen.BINDINGS)),
+            ("transfer dashboard", _as_bindings(TransfersScreen.BINDINGS)),
             ("licence", _as_bindings(LicenceScreen.BINDINGS)),
             ("data-use form", _as_bindings(DuaFormScreen.BINDINGS)),
             ("batch command", _as_bindings(BatchCommandScreen.BINDINGS)),
@@ -65,7 +67,7 @@ class HelpScreen(ModalScreen[None]):
                 yield from self._section("Moving around", commands.NAVIGATION)
                 for title, keys in dialog_bindings():
                     yield from self._section(f"In the {title} dialog",
-                                             ((self._key(b.key), b.description) for b in keys))
+                                             ((self._key(k), text) for k, text in dialog_rows(keys)))
                 yield from self._section("Start-up option and environment", ENVIRONMENT, stacked=True)
         yield Footer()
 
@@ -91,6 +93,18 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def dialog_rows(keys: Iterable[Binding]) -> list[tuple[str, str]]:
+    """One row per key of a dialog: keys the Actions section already lists are
+    left out (a key means one thing everywhere), and one key bound to two
+    actions by state (``p``: pause, resume) is one row, ``Pause / Resume``."""
+    listed = {c.key for c in commands.COMMANDS}
+    rows: dict[str, list[str]] = {}
+    for binding in keys:
+        if binding.key not in listed:
+            rows.setdefault(binding.key, []).append(binding.description)
+    return [(key, " / ".join(dict.fromkeys(texts))) for key, texts in rows.items()]
 
 
 def _as_bindings(items: Iterable[object]) -> list[Binding]:

@@ -1,8 +1,9 @@
 """The CC0 dataset licence, accepted once per data directory.
 
 Acceptance writes the dataset package's own marker (``core.licence``), so the
-``laion_fmri`` package and ``--batch`` see it too. Only an explicit ``a`` or
-the Accept button accepts: escape is not bound, and the licence text, not the
+``laion_fmri`` package and ``--batch`` see it too. Only an explicit ``a`` (or
+``y``) or the Accept button accepts, and ``n`` declines: ``d`` is the app's
+download key everywhere, so it means nothing here. Escape is not bound, and the licence text, not the
 Accept button, has the focus at first so a stray Enter does nothing.
 """
 
@@ -45,8 +46,8 @@ class LicenceScreen(Screen[bool]):
     """Show the licence; dismiss True once the marker is written, False on decline."""
 
     BINDINGS = [
-        Binding("a", "accept", "Accept", id="accept-licence", tooltip="Accept the CC0 licence"),
-        Binding("d", "decline", "Decline", id="decline-licence", tooltip="Decline and quit"),
+        Binding("a,y", "accept", "Accept", id="accept-licence", tooltip="Accept the CC0 licence"),
+        Binding("n", "decline", "Decline", id="decline-licence", tooltip="Decline and quit"),
     ]
 
     def __init__(self, data_dir: Path) -> None:
@@ -66,7 +67,7 @@ class LicenceScreen(Screen[bool]):
                 yield Static(reflow(licence.LICENCE_TEXT), markup=False)
             yield Static("", id="licence-status", classes="field-status")
             with Horizontal(classes="buttons"):
-                yield Button("Decline (d)", id="decline")
+                yield Button("Decline (n)", id="decline")
                 yield Button("Accept (a)", id="accept", variant="primary")
         yield Footer()
 

@@ -32,7 +32,7 @@ from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.engine_process import EngineProcess
 from laion_fmri_tui.core.service import DownloadService
-from laion_fmri_tui.core.units import rate, size
+from laion_fmri_tui.core.units import count, rate, size
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, by_id
 from laion_fmri_tui.tui.heap import release_heap, settle_heap
@@ -87,7 +87,7 @@ class TransfersScreen(Screen[None]):
         self._run = 0
         self._handle = EngineHandle()
         self._bridge = EngineBridge(self, 0)
-        self._counts = RunCounts()
+        self._counts = RunCounts(total=plan.files)
         self._started = 0.0
         self._failed: tuple[str, ...] = ()
         self.result: ev.RunFinished | None = None
@@ -130,7 +130,7 @@ class TransfersScreen(Screen[None]):
         self.rates = ()
         self.phase = "starting"
         self.query_one("#transfers-target", Static).update(
-            f"Downloading {plan.files} files ({size(plan.bytes_to_fetch)} to fetch) into {plan.data_dir}")
+            f"Downloading {count(plan.files, 'file')} ({size(plan.bytes_to_fetch)} to fetch) into {plan.data_dir}")
         self._show_status("")
         self._started = self._clock()
         self._transfer(self.app.context.service(), plan, self._bridge, self._handle)
@@ -153,6 +153,7 @@ class TransfersScreen(Screen[None]):
         self._failed = tuple(item.key for item in self.plan.pending)  # r tries the whole plan again
         self.phase = "error"
         self.query_one(TransferLog).note(text, "error")
+        self._show_target()
         self._show_status(f"the download {what} (the log says why): r tries again, esc goes back", "-error")
 
     # engine events -----------------------------------------------------------
@@ -167,6 +168,20 @@ class TransfersScreen(Screen[None]):
         text = summary(result, self.counts, self._clock() - self._started)
         self.query_one(TransferLog).note(text, "error" if result.failed else "info")
         self._show_status(text, "-error" if result.failed else "-warning" if result.cancelled else "")
+        self._show_target()
+
+    def _show_target(self) -> None:
+        """The header once the run is over: what happened, not "Downloading"."""
+        c, where = self._counts, self.plan.data_dir
+        files = f"{c.present} of {count(c.total, 'file')}"
+        text = {
+            "finished": f"Downloaded {files} into {where}",
+            "failed": f"{c.failed} failed (r retries): {files} in {where}",
+            "cancelled": f"Cancelled (partial files kept): {files} in {where}",
+            "error": f"Not downloading: {files} in {where}",
+        }.get(self.phase)
+        if text is not None:
+            self.query_one("#transfers-target", Static).update(text)
 
     def _publish(self) -> None:
         """Take the newest snapshot and file events from the bridge and hand
@@ -204,7 +219,7 @@ class TransfersScreen(Screen[None]):
         if action == "cancel":
             return self.phase in ("starting", "running", "paused")
         if action == "retry":
-            return True if self._failed and not self.transfers_running else None
+            return True  # says why when there is nothing to retry
         if action == "back":
             return not self.transfers_running
         return True
@@ -230,6 +245,7 @@ class TransfersScreen(Screen[None]):
                 self._handle.set_bandwidth(answer[0])
                 cap = f"capped at {rate(answer[0])}" if answer[0] else "no longer capped"
                 self.query_one(TransferLog).note(f"bandwidth {cap}")
+                self.notify(f"bandwidth {cap}", timeout=3)
 
         current = self._handle.bandwidth or self.app.context.engine.max_bandwidth
         self.app.push_screen(BandwidthScreen(current), chosen)
@@ -246,11 +262,15 @@ class TransfersScreen(Screen[None]):
 
     def action_retry(self) -> None:
         """Run again over the files that failed (or all, if the run never started)."""
-        if self.transfers_running or not self._failed:
+        if self.transfers_running:
+            self.notify("r retries failed files once this run has ended", timeout=3)
+            return
+        if not self._failed:
+            self.notify("nothing failed, so nothing to retry", timeout=3)
             return
         self._counts = dataclasses.replace(self._counts, failed=0)
         plan = retry_plan(self.plan, self._failed)
-        self.query_one(TransferLog).note(f"retrying {plan.files} files", "info")
+        self.query_one(TransferLog).note(f"retrying {count(plan.files, 'file')}", "info")
         self._start(plan)
 
     def action_back(self) -> None:

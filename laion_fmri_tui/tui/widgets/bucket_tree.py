@@ -32,9 +32,10 @@ class NodeStats:
     files: int
     size: int
     state: str
-    """``complete``, ``partial``, ``absent`` (or ``held out`` / ``error``)."""
+    """``complete``, ``partial``, ``absent`` or :data:`NO_MATCH` (nothing passes the filters)."""
 
 
+NO_MATCH = "no match"
 STATE_STYLE = {"complete": "green", "partial": "yellow", "held out": "dim", "error": "red"}
 
 
@@ -99,6 +100,7 @@ class BucketTree(Tree[BrowseNode]):
             else:
                 node.add_leaf(child.label, data=child)
         self.refresh_labels()
+        self._cursor_on_first_row()
 
     def show_error(self, node: TreeNode[BrowseNode], message: str) -> None:
         assert node.data is not None
@@ -106,6 +108,13 @@ class BucketTree(Tree[BrowseNode]):
         node.remove_children()
         node.add_leaf(Text(f"listing failed: {message} (press r to retry)", style="red"))
         self.refresh_label(node)
+        self._cursor_on_first_row()
+
+    def _cursor_on_first_row(self) -> None:
+        """Put the cursor on the first row once there is one, so space, enter
+        and r act on the first frame (a Tree starts with no cursor)."""
+        if self.cursor_line < 0 and self.root.children:
+            self.cursor_line = 0
 
     # selection -------------------------------------------------------------
     def action_toggle_select(self) -> None:
@@ -125,21 +134,33 @@ class BucketTree(Tree[BrowseNode]):
         self.post_message(self.SelectionChanged())
 
     def _untick(self, node: TreeNode[BrowseNode]) -> None:
-        """Unselect a node, splitting a ticked ancestor into its other children."""
-        path = []
-        walk = node.parent
-        while walk is not None and walk.data is not None:
-            path.append(walk)
-            walk = walk.parent
-        for ancestor in reversed(path):
-            own = set(ancestor.data.fragments)
-            if own and own & self.selected:
-                self.selected -= own
-                for child in ancestor.children:
-                    if child.data is not None:
-                        self.selected |= set(child.data.fragments)
+        """Unselect a node; only ever removes.
+
+        A selected fragment that covers the node (a whole component, when one
+        of its sessions is unticked) is replaced by the fragments of that
+        component's other children, so nothing beside the node changes.
+        """
         mine = set(node.data.fragments)
-        self.selected = {s for s in self.selected if not any(covers(f, s) for f in mine)}
+        keep: set[Fragment] = set()
+        for chosen in self.selected:
+            if any(covers(f, chosen) for f in mine):
+                continue  # the node (or more) is being unticked: drop it
+            if any(covers(chosen, f) for f in mine):
+                keep |= self._split(chosen) - mine
+            else:
+                keep.add(chosen)
+        self.selected = keep
+
+    def _split(self, whole: Fragment) -> set[Fragment]:
+        """The fragments of the children of the node that stands for ``whole``."""
+        stack = [self.root]
+        while stack:
+            walk = stack.pop()
+            if walk.data is not None and walk.data.fragments == (whole,):
+                return {f for child in walk.children if child.data is not None
+                        for f in child.data.fragments}
+            stack.extend(walk.children)
+        return set()
 
     def action_expand(self) -> None:
         node = self.cursor_node
@@ -184,6 +205,10 @@ class BucketTree(Tree[BrowseNode]):
             text.append(f"{'held out':>{SIZE_WIDTH}}", style="dim")
         elif data.id in self.errors:
             text.append(f"{'failed':>{SIZE_WIDTH}}", style="red")
+        elif data.size is not None:
+            text.append(f"{size(data.size):>{SIZE_WIDTH}}")
+        elif stats is not None and stats.state == NO_MATCH:
+            text.append(f"{NO_MATCH:>{SIZE_WIDTH}}", style="dim")
         elif stats is not None:
             text.append(f"{size(stats.size):>{SIZE_WIDTH}}")
             if stats.state != "absent":

@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Static, TextArea
 
 from laion_fmri_tui.core.access.form import FIELD_HELP, FIELD_LABELS, AccessForm, validate_field
+from laion_fmri_tui.tui.widgets.tick_box import TickBox
 
 TEXT_FIELDS = ("name", "email", "institution", "pi_or_supervisor")
 CHECKBOXES = ("accepted_terms", "acknowledged_privacy")
@@ -36,7 +37,7 @@ class DuaFields(VerticalScroll, can_focus=False):
         yield from self._field("research_purpose", TextArea(id="research_purpose"))
         yield Static("", id="dua-links", classes="form-text")
         for name in CHECKBOXES:
-            yield Checkbox(FIELD_LABELS[name], id=name)
+            yield TickBox(FIELD_LABELS[name], id=name)
             yield Static(FIELD_HELP[name], classes="field-help")
             yield Static("", id=f"{name}-error", classes="field-error")
 

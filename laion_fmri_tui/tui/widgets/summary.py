@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from laion_fmri_tui.core.plan import Plan
-from laion_fmri_tui.core.units import size
+from laion_fmri_tui.core.units import count, size
 
 
 class SelectionSummary(Static):
@@ -29,7 +29,7 @@ class SelectionSummary(Static):
             self.update("Nothing selected.\n\nspace  select a node\nd      download\nb      batch command")
             return
         lines = [
-            f"{plan.files} files",
+            count(plan.files, "file"),
             f"{size(plan.bytes_to_fetch)} to fetch",
             f"{size(plan.bytes_present)} present",
             f"{size(free)} free",

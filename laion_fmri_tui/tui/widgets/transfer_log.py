@@ -16,7 +16,7 @@ from textual.widgets import RichLog
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import Plan
-from laion_fmri_tui.core.units import duration, rate, size
+from laion_fmri_tui.core.units import count, duration, rate, size
 from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts
 
 RESUME_HINT = "cancelled — partial files kept, start the download again to resume"
@@ -39,7 +39,7 @@ class TransferLog(RichLog):
     def plan(self, plan: Plan) -> None:
         """What the plan left out before any transfer."""
         if plan.held_out:
-            self.note(f"{len(plan.held_out)} held-out files left out (their sessions are not yet released)",
+            self.note(f"{count(len(plan.held_out), 'held-out file')} left out (their sessions are not yet released)",
                       "warning")
         if plan.skipped_subjects:
             self.note(f"nothing matched for {', '.join(plan.skipped_subjects)}", "warning")

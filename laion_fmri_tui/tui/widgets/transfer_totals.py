@@ -5,14 +5,15 @@ values and binds them here with ``data_bind``, so this only turns them into
 text. Its labels have fixed widths (``transfers.tcss``) and are updated
 without a layout pass: a new layout of the whole screen at every render
 was most of the app's CPU while it downloaded. Rate and ETA are the engine's
-(a sliding window), formatted exactly as ``--batch`` prints them
-(:mod:`laion_fmri_tui.core.units`).
+(a sliding window), formatted as ``--batch`` prints them
+(:mod:`laion_fmri_tui.core.units`), the ETA in its short form to fit its label.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -21,7 +22,7 @@ from textual.widgets import Label, ProgressBar, Sparkline
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import LocalState, Plan
-from laion_fmri_tui.core.units import eta, rate, size
+from laion_fmri_tui.core.units import count, rate, short_eta, size
 
 PHASE_TEXT = {
     "starting": "starting…",
@@ -45,6 +46,14 @@ class RunCounts:
     """Already complete on disk, or refused by the bucket (held out, access denied)."""
     failed: int = 0
     """Given up on in the latest run; ``r`` retries them."""
+    total: int = field(default=0, compare=False)
+    """Files of the plan the dashboard was opened with (a retry's smaller plan
+    does not change it), so "N of total files" is made of the same counts as the words before it."""
+
+    @property
+    def present(self) -> int:
+        """Files in place: fetched now or already complete (failed ones are not)."""
+        return self.done + self.skipped
 
     def after(self, event: ev.Event) -> RunCounts:
         """These counts with one more file settled, if ``event`` settles one."""
@@ -62,6 +71,15 @@ def plan_progress(plan: Plan) -> ev.Progress:
     complete = sum(1 for i in plan.items if i.state is LocalState.COMPLETE)
     return ev.Progress(bytes_done=plan.bytes_present, bytes_total=plan.bytes_total, bytes_fetched=0,
                        rate=0.0, eta_seconds=None, files_done=complete, files_total=plan.files)
+
+
+def shown_progress(done: int, total: int) -> float:
+    """``done`` rounded down to a whole percent of ``total``: Textual's bar label
+    rounds to the nearest percent, which showed 100% at 99.6% (and so with a
+    small file failed)."""
+    if done >= total:
+        return float(total)
+    return math.floor(100 * done / total) * total / 100
 
 
 class TransferTotals(Vertical):
@@ -89,7 +107,8 @@ class TransferTotals(Vertical):
         p = self.progress
         if p is None:
             return
-        self.query_one(ProgressBar).update(total=max(p.bytes_total, 1), progress=p.bytes_done)
+        total = max(p.bytes_total, 1)
+        self.query_one(ProgressBar).update(total=total, progress=shown_progress(p.bytes_done, total))
         self.query_one("#total-bytes", Label).update(f"{size(p.bytes_done)} of {size(p.bytes_total)}",
                                                      layout=False)
         self._show_rate()
@@ -104,7 +123,7 @@ class TransferTotals(Vertical):
     def _show_rate(self) -> None:
         p = self.progress
         if self.phase == "running" and p is not None:
-            text = f"{rate(p.rate)} · {eta(p.eta_seconds)}"
+            text = f"{rate(p.rate)} · {short_eta(p.eta_seconds)}"
         else:
             text = PHASE_TEXT.get(self.phase, self.phase)
         label = self.query_one("#total-rate", Label)
@@ -113,7 +132,8 @@ class TransferTotals(Vertical):
 
     def _show_counts(self) -> None:
         c, p = self.counts, self.progress
-        files = f" · {p.files_done} of {p.files_total} files" if p is not None else ""
+        total = c.total or (p.files_total if p is not None else 0)
+        files = f" · {c.present} of {count(total, 'file')}" if total else ""
         label = self.query_one("#total-counts", Label)
         label.update(f"{c.done} done · {c.skipped} skipped · {c.failed} failed{files}", layout=False)
         label.set_class(c.failed > 0, "-error")

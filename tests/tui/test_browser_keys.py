@@ -1,0 +1,247 @@
+"""The browser by real keys: unticking, the first frame, the filter bar, sessions' files, the plan race.
+
+Every move is a key press (tests/tui/keys.py walks the cursor with arrows);
+the assertions read what the app shows or the plan it would fetch.
+"""
+
+from __future__ import annotations
+
+import re
+
+from keys import go_to, open_by_keys, tick_by_keys
+from pilot_helpers import find, settle
+from tools_helpers import write_embeddings
+
+from laion_fmri_tui.core.bids import local_path
+from laion_fmri_tui.core.browse import Fragment
+from laion_fmri_tui.tui.app import LaionFmriApp
+from laion_fmri_tui.tui.screens.browser import BrowserScreen
+from laion_fmri_tui.tui.screens.h5_preview import H5PreviewScreen
+from laion_fmri_tui.tui.screens.review import ReviewScreen
+from laion_fmri_tui.tui.screens.transfers import TransfersScreen
+from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
+from laion_fmri_tui.tui.widgets.summary import SelectionSummary
+from textual.widgets import Input
+
+MODELS = ("CLIP", "DINOv2", "PEcore", "SigLIP2")
+
+
+def label(tree: BucketTree, node_id: str) -> str:
+    return str(find(tree, node_id).label)
+
+
+def summary(app) -> str:
+    return str(app.screen.query_one(SelectionSummary).render())
+
+
+async def test_unticking_the_only_ticked_model_ticks_nothing_else(context):
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        await open_by_keys(pilot, tree, "stimuli")
+        await open_by_keys(pilot, tree, "stimuli/embeddings")
+        await tick_by_keys(pilot, tree, "stimuli/embeddings/CLIP")
+        assert label(tree, "stimuli/embeddings").startswith("[-]")
+        await tick_by_keys(pilot, tree, "stimuli/embeddings/CLIP")
+        assert tree.selected == set()
+        for node_id in ("stimuli", "stimuli/images", "stimuli/embeddings", "stimuli/captions",
+                        *(f"stimuli/embeddings/{m}" for m in MODELS)):
+            assert label(tree, node_id).startswith("[ ]"), node_id
+        assert app.screen.plan is None and "Nothing selected" in summary(app)
+
+
+async def test_unticking_one_part_of_a_ticked_parent_removes_only_that_part(context):
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        await tick_by_keys(pilot, tree, "stimuli")
+        await open_by_keys(pilot, tree, "stimuli")
+        full = {(i.key, i.component) for i in app.screen.plan.items}
+        await tick_by_keys(pilot, tree, "stimuli/images")
+        assert label(tree, "stimuli").startswith("[-]") and label(tree, "stimuli/images").startswith("[ ]")
+        left = {(i.key, i.component) for i in app.screen.plan.items}
+        assert left == {(k, c) for k, c in full if c != "stimuli"} and left < full
+        # a subject ticked whole, then one session unticked: the rest of the subject stays
+        await tick_by_keys(pilot, tree, "sub-03")
+        await open_by_keys(pilot, tree, "sub-03")
+        await open_by_keys(pilot, tree, "sub-03/glmsingle")
+        await tick_by_keys(pilot, tree, "sub-03/glmsingle/ses-02")
+        keys = {i.key for i in app.screen.plan.items}
+        assert not any("/sub-03/ses-02/" in k for k in keys)
+        assert any("/sub-03/ses-01/" in k for k in keys) and any("rois/sub-03/" in k for k in keys)
+        assert Fragment("sub-03", "rois") in tree.selected
+        # a partly ticked parent: space on it ticks all of it; on a fully ticked one, unticks
+        await tick_by_keys(pilot, tree, "stimuli")
+        assert label(tree, "stimuli").startswith("[x]")
+        await tick_by_keys(pilot, tree, "stimuli")
+        assert label(tree, "stimuli").startswith("[ ]") and label(tree, "sub-03").startswith("[-]")
+
+
+async def test_space_and_enter_work_on_the_first_frame(context):
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        assert tree.has_focus and tree.cursor_node is not None
+        assert tree.cursor_node.data.id == "dataset"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert find(tree, "dataset").is_expanded
+        await pilot.press("down", "space")  # the first dataset file: not selectable, and says why
+        await settle(pilot)
+        await pilot.press("up", "up")
+        await pilot.press("enter")  # collapse it again, then the first subject
+        await pilot.press("down", "space")
+        await settle(pilot)
+        assert label(tree, "sub-01").startswith("[x]")
+
+
+async def test_the_filter_bar_escape_invalid_text_and_no_match(context):
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        bar = app.screen.query_one("#filter-bar", Input)
+        assert "=" not in bar.placeholder, "the placeholder must not read as a filter in force"
+        await tick_by_keys(pilot, tree, "sub-03")
+        await pilot.press("slash", *"suffix=statmap", "enter")
+        await settle(pilot)
+        assert tree.has_focus and bar.value == "suffix=statmap"
+        filtered = {i.key for i in app.screen.plan.items}
+        await pilot.press("slash", "end", *" bogus")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert bar.has_focus and bar.has_class("-error"), "invalid text stays to be fixed, marked"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert tree.has_focus, "escape leaves the bar"
+        assert bar.value == "suffix=statmap" and not bar.has_class("-error"), "the filter in force shows"
+        assert {i.key for i in app.screen.plan.items} == filtered
+        await pilot.press("slash", "ctrl+u", *"suffix=nosuchsuffix", "enter")
+        await settle(pilot)
+        assert "no match" in label(tree, "sub-05"), "a node with nothing passing says so"
+        await pilot.press("slash", "ctrl+u", "enter")
+        await settle(pilot)
+        assert bar.value == "" and "no match" not in label(tree, "sub-05")
+
+
+async def test_a_sessions_files_are_reachable_and_i_previews_the_glmsingle_model(context):
+    path = local_path(context.data_dir, "derivatives/glmsingle-tedana/sub-01/ses-01/func/"
+                                        "sub-01_ses-01_task-images_space-T1w_desc-GLMsingle_model.h5")
+    path.parent.mkdir(parents=True)
+    write_embeddings(context.data_dir).rename(path)
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        await open_by_keys(pilot, tree, "sub-01")
+        await open_by_keys(pilot, tree, "sub-01/glmsingle")
+        await open_by_keys(pilot, tree, "sub-01/glmsingle/ses-01")
+        model = "sub-01/glmsingle/ses-01/func/sub-01_ses-01_task-images_space-T1w_desc-GLMsingle_model.h5"
+        assert "GLMsingle_model.h5" in label(tree, model) and "B" in label(tree, model)
+        await go_to(pilot, tree, model)
+        await pilot.press("i")
+        await settle(pilot)
+        assert isinstance(app.screen, H5PreviewScreen)
+
+
+async def test_d_shows_the_plan_and_starts_only_on_confirm(context, s3):
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        await open_by_keys(pilot, tree, "stimuli")
+        await tick_by_keys(pilot, tree, "stimuli/captions")
+        s3.clear_log()
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        text = str(app.screen.query_one("#review-plan").render())
+        assert "1 file," in text and "to fetch" in text and "already present" in text and "free space" in text
+        assert "y / enter" in str(app.screen.query_one("#review-keys").render())
+        await pilot.press("n")
+        await settle(pilot)
+        assert isinstance(app.screen, BrowserScreen) and not s3.gets("stimuli/task-images_captions.json")
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, BrowserScreen)
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, TransfersScreen)
+        target = str(app.screen.query_one("#transfers-target").render())
+        assert re.match(r"Download(ing 1 file \(|ed 1 of 1 file into)", target), target
+
+
+async def test_an_older_slower_plan_never_replaces_a_newer_one(context, s3):
+    """sub-07's listing is held at the server: its plan is still on its way when
+    sub-07 is unticked; released, that old plan must not become what d fetches."""
+    held = s3.hold_listings("sub-07/")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        try:
+            for _ in range(400):  # the tree is up; the held measure keeps a worker busy
+                await pilot.pause(0.05)
+                if isinstance(app.screen, BrowserScreen) and app.screen.tree.root.children:
+                    break
+            tree = app.screen.tree
+            await go_to(pilot, tree, "sub-07")
+            await pilot.press("space")
+            await pilot.pause(0.1)
+            assert "planning" in summary(app)
+            await pilot.press("space")  # untick: the newer plan is "nothing"
+            for _ in range(400):
+                await pilot.pause(0.05)
+                if "Nothing selected" in summary(app):
+                    break
+        finally:
+            held.set()
+        await settle(pilot)
+        assert any("prefix=sub-07" in r.query for r in s3.requests if r.key == "")
+        assert app.screen.plan is None and "Nothing selected" in summary(app)
+
+
+async def test_d_while_a_newer_plan_is_on_its_way_never_reviews_the_older_one(context, s3):
+    """sub-05 is planned; then sub-07 is ticked while its listing is held at the
+    server: d must not offer the sub-05-only plan (the wrong selection); once
+    the listing is released, d reviews both subjects."""
+    held = s3.hold_listings("sub-07/")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        try:
+            for _ in range(400):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, BrowserScreen) and app.screen.tree.root.children:
+                    break
+            tree = app.screen.tree
+            await go_to(pilot, tree, "sub-05")
+            await pilot.press("space")
+            for _ in range(400):
+                await pilot.pause(0.05)
+                if app.screen.plan is not None and "planning" not in summary(app):
+                    break
+            only_sub05 = app.screen.plan
+            await go_to(pilot, tree, "sub-07")
+            await pilot.press("space")
+            await pilot.pause(0.1)
+            assert "planning" in summary(app)
+            await pilot.press("d")
+            await pilot.pause(0.1)
+            assert not isinstance(app.screen, ReviewScreen), "d offered the older plan"
+        finally:
+            held.set()
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if "planning" not in summary(app):
+                break
+        await settle(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        keys = {i.key for i in app.screen.plan.items}
+        assert any("sub-07" in k for k in keys) and {i.key for i in only_sub05.items} < keys

@@ -1,0 +1,95 @@
+"""The dashboard's words agree with each other and with what happened, by keys.
+
+A run where one small file fails: the header stops saying "Downloading",
+the bar does not round 99.x% up to 100%, and "N of M files" counts what
+done/skipped/failed count. ``r`` retries it; after the retry the counts still
+speak of the whole plan (not "1 of 1 files"). ``r`` with nothing failed and
+``w`` (a new cap) answer with a notification, which a user sees whatever the
+log has scrolled to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import time
+
+from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.tui.app import LaionFmriApp
+from laion_fmri_tui.tui.screens.transfers import TransfersScreen
+
+
+def ses02() -> Selection:
+    return Selection(subjects=("sub-01",), filters=Filters.build(ses=["02"]), components=frozenset({"glmsingle"}))
+
+
+async def start(app, pilot, plan) -> TransfersScreen:
+    await pilot.pause()
+    screen = TransfersScreen(plan)
+    await app.push_screen(screen)
+    return screen
+
+
+async def wait_for(pilot, predicate, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+def text_of(screen, selector: str) -> str:
+    return str(screen.query_one(selector).render())
+
+
+def toasts(app) -> str:
+    """The text of the notifications on screen."""
+    return "\n".join(str(t.render()) for t in app.screen.query("Toast"))
+
+
+async def test_a_failed_file_then_a_retry_are_told_consistently(context, s3) -> None:
+    context.engine = dataclasses.replace(context.engine, retries=1)
+    plan = context.service().plan(ses02())
+    small = min(plan.items, key=lambda item: item.size)
+    assert small.size * 200 < plan.bytes_total, "a file under half a percent of the run"
+    s3.fail_next(small.key, 20, "reset")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 23), notifications=True) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: screen.phase == "failed", "the run to end with a failure")
+        await pilot.pause(0.1)
+        n = plan.files
+        assert text_of(screen, "#transfers-target").startswith(f"1 failed (r retries): {n - 1} of {n} files")
+        assert f"{n - 1} done · 0 skipped · 1 failed · {n - 1} of {n} files" in text_of(screen, "#total-counts")
+        assert str(screen.query_one("#percentage").render()) == "99%"
+        s3.reset()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.phase == "finished", "the retry to finish")
+        await pilot.pause(0.1)
+        assert text_of(screen, "#transfers-target").startswith(f"Downloaded {n} of {n} files into")
+        assert f"{n} done · 0 skipped · 0 failed · {n} of {n} files" in text_of(screen, "#total-counts")
+        assert str(screen.query_one("#percentage").render()) == "100%"
+        await pilot.press("r")
+        await pilot.pause(0.1)
+        assert "nothing failed, so nothing to retry" in toasts(app)
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press(*"2M", "enter")
+        await pilot.pause(0.1)
+        assert "bandwidth capped at" in toasts(app)
+
+
+async def test_a_long_eta_fits_its_label_at_80_columns(context) -> None:
+    """A capped run whose ETA is minutes away: the rate line is not cut (it once read
+    "20.0 kB/s · ETA 9 minutes and" with the rest under the sparkline)."""
+    context.engine = dataclasses.replace(context.engine, max_bandwidth=20_000)
+    plan = context.service().plan(ses02())
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 23)) as pilot:
+        screen = await start(app, pilot, plan)
+        label = screen.query_one("#total-rate")
+        await wait_for(pilot, lambda: "ETA" in text_of(screen, "#total-rate")
+                       and "unknown" not in text_of(screen, "#total-rate"), "an ETA")
+        text = text_of(screen, "#total-rate")
+        assert len(text) <= label.size.width, (text, label.size.width)
+        await pilot.press("c", "y")
+        await wait_for(pilot, lambda: screen.phase == "cancelled", "the cancel")

@@ -1,0 +1,152 @@
+"""The selection journey in a real terminal: the installed app in tmux, keys in, screen out.
+
+Licence -> the first frame answers enter at once -> two sessions and one
+embedding model ticked -> the model unticked (nothing else gets ticked) and
+ticked again -> ``b``: the plain view, the written file and the SLURM script hold the
+same command, which, run as written with ``--dry-run --json``, plans what the
+review shows -> ``d`` reviews, ``n`` goes back, ``y`` downloads -> the files on
+disk are the bucket's bytes. Against the suite's own S3 and access servers.
+
+Every step waits for what the screen shows (tests/tui/terminal.py); the
+timeouts only bound a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+
+import pytest
+from terminal import NO_COLOR, SHELL_BACK, XTERM_256, Terminal, server_args
+
+from laion_fmri_tui.core.bids import local_path
+from laion_fmri_tui.core.units import size as shown_size
+
+BOX = set("│╭╮╰╯█▀▄─━╸╺")
+"""Border glyphs a copy of the bordered view would pick up."""
+
+
+def joined_screen(term: Terminal) -> str:
+    """The pane with soft-wrapped lines joined, as tmux copy mode copies them."""
+    return subprocess.run([*term.base, "capture-pane", "-p", "-J", "-t", "t"], capture_output=True,
+                          text=True).stdout
+
+
+def selected_files(screen: str) -> int | None:
+    """The file count in the Selection panel (None while it plans or with nothing selected)."""
+    found = re.search(r"│ (\d+) files?\s", screen)
+    return int(found.group(1)) if found else None
+
+
+def dry_run(line: str) -> dict:
+    """The shown command run as written, plus ``--dry-run --json``: its plan event."""
+    run = subprocess.run([*shlex.split(line), "--dry-run", "--json"], capture_output=True, text=True,
+                         timeout=120, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr
+    [plan] = [json.loads(x) for x in run.stdout.splitlines() if '"event": "plan"' in x]
+    return plan
+
+
+@pytest.mark.parametrize("size, profile", [((80, 23), XTERM_256), ((120, 40), NO_COLOR)],
+                         ids=["80x23-xterm-256color", "120x40-no-color"])
+def test_select_untick_retick_command_review_and_download(tmp_path, s3, access, s3_objects, data_dir,
+                                                          size, profile):
+    with Terminal.start(tmp_path / "term", server_args(s3, access, data_dir), size=size,
+                        profile=profile) as term:
+        # the licence: d is the download key elsewhere and means nothing here; a accepts
+        term.wait_for("CC0", "Accept (a)")
+        term.keys("d", "a")
+        term.wait_for("sub-03", "Stimuli", "Nothing selected")
+        assert SHELL_BACK not in term.screen() and (data_dir / ".laion_fmri/license_accepted").exists()
+
+        # the first frame: the cursor is on the first row, so enter expands it at once
+        term.keys("Enter")
+        term.wait_for("participants.tsv")
+        term.keys("Enter")
+        term.wait_gone("participants.tsv")
+
+        # two sessions of sub-03; a session opens to its files
+        term.keys("Down", "Down", "Right")
+        term.wait_for("GLMsingle betas")
+        term.keys("Down", "Right")
+        term.wait_for("ses-02")
+        term.keys("Down", "Space")
+        one_session = selected_files(term.wait_until(lambda s: "[x] ses-01" in s and selected_files(s),
+                                                     what="ses-01 ticked and counted"))
+        term.keys("Down", "Space")
+        sessions = term.wait_until(lambda s: selected_files(s) not in (None, one_session), what="ses-02 counted")
+        two_sessions = selected_files(sessions)
+        assert all(m in sessions for m in ("[x] ses-01", "[x] ses-02", "[-] GLMsingle betas", "[-] sub-03"))
+        term.keys("Right")
+        term.wait_for("task-images_desc-R2_figure.png")
+        term.keys("Left")
+        term.wait_gone("task-images_desc-R2_figure.png")
+        assert "[x] ses-03" not in sessions
+
+        # one embedding model: tick, untick (only removes), tick again
+        term.keys("Left", "Left", "Left", "Left")  # ses-02 -> GLMsingle -> closed -> sub-03 -> closed
+        term.wait_gone("GLMsingle betas")
+        term.keys("Down", "Down", "Down", "Right")  # sub-05, sub-07, Stimuli
+        term.wait_for("Embeddings", "Captions")
+        term.keys("Down", "Down", "Right")
+        term.wait_for("CLIP", "SigLIP2")
+        term.keys("Down", "Space")
+        with_clip = two_sessions + 1  # the model's one file
+        ticked = term.wait_until(lambda s: "[x] CLIP" in s and selected_files(s) == with_clip,
+                                 what="CLIP ticked and counted")
+        assert "[-] Embeddings" in ticked and "[-] Stimuli" in ticked
+        term.keys("Space")
+        unticked = term.wait_until(lambda s: "[ ] CLIP" in s and selected_files(s) == two_sessions,
+                                   what="CLIP unticked and the count back")
+        assert "[x]" not in unticked.split("Stimuli", 1)[1], "unticking ticked nothing else"
+        for name in ("DINOv2", "PEcore", "SigLIP2", "Embeddings", "Segmentations", "Captions"):
+            assert f"[ ] {name}" in unticked, name
+        term.keys("Space")
+        term.wait_until(lambda s: "[x] CLIP" in s and selected_files(s) == with_clip,
+                        what="CLIP ticked again")
+
+        # b: the plain view and the written file hold the same, runnable command
+        term.keys("b")
+        term.wait_for("Run this selection", "Command line")
+        term.keys("C-o")
+        term.wait_for("press enter to go back")
+        plain = [x.strip() for x in joined_screen(term).splitlines() if "--batch" in x]
+        assert plain and not any(BOX & set(x) for x in plain), plain
+        term.keys("Enter")
+        term.wait_for("Run this selection")
+        term.keys("C-s")
+        written = data_dir / "laion-fmri-download.txt"
+        shown = term.wait_for("Command written to")
+        flat = "".join(ch for ch in shown if ch not in BOX and not ch.isspace())
+        assert str(written) in flat, "the written path is shown in full"
+        assert written.read_text().splitlines() == plain
+        term.keys("C-t", "C-s")  # the SLURM script runs the same lines
+        shown = term.wait_for("Script written to")
+        flat = "".join(ch for ch in shown if ch not in BOX and not ch.isspace())
+        assert f"{data_dir / 'laion-fmri-download.sh'}(submititwithsbatch)" in flat, "shown in full"
+        script = (data_dir / "laion-fmri-download.sh").read_text().splitlines()
+        assert script[0] == "#!/bin/bash" and "set -euo pipefail" in script
+        assert [x for x in script if x and not x.startswith(("#", "set "))] == plain
+        term.keys("Escape")
+        term.wait_gone("Run this selection")
+        items = {i["key"]: i["size"] for line in plain for i in dry_run(line)["items"]}
+        assert len(items) == with_clip
+
+        # d: the review shows the same plan; n goes back, y starts
+        term.keys("d")
+        review = term.wait_for("Download this selection?", "free space")
+        assert f"{len(items)} files, {shown_size(sum(items.values()))} in all" in review, review
+        term.keys("n")
+        term.wait_gone("Download this selection?")
+        assert not any(local_path(data_dir, k).exists() for k in items)
+        term.keys("d")
+        term.wait_for("Download this selection?")
+        term.keys("y")
+        term.wait_for("finished:", timeout=120)
+        for key, length in items.items():
+            path = local_path(data_dir, key)
+            assert path.read_bytes() == s3_objects[key].data and len(s3_objects[key].data) == length, key
+        term.keys("q")
+        assert term.wait_exit() == 0
