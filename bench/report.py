@@ -69,12 +69,12 @@ def _verdict(ok: bool) -> str:
 def size_only(scenario, etags: str) -> tuple[int, int]:
     """(bytes, objects) of the scenario that laion-fmri-tui checks only by size:
     a multipart ETag (``aws s3 cp`` uploads in 8 MiB parts above 8 MiB) that
-    more than one whole-MiB part size fits, e.g. 64 MiB in 8 parts (8 or 9 MiB)."""
-    from laion_fmri_tui.core.transfer.verify import infer_part_size
+    no whole-MiB part size fits, or too many do (see ``candidate_part_sizes``)."""
+    from laion_fmri_tui.core.transfer.verify import candidate_part_sizes
 
     unchecked = [size for _, size in scenario.files
                  if etags == "aws-cli" and size > UPLOAD_PART
-                 and infer_part_size(size, -(-size // UPLOAD_PART)) is None]
+                 and not candidate_part_sizes(size, -(-size // UPLOAD_PART))]
     return sum(unchecked), len(unchecked)
 
 

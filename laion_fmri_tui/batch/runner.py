@@ -117,7 +117,8 @@ def _run(args, out, err) -> int:
     if cc0 and not args.emit_sbatch:
         _licence(args, data_dir, downloads)
     engine_settings = EngineSettings(jobs=args.jobs, part_size=args.part_size, retries=args.retries,
-                                     retry_for=args.retry_for, max_bandwidth=args.max_bandwidth)
+                                     retry_for=args.retry_for, max_bandwidth=args.max_bandwidth,
+                                     fsync=args.fsync)
     service = DownloadService(ServiceSettings(
         data_dir=data_dir,
         s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network,

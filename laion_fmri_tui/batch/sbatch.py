@@ -200,6 +200,8 @@ def _extra_args(args: argparse.Namespace, *, with_proxy: bool = True) -> list[st
         extra += ["--retry-for", f"{args.retry_for:g}"]
     if getattr(args, "max_bandwidth", None):
         extra += ["--max-bandwidth", str(args.max_bandwidth)]
+    if not getattr(args, "fsync", True):
+        extra += ["--no-fsync"]
     return extra
 
 

@@ -27,17 +27,16 @@ server.stop()
 
 
 @contextmanager
-def own_bucket(extra: dict[str, str]) -> Iterator[str]:
-    """The URL of a local S3 server holding the synthetic bucket and ``extra`` (key -> text)."""
-    child = subprocess.Popen([sys.executable, "-c", _SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+def child_server(script: str, request: dict) -> Iterator[subprocess.Popen]:
+    """A Python child running ``script``, ``request`` sent as its first line of
+    stdin; it stops when its stdin closes (waited for, killed if it hangs)."""
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True, env=batch_env())
     try:
-        assert child.stdin is not None and child.stdout is not None
-        child.stdin.write(json.dumps(extra) + "\n")
+        assert child.stdin is not None
+        child.stdin.write(json.dumps(request) + "\n")
         child.stdin.flush()
-        url = child.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
-        yield url
+        yield child
     finally:
         if child.stdin is not None:
             child.stdin.close()
@@ -46,3 +45,13 @@ def own_bucket(extra: dict[str, str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+@contextmanager
+def own_bucket(extra: dict[str, str]) -> Iterator[str]:
+    """The URL of a local S3 server holding the synthetic bucket and ``extra`` (key -> text)."""
+    with child_server(_SERVE, extra) as child:
+        assert child.stdout is not None
+        url = child.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
+        yield url

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import signal
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from batchtools import batch_command, batch_env, files_under
 
 from laion_fmri_tui.core.bids import bidsify_local_key
@@ -45,17 +48,42 @@ def record(dest: Path) -> dict:
         return {}
 
 
-def test_sigkill_then_rerun_resumes_parts_and_skips_finished_files(s3, licensed_data_dir, s3_objects):
+def extents(dest: Path) -> list[int]:
+    """Bytes of each ranged part the record says are in the ``.part``."""
+    return list(record(dest).get("extents", []))
+
+
+def part_length(index: int, part: int) -> int:
+    return min(part, synthetic.MULTIPART_SIZE - index * part)
+
+
+def in_flight(gets: list, part: int) -> int:
+    """Ranged GETs of a killed run that had not sent all of their part."""
+    return sum(1 for g in gets if g.bytes_sent < part_length(int(g.range.split("=")[1].split("-")[0]) // part, part))
+
+
+SLACK = 384 * 1024
+"""Bytes of a part in flight a kill may cost: those since its extent was last
+recorded (at most 256 KiB, partfile.RECORD_STEP), and those the server sent
+that were still in the sockets."""
+
+
+def test_sigkill_then_rerun_fetches_only_the_bytes_not_on_disk(s3, licensed_data_dir, s3_objects):
+    """Issue 21: parts in flight keep their bytes; the rerun asks for the rest of each part."""
     big = licensed_data_dir / synthetic.MULTIPART_KEY
+    part = 5 * MIB
     s3.throttle(synthetic.MULTIPART_KEY, 1 * MIB)
-    args = ("--subject", "01", "--ses", "02", "--part-size", "1M", "--n-jobs", "2")
+    args = ("--subject", "01", "--ses", "02", "--part-size", "5M", "--n-jobs", "2")
     proc = start(s3, licensed_data_dir, *args)
-    wait_for(lambda: len(record(big).get("chunks_done", [])) >= 3)
+    wait_for(lambda: sum(extents(big)) >= 2 * MIB)  # no 5 MiB part is finished yet
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
     assert not big.exists(), "a killed run must not leave the final path"
-    done_before = record(big)["chunks_done"]
+    kept = extents(big)
+    assert sum(kept) >= 2 * MIB and any(0 < k < part_length(i, part) for i, k in enumerate(kept))
+    first = s3.gets(synthetic.MULTIPART_KEY)
+    flying = in_flight(first, part)
     finished_before = files_under(licensed_data_dir) - {
         p for p in files_under(licensed_data_dir) if p.endswith((".part", ".part.json", ".lock"))}
     assert finished_before, "small files finished before the kill"
@@ -68,14 +96,53 @@ def test_sigkill_then_rerun_resumes_parts_and_skips_finished_files(s3, licensed_
     assert f"done     {synthetic.MULTIPART_KEY}" in rerun.stdout and "resumed" in rerun.stdout
 
     starts = sorted(int(r.range.split("=")[1].split("-")[0]) for r in s3.gets(synthetic.MULTIPART_KEY))
-    assert starts and not set(starts) & {i * MIB for i in done_before}, "finished parts are not fetched again"
-    kept = sum(min(MIB, synthetic.MULTIPART_SIZE - i * MIB) for i in done_before)
-    assert s3.bytes_sent(synthetic.MULTIPART_KEY) == synthetic.MULTIPART_SIZE - kept
+    assert starts == [i * part + k for i, k in enumerate(kept) if k < part_length(i, part)], \
+        "each part is asked for from its extent on"
+    assert s3.bytes_sent(synthetic.MULTIPART_KEY) == synthetic.MULTIPART_SIZE - sum(kept)
+    refetched = sum(g.bytes_sent for g in first) - sum(kept)
+    assert refetched <= flying * SLACK, (refetched, flying)
     keys_by_path = {bidsify_local_key(k): k for k in s3_objects}
     for path in finished_before:
         assert s3.gets(keys_by_path[path]) == [], f"{path} was complete and must not be fetched again"
     assert not [p for p in files_under(licensed_data_dir) if ".part" in p or p.endswith(".lock")], \
         "no .part, record or lock left behind (the killed run's stale lock was taken over)"
+
+
+def test_sigkill_at_random_moments_refetches_at_most_the_parts_in_flight(s3, licensed_data_dir, s3_objects):
+    """A soak of kills at random points of the transfer (chosen by the bytes the
+    server has sent, not by time): over all the runs, the bytes the server sent
+    beyond the file's size are at most what each kill's parts in flight may cost."""
+    key = synthetic.MULTIPART_KEY
+    big = licensed_data_dir / key
+    part = 5 * MIB
+    args = ("--subject", "01", "--ses", "02", "--part-size", "5M", "--n-jobs", "3")
+    rng = random.Random(21)
+    allowance, sent = 0, 0
+    for _ in range(KILLS):
+        s3.reset()
+        s3.throttle(key, 2 * MIB)
+        proc = start(s3, licensed_data_dir, *args)
+        stop_at = rng.randint(MIB, 4 * MIB)
+        wait_for(lambda proc=proc, stop_at=stop_at: s3.bytes_sent(key) >= stop_at or proc.poll() is not None)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        gets = s3.gets(key)
+        allowance += in_flight(gets, part) * SLACK
+        sent += sum(g.bytes_sent for g in gets)
+        if big.exists():
+            break
+    s3.reset()
+    last = subprocess.run(batch_command(*args, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
+                          capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert last.returncode == 0, last.stderr
+    sent += s3.bytes_sent(key)
+    assert big.read_bytes() == s3_objects[key].data
+    assert sent - synthetic.MULTIPART_SIZE <= allowance, (sent - synthetic.MULTIPART_SIZE, allowance)
+    assert not [p for p in files_under(licensed_data_dir) if ".part" in p or p.endswith(".lock")]
+
+
+KILLS = 6
+"""Kills in the soak (a longer one, with figures, is in bench/)."""
 
 
 def test_sigkill_then_rerun_resumes_a_sequential_file_from_its_offset(s3, licensed_data_dir, s3_objects):
@@ -129,3 +196,63 @@ def test_an_object_changed_since_the_part_was_written_starts_over(s3, licensed_d
     assert result.returncode == 0, result.stderr
     assert [g.range for g in s3.gets(synthetic.LARGE_KEY)] == [None]
     assert large.read_bytes() == s3_objects[synthetic.LARGE_KEY].data
+
+
+def multipart_etag(data: bytes, part: int) -> str:
+    digests = b"".join(hashlib.md5(data[i:i + part]).digest() for i in range(0, len(data), part))
+    return f"{hashlib.md5(digests).hexdigest()}-{-(-len(data) // part)}"
+
+
+@pytest.mark.parametrize("claims", [{"chunks_done": [-1, 999999]}, {"extents": [5 * MIB, 6 * MIB, 0]},
+                                    {"extents": [0, 0]}, {"extents": ["5242880", 0, 0]}],
+                         ids=["parts-out-of-range", "extent-past-its-part", "too-few-extents", "not-a-number"])
+def test_a_bad_resume_record_is_discarded_with_a_notice(s3, licensed_data_dir, s3_objects, claims):
+    """Issue 21 item 7: a record that cannot be right is never trusted: the run
+    says so in one line, fetches the file from its first byte and exits 0."""
+    key = synthetic.MULTIPART_KEY
+    data = s3_objects[key].data
+    big = licensed_data_dir / key
+    big.parent.mkdir(parents=True)
+    big.with_name(big.name + ".part").write_bytes(b"\xff" * len(data))  # every byte wrong
+    big.with_name(big.name + ".part.json").write_text(json.dumps(
+        {"size": len(data), "etag": multipart_etag(data, 5 * MIB), "chunk_size": 5 * MIB, **claims}))
+    result = subprocess.run(
+        batch_command("--subject", "01", "--ses", "02", "--part-size", "5M",
+                      "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
+        capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    notices = [line for line in result.stderr.splitlines() if "resume record was unusable" in line]
+    assert len(notices) == 1 and key in notices[0], result.stderr
+    assert s3.bytes_sent(key) == len(data), "fetched from its first byte"
+    assert big.read_bytes() == data
+    assert not [p for p in files_under(licensed_data_dir) if ".part" in p]
+
+
+def test_an_object_replaced_by_one_of_the_same_size_is_fetched_again(s3, licensed_data_dir, s3_objects):
+    """Issue 21 item 2: a finished file carries the ETag it was checked against;
+    a rerun whose listing gives another ETag fetches it again (the size alone
+    could not tell), and only that file."""
+    key = synthetic.LARGE_KEY
+    original = s3_objects[key].data
+    replaced = bytes(b ^ 0xFF for b in original[:4096]) + original[4096:]
+    args = ("--subject", "01", "--ses", "01", "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url)
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(batch_command(*args), capture_output=True, text=True, env=batch_env(),
+                              stdin=subprocess.DEVNULL, timeout=120)
+
+    assert run().returncode == 0
+    client = s3.admin()
+    client.put_object(Bucket=synthetic.BUCKET, Key=key, Body=replaced, ACL="public-read")
+    try:
+        s3.clear_log()
+        rerun = run()
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert [r.key for r in s3.requests if r.method == "GET" and r.key] == [key], "only the replaced file"
+        assert (licensed_data_dir / key).read_bytes() == replaced
+        s3.clear_log()
+        assert run().returncode == 0
+        assert not [r for r in s3.requests if r.method == "GET" and r.key], "now it is the listed object"
+    finally:
+        client.put_object(Bucket=synthetic.BUCKET, Key=key, Body=original, ACL="public-read")

@@ -349,7 +349,7 @@ def test_a_chunked_file_kept_whole_by_an_earlier_run_is_renamed(odd_server, data
     etag = "0123456789abcdef0123456789abcdef-2"
     kept = PlanItem("kept.bin", dest, len(BODY), etag, "glmsingle", state=LocalState.PARTIAL, present=len(BODY))
     partfile.part_path(dest).write_bytes(BODY)
-    partfile.write_record(dest, partfile.PartRecord(len(BODY), etag, 64 * 1024, [0, 1, 2, 3]), fresh=True)
+    partfile.write_record(dest, partfile.PartRecord.with_parts(len(BODY), etag, 64 * 1024, [0, 1, 2, 3]), fresh=True)
     finished, _ = run_items(odd_server, data_dir, [kept], part_size=64 * 1024)
     assert finished.done == 1 and dest.read_bytes() == BODY and not _Handler.ranges
 

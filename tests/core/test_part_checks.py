@@ -139,7 +139,7 @@ def test_parts_left_by_an_earlier_run_are_checked_before_they_are_kept(lanes, s3
     dest = data_dir / key
     dest.parent.mkdir(parents=True)
     partfile.part_path(dest).write_bytes(bytes(data))
-    record = PartRecord(len(data), etag, chunk, list(range(-(-len(data) // chunk))))
+    record = PartRecord.with_parts(len(data), etag, chunk, list(range(-(-len(data) // chunk))))
     partfile.write_record(dest, record, fresh=True)
     s3.reset()
     events = _run(service, "02")

@@ -32,7 +32,7 @@ from laion_fmri_tui.core.http.retry import AdaptiveLimit, RetryPolicy, RetryStat
 from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer import filelock, partfile, tempnames
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
-from laion_fmri_tui.core.transfer.filejob import FileJob
+from laion_fmri_tui.core.transfer.filejob import RESTART_BELOW, FileJob
 from laion_fmri_tui.core.transfer.filelock import Claim, Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
 from laion_fmri_tui.core.transfer.http_wire import Head
@@ -249,7 +249,7 @@ class TransferEngine:
     @staticmethod
     def _finished_elsewhere(item: PlanItem) -> bool:
         try:
-            return tempnames.final_size(item.dest) == item.size and not item.replaces_bad
+            return tempnames.is_complete(item.dest, item.size, item.etag) and not item.replaces_bad
         except UnsafePathError:
             return False  # fetched again here: the rename replaces the link, never follows it
 
@@ -330,7 +330,7 @@ class TransferEngine:
         try:
             # Since the plan looked (it found none of this size, unless it is a
             # sha256-checked file of wrong content, which is fetched again).
-            finished = (tempnames.final_size(item.dest) == item.size and item.sha256 is None
+            finished = (tempnames.is_complete(item.dest, item.size, item.etag) and item.sha256 is None
                         and not item.replaces_bad)
         except UnsafePathError as error:
             filelock.release(item.dest)
@@ -361,6 +361,9 @@ class TransferEngine:
             else:
                 self._fail(job, "disk", _disk_message(error, item))
             return None
+        if job.bad_record:
+            self._sink(ev.Notice(f"{item.key}: its resume record was unusable ({job.bad_record}); "
+                                 "discarded, the file is fetched from its first byte", "info"))
         with self._lock:
             self._active[item.key] = job
         assert self.progress is not None
@@ -439,7 +442,7 @@ class TransferEngine:
 
     def _fetch_unit(self, job: FileJob, index: int) -> None:
         if job.chunk_size:
-            start, end = job.chunk_range(index)
+            start, end = job.todo_range(index)
         else:
             start, end = job.resume_from, job.item.size - 1
         cursor = Cursor(start)
@@ -573,6 +576,13 @@ class TransferEngine:
             kind = job.verifier.finish()
             if os.fstat(job.fd).st_size != job.item.size:
                 raise VerificationError("size on disk differs from the listing")
+            if self.settings.fsync and (job.chunk_size or job.item.size > RESTART_BELOW):
+                os.fdatasync(job.fd)  # a node crash must not leave a right-sized file with holes
+            tempnames.mark_fetched(job.fd, job.item.etag)
+        except OSError as error:
+            job.close()
+            self._fail(job, "disk", _disk_message(error, job.item))
+            return
         except VerificationError as error:
             job.close()
             partfile.discard(job.base)

@@ -73,6 +73,9 @@ class FileJob:
         """Whether a resume record was written (or kept) beside the ``.part``."""
         self.todo: list[int] | None = None
         """Part indexes this run fetches; None until :meth:`open`."""
+        self.bad_record: str | None = None
+        """Why a resume record found beside the ``.part`` was discarded (the run says so)."""
+        self._extents: partfile.ExtentWriter | None = None
 
     @property
     def chunks(self) -> int:
@@ -84,32 +87,42 @@ class FileJob:
         return start, min(self.item.size, start + self.chunk_size) - 1
 
     def open(self) -> list[int]:
-        """Open or resume the ``.part``; return the part indexes still to fetch."""
-        if self.item.state is LocalState.ABSENT and self.previous is None:
-            record, on_disk = None, 0  # the plan found no file, no resumable .part and no lock
-        else:
+        """Open or resume the ``.part``; return the part indexes still to fetch
+        (a part kept in part is fetched from its extent on: :meth:`todo_range`)."""
+        record, on_disk = None, 0
+        if self.item.state is not LocalState.ABSENT or self.previous is not None:
             self.adopted = tempnames.adopt(self.dest, self.base, self.previous)
-            record = partfile.read_record(self.base)
+            try:
+                record = partfile.read_record(self.base)
+            except partfile.BadRecord as bad:
+                self.bad_record = str(bad)  # never trusted: the .part is discarded with it
             try:
                 on_disk = self.part.stat().st_size
             except OSError:
                 on_disk = 0
         keep = record is not None and record.matches(self.item.size, self.item.etag) \
-            and record.chunk_size == self.chunk_size
-        if not keep and not (record is None and self.item.sha256 and not self.chunk_size):
+            and record.chunk_size == self.chunk_size and (not self.chunk_size or on_disk >= self.item.size)
+        checked_whole = bool(self.item.sha256) or partfile.checked_whole(self.item.etag)
+        trusted_prefix = record is None and self.bad_record is None and checked_whole and not self.chunk_size
+        if not keep and not trusted_prefix:
             if self.adopted:
                 partfile.discard(self.base)
             on_disk, record = 0, None
         self.fd = self._open_part()
+        offset = 0
         if not keep:
             self._record = PartRecord(self.item.size, self.item.etag, self.chunk_size)
-            if self.chunk_size or self.item.sha256 or self.item.size > RESTART_BELOW:
-                partfile.write_record(self.base, self._record, fresh=True)  # any old one was discarded
+            if self._writes_record:
+                offset = partfile.write_record(self.base, self._record, fresh=True)  # any old one was discarded
             else:
                 self.recorded = False  # a rerun finds a .part with no record: it starts over
         else:
+            assert record is not None
             self._record = record
+            if self.chunk_size:  # laid out afresh, so its extents can be updated in place
+                offset = partfile.write_record(self.base, record)
         if self.chunk_size:
+            self._extents = partfile.ExtentWriter(self.base, self._record, offset)
             os.ftruncate(self.fd, self.item.size)
             self._done = set(self._record.chunks_done)
             self.ready = set(self._done)
@@ -122,6 +135,17 @@ class FileJob:
         self.on_disk = self.resume_from
         self.outstanding = len(todo)
         return todo
+
+    @property
+    def _writes_record(self) -> bool:
+        """Whether this job keeps a resume record (not for a small file: see :data:`RESTART_BELOW`)."""
+        return bool(self.chunk_size or self.item.sha256 or self.item.size > RESTART_BELOW)
+
+    def todo_range(self, index: int) -> tuple[int, int]:
+        """Inclusive byte range of part ``index`` still to fetch: past its extent on disk."""
+        start, end = self.chunk_range(index)
+        assert self._record is not None
+        return start + self._record.extents[index], end
 
     def _open_part(self) -> int:
         """The ``.part``'s descriptor: made new (O_EXCL) unless it was adopted,
@@ -147,7 +171,8 @@ class FileJob:
         spans = self.spans_left
         if len(spans) < 2 or not spans[0].lanes or self.todo is None:
             return
-        fetched = set(self.todo)
+        assert self._record is not None
+        fetched = {i for i in self.todo if not self._record.extents[i]}  # a part kept in part: the pool's
         for index, span in enumerate(spans):
             part = span.start // self.chunk_size
             if part in fetched and (span.end - 1) // self.chunk_size == part:
@@ -201,7 +226,7 @@ class FileJob:
             self._gather.copy_in(memoryview(data), pos)
         elif not self.chunk_size:
             self.verifier.update(data)
-        self._count(len(data))
+        self._count(len(data), pos)
 
     def _write(self, data: bytes | memoryview, pos: int) -> None:
         written = os.pwrite(self.fd, data, pos)
@@ -218,9 +243,13 @@ class FileJob:
         self._write(view, pos)
         assert self._gather is not None
         self._gather.landed(pos, len(view))
-        self._count(len(view))
+        self._count(len(view), pos)
 
-    def _count(self, nbytes: int) -> None:
+    def _count(self, nbytes: int, pos: int) -> None:
+        """``nbytes`` from ``pos`` are in the ``.part``: counted, and their part's extent recorded."""
+        if self._extents is not None:
+            index = pos // self.chunk_size
+            self._extents.advance(index, pos + nbytes - index * self.chunk_size)
         with self.lock:
             self.fetched += nbytes
             self.on_disk += nbytes
@@ -233,12 +262,13 @@ class FileJob:
         self.resume_from = 0
 
     def chunk_finished(self, index: int) -> None:
-        """Record a finished part durably (the record survives SIGKILL)."""
+        """Part ``index`` is all on disk: its extent says so in the record (it
+        survives SIGKILL; a pwrite, no fsync, like every extent update)."""
         with self.lock:
             self._done.add(index)
-            assert self._record is not None
-            self._record.chunks_done = sorted(self._done)
-            partfile.write_record(self.base, self._record)
+        assert self._record is not None and self._extents is not None
+        self._record.extents[index] = self._record.part_length(index)
+        self._extents.flush(index)
 
     def fail_if_first(self, failure: tuple[str, str]) -> bool:
         """Record a failure found outside the units (verification reading back);
@@ -262,6 +292,8 @@ class FileJob:
         return max(pos, min(end, index * self.chunk_size))
 
     def close(self) -> None:
+        if self._extents is not None:
+            self._extents.close()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -280,7 +280,7 @@ class MultiLane:
                 continue
             budget -= 1
             self._parts += 1
-            start, end = job.chunk_range(index)
+            start, end = job.todo_range(index)
             self._launch(LaneTransfer(job, request_, start, end, index))
         for_parts = 0 if self._parts_drained else self._max_parts - self._parts  # room kept for parts to come
         while not self._drained and len(self._active) < room - for_parts:
@@ -299,7 +299,12 @@ class MultiLane:
             self._launch(LaneTransfer(job, request_, job.resume_from, job.item.size - 1))
 
     def _launch(self, transfer: LaneTransfer) -> None:
-        """Send a transfer's GET (from its cursor) on an idle or a new connection."""
+        """Send a transfer's GET (from its cursor) on an idle or a new connection;
+        one with every byte of its range in the ``.part`` has succeeded, and asks
+        for nothing (a range past the object's end is an HTTP 416)."""
+        if transfer.complete:
+            self._succeeded(transfer)
+            return
         try:
             origin, host, path = target(transfer.request.url)
             conn = self._connection(origin, transfer.request)
@@ -393,6 +398,8 @@ class MultiLane:
                 self._failed(transfer, error)
 
     def _advance(self, transfer: LaneTransfer) -> None:
+        if transfer.head is None and transfer.answered and self._end_if_done(transfer):
+            return  # its last bytes landed as a pause stopped the turn (hold_back): ended, not read again
         conn = transfer.conn
         assert conn is not None
         if conn.stage != "ready":

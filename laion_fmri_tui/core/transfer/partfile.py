@@ -3,20 +3,26 @@
 A file is written to ``<name>.part`` beside its final path and renamed only
 after verification. Next to it, ``<name>.part.json`` records which object the
 bytes belong to (size and ETag) and, for files fetched as parallel ranged
-parts, which parts are on disk. A later run resumes from that record; when the
-object changed (another ETag or size) the stale ``.part`` is discarded.
-A ``.part`` with no record (for example one left by the dataset package's own
-stimulus downloader, which writes sequentially) is resumed only when the file
-carries a sha256 that will catch a wrong prefix.
+parts, how many bytes of each part are on disk (its *extent*: a part arrives
+in order), kept current while the bytes land (see :class:`ExtentWriter`). A
+later run asks only for the bytes past each extent; when the object changed
+(another ETag or size) the stale ``.part`` is discarded, and so is a record
+whose numbers cannot be right (:class:`BadRecord`; the run says so).
+A ``.part`` with no record (a small file, for which none is written, or one
+left by the dataset package's own stimulus downloader, which writes
+sequentially) is resumed only when the file carries a sha256 or a plain-MD5
+ETag, which the whole file, a wrong prefix included, must match.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from laion_fmri_tui.core.models import RemoteObject
 from laion_fmri_tui.core.plan import LocalState
 
 
@@ -28,14 +34,54 @@ def record_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part.json")
 
 
+EXTENT_WIDTH = 15
+"""Characters of each extent in a record: every one sits at a fixed offset, so
+a running job rewrites it in place (:class:`ExtentWriter`) and the record
+stays valid JSON between updates (numbers padded with spaces, up to 1 PB)."""
+
+
+class BadRecord(ValueError):
+    """A resume record that cannot describe the ``.part`` beside it (edited,
+    torn by a crash, or written for another layout): it is discarded."""
+
+
 @dataclass
 class PartRecord:
-    """What a ``.part`` holds; ``chunk_size`` 0 means written front to back."""
+    """What a ``.part`` holds; ``chunk_size`` 0 means written front to back.
+
+    ``extents[i]`` is how many bytes of ranged part ``i``, from its first one,
+    are in the ``.part`` (a part is fetched in order, so they are contiguous);
+    a resume asks only for the rest of each part. A sequential file has none:
+    its size on disk is its extent."""
 
     size: int
     etag: str
     chunk_size: int = 0
-    chunks_done: list[int] = field(default_factory=list)
+    extents: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.chunk_size and not self.extents:
+            self.extents = [0] * self.parts
+
+    @classmethod
+    def with_parts(cls, size: int, etag: str, chunk_size: int, done: list[int] | set[int]) -> PartRecord:
+        """A record whose parts ``done`` are all on disk and the others not begun."""
+        record = cls(size, etag, chunk_size)
+        for index in done:
+            record.extents[index] = record.part_length(index)
+        return record
+
+    @property
+    def parts(self) -> int:
+        return -(-self.size // self.chunk_size) if self.chunk_size else 0
+
+    def part_length(self, index: int) -> int:
+        return min(self.chunk_size, self.size - index * self.chunk_size)
+
+    @property
+    def chunks_done(self) -> list[int]:
+        """The parts whose every byte is on disk."""
+        return [i for i, kept in enumerate(self.extents) if kept == self.part_length(i)]
 
     def matches(self, size: int, etag: str) -> bool:
         return self.size == size and self.etag == etag
@@ -44,38 +90,123 @@ class PartRecord:
         """Bytes a resume may keep, given the ``.part``'s size on disk."""
         if not self.chunk_size:
             return min(on_disk, self.size)
-        return sum(
-            min(self.chunk_size, self.size - i * self.chunk_size) for i in set(self.chunks_done)
-        )
+        return sum(self.extents) if on_disk >= self.size else 0
+
+    def check(self) -> None:
+        """Raise :class:`BadRecord` unless every number can describe a ``.part``."""
+        if self.size < 0 or self.chunk_size < 0 or (self.chunk_size and self.chunk_size >= self.size):
+            raise BadRecord(f"size {self.size} in parts of {self.chunk_size}")
+        if len(self.extents) != self.parts:
+            raise BadRecord(f"{len(self.extents)} extents for {self.parts} parts")
+        for index, kept in enumerate(self.extents):
+            if not 0 <= kept <= self.part_length(index):
+                raise BadRecord(f"part {index} claims {kept} bytes of {self.part_length(index)}")
+
+    def encode(self) -> tuple[bytes, int]:
+        """The record as JSON, and the offset of its first extent (see :data:`EXTENT_WIDTH`)."""
+        head = (f'{{"size": {self.size}, "etag": {json.dumps(self.etag)}, '
+                f'"chunk_size": {self.chunk_size}, "extents": [')
+        body = ",".join(f"{kept:{EXTENT_WIDTH}d}" for kept in self.extents)
+        return (head + body + "]}\n").encode(), len(head.encode())
 
 
 def read_record(dest: Path) -> PartRecord | None:
+    """The record beside ``dest``'s ``.part``; None when there is none (or it
+    cannot be read); :class:`BadRecord` when it holds numbers that cannot be
+    right (a record of the older ``chunks_done`` form is read as extents)."""
     try:
-        data = json.loads(record_path(dest).read_text())
-        return PartRecord(
-            size=int(data["size"]),
-            etag=str(data["etag"]),
-            chunk_size=int(data.get("chunk_size", 0)),
-            chunks_done=[int(i) for i in data.get("chunks_done", [])],
-        )
-    except (OSError, ValueError, KeyError, TypeError):
+        text = record_path(dest).read_text()
+    except (OSError, ValueError):
         return None
+    try:
+        data = json.loads(text)
+        record = PartRecord(size=_int(data["size"]), etag=str(data["etag"]),
+                            chunk_size=_int(data.get("chunk_size", 0)))
+        if "extents" in data:
+            record.extents = [_int(kept) for kept in data["extents"]]
+        else:
+            done = [_int(i) for i in data.get("chunks_done", [])]
+            if any(not 0 <= i < record.parts for i in done):
+                raise BadRecord(f"finished parts {done[:4]} of {record.parts}")
+            record = PartRecord.with_parts(record.size, record.etag, record.chunk_size, done)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise BadRecord(str(error) or type(error).__name__) from None
+    record.check()
+    return record
 
 
-def write_record(dest: Path, record: PartRecord, *, fresh: bool = False) -> None:
-    """Atomically replace the resume record (a crash leaves the old or the new).
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRecord(f"{value!r} is not a whole number")
+    return value
+
+
+def write_record(dest: Path, record: PartRecord, *, fresh: bool = False) -> int:
+    """Atomically replace the resume record (a crash leaves the old or the new);
+    return the offset of its first extent in the file.
 
     ``fresh``: there is no record yet, so it is written in place; a torn first
     write is unreadable JSON, which :func:`read_record` treats as no record.
     """
     target = str(record_path(dest))
-    data = json.dumps({"size": record.size, "etag": record.etag, "chunk_size": record.chunk_size,
-                       "chunks_done": record.chunks_done}).encode()
+    data, offset = record.encode()
     if fresh:
         _write(target, data, os.O_EXCL)
-        return
+        return offset
     _write(target + ".tmp", data)
     os.replace(target + ".tmp", target)
+    return offset
+
+
+class ExtentWriter:
+    """Keeps a chunked job's record up to date as its parts' bytes land.
+
+    Each update overwrites one fixed-width extent in place: one ``pwrite`` of
+    15 bytes, no fsync, once a part has :data:`RECORD_STEP` more bytes or
+    :data:`RECORD_EVERY` seconds after its last update, whichever comes
+    first, so a kill (even SIGKILL: the page cache keeps what was written)
+    loses less than either per part in flight: 256 KiB at most on a fast
+    link, a few KiB on a slow one (where a step in bytes alone would lose up
+    to a second of each part's bytes). The data is written before its extent, so
+    a record never claims bytes the ``.part`` did not get from this process;
+    after a node crash either may be short, which the checks (every byte is
+    hashed before the rename) catch."""
+
+    def __init__(self, dest: Path, record: PartRecord, offset: int) -> None:
+        self._record = record
+        self._offset = offset
+        self._fd = os.open(record_path(dest), os.O_WRONLY | os.O_NOFOLLOW)  # this process wrote it just now
+        self._written = list(record.extents)
+        self._when = [0.0] * len(record.extents)
+
+    def advance(self, index: int, kept: int) -> None:
+        """Part ``index`` has its first ``kept`` bytes on disk."""
+        self._record.extents[index] = kept
+        now = time.monotonic()
+        if (kept - self._written[index] >= RECORD_STEP or now - self._when[index] >= RECORD_EVERY
+                or kept == self._record.part_length(index)):
+            self._when[index] = now
+            self.flush(index)
+
+    def flush(self, index: int) -> None:
+        kept = self._record.extents[index]
+        if kept != self._written[index]:
+            os.pwrite(self._fd, f"{kept:{EXTENT_WIDTH}d}".encode(), self._offset + index * (EXTENT_WIDTH + 1))
+            self._written[index] = kept
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+RECORD_STEP = 256 * 1024
+"""Most bytes of a part between two updates of its extent in the record."""
+
+RECORD_EVERY = 0.02
+"""Most seconds between two updates of a part's extent while its bytes come:
+at most 50 ``pwrite`` calls a second per part in flight (one took about
+6 microseconds on the test VM's ext4: 96 parts in flight cost 3% of a core)."""
 
 
 def _write(path: str, data: bytes, flags: int = 0) -> None:
@@ -99,6 +230,12 @@ def discard(dest: Path, *, part: bool = True, updated: bool = True) -> None:
             pass
 
 
+def checked_whole(etag: str) -> bool:
+    """Whether a record-less ``.part`` may be resumed: its ETag is the whole
+    file's MD5, which every byte (a prefix of another object's too) must match."""
+    return RemoteObject("", 0, etag).plain_md5 is not None
+
+
 def local_state(dest: Path, size: int, etag: str, *, has_sha256: bool = False) -> tuple[LocalState, int]:
     """Classify a planned file: complete (final file of the right size), partial
     (a resumable ``.part``, with the bytes it keeps) or absent.
@@ -115,10 +252,13 @@ def local_state(dest: Path, size: int, etag: str, *, has_sha256: bool = False) -
         on_disk = part_path(dest).stat().st_size
     except OSError:
         return LocalState.ABSENT, 0
-    record = read_record(dest)
+    try:
+        record = read_record(dest)
+    except BadRecord:
+        return LocalState.PARTIAL, 0  # the run opens it to discard it, and says so
     if record is not None and record.matches(size, etag):
         kept = record.resumable_bytes(on_disk)
-    elif record is None and has_sha256 and on_disk < size:
+    elif record is None and (has_sha256 or checked_whole(etag)) and on_disk < size:
         kept = on_disk
     else:
         kept = 0

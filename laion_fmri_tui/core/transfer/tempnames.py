@@ -76,10 +76,41 @@ def final_size(dest: Path) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
+ETAG_ATTR = "user.laion_fmri.etag"
+"""Extended attribute a finished file carries: the ETag of the object its
+bytes were checked against. A rerun whose listing gives another ETag (the
+object was replaced on the server, even by one of the same size) fetches the
+file again. Where the filesystem keeps no user attributes, a file has none
+and the size alone decides, as for files the dataset package fetched."""
+
+
+def mark_fetched(fd: int, etag: str) -> None:
+    """Record ``etag`` on the open ``.part`` before its rename (best effort)."""
+    if etag:
+        try:
+            os.setxattr(fd, ETAG_ATTR, etag.encode())
+        except (OSError, AttributeError):  # no user xattrs here (or not Linux): the size decides
+            pass
+
+
+def fetched_etag(dest: Path) -> str | None:
+    """The ETag recorded on the file at ``dest`` (None: none recorded)."""
+    try:
+        return os.getxattr(dest, ETAG_ATTR, follow_symlinks=False).decode(errors="replace")
+    except (OSError, AttributeError):
+        return None
+
+
+def is_complete(dest: Path, size: int, etag: str) -> bool:
+    """Whether the final file is the listed object's: its size, and no other
+    recorded ETag. Raises UnsafePathError for a symbolic link there."""
+    return final_size(dest) == size and fetched_etag(dest) in (None, etag)
+
+
 def local_state(dest: Path, size: int, etag: str, *, has_sha256: bool = False) -> tuple[LocalState, int]:
     """:func:`.partfile.local_state` over these names: the final file, else the
     temp files a next holder of the lock would adopt. Raises UnsafePathError."""
-    if final_size(dest) == size:
+    if is_complete(dest, size, etag):
         return LocalState.COMPLETE, size
     holder, _ = filelock.holder_of(dest)
     for base in ([_base_of(dest, holder)] if holder is not None else []) + [dest]:

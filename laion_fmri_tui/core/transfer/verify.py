@@ -6,9 +6,12 @@ What can be checked depends on what the bucket tells us:
 * a multipart ETag ``<md5 of part md5s>-N`` can be recomputed when the upload
   part size is known. S3 parts are all equal except the last and at least
   5 MiB; uploaders use whole MiB. When exactly one whole-MiB part size fits
-  the object's size and part count, we recompute the ETag with it;
-  otherwise (ambiguous) only the size is checked rather than risk calling a
-  good file bad;
+  the object's size and part count, we recompute the ETag with it. When
+  several fit (64 MiB in 8 parts: 8 or 9 MiB), the ETag of every candidate
+  is computed in the same pass over the bytes and the file passes when one
+  matches (a flipped byte changes them all). Only when none fits, or more
+  than :data:`MAX_CANDIDATES` do, is the size alone checked, and the check's
+  name (``size``) says so;
 * a sha256 (stimuli, from the access service's manifest) is always checked.
 
 The size is always checked.
@@ -30,18 +33,53 @@ class VerificationError(Exception):
     """The bytes on disk are not the object's bytes."""
 
 
-def infer_part_size(size: int, parts: int) -> int | None:
-    """The unique whole-MiB part size that splits ``size`` into ``parts`` parts."""
+MAX_CANDIDATES = 8
+"""Most part sizes hashed side by side (one MD5 pass each); an ETag that more
+fit is checked by size only."""
+
+
+def candidate_part_sizes(size: int, parts: int) -> list[int]:
+    """Every whole-MiB part size that splits ``size`` into ``parts`` parts
+    (empty when none does, or when more than :data:`MAX_CANDIDATES` do)."""
     if parts < 1 or size <= 0:
-        return None
+        return []
     if parts == 1:
-        return size
+        return [size]
     low = max(MIN_PART, -(-size // parts))  # ceil(size / parts)
     high = -(-size // (parts - 1)) - 1      # largest P with (parts-1)*P < size
-    first = -(-low // MIB)
-    last = high // MIB
-    candidates = range(first, last + 1)
-    return candidates[0] * MIB if len(candidates) == 1 else None
+    candidates = range(-(-low // MIB), high // MIB + 1)
+    return [c * MIB for c in candidates] if len(candidates) <= MAX_CANDIDATES else []
+
+
+def infer_part_size(size: int, parts: int) -> int | None:
+    """The unique whole-MiB part size that splits ``size`` into ``parts`` parts."""
+    candidates = candidate_part_sizes(size, parts)
+    return candidates[0] if len(candidates) == 1 else None
+
+
+class _Multipart:
+    """A multipart ETag recomputed for one candidate part size, fed in order."""
+
+    def __init__(self, part_size: int) -> None:
+        self.part_size = part_size
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._digests: list[bytes] = []
+        self._in_part = 0
+
+    def update(self, view: memoryview) -> None:
+        while view:
+            take = min(len(view), self.part_size - self._in_part)
+            self._md5.update(view[:take])
+            self._in_part += take
+            view = view[take:]
+            if self._in_part == self.part_size:
+                self._digests.append(self._md5.digest())
+                self._md5 = hashlib.md5(usedforsecurity=False)
+                self._in_part = 0
+
+    def etag(self) -> str:
+        digests = self._digests + ([self._md5.digest()] if self._in_part else [])
+        return f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
 
 
 class Verifier:
@@ -53,17 +91,9 @@ class Verifier:
         self._fed = 0
         self._sha = hashlib.sha256() if sha256 else None
         self._want_sha = sha256.lower() if sha256 else None
-        self._md5 = None
-        self._part_size: int | None = None
+        self._md5 = hashlib.md5(usedforsecurity=False) if obj.plain_md5 else None
         self._want_etag = etag
-        if obj.plain_md5:
-            self._md5 = hashlib.md5(usedforsecurity=False)
-        elif obj.multipart_parts:
-            self._part_size = infer_part_size(size, obj.multipart_parts)
-            if self._part_size:
-                self._md5 = hashlib.md5(usedforsecurity=False)
-                self._part_digests: list[bytes] = []
-                self._in_part = 0
+        self._multipart = [_Multipart(part) for part in candidate_part_sizes(size, obj.multipart_parts or 0)]
 
     @property
     def fed(self) -> int:
@@ -75,28 +105,17 @@ class Verifier:
         if self._want_sha:
             return "sha256"
         if self._md5 is not None:
-            return "etag" if self._part_size else "md5"
-        return "size"
+            return "md5"
+        return "etag" if self._multipart else "size"
 
     def update(self, data: bytes | memoryview) -> None:
         self._fed += len(data)
         if self._sha is not None:
             self._sha.update(data)
-        if self._md5 is None:
-            return
-        if not self._part_size:
+        if self._md5 is not None:
             self._md5.update(data)
-            return
-        view = memoryview(data)
-        while view:
-            take = min(len(view), self._part_size - self._in_part)
-            self._md5.update(view[:take])
-            self._in_part += take
-            view = view[take:]
-            if self._in_part == self._part_size:
-                self._part_digests.append(self._md5.digest())
-                self._md5 = hashlib.md5(usedforsecurity=False)
-                self._in_part = 0
+        for candidate in self._multipart:
+            candidate.update(memoryview(data))
 
     def finish(self) -> str:
         """Raise :class:`VerificationError` on a mismatch; return the check's name."""
@@ -107,14 +126,11 @@ class Verifier:
                 f"sha256 mismatch: expected {self._want_sha[:16]}…, got {self._sha.hexdigest()[:16]}…"
             )
         if self._md5 is not None:
-            if self._part_size:
-                if self._in_part:
-                    self._part_digests.append(self._md5.digest())
-                joined = hashlib.md5(b"".join(self._part_digests), usedforsecurity=False)
-                got = f"{joined.hexdigest()}-{len(self._part_digests)}"
-            else:
-                got = self._md5.hexdigest()
-            _check_etag(self._want_etag, got)
+            _check_etag(self._want_etag, self._md5.hexdigest())
+        elif self._multipart:
+            got = [candidate.etag() for candidate in self._multipart]
+            if self._want_etag not in got:
+                _check_etag(self._want_etag, got[0])
         return self.kind
 
 
@@ -169,6 +185,10 @@ class SpanCheck:
             self.kind = "etag"
             self._part_size = part
             self.spans = [Span(start, min(size, start + part), Md5Stream()) for start in range(0, size, part)]
+        elif candidate_part_sizes(size, obj.multipart_parts or 0):  # several fit: one pass, in order
+            single = Verifier(size, etag)
+            self.kind = single.kind
+            self.spans = [Span(0, size, single)]
         else:
             self.kind = "size"
             self.spans = []
