@@ -198,6 +198,23 @@ def test_an_object_changed_since_the_part_was_written_starts_over(s3, licensed_d
     assert large.read_bytes() == s3_objects[synthetic.LARGE_KEY].data
 
 
+def test_a_parked_part_without_a_record_is_gone_once_its_file_is_fetched(s3, licensed_data_dir, s3_objects):
+    """A run stopped (SIGTERM) before a small file's first record write parks a
+    bare ``X.part``, here holding every byte; the next run fetches X whole
+    (no record ties those bytes to the object) and must not leave that
+    ``X.part`` beside the finished file (seen after a SIGTERM soak)."""
+    small = licensed_data_dir / "participants.tsv"
+    small.parent.mkdir(parents=True, exist_ok=True)
+    partfile.part_path(small).write_bytes(s3_objects["participants.tsv"].data)  # all its bytes, as seen
+    result = subprocess.run(
+        batch_command("--subject", "01", "--ses", "01", "--data-dir", str(licensed_data_dir),
+                      "--endpoint-url", s3.url),
+        capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert small.read_bytes() == s3_objects["participants.tsv"].data
+    assert not [p for p in files_under(licensed_data_dir) if ".part" in p], "a stale .part was left"
+
+
 def multipart_etag(data: bytes, part: int) -> str:
     digests = b"".join(hashlib.md5(data[i:i + part]).digest() for i in range(0, len(data), part))
     return f"{hashlib.md5(digests).hexdigest()}-{-(-len(data) // part)}"
