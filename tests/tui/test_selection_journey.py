@@ -6,7 +6,8 @@ ticked again -> ``b``: the plain view, the written file and the SLURM script hol
 same command, which, run as written with ``--dry-run --json``, plans what the
 review shows -> ``d`` reviews, ``n`` goes back, ``y`` downloads -> the files on
 disk are the bucket's bytes. Then a capped download paused for about 5 s and
-resumed ends with no failure and the bucket's bytes. Against the suite's own S3
+resumed ends with no failure and the bucket's bytes; the data-use form, typed
+wrong then right, lets the stimulus images download. Against the suite's own S3
 and access servers.
 
 Every step waits for what the screen shows (tests/tui/terminal.py); the
@@ -189,3 +190,39 @@ def test_pause_five_seconds_then_resume_leaves_the_bucket_bytes(tmp_path, s3, ac
     assert len(fetched) == total and not [p for p in fetched if p.suffix == ".part"]
     for path in fetched:
         assert path.read_bytes() == by_path[path].data, path
+
+
+def test_data_use_form_wrong_then_right_by_keys_then_the_images(tmp_path, s3, access, s3_objects, data_dir):
+    """The stimulus images ask for the data-use form: typed with a bad email, submit is
+    refused on the field (nothing sent); corrected, access is granted and the images
+    download. Keys only: the form is filled as a user types it, tab by tab."""
+    with Terminal.start(tmp_path / "term", server_args(s3, access, data_dir), size=(80, 23),
+                        profile=XTERM_256) as term:
+        term.wait_for("CC0", "Accept (a)")
+        term.keys("a")
+        term.wait_for("Stimuli", "Nothing selected")
+        term.keys("End", "Right")
+        term.wait_for("Stimulus images")
+        term.keys("Down", "Space")
+        term.wait_until(lambda s: "[x] Stimulus images" in s and selected_files(s), what="the images ticked")
+        term.keys("d")
+        term.wait_for("Download this selection?")
+        term.keys("y")
+        term.wait_for("data-use agreement", "Full name")
+        for text in ("Ada Lovelace", "ada-at-uni", "Uni", "Prof. Babbage", "Decoding visual cortex responses."):
+            term.type(text)
+            term.keys("Tab")
+        term.keys("Space", "Tab", "Space", "C-s")  # both boxes ticked, then submit
+        term.wait_for("not a valid email address", "Fix the 1 field")
+        assert not [r for r in access.requests if r.path == "/api/v1/access/request"], "nothing sent"
+        term.keys("C-a", "C-k")  # the refused field has the focus: clear it
+        term.type("ada@uni-example.de")
+        term.keys("C-s")
+        term.wait_for("Access granted")
+        assert len([r for r in access.requests if r.path == "/api/v1/access/request"]) == 1
+        term.keys("Enter")
+        term.wait_for("finished:", timeout=120)
+        term.keys("q")
+        assert term.wait_exit() == 0
+    for name in ("task-images_stimuli.h5", "task-images_metadata.csv"):
+        assert (data_dir / "stimuli" / name).read_bytes() == s3_objects[f"stimuli/{name}"].data, name
