@@ -84,9 +84,9 @@ def test_select_untick_retick_command_review_and_download(tmp_path, s3, access, 
         two_sessions = selected_files(sessions)
         assert all(m in sessions for m in ("[x] ses-01", "[x] ses-02", "[-] GLMsingle betas", "[-] sub-03"))
         term.keys("Right")
-        term.wait_for("task-images_desc-R2_figure.png")
+        term.wait_for("_desc-R2_figure.png")  # its end: at 80 columns the name keeps its end
         term.keys("Left")
-        term.wait_gone("task-images_desc-R2_figure.png")
+        term.wait_gone("_desc-R2_figure.png")
         assert "[x] ses-03" not in sessions
 
         # one embedding model: tick, untick (only removes), tick again
