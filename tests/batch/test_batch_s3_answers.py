@@ -6,6 +6,7 @@ against :mod:`s3standin` on 127.0.0.1."""
 from __future__ import annotations
 
 import socket
+import threading
 import subprocess
 from collections.abc import Iterator
 
@@ -20,7 +21,7 @@ OBJECTS = {
     "dataset_description.json": b'{"Name": "stand-in"}\n',
     SPACE: b"label with a space in its name\n" * 50,
     PLUS: b"a literal plus\n" * 70,
-    f"{FS}/surf/lh.white": bytes(range(256)) * 40,
+    f"{FS}/surf/lh.white": bytes(range(256)) * 4096,  # 1 MiB: four ranged parts of 256K
 }
 
 
@@ -90,7 +91,7 @@ def test_a_run_whose_every_file_is_refused_exits_5(stand_in, licensed_data_dir):
 
 def test_chunked_listings_and_objects_are_read(stand_in, licensed_data_dir):
     stand_in.script.objects, stand_in.script.chunked_listing = "chunked", True
-    result = run(stand_in, licensed_data_dir, "--part-size", "4K")  # lh.white: ranged parts, chunked
+    result = run(stand_in, licensed_data_dir, "--part-size", "256K")  # lh.white: ranged parts, chunked
     assert result.returncode == 0, result.stdout + result.stderr
     for key, data in OBJECTS.items():
         assert (licensed_data_dir / key).read_bytes() == data
@@ -105,15 +106,32 @@ def test_every_request_asks_for_the_identity_encoding(stand_in, licensed_data_di
 
 def test_an_unreachable_bucket_is_named_by_the_host_contacted(licensed_data_dir):
     """Without --endpoint-url the bucket is reached at its virtual-hosted name,
-    and that is the name the error gives (here through a proxy that is not
-    there, so no request leaves 127.0.0.1)."""
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    and that is the name the error gives. A proxy on 127.0.0.1 opens every
+    tunnel and closes it at once, so no request leaves the machine and the
+    failure is the endpoint's (a proxy that is not there is named itself)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def tunnels() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head and (data := conn.recv(4096)):
+                    head += data
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+    threading.Thread(target=tunnels, daemon=True).start()
+    port = listener.getsockname()[1]
     env = {k: v for k, v in batch_env().items() if k != "LAION_FMRI_S3_ENDPOINT_URL"}
-    result = subprocess.run(
-        batch_command("--subject", "01", "--data-dir", str(licensed_data_dir), "--proxy",
-                      f"http://127.0.0.1:{port}", "--dry-run"),
-        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=120)
+    try:
+        result = subprocess.run(
+            batch_command("--subject", "01", "--data-dir", str(licensed_data_dir), "--proxy",
+                          f"http://127.0.0.1:{port}", "--dry-run"),
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=120)
+    finally:
+        listener.close()
     assert result.returncode == 4, result.stderr
     assert "could not reach the S3 endpoint https://laion-fmri.s3.us-west-2.amazonaws.com (" in one_line(result)

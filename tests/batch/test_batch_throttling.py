@@ -88,14 +88,16 @@ def test_retries_of_a_throttled_burst_are_spread_not_in_lock_step(licensed_data_
 
 
 def test_fewer_requests_are_in_flight_after_the_server_throttles(licensed_data_dir):
-    """32 files at once, each answered 503 after half a second: the first
-    retries go with at most half as many in flight (aws-cli's adaptive mode;
-    each success then lets one more go), although ``Retry-After`` sends them
-    all back within half a second of each other, each taking half a second to
-    answer (the old fixed backoff sent all 32 again at once)."""
+    """32 files at once, each answered 503 after 1.5 s: the first retries go
+    with at most half as many in flight (aws-cli's adaptive mode; each success
+    then lets one more go), although ``Retry-After`` sends them all back close
+    together, each taking 1.5 s to answer (the old fixed backoff sent all 32
+    again at once). 1.5 s, not less: on a loaded machine the client may take
+    longer than half a second to send its first 32, and the first wave must
+    overlap for the check to mean anything."""
     stand_in = StandIn(objects(31)).start()
     try:
-        stand_in.script.burst_first, stand_in.script.delay, stand_in.script.retry_after = 32, 0.5, "1"
+        stand_in.script.burst_first, stand_in.script.delay, stand_in.script.retry_after = 32, 1.5, "1"
         result = run(stand_in, licensed_data_dir)
     finally:
         stand_in.stop()

@@ -46,13 +46,15 @@ def test_demo_over_ssh_stays_legible_and_exits_zero(lab_sshd, tmp_path: Path, ex
         tmux.keys("a")
         screen = tmux.wait_for("sub-03", "Stimuli")
         data_dir = Path(re.search(r"→ (\S+/data)", screen).group(1))
-        tmux.keys("Down", "Down", "Down", "Space")
+        tmux.keys("Down", "Down", "Space")  # the cursor starts on the first row
         screen = tmux.wait_for("[x] sub-03", "to fetch")
         screens.append(tmux.rich_screen())
         for marker in ("[ ] sub-01", "[x] sub-03", "files", "to fetch", "space Select", "d Download",
                        "q Quit"):
             assert marker in screen, f"{marker!r} missing:\n{screen}"
         tmux.keys("d")
+        tmux.wait_for("Download this selection?")
+        tmux.keys("y")
         screen = tmux.wait_for("finished", "0 failed", "esc Back", timeout=90)  # footer redraws last
         screens.append(tmux.rich_screen())
         assert re.search(r"\d+ done · 0 skipped · 0 failed · (\d+) of \1 files", screen), screen
