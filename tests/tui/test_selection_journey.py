@@ -5,7 +5,10 @@ embedding model ticked -> the model unticked (nothing else gets ticked) and
 ticked again -> ``b``: the plain view, the written file and the SLURM script hold the
 same command, which, run as written with ``--dry-run --json``, plans what the
 review shows -> ``d`` reviews, ``n`` goes back, ``y`` downloads -> the files on
-disk are the bucket's bytes. Against the suite's own S3 and access servers.
+disk are the bucket's bytes. Then a capped download paused for about 5 s and
+resumed ends with no failure and the bucket's bytes; the data-use form, typed
+wrong then right, lets the stimulus images download. Against the suite's own S3
+and access servers.
 
 Every step waits for what the screen shows (tests/tui/terminal.py); the
 timeouts only bound a failure.
@@ -17,6 +20,7 @@ import json
 import re
 import shlex
 import subprocess
+import time
 
 import pytest
 from terminal import NO_COLOR, SHELL_BACK, XTERM_256, Terminal, server_args
@@ -80,9 +84,9 @@ def test_select_untick_retick_command_review_and_download(tmp_path, s3, access, 
         two_sessions = selected_files(sessions)
         assert all(m in sessions for m in ("[x] ses-01", "[x] ses-02", "[-] GLMsingle betas", "[-] sub-03"))
         term.keys("Right")
-        term.wait_for("task-images_desc-R2_figure.png")
+        term.wait_for("_desc-R2_figure.png")  # its end: at 80 columns the name keeps its end
         term.keys("Left")
-        term.wait_gone("task-images_desc-R2_figure.png")
+        term.wait_gone("_desc-R2_figure.png")
         assert "[x] ses-03" not in sessions
 
         # one embedding model: tick, untick (only removes), tick again
@@ -150,3 +154,75 @@ def test_select_untick_retick_command_review_and_download(tmp_path, s3, access, 
             assert path.read_bytes() == s3_objects[key].data and len(s3_objects[key].data) == length, key
         term.keys("q")
         assert term.wait_exit() == 0
+
+
+def test_pause_five_seconds_then_resume_leaves_the_bucket_bytes(tmp_path, s3, access, s3_objects, data_dir):
+    """sub-03 at 300k/s, ``p`` mid-transfer, about 5 s paused, ``p`` again: the run ends with no failure and
+    every file on disk is the bucket's bytes. A resume once re-asked a fully written
+    file from its full size (HTTP 416, "shorter on the server than listed"); with that
+    fix of the lane (10d4a8e) taken out, this run never finishes."""
+    with Terminal.start(tmp_path / "term", server_args(s3, access, data_dir, "--max-bandwidth", "300k"),
+                        size=(80, 23), profile=XTERM_256) as term:
+        term.wait_for("CC0", "Accept (a)")
+        term.keys("a")
+        term.wait_for("sub-03", "Nothing selected")
+        term.keys("Down", "Down", "Space")  # Dataset files, sub-01, sub-03
+        term.wait_until(lambda s: "[x] sub-03" in s and selected_files(s), what="sub-03 ticked and counted")
+        term.keys("d")
+        term.wait_for("Download this selection?")
+        term.keys("y")
+        term.wait_for("Downloading")
+        term.wait_until(lambda s: re.search(r"\b[1-9]\d* done\b", s) is not None, what="a first file done")
+        term.keys("p")
+        term.wait_for("p resumes")
+        time.sleep(5)  # the user's pause (a step of the journey, not a measurement)
+        assert "finished:" not in term.screen(), "the run waits while paused"
+        term.keys("p")
+        screen = term.wait_for("finished:", timeout=120)
+        done, total = map(int, re.search(r"(\d+) done · 0 skipped · 0 failed · \d+ of (\d+) files",
+                                         screen).groups())
+        assert done == total, screen
+        term.keys("q")
+        assert term.wait_exit() == 0
+    assert not [r for r in s3.requests if r.status == 416], "no range past a file's end"
+    by_path = {local_path(data_dir, key): obj for key, obj in s3_objects.items()}
+    fetched = [p for p in data_dir.rglob("*") if p.is_file() and ".laion_fmri" not in p.parts]
+    assert len(fetched) == total and not [p for p in fetched if p.suffix == ".part"]
+    for path in fetched:
+        assert path.read_bytes() == by_path[path].data, path
+
+
+def test_data_use_form_wrong_then_right_by_keys_then_the_images(tmp_path, s3, access, s3_objects, data_dir):
+    """The stimulus images ask for the data-use form: typed with a bad email, submit is
+    refused on the field (nothing sent); corrected, access is granted and the images
+    download. Keys only: the form is filled as a user types it, tab by tab."""
+    with Terminal.start(tmp_path / "term", server_args(s3, access, data_dir), size=(80, 23),
+                        profile=XTERM_256) as term:
+        term.wait_for("CC0", "Accept (a)")
+        term.keys("a")
+        term.wait_for("Stimuli", "Nothing selected")
+        term.keys("End", "Right")
+        term.wait_for("Stimulus images")
+        term.keys("Down", "Space")
+        term.wait_until(lambda s: "[x] Stimulus images" in s and selected_files(s), what="the images ticked")
+        term.keys("d")
+        term.wait_for("Download this selection?")
+        term.keys("y")
+        term.wait_for("data-use agreement", "Full name")
+        for text in ("Ada Lovelace", "ada-at-uni", "Uni", "Prof. Babbage", "Decoding visual cortex responses."):
+            term.type(text)
+            term.keys("Tab")
+        term.keys("Space", "Tab", "Space", "C-s")  # both boxes ticked, then submit
+        term.wait_for("not a valid email address", "Fix the 1 field")
+        assert not [r for r in access.requests if r.path == "/api/v1/access/request"], "nothing sent"
+        term.keys("C-a", "C-k")  # the refused field has the focus: clear it
+        term.type("ada@uni-example.de")
+        term.keys("C-s")
+        term.wait_for("Access granted")
+        assert len([r for r in access.requests if r.path == "/api/v1/access/request"]) == 1
+        term.keys("Enter")
+        term.wait_for("finished:", timeout=120)
+        term.keys("q")
+        assert term.wait_exit() == 0
+    for name in ("task-images_stimuli.h5", "task-images_metadata.csv"):
+        assert (data_dir / "stimuli" / name).read_bytes() == s3_objects[f"stimuli/{name}"].data, name

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -21,8 +22,15 @@ from laion_fmri_tui.core.browse import BrowseNode, Fragment, covers, tick_state
 from laion_fmri_tui.core.units import size
 
 LOADING = "loading…"
-LABEL_WIDTH = 22
 SIZE_WIDTH = 10
+STATE_WIDTH = len(" complete")
+"""Room kept right of the size for the longest local-state word, so it is never cut."""
+MARK_WIDTH = len("[x] ")
+ICON_WIDTH = len(Tree.ICON_NODE)
+"""Tree draws "▶ " before expandable nodes only; leaves get as many blanks so names line up."""
+MIN_NAME = 6
+DEFAULT_ROW = 48
+"""Row width before the first layout (the tree's width in an 80-column window)."""
 
 
 @dataclass
@@ -67,6 +75,14 @@ class BucketTree(Tree[BrowseNode]):
         self._loaded: set[str] = set()
         self.errors: dict[str, str] = {}
         self.guide_depth = 2
+        self._row_width = DEFAULT_ROW
+
+    def on_resize(self) -> None:
+        """Rows are laid out for the tree's width: redo them when it changes."""
+        width = self.scrollable_content_region.width  # the scrollbar's column is always kept
+        if width > 0 and width != self._row_width:
+            self._row_width = width
+            self.refresh_labels()
 
     # loading ---------------------------------------------------------------
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[BrowseNode]) -> None:
@@ -192,14 +208,39 @@ class BucketTree(Tree[BrowseNode]):
         data = node.data
         if data is None or data.id == "root":
             return
-        node.set_label(self.label_for(data))
+        node.set_label(self.label_for(data, self._name_width(node)))
 
-    def label_for(self, data: BrowseNode) -> Text:
+    def _name_width(self, node: TreeNode[BrowseNode]) -> int:
+        """Cells left for the name once guides, icon, tick mark, size and state have theirs.
+
+        Sizes and states end at the same column on every row, whatever the
+        depth; the name gives way (it is elided), never the size or the state.
+        """
+        depth = 0
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            depth += 1
+            parent = parent.parent
+        used = depth * self.guide_depth + ICON_WIDTH + MARK_WIDTH + SIZE_WIDTH + STATE_WIDTH
+        return max(MIN_NAME, self._row_width - used)
+
+    def render_label(self, node: TreeNode[BrowseNode], base_style, style) -> Text:
+        text = super().render_label(node, base_style, style)
+        if not node.allow_expand:
+            text = Text(" " * ICON_WIDTH) + text
+        return text
+
+    def label_for(self, data: BrowseNode, name_width: int) -> Text:
+        if data.key is not None and not data.fragments:
+            # a file: nothing to tick, so its name may use the mark's cells
+            return self._with_size(data, Text(elide(data.label, name_width + MARK_WIDTH, keep_end=True)))
         if not data.fragments:
             mark = "   "
         else:
             mark = {"all": "[x]", "some": "[-]", "none": "[ ]"}[tick_state(data.fragments, self.selected)]
-        text = Text(f"{mark} {data.label:<{LABEL_WIDTH}}")
+        return self._with_size(data, Text(f"{mark} {elide(data.label, name_width)}"))
+
+    def _with_size(self, data: BrowseNode, text: Text) -> Text:
         stats = self.stats.get(data.id)
         if data.held_out:
             text.append(f"{'held out':>{SIZE_WIDTH}}", style="dim")
@@ -214,3 +255,18 @@ class BucketTree(Tree[BrowseNode]):
             if stats.state != "absent":
                 text.append(f" {stats.state}", style=STATE_STYLE.get(stats.state, ""))
         return text
+
+
+def elide(name: str, width: int, *, keep_end: bool = False) -> str:
+    """``name`` in exactly ``width`` cells: padded, or cut with an ellipsis.
+
+    File names keep their end (a session's files share a long prefix and
+    differ in the description and type at the end); group labels keep their
+    start.
+    """
+    if cell_len(name) <= width:
+        return name + " " * (width - cell_len(name))
+    if keep_end:
+        tail = name[-(width - 1):]
+        return "…" + " " * (width - 1 - cell_len(tail)) + tail
+    return set_cell_size(name, width - 1) + "…"
