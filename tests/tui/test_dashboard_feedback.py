@@ -93,3 +93,24 @@ async def test_a_long_eta_fits_its_label_at_80_columns(context) -> None:
         assert len(text) <= label.size.width, (text, label.size.width)
         await pilot.press("c", "y")
         await wait_for(pilot, lambda: screen.phase == "cancelled", "the cancel")
+
+
+async def test_the_header_says_paused_while_paused(context, s3) -> None:
+    """p: the header stops saying "Downloading" until p again."""
+    plan = context.service().plan(ses02())
+    s3.throttle(max(plan.items, key=lambda item: item.size).key, 64 * 1024)  # the run outlasts the keys
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 23)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: screen.phase == "running", "the run to start")
+        assert text_of(screen, "#transfers-target").startswith("Downloading ")
+        await pilot.press("p")
+        await pilot.pause(0.1)
+        assert text_of(screen, "#transfers-target").startswith("Paused (p resumes): ")
+        await pilot.press("p")
+        await pilot.pause(0.1)
+        assert text_of(screen, "#transfers-target").startswith("Downloading ")
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: screen.phase == "cancelled", "the cancel")

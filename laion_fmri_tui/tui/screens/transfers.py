@@ -129,8 +129,9 @@ class TransfersScreen(Screen[None]):
         self.progress = plan_progress(plan)
         self.rates = ()
         self.phase = "starting"
-        self.query_one("#transfers-target", Static).update(
-            f"Downloading {count(plan.files, 'file')} ({size(plan.bytes_to_fetch)} to fetch) into {plan.data_dir}")
+        self._downloading = (f"Downloading {count(plan.files, 'file')} ({size(plan.bytes_to_fetch)} to fetch) "
+                             f"into {plan.data_dir}")
+        self.query_one("#transfers-target", Static).update(self._downloading)
         self._show_status("")
         self._started = self._clock()
         self._transfer(self.app.context.service(), plan, self._bridge, self._handle)
@@ -235,6 +236,9 @@ class TransfersScreen(Screen[None]):
         self._handle.set_paused(paused)
         if self.phase != "starting":
             self.phase = "paused" if paused else "running"
+        # The header says what is happening now: not "Downloading" while nothing moves.
+        self.query_one("#transfers-target", Static).update(
+            self._downloading.replace("Downloading", "Paused (p resumes):", 1) if paused else self._downloading)
         self.refresh_bindings()
 
     def action_bandwidth(self) -> None:
