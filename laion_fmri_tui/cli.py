@@ -57,7 +57,7 @@ def _headless_end(code: int, *, whole_process: bool) -> int:
 def app_parser() -> argparse.ArgumentParser:
     from laion_fmri_tui import __version__
     from laion_fmri_tui.batch.args import (COMMANDS_HELP, DEFAULT_JOBS, KeepLinesFormatter, OneLineParser,
-                                           parse_duration)
+                                           add_network_arguments, parse_duration)
     from laion_fmri_tui.core.transfer.settings import EngineSettings
 
     parser = OneLineParser(
@@ -68,12 +68,8 @@ def app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true",
                         help="try every screen offline, against local servers and synthetic data")
     parser.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
-    parser.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (env LAION_FMRI_S3_ENDPOINT_URL)")
+    add_network_arguments(parser)
     parser.add_argument("--access-url", metavar="URL", help="access service (env LAION_FMRI_ACCESS_URL)")
-    parser.add_argument("--proxy", metavar="URL",
-                        help="http://[user:pass@]host:port for every request (default: HTTPS_PROXY etc.)")
-    parser.add_argument("--ca-bundle", metavar="FILE",
-                        help="PEM file of CAs to trust too (default: AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
     parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
                         help=f"ranged parts in flight (default {DEFAULT_JOBS}; 4 x N requests in all)")
     parser.add_argument("--max-bandwidth", metavar="RATE",

@@ -101,13 +101,7 @@ def build_parser() -> OneLineParser:
                         help="you accept the terms of use and have read the privacy notice")
     how = parser.add_argument_group("how")
     how.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
-    how.add_argument("--endpoint-url", metavar="URL",
-                     help="S3 endpoint (default: AWS; env LAION_FMRI_S3_ENDPOINT_URL)")
-    how.add_argument("--proxy", metavar="URL",
-                     help="http://[user:pass@]host:port for every request (default: HTTPS_PROXY, HTTP_PROXY, "
-                     "ALL_PROXY; NO_PROXY applies)")
-    how.add_argument("--ca-bundle", metavar="FILE",
-                     help="PEM file of CAs to trust too (default: AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
+    add_network_arguments(how)
     how.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
                      help=f"ranged parts in flight (default {DEFAULT_JOBS}); "
                           "with whole small files, up to 4 x N requests at once")
@@ -152,6 +146,18 @@ SELECTION_DESTS = ("subject", *FILTER_FLAGS, "only", "include_embeddings", "incl
                    "include_captions", "include_stimuli",
                    *(f"include_{c}" for c in COMPONENTS if c not in DEFAULT_COMPONENTS))
 """The flags that say what to fetch; a ``--plan`` file says that instead."""
+
+
+def add_network_arguments(group) -> None:
+    """``--endpoint-url``, ``--proxy`` and ``--ca-bundle``: one definition for
+    ``--batch``, ``info`` and the app, so the three cannot drift apart."""
+    group.add_argument("--endpoint-url", metavar="URL",
+                       help="S3 endpoint (default: AWS; env LAION_FMRI_S3_ENDPOINT_URL)")
+    group.add_argument("--proxy", metavar="URL",
+                       help="http://[user:pass@]host:port for every request (default: HTTPS_PROXY, HTTP_PROXY, "
+                       "ALL_PROXY; NO_PROXY applies)")
+    group.add_argument("--ca-bundle", metavar="FILE",
+                       help="PEM file of CAs to trust too (default: AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
 
 
 def check_plan_flags(args: argparse.Namespace) -> None:

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from laion_fmri_tui.batch.args import PROG, OneLineParser, only_all
+from laion_fmri_tui.batch.args import PROG, OneLineParser, add_network_arguments, only_all
 from laion_fmri_tui.batch.exit_codes import ExitCode
 from laion_fmri_tui.batch.safe_output import SafeStream, printable
 from laion_fmri_tui.core import config
@@ -66,16 +66,10 @@ def info_parser() -> CommandParser:
     parser.add_argument("--data-dir", metavar="DIR",
                         help="whose files count as local (default: the configured one, if any); "
                              "read only, so a read-only directory is fine")
-    parser.add_argument("--endpoint-url", metavar="URL",
-                        help="S3 endpoint (default: AWS; env LAION_FMRI_S3_ENDPOINT_URL)")
     parser.add_argument("--access-url", metavar="URL",
                         help="access service whose public manifest gives the stimulus files' sha256 "
                              "(env LAION_FMRI_ACCESS_URL)")
-    parser.add_argument("--proxy", metavar="URL",
-                        help="http://[user:pass@]host:port for every request (default: HTTPS_PROXY, "
-                             "HTTP_PROXY, ALL_PROXY; NO_PROXY applies)")
-    parser.add_argument("--ca-bundle", metavar="FILE",
-                        help="PEM file of CAs to trust too (default: AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE)")
+    add_network_arguments(parser)
     return parser
 
 
