@@ -3,21 +3,12 @@ encoding on stdout; the files are all fetched, the exit code tells, no traceback
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
-from batchtools import batch_command, batch_env
+from batchtools import batch_command, batch_env, planned
 
 ARGS = ("--subject", "01", "--ses", "02", "--part-size", "1M", "--accept-license")
-
-
-def planned(s3, data_dir: Path) -> list[dict]:
-    dry = subprocess.run(batch_command(*ARGS, "--dry-run", "--json", "--data-dir", str(data_dir),
-                                       "--endpoint-url", s3.url),
-                         capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
-    assert dry.returncode == 0, dry.stderr
-    return json.loads(dry.stdout.splitlines()[0])["items"]
 
 
 def all_fetched(items: list[dict], s3_objects) -> None:
@@ -26,7 +17,7 @@ def all_fetched(items: list[dict], s3_objects) -> None:
 
 
 def test_stdout_on_a_full_disk(s3, data_dir, s3_objects):
-    items = planned(s3, data_dir)
+    items = planned(s3, data_dir, *ARGS)
     with open("/dev/full", "w") as full:
         result = subprocess.run(batch_command(*ARGS, "--data-dir", str(data_dir), "--endpoint-url", s3.url),
                                 stdout=full, stderr=subprocess.PIPE, text=True, env=batch_env(),
@@ -39,7 +30,7 @@ def test_stdout_on_a_full_disk(s3, data_dir, s3_objects):
 
 def test_stdout_a_pipe_closed_after_one_line(s3, data_dir, s3_objects):
     """As ``laion-fmri-tui --batch ... | head -1``."""
-    items = planned(s3, data_dir)
+    items = planned(s3, data_dir, *ARGS)
     proc = subprocess.Popen(batch_command(*ARGS, "--data-dir", str(data_dir), "--endpoint-url", s3.url),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=batch_env(),
                             stdin=subprocess.DEVNULL)
@@ -55,7 +46,7 @@ def test_stdout_a_pipe_closed_after_one_line(s3, data_dir, s3_objects):
 def test_an_ascii_only_encoding_with_a_non_ascii_data_dir(s3, tmp_path, s3_objects):
     data_dir = tmp_path / "dätä-ü"
     data_dir.mkdir()
-    items = planned(s3, data_dir)
+    items = planned(s3, data_dir, *ARGS)
     result = subprocess.run(batch_command(*ARGS, "--data-dir", str(data_dir), "--endpoint-url", s3.url),
                             capture_output=True, env=batch_env(PYTHONIOENCODING="ascii"),
                             stdin=subprocess.DEVNULL, timeout=120)

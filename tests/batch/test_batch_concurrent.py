@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from batchtools import batch_command, batch_env, files_under
+from batchtools import batch_command, batch_env, planned, files_under
 
 from laion_fmri_tui.core.bids import bidsify_local_key
 from laion_fmri_tui.devserver import synthetic
@@ -34,17 +34,9 @@ def leftovers(data_dir: Path) -> list[str]:
     return [p for p in files_under(data_dir) if ".part" in p or p.endswith(".lock")]
 
 
-def planned(s3, data_dir: Path) -> list[dict]:
-    dry = subprocess.run(batch_command(*ARGS, "--dry-run", "--json", "--data-dir", str(data_dir),
-                                       "--endpoint-url", s3.url),
-                         capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
-    assert dry.returncode == 0, dry.stderr
-    return json.loads(dry.stdout.splitlines()[0])["items"]
-
-
 @pytest.mark.parametrize("runs", [2, 2, 4, 4], ids=["two-a", "two-b", "four-a", "four-b"])
 def test_concurrent_runs_fetch_each_file_once_and_all_exit_0(s3, licensed_data_dir, s3_objects, runs):
-    items = planned(s3, licensed_data_dir)
+    items = planned(s3, licensed_data_dir, *ARGS)
     s3.clear_log()
     s3.throttle(synthetic.MULTIPART_KEY, 1 * MIB)  # per GET: the big file takes seconds, so runs meet on it
     procs = [start(s3, licensed_data_dir, *ARGS) for _ in range(runs)]
