@@ -60,6 +60,23 @@ def wait_port(host: str, port: int, process: subprocess.Popen | None = None, tim
     raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
+def site_ca(directory: Path, name: str = "site-ca.pem"):
+    """A site's private CA (trustme) and the PEM file a user would pass as --ca-bundle."""
+    import trustme
+
+    authority = trustme.CA()
+    pem = directory / name
+    authority.cert_pem.write_to_path(str(pem))
+    return authority, pem
+
+
+def tls_for(authority, *names: str) -> ssl.SSLContext:
+    """A server-side TLS context with a certificate for ``names`` signed by ``authority``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(*names).configure_cert(context)
+    return context
+
+
 class Front:
     """TLS (or plain TCP) on ``host:port``, relayed to ``target``; only ``allow`` gets in."""
 

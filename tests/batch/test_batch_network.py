@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trustme
 from batchtools import batch_command, batch_env, files_under
-from network_stands import Front, blackhole, free_port, mitmproxy, tinyproxy, with_hosts
+from network_stands import Front, blackhole, free_port, mitmproxy, site_ca, tinyproxy, tls_for, with_hosts
 
 SELECTION = ("--subject", "03", "--ses", "01")
 PROG = "laion-fmri-tui"
@@ -26,16 +26,11 @@ REGIONAL = "s3.us-west-2.amazonaws.com"
 
 @pytest.fixture
 def ca(tmp_path: Path) -> tuple[trustme.CA, Path]:
-    authority = trustme.CA()
-    pem = tmp_path / "site-ca.pem"
-    authority.cert_pem.write_to_path(str(pem))
-    return authority, pem
+    return site_ca(tmp_path)
 
 
 def _tls(authority: trustme.CA, *names: str):
-    context = trustme.ssl.create_default_context(trustme.ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert(*names).configure_cert(context)
-    return context
+    return tls_for(authority, *names)
 
 
 def _run(*args: str, command: list[str] | None = None, timeout: float = 120, **env: str):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import trustme
 from batchtools import batch_command, batch_env, files_under
-from network_stands import Front, free_port, need, tinyproxy
+from network_stands import Front, free_port, need, site_ca, tinyproxy, tls_for
 
 SELECTION = ("--subject", "03", "--ses", "01")
 PROG = "laion-fmri-tui"
@@ -35,12 +35,6 @@ def _one_line(result: subprocess.CompletedProcess) -> str:
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     return lines[0]
-
-
-def _tls(authority: trustme.CA, *names: str):
-    context = trustme.ssl.create_default_context(trustme.ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert(*names).configure_cert(context)
-    return context
 
 
 class _Refusing(http.server.BaseHTTPRequestHandler):
@@ -155,7 +149,7 @@ def test_a_proxy_refusing_plain_http_with_its_own_page_is_named(refusing_proxy, 
 
 def _behind_tls(s3, authority: trustme.CA, name: str, bundle: Path, data_dir: Path) -> subprocess.CompletedProcess:
     """A run against the local S3 behind TLS with a certificate for ``name``, trusting ``bundle``."""
-    front = Front(("127.0.0.1", s3.port), _tls(authority, name), allow=None)
+    front = Front(("127.0.0.1", s3.port), tls_for(authority, name), allow=None)
     try:
         return _run(*SELECTION, "--endpoint-url", f"https://127.0.0.1:{front.port}", "--data-dir", str(data_dir),
                     "--ca-bundle", str(bundle))
@@ -164,9 +158,7 @@ def _behind_tls(s3, authority: trustme.CA, name: str, bundle: Path, data_dir: Pa
 
 
 def test_a_trusted_certificate_for_another_name_says_the_name_does_not_match(s3, licensed_data_dir, tmp_path):
-    authority = trustme.CA()
-    pem = tmp_path / "ca.pem"
-    authority.cert_pem.write_to_path(str(pem))
+    authority, pem = site_ca(tmp_path, "ca.pem")
     result = _behind_tls(s3, authority, "other.example", pem, licensed_data_dir)
     assert result.returncode == 4
     line = _one_line(result)
@@ -212,11 +204,9 @@ def test_a_proxy_refusing_the_plain_http_access_service_is_named_exit_4(tmp_path
 
 
 def test_a_proxy_refusing_the_access_service_tunnel_is_named(tmp_path, s3, access):
-    authority = trustme.CA()
-    pem = tmp_path / "ca.pem"
-    authority.cert_pem.write_to_path(str(pem))
+    authority, pem = site_ca(tmp_path, "ca.pem")
     port = int(access.url.rsplit(":", 1)[1].strip("/"))
-    front = Front(("127.0.0.1", port), _tls(authority, "127.0.0.1"), allow=None)
+    front = Front(("127.0.0.1", port), tls_for(authority, "127.0.0.1"), allow=None)
     url = f"https://127.0.0.1:{front.port}"
     try:
         untrusted = _run(*ASK, "--endpoint-url", s3.url, "--access-url", url)

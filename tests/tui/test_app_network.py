@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import trustme
 
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.s3 import S3Settings
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.browser import BrowserScreen
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
-from network_stands import Front, tinyproxy
+from network_stands import Front, site_ca, tinyproxy, tls_for
 from pilot_helpers import open_node, settle
 
 
@@ -19,12 +18,8 @@ async def test_the_browser_lists_the_bucket_through_the_proxy(context, s3, tmp_p
     """The bucket is reachable only through tinyproxy (HTTPS_PROXY), over TLS
     signed by a site CA given as the app's --ca-bundle: the tree fills, and
     the proxy's log shows the tunnel."""
-    authority = trustme.CA()
-    pem = tmp_path / "site-ca.pem"
-    authority.cert_pem.write_to_path(str(pem))
-    server_tls = trustme.ssl.create_default_context(trustme.ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1").configure_cert(server_tls)
-    front = Front(("127.0.0.1", s3.port), server_tls)
+    authority, pem = site_ca(tmp_path)
+    front = Front(("127.0.0.1", s3.port), tls_for(authority, "127.0.0.1"))
     try:
         with tinyproxy(tmp_path) as (port, log):
             monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import trustme
 from keys import open_by_keys, tick_by_keys
-from network_stands import Front, tinyproxy
+from network_stands import Front, site_ca, tinyproxy, tls_for
 from pilot_helpers import settle
 
 from laion_fmri_tui.core.http.network import NetworkSettings
@@ -96,12 +96,8 @@ async def test_the_shown_command_goes_through_the_apps_proxy_and_ca_bundle(conte
     """The bucket answers only through tinyproxy, over TLS signed by a site CA;
     the app was given both as --proxy and --ca-bundle (not the environment):
     the shown command carries them, so run as written it plans the app's files."""
-    authority = trustme.CA()
-    pem = tmp_path / "site-ca.pem"
-    authority.cert_pem.write_to_path(str(pem))
-    server_tls = trustme.ssl.create_default_context(trustme.ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1").configure_cert(server_tls)
-    front = Front(("127.0.0.1", s3.port), server_tls)
+    authority, pem = site_ca(tmp_path)
+    front = Front(("127.0.0.1", s3.port), tls_for(authority, "127.0.0.1"))
     try:
         with tinyproxy(tmp_path) as (port, log):
             network = NetworkSettings(proxy=f"http://127.0.0.1:{port}", ca_bundle=str(pem))
