@@ -117,12 +117,21 @@ async def _levels(url: str, data_dir: Path) -> dict:
         tree.focus()
         for level in LEVELS:
             _, node = await _wait(pilot, lambda level=level: _tree_node(app, BucketTree, level))
-            tree.move_cursor(node)
+            for _ in range(100):        # the tree may still move its cursor after a level filled
+                tree.move_cursor(node)
+                await pilot.pause(0.05)
+                if tree.cursor_node is node:
+                    break
             await pilot.pause(0.2)
             pressed = time.monotonic()
             _key(app, "right", "")
-            await _until(lambda node=node: node.is_expanded and node.children
-                         and all(child.data is not None for child in node.children))
+            try:
+                await _until(lambda node=node: node.is_expanded and node.children
+                             and all(child.data is not None for child in node.children), timeout=20)
+            except TimeoutError:
+                raise TimeoutError(f"{level} did not open: expanded {node.is_expanded}, focus {app.focused}, "
+                                   f"cursor {tree.cursor_node and tree.cursor_node.label}, children "
+                                   f"{[str(c.label) for c in node.children][:4]}") from None
             times.append(time.monotonic() - pressed)
     return {"levels": times, "level_names": list(LEVELS)}
 

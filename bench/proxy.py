@@ -417,7 +417,8 @@ class ShapingProxy:
                 if (up_close or (not no_body and not framed)
                         or "close" in (_get(headers, "Connection") or "").lower()):
                     break
-        except (_Closed, ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (_Closed, OSError, asyncio.IncompleteReadError, ValueError, RuntimeError):
+            # RuntimeError: asyncio's sendfile to a client that went away (killed)
             st.errors += 1
         except asyncio.CancelledError:
             pass
