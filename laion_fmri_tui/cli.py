@@ -102,9 +102,9 @@ def run_app(argv: list[str]) -> int:
 
 
 def _run_app(args, stops: SignalExit) -> int:
-    from laion_fmri_tui.core import config
+    from laion_fmri_tui.core.disk import datadir
     from laion_fmri_tui.core.http.network import NetworkSettings
-    from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
+    from laion_fmri_tui.core.s3.endpoint import S3Settings, endpoint_from_env
     from laion_fmri_tui.core.transfer.engine import EngineSettings
     from laion_fmri_tui.tui.context import AppContext
 
@@ -120,7 +120,7 @@ def _run_app(args, stops: SignalExit) -> int:
                                  engine=engine, access_url=access_url, demo=True,
                                  program=running_program())
             return _launch(context, args.mouse, stops)
-    data_dir = config.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
+    data_dir = datadir.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
     network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
     context = AppContext(data_dir=data_dir,
                          s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network,
@@ -141,13 +141,13 @@ def running_program() -> tuple[str, ...]:
 
 
 def _configured() -> Path | None:
-    from laion_fmri_tui.core import config
+    from laion_fmri_tui.core.disk import datadir
     from laion_fmri_tui.core.errors import DataDirError
 
-    if config.configured_data_dir() is None:
+    if datadir.configured_data_dir() is None:
         return None
     try:
-        return config.resolve_data_dir(None)
+        return datadir.resolve_data_dir(None)
     except DataDirError:
         return None  # a configured directory that vanished: ask again
 

@@ -13,13 +13,13 @@ from typing import NoReturn
 
 from laion_fmri_tui import __version__
 from laion_fmri_tui.batch import sbatch
-from laion_fmri_tui.core import shard
+from laion_fmri_tui.core.plan import shard
 from laion_fmri_tui.core import units
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.http import retry
 from laion_fmri_tui.core.redact import redact_arguments
 from laion_fmri_tui.core.transfer.settings import EngineSettings
-from laion_fmri_tui.core.selection import (
+from laion_fmri_tui.core.plan.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
     normalise_models, normalise_subject,
 )

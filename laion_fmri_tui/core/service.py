@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from laion_fmri_tui.core import planner
-from laion_fmri_tui.core.catalog import LISTING_THREADS, Catalog, unreachable
-from laion_fmri_tui.core.plan import Plan, PlanItem
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.s3_http import ListingError, S3Http
-from laion_fmri_tui.core.selection import Selection
+from laion_fmri_tui.core.plan import planner
+from laion_fmri_tui.core.s3.catalog import LISTING_THREADS, Catalog, unreachable
+from laion_fmri_tui.core.models import Plan, PlanItem
+from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.s3.client import ListingError, S3Http
+from laion_fmri_tui.core.plan.selection import Selection
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from laion_fmri_tui.core.access.form import AccessForm
     from laion_fmri_tui.core.transfer.access_source import AccessSource
     from laion_fmri_tui.core.transfer.engine import TransferEngine
-    from laion_fmri_tui.core.transfer.s3_get import S3GetSource
+    from laion_fmri_tui.core.s3.get import S3GetSource
 
 
 @dataclass
@@ -82,7 +82,7 @@ class DownloadService:
         :meth:`list_ahead` and :meth:`plan`, while the listings' round trip
         would otherwise leave the CPU idle."""
         from laion_fmri_tui.core.transfer import engine  # noqa: F401
-        from laion_fmri_tui.core.transfer import s3_get  # noqa: F401
+        from laion_fmri_tui.core.s3 import get  # noqa: F401
 
     def plan(self, selection: Selection) -> Plan:
         """List what the selection covers and classify what is on disk.
@@ -165,7 +165,7 @@ class DownloadService:
         before any transfer starts.
         """
         from laion_fmri_tui.core.transfer.engine import TransferEngine
-        from laion_fmri_tui.core.transfer.s3_get import S3GetSource
+        from laion_fmri_tui.core.s3.get import S3GetSource
 
         if self._objects is None:
             self._objects = S3GetSource(self._http, self.settings.s3.bucket)

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from textual.app import App
 
-from laion_fmri_tui.core import config, licence
-from laion_fmri_tui.core import engine_process
+from laion_fmri_tui.core.disk import datadir
+
+from laion_fmri_tui.core import licence
+from laion_fmri_tui.core.run import engine_process
 from laion_fmri_tui.styles import stylesheet
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.context import AppContext
@@ -118,4 +120,4 @@ def _import_dialogs() -> None:
 
 def default_data_dir() -> Path:
     """What the first-run screen proposes: the configured one, else ~/laion-fmri-data."""
-    return config.configured_data_dir() or Path.home() / "laion-fmri-data"
+    return datadir.configured_data_dir() or Path.home() / "laion-fmri-data"

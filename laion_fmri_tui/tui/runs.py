@@ -12,10 +12,10 @@ import dataclasses
 import threading
 from collections.abc import Collection
 
-from laion_fmri_tui.core.plan import LocalState, Plan
-from laion_fmri_tui.core.transfer import tempnames
-from laion_fmri_tui.core.transfer.filelock import UnsafePathError
-from laion_fmri_tui.core.engine_process import EngineProcess
+from laion_fmri_tui.core.models import LocalState, Plan
+from laion_fmri_tui.core.disk import tempnames
+from laion_fmri_tui.core.disk.filelock import UnsafePathError
+from laion_fmri_tui.core.run.engine_process import EngineProcess
 
 
 class EngineHandle:

@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from laion_fmri_tui.core import engine_process
+from laion_fmri_tui.core.run import engine_process
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.access.errors import AccessRequiredError
-from laion_fmri_tui.core.engine_process import EngineProcess
+from laion_fmri_tui.core.run.engine_process import EngineProcess
 from laion_fmri_tui.core.errors import LaionFmriError
-from laion_fmri_tui.core.plan import Plan, PlanItem
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.models import Plan, PlanItem
+from laion_fmri_tui.core.disk import partfile
 from laion_fmri_tui.devserver import synthetic
 from test_engine import Recorder, service, ses02  # noqa: F401 (service is a fixture)
 

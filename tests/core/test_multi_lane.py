@@ -17,17 +17,17 @@ from pathlib import Path
 import pytest
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.s3_http import S3Http
-from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.s3.client import S3Http
+from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.multi_lane import room_for
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.s3_get import S3GetSource
+from laion_fmri_tui.core.s3.get import S3GetSource
 from laion_fmri_tui.devserver import synthetic
 
 MIB = 1024 * 1024

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.selection import Selection
+from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.plan.selection import Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer.engine import EngineSettings
 

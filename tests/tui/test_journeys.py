@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import Checkbox, TextArea
 
-from laion_fmri_tui.core.bids import bidsify_local_key
-from laion_fmri_tui.core.config import config_path
+from laion_fmri_tui.core.plan.bids import bidsify_local_key
+from laion_fmri_tui.core.disk.datadir import config_path
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.browser import BrowserScreen
 from laion_fmri_tui.tui.screens.dua_form import DuaFormScreen

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from laion_fmri_tui.core import engine_process
+from laion_fmri_tui.core.run import engine_process
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.plan import LocalState, Plan
-from laion_fmri_tui.core.selection import Filters, Selection
-from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.core.models import LocalState, Plan
+from laion_fmri_tui.core.plan.selection import Filters, Selection
+from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.devserver import synthetic
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.bridge import EngineBridge
@@ -243,7 +243,7 @@ def _engine_children() -> list[int]:
             cmdline = (status.parent / "cmdline").read_bytes()
         except OSError:  # it ended while we looked
             continue
-        if int(ppid) == os.getpid() and b"laion_fmri_tui.core.engine_process" in cmdline:
+        if int(ppid) == os.getpid() and b"laion_fmri_tui.core.run.engine_process" in cmdline:
             found.append(int(status.parent.name))
     spare = engine_process.prewarm()
     return [pid for pid in found if pid != spare]
@@ -330,8 +330,8 @@ def test_bridge_keeps_the_newest_snapshot_and_every_file_event_in_order() -> Non
 
 
 def test_retry_plan_measures_the_partial_file_again(tmp_path: Path) -> None:
-    from laion_fmri_tui.core.plan import PlanItem
-    from laion_fmri_tui.core.transfer import partfile
+    from laion_fmri_tui.core.models import PlanItem
+    from laion_fmri_tui.core.disk import partfile
 
     items = tuple(PlanItem(key=k, dest=tmp_path / k, size=100, etag="e", component="dataset")
                   for k in ("a", "b"))

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from laion_fmri_tui.core.http.retry import RetrySettings
-from laion_fmri_tui.core.transfer.verify import MIB
+from laion_fmri_tui.core.transfer.content_checks import MIB
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.widgets.tree import TreeNode
 
-from laion_fmri_tui.core.browse import ROOT, BrowseNode, BucketBrowser, selections_for
+from laion_fmri_tui.core.plan.browse import ROOT, BrowseNode, BucketBrowser, selections_for
 from laion_fmri_tui.core.errors import LaionFmriError, NoMatchingDataError
-from laion_fmri_tui.core.plan import Plan
-from laion_fmri_tui.core.planner import companion_keys
-from laion_fmri_tui.core.selection import Filters
+from laion_fmri_tui.core.models import Plan
+from laion_fmri_tui.core.plan.planner import companion_keys
+from laion_fmri_tui.core.plan.selection import Filters
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.filters import parse_filters
 from laion_fmri_tui.tui.widgets.bucket_tree import NO_MATCH, BucketTree, NodeStats

@@ -29,8 +29,8 @@ from textual.worker import Worker, WorkerState
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
-from laion_fmri_tui.core.plan import Plan
-from laion_fmri_tui.core.engine_process import EngineProcess
+from laion_fmri_tui.core.models import Plan
+from laion_fmri_tui.core.run.engine_process import EngineProcess
 from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.core.units import count, rate, size
 from laion_fmri_tui.tui.bridge import EngineBridge

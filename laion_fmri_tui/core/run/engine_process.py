@@ -9,7 +9,7 @@ coalesced by the engine) come back over a pipe, and pause, resume, cancel and
 the bandwidth cap go the other way. ``--batch`` has no event loop to starve
 and keeps the engine in-process.
 
-The child is ``python -m laion_fmri_tui.core.engine_process``; pickled
+The child is ``python -m laion_fmri_tui.core.run.engine_process``; pickled
 messages go over its stdin (settings, plan, then commands) and stdout
 (events, a batch at a time: :class:`_Outbox`). Plain ``subprocess`` rather than ``multiprocessing``: the app
 replaces ``sys.stderr`` with a capture that has no file descriptor, which
@@ -34,7 +34,7 @@ from typing import BinaryIO
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
-from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.models import Plan
 
 
 _spare_lock = threading.Lock()

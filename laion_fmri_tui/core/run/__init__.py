@@ -1,0 +1,2 @@
+"""Running a plan: the transfer engine in a child process for the app.
+"""
