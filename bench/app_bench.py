@@ -80,6 +80,7 @@ async def app_download(url: str, data_dir: Path, keys: bool) -> dict:
         plan = app.screen.plan
         started, cpu = time.monotonic(), time.process_time()
         await pilot.press("d")
+        await confirm_review(pilot, app)
         screen = await _wait(pilot, lambda: app.screen if isinstance(app.screen, TransfersScreen) else None)
         while screen.transfers_running:
             await asyncio.sleep(0.5 if keys else 0.02)
@@ -114,6 +115,16 @@ THINK_TIME = 2.0
 """Seconds between the tree appearing and the first key, as a person takes to
 read it: the app starts its engine process and imports its dialogs a second
 after start, which a scripted user pressing ``d`` at once would race."""
+
+
+async def confirm_review(pilot, app) -> None:
+    """``d`` shows the plan to review first; ``y`` starts it (as a user confirms)."""
+    from laion_fmri_tui.tui.screens.review import ReviewScreen
+    from laion_fmri_tui.tui.screens.transfers import TransfersScreen
+
+    screen = await _wait(pilot, lambda: app.screen if isinstance(app.screen, (ReviewScreen, TransfersScreen)) else None)
+    if isinstance(screen, ReviewScreen):
+        await pilot.press("y")
 
 
 def _key(app, key: str, char: str) -> None:

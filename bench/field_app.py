@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from app_bench import THINK_TIME, _key, _tree_node, _until, _wait, licensed  # noqa: E402
+from app_bench import THINK_TIME, _key, _tree_node, _until, _wait, confirm_review, licensed  # noqa: E402
 from contenders import Context, base_env, tool  # noqa: E402
 
 LEVELS = ("sub-01", "sub-01/glmsingle", "sub-01/glmsingle/ses-01")
@@ -103,8 +103,18 @@ def keys_while_downloading(url: str, work: Path, cpus, seconds: float, extra_env
     return _drive("keys", url, work, cpus, extra_env, seconds)
 
 
+async def _put_cursor(pilot, tree, node) -> None:
+    """The cursor on ``node`` (the tree may still move it after a level filled)."""
+    for _ in range(100):
+        tree.move_cursor(node)
+        await pilot.pause(0.05)
+        if tree.cursor_node is node:
+            return
+    raise TimeoutError(f"the cursor did not stay on {node.label}")
+
+
 async def _levels(url: str, data_dir: Path) -> dict:
-    from laion_fmri_tui.core.s3 import S3Settings
+    from laion_fmri_tui.core.s3.endpoint import S3Settings
     from laion_fmri_tui.tui.app import LaionFmriApp
     from laion_fmri_tui.tui.context import AppContext
     from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
@@ -117,11 +127,7 @@ async def _levels(url: str, data_dir: Path) -> dict:
         tree.focus()
         for level in LEVELS:
             _, node = await _wait(pilot, lambda level=level: _tree_node(app, BucketTree, level))
-            for _ in range(100):        # the tree may still move its cursor after a level filled
-                tree.move_cursor(node)
-                await pilot.pause(0.05)
-                if tree.cursor_node is node:
-                    break
+            await _put_cursor(pilot, tree, node)
             await pilot.pause(0.2)
             pressed = time.monotonic()
             _key(app, "right", "")
@@ -137,7 +143,7 @@ async def _levels(url: str, data_dir: Path) -> dict:
 
 
 async def _keys(url: str, data_dir: Path, seconds: float) -> dict:
-    from laion_fmri_tui.core.s3 import S3Settings
+    from laion_fmri_tui.core.s3.endpoint import S3Settings
     from laion_fmri_tui.tui.app import LaionFmriApp
     from laion_fmri_tui.tui.context import AppContext
     from laion_fmri_tui.tui.screens.help import HelpScreen
@@ -149,12 +155,18 @@ async def _keys(url: str, data_dir: Path, seconds: float) -> dict:
     async with app.run_test(size=(80, 24)) as pilot:
         tree, node = await _wait(pilot, lambda: _tree_node(app, BucketTree, "sub-01"))
         await asyncio.sleep(THINK_TIME)
-        tree.move_cursor(node)
+        await _put_cursor(pilot, tree, node)
         await pilot.press("space")
         await _wait(pilot, lambda: getattr(app.screen, "plan", None) is not None
                     and app.screen.plan.files > 0 and not any(w.is_running for w in app.workers))
         await pilot.press("d")
-        screen = await _wait(pilot, lambda: app.screen if isinstance(app.screen, TransfersScreen) else None)
+        await confirm_review(pilot, app)
+        try:
+            screen = await _wait(pilot, lambda: app.screen if isinstance(app.screen, TransfersScreen) else None,
+                                 timeout=30)
+        except TimeoutError:
+            raise TimeoutError(f"d did not start a download: on {type(app.screen).__name__}, "
+                               f"{app.screen.plan if hasattr(app.screen, 'plan') else ''}") from None
         started = time.monotonic()
         while screen.transfers_running and time.monotonic() - started < seconds:
             await asyncio.sleep(0.5)
