@@ -18,6 +18,8 @@
   the help screen is the active screen is recorded, then ``escape`` closes it.
   (Composing help twice a second is not what a user watching the dashboard
   does, so these runs do not count towards the app's rate.)
+* **pinning**: the rig (rclone, the shaping proxy: this process) runs on the first
+  core, the app, its engine process and `--batch` on the second (`--no-pin`: shared).
 * **first screen**: the installed ``laion-fmri-tui`` started in tmux at 80x24
   with a licensed data directory, from the spawn until the bucket tree shows
   ``sub-01`` (its first listing done), median of the runs.
@@ -45,6 +47,14 @@ from objects import LocalObjects  # noqa: E402
 from proxy import ShapingProxy  # noqa: E402
 from scenarios import BUCKET, SCENARIOS, bucket_dir, build, etags  # noqa: E402
 from servers import RcloneS3  # noqa: E402
+
+
+CLIENT_CPUS: set[int] | None = None
+"""The client's core (``main`` pins the rig, this process, to the other one)."""
+
+
+def _pin():
+    return (lambda: os.sched_setaffinity(0, CLIENT_CPUS)) if CLIENT_CPUS else None
 
 
 def licensed(folder: Path) -> Path:
@@ -175,8 +185,7 @@ def drive_app(url: str, data_dir: Path, home: Path, keys: bool) -> dict:
     the shaping proxy is a thread of this process and must not share its GIL."""
     env = base_env(Context(url, data_dir, [], (), home), {})
     out = subprocess.run([sys.executable, __file__, "--drive-app", url, str(data_dir), *(["--keys"] if keys else [])],
-                         env=env,
-                         capture_output=True, text=True, timeout=900)
+                         env=env, capture_output=True, text=True, timeout=900, preexec_fn=_pin())
     if out.returncode != 0:
         raise RuntimeError(f"driving the app failed: {out.stderr[-800:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -187,7 +196,8 @@ def batch_download(url: str, data_dir: Path, args: tuple[str, ...], home: Path) 
     ctx = Context(url, data_dir, [], args, home)
     log = home / "batch.jsonl"
     measured = run_commands([[tool("laion-fmri-tui"), "--batch", "--json", "--data-dir", str(data_dir),
-                              "--accept-license", "--endpoint-url", url, *args]], env=base_env(ctx, {}), stdout=log)
+                              "--accept-license", "--endpoint-url", url, *args]], env=base_env(ctx, {}), stdout=log,
+                           cpus=CLIENT_CPUS)
     events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     finished = [e for e in events if e.get("event") == "run_finished"]
     if measured.failed or not finished or finished[-1]["failed"]:
@@ -203,7 +213,8 @@ def first_screen(url: str, data_dir: Path, home: Path) -> float:
     base = ["tmux", "-S", str(sock), "-f", os.devnull]
     command = f"{tool('laion-fmri-tui')} --data-dir {data_dir} --endpoint-url {url}"
     started = time.monotonic()
-    subprocess.run([*base, "new-session", "-d", "-s", "b", "-x", "80", "-y", "24", command], check=True, env=env)
+    subprocess.run([*base, "new-session", "-d", "-s", "b", "-x", "80", "-y", "24", command], check=True, env=env,
+                   preexec_fn=_pin())   # the tmux server forks from it: the app runs on the client's core
     try:
         while time.monotonic() - started < 60:
             screen = subprocess.run([*base, "capture-pane", "-p", "-t", "b"], capture_output=True, text=True).stdout
@@ -229,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", choices=["proxy", "rclone"], default="proxy",
                         help="who sends object bytes (as in run.py)")
     parser.add_argument("--markdown", type=Path, help="append the table to this file")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let the rig and the app share every core (default: rig on one core, app on another)")
     parser.add_argument("--drive-app", nargs=2, metavar=("URL", "DATA_DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--keys", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -236,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asyncio.run(app_download(args.drive_app[0], Path(args.drive_app[1]), args.keys))))
         return 0
     compile_ours()
+    global CLIENT_CPUS
+    import run
+    print(f"   {run.pin_rig_and_clients(args.pin)}", flush=True)
+    CLIENT_CPUS = run.CLIENT_CPUS
     scenario = SCENARIOS[args.scenario](args.scale)
     md5s = build(args.root, scenario)
     work = args.root / "app-work"

@@ -1,7 +1,7 @@
 """The field bench: far links, throttling, kills, a forward proxy, the plan at
 distance and the app, each against its peers in the same run.
 
-    python bench/field.py                      # every scenario, about 15 minutes
+    python bench/field.py                      # every scenario, about 15 minutes on an idle machine
     python bench/field.py --quick              # a smoke run of every scenario, about 3 minutes
     python bench/field.py --only far-large plan-far
 
@@ -139,8 +139,9 @@ def bench_listing(field: Field, link: Link, sets: DataSets, args, work: Path) ->
     scale = field.scaled(args.quick)
     scenario, _, server = sets.get(field.data, scale)
     runs = []
+    runs_wanted = min(args.runs, field.max_runs or args.runs)
     with shaper(server, link, sets.objects(field.data, scale)) as proxy:
-        for n in range(args.runs):
+        for n in range(runs_wanted):
             order = field.contenders if n % 2 == 0 else field.contenders[::-1]
             for name in order:
                 run = classic.list_run(named(name), scenario, proxy, work)
@@ -148,7 +149,7 @@ def bench_listing(field: Field, link: Link, sets: DataSets, args, work: Path) ->
                 print(f"   run {n + 1} {name:<34} {run.wall:7.2f} s, {run.rss / 1e6:5.0f} MB, {run.files} keys"
                       + (f"  PROBLEM: {run.problems[0]}" if run.problems else ""), flush=True)
     lines, targets = fr.listing_section(field, runs, len(scenario.files), full_size=len(scenario.files) >= 100_000)
-    heading = f"{scenario.summary}; {link.label}; medians of {args.runs} runs"
+    heading = f"{scenario.summary}; {link.label}; medians of {runs_wanted} runs"
     if len(scenario.files) < 100_000:
         heading += " (scaled down: the targets hold for 100,000 keys and are not judged here)"
     return {"heading": heading, "lines": lines, "targets": targets, "runs": runs}
@@ -262,13 +263,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=[f.name for f in FIELDS], metavar="SCENARIO",
                         help="run only these scenarios: " + ", ".join(f.name for f in FIELDS))
     parser.add_argument("--quick", action="store_true", help="smaller data, one run each (about 3 minutes)")
-    parser.add_argument("--runs", type=int, help="runs per contender (default 3, --quick 1)")
+    parser.add_argument("--runs", type=int, help="runs per contender (default 2, --quick 1; the plan at distance 1)")
     parser.add_argument("--root", type=Path, default=Path("/dev/shm/laion-fmri-field-bench"),
                         help="where data sets and downloads live (default: a tmpfs folder)")
     parser.add_argument("--markdown", type=Path, default=HERE / "results" / "field.md")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "field.json")
     args = parser.parse_args(argv)
-    args.runs = args.runs or (1 if args.quick else 3)
+    args.runs = args.runs or (1 if args.quick else 2)
     chosen = [BY_NAME[name] for name in args.only] if args.only else FIELDS
     for binary in ("s5cmd", "aws", "rclone", "laion-fmri-tui"):
         tool(binary)

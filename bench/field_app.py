@@ -10,7 +10,8 @@
   ``sub-01``, its GLMsingle sessions, one session's files.
 * **keys while downloading**: ``sub-01`` ticked, ``d`` pressed, then a ``?``
   key event every half second for a few seconds; the time until the help
-  screen is up, then ``escape``. Run on each link of the field bench.
+  screen is up, then ``escape`` and the time until the dashboard is back (both
+  count as keys answered). Run on each link of the field bench.
 
 Each Pilot run is a process of its own (``--drive``), pinned to the client's
 core; its process group (the app's engine process too) is killed after it.
@@ -176,8 +177,10 @@ async def _keys(url: str, data_dir: Path, seconds: float) -> dict:
             _key(app, "question_mark", "?")
             await _until(lambda: isinstance(app.screen, HelpScreen))
             latencies.append(time.monotonic() - pressed)
+            pressed = time.monotonic()
             _key(app, "escape", "\x1b")
             await _until(lambda: app.screen is screen)
+            latencies.append(time.monotonic() - pressed)
         phase = str(screen.phase)
     return {"latencies": latencies, "phase": phase}
 
