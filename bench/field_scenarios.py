@@ -77,19 +77,25 @@ class Field:
         return self.quick_scale if quick else self.scale
 
 
+SUBJECT_NOTE = """The subject stays at scale 0.125 (8 MiB betas: single-part ETags). At 0.25 its
+16 MiB betas carry a 2-part ETag that eight whole-MiB part sizes fit (8-15 MiB);
+laion-fmri-tui hashes every candidate, and a run cost it 10-11 CPU s against
+s5cmd's 2 (bench/README.md, "Field findings"): real betas are hundreds of MiB,
+where one part size fits."""
+
 FIELDS = [
     Field("pinned-large", Kind.TRANSFER, "large", 0.25, 0.125, BASE, (OURS, *TUNED_PEERS),
           what="the lab link, server off the client's core"),
     Field("pinned-small", Kind.TRANSFER, "small", 0.25, 0.1, BASE, (OURS, *TUNED_PEERS),
           what="the lab link, server off the client's core"),
-    Field("pinned-subject", Kind.TRANSFER, "subject", 0.25, 0.125, BASE, (OURS, *TUNED_PEERS),
+    Field("pinned-subject", Kind.TRANSFER, "subject", 0.125, 0.125, BASE, (OURS, *TUNED_PEERS),
           what="the lab link, server off the client's core"),
     Field("far-large", Kind.TRANSFER, "large", 0.25, 0.125, FAR, (OURS, *TUNED_PEERS), what="far link"),
     Field("far-small", Kind.TRANSFER, "small", 0.25, 0.1, FAR, (OURS, *TUNED_PEERS), what="far link"),
-    Field("far-subject", Kind.TRANSFER, "subject", 0.25, 0.125, FAR, (OURS, *TUNED_PEERS), what="far link"),
+    Field("far-subject", Kind.TRANSFER, "subject", 0.125, 0.125, FAR, (OURS, *TUNED_PEERS), what="far link"),
     Field("throttled-small", Kind.TRANSFER, "small", 0.25, 0.1, BASE, (OURS, *THROTTLED_PEERS),
           request_rate=REQUEST_RATE, what="503 SlowDown above the request rate"),
-    Field("throttled-subject", Kind.TRANSFER, "subject", 0.25, 0.125, BASE, (OURS, *THROTTLED_PEERS),
+    Field("throttled-subject", Kind.TRANSFER, "subject", 0.125, 0.125, BASE, (OURS, *THROTTLED_PEERS),
           request_rate=REQUEST_RATE, what="503 SlowDown above the request rate"),
     Field("interrupted", Kind.KILLS, "large", 0.125, 0.125, SLOW, (OURS,),
           what="slow link, SIGKILL every 20 s until done"),
