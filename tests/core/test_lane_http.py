@@ -24,7 +24,7 @@ from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.disk import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.lane_transfer import Request
+from laion_fmri_tui.core.transfer.sources import Request
 from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.core.transfer.sources import SourceError
 

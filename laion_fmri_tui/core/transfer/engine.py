@@ -1,17 +1,17 @@
-"""The transfer engine: the multi lanes (S3) and worker threads (other sources).
+"""The transfer engine: every GET of a run on the multi lanes.
 
 Files are taken in plan order. A file above the threshold is split into
-ranged parts that go to the front of the queue of the lane (or the workers)
-that opened it, so parts in flight help finish a started file before new
-ones open. A smaller file is one streamed GET, hashed as it arrives. From a
-source that can (S3) both go to the
-:class:`~laion_fmri_tui.core.transfer.multi_lane.MultiLane`s, which keep
-them all in flight on a thread per core (two at most), each with the files
-it opened; their parts are hashed as they arrive by the
-:class:`~laion_fmri_tui.core.transfer.span_hasher.SpanHasher`; from other
-sources to the worker threads. Every unit retries transient failures from
-the byte it had reached. Pausing holds transfers between reads; cancelling
-stops them and keeps every ``.part`` for the next run.
+ranged parts that go to the front of the queue of the lane that opened it,
+so parts in flight help finish a started file before new ones open. A
+smaller file is one streamed GET, hashed as it arrives. Both go to the
+:class:`~laion_fmri_tui.core.transfer.multi_lane.MultiLane`s, whatever their
+source (the bucket's objects, the access service's signed stimulus URLs),
+which keep them all in flight on a thread per core (two at most), each with
+the files it opened; their parts are hashed as they arrive by the
+:class:`~laion_fmri_tui.core.transfer.span_hasher.SpanHasher`. Every unit
+retries transient failures from the byte it had reached. Pausing holds
+transfers between reads; cancelling stops them and keeps every ``.part``
+for the next run.
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ from laion_fmri_tui.core.disk.filelock import Claim, Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
 from laion_fmri_tui.core.transfer.http_wire import Head
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
-from laion_fmri_tui.core.transfer.multi_lane import LATER, LATER_WAIT, MultiLane, Request
+from laion_fmri_tui.core.transfer.gate import Cancelled, Paused
+from laion_fmri_tui.core.transfer.multi_lane import LATER, MultiLane
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
-from laion_fmri_tui.core.transfer.sources import Source, SourceError, classify_status, unexpected_failure
+from laion_fmri_tui.core.transfer.sources import Request, Source, SourceError, classify_status, unexpected_failure
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.streaming import Cancelled, Cursor, Paused, stream_range
 from laion_fmri_tui.core.transfer.content_checks import Span, VerificationError
 
 __all__ = ["EngineSettings", "TransferEngine"]
@@ -76,7 +76,6 @@ class TransferEngine:
         self._cancel = threading.Event()
         self._finished = threading.Event()
         self._lock = threading.Lock()
-        self._workers = _Feed()
         self._parts = _Feed()
         """Chunked files for the multi lane."""
         self._small: collections.deque[PlanItem] = collections.deque()
@@ -93,7 +92,7 @@ class TransferEngine:
         self.progress: ProgressTracker | None = None
         self._bandwidth = TokenBucket(self.settings.max_bandwidth)
         self.retry_policy = RetryPolicy(self.settings.retry, AdaptiveLimit())
-        """The run's one retry rule and request limit, shared by its lanes and workers."""
+        """The run's one retry rule and request limit, shared by its lanes."""
         self._hashes = HashPool(self._finalize, self._after_units)
         self._hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None)
         self._small_hasher = self._hasher
@@ -117,7 +116,7 @@ class TransferEngine:
         self._running.set()
 
     def set_bandwidth(self, bytes_per_second: int | None) -> None:
-        """Cap all workers together at this many bytes per second (None: no cap), now."""
+        """Cap all lanes together at this many bytes per second (None: no cap), now."""
         self._bandwidth.set_rate(bytes_per_second)
 
     @property
@@ -170,14 +169,12 @@ class TransferEngine:
         """Fetch ``items`` (the plan's pending ones, then those another process
         was fetching and left unfinished); returns when every one has ended."""
         if self._passes:
-            self._workers, self._parts = _Feed(), _Feed()
+            self._parts = _Feed()
             self._hashes = HashPool(self._finalize, self._after_units)
             self._hasher = self._small_hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None)
         self._passes += 1
         for item in items:
-            if not self._lane_takes(item):
-                self._workers.items.append(item)
-            elif 0 < self.settings.chunk_size_for(item.size) < item.size:  # as FileJob splits it
+            if 0 < self.settings.chunk_size_for(item.size) < item.size:  # as FileJob splits it
                 self._parts.items.append(item)
             else:
                 self._small.append(item)
@@ -186,8 +183,7 @@ class TransferEngine:
             # hasher's thread (2,000 small files: a quarter less CPU). With parts
             # the lanes' own CPU grew by more than the hasher's (a subject: 6-10%).
             self._small_hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None, inline=True)
-        workers = [threading.Thread(target=self._work, name=f"transfer-{n}", daemon=True)
-                   for n in range(max(1, min(self.settings.jobs, 1024)) if self._workers.items else 0)]
+        threads: list[threading.Thread] = []
         if self._small or self._parts.items:
             # Without ranged parts one lane does it all: a second would only wait.
             lanes = max(1, min(self.settings.lane_count, self.settings.jobs, self.settings.lane_transfers)
@@ -201,12 +197,12 @@ class TransferEngine:
                 # parts leave): on one thread they cost less CPU than on two.
                 room = self.settings.lane_transfers - sum(parts[1:]) if n == 0 else parts[n]
                 lane = MultiLane(self, room, parts[n], n, relay)
-                workers.append(threading.Thread(target=lane.run, name=f"transfer-lane-{n}", daemon=True))
-        for worker in workers:
-            worker.start()
+                threads.append(threading.Thread(target=lane.run, name=f"transfer-lane-{n}", daemon=True))
+        for thread in threads:
+            thread.start()
         try:
-            for worker in workers:
-                worker.join()
+            for thread in threads:
+                thread.join()
             if self._cancel.is_set():
                 self._drop_queued()
             if self._small_hasher is not self._hasher:
@@ -267,18 +263,7 @@ class TransferEngine:
             if snapshot is not None:
                 self._sink(snapshot)
 
-    # workers ---------------------------------------------------------------
-    def _work(self) -> None:
-        while not self._cancel.is_set():
-            unit = self._next_unit(self._workers)
-            if unit is None:
-                return
-            if unit is LATER:  # another worker is opening the last file: its parts come next
-                self._cancel.wait(LATER_WAIT)
-                continue
-            job, index = unit
-            self._run_unit(job, index)
-
+    # scheduling --------------------------------------------------------------
     def _next_unit(self, feed: _Feed, taker: int = 0) -> tuple[FileJob, int] | str | None:
         """The taker's next part, else the first of the next file, else the last
         part of the taker with the most left (the run's end is shared); LATER
@@ -294,7 +279,7 @@ class TransferEngine:
                 item = feed.items.popleft()
                 feed.opening += 1
             try:
-                job = self._start_job(item, self._hasher if feed is self._parts else None)
+                job = self._start_job(item, self._hasher)
                 if job is None:
                     continue
                 todo = job.todo
@@ -371,15 +356,6 @@ class TransferEngine:
         self._sink(ev.FileStarted(item.key, item.size, job.resume_from))
         return job
 
-    def _run_unit(self, job: FileJob, index: int) -> None:
-        failure: tuple[str, str] | None = None
-        try:
-            if job.failure is None:
-                self._fetch_unit(job, index)
-        except (Cancelled, SourceError, OSError) as error:
-            failure = self.failure_of(error, job)
-        self.unit_ended(job, failure, index if job.chunk_size else None)
-
     def failure_of(self, error: BaseException, job: FileJob) -> tuple[str, str]:
         """(kind, message) of a unit's failure; a full disk cancels the run."""
         if isinstance(error, Cancelled):
@@ -433,31 +409,12 @@ class TransferEngine:
         """After a cancel: the parts nobody started end as cancelled, so their
         files are closed and retired (every ``.part`` and record stays)."""
         with self._lock:
-            queues = [*self._workers.queues, *self._parts.queues]
+            queues = self._parts.queues
             queued = [unit for queue in queues for unit in queue]
             for queue in queues:
                 queue.clear()
         for job, _ in queued:
             self.unit_ended(job, ("cancelled", "cancelled"))
-
-    def _fetch_unit(self, job: FileJob, index: int) -> None:
-        if job.chunk_size:
-            start, end = job.todo_range(index)
-        else:
-            start, end = job.resume_from, job.item.size - 1
-        cursor = Cursor(start)
-        retries = RetryState()
-        while cursor.pos <= end:
-            self._check_gate()
-            try:
-                stream_range(self._sources[job.item.source], job, cursor, end, self._check_gate,
-                             self.bytes_arrived, self._sink, self.throttle)
-            except SourceError as error:
-                if error.kind not in ("transient", "expired"):
-                    raise
-                self._sleep(self.retry_delay(job, error, retries, cursor.pos))
-        if job.chunk_size:
-            job.chunk_finished(index)
 
     def retry_delay(self, job: FileJob, error: SourceError, retries: RetryState, pos: int,
                     counted: bool = True) -> float:
@@ -473,10 +430,6 @@ class TransferEngine:
         return decision.delay
 
     # the multi lane's side (see multi_lane.LaneHost) -------------------------
-    def _lane_takes(self, item: PlanItem) -> bool:
-        """GETs from a source that can describe them as plain requests."""
-        return self.settings.lane_transfers > 0 and hasattr(self._sources[item.source], "lane_request")
-
     def status_failure(self, job: FileJob, answer: Head, url: str) -> SourceError:
         """What an answer's refusal means for ``job``: its source says (a signed
         link's 403 is expiry), else the status (and the answer's ``Retry-After``
@@ -541,34 +494,19 @@ class TransferEngine:
         assert self.progress is not None
         self.progress.add(nbytes)
 
-    def throttle(self, nbytes: int) -> None:
-        self._bandwidth.consume(nbytes, self._check_gate)
-
     def hold_back(self, nbytes: int) -> None:
         """The lane's throttle: a pause raises :class:`Paused` instead of blocking its thread."""
-        self._bandwidth.consume(nbytes, self._lane_gate)
+        self._bandwidth.consume(nbytes, self._gate)
 
     def read_limit(self) -> int | None:
         """The lanes' largest read while a bandwidth cap is set (see TokenBucket.grain)."""
         return self._bandwidth.grain
 
-    def _lane_gate(self) -> None:
+    def _gate(self) -> None:
         if self._cancel.is_set():
             raise Cancelled
         if not self._running.is_set():
             raise Paused
-
-    def _check_gate(self) -> None:
-        if self._cancel.is_set():
-            raise Cancelled
-        if not self._running.is_set():
-            self._running.wait()
-            if self._cancel.is_set():
-                raise Cancelled
-
-    def _sleep(self, seconds: float) -> None:
-        if self._cancel.wait(seconds):
-            raise Cancelled
 
     # outcomes --------------------------------------------------------------
     def _finalize(self, job: FileJob) -> None:

@@ -254,13 +254,6 @@ class FileJob:
             self.fetched += nbytes
             self.on_disk += nbytes
 
-    def restart(self) -> None:
-        """The server ignored a Range: drop the kept prefix and start over."""
-        os.ftruncate(self.fd, 0)
-        self.verifier = Verifier(self.item.size, self.item.etag, self.item.sha256)
-        self.on_disk -= self.resume_from
-        self.resume_from = 0
-
     def chunk_finished(self, index: int) -> None:
         """Part ``index`` is all on disk: its extent says so in the record (it
         survives SIGKILL; a pwrite, no fsync, like every extent update)."""

@@ -2,15 +2,15 @@
 
 The spans that cannot be hashed as they arrive (see :mod:`.span_hasher`):
 parts kept from an earlier run, a whole-file MD5 or sha256, spans across
-parts, anything fetched by the worker threads. A part's bytes are checked
+parts. A part's bytes are checked
 once they are on disk, read back through a mapping of the ``.part`` (still
 in the page cache), so verification overlaps the transfer instead of a
 second pass at the end. The pool sees the spans of
 every file in flight: it steps up to :data:`~.md5_lanes.LANES` MD5 spans
 together (the parts of a multipart upload, or several files' prefixes), which
 is where most of a large download's CPU went. The pool hashes on its own
-thread, woken by :meth:`HashPool.poke` whenever a part ends, so neither the
-multi lane nor a worker stops receiving while it hashes.
+thread, woken by :meth:`HashPool.poke` whenever a part ends, so the lanes
+never stop receiving while it hashes.
 """
 
 from __future__ import annotations

@@ -11,23 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from laion_fmri_tui.core.http.connect import Connection
-from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import RetryState
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.http_wire import MAX_HEAD, ChunkReader, Head, parse_head
-from laion_fmri_tui.core.transfer.sources import SourceError, wrong_start
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the lane needs to GET one object: no credentials, no signatures."""
-
-    url: str
-    headers: tuple[str, ...]
-    network: NetworkSettings
-    """Proxy and CA bundle (see :mod:`laion_fmri_tui.core.http.network`)."""
-    connect_timeout: float
-    read_timeout: float
+from laion_fmri_tui.core.transfer.sources import Request, SourceError, wrong_start
 
 
 @dataclass(eq=False)

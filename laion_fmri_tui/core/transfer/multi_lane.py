@@ -22,8 +22,9 @@ At the run's end a lane that ran dry takes over half of a busy lane's
 transfers in flight (see :mod:`.lane_relay`), so the last bytes are not one
 thread's alone.
 
-The lane drives the same :class:`~laion_fmri_tui.core.transfer.filejob.FileJob`
-as a worker would: bytes go to the ``.part`` at the cursor; a failure goes
+Every GET of a run goes through the lanes: the bucket's objects and the
+access service's signed stimulus URLs alike. The lane drives each file's
+:class:`~laion_fmri_tui.core.transfer.filejob.FileJob`: bytes go to the ``.part`` at the cursor; a failure goes
 back to the engine's retry rules and resumes from the byte reached; pausing
 stops reading (TCP holds the server), cancelling closes every connection.
 """
@@ -45,9 +46,9 @@ from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.http.retry import FailureKind, RetryPolicy, RetryState
 from laion_fmri_tui.core.transfer.http_wire import Head, Origin, request, target
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
-from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer, Request
-from laion_fmri_tui.core.transfer.sources import SourceError, unexpected_failure
-from laion_fmri_tui.core.transfer.streaming import Cancelled, Paused
+from laion_fmri_tui.core.transfer.gate import Cancelled, Paused
+from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer
+from laion_fmri_tui.core.transfer.sources import Request, SourceError, unexpected_failure
 
 __all__ = ["LATER", "LaneHost", "MultiLane", "Request", "room_for"]
 
@@ -75,7 +76,7 @@ def room_for(transfers: int) -> int:
 
     Raises the soft limit towards the hard one first, as s5cmd does; a login
     node's default of 1,024 would otherwise be most of the way there."""
-    want = 4 * transfers + 256  # the workers' sockets and files, the lists, the app
+    want = 4 * transfers + 256  # the transfers' sockets and files, the lists, the app
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < want:
         target_ = want if hard == resource.RLIM_INFINITY else min(want, hard)

@@ -1,4 +1,4 @@
-"""Engine settings: how many workers, how large the ranged parts."""
+"""Engine settings: how many GETs in flight, how large the ranged parts."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ class EngineSettings:
     """How hard to push; defaults suit a shared login node on real S3."""
 
     jobs: int = 96
-    """Ranged parts in flight at once (shared out among the multi lanes for S3,
-    else one worker thread each). S3 serves each connection at tens of MB/s after tens of ms, so
+    """Ranged parts in flight at once (shared out among the multi lanes). S3 serves each connection at tens of MB/s after tens of ms, so
     filling a fast link takes about this many requests in flight (measured in
     ``bench/``: at 20 MB/s a connection, 32 held large files near 500 MB/s;
     a subject of 64 MiB files went 15% faster at 96 than at 64)."""
@@ -29,12 +28,12 @@ class EngineSettings:
     """``--retry-for``: seconds a unit keeps retrying throttling, 5xx and
     dropped connections without progress (see :mod:`laion_fmri_tui.core.http.retry`)."""
     max_bandwidth: int | None = None
-    """Bytes per second over all workers together; None = no cap.
+    """Bytes per second over all lanes together; None = no cap.
     The starting value: :meth:`TransferEngine.set_bandwidth` changes it live."""
     progress_interval: float = 0.25
     lane_jobs: int | None = None
-    """GETs in flight on the multi lane (parts and whole small files together);
-    None = 4 x ``jobs``, 0 = no lane (every GET on a worker thread)."""
+    """GETs in flight on the multi lanes (parts and whole small files together);
+    None = 4 x ``jobs``; at least 1 (every GET of a run goes through the lanes)."""
 
     fsync: bool = True
     """Flush a file's data to stable storage (fdatasync) before its ``.part``
@@ -66,7 +65,7 @@ class EngineSettings:
     def lane_transfers(self) -> int:
         """Small files are a round trip each, not bytes: many more fit in flight
         than ranged parts, on a lane's one ``epoll`` (see ``multi_lane``)."""
-        return 4 * self.jobs if self.lane_jobs is None else self.lane_jobs
+        return max(1, 4 * self.jobs if self.lane_jobs is None else self.lane_jobs)
 
     @property
     def retry(self) -> RetrySettings:

@@ -1,10 +1,14 @@
 """Where bytes come from: the source protocol and its failure kinds.
 
-A source (anonymous S3 GETs in :mod:`.s3_get`, presigned URLs in
-:mod:`.access_source`) opens a byte range of one planned file and classifies failures so
-the engine can act on them without knowing the protocol: ``denied`` skips
-the file, ``changed`` discards the ``.part``, ``expired`` asks for new URLs,
-``transient`` retries from the current offset.
+A source (anonymous S3 GETs in :mod:`laion_fmri_tui.core.s3.get`, presigned
+URLs in :mod:`.access_source`) describes the GET of one planned file as a
+:class:`Request`; the lane (:mod:`.multi_lane`) sends it, adding the
+``Range``, through the one HTTP layer (:mod:`laion_fmri_tui.core.http`:
+proxy, CA bundle, addresses). A source may also say what a refusal means
+for its URLs (a signed link's 403 is expiry); otherwise the status is
+classified here, so the engine can act without knowing the protocol:
+``denied`` skips the file, ``changed`` discards the ``.part``, ``expired``
+asks for new URLs, ``transient`` retries from the current offset.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import FailureKind, kind_of_status, retry_after
 from laion_fmri_tui.core.models import PlanItem
 
@@ -40,24 +45,24 @@ class SourceError(Exception):
         return self.retry or FailureKind.DROPPED
 
 
-class Body(Protocol):
-    """A response body; one may also offer ``readinto(view) -> int`` (used when there)."""
+@dataclass(frozen=True)
+class Request:
+    """What the lane needs to GET one file: no credentials; a signed URL's
+    signature is in ``url`` and must never be shown (see :mod:`laion_fmri_tui.core.redact`)."""
 
-    def read(self, amt: int) -> bytes: ...
-    def close(self) -> None: ...
-
-
-@dataclass
-class Opened:
-    """An open response body and the object offset of its first byte."""
-
-    body: Body
-    start: int
+    url: str
+    headers: tuple[str, ...]
+    network: NetworkSettings
+    """Proxy and CA bundle (see :mod:`laion_fmri_tui.core.http.network`)."""
+    connect_timeout: float
+    read_timeout: float
 
 
 class Source(Protocol):
-    def open(self, item: PlanItem, start: int, end: int | None) -> Opened:
-        """Open bytes ``start..end`` (inclusive; None = to the end)."""
+    """One kind of source: how to GET a planned file (the lane adds the ``Range``)."""
+
+    def lane_request(self, item: PlanItem) -> Request:
+        """``item``'s GET as of now (a signed link may have been renewed)."""
         ...
 
 
