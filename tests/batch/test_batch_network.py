@@ -127,14 +127,19 @@ def test_plain_http_goes_through_the_proxy_by_absolute_uri_and_no_proxy_exempts(
     assert direct.returncode == 0, direct.stderr
 
 
+def _grant(common: tuple[str, ...], env: dict[str, str]) -> None:
+    """Ask the access service for access (the form filled in, the terms accepted)."""
+    granted = _run("--request-access", "--name", "Ada Lovelace", "--email", "ada@uni-example.edu",
+                   "--institution", "Analytical Engines", "--purpose",
+                   "Encoding models of visual cortex with natural images.", "--accept-terms", *common, **env)
+    assert granted.returncode == 0, granted.stderr
+
+
 def test_stimuli_and_the_access_service_go_through_the_proxy(tmp_path, s3, access, data_dir):
     with tinyproxy(tmp_path) as (port, log):
         proxy = {"HTTP_PROXY": f"http://127.0.0.1:{port}"}
         common = ("--endpoint-url", s3.url, "--access-url", access.url)
-        granted = _run("--request-access", "--name", "Ada Lovelace", "--email", "ada@uni-example.edu",
-                       "--institution", "Analytical Engines", "--purpose",
-                       "Encoding models of visual cortex with natural images.", "--accept-terms", *common, **proxy)
-        assert granted.returncode == 0, granted.stderr
+        _grant(common, proxy)
         result = _run("--include-stimuli", "--data-dir", str(data_dir), *common, **proxy)
         logged = log.read_text()
     assert result.returncode == 0, result.stderr
@@ -152,10 +157,7 @@ def test_renewed_signed_links_through_the_proxy_are_fetched_and_their_signatures
     with tinyproxy(tmp_path) as (port, log):
         proxy = {"HTTP_PROXY": f"http://127.0.0.1:{port}"}
         common = ("--endpoint-url", s3.url, "--access-url", access.url)
-        granted = _run("--request-access", "--name", "Ada Lovelace", "--email", "ada@uni-example.edu",
-                       "--institution", "Analytical Engines", "--purpose",
-                       "Encoding models of visual cortex with natural images.", "--accept-terms", *common, **proxy)
-        assert granted.returncode == 0, granted.stderr
+        _grant(common, proxy)
         access.url_ttl, access.throttle = 1.0, 1_000_000
         outputs = []
         for extra in ((), ("--json",)):

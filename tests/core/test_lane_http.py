@@ -26,7 +26,7 @@ from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.sources import Request
 from laion_fmri_tui.core.disk.partfile import PartRecord
-from laion_fmri_tui.core.transfer.sources import SourceError
+from laion_fmri_tui.core.transfer.outcomes import Outcomes
 
 BODY = bytes(range(256)) * 4096  # 1 MiB
 ETAG = hashlib.md5(BODY).hexdigest()
@@ -87,9 +87,6 @@ class _Source:
     def lane_request(self, item: PlanItem) -> Request:
         return Request(f"{self._base}/{item.key}", (f'If-Match: "{item.etag}"',), NetworkSettings(ca_bundle=self._ca_file), 2.0,
                        self._read_timeout)
-
-    def open(self, item, start, end):
-        raise SourceError("denied", "only the lane fetches these")
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -342,18 +339,18 @@ def test_a_run_without_ranged_parts_is_one_lanes_and_checked_on_its_thread(data_
     fails."""
     alive: set[str] = set()
     finished_on: set[str] = set()
-    store, span_hashed = FileJob.store, TransferEngine._span_hashed
+    store, span_hashed = FileJob.store, Outcomes.span_hashed
 
     def note_store(job: FileJob, data, pos: int) -> None:
         alive.update(t.name for t in threading.enumerate())
         store(job, data, pos)
 
-    def note_hashed(engine, job, span) -> None:
+    def note_hashed(outcomes, job, span) -> None:
         finished_on.add(threading.current_thread().name)
-        span_hashed(engine, job, span)
+        span_hashed(outcomes, job, span)
 
     monkeypatch.setattr(FileJob, "store", note_store)
-    monkeypatch.setattr(TransferEngine, "_span_hashed", note_hashed)
+    monkeypatch.setattr(Outcomes, "span_hashed", note_hashed)
     names = [f"f{n}.bin" for n in range(20)]
     with _serving("plain") as server:
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 
+from laion_fmri_tui.core.events import FailKind
 from laion_fmri_tui.core.access.errors import AccessServiceError
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.models import PlanItem
@@ -39,7 +40,7 @@ class AccessSource:
         with self._lock:
             url = self._urls.get(item.dest.name)
         if url is None:
-            raise SourceError("missing", f"the access service did not grant {item.dest.name}")
+            raise SourceError(FailKind.MISSING, f"the access service did not grant {item.dest.name}")
         return Request(url, (), self._network, CONNECT_TIMEOUT, READ_TIMEOUT)
 
     def status_failure(self, item: PlanItem, status: int, url: str) -> SourceError:
@@ -51,7 +52,7 @@ class AccessSource:
                 generation = self._generation
             if current:
                 self._renew(generation)
-            return SourceError("expired", "the download link expired; fetched a fresh one from the access service")
+            return SourceError(FailKind.EXPIRED, "the download link expired; fetched a fresh one from the access service")
         return classify_status(status, item.dest.name)
 
     def _renew(self, seen_generation: int) -> None:
@@ -62,7 +63,7 @@ class AccessSource:
             try:
                 grant = self._client.refresh(self._request_id)
             except AccessServiceError as error:
-                raise SourceError("access", redact(str(error))) from None
+                raise SourceError(FailKind.ACCESS, redact(str(error))) from None
             self._urls = {f.name: f.url for f in grant.files}
             self._generation += 1
 

@@ -15,6 +15,7 @@ import os
 import threading
 from pathlib import Path
 
+from laion_fmri_tui.core.events import Failure
 from laion_fmri_tui.core.models import LocalState, PlanItem
 from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.core.disk.filelock import Holder
@@ -59,8 +60,8 @@ class FileJob:
         self.wrapped = False
         self.ready: set[int] = set()
         """Parts whose bytes are all in the ``.part`` and may be hashed."""
-        self.failure: tuple[str, str] | None = None
-        """(kind, message) of the first failure; kind as in SourceError."""
+        self.failure: Failure | None = None
+        """The first failure of any of its units (or of reading it back), under :attr:`lock`."""
         self.fetched = 0
         self.on_disk = 0
         self.resume_from = 0
@@ -263,7 +264,7 @@ class FileJob:
         self._record.extents[index] = self._record.part_length(index)
         self._extents.flush(index)
 
-    def fail_if_first(self, failure: tuple[str, str]) -> bool:
+    def fail_if_first(self, failure: Failure) -> bool:
         """Record a failure found outside the units (verification reading back);
         True when every unit has already ended, so the caller must wrap the job up."""
         with self.lock:

@@ -9,6 +9,28 @@ its thread (the loop then holds or drops every transfer it has).
 
 from __future__ import annotations
 
+import enum
+
+
+class GateState(enum.Enum):
+    """What the lanes do this turn."""
+
+    RUN = "run"
+    """Admit, send and read."""
+    PAUSE = "pause"
+    """Hold every transfer (stop reading: TCP holds the server); admit nothing."""
+    CANCEL = "cancel"
+    """Close every connection; every unit ends as cancelled, every ``.part`` stays."""
+
+
+class Supply(enum.Enum):
+    """Why a lane was handed no part (instead of a part to fetch)."""
+
+    OPENING = "opening"
+    """Another lane is opening a file whose parts may be shared: ask again soon."""
+    EXHAUSTED = "exhausted"
+    """No file is left to open and no part to take: this lane's parts are done."""
+
 
 class Paused(Exception):
     """The run was paused while the lane waited for the bandwidth cap."""

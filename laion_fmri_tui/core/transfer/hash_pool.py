@@ -19,6 +19,7 @@ import os
 import threading
 from collections.abc import Callable
 
+from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.md5_lanes import LANES, update_together
 from laion_fmri_tui.core.transfer.part_window import PartWindow, feed
@@ -123,8 +124,8 @@ class HashPool:
             else:
                 unread = _hash_lanes(fds, batch)
             for job, error in unread:  # only the files that could not be read back
-                if job.fail_if_first(("disk", f"cannot read {job.part.name} back to verify it: "
-                                              f"{getattr(error, 'strerror', None) or error}")):
+                if job.fail_if_first(Failure(FailKind.DISK, f"cannot read {job.part.name} back to verify it: "
+                                                            f"{getattr(error, 'strerror', None) or error}")):
                     broken.append(job)
             with self._lock:
                 for job, span, _ in batch:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from laion_fmri_tui.core.events import FailKind
 from laion_fmri_tui.core.http.connect import Connection
 from laion_fmri_tui.core.http.retry import RetryState
 from laion_fmri_tui.core.transfer.filejob import FileJob
@@ -71,7 +72,7 @@ class LaneTransfer:
         end = self.head.find(b"\r\n\r\n")
         if end < 0:
             if len(self.head) > MAX_HEAD:
-                raise SourceError("transient", "the server's answer has no end to its head")
+                raise SourceError(FailKind.TRANSIENT, "the server's answer has no end to its head")
             return None
         head, rest = bytes(self.head[:end]), memoryview(bytes(self.head[end + 4:]))
         answer = parse_head(head)

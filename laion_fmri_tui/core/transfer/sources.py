@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import FailureKind, kind_of_status, retry_after
 from laion_fmri_tui.core.models import PlanItem
@@ -25,22 +26,30 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
 class SourceError(Exception):
-    """A classified failure to open or read a range."""
+    """A classified failure to fetch a range (never carrying a URL's signature)."""
 
-    def __init__(self, kind: str, message: str, *, retry: FailureKind | None = None,
+    def __init__(self, kind: FailKind, message: str, *, retry: FailureKind | None = None,
                  after: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
-        """``denied``, ``missing``, ``changed``, ``expired``, ``transient`` or ``error``."""
         self.retry = retry
-        """For ``transient``: which rule of :mod:`laion_fmri_tui.core.http.retry`
+        """For :attr:`FailKind.TRANSIENT`: which rule of :mod:`laion_fmri_tui.core.http.retry`
         applies (None: a dropped connection)."""
         self.after = after
         """The server's ``Retry-After``, in seconds, if it named one."""
 
     @property
+    def failure(self) -> Failure:
+        return Failure(self.kind, str(self))
+
+    @property
+    def retried(self) -> bool:
+        """Whether the run's retry rules decide what comes next (else the file fails, or is skipped)."""
+        return self.kind in (FailKind.TRANSIENT, FailKind.EXPIRED)
+
+    @property
     def retry_kind(self) -> FailureKind:
-        if self.kind == "expired":
+        if self.kind is FailKind.EXPIRED:
             return FailureKind.EXPIRED
         return self.retry or FailureKind.DROPPED
 
@@ -74,12 +83,12 @@ def content_range_start(header: str | None) -> int | None:
 
 def wrong_start(answered: int, asked: int) -> SourceError:
     """An answer that starts at a byte other than the one asked for (nor 0)."""
-    return SourceError("transient", f"server answered from byte {answered}, asked {asked}")
+    return SourceError(FailKind.TRANSIENT, f"server answered from byte {answered}, asked {asked}")
 
 
-def unexpected_failure(error: BaseException) -> tuple[str, str]:
-    """(kind, message) of an error nothing expected: a bug, reported as one."""
-    return ("error", f"unexpected error: {type(error).__name__}: {error}")
+def unexpected_failure(error: BaseException) -> Failure:
+    """An error nothing expected: a bug, reported as one."""
+    return Failure(FailKind.ERROR, f"unexpected error: {type(error).__name__}: {error}")
 
 
 def classify_status(status: int | None, name: str, *, after: str | None = None,
@@ -87,20 +96,20 @@ def classify_status(status: int | None, name: str, *, after: str | None = None,
     """Turn an HTTP status into the engine's failure kinds; ``after`` is the
     answer's ``Retry-After``, ``region`` its ``x-amz-bucket-region``."""
     if status == 403:
-        return SourceError("denied", "access denied (HTTP 403)")
+        return SourceError(FailKind.DENIED, "access denied (HTTP 403)")
     if status == 404:
-        return SourceError("missing", "not in the bucket any more (HTTP 404)")
+        return SourceError(FailKind.MISSING, "not in the bucket any more (HTTP 404)")
     if status in (409, 412):
-        return SourceError("changed", "changed on the server since it was listed")
+        return SourceError(FailKind.CHANGED, "changed on the server since it was listed")
     if status == 416:
-        return SourceError("changed", "shorter on the server than listed (HTTP 416)")
+        return SourceError(FailKind.CHANGED, "shorter on the server than listed (HTTP 416)")
     if region and status in (301, 307, 400):  # no retry mends it: the bucket is elsewhere
-        return SourceError("error", wrong_region(status, region))
+        return SourceError(FailKind.ERROR, wrong_region(status, region))
     retry = kind_of_status(status) if status is not None else None
     if retry is FailureKind.THROTTLED:
-        return SourceError("transient", f"throttled by the server (HTTP {status})", retry=retry,
+        return SourceError(FailKind.TRANSIENT, f"throttled by the server (HTTP {status})", retry=retry,
                            after=retry_after(after))
-    return SourceError("transient", f"HTTP {status}", retry=retry, after=retry_after(after))
+    return SourceError(FailKind.TRANSIENT, f"HTTP {status}", retry=retry, after=retry_after(after))
 
 
 def wrong_region(status: int, region: str) -> str:
