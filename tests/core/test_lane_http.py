@@ -366,16 +366,16 @@ def test_a_run_without_ranged_parts_is_one_lanes_and_checked_on_its_thread(data_
 
 def _broken_lane(monkeypatch, name: str) -> None:
     """Lane ``name`` raises (a bug of ours) the first time it waits for its sockets."""
-    from laion_fmri_tui.core.transfer.multi_lane import MultiLane
+    from laion_fmri_tui.core.transfer.multi_lane import Lane
 
-    pump = MultiLane._pump
+    pump = Lane._pump
 
-    def broken(lane: MultiLane, running: bool) -> None:
+    def broken(lane: Lane, running: bool) -> None:
         if threading.current_thread().name == name:
             raise RuntimeError("a bug of ours")
         pump(lane, running)
 
-    monkeypatch.setattr(MultiLane, "_pump", broken)
+    monkeypatch.setattr(Lane, "_pump", broken)
 
 
 def test_a_lane_that_fails_leaves_the_rest_of_the_run_to_the_other(data_dir, monkeypatch):

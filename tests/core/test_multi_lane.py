@@ -1,4 +1,4 @@
-"""The multi lane: whole small files, many at once on one thread, under the engine's rules.
+"""A lane: whole small files, many at once on one thread, under the engine's rules.
 
 Against the local S3 server for the normal path, and against a loopback HTTP
 server of a few lines for what a real S3 never does on cue (ignore a Range,

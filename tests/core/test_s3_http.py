@@ -1,7 +1,7 @@
 """Listings and object GETs over kept connections (``core/s3/client.py``), against
 servers on 127.0.0.1: answers S3 sends (chunked listing bodies), kept
-connections the server dropped, an untrusted certificate, and the worker
-threads' GETs when the multi lane is off."""
+connections the server dropped, an untrusted certificate, and object GETs
+on the lane."""
 
 from __future__ import annotations
 

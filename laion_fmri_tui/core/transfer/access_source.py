@@ -35,7 +35,7 @@ class AccessSource:
         self._network: NetworkSettings = getattr(client, "network", None) or NetworkSettings()
 
     def lane_request(self, item: PlanItem) -> Request:
-        """The signed GET for the multi lane, the same lane as the bucket's objects
+        """The signed GET for the lanes, the same lane as the bucket's objects
         (its proxy, CA and address rules: :mod:`laion_fmri_tui.core.http`)."""
         with self._lock:
             url = self._urls.get(item.dest.name)

@@ -1,10 +1,10 @@
-"""The transfer engine: every GET of a run on the multi lanes.
+"""The transfer engine: every GET of a run on the lanes.
 
 Files are taken in plan order. A file above the threshold is split into
 ranged parts that go to the front of the queue of the lane that opened it,
 so parts in flight help finish a started file before new ones open. A
 smaller file is one streamed GET, hashed as it arrives. Both go to the
-:class:`~laion_fmri_tui.core.transfer.multi_lane.MultiLane`s, whatever their
+:class:`~laion_fmri_tui.core.transfer.multi_lane.Lane`s, whatever their
 source (the bucket's objects, the access service's signed stimulus URLs),
 which keep them all in flight on a thread per core (two at most), each with
 the files it opened; their parts are hashed as they arrive by the
@@ -37,7 +37,7 @@ from laion_fmri_tui.core.transfer.hash_pool import HashPool
 from laion_fmri_tui.core.transfer.http_wire import Head
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, Supply
-from laion_fmri_tui.core.transfer.multi_lane import MultiLane
+from laion_fmri_tui.core.transfer.multi_lane import Lane
 from laion_fmri_tui.core.transfer.outcomes import Outcomes, disk_message
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
@@ -48,7 +48,7 @@ __all__ = ["EngineSettings", "TransferEngine"]
 
 
 @dataclass
-class _Feed:
+class _PartQueues:
     """Files to open, and the parts of opened ones still to start, in plan order.
 
     One queue of parts per taker: a file's parts stay with the lane that opened
@@ -75,10 +75,10 @@ class TransferEngine:
         self._cancel = threading.Event()
         self._finished = threading.Event()
         self._lock = threading.Lock()
-        self._parts = _Feed()
-        """Chunked files for the multi lane."""
+        self._parts = _PartQueues()
+        """Files fetched as ranged parts, and their parts still to start."""
         self._small: collections.deque[PlanItem] = collections.deque()
-        """Whole-file GETs for the multi lane, in plan order."""
+        """Whole-file GETs for the lanes, in plan order."""
         self._waiting: list[tuple[PlanItem, Holder]] = []
         """Files another live process is fetching, with its holder (see :meth:`_await_others`)."""
         self._passes = 0
@@ -167,12 +167,12 @@ class TransferEngine:
         """Fetch ``items`` (the plan's pending ones, then those another process
         was fetching and left unfinished); returns when every one has ended."""
         if self._passes:
-            self._parts = _Feed()
+            self._parts = _PartQueues()
             self._hashes = self._hash_pool()
             self._hasher = self._small_hasher = self._span_hasher()
         self._passes += 1
         for item in items:
-            if 0 < self.settings.chunk_size_for(item.size) < item.size:  # as FileJob splits it
+            if 0 < self.settings.part_size_for(item.size) < item.size:  # as FileJob splits it
                 self._parts.items.append(item)
             else:
                 self._small.append(item)
@@ -194,7 +194,7 @@ class TransferEngine:
                 # Small files all go to lane 0 (with the transfers the other lanes'
                 # parts leave): on one thread they cost less CPU than on two.
                 room = self.settings.lane_transfers - sum(parts[1:]) if n == 0 else parts[n]
-                lane = MultiLane(self, self.outcomes, room, parts[n], n, relay)
+                lane = Lane(self, self.outcomes, room, parts[n], n, relay)
                 threads.append(threading.Thread(target=lane.run, name=f"transfer-lane-{n}", daemon=True))
         for thread in threads:
             thread.start()
@@ -261,7 +261,7 @@ class TransferEngine:
         return SpanHasher(self.outcomes.span_hashed, lambda job: job.failure is not None, inline=inline)
 
     # scheduling --------------------------------------------------------------
-    def _next_unit(self, feed: _Feed, taker: int = 0) -> tuple[FileJob, int] | Supply:
+    def _next_unit(self, feed: _PartQueues, taker: int = 0) -> tuple[FileJob, int] | Supply:
         """The taker's next part, else the first of the next file, else the last
         part of the taker with the most left (the run's end is shared); else
         why there is none (another taker is opening a file, or none is left)."""
@@ -322,15 +322,15 @@ class TransferEngine:
             filelock.release(item.dest)
             self.outcomes.settled_elsewhere(item, "another process")
             return None
-        job = FileJob(item, self.settings.chunk_size_for(item.size), claim.previous)
+        job = FileJob(item, self.settings.part_size_for(item.size), claim.previous)
         job.locked = True
         try:
             job.todo = job.open()
-            if not job.chunk_size and job.resume_from:
+            if not job.part_size and job.resume_from:
                 job.hash_existing_prefix()
             if hasher is not None:
                 job.stream_to(hasher)
-            if job.chunk_size:
+            if job.part_size:
                 self._hashes.add(job)
         except UnsafePathError as error:
             job.close()
@@ -340,7 +340,7 @@ class TransferEngine:
             job.close()
             if error.errno == errno.ELOOP:
                 self.outcomes.failed(job, Failure(
-                    FailKind.UNSAFE, f"refusing {job.part}: it is a symbolic link; remove it and rerun"))
+                    FailKind.UNSAFE, f"refusing {job.part_file}: it is a symbolic link; remove it and rerun"))
             else:
                 self.outcomes.failed(job, Failure(FailKind.DISK, disk_message(error, item)))
             return None
@@ -374,7 +374,7 @@ class TransferEngine:
                              f"(attempt {decision.attempt + 1})"))
         return decision.delay
 
-    # the multi lane's side (see multi_lane.LaneHost) -------------------------
+    # the lanes' side (see multi_lane.LaneHost) -------------------------
     def status_failure(self, job: FileJob, answer: Head, url: str) -> SourceError:
         """What an answer's refusal means for ``job``: its source says (a signed
         link's 403 is expiry), else the status (and the answer's ``Retry-After``
@@ -395,7 +395,7 @@ class TransferEngine:
         return self._sources[job.item.source].lane_request(job.item)
 
     def take_part(self, lane: int = 0) -> tuple[FileJob, int, Request] | Supply:
-        """The next ranged part of a chunked file for lane ``lane``, else why there is none."""
+        """The next ranged part of a file fetched in parts, for lane ``lane``, else why there is none."""
         if self._cancel.is_set():
             return Supply.EXHAUSTED
         unit = self._next_unit(self._parts, lane)

@@ -39,7 +39,7 @@ class LaneTransfer:
     answer: Head | None = None
     left: int | None = None
     """Body bytes still to come (None: up to the connection's close)."""
-    chunks: ChunkReader | None = None
+    dechunker: ChunkReader | None = None
     """A chunked answer's decoder (None: the body has a length, or ends with its connection)."""
     skip: int = 0
     """Bytes to drop first: a server that ignored a part's range answers from byte 0."""
@@ -58,7 +58,7 @@ class LaneTransfer:
         self.conn, self.outgoing, self.head = conn, memoryview(request), bytearray()
         self.reused, conn.uses = conn.uses > 0, conn.uses + 1
         self.answer, self.left, self.skip, self.error, self.touched = None, None, 0, None, now
-        self.chunks = None
+        self.dechunker = None
 
     @property
     def answered(self) -> bool:
@@ -80,7 +80,7 @@ class LaneTransfer:
             self.head = bytearray()
             return self.read_head(rest) if rest else None
         self.head, self.answer, self.left = None, answer, answer.length
-        self.chunks = ChunkReader() if answer.chunked else None
+        self.dechunker = ChunkReader() if answer.chunked else None
         if self.answered:
             self._check_start()
         return rest

@@ -52,7 +52,7 @@ from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer
 from laion_fmri_tui.core.transfer.outcomes import Outcomes
 from laion_fmri_tui.core.transfer.sources import Request, SourceError, unexpected_failure
 
-__all__ = ["LaneHost", "MultiLane", "Request", "room_for"]
+__all__ = ["LaneHost", "Lane", "Request", "room_for"]
 
 BUFFER = 256 * 1024
 """The one receive buffer: a socket's bytes are written from it before the next is read."""
@@ -109,7 +109,7 @@ class LaneHost(Protocol):
     def lane_request(self, job: FileJob) -> Request: ...
 
 
-class MultiLane:
+class Lane:
     """Runs its share of the host's GETs until none is left; one thread.
 
     At most ``max_parts`` ranged parts are in flight (they are the bytes), and
@@ -443,7 +443,7 @@ class MultiLane:
         """Room in the span hasher's buffer for the body's next bytes, when they
         are all wanted and belong to a streamed span (see :mod:`.span_gather`)."""
         if (transfer.head is not None or transfer.skip or not transfer.answered or transfer.job.failure
-                or transfer.chunks is not None):
+                or transfer.dechunker is not None):
             return None
         return transfer.job.landing(transfer.pos)
 
@@ -461,9 +461,9 @@ class MultiLane:
 
     def _body(self, transfer: LaneTransfer, data: memoryview) -> bool:
         """Store body bytes; True once the transfer has ended."""
-        if transfer.chunks is not None:  # a proxy's (or a server's) chunked answer: its payload
-            data = memoryview(transfer.chunks.feed(data))
-            if transfer.chunks.done:
+        if transfer.dechunker is not None:  # a proxy's (or a server's) chunked answer: its payload
+            data = memoryview(transfer.dechunker.feed(data))
+            if transfer.dechunker.done:
                 transfer.left = len(data)  # the body ends with these bytes
         if transfer.left is not None and len(data) > transfer.left:  # more than the length said: a broken server
             data = data[:transfer.left]
@@ -629,7 +629,7 @@ class MultiLane:
             self._parts -= 1
             if job.failure is None:
                 try:
-                    job.chunk_finished(part)
+                    job.part_written(part)
                 except OSError as failed:
                     error = failed
         self._report(job, error, part)

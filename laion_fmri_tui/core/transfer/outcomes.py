@@ -181,7 +181,7 @@ class Outcomes:
             kind = job.verifier.finish()
             if os.fstat(job.fd).st_size != job.item.size:
                 raise VerificationError("size on disk differs from the listing")
-            if self._fsync and (job.chunk_size or job.item.size > RESTART_BELOW):
+            if self._fsync and (job.part_size or job.item.size > RESTART_BELOW):
                 os.fdatasync(job.fd)  # a node crash must not leave a right-sized file with holes
             tempnames.mark_fetched(job.fd, job.item.etag)
         except OSError as error:
@@ -196,7 +196,7 @@ class Outcomes:
             return
         job.close()
         try:
-            os.replace(job.part, job.dest)
+            os.replace(job.part_file, job.dest)
         except OSError as error:  # the checked bytes stay in the .part
             self.failed(job, Failure(FailKind.DISK, disk_message(error, job.item)))
             return

@@ -14,7 +14,7 @@ class EngineSettings:
     """How hard to push; defaults suit a shared login node on real S3."""
 
     jobs: int = 96
-    """Ranged parts in flight at once (shared out among the multi lanes). S3 serves each connection at tens of MB/s after tens of ms, so
+    """Ranged parts in flight at once (shared out among the lanes). S3 serves each connection at tens of MB/s after tens of ms, so
     filling a fast link takes about this many requests in flight (measured in
     ``bench/``: at 20 MB/s a connection, 32 held large files near 500 MB/s;
     a subject of 64 MiB files went 15% faster at 96 than at 64)."""
@@ -32,7 +32,7 @@ class EngineSettings:
     The starting value: :meth:`TransferEngine.set_bandwidth` changes it live."""
     progress_interval: float = 0.25
     lane_jobs: int | None = None
-    """GETs in flight on the multi lanes (parts and whole small files together);
+    """GETs in flight on the lanes (parts and whole small files together);
     None = 4 x ``jobs``; at least 1 (every GET of a run goes through the lanes)."""
 
     fsync: bool = True
@@ -46,7 +46,7 @@ class EngineSettings:
     leaves such a file short, which the size check catches."""
 
     lanes: int | None = None
-    """Threads that run the multi lane's GETs, sharing them out; None = one
+    """Threads that run the lanes' GETs, sharing them out; None = one
     per CPU this process may use, at most two. Their bytes cross the kernel
     twice (socket to buffer, buffer to page cache): on one thread that copy
     was a whole core, and the download's pace on a shared 2-core node."""
@@ -71,7 +71,7 @@ class EngineSettings:
     def retry(self) -> RetrySettings:
         return RetrySettings(budget=self.retry_for, max_attempts=self.retries)
 
-    def chunk_size_for(self, size: int) -> int:
+    def part_size_for(self, size: int) -> int:
         if self.part_size:
             part = self.part_size
         else:
