@@ -41,7 +41,7 @@ from laion_fmri_tui.core.transfer.multi_lane import Lane
 from laion_fmri_tui.core.transfer.outcomes import Outcomes, disk_message
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
-from laion_fmri_tui.core.transfer.sources import Request, Source, SourceError, classify_status
+from laion_fmri_tui.core.transfer.sources import Request, Source, SourceError, classify_status, unexpected_failure
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 
 __all__ = ["EngineSettings", "TransferEngine"]
@@ -396,13 +396,15 @@ class TransferEngine:
 
     def take_part(self, lane: int = 0) -> tuple[FileJob, int, Request] | Supply:
         """The next ranged part of a file fetched in parts, for lane ``lane``, else why there is none."""
-        if self._cancel.is_set():
-            return Supply.EXHAUSTED
-        unit = self._next_unit(self._parts, lane)
-        if isinstance(unit, Supply):
-            return unit
-        job, index = unit
-        return job, index, self._sources[job.item.source].lane_request(job.item)
+        while not self._cancel.is_set():
+            unit = self._next_unit(self._parts, lane)
+            if isinstance(unit, Supply):
+                return unit
+            job, index = unit
+            request_ = self._request(job, index)
+            if request_ is not None:
+                return job, index, request_
+        return Supply.EXHAUSTED
 
     def take_small(self) -> tuple[FileJob, Request] | None:
         """The next whole-file GET with its ``.part`` open, None when there is none."""
@@ -412,11 +414,23 @@ class TransferEngine:
                     return None
                 item = self._small.popleft()
             job = self._start_job(item, self._small_hasher)
-            if job is not None and job.todo:
-                return job, self._sources[item.source].lane_request(item)
-            if job is not None:
-                self._after_units(job)
+            if job is None:
+                continue
+            request_ = self._request(job, None)
+            if request_ is not None:
+                return job, request_
         return None
+
+    def _request(self, job: FileJob, part: int | None) -> Request | None:
+        """``job``'s GET as its source describes it; None when the source cannot
+        (a signed link the access service did not grant): that unit has then
+        ended as failed, and the lane takes the next."""
+        try:
+            return self._sources[job.item.source].lane_request(job.item)
+        except Exception as error:  # noqa: BLE001 - a source's refusal or bug fails its file, not the lane
+            failure = error.failure if isinstance(error, SourceError) else unexpected_failure(error)
+            self.outcomes.unit_ended(job, failure, part)
+            return None
 
     def hash_landed(self) -> None:
         """Lane 0, between turns: hash the small files its turn brought in (and
