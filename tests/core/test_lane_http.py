@@ -23,7 +23,7 @@ from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.disk import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.gate import Supply
+from laion_fmri_tui.core.transfer.gate import GateState, Supply
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.sources import Request
 from laion_fmri_tui.core.disk.partfile import PartRecord
@@ -130,11 +130,11 @@ def _serving(mode: str, ca: trustme.CA | None = None, whole: bytes = BODY) -> It
         server.server_close()
 
 
-def _run(source: _Source, data_dir: Path, names: list[str], whole: bytes = BODY, **settings,
-         ) -> tuple[ev.RunFinished, list]:
+def _run(source: _Source, data_dir: Path, names: list[str], whole: bytes = BODY,
+         engine_class: type[TransferEngine] = TransferEngine, **settings) -> tuple[ev.RunFinished, list]:
     events: list = []
     options = dict(jobs=2, lane_jobs=4, progress_interval=0.05, part_size=256 * 1024, retries=0) | settings
-    engine = TransferEngine({"s3": source}, events.append, EngineSettings(**options))
+    engine = engine_class({"s3": source}, events.append, EngineSettings(**options))
     etag = hashlib.md5(whole).hexdigest()
     items = tuple(PlanItem(name, data_dir / name, len(whole), etag, "glmsingle") for name in names)
     return engine.run(Plan(data_dir, items)), events
@@ -416,28 +416,31 @@ def test_a_run_without_ranged_parts_is_one_lanes_and_checked_on_its_thread(data_
     assert (wrong.done, wrong.failed) == (0, 1) and not (data_dir / "wrong" / "w.bin").exists()
 
 
-def _broken_lane(monkeypatch, name: str) -> None:
-    """Lane ``name`` raises (a bug of ours) the first time it waits for its sockets."""
-    from laion_fmri_tui.core.transfer.multi_lane import Lane
+def _breaking(name: str) -> type[TransferEngine]:
+    """An engine whose answer to lane ``name``'s second look at the gate is a
+    bug of ours: the lane stops with what its first turn put in flight."""
 
-    pump = Lane._pump
+    class Breaking(TransferEngine):
+        looks = 0
 
-    def broken(lane: Lane, running: bool) -> None:
-        if threading.current_thread().name == name:
-            raise RuntimeError("a bug of ours")
-        pump(lane, running)
+        def gate_state(self) -> GateState:
+            if threading.current_thread().name == name:
+                Breaking.looks += 1
+                if Breaking.looks == 2:
+                    raise RuntimeError("a bug of ours")
+            return super().gate_state()
 
-    monkeypatch.setattr(Lane, "_pump", broken)
+    return Breaking
 
 
-def test_a_lane_that_fails_leaves_the_rest_of_the_run_to_the_other(data_dir, monkeypatch):
+def test_a_lane_that_fails_leaves_the_rest_of_the_run_to_the_other(data_dir):
     """A bug stops lane 1: the files of the two parts it held fail as unexpected
     errors; lane 0 fetches every other file, none lost."""
-    _broken_lane(monkeypatch, "transfer-lane-1")
     names = [f"f{n}.bin" for n in range(6)]
     with _serving("plain") as server:
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
-        finished, _ = _run(source, data_dir, names, lanes=2, jobs=4, lane_jobs=8, part_size=128 * 1024)
+        finished, _ = _run(source, data_dir, names, engine_class=_breaking("transfer-lane-1"), lanes=2, jobs=4,
+                           lane_jobs=8, part_size=128 * 1024)
     assert finished.done + finished.failed == len(names)
     assert 1 <= finished.failed <= 2, finished.failures  # lane 1 held two parts
     assert all("a bug of ours" in reason for _, reason in finished.failures)
@@ -445,15 +448,15 @@ def test_a_lane_that_fails_leaves_the_rest_of_the_run_to_the_other(data_dir, mon
     assert all((data_dir / name).read_bytes() == BODY for name in names if name not in failed)
 
 
-def test_small_files_are_the_first_lanes_and_fail_with_it(data_dir, monkeypatch):
+def test_small_files_are_the_first_lanes_and_fail_with_it(data_dir):
     """Small files go to lane 0 first; when a bug stops it, the ones no lane
     fetched fail with the reason (lane 1 may have taken a few once it ran dry):
     none is lost and every file that is done is whole."""
-    _broken_lane(monkeypatch, "transfer-lane-0")
     names = [f"f{n}.bin" for n in range(40)]
     with _serving("plain") as server:
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
-        finished, _ = _run(source, data_dir, names, lanes=2, jobs=2, lane_jobs=8, part_size=None)
+        finished, _ = _run(source, data_dir, names, engine_class=_breaking("transfer-lane-0"), lanes=2, jobs=2,
+                           lane_jobs=8, part_size=None)
     assert finished.done + finished.failed == len(names), finished
     assert finished.failed >= 1, finished
     assert all("a bug of ours" in reason for _, reason in finished.failures)
