@@ -111,14 +111,14 @@ def test_a_spare_has_the_engine_loaded_before_its_plan_comes():
     while the user still chooses, then waits for its plan."""
     code = (
         "import os, sys, threading, time\n"
-        "from laion_fmri_tui.core import engine_process\n"
+        "from laion_fmri_tui.core.run import engine_process\n"
         "read, _keep = os.pipe()  # no plan ever comes\n"
         "threading.Thread(target=engine_process.serve, daemon=True,\n"
         "                 args=(os.fdopen(read, 'rb'), open(os.devnull, 'wb'))).start()\n"
         "deadline = time.monotonic() + 10\n"
-        "while 'laion_fmri_tui.core.transfer.multi_lane' not in sys.modules and time.monotonic() < deadline:\n"
+        "while 'laion_fmri_tui.core.transfer.lane' not in sys.modules and time.monotonic() < deadline:\n"
         "    time.sleep(0.02)\n"
-        "print('laion_fmri_tui.core.transfer.multi_lane' in sys.modules)\n"
+        "print('laion_fmri_tui.core.transfer.lane' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "True", result.stderr[-500:]

@@ -25,7 +25,7 @@ from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.multi_lane import room_for
+from laion_fmri_tui.core.transfer.lane import room_for
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.s3.get import S3GetSource
 from laion_fmri_tui.devserver import synthetic

@@ -2,7 +2,7 @@
 
 The :class:`~laion_fmri_tui.core.transfer.sources.Source` for S3: it
 describes each object's GET (URL, ``If-Match``, the service's network
-settings and timeouts) and the lane (:mod:`laion_fmri_tui.core.transfer.multi_lane`)
+settings and timeouts) and the lane (:mod:`laion_fmri_tui.core.transfer.lane`)
 sends it. A failure is classified by its HTTP status, so the engine's
 retries, resume and skip rules decide what happens next.
 """

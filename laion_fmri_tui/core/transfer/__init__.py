@@ -3,7 +3,7 @@
 Words (each means one thing here)
 ---------------------------------
 - **lane**: one thread that keeps hundreds of GETs in flight on non-blocking
-  sockets and one ``epoll`` (:class:`.multi_lane.Lane`); a run has one per
+  sockets and one ``epoll`` (:class:`.lane.Lane`); a run has one per
   core, two at most. (The MD5 code steps 16 digests together in one SIMD
   *step* of :data:`.md5_lanes.WIDTH` streams; it has no lanes.)
 - **job**: one file being fetched (:class:`.filejob.FileJob`): its ``.part``

@@ -4,7 +4,7 @@ Files are taken in plan order. A file above the threshold is split into
 ranged parts that go to the front of the queue of the lane that opened it,
 so parts in flight help finish a started file before new ones open. A
 smaller file is one streamed GET, hashed as it arrives. Both go to the
-:class:`~laion_fmri_tui.core.transfer.multi_lane.Lane`s, whatever their
+:class:`~laion_fmri_tui.core.transfer.lane.Lane`s, whatever their
 source (the bucket's objects, the access service's signed stimulus URLs),
 which keep them all in flight on a thread per core (two at most), each with
 the files it opened; their parts are hashed as they arrive by the
@@ -37,7 +37,7 @@ from laion_fmri_tui.core.transfer.hash_pool import HashPool
 from laion_fmri_tui.core.transfer.http_wire import Head
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, Supply
-from laion_fmri_tui.core.transfer.multi_lane import Lane
+from laion_fmri_tui.core.transfer.lane import Lane
 from laion_fmri_tui.core.transfer.outcomes import Outcomes, disk_message
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
@@ -374,7 +374,7 @@ class TransferEngine:
                              f"(attempt {decision.attempt + 1})"))
         return decision.delay
 
-    # the lanes' side (see multi_lane.LaneHost) -------------------------
+    # the lanes' side (see lane.LaneHost) -------------------------
     def status_failure(self, job: FileJob, answer: Head, url: str) -> SourceError:
         """What an answer's refusal means for ``job``: its source says (a signed
         link's 403 is expiry), else the status (and the answer's ``Retry-After``

@@ -64,7 +64,7 @@ class EngineSettings:
     @property
     def lane_transfers(self) -> int:
         """Small files are a round trip each, not bytes: many more fit in flight
-        than ranged parts, on a lane's one ``epoll`` (see ``multi_lane``)."""
+        than ranged parts, on a lane's one ``epoll`` (see :mod:`.lane`)."""
         return max(1, 4 * self.jobs if self.lane_jobs is None else self.lane_jobs)
 
     @property

@@ -2,7 +2,7 @@
 
 A source (anonymous S3 GETs in :mod:`laion_fmri_tui.core.s3.get`, presigned
 URLs in :mod:`.access_source`) describes the GET of one planned file as a
-:class:`Request`; the lane (:mod:`.multi_lane`) sends it, adding the
+:class:`Request`; the lane (:mod:`.lane`) sends it, adding the
 ``Range``, through the one HTTP layer (:mod:`laion_fmri_tui.core.http`:
 proxy, CA bundle, addresses). A source may also say what a refusal means
 for its URLs (a signed link's 403 is expiry); otherwise the status is
