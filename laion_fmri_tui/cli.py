@@ -105,7 +105,7 @@ def _run_app(args, stops: SignalExit) -> int:
     from laion_fmri_tui.core.disk import datadir
     from laion_fmri_tui.core.http.network import NetworkSettings
     from laion_fmri_tui.core.s3.endpoint import S3Settings, endpoint_from_env
-    from laion_fmri_tui.core.transfer.engine import EngineSettings
+    from laion_fmri_tui.core.transfer.settings import EngineSettings
     from laion_fmri_tui.tui.context import AppContext
 
     from laion_fmri_tui.core.units import parse_size

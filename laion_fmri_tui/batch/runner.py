@@ -134,7 +134,7 @@ def _run(args, out, err) -> int:
     from laion_fmri_tui.core import events as ev
 
     if downloads:
-        service.load_engine()
+        from laion_fmri_tui.core.run import factory  # noqa: F401 - loads the engine while listings run
     plan = service.plan(selection) if frozen is None else frozen
     if args.emit_sbatch:
         return sbatch.emit(args, plan, Path(args.plan) if args.plan else None)
@@ -172,7 +172,9 @@ def _download(args, service, plan, out, err) -> int:
     printer = output.JsonPrinter(out) if args.json else output.HumanPrinter(
         out, err, tty=tty, every=every)
     sink = Tally(printer, args.plan)
-    engine = service.engine(sink, plan)
+    from laion_fmri_tui.core.run.factory import build_engine
+
+    engine = build_engine(service.run_spec(plan), sink, service.connections)
     stopped_by: list[int] = []
 
     def stop(signum, _frame) -> None:
