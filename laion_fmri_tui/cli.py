@@ -82,11 +82,13 @@ def app_parser() -> argparse.ArgumentParser:
 
 
 def run_app(argv: list[str]) -> int:
+    from laion_fmri_tui.batch.exit_codes import ExitCode, for_error  # the app's few codes are --batch's
+
     args = app_parser().parse_args(argv)
     if not (sys.stdin.isatty() and sys.stdout.isatty() and sys.stderr.isatty()):
         sys.stderr.write(f"{PROG}: not a terminal, so the full-screen app cannot draw; "
                          f"use {PROG} --batch (see {PROG} --batch --help)\n")
-        return 2
+        return int(ExitCode.USAGE)
     if os.environ.get("SSH_CONNECTION") and "TEXTUAL_FPS" not in os.environ:
         os.environ["TEXTUAL_FPS"] = "15"  # fewer redraws over a remote link
     from laion_fmri_tui.core.errors import LaionFmriError
@@ -98,7 +100,7 @@ def run_app(argv: list[str]) -> int:
             return _run_app(args, stops)
     except LaionFmriError as error:
         sys.stderr.write(f"{PROG}: {error}\n")
-        return int(error.exit_code)
+        return int(for_error(error))
 
 
 def _run_app(args, stops: SignalExit) -> int:

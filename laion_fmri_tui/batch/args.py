@@ -12,7 +12,7 @@ import sys
 from typing import NoReturn
 
 from laion_fmri_tui import __version__
-from laion_fmri_tui.batch import sbatch
+from laion_fmri_tui.batch import exit_codes, sbatch
 from laion_fmri_tui.core.plan import shard
 from laion_fmri_tui.core import units
 from laion_fmri_tui.core.errors import UsageError
@@ -54,16 +54,14 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse echoes arguments (a misspelt --proxy's URL): no password may show
         sys.stderr.write(f"{self.prog}: error: {redact_arguments(message)} (see {PROG} --batch --help)\n")
-        raise SystemExit(2)
+        raise SystemExit(exit_codes.ExitCode.USAGE)
 
 
 def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog=PROG,
         description="Download LAION-fMRI data without the full-screen app.",
-        epilog="Exit codes: 0 done, 1 some files failed or missing, 2 usage error,\n"
-               "3 licence/access not granted, 4 bucket unreachable,\n"
-               "5 complete except keys the bucket refused (HTTP 403), 130 interrupted.\n\n" + COMMANDS_HELP,
+        epilog=f"{exit_codes.epilog()}\n\n{COMMANDS_HELP}",
         formatter_class=KeepLinesFormatter,
     )
     parser.add_argument("--batch", action="store_true", help="run headless (this mode)")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.batch.args import PROG, build_parser, check_plan_flags, selection_from
-from laion_fmri_tui.batch.exit_codes import ExitCode
+from laion_fmri_tui.batch.exit_codes import ExitCode, for_error
 from laion_fmri_tui.batch.safe_output import SafeStream, printable
 from laion_fmri_tui.core.disk import datadir
 from laion_fmri_tui.core import licence
@@ -56,7 +56,7 @@ def main(argv: list[str], whole_process: bool = False) -> int:
         return code
     except LaionFmriError as error:
         err.write(f"{PROG}: {printable(redact(error))}\n")
-        return int(error.exit_code)
+        return int(for_error(error))
     except KeyboardInterrupt:
         err.write(f"{PROG}: interrupted\n")
         return ExitCode.INTERRUPTED
