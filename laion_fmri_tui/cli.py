@@ -56,27 +56,18 @@ def _headless_end(code: int, *, whole_process: bool) -> int:
 
 def app_parser() -> argparse.ArgumentParser:
     from laion_fmri_tui import __version__
-    from laion_fmri_tui.batch.args import (COMMANDS_HELP, DEFAULT_JOBS, KeepLinesFormatter, OneLineParser,
-                                           add_network_arguments, parse_duration)
-    from laion_fmri_tui.core.transfer.settings import EngineSettings
+    from laion_fmri_tui.batch.args import (COMMANDS_HELP, KeepLinesFormatter, OneLineParser,
+                                           add_access_url_argument, add_run_arguments)
 
     parser = OneLineParser(
         prog=PROG, description="Browse the LAION-fMRI bucket and download it (full-screen app). "
         "Add --batch for the headless mode (see --batch --help).", epilog=COMMANDS_HELP,
-        formatter_class=KeepLinesFormatter)
+        formatter_class=KeepLinesFormatter, help_command=f"{PROG} --help")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--demo", action="store_true",
                         help="try every screen offline, against local servers and synthetic data")
-    parser.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
-    add_network_arguments(parser)
-    parser.add_argument("--access-url", metavar="URL", help="access service (env LAION_FMRI_ACCESS_URL)")
-    parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
-                        help=f"ranged parts in flight (default {DEFAULT_JOBS}; 4 x N requests in all)")
-    parser.add_argument("--max-bandwidth", metavar="RATE",
-                        help="one cap over all transfers, e.g. 50M (bytes/s); changeable with w while downloading")
-    parser.add_argument("--retry-for", type=parse_duration, default=EngineSettings.retry_for, metavar="TIME",
-                        help="keep retrying a file through throttling, 5xx and dropped connections for TIME "
-                             "without progress, e.g. 90s, 10m (default 5m)")
+    add_run_arguments(parser)  # the same definitions (and checks) as --batch's
+    add_access_url_argument(parser)
     parser.add_argument("--mouse", action="store_true", help="turn mouse reporting on (off by default)")
     return parser
 
@@ -110,10 +101,7 @@ def _run_app(args, stops: SignalExit) -> int:
     from laion_fmri_tui.core.transfer.settings import EngineSettings
     from laion_fmri_tui.tui.context import AppContext
 
-    from laion_fmri_tui.core.units import parse_size
-
-    cap = parse_size(args.max_bandwidth) if args.max_bandwidth else None
-    engine = EngineSettings(jobs=max(1, min(args.jobs, 256)), max_bandwidth=cap, retry_for=args.retry_for)
+    engine = EngineSettings(jobs=args.jobs, max_bandwidth=args.max_bandwidth, retry_for=args.retry_for)
     if args.demo:
         from laion_fmri_tui.demo import demo_environment
 
