@@ -136,7 +136,7 @@ class TransfersScreen(Screen[None]):
     def _start(self, plan: Plan) -> None:
         self._run += 1
         self.plan, self._bridge = plan, EngineBridge(self, self._run)
-        self.engine = EngineProcess(self._bridge, getattr(self.app, "spare_engine", None))
+        self.engine = EngineProcess(self._bridge, self.app.spare_engine)  # type: ignore[attr-defined]
         if self._cap is not None:
             self.engine.set_bandwidth(self._cap[0])  # a retry keeps the user's cap
         spec, self._spec = self._spec, None
