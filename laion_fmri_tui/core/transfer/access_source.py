@@ -66,6 +66,3 @@ class AccessSource:
                 raise SourceError(FailKind.ACCESS, redact(str(error))) from None
             self._urls = {f.name: f.url for f in grant.files}
             self._generation += 1
-
-    def close(self) -> None:
-        """Nothing to let go of: the lane owns the connections (kept for the service's callers)."""
