@@ -28,7 +28,7 @@ from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.sources import Request
 from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.core.transfer.outcomes import Outcomes
-from laion_fmri_tui.core.transfer.sources import SourceError
+from laion_fmri_tui.core.http.answers import SourceError
 
 BODY = bytes(range(256)) * 4096  # 1 MiB
 ETAG = hashlib.md5(BODY).hexdigest()

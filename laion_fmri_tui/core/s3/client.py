@@ -39,8 +39,8 @@ from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import AdaptiveLimit, FailureKind, RetryPolicy, RetryState, kind_of_status, \
     retry_after
 from laion_fmri_tui.core.s3.endpoint import REGION, S3Settings
-from laion_fmri_tui.core.transfer.http_wire import AGENT, Origin, target
-from laion_fmri_tui.core.transfer.sources import SourceError, wrong_region
+from laion_fmri_tui.core.http.wire import AGENT, Origin, target
+from laion_fmri_tui.core.http.answers import SourceError, wrong_region
 
 _DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 """What a kept connection the server closed while it was idle raises on reuse."""

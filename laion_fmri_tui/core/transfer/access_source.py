@@ -18,7 +18,8 @@ from laion_fmri_tui.core.access.errors import AccessServiceError
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.models import PlanItem
 from laion_fmri_tui.core.redact import redact
-from laion_fmri_tui.core.transfer.sources import Request, SourceError, classify_status
+from laion_fmri_tui.core.transfer.sources import Request
+from laion_fmri_tui.core.http.answers import SourceError, classify_status
 
 CONNECT_TIMEOUT, READ_TIMEOUT = 15.0, 60.0
 

@@ -34,14 +34,15 @@ from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.disk.filelock import Claim, Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
-from laion_fmri_tui.core.transfer.http_wire import Head
+from laion_fmri_tui.core.http.wire import Head
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, Supply
 from laion_fmri_tui.core.transfer.lane import Lane
 from laion_fmri_tui.core.transfer.outcomes import Outcomes, disk_message
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
-from laion_fmri_tui.core.transfer.sources import Request, Source, SourceError, classify_status, unexpected_failure
+from laion_fmri_tui.core.transfer.sources import Request, Source, unexpected_failure
+from laion_fmri_tui.core.http.answers import SourceError, classify_status
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 
 __all__ = ["EngineSettings", "TransferEngine"]

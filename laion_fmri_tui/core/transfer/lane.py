@@ -45,12 +45,13 @@ from laion_fmri_tui.core.events import CANCELLED, FailKind, Failure
 from laion_fmri_tui.core.http.connect import READ, UNTRUSTED, Connection, ProxyRefused, WouldBlock, dial
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.http.retry import FailureKind, RetryPolicy, RetryState
-from laion_fmri_tui.core.transfer.http_wire import Head, Origin, request, target
+from laion_fmri_tui.core.http.wire import Head, Origin, request, target
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, Supply
 from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer
 from laion_fmri_tui.core.transfer.outcomes import Outcomes
-from laion_fmri_tui.core.transfer.sources import Request, SourceError, unexpected_failure
+from laion_fmri_tui.core.transfer.sources import Request, unexpected_failure
+from laion_fmri_tui.core.http.answers import SourceError
 
 __all__ = ["LaneHost", "Lane", "Request", "room_for"]
 

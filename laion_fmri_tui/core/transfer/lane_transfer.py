@@ -14,8 +14,9 @@ from laion_fmri_tui.core.events import FailKind
 from laion_fmri_tui.core.http.connect import Connection
 from laion_fmri_tui.core.http.retry import RetryState
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.http_wire import MAX_HEAD, ChunkReader, Head, parse_head
-from laion_fmri_tui.core.transfer.sources import Request, SourceError, wrong_start
+from laion_fmri_tui.core.http.wire import MAX_HEAD, ChunkReader, Head, parse_head
+from laion_fmri_tui.core.transfer.sources import Request
+from laion_fmri_tui.core.http.answers import SourceError, wrong_start
 
 
 @dataclass(eq=False)

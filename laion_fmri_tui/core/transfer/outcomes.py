@@ -49,7 +49,8 @@ from laion_fmri_tui.core.transfer.content_checks import Span, VerificationError
 from laion_fmri_tui.core.transfer.filejob import RESTART_BELOW, FileJob
 from laion_fmri_tui.core.transfer.gate import Cancelled
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
-from laion_fmri_tui.core.transfer.sources import SourceError, unexpected_failure
+from laion_fmri_tui.core.transfer.sources import unexpected_failure
+from laion_fmri_tui.core.http.answers import SourceError
 
 DISCARDED = (FailKind.DENIED, FailKind.CHANGED, FailKind.MISSING)
 """Failures after which a file's temp files are useless: removed."""

@@ -1,4 +1,4 @@
-"""HTTP/1.1 on the wire for the lane: one GET's bytes, one answer's head.
+"""HTTP/1.1 on the wire, for the lane and the listings: one GET's bytes, one answer's head.
 
 S3 answers a GET with a ``Content-Length`` body; a proxy or another
 S3-compatible server may send it chunked instead, which :class:`ChunkReader`
@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from laion_fmri_tui.core.events import FailKind
 from laion_fmri_tui import __version__
+from laion_fmri_tui.core.events import FailKind
 from laion_fmri_tui.core.http.connect import MAX_HEAD, Origin
-from laion_fmri_tui.core.transfer.sources import SourceError, content_range_start
+from laion_fmri_tui.core.http.answers import SourceError, content_range_start
 
 __all__ = ["AGENT", "MAX_HEAD", "Head", "Origin", "parse_head", "request", "target"]
 
