@@ -207,20 +207,32 @@ def batch_download(url: str, data_dir: Path, args: tuple[str, ...], home: Path) 
 
 def first_screen(url: str, data_dir: Path, home: Path) -> float:
     """Seconds from spawning the app in tmux until the tree lists sub-01."""
+    return start_times(url, data_dir, home, CLIENT_CPUS)[1]
+
+
+def start_times(url: str, data_dir: Path, home: Path, cpus: set[int] | None) -> tuple[float, float]:
+    """Seconds from spawning the installed app in tmux (80x24) until the pane
+    shows anything (its first frame), and until the tree lists sub-01."""
     sock = home / "tmux.sock"
     env = base_env(Context(url, data_dir, [], (), home), {"TERM": "xterm-256color"})
     env = {k: v for k, v in env.items() if not k.startswith("TMUX")}
     base = ["tmux", "-S", str(sock), "-f", os.devnull]
     command = f"{tool('laion-fmri-tui')} --data-dir {data_dir} --endpoint-url {url}"
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     started = time.monotonic()
+    # the tmux server forks from this command, so the app runs on the client's core
     subprocess.run([*base, "new-session", "-d", "-s", "b", "-x", "80", "-y", "24", command], check=True, env=env,
-                   preexec_fn=_pin())   # the tmux server forks from it: the app runs on the client's core
+                   preexec_fn=pin)
+    frame = None
     try:
         while time.monotonic() - started < 60:
             screen = subprocess.run([*base, "capture-pane", "-p", "-t", "b"], capture_output=True, text=True).stdout
+            now = time.monotonic() - started
+            if frame is None and screen.strip():
+                frame = now
             if "sub-01" in screen:
-                return time.monotonic() - started
-            time.sleep(0.01)
+                return frame, now
+            time.sleep(0.005)
         raise TimeoutError("the first screen never showed sub-01")
     finally:
         subprocess.run([*base, "kill-server"], capture_output=True)

@@ -31,8 +31,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from app_bench import THINK_TIME, _key, _tree_node, _until, _wait, confirm_review, licensed  # noqa: E402
-from contenders import Context, base_env, tool  # noqa: E402
+from app_bench import THINK_TIME, _key, _tree_node, _until, _wait, confirm_review, licensed, start_times  # noqa: E402
+from contenders import Context, base_env  # noqa: E402
 
 LEVELS = ("sub-01", "sub-01/glmsingle", "sub-01/glmsingle/ses-01")
 
@@ -45,36 +45,11 @@ def first_frames(url: str, work: Path, cpus, runs: int = 3) -> dict:
     """Seconds to the first frame and to the listed tree, over ``runs`` warm starts."""
     frames, listed = [], []
     for n in range(runs + 1):
-        frame, tree = _one_start(url, licensed(work / "app-data"), licensed(work / "app-home"), cpus)
+        frame, tree = start_times(url, licensed(work / "app-data"), licensed(work / "app-home"), cpus)
         if n:                       # the first start warms the page cache
             frames.append(frame)
             listed.append(tree)
     return {"first_frame": frames, "tree_listed": listed}
-
-
-def _one_start(url: str, data_dir: Path, home: Path, cpus) -> tuple[float, float]:
-    sock = home / "tmux.sock"
-    env = base_env(Context(url, data_dir, [], (), home), {"TERM": "xterm-256color"})
-    env = {k: v for k, v in env.items() if not k.startswith("TMUX")}
-    base = ["tmux", "-S", str(sock), "-f", os.devnull]
-    command = f"{tool('laion-fmri-tui')} --data-dir {data_dir} --endpoint-url {url}"
-    started = time.monotonic()
-    # the tmux server forks from this command, so the app inherits the client's core
-    subprocess.run([*base, "new-session", "-d", "-s", "b", "-x", "80", "-y", "24", command], check=True, env=env,
-                   preexec_fn=_pinned(cpus))
-    frame = None
-    try:
-        while time.monotonic() - started < 60:
-            screen = subprocess.run([*base, "capture-pane", "-p", "-t", "b"], capture_output=True, text=True).stdout
-            now = time.monotonic() - started
-            if frame is None and screen.strip():
-                frame = now
-            if "sub-01" in screen:
-                return frame, now
-            time.sleep(0.005)
-        raise TimeoutError("the first screen never showed sub-01")
-    finally:
-        subprocess.run([*base, "kill-server"], capture_output=True)
 
 
 def _drive(mode: str, url: str, work: Path, cpus, extra_env: dict[str, str], seconds: float = 0.0) -> dict:

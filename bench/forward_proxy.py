@@ -20,7 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from servers import free_port
+from servers import free_port, process_cpu_seconds, stop_process
 
 
 class Tinyproxy:
@@ -41,13 +41,7 @@ class Tinyproxy:
         return {"http_proxy": self.url, "HTTP_PROXY": self.url, "no_proxy": "", "NO_PROXY": ""}
 
     def cpu_seconds(self) -> float:
-        if self.proc is None:
-            return 0.0
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc)
 
     @staticmethod
     def binary() -> str | None:
@@ -88,13 +82,7 @@ class Tinyproxy:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(proc, grace=10)
 
     def __enter__(self) -> Tinyproxy:
         return self.start()
