@@ -16,7 +16,7 @@ Words (each means one thing here)
 - **span**: a range a digest covers (:class:`.content_checks.Span`): one
   upload part of a multipart ETag, or the whole file.
 - **chunk** only ever means HTTP's ``Transfer-Encoding: chunked``
-  (:class:`.http_wire.ChunkReader`).
+  (:class:`laion_fmri_tui.core.http.wire.ChunkReader`).
 
 One byte, from socket to verified file
 --------------------------------------

@@ -2,7 +2,7 @@
 
 A job is either *sequential* (one stream, front to back, hashed as it
 arrives) or *in parts* (parallel ranged GETs written at their offsets). A
-parted job's checks are spans (:class:`~.verify.SpanCheck`). A span that
+parted job's checks are spans (:class:`~.content_checks.SpanCheck`). A span that
 lies inside one part fetched by a lane is *streamed*: its bytes go to
 the run's :class:`~.span_hasher.SpanHasher` as they arrive. The others (parts
 kept from an earlier run, a whole-file MD5, a sha256, spans across parts)
