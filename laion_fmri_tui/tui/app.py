@@ -10,6 +10,7 @@ workers.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from textual.app import App
@@ -19,6 +20,7 @@ from laion_fmri_tui.core import engine_process
 from laion_fmri_tui.styles import stylesheet
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.context import AppContext
+from laion_fmri_tui.tui.executor import DaemonExecutor
 from laion_fmri_tui.tui.heap import settle_heap
 from laion_fmri_tui.tui.palette import ActionsProvider
 
@@ -41,6 +43,10 @@ class LaionFmriApp(App[None]):
         super().__init__()
         self.context = context
         self.sub_title = "offline demo" if context.demo else ""
+
+    def on_load(self) -> None:
+        # Before any worker starts: quitting must not wait for thread workers.
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor())
 
     def on_mount(self) -> None:
         self.next_step()

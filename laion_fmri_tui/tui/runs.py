@@ -57,6 +57,15 @@ class EngineHandle:
             elif self._engine is not None:
                 self._engine.resume()
 
+    def stop(self) -> None:
+        """Cancel and wait until the engine's process has ended (killed after a
+        moment if it does not answer): the app is quitting."""
+        with self._lock:
+            self._cancelled = True
+            engine = self._engine
+        if engine is not None:
+            engine.stop()
+
     def cancel(self) -> None:
         """Stop the run; every ``.part`` is kept for the next one."""
         with self._lock:

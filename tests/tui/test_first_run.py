@@ -196,7 +196,7 @@ def watch(event, args):
     if event == "import" and args[0] in NAMES:
         imports.setdefault(args[0], (threading.current_thread() is threading.main_thread(),
                                      gc.get_freeze_count()))
-    elif event == "subprocess.Popen" and "laion_fmri_tui.core.engine_process" in args[1]:
+    elif event == "subprocess.Popen" and any("laion_fmri_tui.core.engine_process" in str(a) for a in args[1]):
         spawns.append(threading.current_thread() is threading.main_thread())
 
 sys.addaudithook(watch)

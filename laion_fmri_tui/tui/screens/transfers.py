@@ -1,16 +1,20 @@
-"""The transfer dashboard: one plan, run by the core engine in a thread worker.
+"""The transfer dashboard: one plan, run by the core engine in a child process.
 
 The engine (not Textual) owns the download threads, because ``--batch`` runs
-the same engine; the screen's worker only calls the blocking ``run(plan)``.
+the same engine; here it runs in a child process
+(:class:`~laion_fmri_tui.core.engine_process.EngineProcess`), whose own
+thread relays its events. That thread is not a Textual worker: the app's
+event loop joins its workers when it closes, and quitting mid-run waited
+(2-7 s) for a child to wind down, forever for one that did not answer.
 Progress is coalesced twice over: the engine emits at most one snapshot per
 ``progress_interval``, and the bridge keeps only the newest, which the screen
 takes with the file events queued since on a timer, so the widgets re-render
 a few times a second however fast chunks and small files arrive.
 
-The engine is created inside the worker, not in ``on_mount``: for stimulus
-files ``service.engine`` asks the access service for signed links, network
-I/O the UI thread must not wait on. Its access errors (no request id, unknown
-id...) end the worker and are shown on the screen.
+The child builds the engine: for stimulus files that asks the access
+service for signed links, network I/O the UI thread must not wait on. Its
+access errors (no request id, unknown id...) end the run with a
+:class:`~laion_fmri_tui.tui.messages.TransferError`, shown on the screen.
 """
 
 from __future__ import annotations
@@ -19,24 +23,20 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Static
-from textual.worker import Worker, WorkerState
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.engine_process import EngineProcess
-from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.core.units import count, rate, size
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, by_id
 from laion_fmri_tui.tui.heap import release_heap, settle_heap
-from laion_fmri_tui.tui.messages import TransferFinished
+from laion_fmri_tui.tui.messages import TransferError, TransferFinished
 from laion_fmri_tui.tui.runs import EngineHandle, retry_plan
 from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
 from laion_fmri_tui.tui.widgets.footer import Footer
@@ -114,8 +114,9 @@ class TransfersScreen(Screen[None]):
         self.call_after_refresh(settle_heap)  # the dashboard and its plan stay for the run
 
     def on_unmount(self) -> None:
-        # Quitting mid-run: stop the engine so its threads end; .part files stay.
-        self._handle.cancel()
+        # Quitting mid-run: stop the engine; its process is killed if it does not
+        # end within a moment (STOP_GRACE); .part files stay.
+        self._handle.stop()
         release_heap()
 
     # runs --------------------------------------------------------------------
@@ -134,22 +135,16 @@ class TransfersScreen(Screen[None]):
         self.query_one("#transfers-target", Static).update(self._downloading)
         self._show_status("")
         self._started = self._clock()
-        self._transfer(self.app.context.service(), plan, self._bridge, self._handle)
+        engine = EngineProcess(self.app.context.service().settings, self._bridge, self._bridge.failed)
+        self._handle.attach(engine)
+        engine.start(plan)  # returns at once; the run's end comes as a message
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="transfers", description="download")
-    def _transfer(self, service: DownloadService, plan: Plan, bridge: EngineBridge,
-                  handle: EngineHandle) -> ev.RunFinished:
-        engine = EngineProcess(service.settings, bridge)
-        handle.attach(engine)
-        return engine.run(plan)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "transfers" or event.state is not WorkerState.ERROR:
+    def on_transfer_error(self, message: TransferError) -> None:
+        if message.run != self._run:
             return
         self._publish()  # what the engine reported before it stopped comes first
         self._nothing_in_flight()
-        error = event.worker.error
-        text = str(error) if isinstance(error, LaionFmriError) else f"the download stopped: {error!r}"
+        text = message.text
         what = "did not start" if self.phase == "starting" else "stopped"
         self._failed = tuple(item.key for item in self.plan.pending)  # r tries the whole plan again
         self.phase = "error"
