@@ -193,7 +193,11 @@ class EngineProcess:
 
     def _relay(self, plan: Plan) -> None:
         started = time.monotonic()
-        child = _take_child()
+        try:
+            child = _take_child()
+        except OSError as error:  # no process to be had (out of memory, process limit)
+            self._end(LaionFmriError(f"the transfer process could not start ({error}); try again"))
+            return
         try:
             result = self._exchange(child, plan)
         except LaionFmriError as error:
@@ -209,6 +213,9 @@ class EngineProcess:
             # cancelled, and what it reported so far is its account.
             result = self._tally.finished(time.monotonic() - started)
             self._sink(result)
+        self._end(result)
+
+    def _end(self, result: ev.RunFinished | LaionFmriError) -> None:
         self._result = result
         self._ended.set()
         if isinstance(result, LaionFmriError) and self._on_error is not None:
