@@ -24,9 +24,8 @@ from laion_fmri_tui.tui.executor import DaemonExecutor
 from laion_fmri_tui.tui.heap import settle_heap
 from laion_fmri_tui.tui.palette import ActionsProvider
 
-PRELOAD_AFTER = 1.0
-"""Seconds after start to import the dialogs and start a spare engine process
-in the background."""
+SPARE_AFTER = 1.0
+"""Seconds after start to start a spare engine process in the background."""
 STYLESHEETS = ("app.tcss", "forms.tcss", "browser.tcss", "transfers.tcss", "tools.tcss")
 
 
@@ -50,17 +49,14 @@ class LaionFmriApp(App[None]):
 
     def on_mount(self) -> None:
         self.next_step()
-        self.set_timer(PRELOAD_AFTER, self._preload)
+        self.set_timer(SPARE_AFTER, self._start_spare)
 
-    def _preload(self) -> None:
-        """Import the dialogs off the key path once the first screen is up: the
-        first ``?`` otherwise paid for importing every dialog (the help lists
-        their keys), measured at 0.3-0.6 s while a download kept the CPU busy.
-        Then start the engine process the first download will use."""
-        self.run_worker(self._preload_work, thread=True, group="preload", exit_on_error=False)
+    def _start_spare(self) -> None:
+        """Once the first screen is up, start the engine process the first
+        download will use (see ``engine_process.prewarm``), off the key path."""
+        self.run_worker(self._spare_work, thread=True, group="preload", exit_on_error=False)
 
-    def _preload_work(self) -> None:
-        _import_dialogs()
+    def _spare_work(self) -> None:
         engine_process.prewarm()
         settle_heap()
 
@@ -114,12 +110,6 @@ class LaionFmriApp(App[None]):
         self.push_screen(ConfirmScreen("Transfers are running. Quit anyway? Partial files are kept "
                                        "and resume on the next run.", yes="Quit", no="Keep going"),
                          lambda yes: self.exit() if yes else None)
-
-
-def _import_dialogs() -> None:
-    from laion_fmri_tui.tui.screens.help import dialog_bindings
-
-    dialog_bindings()
 
 
 def default_data_dir() -> Path:

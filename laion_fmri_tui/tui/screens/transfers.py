@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Static
@@ -34,7 +33,7 @@ from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.engine_process import EngineProcess
 from laion_fmri_tui.core.units import count, rate, size
 from laion_fmri_tui.tui.bridge import EngineBridge
-from laion_fmri_tui.tui.commands import bindings, by_id
+from laion_fmri_tui.tui.commands import DIALOGS, bindings
 from laion_fmri_tui.tui.heap import release_heap, settle_heap
 from laion_fmri_tui.tui.messages import TransferError, TransferFinished
 from laion_fmri_tui.tui.runs import EngineHandle, retry_plan
@@ -58,15 +57,7 @@ CANCEL_QUESTION = ("Cancel the download? Finished files stay, and partial files 
 class TransfersScreen(Screen[None]):
     """Downloads one plan; ``escape`` goes back once nothing is running."""
 
-    BINDINGS = [
-        *bindings("pause"),
-        Binding(by_id("pause").key, "resume", "Resume", id="resume", tooltip="Resume the paused transfers"),
-        *bindings("retry"),
-        Binding("c", "cancel", "Cancel", id="cancel", tooltip="Stop the download (partial files are kept)"),
-        Binding("w", "bandwidth", "Bandwidth", id="bandwidth", tooltip="Change the shared bandwidth cap now"),
-        Binding("escape", "back", "Back", id="back", tooltip="Back to the browser (when nothing runs)"),
-        *bindings("help", "quit"),
-    ]
+    BINDINGS = bindings(*dict(DIALOGS)["transfer dashboard"])
 
     phase: var[str] = var("starting", bindings=True)
     """``starting``, ``running``, ``paused``, ``cancelling``, then ``finished``,
