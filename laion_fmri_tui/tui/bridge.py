@@ -19,7 +19,7 @@ import threading
 from textual.message_pump import MessagePump
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.tui.messages import TransferError, TransferFinished
+from laion_fmri_tui.tui.messages import TransferFinished
 
 
 class EngineBridge:
@@ -46,13 +46,6 @@ class EngineBridge:
                 self._latest = event
             else:
                 self._queued.append(event)
-
-    def failed(self, error: Exception) -> None:
-        """The run did not start or its process died (called on the relaying thread)."""
-        try:
-            self._target.post_message(TransferError(self._run, str(error)))
-        except RuntimeError:
-            pass  # the app has closed: nobody is left to show it
 
     def take(self) -> tuple[ev.Progress | None, list[ev.Event]]:
         """The newest snapshot not yet taken (or None) and every queued file

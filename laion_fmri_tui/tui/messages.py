@@ -1,6 +1,6 @@
 """Messages the app's screens exchange; events are named in the past tense.
 
-The transfer messages wrap the core's typed event (:mod:`laion_fmri_tui.core.events`)
+The transfer message wraps the core's typed event (:mod:`laion_fmri_tui.core.events`)
 rather than copying its fields, so the dashboard and ``--batch`` read the very
 same values. It carries the ``run`` it belongs to: a retry starts a new run,
 and a late message of the old one must not be mistaken for the new. (Progress
@@ -29,13 +29,3 @@ class TransferFinished(Message, bubble=False):
     """Which run of the screen this belongs to."""
     result: ev.RunFinished
     """Counts, bytes, failures and whether it was cancelled."""
-
-
-@dataclass
-class TransferError(Message, bubble=False):
-    """The engine's run did not start, or its process ended without finishing it."""
-
-    run: int
-    """Which run of the screen this belongs to."""
-    text: str
-    """Why, in one line (for the log and the status line)."""

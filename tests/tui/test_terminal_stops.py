@@ -32,7 +32,7 @@ def engine_children(parent: int) -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and b"laion_fmri_tui.core.engine_process" in cmdline:
+        if ppid == parent and b"laion_fmri_tui.core.run.engine_process" in cmdline:
             found.append(int(stat.parent.name))
     return found
 

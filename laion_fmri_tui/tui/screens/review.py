@@ -14,10 +14,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from laion_fmri_tui.tui.commands import bindings
-from laion_fmri_tui.core.plan import LocalState, Plan
+from laion_fmri_tui.core.models import LocalState, Plan
 from laion_fmri_tui.core.units import count, size
 from laion_fmri_tui.tui.widgets.footer import Footer
+from laion_fmri_tui.tui.commands import bindings
 
 KEY_HINT = "y / enter  start the download      n / escape  back"
 

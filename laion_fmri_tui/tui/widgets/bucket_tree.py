@@ -18,9 +18,9 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from laion_fmri_tui.tui.commands import bindings
-from laion_fmri_tui.core.browse import BrowseNode, Fragment, covers, tick_state
+from laion_fmri_tui.core.plan.browse import BrowseNode, Fragment, covers, tick_state
 from laion_fmri_tui.core.units import size
+from laion_fmri_tui.tui.commands import bindings
 
 LOADING = "loading…"
 SIZE_WIDTH = 10

@@ -16,12 +16,21 @@ messages go over its stdin (settings, plan, then commands) and stdout
 replaces ``sys.stderr`` with a capture that has no file descriptor, which
 multiprocessing's helper process cannot start with.
 
+What crosses the pipe first is the run's
+:class:`~laion_fmri_tui.core.run.spec.RunSpec` (plan, access grant,
+settings): the child builds its engine from it with
+:func:`~laion_fmri_tui.core.run.factory.build_engine`, as ``--batch`` does in
+its own process, and asks the access service nothing more. This module loads
+none of the engine's modules in the app's process: the child imports the
+factory when it starts.
+
 Starting a child and importing the engine takes about a third of a second of
 CPU, which the first seconds of a download paid for (and a key pressed then
-waited behind it). :func:`prewarm` starts one spare child while the user is
+waited behind it). :meth:`SpareEngine.prewarm` starts one spare child while the user is
 still choosing what to fetch; it imports everything, then waits for its plan.
-The next run takes it; a spare nobody takes ends when :func:`discard_spare`
-closes its stdin, or when the app's process ends and the pipe closes.
+The next run takes it; a spare nobody takes ends when :meth:`SpareEngine.discard`
+closes its stdin, or when the app's process ends and the pipe closes. The App
+owns its :class:`SpareEngine`.
 """
 
 from __future__ import annotations
@@ -32,13 +41,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
-from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.run.spec import RunSpec
 
 STOP_GRACE = 0.5
 """Seconds a child has to end after it was told to stop (a cancel, a quit, a
@@ -48,19 +56,15 @@ swapping, stuck in a system call) must not hold the app's process. A kill
 loses nothing that resumes: the child writes each ``.part`` and its resume
 record as the bytes come (see README, "Resumable and verified")."""
 
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
 """The directory that holds the running ``laion_fmri_tui`` package. The child
 imports the package from here, never from its working directory: ``python -m``
 puts the working directory first on ``sys.path``, so a child started in a
 source checkout ran that checkout's code under an app of another version."""
 CHILD_CODE = ("import sys; sys.path[0] = {root!r}; "
-              "from laion_fmri_tui.core.engine_process import main; main()")
+              "from laion_fmri_tui.core.run.engine_process import main; main()")
 """What the child runs (``python -c``, whose ``sys.path[0]`` is the working
 directory: replaced by :data:`PACKAGE_ROOT`)."""
-
-_spare_lock = threading.Lock()
-_spare: tuple[subprocess.Popen, dict[str, str]] | None = None
-"""The spare child and the environment it was started with."""
 
 
 def _spawn() -> subprocess.Popen:
@@ -68,58 +72,59 @@ def _spawn() -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
 
-def prewarm() -> int:
-    """Start a spare engine process now, unless one is waiting already; its pid."""
-    global _spare
-    with _spare_lock:
-        if _spare is None or _spare[0].poll() is not None:
-            _spare = (_spawn(), dict(os.environ))
-        return _spare[0].pid
+class SpareEngine:
+    """At most one engine process started ahead of the run that will take it.
 
+    Owned by whoever starts runs (the App): one spare per owner, ended by
+    :meth:`discard` when the owner goes. Thread-safe."""
 
-def discard_spare() -> None:
-    """End the spare engine process, if any (it exits on the closed stdin, or is
-    killed after :data:`STOP_GRACE`)."""
-    global _spare
-    with _spare_lock:
-        spare, _spare = _spare, None
-    if spare is not None:
-        _close(spare[0])
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spare: tuple[subprocess.Popen, dict[str, str]] | None = None
+        """The spare child and the environment it was started with."""
 
+    def prewarm(self) -> int:
+        """Start a spare engine process now, unless one is waiting already; its pid."""
+        with self._lock:
+            if self._spare is None or self._spare[0].poll() is not None:
+                self._spare = (_spawn(), dict(os.environ))
+            return self._spare[0].pid
 
-def _take_child() -> subprocess.Popen:
-    """The spare engine process if it is alive and has this environment (the
-    child reads the request id and cache folder from it), else a new one."""
-    global _spare
-    with _spare_lock:
-        spare, _spare = _spare, None
-    if spare is not None and spare[0].poll() is None and spare[1] == dict(os.environ):
-        return spare[0]
-    if spare is not None:
-        _close(spare[0])
-    return _spawn()
+    def discard(self) -> None:
+        """End the spare engine process, if any (it exits on the closed stdin, or
+        is killed after :data:`STOP_GRACE`)."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            _close(spare[0])
+
+    def take(self) -> subprocess.Popen:
+        """The spare engine process if it is alive and has this environment (the
+        child reads its cache folder and configuration from it), else a new one."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and spare[0].poll() is None and spare[1] == dict(os.environ):
+            return spare[0]
+        if spare is not None:
+            _close(spare[0])
+        return _spawn()
 
 
 class EngineProcess:
-    """A :class:`~laion_fmri_tui.core.transfer.engine.TransferEngine`'s control surface,
-    with the engine itself in a child process. Usable once; thread-safe.
+    """An :class:`~laion_fmri_tui.core.run.control.EngineControl` whose engine
+    runs in a child process. Usable once; thread-safe. Commands given before
+    :meth:`run` has a child are kept and sent first.
 
-    :meth:`start` returns at once: a daemon thread of its own starts the child
-    (or takes the spare), hands it the plan and relays its events to the sink,
-    the last one a ``RunFinished``; a run that cannot start or whose child dies
-    ends with ``on_error`` instead. Nothing of it is a thread the app's event
-    loop joins when it closes, so quitting never waits for a child that does
-    not answer: :meth:`cancel` tells the child to stop and kills it if it has
-    not ended :data:`STOP_GRACE` seconds later (the run then ends with a
-    cancelled ``RunFinished`` counted from the events already relayed), and
+    Quitting never waits for a child that does not answer: :meth:`cancel`
+    tells the child to stop and kills it if it has not ended
+    :data:`STOP_GRACE` seconds later (:meth:`run` then returns a cancelled
+    ``RunFinished`` counted from the events already relayed), and
     :meth:`stop` does the same and waits for it."""
 
-    def __init__(self, settings, sink: ev.EventSink,
-                 on_error: Callable[[LaionFmriError], None] | None = None) -> None:
-        self._settings = settings
-        """The parent's ``ServiceSettings``: the child builds its own service from them."""
+    def __init__(self, sink: ev.EventSink, spare: SpareEngine | None = None) -> None:
+        """``spare``: where to take a started child from (None: start one)."""
         self._sink = sink
-        self._on_error = on_error
+        self._spare = spare
         self._lock = threading.Lock()
         self._child: subprocess.Popen | None = None
         self._commands: BinaryIO | None = None
@@ -127,10 +132,9 @@ class EngineProcess:
         self._paused = False
         self._cancelled = False
         self._reaper: threading.Thread | None = None
-        self._bandwidth = settings.engine.max_bandwidth
         self._tally = _Tally()
-        self._ended = threading.Event()
-        self._result: ev.RunFinished | LaionFmriError | None = None
+        self._bandwidth: int | None = None
+        self._bandwidth_set = False
         self.pid: int | None = None
         """The child's process id, once the run has started."""
 
@@ -166,73 +170,54 @@ class EngineProcess:
             _end(child)
 
     def set_bandwidth(self, bytes_per_second: int | None) -> None:
-        self._bandwidth = bytes_per_second
+        with self._lock:
+            self._bandwidth, self._bandwidth_set = bytes_per_second, True
         self._send("bandwidth", bytes_per_second)
 
     @property
     def bandwidth(self) -> int | None:
+        """The cap now: the one set last, else the run's settings' (None before the run, or no cap)."""
         return self._bandwidth
 
     # run -----------------------------------------------------------------------
-    def start(self, plan: Plan) -> None:
-        """Start the run in the background and return at once."""
-        threading.Thread(target=self._relay, args=(plan,), name="engine-relay", daemon=True).start()
-
-    def run(self, plan: Plan) -> ev.RunFinished:
-        """:meth:`start`, then wait for the end of the run.
+    def run(self, spec: RunSpec) -> ev.RunFinished:
+        """Start the child (or take the spare), relay its events to the sink until the run is over.
 
         Raises:
-            LaionFmriError: the run did not start, or its child died.
+            LaionFmriError: the run did not start, or its child died (unless
+                after a cancel: then the run ends cancelled).
         """
-        self.start(plan)
-        self._ended.wait()
-        if isinstance(self._result, LaionFmriError):
-            raise self._result
-        assert self._result is not None
-        return self._result
-
-    def _relay(self, plan: Plan) -> None:
         started = time.monotonic()
+        child = self._spare.take() if self._spare is not None else _spawn()
         try:
-            child = _take_child()
-        except OSError as error:  # no process to be had (out of memory, process limit)
-            self._end(LaionFmriError(f"the transfer process could not start ({error}); try again"))
-            return
-        try:
-            result = self._exchange(child, plan)
-        except LaionFmriError as error:
-            result = error
-        except Exception as error:  # noqa: BLE001 - a bug of ours: the run ends, saying why
-            result = LaionFmriError(f"the download stopped: {error!r}")
+            return self._exchange(child, spec)
+        except LaionFmriError:
+            if not self._cancelled:
+                raise
         finally:
             with self._lock:
                 self._commands = None
             _close(child)
-        if isinstance(result, LaionFmriError) and self._cancelled and child.returncode is not None:
-            # Killed (or ended) after a cancel without its last word: the run was
-            # cancelled, and what it reported so far is its account.
-            result = self._tally.finished(time.monotonic() - started)
-            self._sink(result)
-        self._end(result)
+        # Killed (or ended) after a cancel without its last word: the run was
+        # cancelled, and what it reported so far is its account.
+        finished = self._tally.finished(time.monotonic() - started)
+        self._sink(finished)
+        return finished
 
-    def _end(self, result: ev.RunFinished | LaionFmriError) -> None:
-        self._result = result
-        self._ended.set()
-        if isinstance(result, LaionFmriError) and self._on_error is not None:
-            self._on_error(result)
-
-    def _exchange(self, child: subprocess.Popen, plan: Plan) -> ev.RunFinished:
-        """Hand ``child`` the plan and relay its events until its ``RunFinished``."""
+    def _exchange(self, child: subprocess.Popen, spec: RunSpec) -> ev.RunFinished:
+        """Hand ``child`` the spec and relay its events until its ``RunFinished``."""
         self.pid = child.pid
         assert child.stdin is not None and child.stdout is not None
         with self._lock:
             self._child = child
+            if not self._bandwidth_set:
+                self._bandwidth = spec.settings.engine.max_bandwidth
             if self._cancelled:
                 self._reap_later(child)
         try:
             # Not under the lock: a large plan fills the pipe until the child reads
             # it, and a cancel must still get through (to kill it, if need be).
-            _put(child.stdin, (self._settings, plan))
+            _put(child.stdin, spec)
             with self._lock:
                 for command in self._early:
                     _put(child.stdin, command)
@@ -326,12 +311,13 @@ def serve(commands: BinaryIO, events: BinaryIO) -> None:
     """The child's side: build the engine, obey commands, send every event."""
     import gc
 
-    from laion_fmri_tui.core.service import DownloadService
+    # Imported here, not above: the app's process imports this module and must
+    # not load the engine; a spare loads it now, before its spec comes.
+    from laion_fmri_tui.core.run.factory import build_engine
 
-    DownloadService.load_engine()  # a spare loads it before its plan comes
     gc.freeze()  # as --batch does: the collector's walks skip what the imports made
     try:
-        settings, plan = pickle.load(commands)
+        spec: RunSpec = pickle.load(commands)
     except (EOFError, pickle.UnpicklingError):  # a spare that was never used
         return
     # The child keeps the app's CPU priority. At nice +5 (key presses a median 31
@@ -341,14 +327,14 @@ def serve(commands: BinaryIO, events: BinaryIO) -> None:
     # worst of 55-94 ms (bench/app_bench.py, 3 runs each).
     outbox = _Outbox(events)
     try:
-        engine = DownloadService(settings).engine(outbox.put, plan)
+        engine = build_engine(spec, outbox.put)
     except LaionFmriError as error:
         outbox.close()
         _put(events, ("error", str(error)))
         return
     threading.Thread(target=_obey, args=(engine, commands), name="commands", daemon=True).start()
     try:
-        engine.run(plan)
+        engine.run(spec.plan)
     finally:
         outbox.close()
 
