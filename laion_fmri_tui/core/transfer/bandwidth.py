@@ -62,14 +62,22 @@ class TokenBucket:
     def consume(self, nbytes: int, gate: Callable[[], None] | None = None) -> None:
         """Charge ``nbytes`` and block until the cap allows them.
 
-        ``gate`` is called between waits; it may block (pause) or raise (cancel).
+        ``gate`` is called before every wait; it may block (pause) or raise
+        (cancel). Before, not after: a lane serves every socket that has bytes
+        in one turn, each read charged here, so a cancel that each charge
+        noticed only after its wait took a tenth of a second per socket, and
+        a capped run with 40 parts in flight went on for 4 s after the cancel.
         """
         with self._cond:
             if self._rate is None:
                 return
             self._refill()
             self._tokens -= nbytes
+            if self._tokens >= 0:
+                return
         while True:
+            if gate is not None:
+                gate()
             with self._cond:
                 if self._rate is None:
                     return
@@ -77,8 +85,6 @@ class TokenBucket:
                 if self._tokens >= 0:
                     return
                 self._cond.wait(min(_SLICE, -self._tokens / self._rate))
-            if gate is not None:
-                gate()
 
     def _refill(self) -> None:
         now = self._clock()
