@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from laion_fmri_tui.batch.args import PROG, OneLineParser, add_network_arguments, only_all
-from laion_fmri_tui.batch.exit_codes import ExitCode
+from laion_fmri_tui.batch.exit_codes import ExitCode, for_error
 from laion_fmri_tui.batch.safe_output import SafeStream, printable
 from laion_fmri_tui.core.disk import datadir
 from laion_fmri_tui.core.errors import DataDirError, LaionFmriError, UsageError
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
         return int(ExitCode.FILES_FAILED) if out.broken is not None and code == ExitCode.OK else code
     except LaionFmriError as error:
         err.write(f"{prog}: {printable(redact(error))}\n")
-        return int(error.exit_code)
+        return int(for_error(error))
     except KeyboardInterrupt:
         err.write(f"{prog}: interrupted\n")
         return int(ExitCode.INTERRUPTED)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.batch.args import PROG, build_parser, check_plan_flags, selection_from
-from laion_fmri_tui.batch.exit_codes import ExitCode
+from laion_fmri_tui.batch.exit_codes import ExitCode, for_error
 from laion_fmri_tui.batch.safe_output import SafeStream, printable
 from laion_fmri_tui.core.disk import datadir
 from laion_fmri_tui.core import licence
@@ -56,7 +56,7 @@ def main(argv: list[str], whole_process: bool = False) -> int:
         return code
     except LaionFmriError as error:
         err.write(f"{PROG}: {printable(redact(error))}\n")
-        return int(error.exit_code)
+        return int(for_error(error))
     except KeyboardInterrupt:
         err.write(f"{PROG}: interrupted\n")
         return ExitCode.INTERRUPTED
@@ -134,7 +134,7 @@ def _run(args, out, err) -> int:
     from laion_fmri_tui.core import events as ev
 
     if downloads:
-        service.load_engine()
+        from laion_fmri_tui.core.run import factory  # noqa: F401 - loads the engine while listings run
     plan = service.plan(selection) if frozen is None else frozen
     if args.emit_sbatch:
         return sbatch.emit(args, plan, Path(args.plan) if args.plan else None)
@@ -172,7 +172,9 @@ def _download(args, service, plan, out, err) -> int:
     printer = output.JsonPrinter(out) if args.json else output.HumanPrinter(
         out, err, tty=tty, every=every)
     sink = Tally(printer, args.plan)
-    engine = service.engine(sink, plan)
+    from laion_fmri_tui.core.run.factory import build_engine
+
+    engine = build_engine(service.run_spec(plan), sink, service.connections)
     stopped_by: list[int] = []
 
     def stop(signum, _frame) -> None:
@@ -212,7 +214,7 @@ class Tally:
 
         if isinstance(event, ev.FileSkipped) and event.kind is ev.SkipKind.REFUSED:
             self.refused.append(event.key)
-        elif isinstance(event, ev.FileFailed) and event.kind == "changed":
+        elif isinstance(event, ev.FileFailed) and event.kind is ev.FailKind.CHANGED:
             self.changed.append(event.key)
         elif isinstance(event, ev.RunFinished) and self._plan_path and self.changed:
             if {key for key, _ in event.failures} <= set(self.changed) and hasattr(self._printer, "rerun_hint"):

@@ -17,7 +17,7 @@ from textual.app import App
 from laion_fmri_tui.core.disk import datadir
 
 from laion_fmri_tui.core import licence
-from laion_fmri_tui.core.run import engine_process
+from laion_fmri_tui.core.run.engine_process import SpareEngine
 from laion_fmri_tui.styles import stylesheet
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.context import AppContext
@@ -42,6 +42,8 @@ class LaionFmriApp(App[None]):
     def __init__(self, context: AppContext) -> None:
         super().__init__()
         self.context = context
+        self.spare_engine = SpareEngine()
+        """The engine process the next download takes, started by the preload (see engine_process)."""
         self.sub_title = "offline demo" if context.demo else ""
 
     def on_mount(self) -> None:
@@ -57,11 +59,11 @@ class LaionFmriApp(App[None]):
 
     def _preload_work(self) -> None:
         _import_dialogs()
-        engine_process.prewarm()
+        self.spare_engine.prewarm()
         settle_heap()
 
     def on_unmount(self) -> None:
-        engine_process.discard_spare()
+        self.spare_engine.discard()
 
     # the first-run flow ------------------------------------------------------
     def next_step(self) -> None:
