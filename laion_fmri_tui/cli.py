@@ -73,7 +73,8 @@ def app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
                         help=f"ranged parts in flight (default {DEFAULT_JOBS}; 4 x N requests in all)")
     parser.add_argument("--max-bandwidth", metavar="RATE",
-                        help="one cap over all transfers, e.g. 50M (bytes/s); changeable with w while downloading")
+                        help="one cap over all transfers, e.g. 300k or 50M (k, M: 1000, 1000000 bytes/s; KiB, MiB: 1024 ...); "
+                             "changeable with w while downloading")
     parser.add_argument("--retry-for", type=parse_duration, default=EngineSettings.retry_for, metavar="TIME",
                         help="keep retrying a file through throttling, 5xx and dropped connections for TIME "
                              "without progress, e.g. 90s, 10m (default 5m)")
@@ -108,9 +109,9 @@ def _run_app(args, stops: SignalExit) -> int:
     from laion_fmri_tui.core.transfer.engine import EngineSettings
     from laion_fmri_tui.tui.context import AppContext
 
-    from laion_fmri_tui.core.units import parse_size
+    from laion_fmri_tui.core.units import parse_rate
 
-    cap = parse_size(args.max_bandwidth) if args.max_bandwidth else None
+    cap = parse_rate(args.max_bandwidth) if args.max_bandwidth else None
     engine = EngineSettings(jobs=max(1, min(args.jobs, 256)), max_bandwidth=cap, retry_for=args.retry_for)
     if args.demo:
         from laion_fmri_tui.demo import demo_environment

@@ -111,8 +111,9 @@ def build_parser() -> OneLineParser:
     how.add_argument("--no-fsync", dest="fsync", action="store_false",
                      help="do not flush each large file to disk before it takes its name (faster on "
                           "some parallel filesystems; a node crash may then leave a damaged file)")
-    how.add_argument("--max-bandwidth", type=parse_size, metavar="RATE",
-                     help="cap all transfers together at RATE bytes per second (e.g. 50M, 1G)")
+    how.add_argument("--max-bandwidth", type=parse_rate, metavar="RATE",
+                     help="cap all transfers together at RATE bytes per second (e.g. 300k, 50M, 1G: "
+                          "powers of 1000; 50MiB: of 1024)")
     how.add_argument("--shard", type=parse_shard, metavar="K/N",
                      help="fetch only part K of N (0-based, e.g. $SLURM_ARRAY_TASK_ID/8); "
                           "shards may share one data directory")
@@ -189,9 +190,17 @@ no gain (``--part-size 1`` once made 21,422 GETs for 21 kB)."""
 
 
 def parse_size(text: str) -> int:
-    """argparse type for sizes and rates (the rule lives in core.units)."""
+    """argparse type for sizes (the rule lives in core.units)."""
     try:
         return units.parse_size(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_rate(text: str) -> int:
+    """argparse type for ``--max-bandwidth``: k, M, G are powers of 1000 (core.units.parse_rate)."""
+    try:
+        return units.parse_rate(text)
     except UsageError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

@@ -30,7 +30,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("retry", "r", "retry", "Retry", "Retry failed files (or a failed listing)", footer=False),
     Command("batch-command", "b", "batch_command", "Batch cmd", "Show the selection as a --batch command and SLURM script"),
     Command("preview", "i", "preview", "Preview", "Preview a downloaded HDF5 file", footer=False),
-    Command("help", "question_mark", "help", "Help", "Every key and the environment knobs"),
+    Command("help", "question_mark", "help", "Help", "The keys of this screen and the environment knobs"),
     Command("quit", "q", "quit_app", "Quit", "Quit (asks first while transfers run)"),
 )
 

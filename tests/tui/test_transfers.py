@@ -137,7 +137,7 @@ async def test_w_changes_the_shared_bandwidth_cap_while_running(context, s3, s3_
         await pilot.press(*"2M", "enter")
         await pilot.pause()
         engine = screen._handle._engine
-        assert engine is not None and engine.bandwidth == 2 * 1024 * 1024
+        assert engine is not None and engine.bandwidth == 2_000_000  # M: 10**6, as rates are shown
         assert "bandwidth capped at 2.1 MB/s" in log_text(screen)
         await pilot.press("w")
         await pilot.pause()

@@ -32,7 +32,7 @@ from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.plan import Plan
 from laion_fmri_tui.core.engine_process import EngineProcess
 from laion_fmri_tui.core.service import DownloadService
-from laion_fmri_tui.core.units import count, rate, size
+from laion_fmri_tui.core.units import cap, count, size
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, by_id
 from laion_fmri_tui.tui.heap import release_heap, settle_heap
@@ -77,6 +77,8 @@ class TransfersScreen(Screen[None]):
     """Recent throughput samples for the sparkline."""
     counts: var[RunCounts] = var(RunCounts())
     """Done / skipped / failed, kept across retries (failed is reset by one)."""
+    before: var[int] = var(0)
+    """Bytes of the current run's plan on disk when it started (see TransferTotals.before)."""
 
     def __init__(self, plan: Plan, *, clock: Callable[[], float] = time.monotonic) -> None:
         """``clock`` times the run for the summary (tests inject a fixed one)."""
@@ -101,7 +103,8 @@ class TransfersScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="transfers-target")
         yield TransferTotals(id="transfers-totals").data_bind(
-            TransfersScreen.progress, TransfersScreen.rates, TransfersScreen.counts, TransfersScreen.phase)
+            TransfersScreen.progress, TransfersScreen.rates, TransfersScreen.counts, TransfersScreen.phase,
+            TransfersScreen.before)
         yield TransferTable(id="transfers-active").data_bind(TransfersScreen.progress)
         yield TransferLog(id="transfers-log")
         yield Static("", id="transfers-status")
@@ -121,11 +124,13 @@ class TransfersScreen(Screen[None]):
     # runs --------------------------------------------------------------------
     def _start(self, plan: Plan) -> None:
         self._run += 1
-        previous = getattr(self, "_handle", None)
         self.plan, self._handle, self._bridge = plan, EngineHandle(), EngineBridge(self, self._run)
-        if previous is not None and previous.bandwidth is not None:
-            self._handle.set_bandwidth(previous.bandwidth)  # a retry keeps the user's cap
+        service = self.app.context.service()
+        session_cap = self.app.context.engine.max_bandwidth
+        if session_cap != service.settings.engine.max_bandwidth:
+            self._handle.set_bandwidth(session_cap)  # the cap set with w earlier in this session
         self._failed = ()
+        self.before = plan.bytes_present
         self.progress = plan_progress(plan)
         self.rates = ()
         self.phase = "starting"
@@ -134,7 +139,7 @@ class TransfersScreen(Screen[None]):
         self.query_one("#transfers-target", Static).update(self._downloading)
         self._show_status("")
         self._started = self._clock()
-        self._transfer(self.app.context.service(), plan, self._bridge, self._handle)
+        self._transfer(service, plan, self._bridge, self._handle)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="transfers", description="download")
     def _transfer(self, service: DownloadService, plan: Plan, bridge: EngineBridge,
@@ -247,12 +252,15 @@ class TransfersScreen(Screen[None]):
         def chosen(answer) -> None:
             if answer is not None:
                 self._handle.set_bandwidth(answer[0])
-                cap = f"capped at {rate(answer[0])}" if answer[0] else "no longer capped"
-                self.query_one(TransferLog).note(f"bandwidth {cap}")
-                self.notify(f"bandwidth {cap}", timeout=3)
+                # Kept for the rest of the session: the next run (a retry, or another
+                # download from the browser) starts with it.
+                context = self.app.context
+                context.engine = dataclasses.replace(context.engine, max_bandwidth=answer[0])
+                said = f"capped at {cap(answer[0])}" if answer[0] else "no longer capped"
+                self.query_one(TransferLog).note(f"bandwidth {said}")
+                self.notify(f"bandwidth {said}", timeout=3)
 
-        current = self._handle.bandwidth or self.app.context.engine.max_bandwidth
-        self.app.push_screen(BandwidthScreen(current), chosen)
+        self.app.push_screen(BandwidthScreen(self.app.context.engine.max_bandwidth), chosen)
 
     def action_cancel(self) -> None:
         self.app.push_screen(ConfirmScreen(CANCEL_QUESTION, yes="Cancel download", no="Keep going"),
