@@ -56,38 +56,30 @@ def _headless_end(code: int, *, whole_process: bool) -> int:
 
 def app_parser() -> argparse.ArgumentParser:
     from laion_fmri_tui import __version__
-    from laion_fmri_tui.batch.args import (COMMANDS_HELP, DEFAULT_JOBS, KeepLinesFormatter, OneLineParser,
-                                           add_network_arguments, parse_duration)
-    from laion_fmri_tui.core.transfer.settings import EngineSettings
+    from laion_fmri_tui.batch.args import (COMMANDS_HELP, KeepLinesFormatter, OneLineParser,
+                                           add_access_url_argument, add_run_arguments)
 
     parser = OneLineParser(
         prog=PROG, description="Browse the LAION-fMRI bucket and download it (full-screen app). "
         "Add --batch for the headless mode (see --batch --help).", epilog=COMMANDS_HELP,
-        formatter_class=KeepLinesFormatter)
+        formatter_class=KeepLinesFormatter, help_command=f"{PROG} --help")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--demo", action="store_true",
                         help="try every screen offline, against local servers and synthetic data")
-    parser.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
-    add_network_arguments(parser)
-    parser.add_argument("--access-url", metavar="URL", help="access service (env LAION_FMRI_ACCESS_URL)")
-    parser.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
-                        help=f"ranged parts in flight (default {DEFAULT_JOBS}; 4 x N requests in all)")
-    parser.add_argument("--max-bandwidth", metavar="RATE",
-                        help="one cap over all transfers, e.g. 300k or 50M (k, M: 1000, 1000000 bytes/s; KiB, MiB: 1024 ...); "
-                             "changeable with w while downloading")
-    parser.add_argument("--retry-for", type=parse_duration, default=EngineSettings.retry_for, metavar="TIME",
-                        help="keep retrying a file through throttling, 5xx and dropped connections for TIME "
-                             "without progress, e.g. 90s, 10m (default 5m)")
+    add_run_arguments(parser)  # the same definitions (and checks) as --batch's
+    add_access_url_argument(parser)
     parser.add_argument("--mouse", action="store_true", help="turn mouse reporting on (off by default)")
     return parser
 
 
 def run_app(argv: list[str]) -> int:
+    from laion_fmri_tui.batch.exit_codes import ExitCode, for_error  # the app's few codes are --batch's
+
     args = app_parser().parse_args(argv)
     if not (sys.stdin.isatty() and sys.stdout.isatty() and sys.stderr.isatty()):
         sys.stderr.write(f"{PROG}: not a terminal, so the full-screen app cannot draw; "
                          f"use {PROG} --batch (see {PROG} --batch --help)\n")
-        return 2
+        return int(ExitCode.USAGE)
     if os.environ.get("SSH_CONNECTION") and "TEXTUAL_FPS" not in os.environ:
         os.environ["TEXTUAL_FPS"] = "15"  # fewer redraws over a remote link
     from laion_fmri_tui.core.errors import LaionFmriError
@@ -99,20 +91,17 @@ def run_app(argv: list[str]) -> int:
             return _run_app(args, stops)
     except LaionFmriError as error:
         sys.stderr.write(f"{PROG}: {error}\n")
-        return int(error.exit_code)
+        return int(for_error(error))
 
 
 def _run_app(args, stops: SignalExit) -> int:
-    from laion_fmri_tui.core import config
+    from laion_fmri_tui.core.disk import datadir
     from laion_fmri_tui.core.http.network import NetworkSettings
-    from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
-    from laion_fmri_tui.core.transfer.engine import EngineSettings
+    from laion_fmri_tui.core.s3.endpoint import S3Settings, endpoint_from_env
+    from laion_fmri_tui.core.transfer.settings import EngineSettings
     from laion_fmri_tui.tui.context import AppContext
 
-    from laion_fmri_tui.core.units import parse_rate
-
-    cap = parse_rate(args.max_bandwidth) if args.max_bandwidth else None
-    engine = EngineSettings(jobs=max(1, min(args.jobs, 256)), max_bandwidth=cap, retry_for=args.retry_for)
+    engine = EngineSettings(jobs=args.jobs, max_bandwidth=args.max_bandwidth, retry_for=args.retry_for)
     if args.demo:
         from laion_fmri_tui.demo import demo_environment
 
@@ -121,7 +110,7 @@ def _run_app(args, stops: SignalExit) -> int:
                                  engine=engine, access_url=access_url, demo=True,
                                  program=running_program())
             return _launch(context, args.mouse, stops)
-    data_dir = config.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
+    data_dir = datadir.resolve_data_dir(args.data_dir) if args.data_dir else _configured()
     network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
     context = AppContext(data_dir=data_dir,
                          s3=S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network,
@@ -142,13 +131,13 @@ def running_program() -> tuple[str, ...]:
 
 
 def _configured() -> Path | None:
-    from laion_fmri_tui.core import config
+    from laion_fmri_tui.core.disk import datadir
     from laion_fmri_tui.core.errors import DataDirError
 
-    if config.configured_data_dir() is None:
+    if datadir.configured_data_dir() is None:
         return None
     try:
-        return config.resolve_data_dir(None)
+        return datadir.resolve_data_dir(None)
     except DataDirError:
         return None  # a configured directory that vanished: ask again
 

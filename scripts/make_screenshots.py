@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "tui"))
 
-from laion_fmri_tui.core.s3 import S3Settings  # noqa: E402
+from laion_fmri_tui.core.s3.endpoint import S3Settings  # noqa: E402
 from laion_fmri_tui.core.transfer.engine import EngineSettings  # noqa: E402
 from laion_fmri_tui.demo import demo_environment  # noqa: E402
 from laion_fmri_tui.tui.app import LaionFmriApp  # noqa: E402
@@ -95,7 +95,7 @@ async def journey(s3_url: str, access_url: str, data_dir: Path) -> None:
 
 
 def browser_selections(browser):
-    from laion_fmri_tui.core.browse import selections_for
+    from laion_fmri_tui.core.plan.browse import selections_for
 
     return selections_for(browser.tree.selected, browser.filters)
 

@@ -12,14 +12,14 @@ import sys
 from typing import NoReturn
 
 from laion_fmri_tui import __version__
-from laion_fmri_tui.batch import sbatch
-from laion_fmri_tui.core import shard
+from laion_fmri_tui.batch import exit_codes, sbatch
+from laion_fmri_tui.core.plan import shard
 from laion_fmri_tui.core import units
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.http import retry
 from laion_fmri_tui.core.redact import redact_arguments
 from laion_fmri_tui.core.transfer.settings import EngineSettings
-from laion_fmri_tui.core.selection import (
+from laion_fmri_tui.core.plan.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
     normalise_models, normalise_subject,
 )
@@ -51,19 +51,22 @@ class KeepLinesFormatter(argparse.HelpFormatter):
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a mistake as one line instead of usage + error."""
 
+    def __init__(self, *args, help_command: str = f"{PROG} --batch --help", **kwargs) -> None:
+        """``help_command``: where the line sends the user for the flags."""
+        super().__init__(*args, **kwargs)
+        self.help_command = help_command
+
     def error(self, message: str) -> NoReturn:
         # argparse echoes arguments (a misspelt --proxy's URL): no password may show
-        sys.stderr.write(f"{self.prog}: error: {redact_arguments(message)} (see {PROG} --batch --help)\n")
-        raise SystemExit(2)
+        sys.stderr.write(f"{self.prog}: error: {redact_arguments(message)} (see {self.help_command})\n")
+        raise SystemExit(exit_codes.ExitCode.USAGE)
 
 
 def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog=PROG,
         description="Download LAION-fMRI data without the full-screen app.",
-        epilog="Exit codes: 0 done, 1 some files failed or missing, 2 usage error,\n"
-               "3 licence/access not granted, 4 bucket unreachable,\n"
-               "5 complete except keys the bucket refused (HTTP 403), 130 interrupted.\n\n" + COMMANDS_HELP,
+        epilog=f"{exit_codes.epilog()}\n\n{COMMANDS_HELP}",
         formatter_class=KeepLinesFormatter,
     )
     parser.add_argument("--batch", action="store_true", help="run headless (this mode)")
@@ -89,8 +92,7 @@ def build_parser() -> OneLineParser:
                       help="the stimulus images (needs a data-use agreement: see --request-access)")
     access = parser.add_argument_group(
         "stimulus access", "submit the data-use agreement without the app (stores a request id in auth.json)")
-    access.add_argument("--access-url", metavar="URL",
-                        help="access service (default: env LAION_FMRI_ACCESS_URL or the production service)")
+    add_access_url_argument(access)
     access.add_argument("--request-access", action="store_true", help="submit the form below")
     access.add_argument("--name", metavar="TEXT", help="your full name")
     access.add_argument("--email", metavar="ADDRESS", help="your institutional email")
@@ -100,29 +102,19 @@ def build_parser() -> OneLineParser:
     access.add_argument("--accept-terms", action="store_true",
                         help="you accept the terms of use and have read the privacy notice")
     how = parser.add_argument_group("how")
-    how.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
-    add_network_arguments(how)
-    how.add_argument("--n-jobs", "--jobs", dest="jobs", type=int, default=DEFAULT_JOBS, metavar="N",
-                     help=f"ranged parts in flight (default {DEFAULT_JOBS}); "
-                          "with whole small files, up to 4 x N requests at once")
+    add_run_arguments(how)
     how.add_argument("--part-size", type=parse_part_size, metavar="SIZE",
                      help="fetch objects larger than SIZE (e.g. 64M) as parallel ranged parts "
                           "of that size (default: adapted to each object)")
     how.add_argument("--no-fsync", dest="fsync", action="store_false",
                      help="do not flush each large file to disk before it takes its name (faster on "
                           "some parallel filesystems; a node crash may then leave a damaged file)")
-    how.add_argument("--max-bandwidth", type=parse_rate, metavar="RATE",
-                     help="cap all transfers together at RATE bytes per second (e.g. 300k, 50M, 1G: "
-                          "powers of 1000; 50MiB: of 1024)")
     how.add_argument("--shard", type=parse_shard, metavar="K/N",
                      help="fetch only part K of N (0-based, e.g. $SLURM_ARRAY_TASK_ID/8); "
                           "shards may share one data directory")
     how.add_argument("--verify", action="store_true",
                      help="check the selection on disk (size and checksums); download nothing; "
                           "exit 0 only when every file is complete")
-    how.add_argument("--retry-for", type=parse_duration, default=EngineSettings.retry_for, metavar="TIME",
-                     help="keep retrying a file through throttling (503 SlowDown), 5xx and dropped "
-                          "connections for TIME without progress, e.g. 90s, 10m (default 5m)")
     how.add_argument("--retries", type=int, metavar="N",
                      help="also give up on a file or part after N attempts (default: --retry-for alone)")
     how.add_argument("--accept-license", action="store_true",
@@ -147,6 +139,30 @@ SELECTION_DESTS = ("subject", *FILTER_FLAGS, "only", "include_embeddings", "incl
                    "include_captions", "include_stimuli",
                    *(f"include_{c}" for c in COMPONENTS if c not in DEFAULT_COMPONENTS))
 """The flags that say what to fetch; a ``--plan`` file says that instead."""
+
+
+def add_run_arguments(group) -> None:
+    """The flags of how a download runs that ``--batch`` and the app share:
+    ``--data-dir``, the network's (:func:`add_network_arguments`), ``--n-jobs``,
+    ``--max-bandwidth`` and ``--retry-for``. One definition, so both front ends
+    accept and refuse the same values with the same message."""
+    group.add_argument("--data-dir", metavar="DIR", help="overrides the configured data directory")
+    add_network_arguments(group)
+    group.add_argument("--n-jobs", "--jobs", dest="jobs", type=parse_jobs, default=DEFAULT_JOBS, metavar="N",
+                       help=f"ranged parts in flight, {MIN_JOBS}-{MAX_JOBS} (default {DEFAULT_JOBS}); "
+                            "with whole small files, up to 4 x N requests at once")
+    group.add_argument("--max-bandwidth", type=parse_rate, metavar="RATE",
+                       help="cap all transfers together at RATE bytes per second (e.g. 300k, 50M, 1G: "
+                            "powers of 1000; 50MiB: of 1024); in the app, w changes it while downloading")
+    group.add_argument("--retry-for", type=parse_duration, default=EngineSettings.retry_for, metavar="TIME",
+                       help="keep retrying a file through throttling (503 SlowDown), 5xx and dropped "
+                            "connections for TIME without progress, e.g. 90s, 10m (default 5m)")
+
+
+def add_access_url_argument(group) -> None:
+    """``--access-url``, for ``--batch`` and the app."""
+    group.add_argument("--access-url", metavar="URL",
+                       help="access service (default: env LAION_FMRI_ACCESS_URL or the production service)")
 
 
 def add_network_arguments(group) -> None:
@@ -180,13 +196,29 @@ def check_plan_flags(args: argparse.Namespace) -> None:
         raise UsageError(f"--plan FILE holds the selection: drop {flag} (or drop --plan)")
     if args.retries is not None and args.retries < 1:
         raise UsageError(f"--retries must be at least 1 (got {args.retries})")
-    if args.jobs < 1 or args.jobs > 256:
-        raise UsageError(f"--n-jobs must be between 1 and 256 (got {args.jobs})")
 
 
 MIN_PART_SIZE = 256 * 1024
 """The smallest ``--part-size``: below it a file takes thousands of GETs for
 no gain (``--part-size 1`` once made 21,422 GETs for 21 kB)."""
+
+
+MIN_JOBS, MAX_JOBS = 1, 256
+"""``--n-jobs`` bounds: at least one part in flight; above 256 (1,024 requests
+with small files) a node's file descriptors and the bucket's throttling
+decide, not the flag."""
+
+
+def parse_jobs(text: str) -> int:
+    """argparse type for ``--n-jobs``: a whole number from :data:`MIN_JOBS` to :data:`MAX_JOBS`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from {MIN_JOBS} to {MAX_JOBS} "
+                                         f"(got {text!r})") from None
+    if not MIN_JOBS <= value <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be between {MIN_JOBS} and {MAX_JOBS} (got {value})")
+    return value
 
 
 def parse_size(text: str) -> int:
@@ -260,6 +292,4 @@ def selection_from(args: argparse.Namespace) -> Selection:
                          "--include-stimuli")
     if args.retries is not None and args.retries < 1:
         raise UsageError(f"--retries must be at least 1 (got {args.retries})")
-    if args.jobs < 1 or args.jobs > 256:
-        raise UsageError(f"--n-jobs must be between 1 and 256 (got {args.jobs})")
     return selection

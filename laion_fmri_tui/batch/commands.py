@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from laion_fmri_tui.batch.args import PROG, OneLineParser, add_network_arguments, only_all
-from laion_fmri_tui.batch.exit_codes import ExitCode
+from laion_fmri_tui.batch.exit_codes import ExitCode, for_error
 from laion_fmri_tui.batch.safe_output import SafeStream, printable
-from laion_fmri_tui.core import config
+from laion_fmri_tui.core.disk import datadir
 from laion_fmri_tui.core.errors import DataDirError, LaionFmriError, UsageError
 from laion_fmri_tui.core.redact import redact, redact_arguments
 
@@ -49,7 +49,7 @@ def config_parser() -> CommandParser:
     parser = CommandParser(
         prog=f"{PROG} config",
         description="Save the data directory where the dataset package (laion-fmri config) "
-                    f"keeps it: {config.config_path()}")
+                    f"keeps it: {datadir.config_path()}")
     parser.add_argument("--data-dir", metavar="DIR", required=True,
                         help="an existing, writable directory (stored as an absolute path)")
     return parser
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
         return int(ExitCode.FILES_FAILED) if out.broken is not None and code == ExitCode.OK else code
     except LaionFmriError as error:
         err.write(f"{prog}: {printable(redact(error))}\n")
-        return int(error.exit_code)
+        return int(for_error(error))
     except KeyboardInterrupt:
         err.write(f"{prog}: interrupted\n")
         return int(ExitCode.INTERRUPTED)
@@ -100,32 +100,32 @@ def main(argv: list[str]) -> int:
 def _config(args: argparse.Namespace, out: SafeStream, err: SafeStream) -> int:
     if not args.data_dir.strip():
         raise UsageError("--data-dir is empty; give the directory to save, e.g. --data-dir /scratch/laion")
-    data_dir = config.resolve_data_dir(args.data_dir)
-    problem = config.config_problem()
+    data_dir = datadir.resolve_data_dir(args.data_dir)
+    problem = datadir.config_problem()
     try:
-        path = config.save_data_dir(data_dir)
+        path = datadir.save_data_dir(data_dir)
     except OSError as error:
-        where = error.filename or config.config_path()
+        where = error.filename or datadir.config_path()
         raise DataDirError(f"could not write {where}: {error.strerror or error}; nothing was changed") from None
     if problem is not None:
         err.write(f"{PROG} config: warning: {printable(problem)}; it was replaced by "
                   "{\"data_dir\": ...} (other settings in it are lost)\n")
-    linked = f" (through the link {config.config_path()})" if path != config.config_path() else ""
+    linked = f" (through the link {datadir.config_path()})" if path != datadir.config_path() else ""
     out.write(f"Data directory set to: {printable(str(data_dir))} (saved in {printable(str(path))}{linked})\n")
     return ExitCode.OK
 
 
 def _info(args: argparse.Namespace, out: SafeStream, err: SafeStream) -> int:
     from laion_fmri_tui.batch import info
-    from laion_fmri_tui.core.catalog import Catalog
+    from laion_fmri_tui.core.s3.catalog import Catalog
     from laion_fmri_tui.core.http.network import NetworkSettings
-    from laion_fmri_tui.core.inventory import take_inventory
-    from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
-    from laion_fmri_tui.core.s3_http import S3Http
-    from laion_fmri_tui.core.selection import normalise_subject
+    from laion_fmri_tui.core.plan.inventory import take_inventory
+    from laion_fmri_tui.core.s3.endpoint import S3Settings, endpoint_from_env
+    from laion_fmri_tui.core.s3.client import S3Http
+    from laion_fmri_tui.core.plan.selection import normalise_subject
 
     subjects = only_all(tuple(dict.fromkeys(normalise_subject(s) for s in args.subject)))
-    data_dir = config.resolve_data_dir(args.data_dir, writable=False) if args.data_dir else _configured()
+    data_dir = datadir.resolve_data_dir(args.data_dir, writable=False) if args.data_dir else _configured()
     network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
     settings = S3Settings(endpoint_url=endpoint_from_env(args.endpoint_url), network=network)
     catalog = Catalog(S3Http(settings), settings.bucket)
@@ -158,6 +158,6 @@ def _configured() -> Path | None:
     without one). A configured one that is missing or unreadable, or a config
     file that cannot be read, is an error naming it: silently showing nothing
     on disk would read as "nothing downloaded yet"."""
-    if config.configured_data_dir() is None and config.config_problem() is None:
+    if datadir.configured_data_dir() is None and datadir.config_problem() is None:
         return None
-    return config.resolve_data_dir(None, writable=False)
+    return datadir.resolve_data_dir(None, writable=False)

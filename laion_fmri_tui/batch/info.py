@@ -1,4 +1,4 @@
-"""``info``: an :class:`~laion_fmri_tui.core.inventory.Inventory` as text or one JSON object.
+"""``info``: an :class:`~laion_fmri_tui.core.plan.inventory.Inventory` as text or one JSON object.
 
 Text is for a person at a login node (one line per subject, part and
 session, sizes as people read them); ``--json`` is for scripts, with exact
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from laion_fmri_tui.batch.safe_output import printable
-from laion_fmri_tui.core.inventory import FileInfo, Inventory, PartInfo, SessionInfo, Tally
+from laion_fmri_tui.core.plan.inventory import FileInfo, Inventory, PartInfo, SessionInfo, Tally
 from laion_fmri_tui.core.stimuli import STIMULUS_FILES
 from laion_fmri_tui.core.units import count, size
 

@@ -19,14 +19,16 @@ from pathlib import Path
 
 from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.batch.args import PROG, build_parser, check_plan_flags, selection_from
-from laion_fmri_tui.batch.exit_codes import ExitCode
+from laion_fmri_tui.batch.exit_codes import ExitCode, for_error
 from laion_fmri_tui.batch.safe_output import SafeStream, printable
-from laion_fmri_tui.core import config, licence, plan_file, shard
+from laion_fmri_tui.core.disk import datadir
+from laion_fmri_tui.core import licence
+from laion_fmri_tui.core.plan import plan_file, shard
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import size
 from laion_fmri_tui.core.http.network import NetworkSettings
-from laion_fmri_tui.core.s3 import S3Settings, endpoint_from_env
+from laion_fmri_tui.core.s3.endpoint import S3Settings, endpoint_from_env
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 
@@ -54,7 +56,7 @@ def main(argv: list[str], whole_process: bool = False) -> int:
         return code
     except LaionFmriError as error:
         err.write(f"{PROG}: {printable(redact(error))}\n")
-        return int(error.exit_code)
+        return int(for_error(error))
     except KeyboardInterrupt:
         err.write(f"{PROG}: interrupted\n")
         return ExitCode.INTERRUPTED
@@ -105,13 +107,13 @@ def _run(args, out, err) -> int:
             request_access(args, network)
             if selection.is_empty:
                 return ExitCode.OK
-        data_dir = config.resolve_data_dir(args.data_dir)
+        data_dir = datadir.resolve_data_dir(args.data_dir)
         frozen = None
         cc0 = not _stimuli_only(selection)
     else:
         selection = None
         frozen = plan_file.read(Path(args.plan), args.data_dir)
-        data_dir = config.resolve_data_dir(frozen.data_dir)
+        data_dir = datadir.resolve_data_dir(frozen.data_dir)
         cc0 = any(i.component != stimuli_component() for i in frozen.items)
     downloads = args.repair or not (args.dry_run or args.verify or args.emit_sbatch)
     if cc0 and not args.emit_sbatch:
@@ -132,7 +134,7 @@ def _run(args, out, err) -> int:
     from laion_fmri_tui.core import events as ev
 
     if downloads:
-        service.load_engine()
+        from laion_fmri_tui.core.run import factory  # noqa: F401 - loads the engine while listings run
     plan = service.plan(selection) if frozen is None else frozen
     if args.emit_sbatch:
         return sbatch.emit(args, plan, Path(args.plan) if args.plan else None)
@@ -164,13 +166,15 @@ def _download(args, service, plan, out, err) -> int:
             f"not enough space in {data_dir}: {size(plan.bytes_to_fetch)} to fetch, "
             f"{size(free)} free; free space or narrow the selection"
         )
-    config.prepare_data_dir(data_dir)
+    datadir.prepare_data_dir(data_dir)
     tty = out.isatty()
     every = args.progress_every if args.progress_every is not None else (2.0 if tty else 10.0)
     printer = output.JsonPrinter(out) if args.json else output.HumanPrinter(
         out, err, tty=tty, every=every)
     sink = Tally(printer, args.plan)
-    engine = service.engine(sink, plan)
+    from laion_fmri_tui.core.run.factory import build_engine
+
+    engine = build_engine(service.run_spec(plan), sink, service.connections)
     stopped_by: list[int] = []
 
     def stop(signum, _frame) -> None:
@@ -294,8 +298,8 @@ def repair_plan(plan, todo):
     import dataclasses
 
     from laion_fmri_tui.core.checkup import Status
-    from laion_fmri_tui.core.plan import LocalState
-    from laion_fmri_tui.core.transfer import partfile
+    from laion_fmri_tui.core.models import LocalState
+    from laion_fmri_tui.core.disk import partfile
 
     wanted = {r.key: r.status for r in todo}
     items = []

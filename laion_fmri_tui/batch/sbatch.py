@@ -7,7 +7,7 @@ script (``job.sh`` -> ``job.plan.json``); each array task runs this tool with
 hours apart still split the very same files. ``--emit-verify`` also writes
 ``job.verify.sh``, a job that runs ``--verify`` over the whole plan, chained
 after the array with ``--dependency=afterok`` (one command, printed).
-The script text is built by :mod:`laion_fmri_tui.core.array_script`.
+The script text is built by :mod:`laion_fmri_tui.core.scripts.array_script`.
 
 Which program the tasks run: this very program, by absolute path (the
 console script, or ``python -m laion_fmri_tui`` with this interpreter), so a
@@ -34,12 +34,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from laion_fmri_tui.core import array_script, plan_file
-from laion_fmri_tui.core.commandline import REQUEST_ID_ENV, write_command_file
+from laion_fmri_tui.core.scripts import array_script
+
+from laion_fmri_tui.core.plan import plan_file
+from laion_fmri_tui.core.scripts.command_line import REQUEST_ID_ENV, write_command_file
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.http.network import parse_proxy
-from laion_fmri_tui.core.plan import Plan
-from laion_fmri_tui.core.s3 import endpoint_from_env
+from laion_fmri_tui.core.models import Plan
+from laion_fmri_tui.core.s3.endpoint import endpoint_from_env
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.units import count, size
 

@@ -3,7 +3,7 @@
 Every planned file is read back and checked as strictly as the bucket
 allows: the size always; the MD5 when the ETag is a plain MD5; the multipart
 ETag when its part size can be inferred (see
-:mod:`laion_fmri_tui.core.transfer.verify`); the sha256 for the stimulus
+:mod:`laion_fmri_tui.core.transfer.content_checks`); the sha256 for the stimulus
 images (through the ``verified.json`` record, so an unchanged 3 GB file is
 not hashed again). Files are checked in parallel; hashing releases the GIL.
 
@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from laion_fmri_tui.core import verified
-from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.transfer.verify import VerificationError, Verifier
+from laion_fmri_tui.core.disk import verified
+from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.transfer.content_checks import VerificationError, Verifier
 
 _READ = 4 * 1024 * 1024
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Union
 from collections.abc import Callable
 
-from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.models import Plan
 
 
 @dataclass(frozen=True)

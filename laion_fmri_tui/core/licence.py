@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laion_fmri_tui.core.config import MARKER_DIR, prepare_data_dir
+from laion_fmri_tui.core.disk.datadir import MARKER_DIR, prepare_data_dir
 from laion_fmri_tui.core.errors import LicenseNotAcceptedError
 
 LICENCE_TITLE = "LAION-fMRI dataset licence (CC0 1.0 Universal)"

@@ -1,58 +1,45 @@
-"""The one object both front ends hold: catalog, planner, access and engine.
+"""The one object both front ends hold: catalog, planner and access.
 
 It owns the one S3 connection pool, sized to the workers and listing
 threads, that listings, whole files and ranged parts share; and the one
 access-service client. The app injects one
 of these into its App; ``--batch`` builds one from its flags.
+
+It builds no engine: :meth:`DownloadService.run_spec` checks access once and
+returns the :class:`~laion_fmri_tui.core.run.spec.RunSpec` that
+:func:`laion_fmri_tui.core.run.factory.build_engine` makes an engine from
+(``--batch`` in its process, the app in a child process). So importing this
+module loads none of the engine's modules.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from laion_fmri_tui.core import planner
-from laion_fmri_tui.core.catalog import LISTING_THREADS, Catalog, unreachable
-from laion_fmri_tui.core.plan import Plan, PlanItem
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.s3_http import ListingError, S3Http
-from laion_fmri_tui.core.selection import Selection
-from laion_fmri_tui.core.transfer.settings import EngineSettings
+from laion_fmri_tui.core.plan import planner
+from laion_fmri_tui.core.s3.catalog import Catalog, unreachable
+from laion_fmri_tui.core.models import Plan, PlanItem
+from laion_fmri_tui.core.s3.client import ListingError, S3Http
+from laion_fmri_tui.core.plan.selection import Selection
+from laion_fmri_tui.core.run.spec import RunSpec, ServiceSettings
 
 if TYPE_CHECKING:
-    # Loaded when first used: the access client needs httpx (stimuli and the
-    # form only), and the engine's modules load while the first listings are
-    # in flight (see load_engine).
-    from laion_fmri_tui.core import events as ev
+    # Loaded when first used: the access client needs httpx (stimuli and the form only).
     from laion_fmri_tui.core.access.client import AccessClient, Grant, Manifest
     from laion_fmri_tui.core.access.form import AccessForm
-    from laion_fmri_tui.core.transfer.access_source import AccessSource
-    from laion_fmri_tui.core.transfer.engine import TransferEngine
-    from laion_fmri_tui.core.transfer.s3_get import S3GetSource
 
-
-@dataclass
-class ServiceSettings:
-    """Everything a run needs to know besides the selection."""
-
-    data_dir: Path
-    s3: S3Settings = field(default_factory=S3Settings)
-    engine: EngineSettings = field(default_factory=EngineSettings)
-    access_url: str | None = None
-    """Access-service base URL; None: ``LAION_FMRI_ACCESS_URL`` or production."""
+__all__ = ["DownloadService", "ServiceSettings"]
 
 
 class DownloadService:
-    """Catalog + planner + access + transfer engine over one set of S3 connections."""
+    """Catalog + planner + access over one set of S3 connections."""
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        pool = max(settings.s3.max_connections, settings.engine.jobs + LISTING_THREADS)
-        self._http = S3Http(dataclasses.replace(settings.s3, max_connections=pool))
-        self._objects: S3GetSource | None = None
+        self._http = S3Http(settings.s3_pool)
         self.catalog = Catalog(self._http, settings.s3.bucket)
         self._access: AccessClient | None = None
         self._manifest: Manifest | None = None
@@ -60,6 +47,12 @@ class DownloadService:
     @property
     def data_dir(self) -> Path:
         return self.settings.data_dir
+
+    @property
+    def connections(self) -> S3Http:
+        """The service's S3 connections, for ``--batch`` to share with its engine
+        (:func:`laion_fmri_tui.core.run.factory.build_engine`)."""
+        return self._http
 
     @property
     def access(self) -> AccessClient:
@@ -73,16 +66,6 @@ class DownloadService:
     def list_ahead(self, selection: Selection) -> None:
         """Start the listings :meth:`plan` will read first, and return at once."""
         planner.list_ahead(self.catalog, selection)
-
-    @staticmethod
-    def load_engine() -> None:
-        """Import the transfer engine's modules now.
-
-        They take tens of milliseconds to load: ``--batch`` loads them between
-        :meth:`list_ahead` and :meth:`plan`, while the listings' round trip
-        would otherwise leave the CPU idle."""
-        from laion_fmri_tui.core.transfer import engine  # noqa: F401
-        from laion_fmri_tui.core.transfer import s3_get  # noqa: F401
 
     def plan(self, selection: Selection) -> Plan:
         """List what the selection covers and classify what is on disk.
@@ -146,43 +129,34 @@ class DownloadService:
         except ListingError as error:
             raise unreachable(error, self._http.contacted(bucket), f"s3://{bucket}/") from None
 
-    def check_access(self, plan: Plan) -> None:
-        """Raise the access error a run of ``plan`` would meet (no id, unknown id...)."""
-        if any(i.source == "access" for i in plan.pending):
-            self._access_source(plan).close()
-
     def request_access(self, form: AccessForm) -> Grant:
         """Submit the data-use agreement and keep the request id in ``auth.json``."""
         from laion_fmri_tui.core.access.enrol import submit_form
 
         return submit_form(self.access, form)
 
-    def engine(self, sink: ev.EventSink, plan: Plan | None = None) -> TransferEngine:
-        """A fresh engine for one run, reporting to ``sink``.
+    def run_spec(self, plan: Plan, grant: Grant | None = None) -> RunSpec:
+        """Everything a run of ``plan`` needs, with access checked, once.
 
-        When ``plan`` still needs stimulus files, signed URLs are obtained now
-        (``refresh`` with the stored request id), so access problems surface
-        before any transfer starts.
+        When ``plan`` still needs stimulus files, the stored request id is
+        refreshed for signed URLs now (network I/O), so access problems (no id,
+        unknown id...) surface before any transfer starts; ``grant``: one just
+        obtained (the data-use form's), used instead of asking again.
+
+        Raises:
+            AccessRequiredError: no request id is stored.
+            AccessServiceError: the service refused or could not be reached.
         """
-        from laion_fmri_tui.core.transfer.engine import TransferEngine
-        from laion_fmri_tui.core.transfer.s3_get import S3GetSource
-
-        if self._objects is None:
-            self._objects = S3GetSource(self._http, self.settings.s3.bucket)
-        sources = {"s3": self._objects}
-        if plan is not None and any(i.source == "access" for i in plan.pending):
-            sources["access"] = self._access_source(plan)
-        return TransferEngine(sources, sink, self.settings.engine)
-
-    def _access_source(self, plan: Plan) -> AccessSource:
+        if not any(i.source == "access" for i in plan.pending):
+            return RunSpec(plan, self.settings)
         from laion_fmri_tui.core.access import auth
         from laion_fmri_tui.core.access.errors import AccessRequiredError, MalformedResponseError
-        from laion_fmri_tui.core.transfer.access_source import AccessSource
 
-        request_id = auth.load_request_id()
-        if request_id is None:
-            raise AccessRequiredError()
-        grant = self.access.refresh(request_id)
+        if grant is None:
+            request_id = auth.load_request_id()
+            if request_id is None:
+                raise AccessRequiredError()
+            grant = self.access.refresh(request_id)
         for item in plan.pending:
             if item.source != "access":
                 continue
@@ -192,4 +166,4 @@ class DownloadService:
                     f"the access service granted {item.dest.name} with a size or sha256 that "
                     "differs from its public manifest; try again later"
                 )
-        return AccessSource(self.access, request_id, grant)
+        return RunSpec(plan, self.settings, grant)

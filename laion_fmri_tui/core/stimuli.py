@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laion_fmri_tui.core import verified
+from laion_fmri_tui.core.disk import verified
 from laion_fmri_tui.core.access.errors import AccessServiceError
-from laion_fmri_tui.core.plan import LocalState, PlanItem
-from laion_fmri_tui.core.transfer import tempnames
+from laion_fmri_tui.core.models import LocalState, PlanItem
+from laion_fmri_tui.core.disk import tempnames
 
 STIMULUS_FILES = ("task-images_stimuli.h5", "task-images_metadata.csv")
 COMPONENT = "stimuli"

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from textual.app import App
 
-from laion_fmri_tui.core import config, licence
-from laion_fmri_tui.core import engine_process
+from laion_fmri_tui.core.disk import datadir
+
+from laion_fmri_tui.core import licence
+from laion_fmri_tui.core.run.engine_process import SpareEngine
 from laion_fmri_tui.styles import stylesheet
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.context import AppContext
@@ -40,6 +42,8 @@ class LaionFmriApp(App[None]):
     def __init__(self, context: AppContext) -> None:
         super().__init__()
         self.context = context
+        self.spare_engine = SpareEngine()
+        """The engine process the next download takes, started by the preload (see engine_process)."""
         self.sub_title = "offline demo" if context.demo else ""
 
     def on_mount(self) -> None:
@@ -55,11 +59,11 @@ class LaionFmriApp(App[None]):
 
     def _preload_work(self) -> None:
         _import_dialogs()
-        engine_process.prewarm()
+        self.spare_engine.prewarm()
         settle_heap()
 
     def on_unmount(self) -> None:
-        engine_process.discard_spare()
+        self.spare_engine.discard()
 
     # the first-run flow ------------------------------------------------------
     def next_step(self) -> None:
@@ -118,4 +122,4 @@ def _import_dialogs() -> None:
 
 def default_data_dir() -> Path:
     """What the first-run screen proposes: the configured one, else ~/laion-fmri-data."""
-    return config.configured_data_dir() or Path.home() / "laion-fmri-data"
+    return datadir.configured_data_dir() or Path.home() / "laion-fmri-data"

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 
-from laion_fmri_tui.core.s3 import S3Settings
+from laion_fmri_tui.core.s3.endpoint import S3Settings
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer.engine import EngineSettings
+from laion_fmri_tui.core.transfer.settings import EngineSettings
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from laion_fmri_tui.core.errors import UsageError
-from laion_fmri_tui.core.selection import Filters
+from laion_fmri_tui.core.plan.selection import Filters
 
 BAR_ENTITIES = ("task", "space", "desc", "stat", "suffix", "extension", "run", "echo", "part")
 

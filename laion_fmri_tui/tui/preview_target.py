@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laion_fmri_tui.core import bids
-from laion_fmri_tui.core.browse import BrowseNode
+from laion_fmri_tui.core.plan import bids
+from laion_fmri_tui.core.plan.browse import BrowseNode
 
 _FILES = {
     "stimuli/images": "task-images_stimuli.h5",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from batchtools import batch_command, batch_env, planned, files_under
 
-from laion_fmri_tui.core.bids import bidsify_local_key
+from laion_fmri_tui.core.plan.bids import bidsify_local_key
 from laion_fmri_tui.devserver import synthetic
 
 MIB = 1024 * 1024

@@ -7,7 +7,7 @@ import json
 import pytest
 from batchtools import files_under
 
-from laion_fmri_tui.core.bids import bidsify_local_key
+from laion_fmri_tui.core.plan.bids import bidsify_local_key
 from laion_fmri_tui.devserver import synthetic
 
 GLM = "derivatives/glmsingle-tedana"
@@ -129,7 +129,7 @@ def test_the_data_dir_comes_from_the_dataset_package_config(run_batch, licensed_
         (["--subject", "01", "--include-embeddings", "ResNet"], "unknown embedding model 'ResNet'"),
         (["--subject", "99"], "unknown subject sub-99; available: sub-01, sub-03, sub-05, sub-07"),
         (["--subject", "01", "--only", "glmsingle", "--ses", "31"], "ses-31 is held out"),
-        (["--subject", "01", "--n-jobs", "0"], "--n-jobs must be between 1 and 256"),
+        (["--subject", "01", "--n-jobs", "0"], "--n-jobs/--jobs: must be between 1 and 256 (got 0)"),
         (["--subject", "01", "--part-size", "lots"], "not a size"),
         (["--subject", "01", "--part-size", "1"], "--part-size: must be at least 256K (got 1)"),
         (["--subject", "01", "--part-size", "255K"], "--part-size: must be at least 256K (got 255K)"),

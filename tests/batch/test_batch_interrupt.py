@@ -56,12 +56,18 @@ def silent():
 
 
 def _interrupt(command: list[str], silent: Silent) -> subprocess.CompletedProcess:
+    env = {**batch_env(), "PYTHONFAULTHANDLER": "1"}  # SIGABRT on a hang dumps every thread
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=batch_env(), stdin=subprocess.DEVNULL)
+                            env=env, stdin=subprocess.DEVNULL)
     try:
         assert silent.connected.wait(60), "the tool never connected"
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=EXIT_BOUND)
+        try:
+            out, err = proc.communicate(timeout=EXIT_BOUND)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            _, stack = proc.communicate(timeout=30)
+            raise AssertionError(f"still running {EXIT_BOUND} s after Ctrl-C; its threads:\n{stack}") from None
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from batchtools import batch_command, batch_env, files_under
 
-from laion_fmri_tui.core.bids import bidsify_local_key
-from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.core.plan.bids import bidsify_local_key
+from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.devserver import synthetic
 
 MIB = 1024 * 1024

@@ -6,7 +6,7 @@ import json
 
 from batchtools import files_under
 
-from laion_fmri_tui.core.bids import bidsify_local_key
+from laion_fmri_tui.core.plan.bids import bidsify_local_key
 from laion_fmri_tui.devserver import synthetic
 
 GLM = "derivatives/glmsingle-tedana"

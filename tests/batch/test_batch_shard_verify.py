@@ -8,7 +8,7 @@ import time
 
 from batchtools import batch_command, batch_env, files_under
 
-from laion_fmri_tui.core.bids import bidsify_local_key
+from laion_fmri_tui.core.plan.bids import bidsify_local_key
 from laion_fmri_tui.devserver import synthetic
 
 SELECTION = ("--subject", "01", "--ses", "01", "02", "--include-captions", "--part-size", "1M")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from batchtools import batch_command, batch_env
 
-from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.core.disk import partfile, tempnames
 
 STIMULI = ("task-images_stimuli.h5", "task-images_metadata.csv")
 FORM = ("--name", "Ada Lovelace", "--email", "ada@uni-example.edu", "--institution", "Analytical Engines",

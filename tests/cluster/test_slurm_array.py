@@ -20,7 +20,7 @@ from pathlib import Path
 
 from batchtools import batch_command, batch_env, files_under
 
-from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.devserver import synthetic
 
 SHARDS = 3
@@ -210,7 +210,7 @@ def test_resubmitting_one_task_fetches_that_shard_only(slurm_cluster, s3, licens
 
 
 def bids_path(key: str) -> str:
-    from laion_fmri_tui.core.bids import bidsify_local_key
+    from laion_fmri_tui.core.plan.bids import bidsify_local_key
 
     return bidsify_local_key(key)
 

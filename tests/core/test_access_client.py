@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from laion_fmri_tui.core.errors import Category
 from laion_fmri_tui import __version__
 from laion_fmri_tui.core.access.client import (
     DEFAULT_ACCESS_URL, AccessClient, FileSpec, Grant, Manifest, SignedFile, retry_after_seconds,
@@ -162,7 +163,7 @@ def test_unknown_id_says_how_to_request_access_again(client):
         client.refresh("lfm_this_id_was_never_issued_0000")
     message = str(caught.value)
     assert "--request-access" in message and "in the app" in message
-    assert "lfm_this_id" not in message and caught.value.exit_code == 3
+    assert "lfm_this_id" not in message and caught.value.category is Category.NOT_GRANTED
 
 
 def test_revoked_id(client, access):
@@ -180,7 +181,7 @@ def test_outdated_terms_name_the_url_and_version(client, access):
         client.refresh(grant.request_id)
     error = caught.value
     assert error.accept_url == f"{access.url}/terms/accept" and error.terms_version == "2026-09-01"
-    assert error.accept_url in str(error) and "re-run" in str(error) and error.exit_code == 3
+    assert error.accept_url in str(error) and "re-run" in str(error) and error.category is Category.NOT_GRANTED
 
 
 def test_form_rejected_field_by_field(client, access):
@@ -191,7 +192,7 @@ def test_form_rejected_field_by_field(client, access):
     errors = caught.value.field_errors
     assert set(errors) == {"email", "research_purpose", "accepted_terms"}
     assert "email" in errors["email"] and not errors["research_purpose"].startswith("Value error")
-    assert caught.value.exit_code == 2 and "\n" not in str(caught.value)
+    assert caught.value.category is Category.USAGE and "\n" not in str(caught.value)
     assert len([r for r in access.requests if r.path == "/api/v1/access/request"]) == 1
 
 
@@ -223,7 +224,7 @@ def test_429_after_all_retries_is_rate_limited(access):
         client.manifest()
     assert sleeps == [7.0, 7.0] and len(access.requests) == 3
     assert caught.value.retry_after == 7.0 and "try again in 7 s" in str(caught.value)
-    assert caught.value.exit_code == 4
+    assert caught.value.category is Category.UNREACHABLE
 
 
 def test_the_form_post_is_retried_on_429_without_filing_twice(client, access):
@@ -278,7 +279,7 @@ def test_non_json_success_is_malformed():
         client, _ = client_for(srv.url)
         with pytest.raises(MalformedResponseError) as caught:
             client.manifest()
-    assert caught.value.exit_code == 4 and "not JSON" in str(caught.value)
+    assert caught.value.category is Category.UNREACHABLE and "not JSON" in str(caught.value)
 
 
 def _without(mapping: dict, key: str) -> dict:
@@ -367,7 +368,7 @@ def test_connection_refused_is_unreachable_after_retries():
     with pytest.raises(ServiceUnreachableError) as caught:
         client.manifest()
     assert sleeps == [0.1, 0.2, 0.4]
-    assert caught.value.exit_code == 4
+    assert caught.value.category is Category.UNREACHABLE
     assert str(caught.value).startswith(f"could not reach the access service at http://127.0.0.1:{port}: ")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from laion_fmri_tui.core.errors import Category
 from laion_fmri_tui.core.access.errors import FormInvalidError
 from laion_fmri_tui.core.access.form import (
     FIELD_HELP, FIELD_LABELS, MIN_PURPOSE_CHARS, AccessForm, validate_field,
@@ -100,7 +101,7 @@ def test_payload_of_an_invalid_form_raises_value_error_listing_fields():
     with pytest.raises(ValueError) as caught:
         valid_form(email="nope", accepted_terms=False).to_payload("2026-05-11")
     error = caught.value
-    assert isinstance(error, FormInvalidError) and error.exit_code == 2
+    assert isinstance(error, FormInvalidError) and error.category is Category.USAGE
     assert set(error.field_errors) == {"email", "accepted_terms"}
     assert "email" in str(error) and "\n" not in str(error)
 

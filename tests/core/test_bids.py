@@ -1,4 +1,4 @@
-"""Unit tests of the upstream selection rules in :mod:`laion_fmri_tui.core.bids`."""
+"""Unit tests of the upstream selection rules in :mod:`laion_fmri_tui.core.plan.bids`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from laion_fmri_tui.core import bids
+from laion_fmri_tui.core.plan import bids
 from laion_fmri_tui.core.errors import UnsafeKeyError
-from laion_fmri_tui.core.selection import Filters
+from laion_fmri_tui.core.plan.selection import Filters
 
 G = "derivatives/glmsingle-tedana/sub-01/"
 BETAS = G + "ses-04/func/sub-01_ses-04_task-images_space-T1w_stat-effect_desc-SingletrialBetas_statmap.nii.gz"

@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from laion_fmri_tui.core.catalog import SUBJECT_ROOTS, Catalog
+from laion_fmri_tui.core.s3.catalog import SUBJECT_ROOTS, Catalog
 from laion_fmri_tui.core.errors import BucketUnreachableError
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.s3_http import S3Http
+from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.s3.client import S3Http
 from laion_fmri_tui.devserver import synthetic
 
 

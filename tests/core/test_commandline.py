@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from laion_fmri_tui.batch.args import build_parser, selection_from
-from laion_fmri_tui.core.commandline import command_line, selection_argv, slurm_script
-from laion_fmri_tui.core.selection import (
+from laion_fmri_tui.core.scripts.command_line import command_line, selection_argv, slurm_script
+from laion_fmri_tui.core.plan.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
 )
 
@@ -163,7 +163,7 @@ def test_slurm_script_is_valid_bash(tmp_path: Path) -> None:
 
 
 def test_write_command_file_modes_and_errors(tmp_path: Path) -> None:
-    from laion_fmri_tui.core.commandline import write_command_file
+    from laion_fmri_tui.core.scripts.command_line import write_command_file
     from laion_fmri_tui.core.errors import LaionFmriError
 
     text = slurm_script([SELECTIONS[0]], tmp_path)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from laion_fmri_tui.batch.args import build_parser, selection_from
-from laion_fmri_tui.core.commandline import slurm_script
-from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.scripts.command_line import slurm_script
+from laion_fmri_tui.core.plan.selection import Filters, Selection
 
 SEL = Selection(subjects=("sub-01",), filters=Filters.build(desc=["it's", "$(touch pwned)"]))
 

@@ -8,12 +8,13 @@ import time
 import pytest
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.devserver import synthetic
+from engines import engine_for
 
 MIB = 1024 * 1024
 
@@ -46,7 +47,7 @@ class Recorder:
 def test_event_order_and_totals(service, s3_objects):
     plan = service.plan(ses02())
     rec = Recorder()
-    finished = service.engine(rec).run(plan)
+    finished = engine_for(service, rec).run(plan)
     kinds = [type(e) for _, e in rec.events]
     assert kinds[0] is ev.PlanReady and kinds[-1] is ev.RunFinished
     assert finished.done == plan.files and finished.failed == 0
@@ -61,7 +62,7 @@ def test_progress_is_coalesced_not_one_event_per_chunk(service, s3):
     s3.throttle(synthetic.MULTIPART_KEY, 8 * MIB)
     plan = service.plan(ses02())
     rec = Recorder()
-    finished = service.engine(rec).run(plan)
+    finished = engine_for(service, rec).run(plan)
     chunks = -(-synthetic.MULTIPART_SIZE // (256 * 1024))
     progress = rec.of(ev.Progress)
     assert chunks == 42 and len(s3.gets(synthetic.MULTIPART_KEY)) == chunks
@@ -75,7 +76,7 @@ def test_pause_holds_transfers_and_resume_finishes_them(service, s3, s3_objects)
     s3.throttle(synthetic.MULTIPART_KEY, 4 * MIB)
     plan = service.plan(ses02())
     rec = Recorder()
-    engine = service.engine(rec)
+    engine = engine_for(service, rec)
     runner = threading.Thread(target=engine.run, args=(plan,))
     runner.start()
     while not rec.of(ev.FileStarted):
@@ -99,7 +100,7 @@ def test_cancel_keeps_partial_files_for_the_next_run(service, s3, s3_objects):
     s3.throttle(synthetic.MULTIPART_KEY, 2 * MIB)
     plan = service.plan(ses02())
     rec = Recorder()
-    engine = service.engine(rec)
+    engine = engine_for(service, rec)
     runner = threading.Thread(target=engine.run, args=(plan,))
     runner.start()
     dest = service.data_dir / synthetic.MULTIPART_KEY
@@ -116,6 +117,6 @@ def test_cancel_keeps_partial_files_for_the_next_run(service, s3, s3_objects):
     item = next(i for i in again.items if i.key == synthetic.MULTIPART_KEY)
     assert item.state.value == "partial" and item.present >= MIB
     s3.reset()
-    service.engine(lambda e: None).run(again)
+    engine_for(service, lambda e: None).run(again)
     assert dest.read_bytes() == s3_objects[synthetic.MULTIPART_KEY].data
     assert s3.bytes_sent(synthetic.MULTIPART_KEY) <= synthetic.MULTIPART_SIZE - item.present

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,13 +11,15 @@ import time
 
 import pytest
 
-from laion_fmri_tui.core import engine_process
 from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.access.client import Grant, SignedFile
 from laion_fmri_tui.core.access.errors import AccessRequiredError
-from laion_fmri_tui.core.engine_process import EngineProcess
+from laion_fmri_tui.core.run.control import EngineControl
+from laion_fmri_tui.core.run.engine_process import EngineProcess, SpareEngine
+from laion_fmri_tui.core.run.spec import RunSpec
 from laion_fmri_tui.core.errors import LaionFmriError
-from laion_fmri_tui.core.plan import Plan, PlanItem
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.models import Plan, PlanItem
+from laion_fmri_tui.core.disk import partfile
 from laion_fmri_tui.devserver import synthetic
 from test_engine import Recorder, service, ses02  # noqa: F401 (service is a fixture)
 
@@ -36,7 +39,7 @@ def test_child_fetches_the_plan_and_relays_every_event(service, s3_objects):
         seen_threads.append(transfer_threads())
         rec(event)
 
-    finished = EngineProcess(service.settings, sink).run(plan)
+    finished = EngineProcess(sink).run(service.run_spec(plan))
     kinds = [type(e) for _, e in rec.events]
     assert kinds[0] is ev.PlanReady and kinds[-1] is ev.RunFinished
     assert finished == rec.of(ev.RunFinished)[0]
@@ -51,9 +54,10 @@ def test_pause_resume_and_cancel_reach_the_child(service, s3):
     s3.throttle(synthetic.MULTIPART_KEY, 2 * MIB)
     plan = service.plan(ses02())
     rec = Recorder()
-    engine = EngineProcess(service.settings, rec)
+    engine = EngineProcess(rec)
+    assert isinstance(engine, EngineControl)
     engine.pause()  # before the child exists: applied as soon as it does
-    runner = threading.Thread(target=engine.run, args=(plan,))
+    runner = threading.Thread(target=engine.run, args=(service.run_spec(plan),))
     runner.start()
     # Each command is seen to arrive by what the child reports (the engine's own
     # tests check what a pause does to the transfers).
@@ -73,14 +77,25 @@ def test_pause_resume_and_cancel_reach_the_child(service, s3):
     assert partfile.part_path(dest).exists() and not dest.exists(), "the partial file is kept"
 
 
-def test_a_failure_to_start_in_the_child_is_raised_in_the_parent(service, s3):
-    """A plan with a stimulus file and no request id: the child cannot build its engine."""
+def test_a_missing_request_id_is_found_before_any_child_starts(service, s3):
+    """A plan with a stimulus file and no request id: making its spec says so."""
     stimulus = PlanItem(key="task-images_stimuli.h5", dest=service.data_dir / "stimuli" / "task-images_stimuli.h5",
                         size=10, etag="", component="stimuli", sha256="0" * 64, source="access")
+    with pytest.raises(AccessRequiredError):
+        service.run_spec(Plan(service.data_dir, (stimulus,)))
+    assert not s3.requests
+
+
+def test_a_failure_to_start_in_the_child_is_raised_in_the_parent(service, s3):
+    """The child cannot build its engine (an access-service URL that is no URL): the parent raises why."""
+    stimulus = PlanItem(key="task-images_stimuli.h5", dest=service.data_dir / "stimuli" / "task-images_stimuli.h5",
+                        size=10, etag="", component="stimuli", sha256="0" * 64, source="access")
+    grant = Grant("an id", "never", (SignedFile(stimulus.dest.name, "http://127.0.0.1:9/x", 10, "0" * 64),))
+    settings = dataclasses.replace(service.settings, access_url="ftp://nowhere")
     rec = Recorder()
     with pytest.raises(LaionFmriError) as raised:
-        EngineProcess(service.settings, rec).run(Plan(service.data_dir, (stimulus,)))
-    assert str(raised.value) == str(AccessRequiredError())
+        EngineProcess(rec).run(RunSpec(Plan(service.data_dir, (stimulus,)), settings, grant))
+    assert "must start with http:// or https://" in str(raised.value)
     assert not rec.events and not s3.requests
 
 
@@ -94,15 +109,16 @@ def alive(pid: int) -> bool:
 
 def test_a_prewarmed_child_runs_the_next_plan(service, s3_objects):
     plan = service.plan(ses02())
-    spare = engine_process.prewarm()
-    assert engine_process.prewarm() == spare, "one spare at a time"
-    engine = EngineProcess(service.settings, Recorder())
-    finished = engine.run(plan)
+    spares = SpareEngine()
+    spare = spares.prewarm()
+    assert spares.prewarm() == spare, "one spare at a time"
+    engine = EngineProcess(Recorder(), spares)
+    finished = engine.run(service.run_spec(plan))
     assert engine.pid == spare and finished.done == plan.files
     assert not alive(spare), "the used child was reaped"
-    follow_up = engine_process.prewarm()
+    follow_up = spares.prewarm()
     assert follow_up != spare
-    engine_process.discard_spare()
+    spares.discard()
     assert not alive(follow_up), "a discarded spare exits on its closed stdin"
 
 
@@ -111,7 +127,7 @@ def test_a_spare_has_the_engine_loaded_before_its_plan_comes():
     while the user still chooses, then waits for its plan."""
     code = (
         "import os, sys, threading, time\n"
-        "from laion_fmri_tui.core import engine_process\n"
+        "from laion_fmri_tui.core.run import engine_process\n"
         "read, _keep = os.pipe()  # no plan ever comes\n"
         "threading.Thread(target=engine_process.serve, daemon=True,\n"
         "                 args=(os.fdopen(read, 'rb'), open(os.devnull, 'wb'))).start()\n"
@@ -125,9 +141,10 @@ def test_a_spare_has_the_engine_loaded_before_its_plan_comes():
 
 
 def test_a_spare_from_another_environment_is_not_used(service, s3_objects, monkeypatch):
-    spare = engine_process.prewarm()
+    spares = SpareEngine()
+    spare = spares.prewarm()
     monkeypatch.setenv("LAION_FMRI_REQUEST_ID", "set after the spare started")
-    engine = EngineProcess(service.settings, Recorder())
-    finished = engine.run(service.plan(ses02()))
+    engine = EngineProcess(Recorder(), spares)
+    finished = engine.run(service.run_spec(service.plan(ses02())))
     assert finished.failed == 0 and engine.pid != spare
     assert not alive(spare), "the stale spare was ended"

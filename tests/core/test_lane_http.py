@@ -20,12 +20,12 @@ import trustme
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.http.network import NetworkSettings
-from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.disk import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.lane_transfer import Request
-from laion_fmri_tui.core.transfer.partfile import PartRecord
+from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.core.transfer.sources import SourceError
 
 BODY = bytes(range(256)) * 4096  # 1 MiB

@@ -17,18 +17,19 @@ from pathlib import Path
 import pytest
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.s3_http import S3Http
-from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.s3.client import S3Http
+from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.multi_lane import room_for
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.s3_get import S3GetSource
+from laion_fmri_tui.core.s3.get import S3GetSource
 from laion_fmri_tui.devserver import synthetic
+from engines import engine_for
 
 MIB = 1024 * 1024
 
@@ -66,7 +67,7 @@ def test_small_files_are_fetched_many_at_once_beyond_the_worker_count(s3, data_d
     for each in small:  # each GET lasts long enough to overlap the others
         s3.throttle(each.key, max(1024, each.size * 4))  # about a quarter second
     s3.clear_log()
-    finished = service.engine(lambda e: None).run(plan)
+    finished = engine_for(service, lambda e: None).run(plan)
     assert finished.failed == 0 and finished.done == plan.files
     gets = [r for r in s3.requests if r.method == "GET" and r.key]
     assert 2 < peak_overlap(gets) <= 12, peak_overlap(gets)
@@ -87,13 +88,13 @@ def test_whole_files_are_checked_by_the_span_hasher_and_a_corrupted_one_fails(la
     bad = next(i.key for i in plan.items if 1024 < i.size <= 64 * 1024)
     s3.fail_next(bad, 1, "flip")
     events: list = []
-    finished = service.engine(events.append).run(plan)
+    finished = engine_for(service, events.append).run(plan)
     assert dict(finished.failures).keys() == {bad} and "checksum mismatch" in dict(finished.failures)[bad]
     assert not (data_dir / bad).exists() and not partfile.part_path(data_dir / bad).exists()
     done = {e.key: e.verified for e in events if isinstance(e, ev.FileDone)}
     assert len(done) == plan.files - 1 and set(done.values()) <= {"md5", "etag"}
     assert hashed == {i.key for i in plan.items if i.size and "-" not in i.etag}, "every plain-MD5 file"
-    again = service.engine(lambda e: None).run(service.plan(subject01()))
+    again = engine_for(service, lambda e: None).run(service.plan(subject01()))
     assert again.failed == 0 and (data_dir / bad).read_bytes() == s3_objects[bad].data
 
 
@@ -102,7 +103,7 @@ def test_pausing_holds_lane_transfers_and_resuming_finishes_them(s3, data_dir, s
     service = sequential_service(s3, data_dir)
     plan = service.plan(subject01())
     events: list = []
-    engine = service.engine(events.append)
+    engine = engine_for(service, events.append)
     runner = threading.Thread(target=engine.run, args=(plan,))
     runner.start()
     dest = data_dir / synthetic.LARGE_KEY
@@ -128,7 +129,7 @@ def test_cancelling_the_lane_keeps_the_part_and_the_rerun_asks_only_for_the_rest
     s3.throttle(synthetic.LARGE_KEY, 2 * MIB)
     service = sequential_service(s3, data_dir)
     events: list = []
-    engine = service.engine(events.append)
+    engine = engine_for(service, events.append)
     runner = threading.Thread(target=engine.run, args=(service.plan(subject01()),))
     runner.start()
     dest = data_dir / synthetic.LARGE_KEY
@@ -145,7 +146,7 @@ def test_cancelling_the_lane_keeps_the_part_and_the_rerun_asks_only_for_the_rest
     s3.reset()
     again = service.plan(subject01())
     assert next(i for i in again.items if i.key == synthetic.LARGE_KEY).state is LocalState.PARTIAL
-    service.engine(lambda e: None).run(again)
+    engine_for(service, lambda e: None).run(again)
     assert dest.read_bytes() == s3_objects[synthetic.LARGE_KEY].data
     assert [g.range for g in s3.gets(synthetic.LARGE_KEY)] == [f"bytes={kept}-"]
 
@@ -321,7 +322,7 @@ def test_a_full_disk_stops_the_run_at_once(s3, data_dir, monkeypatch):
 
     monkeypatch.setattr(FileJob, "_write", write)
     service = sequential_service(s3, data_dir)
-    finished = service.engine(lambda e: None).run(service.plan(subject01()))
+    finished = engine_for(service, lambda e: None).run(service.plan(subject01()))
     assert finished.cancelled
     assert s3.bytes_sent(synthetic.LARGE_KEY) < synthetic.LARGE_SIZE // 2, "stopped long before the end"
 

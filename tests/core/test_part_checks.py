@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer import hash_pool, md5_lanes, part_window, partfile
+from laion_fmri_tui.core.transfer import hash_pool, md5_lanes, part_window
+from laion_fmri_tui.core.disk import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.core.transfer.md5_lanes import Md5Stream, update_together
-from laion_fmri_tui.core.transfer.partfile import PartRecord
+from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.devserver import synthetic
+from engines import engine_for
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -61,7 +63,7 @@ def _ses(ses: str) -> Selection:
 def _run(service: DownloadService, *sessions: str) -> list:
     events: list = []
     for ses in sessions:
-        service.engine(events.append).run(service.plan(_ses(ses)))
+        engine_for(service, events.append).run(service.plan(_ses(ses)))
     return events
 
 
@@ -172,7 +174,7 @@ def test_a_cancelled_run_closes_every_part_file_it_opened(s3, data_dir):
     service = _service(s3, data_dir, 256 * KIB)
     s3.throttle(synthetic.MULTIPART_KEY, 1024 * KIB)
     events: list = []
-    engine = service.engine(events.append)
+    engine = engine_for(service, events.append)
     runner = threading.Thread(target=engine.run, args=(service.plan(_ses("02")),))
     runner.start()
     deadline = time.monotonic() + 20

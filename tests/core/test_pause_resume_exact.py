@@ -12,10 +12,11 @@ import time
 import pytest
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.selection import Selection
+from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.plan.selection import Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.transfer.engine import EngineSettings
+from engines import engine_for
 
 MIB = 1024 * 1024
 
@@ -52,7 +53,7 @@ def test_pause_then_resume_fetches_exactly_the_bytes_of_an_uninterrupted_run(s3,
     plan = service.plan(Selection(subjects=("sub-01",), components=frozenset({"rois"})))
     assert plan.files > 20
     events = Events()
-    engine = service.engine(events)
+    engine = engine_for(service, events)
     runner = threading.Thread(target=engine.run, args=(plan,))
     runner.start()
     done_at = 0

@@ -2,7 +2,7 @@
 local S3 server seeded with the synthetic bucket.
 
 Expected sets are derived from the full bucket listing with plain string
-predicates (independent of :mod:`laion_fmri_tui.core.bids`), plus literal keys
+predicates (independent of :mod:`laion_fmri_tui.core.plan.bids`), plus literal keys
 that must be present, so each assertion is an exact key set.
 """
 
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from laion_fmri_tui.core.catalog import Catalog
+from laion_fmri_tui.core.s3.catalog import Catalog
 from laion_fmri_tui.core.errors import NoMatchingDataError, UsageError
-from laion_fmri_tui.core.plan import LocalState, Plan
-from laion_fmri_tui.core.planner import build_plan
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.s3_http import S3Http
-from laion_fmri_tui.core.selection import DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.models import LocalState, Plan
+from laion_fmri_tui.core.plan.planner import build_plan
+from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.s3.client import S3Http
+from laion_fmri_tui.core.plan.selection import DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection
+from laion_fmri_tui.core.disk import partfile
 
 BUCKET = "laion-fmri"
 G1 = "derivatives/glmsingle-tedana/sub-01/"

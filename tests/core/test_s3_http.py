@@ -1,4 +1,4 @@
-"""Listings and object GETs over kept connections (``core/s3_http.py``), against
+"""Listings and object GETs over kept connections (``core/s3/client.py``), against
 servers on 127.0.0.1: answers S3 sends (chunked listing bodies), kept
 connections the server dropped, an untrusted certificate, and the worker
 threads' GETs when the multi lane is off."""
@@ -17,13 +17,13 @@ import pytest
 import trustme
 
 from laion_fmri_tui.core.errors import BucketUnreachableError
-from laion_fmri_tui.core.catalog import Catalog
-from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.s3 import S3Settings
-from laion_fmri_tui.core.s3_http import ListingError, S3Http
-from laion_fmri_tui.core.transfer import partfile
+from laion_fmri_tui.core.s3.catalog import Catalog
+from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.s3.client import ListingError, S3Http
+from laion_fmri_tui.core.disk import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
-from laion_fmri_tui.core.transfer.s3_get import S3GetSource
+from laion_fmri_tui.core.s3.get import S3GetSource
 from laion_fmri_tui.devserver import synthetic
 
 LISTING = (b'<?xml version="1.0" encoding="UTF-8"?>'

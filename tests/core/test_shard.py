@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from laion_fmri_tui.core import shard
+from laion_fmri_tui.core.plan import shard
 from laion_fmri_tui.core.errors import UsageError
-from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
 
 
 def make_plan(seed: int = 1, n: int = 200) -> Plan:

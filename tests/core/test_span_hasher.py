@@ -12,7 +12,7 @@ import pytest
 from laion_fmri_tui.core.transfer import span_hasher
 from laion_fmri_tui.core.transfer.md5_lanes import Md5Stream
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.verify import Span
+from laion_fmri_tui.core.transfer.content_checks import Span
 
 
 def _cuts(rng: random.Random, size: int) -> list[int]:

@@ -12,8 +12,8 @@ from keys import go_to, open_by_keys, tick_by_keys
 from pilot_helpers import find, settle
 from tools_helpers import write_embeddings
 
-from laion_fmri_tui.core.bids import local_path
-from laion_fmri_tui.core.browse import Fragment
+from laion_fmri_tui.core.plan.bids import local_path
+from laion_fmri_tui.core.plan.browse import Fragment
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.browser import BrowserScreen
 from laion_fmri_tui.tui.screens.h5_preview import H5PreviewScreen

@@ -14,7 +14,7 @@ import dataclasses
 
 import time
 
-from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 

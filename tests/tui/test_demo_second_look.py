@@ -174,14 +174,16 @@ def test_i_shows_the_values_of_a_sessions_glmsingle_model_in_the_demo(tmp_path, 
         term.keys("d")
         term.wait_for("Download this selection?")
         term.keys("y")
-        term.wait_for("finished:", timeout=90)
+        term.wait_for("finished:", timeout=120)
         term.keys("Escape")
         term.wait_for("Selection")
         term.keys("Right")
         term.wait_for("GLMsingle_model.h5")
         for _ in range(30):  # down the session's files until i opens the model
             term.keys("i")
-            if "First values" in term.screen():
+            answer = term.wait_until(lambda s: "First values" in s or "highlight an HDF5" in toasts(s),
+                                     what="the preview, or why not")
+            if "First values" in answer:
                 break
             term.keys("Down")
         screen = term.wait_for("GLMsingle_model.h5", "First values", "betasmd")

@@ -13,7 +13,9 @@ from textual.containers import VerticalScroll
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Input, Static
 
-from laion_fmri_tui.core import config, licence
+from laion_fmri_tui.core.disk import datadir
+
+from laion_fmri_tui.core import licence
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.context import AppContext
 from laion_fmri_tui.tui.screens.data_dir import DataDirScreen
@@ -71,8 +73,8 @@ async def test_first_run_creates_saves_and_accepts(fresh_context: AppContext) ->
         await settle(pilot)
 
         assert target.is_dir()
-        assert config.config_path() == Path(os.environ["XDG_CONFIG_HOME"]) / "laion_fmri" / "config.json"
-        assert json.loads(config.config_path().read_text()) == {"data_dir": str(target.resolve())}
+        assert datadir.config_path() == Path(os.environ["XDG_CONFIG_HOME"]) / "laion_fmri" / "config.json"
+        assert json.loads(datadir.config_path().read_text()) == {"data_dir": str(target.resolve())}
         assert (target / ".laion_fmri").is_dir()
         assert fresh_context.data_dir == target.resolve()
 
@@ -133,7 +135,7 @@ async def test_a_file_or_a_missing_dir_without_create_is_refused(fresh_context: 
         assert isinstance(app.screen, DataDirScreen)
         assert "tick" in status_text(app)
         assert not (Path.home() / "new").exists()
-        assert not config.config_path().exists()
+        assert not datadir.config_path().exists()
 
 
 async def test_a_directory_whose_marker_is_a_file_is_named_and_not_saved(fresh_context: AppContext) -> None:
@@ -148,7 +150,7 @@ async def test_a_directory_whose_marker_is_a_file_is_named_and_not_saved(fresh_c
         await settle(pilot)
         assert isinstance(app.screen, DataDirScreen)
         assert ".laion_fmri is a file" in status_text(app)
-        assert not config.config_path().exists()
+        assert not datadir.config_path().exists()
 
 
 async def test_quit_on_the_data_dir_screen_saves_nothing(fresh_context: AppContext) -> None:
@@ -159,7 +161,7 @@ async def test_quit_on_the_data_dir_screen_saves_nothing(fresh_context: AppConte
         await pilot.press("enter")
         await pilot.pause()
     assert app.return_code == 0
-    assert not config.config_path().exists()
+    assert not datadir.config_path().exists()
 
 
 async def test_declining_the_licence_quits_without_a_marker(fresh_context: AppContext, data_dir: Path) -> None:
@@ -178,7 +180,7 @@ async def test_declining_the_licence_quits_without_a_marker(fresh_context: AppCo
 
 
 def configured(data_dir: Path) -> bool:
-    return config.configured_data_dir() == data_dir.resolve()
+    return datadir.configured_data_dir() == data_dir.resolve()
 
 
 PRELOAD_PROBE = """
@@ -196,7 +198,7 @@ def watch(event, args):
     if event == "import" and args[0] in NAMES:
         imports.setdefault(args[0], (threading.current_thread() is threading.main_thread(),
                                      gc.get_freeze_count()))
-    elif event == "subprocess.Popen" and "laion_fmri_tui.core.engine_process" in args[1]:
+    elif event == "subprocess.Popen" and "laion_fmri_tui.core.run.engine_process" in args[1]:
         spawns.append(threading.current_thread() is threading.main_thread())
 
 sys.addaudithook(watch)
@@ -212,7 +214,7 @@ def engine_children():
         except (OSError, ValueError):
             continue
         if (int(fields["PPid"]) == __import__("os").getpid() and not fields["State"].strip().startswith("Z")
-                and b"laion_fmri_tui.core.engine_process" in cmdline):
+                and b"laion_fmri_tui.core.run.engine_process" in cmdline):
             found.append(int(status.parent.name))
     return found
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import Checkbox, TextArea
 
-from laion_fmri_tui.core.bids import bidsify_local_key
-from laion_fmri_tui.core.config import config_path
+from laion_fmri_tui.core.plan.bids import bidsify_local_key
+from laion_fmri_tui.core.disk.datadir import config_path
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.browser import BrowserScreen
 from laion_fmri_tui.tui.screens.dua_form import DuaFormScreen
@@ -38,6 +38,22 @@ async def go_to(pilot, tree: BucketTree, node_id: str) -> None:
             return
         await pilot.press("down" if tree.cursor_line < target.line else "up")
     raise AssertionError(f"could not reach {node_id}")
+
+
+async def download_stimulus_images(pilot) -> None:
+    """From the browser: tick the stimulus images, press d and confirm the review."""
+    tree = pilot.app.screen.query_one(BucketTree)
+    await go_to(pilot, tree, "stimuli")
+    await pilot.press("right")
+    await settle(pilot)
+    await go_to(pilot, tree, "stimuli/images")
+    await pilot.press("space")
+    await settle(pilot)
+    await pilot.press("d")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, ReviewScreen)
+    await pilot.press("enter")  # the review's confirm
+    await settle(pilot)
 
 
 async def wait_finished(pilot) -> TransfersScreen:
@@ -101,17 +117,7 @@ async def test_stimulus_images_through_the_form(context, access, s3_objects):
     data_dir: Path = context.data_dir
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        tree = app.screen.query_one(BucketTree)
-        await go_to(pilot, tree, "stimuli")
-        await pilot.press("right")
-        await settle(pilot)
-        await go_to(pilot, tree, "stimuli/images")
-        await pilot.press("space")
-        await settle(pilot)
-        await pilot.press("d")
-        await settle(pilot)
-        await pilot.press("enter")  # the review's confirm
-        await settle(pilot)
+        await download_stimulus_images(pilot)
         form = app.screen
         assert isinstance(form, DuaFormScreen)
         for field, text in (("name", "Ada Lovelace"), ("email", "ada-at-uni"), ("institution", "Uni"),
@@ -142,6 +148,7 @@ async def test_stimulus_images_through_the_form(context, access, s3_objects):
         await wait_finished(pilot)
     for name in ("task-images_stimuli.h5", "task-images_metadata.csv"):
         assert (data_dir / "stimuli" / name).read_bytes() == s3_objects[f"stimuli/{name}"].data
+    assert not [r for r in access.requests if r.path == "/api/v1/refresh"], "the form's grant is not asked again"
 
 
 async def test_the_command_palette_lists_the_actions(context):

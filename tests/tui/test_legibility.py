@@ -21,7 +21,7 @@ from legibility import clashes
 from pilot_helpers import find, settle
 from tools_helpers import CLIP_KEY, SELECTIONS, write_embeddings
 
-from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
 

@@ -25,7 +25,7 @@ import time
 import pytest
 from terminal import NO_COLOR, SHELL_BACK, XTERM_256, Terminal, server_args
 
-from laion_fmri_tui.core.bids import local_path
+from laion_fmri_tui.core.plan.bids import local_path
 from laion_fmri_tui.core.units import size as shown_size
 
 BOX = set("│╭╮╰╯█▀▄─━╸╺")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.selection import Filters, Selection
+from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.units import size
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent, TextArea
 from tools_helpers import SELECTIONS, make_app, settle, write_embeddings
 
 from laion_fmri_tui.batch.args import build_parser, selection_from
-from laion_fmri_tui.core.commandline import command_line, slurm_script
+from laion_fmri_tui.core.scripts.command_line import command_line, slurm_script
 from laion_fmri_tui.tui import commands
 from laion_fmri_tui.tui.screens.batch_command import BatchCommandScreen
 from laion_fmri_tui.tui.screens.browser import BrowserScreen

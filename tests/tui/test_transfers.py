@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from laion_fmri_tui.core import engine_process
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.plan import LocalState, Plan
-from laion_fmri_tui.core.selection import Filters, Selection
-from laion_fmri_tui.core.transfer import partfile, tempnames
+from laion_fmri_tui.core.models import LocalState, Plan
+from laion_fmri_tui.core.plan.selection import Filters, Selection
+from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.devserver import synthetic
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.bridge import EngineBridge
@@ -136,9 +135,9 @@ async def test_w_changes_the_shared_bandwidth_cap_while_running(context, s3, s3_
         await pilot.pause()
         await pilot.press(*"2M", "enter")
         await pilot.pause()
-        engine = screen._handle._engine
-        assert engine is not None and engine.bandwidth == 2_000_000  # M: 10**6, as rates are shown
-        assert "bandwidth capped at 2.1 MB/s" in log_text(screen)
+        engine = screen.engine
+        assert engine.bandwidth == 2_000_000  # M: 10**6, as rates are shown
+        assert "bandwidth capped at 2 MB/s" in log_text(screen)  # as typed (it read 2.1 MB/s for 2 MiB)
         await pilot.press("w")
         await pilot.pause()
         await pilot.press("enter")  # empty: no cap
@@ -207,7 +206,7 @@ async def test_quit_asks_while_running_and_escape_never_cancels(context, s3) -> 
         dest = next(i.dest for i in plan.items if i.key == BIG)
         await wait_for(pilot, lambda: screen.phase == "running", "the run to start")
         await wait_for(pilot, lambda: partfile.part_path(tempnames.current(dest)).exists(), "the big file's .part")
-        (engine,) = _engine_children()
+        (engine,) = _engine_children(app)
         await pilot.press("escape")
         assert app.screen is screen and screen.phase == "running"
         await pilot.press("q")
@@ -233,8 +232,8 @@ def _running(pid: int) -> bool:
     return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status.splitlines())
 
 
-def _engine_children() -> list[int]:
-    """Running engine processes of this test (the waiting spare left out: prewarm names it,
+def _engine_children(app: LaionFmriApp) -> list[int]:
+    """Running engine processes of this test (the app's waiting spare left out: prewarm names it,
     starting one if the run took the last)."""
     found = []
     for status in Path("/proc").glob("[0-9]*/status"):
@@ -243,9 +242,9 @@ def _engine_children() -> list[int]:
             cmdline = (status.parent / "cmdline").read_bytes()
         except OSError:  # it ended while we looked
             continue
-        if int(ppid) == os.getpid() and b"laion_fmri_tui.core.engine_process" in cmdline:
+        if int(ppid) == os.getpid() and b"laion_fmri_tui.core.run.engine_process" in cmdline:
             found.append(int(status.parent.name))
-    spare = engine_process.prewarm()
+    spare = app.spare_engine.prewarm()
     return [pid for pid in found if pid != spare]
 
 
@@ -262,7 +261,7 @@ async def test_a_killed_engine_process_still_counts_what_it_reported(context, s3
         await wait_for(pilot, lambda: all(dest.exists() for dest in small), "the small files on disk")
         await pilot.pause(0.5)  # their events cross the pipe
         assert screen.counts == RunCounts(), "nothing taken before the end"
-        (pid,) = _engine_children()
+        (pid,) = _engine_children(app)
         os.kill(pid, signal.SIGKILL)
         await wait_for(pilot, lambda: screen.phase == "error", "the error")
         assert screen.counts == RunCounts(done=len(small))
@@ -330,8 +329,8 @@ def test_bridge_keeps_the_newest_snapshot_and_every_file_event_in_order() -> Non
 
 
 def test_retry_plan_measures_the_partial_file_again(tmp_path: Path) -> None:
-    from laion_fmri_tui.core.plan import PlanItem
-    from laion_fmri_tui.core.transfer import partfile
+    from laion_fmri_tui.core.models import PlanItem
+    from laion_fmri_tui.core.disk import partfile
 
     items = tuple(PlanItem(key=k, dest=tmp_path / k, size=100, etag="e", component="dataset")
                   for k in ("a", "b"))

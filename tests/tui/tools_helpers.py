@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from laion_fmri_tui.core.selection import DEFAULT_COMPONENTS, Filters, Selection
+from laion_fmri_tui.core.plan.selection import DEFAULT_COMPONENTS, Filters, Selection
 from laion_fmri_tui.devserver import synthetic
 from laion_fmri_tui.styles import stylesheet
 from laion_fmri_tui.tui.app import LaionFmriApp

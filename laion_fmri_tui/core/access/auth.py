@@ -3,7 +3,7 @@
 Compatibility with ``laion_fmri``: it keeps ``{"server_url", "request_id",
 "email", "saved_at"}`` in ``~/.cache/laion-fmri/auth.json`` (hyphen) and lets
 ``LAION_FMRI_REQUEST_ID`` override it. We resolve the folder with
-platformdirs' XDG (``Unix``) resolver, as :mod:`~laion_fmri_tui.core.config`
+platformdirs' XDG (``Unix``) resolver, as :mod:`~laion_fmri_tui.core.disk.datadir`
 does, so it is that same file on every OS while honouring ``XDG_CACHE_HOME``.
 
 The id is a bearer credential, so unlike upstream the file is private from

@@ -42,7 +42,7 @@ MAX_BACKOFF = 30.0
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _GATEWAY = frozenset({502, 503, 504})
 _PROXY_STATUSES = frozenset({401, 403, 407, 502, 503, 504})
-"""Statuses a forward proxy answers itself (same rule as the bucket's, core/s3_http.py)."""
+"""Statuses a forward proxy answers itself (same rule as the bucket's, core/s3/client.py)."""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 

@@ -7,7 +7,7 @@ through :func:`~laion_fmri_tui.core.redact.redact` before it is stored.
 
 from __future__ import annotations
 
-from laion_fmri_tui.core.errors import LaionFmriError
+from laion_fmri_tui.core.errors import Category, LaionFmriError
 from laion_fmri_tui.core.redact import redact
 
 REQUEST_AGAIN_HINT = (
@@ -23,9 +23,9 @@ def one_line(text: object, limit: int = 300) -> str:
 
 
 class AccessServiceError(LaionFmriError):
-    """The access service refused or failed a request (exit 3 unless noted)."""
+    """The access service refused or failed a request (not granted, unless noted)."""
 
-    exit_code = 3
+    category = Category.NOT_GRANTED
 
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message, limit=600))
@@ -67,9 +67,9 @@ class AccessNotFoundError(AccessServiceError):
 
 
 class RateLimitedError(AccessServiceError):
-    """Still HTTP 429 after the allowed retries; transient, so exit 4."""
+    """Still HTTP 429 after the allowed retries; transient, so unreachable."""
 
-    exit_code = 4
+    category = Category.UNREACHABLE
 
     def __init__(self, retry_after: float | None, message: str | None = None) -> None:
         self.retry_after = retry_after
@@ -82,19 +82,19 @@ class RateLimitedError(AccessServiceError):
 class ServiceUnreachableError(AccessServiceError):
     """No HTTP answer at all (DNS, refused, timeouts) after the retries."""
 
-    exit_code = 4
+    category = Category.UNREACHABLE
 
 
 class MalformedResponseError(AccessServiceError):
     """The service answered, but not in the protocol (not JSON, fields missing)."""
 
-    exit_code = 4
+    category = Category.UNREACHABLE
 
 
 class FormRejectedError(AccessServiceError):
-    """The service rejected the form (HTTP 422); a user mistake, so exit 2."""
+    """The service rejected the form (HTTP 422); a user mistake."""
 
-    exit_code = 2
+    category = Category.USAGE
 
     def __init__(self, field_errors: dict[str, str]) -> None:
         self.field_errors = {key: one_line(msg) for key, msg in field_errors.items()}
@@ -122,9 +122,9 @@ class FormRejectedError(AccessServiceError):
 
 
 class FormInvalidError(LaionFmriError, ValueError):
-    """The form failed local validation before anything was sent (exit 2)."""
+    """The form failed local validation before anything was sent; a user mistake."""
 
-    exit_code = 2
+    category = Category.USAGE
 
     def __init__(self, field_errors: dict[str, str]) -> None:
         self.field_errors = dict(field_errors)

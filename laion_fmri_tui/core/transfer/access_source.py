@@ -17,7 +17,7 @@ import httpx
 from laion_fmri_tui.core.access.errors import AccessServiceError
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import FailureKind
-from laion_fmri_tui.core.plan import PlanItem
+from laion_fmri_tui.core.models import PlanItem
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.transfer.lane_transfer import Request
 from laion_fmri_tui.core.transfer.sources import Opened, SourceError, classify_status, content_range_start

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core import verified
+from laion_fmri_tui.core.disk import verified
 from laion_fmri_tui.core.http.retry import AdaptiveLimit, RetryPolicy, RetryState, retry_after
-from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.transfer import filelock, partfile, tempnames
+from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.disk import filelock, partfile, tempnames
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import RESTART_BELOW, FileJob
-from laion_fmri_tui.core.transfer.filelock import Claim, Holder, UnsafePathError
+from laion_fmri_tui.core.disk.filelock import Claim, Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
 from laion_fmri_tui.core.transfer.http_wire import Head
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
@@ -43,7 +43,7 @@ from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.transfer.sources import Source, SourceError, classify_status, unexpected_failure
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.streaming import Cancelled, Cursor, Paused, stream_range
-from laion_fmri_tui.core.transfer.verify import Span, VerificationError
+from laion_fmri_tui.core.transfer.content_checks import Span, VerificationError
 
 __all__ = ["EngineSettings", "TransferEngine"]
 

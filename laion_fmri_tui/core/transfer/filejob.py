@@ -15,14 +15,14 @@ import os
 import threading
 from pathlib import Path
 
-from laion_fmri_tui.core.plan import LocalState, PlanItem
-from laion_fmri_tui.core.transfer import partfile, tempnames
-from laion_fmri_tui.core.transfer.filelock import Holder
+from laion_fmri_tui.core.models import LocalState, PlanItem
+from laion_fmri_tui.core.disk import partfile, tempnames
+from laion_fmri_tui.core.disk.filelock import Holder
 from laion_fmri_tui.core.transfer.part_window import feed
-from laion_fmri_tui.core.transfer.partfile import PartRecord
+from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.core.transfer.span_gather import SpanGather
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.verify import Span, SpanCheck, Verifier
+from laion_fmri_tui.core.transfer.content_checks import Span, SpanCheck, Verifier
 
 
 RESTART_BELOW = 1024 * 1024

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.md5_lanes import LANES, update_together
 from laion_fmri_tui.core.transfer.part_window import PartWindow, feed
-from laion_fmri_tui.core.transfer.verify import MIB, Span, Verifier
+from laion_fmri_tui.core.transfer.content_checks import MIB, Span, Verifier
 
 WINDOW = 2 * MIB
 """Bytes of each span mapped per step: 16 lanes map 32 MiB at most."""

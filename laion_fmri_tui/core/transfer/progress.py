@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.plan import LocalState, Plan
+from laion_fmri_tui.core.models import LocalState, Plan
 
 WINDOW_SECONDS = 5.0
 MIN_SPAN = 1.0

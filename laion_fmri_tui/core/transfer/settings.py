@@ -6,7 +6,9 @@ import os
 from dataclasses import dataclass
 
 from laion_fmri_tui.core.http.retry import RetrySettings
-from laion_fmri_tui.core.transfer.verify import MIB
+
+MIB = 1024 * 1024
+"""Here rather than imported: the app holds these settings without loading the engine."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from laion_fmri_tui.core.http.retry import FailureKind, kind_of_status, retry_after
-from laion_fmri_tui.core.plan import PlanItem
+from laion_fmri_tui.core.models import PlanItem
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 

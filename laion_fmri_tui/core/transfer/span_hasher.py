@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from laion_fmri_tui.core.transfer.md5_lanes import LANES, Md5Stream, update_together
 from laion_fmri_tui.core.transfer.span_gather import recycle
-from laion_fmri_tui.core.transfer.verify import Span
+from laion_fmri_tui.core.transfer.content_checks import Span
 
 LINGER = 0.01
 """Seconds pieces wait for company (every open span, up to :data:`LANES`) before a

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.sources import Source, SourceError, wrong_start
-from laion_fmri_tui.core.transfer.verify import MIB
+from laion_fmri_tui.core.transfer.content_checks import MIB
 
 READ_SIZE = MIB // 2
 

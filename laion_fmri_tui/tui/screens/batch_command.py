@@ -17,12 +17,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane, TextArea
 
-from laion_fmri_tui.core.commandline import (
+from laion_fmri_tui.core.scripts.command_line import (
     PROG, PROXY_WITHHELD, command_line, proxy_withheld, slurm_script, write_command_file,
 )
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.http.network import NetworkSettings
-from laion_fmri_tui.core.selection import Selection
+from laion_fmri_tui.core.plan.selection import Selection
 from laion_fmri_tui.tui.widgets.footer import Footer
 
 FILE_NAMES = {"command-tab": "laion-fmri-download.txt", "script-tab": "laion-fmri-download.sh"}

@@ -8,6 +8,8 @@ the filters applied: exactly what ``d`` would fetch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,16 +18,20 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.widgets.tree import TreeNode
 
-from laion_fmri_tui.core.browse import ROOT, BrowseNode, BucketBrowser, selections_for
+from laion_fmri_tui.core.plan.browse import ROOT, BrowseNode, BucketBrowser, selections_for
 from laion_fmri_tui.core.errors import LaionFmriError, NoMatchingDataError
-from laion_fmri_tui.core.plan import Plan
-from laion_fmri_tui.core.planner import companion_keys
-from laion_fmri_tui.core.selection import Filters
+from laion_fmri_tui.core.models import Plan
+from laion_fmri_tui.core.plan.planner import companion_keys
+from laion_fmri_tui.core.plan.selection import Filters
+from laion_fmri_tui.core.run.spec import RunSpec
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.filters import parse_filters
 from laion_fmri_tui.tui.widgets.bucket_tree import NO_MATCH, BucketTree, NodeStats
 from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.tui.widgets.summary import SelectionSummary
+
+if TYPE_CHECKING:  # httpx: loaded only when the form or a stimulus download needs it
+    from laion_fmri_tui.core.access.client import Grant
 
 
 FILTER_PLACEHOLDER = "no filter (press / to set one)"
@@ -271,29 +277,30 @@ class BrowserScreen(Screen[None]):
                              lambda start: self._check_access(plan) if start else None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="access")
-    def _check_access(self, plan: Plan) -> None:
+    def _check_access(self, plan: Plan, grant: Grant | None = None) -> None:
+        """Make the run's spec, which checks access once (``grant``: the form's, just obtained)."""
         from laion_fmri_tui.core.access.errors import AccessNotFoundError, AccessRequiredError
 
         try:
-            self.service.check_access(plan)
+            spec = self.service.run_spec(plan, grant)
         except (AccessRequiredError, AccessNotFoundError):
             self.app.call_from_thread(self._ask_for_access, plan)
             return
         except LaionFmriError as error:
             self.app.call_from_thread(self.notify, str(error), severity="error", timeout=8)
             return
-        self.app.call_from_thread(self._start, plan)
+        self.app.call_from_thread(self._start, spec)
 
     def _ask_for_access(self, plan: Plan) -> None:
         from laion_fmri_tui.tui.screens.dua_form import DuaFormScreen
 
-        def granted(grant) -> None:
+        def granted(grant: Grant | None) -> None:
             if grant is not None:
-                self._start(plan)
+                self._check_access(plan, grant)
 
         self.app.push_screen(DuaFormScreen(), granted)
 
-    def _start(self, plan: Plan) -> None:
+    def _start(self, spec: RunSpec) -> None:
         from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 
         def back(_result=None) -> None:
@@ -301,4 +308,4 @@ class BrowserScreen(Screen[None]):
             self._remeasure()
             self._replan()
 
-        self.app.push_screen(TransfersScreen(plan), back)
+        self.app.push_screen(TransfersScreen(spec.plan, spec=spec), back)

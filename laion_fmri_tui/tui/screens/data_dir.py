@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from laion_fmri_tui.core import config
+from laion_fmri_tui.core.disk import datadir
 from laion_fmri_tui.core.errors import DataDirError
 from laion_fmri_tui.tui.widgets.tick_box import TickBox
 from laion_fmri_tui.tui.widgets.footer import Footer
@@ -85,7 +85,7 @@ def create_and_save(text: str, create: bool) -> Path:
         raise ValueError(checked.message)
     checked.path.mkdir(parents=True, exist_ok=True)
     try:
-        config.save_data_dir(checked.path)
+        datadir.save_data_dir(checked.path)
     except DataDirError as error:  # its .laion_fmri is a file: named, nothing saved
         raise ValueError(f"✗ {error}") from None
     return checked.path.resolve()
@@ -102,7 +102,7 @@ class DataDirScreen(Screen[Path | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="data-dir", classes="form-page"):
             yield Static("Where should the LAION-fMRI data go?", classes="form-title")
-            yield Static(EXPLANATION.format(config=shown(config.config_path())), classes="form-text")
+            yield Static(EXPLANATION.format(config=shown(datadir.config_path())), classes="form-text")
             yield Label("Data directory", classes="field-label")
             yield Input(value=shown(self._default), id="data-dir-input")
             yield Static("", id="data-dir-status", classes="field-status")

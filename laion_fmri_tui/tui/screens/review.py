@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from laion_fmri_tui.core.plan import LocalState, Plan
+from laion_fmri_tui.core.models import LocalState, Plan
 from laion_fmri_tui.core.units import count, size
 from laion_fmri_tui.tui.widgets.footer import Footer
 

@@ -7,10 +7,14 @@ Progress is coalesced twice over: the engine emits at most one snapshot per
 takes with the file events queued since on a timer, so the widgets re-render
 a few times a second however fast chunks and small files arrive.
 
-The engine is created inside the worker, not in ``on_mount``: for stimulus
-files ``service.engine`` asks the access service for signed links, network
-I/O the UI thread must not wait on. Its access errors (no request id, unknown
-id...) end the worker and are shown on the screen.
+The engine runs in a child process (:mod:`laion_fmri_tui.core.run.engine_process`),
+built there from the run's :class:`~laion_fmri_tui.core.run.spec.RunSpec`:
+the browser makes the spec (checking access, once) before it opens this
+screen. Given only a plan, the worker makes the spec first (network I/O the
+UI thread must not wait on); its access errors (no request id, unknown id...)
+end the worker and are shown on the screen. The screen holds the run's
+:class:`~laion_fmri_tui.core.run.control.EngineControl` from the start: a key
+pressed before the child runs is kept by it and applied when it does.
 """
 
 from __future__ import annotations
@@ -29,15 +33,17 @@ from textual.worker import Worker, WorkerState
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
-from laion_fmri_tui.core.plan import Plan
-from laion_fmri_tui.core.engine_process import EngineProcess
+from laion_fmri_tui.core.models import Plan
+from laion_fmri_tui.core.run.control import EngineControl
+from laion_fmri_tui.core.run.engine_process import EngineProcess
+from laion_fmri_tui.core.run.spec import RunSpec
 from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.core.units import cap, count, size
 from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, by_id
 from laion_fmri_tui.tui.heap import release_heap, settle_heap
 from laion_fmri_tui.tui.messages import TransferFinished
-from laion_fmri_tui.tui.runs import EngineHandle, retry_plan
+from laion_fmri_tui.tui.runs import retry_plan
 from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
 from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.tui.widgets.transfer_log import TransferLog, summary
@@ -80,14 +86,20 @@ class TransfersScreen(Screen[None]):
     before: var[int] = var(0)
     """Bytes of the current run's plan on disk when it started (see TransferTotals.before)."""
 
-    def __init__(self, plan: Plan, *, clock: Callable[[], float] = time.monotonic) -> None:
-        """``clock`` times the run for the summary (tests inject a fixed one)."""
+    def __init__(self, plan: Plan, *, spec: RunSpec | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``spec``: the run of ``plan``, access checked (None: the worker makes it);
+        ``clock`` times the run for the summary (tests inject a fixed one)."""
         super().__init__()
         self.plan = plan
         """The plan of the current run (after ``r``, only the files that failed)."""
+        self._spec = spec
+        self._last_spec: RunSpec | None = None
+        """The spec of the latest run that started (set by the worker)."""
         self._clock = clock
         self._run = 0
-        self._handle = EngineHandle()
+        self.engine: EngineControl = EngineProcess(lambda event: None)
+        """The current run's controls (a new one for each run)."""
         self._bridge = EngineBridge(self, 0)
         self._counts = RunCounts(total=plan.files)
         self._started = 0.0
@@ -118,17 +130,19 @@ class TransfersScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         # Quitting mid-run: stop the engine so its threads end; .part files stay.
-        self._handle.cancel()
+        self.engine.cancel()
         release_heap()
 
     # runs --------------------------------------------------------------------
     def _start(self, plan: Plan) -> None:
         self._run += 1
-        self.plan, self._handle, self._bridge = plan, EngineHandle(), EngineBridge(self, self._run)
+        self.plan, self._bridge = plan, EngineBridge(self, self._run)
+        self.engine = EngineProcess(self._bridge, self.app.spare_engine)  # type: ignore[attr-defined]
         service = self.app.context.service()
         session_cap = self.app.context.engine.max_bandwidth
         if session_cap != service.settings.engine.max_bandwidth:
-            self._handle.set_bandwidth(session_cap)  # the cap set with w earlier in this session
+            self.engine.set_bandwidth(session_cap)  # the cap set with w in this session (a retry's too)
+        spec, self._spec = self._spec, None
         self._failed = ()
         self.before = plan.bytes_present
         self.progress = plan_progress(plan)
@@ -139,14 +153,13 @@ class TransfersScreen(Screen[None]):
         self.query_one("#transfers-target", Static).update(self._downloading)
         self._show_status("")
         self._started = self._clock()
-        self._transfer(service, plan, self._bridge, self._handle)
+        self._transfer(service, spec or plan, self.engine)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="transfers", description="download")
-    def _transfer(self, service: DownloadService, plan: Plan, bridge: EngineBridge,
-                  handle: EngineHandle) -> ev.RunFinished:
-        engine = EngineProcess(service.settings, bridge)
-        handle.attach(engine)
-        return engine.run(plan)
+    def _transfer(self, service: DownloadService, run: RunSpec | Plan, engine: EngineProcess) -> ev.RunFinished:
+        spec = run if isinstance(run, RunSpec) else service.run_spec(run)
+        self._last_spec = spec  # r reuses its grant
+        return engine.run(spec)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "transfers" or event.state is not WorkerState.ERROR:
@@ -197,7 +210,7 @@ class TransfersScreen(Screen[None]):
             log = self.query_one(TransferLog)
             for event in events:
                 if isinstance(event, ev.PlanReady) and self.phase == "starting":
-                    self.phase = "paused" if self._handle.paused else "running"
+                    self.phase = "paused" if self.engine.paused else "running"
                 self._counts = self._counts.after(event)
                 log.event(event)
         self.counts = self._counts
@@ -221,7 +234,7 @@ class TransfersScreen(Screen[None]):
     # actions -----------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("pause", "resume"):
-            return self.phase in ("starting", "running", "paused") and self._handle.paused == (action == "resume")
+            return self.phase in ("starting", "running", "paused") and self.engine.paused == (action == "resume")
         if action == "cancel":
             return self.phase in ("starting", "running", "paused")
         if action == "retry":
@@ -238,7 +251,10 @@ class TransfersScreen(Screen[None]):
         self._set_paused(False)
 
     def _set_paused(self, paused: bool) -> None:
-        self._handle.set_paused(paused)
+        if paused:
+            self.engine.pause()
+        else:
+            self.engine.resume()
         if self.phase != "starting":
             self.phase = "paused" if paused else "running"
         # The header says what is happening now: not "Downloading" while nothing moves.
@@ -251,7 +267,7 @@ class TransfersScreen(Screen[None]):
 
         def chosen(answer) -> None:
             if answer is not None:
-                self._handle.set_bandwidth(answer[0])
+                self.engine.set_bandwidth(answer[0])
                 # Kept for the rest of the session: the next run (a retry, or another
                 # download from the browser) starts with it.
                 context = self.app.context
@@ -269,7 +285,7 @@ class TransfersScreen(Screen[None]):
     def _cancel_answered(self, yes: bool | None) -> None:
         if not yes or self.phase not in ("starting", "running", "paused"):
             return
-        self._handle.cancel()
+        self.engine.cancel()
         self.phase = "cancelling"
 
     def action_retry(self) -> None:
@@ -282,6 +298,8 @@ class TransfersScreen(Screen[None]):
             return
         self._counts = dataclasses.replace(self._counts, failed=0)
         plan = retry_plan(self.plan, self._failed)
+        if self._last_spec is not None:
+            self._spec = self._last_spec.with_plan(plan)  # the same grant: access is not asked again
         self.query_one(TransferLog).note(f"retrying {count(plan.files, 'file')}", "info")
         self._start(plan)
 

@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from laion_fmri_tui.core.browse import BrowseNode, Fragment, covers, tick_state
+from laion_fmri_tui.core.plan.browse import BrowseNode, Fragment, covers, tick_state
 from laion_fmri_tui.core.units import size
 
 LOADING = "loading…"

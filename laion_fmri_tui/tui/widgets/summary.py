@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.models import Plan
 from laion_fmri_tui.core.units import count, size
 
 

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.plan import Plan
+from laion_fmri_tui.core.models import Plan
 from laion_fmri_tui.core.units import count, duration, rate, size
 from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts
 

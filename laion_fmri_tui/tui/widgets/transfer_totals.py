@@ -21,7 +21,7 @@ from textual.reactive import var
 from textual.widgets import Label, ProgressBar, Sparkline
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.plan import LocalState, Plan
+from laion_fmri_tui.core.models import LocalState, Plan
 from laion_fmri_tui.core.units import count, rate, short_eta, size
 
 PHASE_TEXT = {

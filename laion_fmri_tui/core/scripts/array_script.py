@@ -6,7 +6,7 @@ What a cluster user does next, once the array runs, shaped the script:
   The task count N is written into the script (``--shard $ID/N``), never
   read from ``SLURM_ARRAY_TASK_COUNT``, which is 1 for an array of one task;
 * tasks start hours apart: every task reads the same plan file, so the split
-  does not move when the bucket changes (:mod:`laion_fmri_tui.core.plan_file`);
+  does not move when the bucket changes (:mod:`laion_fmri_tui.core.plan.plan_file`);
 * a requeued task appends to its log (``--open-mode=append``): the first
   attempt's lines stay;
 * ``--export=NONE`` jobs see neither the user's PATH nor PYTHONPATH: the
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from laion_fmri_tui.core.commandline import PROG, REQUEST_ID_ENV
+from laion_fmri_tui.core.scripts.command_line import PROG, REQUEST_ID_ENV
 from laion_fmri_tui.core.units import count
 
 REFUSED_EXIT = 5

@@ -38,7 +38,7 @@ from laion_fmri_tui.core.http.connect import (
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import AdaptiveLimit, FailureKind, RetryPolicy, RetryState, kind_of_status, \
     retry_after
-from laion_fmri_tui.core.s3 import REGION, S3Settings
+from laion_fmri_tui.core.s3.endpoint import REGION, S3Settings
 from laion_fmri_tui.core.transfer.http_wire import AGENT, Origin, target
 from laion_fmri_tui.core.transfer.sources import SourceError, wrong_region
 

@@ -1,7 +1,7 @@
 """Ranged, ETag-pinned anonymous GETs of the public bucket's objects.
 
 The :class:`~laion_fmri_tui.core.transfer.sources.Source` for S3, over the
-service's kept connections (:mod:`laion_fmri_tui.core.s3_http`, which says
+service's kept connections (:mod:`laion_fmri_tui.core.s3.client`, which says
 why it is plain HTTP). The multi lane fetches from the requests that
 :meth:`S3GetSource.lane_request` describes; :meth:`S3GetSource.open` serves
 the worker threads when the lane is off (``EngineSettings(lane_jobs=0)``).
@@ -11,8 +11,8 @@ and skip rules decide what happens next.
 
 from __future__ import annotations
 
-from laion_fmri_tui.core.plan import PlanItem
-from laion_fmri_tui.core.s3_http import Response, S3Http
+from laion_fmri_tui.core.models import PlanItem
+from laion_fmri_tui.core.s3.client import Response, S3Http
 from laion_fmri_tui.core.transfer.lane_transfer import Request
 from laion_fmri_tui.core.transfer.sources import Opened, SourceError, classify_status, content_range_start
 

@@ -5,7 +5,7 @@ reads the user's AWS configuration (a broken ``~/.aws/config``, an
 ``AWS_PROFILE`` naming a missing profile, or an ``AWS_ENDPOINT_URL`` meant for
 another service changes nothing here). The endpoint comes only from
 ``--endpoint-url`` or ``LAION_FMRI_S3_ENDPOINT_URL``. The requests themselves
-are made by :mod:`laion_fmri_tui.core.s3_http`.
+are made by :mod:`laion_fmri_tui.core.s3.client`.
 """
 
 from __future__ import annotations

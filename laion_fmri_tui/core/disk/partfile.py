@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from laion_fmri_tui.core.models import RemoteObject
-from laion_fmri_tui.core.plan import LocalState
+from laion_fmri_tui.core.models import LocalState
 
 
 def part_path(dest: Path) -> Path:

@@ -3,9 +3,9 @@
 The headless ``info`` command (the dataset package's ``laion-fmri info`` /
 ``describe()``, which only prints the subject list) renders an
 :class:`Inventory`; nothing is downloaded. Listings go through the
-:class:`~laion_fmri_tui.core.catalog.Catalog`, started a few at once like a
+:class:`~laion_fmri_tui.core.s3.catalog.Catalog`, started a few at once like a
 plan's, and "on disk" is decided by the planner's own rule
-(:func:`~laion_fmri_tui.core.transfer.tempnames.local_state`: a final file of
+(:func:`~laion_fmri_tui.core.disk.tempnames.local_state`: a final file of
 the listed size is complete, a resumable ``.part`` counts its kept bytes), so
 ``info`` and ``--dry-run`` never disagree about what a run would fetch.
 Held-out keys are counted apart and never looked for on disk.
@@ -18,15 +18,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from laion_fmri_tui.core import bids, stimuli
-from laion_fmri_tui.core.catalog import SUBJECT_ROOTS, Catalog
+from laion_fmri_tui.core.plan import bids
+
+from laion_fmri_tui.core import stimuli
+from laion_fmri_tui.core.s3.catalog import SUBJECT_ROOTS, Catalog
 from laion_fmri_tui.core.errors import NoMatchingDataError, UnsafeKeyError, UsageError
 from laion_fmri_tui.core.models import RemoteObject
-from laion_fmri_tui.core.plan import LocalState
-from laion_fmri_tui.core.selection import COMPONENTS
+from laion_fmri_tui.core.models import LocalState
+from laion_fmri_tui.core.plan.selection import COMPONENTS
 from laion_fmri_tui.core.stimuli import STIMULUS_FILES
-from laion_fmri_tui.core.transfer import tempnames
-from laion_fmri_tui.core.transfer.filelock import UnsafePathError
+from laion_fmri_tui.core.disk import tempnames
+from laion_fmri_tui.core.disk.filelock import UnsafePathError
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class SessionInfo:
 
 @dataclass(frozen=True)
 class PartInfo:
-    """One per-subject part (a :data:`~laion_fmri_tui.core.selection.COMPONENTS` name)."""
+    """One per-subject part (a :data:`~laion_fmri_tui.core.plan.selection.COMPONENTS` name)."""
 
     component: str
     sessions: tuple[SessionInfo, ...]

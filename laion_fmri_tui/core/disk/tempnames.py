@@ -17,7 +17,7 @@ its own names, and resumes from them.
 No temp file is ever opened or renamed through a symbolic link: a link at
 one of these names (or at the final path) refuses the file with
 :class:`~.filelock.UnsafePathError`. Links to folders the user made are
-followed (the containment rule of :mod:`laion_fmri_tui.core.bids` is lexical).
+followed (the containment rule of :mod:`laion_fmri_tui.core.plan.bids` is lexical).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import os
 import stat
 from pathlib import Path
 
-from laion_fmri_tui.core.plan import LocalState
-from laion_fmri_tui.core.transfer import filelock, partfile
-from laion_fmri_tui.core.transfer.filelock import Holder, UnsafePathError
+from laion_fmri_tui.core.models import LocalState
+from laion_fmri_tui.core.disk import filelock, partfile
+from laion_fmri_tui.core.disk.filelock import Holder, UnsafePathError
 
 
 def own_base(dest: Path) -> Path:

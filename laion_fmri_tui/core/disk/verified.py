@@ -16,7 +16,7 @@ import os
 import threading
 from pathlib import Path
 
-from laion_fmri_tui.core.config import MARKER_DIR
+from laion_fmri_tui.core.disk.datadir import MARKER_DIR
 
 _LOCK = threading.Lock()
 _READ = 4 * 1024 * 1024

@@ -9,18 +9,27 @@ coalesced by the engine) come back over a pipe, and pause, resume, cancel and
 the bandwidth cap go the other way. ``--batch`` has no event loop to starve
 and keeps the engine in-process.
 
-The child is ``python -m laion_fmri_tui.core.engine_process``; pickled
+The child is ``python -m laion_fmri_tui.core.run.engine_process``; pickled
 messages go over its stdin (settings, plan, then commands) and stdout
 (events, a batch at a time: :class:`_Outbox`). Plain ``subprocess`` rather than ``multiprocessing``: the app
 replaces ``sys.stderr`` with a capture that has no file descriptor, which
 multiprocessing's helper process cannot start with.
 
+What crosses the pipe first is the run's
+:class:`~laion_fmri_tui.core.run.spec.RunSpec` (plan, access grant,
+settings): the child builds its engine from it with
+:func:`~laion_fmri_tui.core.run.factory.build_engine`, as ``--batch`` does in
+its own process, and asks the access service nothing more. This module loads
+none of the engine's modules in the app's process: the child imports the
+factory when it starts.
+
 Starting a child and importing the engine takes about a third of a second of
 CPU, which the first seconds of a download paid for (and a key pressed then
-waited behind it). :func:`prewarm` starts one spare child while the user is
+waited behind it). :meth:`SpareEngine.prewarm` starts one spare child while the user is
 still choosing what to fetch; it imports everything, then waits for its plan.
-The next run takes it; a spare nobody takes ends when :func:`discard_spare`
-closes its stdin, or when the app's process ends and the pipe closes.
+The next run takes it; a spare nobody takes ends when :meth:`SpareEngine.discard`
+closes its stdin, or when the app's process ends and the pipe closes. The App
+owns its :class:`SpareEngine`.
 """
 
 from __future__ import annotations
@@ -34,12 +43,7 @@ from typing import BinaryIO
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
-from laion_fmri_tui.core.plan import Plan
-
-
-_spare_lock = threading.Lock()
-_spare: tuple[subprocess.Popen, dict[str, str]] | None = None
-"""The spare child and the environment it was started with."""
+from laion_fmri_tui.core.run.spec import RunSpec
 
 
 def _spawn() -> subprocess.Popen:
@@ -47,50 +51,58 @@ def _spawn() -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
 
-def prewarm() -> int:
-    """Start a spare engine process now, unless one is waiting already; its pid."""
-    global _spare
-    with _spare_lock:
-        if _spare is None or _spare[0].poll() is not None:
-            _spare = (_spawn(), dict(os.environ))
-        return _spare[0].pid
+class SpareEngine:
+    """At most one engine process started ahead of the run that will take it.
 
+    Owned by whoever starts runs (the App): one spare per owner, ended by
+    :meth:`discard` when the owner goes. Thread-safe."""
 
-def discard_spare() -> None:
-    """End the spare engine process, if any (it exits on the closed stdin)."""
-    global _spare
-    with _spare_lock:
-        spare, _spare = _spare, None
-    if spare is not None:
-        _close(spare[0])
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spare: tuple[subprocess.Popen, dict[str, str]] | None = None
+        """The spare child and the environment it was started with."""
 
+    def prewarm(self) -> int:
+        """Start a spare engine process now, unless one is waiting already; its pid."""
+        with self._lock:
+            if self._spare is None or self._spare[0].poll() is not None:
+                self._spare = (_spawn(), dict(os.environ))
+            return self._spare[0].pid
 
-def _take_child() -> subprocess.Popen:
-    """The spare engine process if it is alive and has this environment (the
-    child reads the request id and cache folder from it), else a new one."""
-    global _spare
-    with _spare_lock:
-        spare, _spare = _spare, None
-    if spare is not None and spare[0].poll() is None and spare[1] == dict(os.environ):
-        return spare[0]
-    if spare is not None:
-        _close(spare[0])
-    return _spawn()
+    def discard(self) -> None:
+        """End the spare engine process, if any (it exits on the closed stdin)."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            _close(spare[0])
+
+    def take(self) -> subprocess.Popen:
+        """The spare engine process if it is alive and has this environment (the
+        child reads its cache folder and configuration from it), else a new one."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and spare[0].poll() is None and spare[1] == dict(os.environ):
+            return spare[0]
+        if spare is not None:
+            _close(spare[0])
+        return _spawn()
 
 
 class EngineProcess:
-    """A :class:`~laion_fmri_tui.core.transfer.engine.TransferEngine`'s control surface,
-    with the engine itself in a child process. Usable once; thread-safe."""
+    """An :class:`~laion_fmri_tui.core.run.control.EngineControl` whose engine
+    runs in a child process. Usable once; thread-safe. Commands given before
+    :meth:`run` has a child are kept and sent first."""
 
-    def __init__(self, settings, sink: ev.EventSink) -> None:
-        self._settings = settings
-        """The parent's ``ServiceSettings``: the child builds its own service from them."""
+    def __init__(self, sink: ev.EventSink, spare: SpareEngine | None = None) -> None:
+        """``spare``: where to take a started child from (None: start one)."""
         self._sink = sink
+        self._spare = spare
         self._lock = threading.Lock()
         self._commands: BinaryIO | None = None
         self._early: list[tuple] = []
         self._paused = False
-        self._bandwidth = settings.engine.max_bandwidth
+        self._bandwidth: int | None = None
+        self._bandwidth_set = False
         self.pid: int | None = None
         """The child's process id, once the run has started."""
 
@@ -111,21 +123,25 @@ class EngineProcess:
         self._send("cancel", reason)
 
     def set_bandwidth(self, bytes_per_second: int | None) -> None:
-        self._bandwidth = bytes_per_second
+        with self._lock:
+            self._bandwidth, self._bandwidth_set = bytes_per_second, True
         self._send("bandwidth", bytes_per_second)
 
     @property
     def bandwidth(self) -> int | None:
+        """The cap now: the one set last, else the run's settings' (None before the run, or no cap)."""
         return self._bandwidth
 
     # run -----------------------------------------------------------------------
-    def run(self, plan: Plan) -> ev.RunFinished:
+    def run(self, spec: RunSpec) -> ev.RunFinished:
         """Start the child (or take the spare), relay its events to the sink until the run is over."""
-        child = _take_child()
+        child = self._spare.take() if self._spare is not None else _spawn()
         self.pid = child.pid
         assert child.stdin is not None and child.stdout is not None
         with self._lock:
-            _put(child.stdin, (self._settings, plan))
+            if not self._bandwidth_set:
+                self._bandwidth = spec.settings.engine.max_bandwidth
+            _put(child.stdin, spec)
             for command in self._early:
                 _put(child.stdin, command)
             self._early.clear()
@@ -183,12 +199,13 @@ def serve(commands: BinaryIO, events: BinaryIO) -> None:
     """The child's side: build the engine, obey commands, send every event."""
     import gc
 
-    from laion_fmri_tui.core.service import DownloadService
+    # Imported here, not above: the app's process imports this module and must
+    # not load the engine; a spare loads it now, before its spec comes.
+    from laion_fmri_tui.core.run.factory import build_engine
 
-    DownloadService.load_engine()  # a spare loads it before its plan comes
     gc.freeze()  # as --batch does: the collector's walks skip what the imports made
     try:
-        settings, plan = pickle.load(commands)
+        spec: RunSpec = pickle.load(commands)
     except (EOFError, pickle.UnpicklingError):  # a spare that was never used
         return
     # The child keeps the app's CPU priority. At nice +5 (key presses a median 31
@@ -198,14 +215,14 @@ def serve(commands: BinaryIO, events: BinaryIO) -> None:
     # worst of 55-94 ms (bench/app_bench.py, 3 runs each).
     outbox = _Outbox(events)
     try:
-        engine = DownloadService(settings).engine(outbox.put, plan)
+        engine = build_engine(spec, outbox.put)
     except LaionFmriError as error:
         outbox.close()
         _put(events, ("error", str(error)))
         return
     threading.Thread(target=_obey, args=(engine, commands), name="commands", daemon=True).start()
     try:
-        engine.run(plan)
+        engine.run(spec.plan)
     finally:
         outbox.close()
 

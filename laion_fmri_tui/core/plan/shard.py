@@ -20,7 +20,7 @@ import dataclasses
 import re
 
 from laion_fmri_tui.core.errors import UsageError
-from laion_fmri_tui.core.plan import Plan, PlanItem
+from laion_fmri_tui.core.models import Plan, PlanItem
 
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 PINNED = "dataset"

@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from laion_fmri_tui.core.errors import BucketUnreachableError
 from laion_fmri_tui.core.models import Listing, RemoteObject, normalise_etag
-from laion_fmri_tui.core.s3_http import ListingError, S3Http
+from laion_fmri_tui.core.s3.client import ListingError, S3Http
 
 SUBJECT_ROOTS = (
     "derivatives/glmsingle-tedana/",

@@ -3,7 +3,7 @@
 The app renders this; it holds no Textual. Each level is listed from S3 only
 when asked (:meth:`BucketBrowser.children`), through the run's cached
 catalog. A node knows which *fragments* selecting it selects; a set of
-fragments becomes the same :class:`~laion_fmri_tui.core.selection.Selection`
+fragments becomes the same :class:`~laion_fmri_tui.core.plan.selection.Selection`
 values ``--batch`` builds from flags, so what a user ticks by hand can be
 shown as a reproducible command.
 """
@@ -14,10 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from collections.abc import Iterable
 
-from laion_fmri_tui.core import bids
-from laion_fmri_tui.core.catalog import Catalog
-from laion_fmri_tui.core.inventory import present_components
-from laion_fmri_tui.core.selection import EMBEDDING_MODELS, Filters, Selection
+from laion_fmri_tui.core.plan import bids
+from laion_fmri_tui.core.s3.catalog import Catalog
+from laion_fmri_tui.core.plan.inventory import present_components
+from laion_fmri_tui.core.plan.selection import EMBEDDING_MODELS, Filters, Selection
 
 COMPONENT_LABELS = {
     "glmsingle": "GLMsingle betas", "rois": "ROIs", "freesurfer": "FreeSurfer",

@@ -26,7 +26,7 @@ from pathlib import Path
 from laion_fmri_tui.core.errors import LaionFmriError, UsageError
 from laion_fmri_tui.core.http.network import NetworkSettings, parse_proxy
 from laion_fmri_tui.core.units import count
-from laion_fmri_tui.core.selection import (
+from laion_fmri_tui.core.plan.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
 )
 
@@ -132,7 +132,7 @@ def slurm_script(selections: Sequence[Selection], data_dir: Path | None, *,
     With *shards* it is an array job (``--array=0-(N-1)``, logs ``%A_%a``)
     whose task K runs every command with ``--shard K/N``, so the tasks split
     the files between them (``--batch --emit-sbatch`` writes a script of a
-    frozen plan instead: :mod:`laion_fmri_tui.core.array_script`). *program* replaces ``laion-fmri-tui`` (e.g.
+    frozen plan instead: :mod:`laion_fmri_tui.core.scripts.array_script`). *program* replaces ``laion-fmri-tui`` (e.g.
     ``[sys.executable, "-m", "laion_fmri_tui"]`` where the entry point is not
     on the job's PATH); *extra_args* go on every line, after the flags of
     :func:`service_flags`.

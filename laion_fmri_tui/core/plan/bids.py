@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from laion_fmri_tui.core.errors import UnsafeKeyError
-from laion_fmri_tui.core.selection import Filters
+from laion_fmri_tui.core.plan.selection import Filters
 
 DATASET_KEYS = ("dataset_description.json", "participants.tsv", "participants.json", "README")
 """Root files every subject download brings along."""

@@ -5,7 +5,7 @@ one object added or resized in between would move thousands of keys to
 other shards (the split balances bytes), so some files would be fetched
 twice and others by no task. ``--emit-sbatch`` therefore writes the plan
 once, beside the script, and every task reads it: the split is a pure
-function of the frozen keys and sizes (:mod:`laion_fmri_tui.core.shard`).
+function of the frozen keys and sizes (:mod:`laion_fmri_tui.core.plan.shard`).
 
 The file is the ``--dry-run --json`` line itself (one JSON object, the
 ``plan`` event with its items), so a dry run saved to a file is a plan too.
@@ -27,10 +27,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from laion_fmri_tui.core import bids
+from laion_fmri_tui.core.plan import bids
 from laion_fmri_tui.core.errors import UnsafeKeyError, UsageError
-from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.transfer import tempnames
+from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.disk import tempnames
 
 FORMAT = "laion-fmri-tui plan"
 """The marker that tells a plan from any other JSON file."""

@@ -1,7 +1,7 @@
 """Selection -> Plan: which bucket keys a run covers, applying upstream's rules.
 
 Per subject the components are walked in upstream's order; each listing goes
-through the :class:`~laion_fmri_tui.core.catalog.Catalog` (cached) and only
+through the :class:`~laion_fmri_tui.core.s3.catalog.Catalog` (cached) and only
 prefixes the selection needs are listed. Held-out keys are dropped before
 any filter or pin, so they can never reach the transfer engine.
 """
@@ -13,14 +13,14 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from laion_fmri_tui.core import bids
-from laion_fmri_tui.core.catalog import SUBJECT_ROOTS, Catalog
+from laion_fmri_tui.core.plan import bids
+from laion_fmri_tui.core.s3.catalog import SUBJECT_ROOTS, Catalog
 from laion_fmri_tui.core.errors import NoMatchingDataError, UnsafeKeyError, UsageError
 from laion_fmri_tui.core.models import RemoteObject
-from laion_fmri_tui.core.plan import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.selection import COMPONENTS, DEFAULT_COMPONENTS, Filters, Selection
-from laion_fmri_tui.core.transfer import tempnames
-from laion_fmri_tui.core.transfer.filelock import UnsafePathError
+from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
+from laion_fmri_tui.core.plan.selection import COMPONENTS, DEFAULT_COMPONENTS, Filters, Selection
+from laion_fmri_tui.core.disk import tempnames
+from laion_fmri_tui.core.disk.filelock import UnsafePathError
 
 _FILTERED = frozenset({"glmsingle", "rois", "raw"})
 """Components the filters apply to; the others are pulled whole."""
@@ -282,7 +282,7 @@ def _no_match_message(catalog: Catalog, subject: str, selection: Selection, walk
     """One line naming the subject, the filters and any held-out sessions asked
     for, then what would match: the parts the subject has that were not walked
     (and their ``--include-*`` flag), or the runs and sessions that exist."""
-    from laion_fmri_tui.core.inventory import present_components
+    from laion_fmri_tui.core.plan.inventory import present_components
 
     active = selection.filters.active()
     shown = "; ".join(f"{name}={','.join(values)}" for name, values in active.items())
