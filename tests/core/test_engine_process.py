@@ -132,9 +132,9 @@ def test_a_spare_has_the_engine_loaded_before_its_plan_comes():
         "threading.Thread(target=engine_process.serve, daemon=True,\n"
         "                 args=(os.fdopen(read, 'rb'), open(os.devnull, 'wb'))).start()\n"
         "deadline = time.monotonic() + 10\n"
-        "while 'laion_fmri_tui.core.transfer.multi_lane' not in sys.modules and time.monotonic() < deadline:\n"
+        "while 'laion_fmri_tui.core.transfer.lane' not in sys.modules and time.monotonic() < deadline:\n"
         "    time.sleep(0.02)\n"
-        "print('laion_fmri_tui.core.transfer.multi_lane' in sys.modules)\n"
+        "print('laion_fmri_tui.core.transfer.lane' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "True", result.stderr[-500:]
