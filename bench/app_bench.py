@@ -18,6 +18,8 @@
   the help screen is the active screen is recorded, then ``escape`` closes it.
   (Composing help twice a second is not what a user watching the dashboard
   does, so these runs do not count towards the app's rate.)
+* **pinning**: the rig (rclone, the shaping proxy: this process) runs on the first
+  core, the app, its engine process and `--batch` on the second (`--no-pin`: shared).
 * **first screen**: the installed ``laion-fmri-tui`` started in tmux at 80x24
   with a licensed data directory, from the spawn until the bucket tree shows
   ``sub-01`` (its first listing done), median of the runs.
@@ -45,6 +47,14 @@ from objects import LocalObjects  # noqa: E402
 from proxy import ShapingProxy  # noqa: E402
 from scenarios import BUCKET, SCENARIOS, bucket_dir, build, etags  # noqa: E402
 from servers import RcloneS3  # noqa: E402
+
+
+CLIENT_CPUS: set[int] | None = None
+"""The client's core (``main`` pins the rig, this process, to the other one)."""
+
+
+def _pin():
+    return (lambda: os.sched_setaffinity(0, CLIENT_CPUS)) if CLIENT_CPUS else None
 
 
 def licensed(folder: Path) -> Path:
@@ -80,6 +90,7 @@ async def app_download(url: str, data_dir: Path, keys: bool) -> dict:
         plan = app.screen.plan
         started, cpu = time.monotonic(), time.process_time()
         await pilot.press("d")
+        await confirm_review(pilot, app)
         screen = await _wait(pilot, lambda: app.screen if isinstance(app.screen, TransfersScreen) else None)
         while screen.transfers_running:
             await asyncio.sleep(0.5 if keys else 0.02)
@@ -114,6 +125,16 @@ THINK_TIME = 2.0
 """Seconds between the tree appearing and the first key, as a person takes to
 read it: the app starts its engine process and imports its dialogs a second
 after start, which a scripted user pressing ``d`` at once would race."""
+
+
+async def confirm_review(pilot, app) -> None:
+    """``d`` shows the plan to review first; ``y`` starts it (as a user confirms)."""
+    from laion_fmri_tui.tui.screens.review import ReviewScreen
+    from laion_fmri_tui.tui.screens.transfers import TransfersScreen
+
+    screen = await _wait(pilot, lambda: app.screen if isinstance(app.screen, (ReviewScreen, TransfersScreen)) else None)
+    if isinstance(screen, ReviewScreen):
+        await pilot.press("y")
 
 
 def _key(app, key: str, char: str) -> None:
@@ -164,8 +185,7 @@ def drive_app(url: str, data_dir: Path, home: Path, keys: bool) -> dict:
     the shaping proxy is a thread of this process and must not share its GIL."""
     env = base_env(Context(url, data_dir, [], (), home), {})
     out = subprocess.run([sys.executable, __file__, "--drive-app", url, str(data_dir), *(["--keys"] if keys else [])],
-                         env=env,
-                         capture_output=True, text=True, timeout=900)
+                         env=env, capture_output=True, text=True, timeout=900, preexec_fn=_pin())
     if out.returncode != 0:
         raise RuntimeError(f"driving the app failed: {out.stderr[-800:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -176,7 +196,8 @@ def batch_download(url: str, data_dir: Path, args: tuple[str, ...], home: Path) 
     ctx = Context(url, data_dir, [], args, home)
     log = home / "batch.jsonl"
     measured = run_commands([[tool("laion-fmri-tui"), "--batch", "--json", "--data-dir", str(data_dir),
-                              "--accept-license", "--endpoint-url", url, *args]], env=base_env(ctx, {}), stdout=log)
+                              "--accept-license", "--endpoint-url", url, *args]], env=base_env(ctx, {}), stdout=log,
+                           cpus=CLIENT_CPUS)
     events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     finished = [e for e in events if e.get("event") == "run_finished"]
     if measured.failed or not finished or finished[-1]["failed"]:
@@ -186,19 +207,32 @@ def batch_download(url: str, data_dir: Path, args: tuple[str, ...], home: Path) 
 
 def first_screen(url: str, data_dir: Path, home: Path) -> float:
     """Seconds from spawning the app in tmux until the tree lists sub-01."""
+    return start_times(url, data_dir, home, CLIENT_CPUS)[1]
+
+
+def start_times(url: str, data_dir: Path, home: Path, cpus: set[int] | None) -> tuple[float, float]:
+    """Seconds from spawning the installed app in tmux (80x24) until the pane
+    shows anything (its first frame), and until the tree lists sub-01."""
     sock = home / "tmux.sock"
     env = base_env(Context(url, data_dir, [], (), home), {"TERM": "xterm-256color"})
     env = {k: v for k, v in env.items() if not k.startswith("TMUX")}
     base = ["tmux", "-S", str(sock), "-f", os.devnull]
     command = f"{tool('laion-fmri-tui')} --data-dir {data_dir} --endpoint-url {url}"
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     started = time.monotonic()
-    subprocess.run([*base, "new-session", "-d", "-s", "b", "-x", "80", "-y", "24", command], check=True, env=env)
+    # the tmux server forks from this command, so the app runs on the client's core
+    subprocess.run([*base, "new-session", "-d", "-s", "b", "-x", "80", "-y", "24", command], check=True, env=env,
+                   preexec_fn=pin)
+    frame = None
     try:
         while time.monotonic() - started < 60:
             screen = subprocess.run([*base, "capture-pane", "-p", "-t", "b"], capture_output=True, text=True).stdout
+            now = time.monotonic() - started
+            if frame is None and screen.strip():
+                frame = now
             if "sub-01" in screen:
-                return time.monotonic() - started
-            time.sleep(0.01)
+                return frame, now
+            time.sleep(0.005)
         raise TimeoutError("the first screen never showed sub-01")
     finally:
         subprocess.run([*base, "kill-server"], capture_output=True)
@@ -218,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", choices=["proxy", "rclone"], default="proxy",
                         help="who sends object bytes (as in run.py)")
     parser.add_argument("--markdown", type=Path, help="append the table to this file")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="let the rig and the app share every core (default: rig on one core, app on another)")
     parser.add_argument("--drive-app", nargs=2, metavar=("URL", "DATA_DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--keys", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -225,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asyncio.run(app_download(args.drive_app[0], Path(args.drive_app[1]), args.keys))))
         return 0
     compile_ours()
+    global CLIENT_CPUS
+    import run
+    print(f"   {run.pin_rig_and_clients(args.pin)}", flush=True)
+    CLIENT_CPUS = run.CLIENT_CPUS
     scenario = SCENARIOS[args.scenario](args.scale)
     md5s = build(args.root, scenario)
     work = args.root / "app-work"

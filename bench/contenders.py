@@ -113,8 +113,15 @@ def _aws_config(max_requests: int, chunk: str) -> Callable[[Context], dict[str, 
     return env
 
 
+NO_FSYNC = "laion-fmri-tui --batch --no-fsync"
+"""Ours without the flush before each rename (issue 21 item 6): the same run
+says what durability costs. It costs nothing on a tmpfs (the bench's default
+``--root``): measure it with ``--root`` on a disk."""
+
 CONTENDERS = [
     Contender("laion-fmri-tui --batch", _ours, ours=True, note="default settings"),
+    Contender(NO_FSYNC, lambda ctx: [[*_ours(ctx)[0], "--no-fsync"]], ours=True,
+              note="the same without fdatasync before each rename: its cost is the ratio of the two"),
     Contender("s5cmd", _s5cmd(), note="defaults: 256 workers, 5 x 50 MiB parts per file"),
     Contender("s5cmd tuned", _s5cmd("--numworkers", "512", cp_flags=("--concurrency", "16", "--part-size", "8")),
               note="512 workers, 16 x 8 MiB parts per file"),
@@ -137,3 +144,43 @@ LISTERS = [
                                                      f"s3://{BUCKET}/", *_aws_common(ctx, quiet=False)]],
               note="one recursive listing"),
 ]
+
+
+def _rclone(*flags: str) -> Callable[[Context], list[list[str]]]:
+    def build(ctx: Context) -> list[list[str]]:
+        return [[tool("rclone"), "--config", os.devnull, "copy", f":s3:{BUCKET}", str(ctx.dest), *flags]]
+    return build
+
+
+def _rclone_env(ctx: Context) -> dict[str, str]:
+    """An anonymous S3 remote on the bench's endpoint (no access key: rclone signs nothing)."""
+    return {"RCLONE_S3_PROVIDER": "Other", "RCLONE_S3_ENDPOINT": ctx.url, "RCLONE_S3_ENV_AUTH": "false",
+            "RCLONE_S3_FORCE_PATH_STYLE": "true"}
+
+
+def _aws_adaptive(max_requests: int) -> Callable[[Context], dict[str, str]]:
+    """Raised concurrency and botocore's adaptive retry mode (it backs off and
+    lowers its own request rate when answered 503 SlowDown)."""
+    def env(ctx: Context) -> dict[str, str]:
+        path = ctx.home / "aws-config"
+        path.write_text(f"[default]\nretry_mode = adaptive\nmax_attempts = 10\ns3 =\n"
+                        f"  max_concurrent_requests = {max_requests}\n  max_queue_size = 10000\n")
+        return {"AWS_CONFIG_FILE": str(path)}
+    return env
+
+
+RCLONE_TUNED = Contender(
+    "rclone tuned", _rclone("--transfers", "64", "--checkers", "64", "--multi-thread-streams", "16",
+                            "--multi-thread-cutoff", "16M", "--multi-thread-chunk-size", "8M",
+                            "--no-check-dest"),
+    env=_rclone_env, note="rclone copy, 64 transfers, 16 streams of 8 MiB chunks per file above 16 MiB")
+AWS_ADAPTIVE = Contender("aws s3 cp --recursive adaptive", _aws_recursive, env=_aws_adaptive(64),
+                         note="max_concurrent_requests = 64, retry_mode = adaptive, 10 attempts")
+
+
+def named(name: str) -> Contender:
+    """A contender of CONTENDERS (or the field's extra peers) by its name."""
+    for contender in [*CONTENDERS, RCLONE_TUNED, AWS_ADAPTIVE, *LISTERS]:
+        if contender.name == name:
+            return contender
+    raise KeyError(name)

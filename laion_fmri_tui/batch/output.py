@@ -258,7 +258,8 @@ def to_json(event: ev.Event, with_items: bool = False) -> dict:
                 "active": [{"key": a.key, "done": a.done, "size": a.size} for a in event.active]}
     name = {ev.FileStarted: "file_started", ev.FileDone: "file_done", ev.FileSkipped: "file_skipped",
             ev.FileFailed: "file_failed", ev.Notice: "notice", ev.RunFinished: "run_finished"}[type(event)]
-    data = {"event": name, **{k: v.value if isinstance(v, ev.SkipKind) else v for k, v in vars(event).items()}}
+    data = {"event": name, **{k: v.value if isinstance(v, (ev.SkipKind, ev.FailKind)) else v
+                              for k, v in vars(event).items()}}
     if isinstance(event, ev.RunFinished):
         data["elapsed"] = round(event.elapsed, 3)
         data["failures"] = [{"key": k, "error": m} for k, m in event.failures]

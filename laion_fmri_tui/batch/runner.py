@@ -216,7 +216,7 @@ class Tally:
 
         if isinstance(event, ev.FileSkipped) and event.kind is ev.SkipKind.REFUSED:
             self.refused.append(event.key)
-        elif isinstance(event, ev.FileFailed) and event.kind == "changed":
+        elif isinstance(event, ev.FileFailed) and event.kind is ev.FailKind.CHANGED:
             self.changed.append(event.key)
         elif isinstance(event, ev.RunFinished) and self._plan_path and self.changed:
             if {key for key, _ in event.failures} <= set(self.changed) and hasattr(self._printer, "rerun_hint"):

@@ -98,15 +98,55 @@ class FileSkipped:
     size: int = 0
 
 
+class FailKind(enum.Enum):
+    """What went wrong with a file: what the engine does next, and what a
+    front end says. The values are what ``--json`` prints as ``kind`` (scripts
+    read them: never change one)."""
+
+    DENIED = "denied"
+    """The server refused it (HTTP 403): skipped, not failed (:attr:`SkipKind.REFUSED`)."""
+    MISSING = "missing"
+    """Not in the bucket any more (HTTP 404), or not granted by the access service."""
+    CHANGED = "changed"
+    """The object is no longer the planned one (412, 416): its ``.part`` is discarded."""
+    EXPIRED = "expired"
+    """A signed link expired: fresh ones are fetched and the range retried at once."""
+    TRANSIENT = "transient"
+    """Throttling, 5xx, a dropped connection: retried from the byte reached, until the budget is spent."""
+    ACCESS = "access"
+    """The access service could not renew the signed links."""
+    ERROR = "error"
+    """No retry mends it (an untrusted certificate, a refusing proxy, the wrong region) or a bug of ours."""
+    UNSAFE = "unsafe"
+    """Its local path is unsafe (a symbolic link, outside the data directory, shared with another key)."""
+    DISK = "disk"
+    """Writing or reading back the ``.part`` failed (a full disk cancels the run)."""
+    VERIFY = "verify"
+    """Its bytes did not match the size, MD5/ETag or sha256: the ``.part`` is removed."""
+    CANCELLED = "cancelled"
+    """The run was cancelled: every byte stays in the ``.part`` for the next run (never reported)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one file (or one of its units) failed: the kind, and the words for people."""
+
+    kind: FailKind
+    message: str
+
+
+CANCELLED = Failure(FailKind.CANCELLED, "cancelled")
+
+
 @dataclass(frozen=True)
 class FileFailed:
     """A file could not be fetched or verified; the other files go on."""
 
     key: str
     error: str
-    kind: str = ""
-    """What went wrong, as the sources classify it (``changed``: the object in
-    the bucket is no longer the planned one; ``missing``, ``transient`` ...)."""
+    kind: FailKind = FailKind.ERROR
+    """What went wrong (``changed``: the object in the bucket is no longer the
+    planned one; ``missing``, ``transient`` ...)."""
 
 
 @dataclass(frozen=True)

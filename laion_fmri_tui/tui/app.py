@@ -10,6 +10,7 @@ workers.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from textual.app import App
@@ -21,12 +22,12 @@ from laion_fmri_tui.core.run.engine_process import SpareEngine
 from laion_fmri_tui.styles import stylesheet
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.context import AppContext
+from laion_fmri_tui.tui.executor import DaemonExecutor
 from laion_fmri_tui.tui.heap import settle_heap
 from laion_fmri_tui.tui.palette import ActionsProvider
 
-PRELOAD_AFTER = 1.0
-"""Seconds after start to import the dialogs and start a spare engine process
-in the background."""
+SPARE_AFTER = 1.0
+"""Seconds after start to start a spare engine process in the background."""
 STYLESHEETS = ("app.tcss", "forms.tcss", "browser.tcss", "transfers.tcss", "tools.tcss")
 
 
@@ -46,19 +47,20 @@ class LaionFmriApp(App[None]):
         """The engine process the next download takes, started by the preload (see engine_process)."""
         self.sub_title = "offline demo" if context.demo else ""
 
+    def on_load(self) -> None:
+        # Before any worker starts: quitting must not wait for thread workers.
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor())
+
     def on_mount(self) -> None:
         self.next_step()
-        self.set_timer(PRELOAD_AFTER, self._preload)
+        self.set_timer(SPARE_AFTER, self._start_spare)
 
-    def _preload(self) -> None:
-        """Import the dialogs off the key path once the first screen is up: the
-        first ``?`` otherwise paid for importing every dialog (the help lists
-        their keys), measured at 0.3-0.6 s while a download kept the CPU busy.
-        Then start the engine process the first download will use."""
-        self.run_worker(self._preload_work, thread=True, group="preload", exit_on_error=False)
+    def _start_spare(self) -> None:
+        """Once the first screen is up, start the engine process the first
+        download will use (see ``SpareEngine.prewarm``), off the key path."""
+        self.run_worker(self._spare_work, thread=True, group="preload", exit_on_error=False)
 
-    def _preload_work(self) -> None:
-        _import_dialogs()
+    def _spare_work(self) -> None:
         self.spare_engine.prewarm()
         settle_heap()
 
@@ -112,12 +114,6 @@ class LaionFmriApp(App[None]):
         self.push_screen(ConfirmScreen("Transfers are running. Quit anyway? Partial files are kept "
                                        "and resume on the next run.", yes="Quit", no="Keep going"),
                          lambda yes: self.exit() if yes else None)
-
-
-def _import_dialogs() -> None:
-    from laion_fmri_tui.tui.screens.help import dialog_bindings
-
-    dialog_bindings()
 
 
 def default_data_dir() -> Path:

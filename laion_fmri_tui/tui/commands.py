@@ -1,8 +1,11 @@
 """One registry of the app's keys: bindings, footer labels, help and palette.
 
-Every action a user can take has one entry here; screens build their
-``BINDINGS`` from it, the help screen lists it, and the command palette
-offers it, so the three never disagree.
+Every key of every screen, dialog and widget has one entry here; each builds
+its ``BINDINGS`` from it (:func:`bindings`), the help screen lists it without
+importing a single dialog, and the command palette offers the app-wide
+actions (:data:`COMMANDS`), so none of them can disagree.
+:data:`SCREEN_KEYS` holds the keys one screen or widget has besides those;
+:data:`DIALOGS` says which of them the help lists under which dialog.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ class Command:
     label: str
     help: str
     footer: bool = True
+    priority: bool = False
+    """Checked before the focused widget's keys (a question's answers)."""
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -34,6 +39,57 @@ COMMANDS: tuple[Command, ...] = (
     Command("quit", "q", "quit_app", "Quit", "Quit (asks first while transfers run)"),
 )
 
+SCREEN_KEYS: tuple[Command, ...] = (
+    # the bucket tree (besides toggle-select)
+    Command("cursor-down", "j", "cursor_down", "Down", "Move down", footer=False),
+    Command("cursor-up", "k", "cursor_up", "Up", "Move up", footer=False),
+    Command("expand", "right", "expand", "Expand", "Expand the node", footer=False),
+    Command("collapse", "left", "collapse", "Collapse", "Collapse the node (or go to its parent)", footer=False),
+    # the browser
+    Command("leave-filter", "escape", "leave_filter", "Leave filter",
+            "Back to the tree; the filter stays in force", footer=False),
+    # the download review
+    Command("review-start", "y,enter", "start", "Start", "Start the download"),
+    Command("review-back", "n,escape", "back", "Back", "Back without downloading"),
+    # the transfer dashboard
+    Command("resume", "p", "resume", "Resume", "Resume the paused transfers"),
+    Command("cancel", "c", "cancel", "Cancel", "Stop the download (partial files are kept)"),
+    Command("bandwidth", "w", "bandwidth", "Bandwidth", "Change the shared bandwidth cap now"),
+    Command("back", "escape", "back", "Back", "Back to the browser (when nothing runs)"),
+    # the licence
+    Command("accept-licence", "a,y", "accept", "Accept", "Accept the CC0 licence"),
+    Command("decline-licence", "n", "decline", "Decline", "Decline and quit"),
+    # the data-use form
+    Command("dua-submit", "ctrl+s", "submit", "Submit", "Send the form to the access service"),
+    Command("dua-cancel", "escape", "cancel", "Cancel", "Close the form (asks if anything is typed)"),
+    # the batch command
+    Command("close-dialog", "escape", "close", "Close", "Close"),
+    Command("switch-tab", "ctrl+t", "switch_tab", "Command/Script", "Command/Script"),
+    Command("write-file", "ctrl+s", "write", "Write file", "Write file"),
+    Command("plain-view", "ctrl+o", "plain", "Plain text",
+            "Show the text plainly in the terminal, to copy it (enter comes back)"),
+    # questions (quit, cancel, discard)
+    Command("confirm-yes", "y", "yes", "Yes", "Yes", priority=True),
+    Command("confirm-yes-enter", "enter", "yes", "Yes", "Yes", footer=False, priority=True),
+    Command("confirm-no", "n", "no", "No", "No", priority=True),
+    Command("confirm-no-escape", "escape", "no", "No", "No", footer=False, priority=True),
+    # the bandwidth dialog
+    Command("close-bandwidth", "escape", "close", "Close", "Close"),
+    # a tick box
+    Command("toggle-button", "space", "toggle_button", "Toggle", "Tick or untick", footer=False),
+)
+"""Keys that belong to one screen, dialog or widget."""
+
+DIALOGS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("download review", ("review-start", "review-back")),
+    ("transfer dashboard", ("pause", "resume", "retry", "cancel", "bandwidth", "back", "help", "quit")),
+    ("licence", ("accept-licence", "decline-licence")),
+    ("data-use form", ("dua-submit", "dua-cancel")),
+    ("batch command", ("close-dialog", "switch-tab", "write-file", "plain-view")),
+    ("HDF5 preview", ("close-dialog",)),
+)
+"""The help's "In the ... dialog" sections: each dialog's keys, by id, in its order."""
+
 NAVIGATION = (
     ("up / down, k / j", "Move"),
     ("enter / right", "Expand"),
@@ -43,10 +99,12 @@ NAVIGATION = (
 
 
 def bindings(*ids: str) -> list[Binding]:
-    """Bindings for the commands with these ids (all when none given)."""
-    chosen = [c for c in COMMANDS if not ids or c.id in ids]
-    return [Binding(c.key, c.action, c.label, show=c.footer, id=c.id, tooltip=c.help) for c in chosen]
+    """Bindings for the commands with these ids, in this order (every app-wide
+    command when none given)."""
+    chosen = [by_id(i) for i in ids] if ids else list(COMMANDS)
+    return [Binding(c.key, c.action, c.label, show=c.footer, id=c.id, tooltip=c.help, priority=c.priority)
+            for c in chosen]
 
 
 def by_id(command_id: str) -> Command:
-    return next(c for c in COMMANDS if c.id == command_id)
+    return next(c for c in (*COMMANDS, *SCREEN_KEYS) if c.id == command_id)

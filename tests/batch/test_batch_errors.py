@@ -40,6 +40,21 @@ def test_exit_1_when_a_file_fails_and_the_others_still_land(run_batch, s3, licen
         assert (licensed_data_dir / key).read_bytes() == s3_objects[key].data
 
 
+def test_json_names_a_failures_kind_as_the_same_string_as_ever(run_batch, s3, licensed_data_dir):
+    """Scripts read ``kind`` of ``file_failed``: it stays a plain string (here
+    ``transient``: a connection that keeps dropping, its retries spent)."""
+    broken = f"{GLM}/sub-03/ses-03/func/sub-03_ses-03_task-images_desc-GLMsingle_summary.json"
+    s3.fail_next(broken, 10, "reset")
+    result = run_batch("--subject", "03", "--ses", "03", "--retries", "2", "--json",
+                       "--data-dir", str(licensed_data_dir))
+    assert result.returncode == 1, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    [failed] = [e for e in events if e["event"] == "file_failed"]
+    assert failed["key"] == broken and failed["kind"] == "transient" and "network error" in failed["error"]
+    [finished] = [e for e in events if e["event"] == "run_finished"]
+    assert finished["failures"] == [{"key": broken, "error": failed["error"]}]
+
+
 def test_transient_503_and_dropped_connections_are_retried(run_batch, s3, licensed_data_dir, s3_objects):
     slow = f"{GLM}/sub-03/ses-03/func/sub-03_ses-03_task-images_desc-SingletrialBetas_trials.tsv"
     dropped = f"{GLM}/sub-03/ses-03/func/sub-03_ses-03_task-images_desc-GLMsingle_summary.json"

@@ -9,6 +9,8 @@ where the bucket is reachable only through the proxy.
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -125,14 +127,19 @@ def test_plain_http_goes_through_the_proxy_by_absolute_uri_and_no_proxy_exempts(
     assert direct.returncode == 0, direct.stderr
 
 
+def _grant(common: tuple[str, ...], env: dict[str, str]) -> None:
+    """Ask the access service for access (the form filled in, the terms accepted)."""
+    granted = _run("--request-access", "--name", "Ada Lovelace", "--email", "ada@uni-example.edu",
+                   "--institution", "Analytical Engines", "--purpose",
+                   "Encoding models of visual cortex with natural images.", "--accept-terms", *common, **env)
+    assert granted.returncode == 0, granted.stderr
+
+
 def test_stimuli_and_the_access_service_go_through_the_proxy(tmp_path, s3, access, data_dir):
     with tinyproxy(tmp_path) as (port, log):
         proxy = {"HTTP_PROXY": f"http://127.0.0.1:{port}"}
         common = ("--endpoint-url", s3.url, "--access-url", access.url)
-        granted = _run("--request-access", "--name", "Ada Lovelace", "--email", "ada@uni-example.edu",
-                       "--institution", "Analytical Engines", "--purpose",
-                       "Encoding models of visual cortex with natural images.", "--accept-terms", *common, **proxy)
-        assert granted.returncode == 0, granted.stderr
+        _grant(common, proxy)
         result = _run("--include-stimuli", "--data-dir", str(data_dir), *common, **proxy)
         logged = log.read_text()
     assert result.returncode == 0, result.stderr
@@ -140,6 +147,35 @@ def test_stimuli_and_the_access_service_go_through_the_proxy(tmp_path, s3, acces
     assert f"GET {access.url}/api/v1/manifest" in logged
     assert f"POST {access.url}/api/v1/refresh" in logged
     assert logged.count(f"{access.url}/") >= 4  # the two stimulus files' GETs too (signed links, same host)
+
+
+def test_renewed_signed_links_through_the_proxy_are_fetched_and_their_signatures_never_shown(
+        tmp_path, s3, access, data_dir, s3_objects):
+    """Stimulus GETs on the lane through a proxy, links expiring mid-transfer:
+    the files complete (sha256-checked), and no signature the proxy saw
+    appears in the run's output, plain or JSON."""
+    with tinyproxy(tmp_path) as (port, log):
+        proxy = {"HTTP_PROXY": f"http://127.0.0.1:{port}"}
+        common = ("--endpoint-url", s3.url, "--access-url", access.url)
+        _grant(common, proxy)
+        access.url_ttl, access.throttle = 1.0, 1_000_000
+        outputs = []
+        for extra in ((), ("--json",)):
+            stimuli = data_dir / "stimuli"
+            if stimuli.exists():
+                shutil.rmtree(stimuli)
+            result = _run("--include-stimuli", "--part-size", "256K", "--n-jobs", "2", "--data-dir", str(data_dir),
+                          *extra, *common, **proxy)
+            assert result.returncode == 0, result.stderr
+            assert (stimuli / "task-images_stimuli.h5").read_bytes() == s3_objects[
+                "stimuli/task-images_stimuli.h5"].data
+            outputs.append(result.stdout + result.stderr)
+        logged = log.read_text()
+    signatures = set(re.findall(r"X-Amz-Signature=([0-9a-f]{16,})", logged))
+    assert len(signatures) > 2, "the proxy carried the signed GETs, renewed links among them"
+    assert [r for r in access.downloads("task-images_stimuli.h5") if r.status == 403], "a link expired"
+    for text in outputs:
+        assert not [sig for sig in signatures if sig in text], "a URL signature leaked into the output"
 
 
 # ---- certificates --------------------------------------------------------------

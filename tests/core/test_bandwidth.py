@@ -167,6 +167,28 @@ def test_gate_is_consulted_while_waiting():
     assert len(raised) == 1 and isinstance(raised[0], Stop)
 
 
+def test_a_closed_gate_ends_a_charge_before_it_waits():
+    """A lane charges every socket it serves in one turn: a cancel must end each
+    charge at once, not after a wait of its own (a tenth of a second each, 4 s
+    for 40 parts in flight). The gate is consulted right after the charge, before
+    the bucket reads the clock again to plan a wait."""
+    clock = StepClock()
+    bucket = TokenBucket(10_000, clock)
+    seen: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def gate() -> None:
+        seen.append(clock.reads)
+        raise Stop
+
+    before = clock.reads
+    with pytest.raises(Stop):
+        bucket.consume(1_000_000, gate)
+    assert seen == [before + 1], "the bucket read the clock to wait before it consulted the gate"
+
+
 def test_bad_rate_refused_and_engine_exposes_it():
     with pytest.raises(ValueError):
         TokenBucket(0)

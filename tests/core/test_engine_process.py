@@ -132,9 +132,9 @@ def test_a_spare_has_the_engine_loaded_before_its_plan_comes():
         "threading.Thread(target=engine_process.serve, daemon=True,\n"
         "                 args=(os.fdopen(read, 'rb'), open(os.devnull, 'wb'))).start()\n"
         "deadline = time.monotonic() + 10\n"
-        "while 'laion_fmri_tui.core.transfer.multi_lane' not in sys.modules and time.monotonic() < deadline:\n"
+        "while 'laion_fmri_tui.core.transfer.lane' not in sys.modules and time.monotonic() < deadline:\n"
         "    time.sleep(0.02)\n"
-        "print('laion_fmri_tui.core.transfer.multi_lane' in sys.modules)\n"
+        "print('laion_fmri_tui.core.transfer.lane' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "True", result.stderr[-500:]
@@ -148,3 +148,20 @@ def test_a_spare_from_another_environment_is_not_used(service, s3_objects, monke
     finished = engine.run(service.run_spec(service.plan(ses02())))
     assert finished.failed == 0 and engine.pid != spare
     assert not alive(spare), "the stale spare was ended"
+
+
+def test_the_child_runs_this_package_whatever_its_working_directory_holds(service, s3_objects, tmp_path,
+                                                                          monkeypatch):
+    """Started from a source checkout of another version, the engine must still be
+    this program's: a ``laion_fmri_tui`` in the working directory is never imported."""
+    decoy = tmp_path / "checkout" / "laion_fmri_tui"
+    (decoy / "core").mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise SystemExit('the decoy laion_fmri_tui was imported')\n")
+    (decoy / "core" / "__init__.py").write_text("")
+    (decoy / "core" / "run").mkdir()
+    (decoy / "core" / "run" / "__init__.py").write_text("")
+    (decoy / "core" / "run" / "engine_process.py").write_text("raise SystemExit('the decoy engine was imported')\n")
+    monkeypatch.chdir(decoy.parent)
+    plan = service.plan(ses02())
+    finished = EngineProcess(Recorder()).run(service.run_spec(plan))
+    assert finished.done == plan.files and finished.failed == 0

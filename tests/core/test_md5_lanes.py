@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from laion_fmri_tui.core.transfer.md5_lanes import LANES, Md5Stream, update_together
+from laion_fmri_tui.core.transfer.md5_lanes import WIDTH, Md5Stream, update_together
 
 
 @pytest.mark.parametrize("streams", range(1, 17))
@@ -19,8 +19,8 @@ def test_each_lane_count_matches_hashlib(lanes, streams):
     for length in (0, 1, 63, 64, 65, 1000, 64 * 33, 64 * 1024 + 17):
         datas = [rng.randbytes(length) for _ in range(streams)]
         hashes = [Md5Stream() for _ in range(streams)]
-        for start in range(0, len(datas), LANES):
-            group = slice(start, start + LANES)
+        for start in range(0, len(datas), WIDTH):
+            group = slice(start, start + WIDTH)
             update_together(hashes[group], [memoryview(d) for d in datas[group]], length,
                             [True] * len(datas[group]))
         assert [h.hexdigest() for h in hashes] == [hashlib.md5(d).hexdigest() for d in datas], length
@@ -29,7 +29,7 @@ def test_each_lane_count_matches_hashlib(lanes, streams):
 def test_a_message_fed_in_steps_matches_hashlib(lanes):
     """Whole blocks in several steps, then the tail: the state carries over."""
     rng = random.Random(7)
-    datas = [rng.randbytes(64 * 50 + 9) for _ in range(LANES)]
+    datas = [rng.randbytes(64 * 50 + 9) for _ in range(WIDTH)]
     hashes = [Md5Stream() for _ in datas]
     pos = 0
     for step in (64, 64 * 7, 64 * 30, 64 * 12):

@@ -1,4 +1,4 @@
-"""The multi lane: whole small files, many at once on one thread, under the engine's rules.
+"""A lane: whole small files, many at once on one thread, under the engine's rules.
 
 Against the local S3 server for the normal path, and against a loopback HTTP
 server of a few lines for what a real S3 never does on cue (ignore a Range,
@@ -7,11 +7,13 @@ answer 412 or 403 for one object).
 
 from __future__ import annotations
 
-import errno
+import os
+import subprocess
 import hashlib
 import http.server
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +26,7 @@ from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
-from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.multi_lane import room_for
+from laion_fmri_tui.core.transfer.lane import room_for
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.s3.get import S3GetSource
 from laion_fmri_tui.devserver import synthetic
@@ -309,21 +310,33 @@ def test_parts_of_a_file_that_failed_are_not_recorded_as_done(data_dir):
         server.server_close()
 
 
-def test_a_full_disk_stops_the_run_at_once(s3, data_dir, monkeypatch):
-    """The first write that finds the disk full cancels the run; the parts in
-    flight do not go on fetching bytes that cannot be written."""
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A data directory on a tmpfs of 512 KiB: writes past that are ENOSPC, a real full disk."""
+    where = tmp_path / "small-disk"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(where)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a tmpfs for the full-disk test: {mounted.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where / "data"
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_full_disk_stops_the_run_at_once(s3, small_disk):
+    """The first write that finds the disk full cancels the run, naming the
+    folder; the parts in flight do not go on fetching bytes that cannot be written."""
     s3.throttle(synthetic.LARGE_KEY, 2 * MIB)
-    real = FileJob._write  # every write into a .part, whichever buffer the bytes are in
-
-    def write(self, data, pos):
-        if self.item.key == synthetic.LARGE_KEY and pos >= 512 * 1024:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, data, pos)
-
-    monkeypatch.setattr(FileJob, "_write", write)
-    service = sequential_service(s3, data_dir)
-    finished = engine_for(service, lambda e: None).run(service.plan(subject01()))
-    assert finished.cancelled
+    small_disk.mkdir()
+    service = sequential_service(s3, small_disk)
+    events: list = []
+    finished = engine_for(service, events.append).run(service.plan(subject01()))
+    assert finished.cancelled, finished
+    assert any(isinstance(e, ev.Notice) and "disk full in" in e.message for e in events), finished
     assert s3.bytes_sent(synthetic.LARGE_KEY) < synthetic.LARGE_SIZE // 2, "stopped long before the end"
 
 

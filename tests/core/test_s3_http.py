@@ -1,7 +1,7 @@
 """Listings and object GETs over kept connections (``core/s3/client.py``), against
 servers on 127.0.0.1: answers S3 sends (chunked listing bodies), kept
-connections the server dropped, an untrusted certificate, and the worker
-threads' GETs when the multi lane is off."""
+connections the server dropped, an untrusted certificate, and object GETs
+on the lane."""
 
 from __future__ import annotations
 
@@ -136,9 +136,9 @@ def test_a_silent_server_times_out_with_a_clear_error():
         listener.close()
 
 
-def test_worker_threads_fetch_and_resume_with_the_lane_off(s3, s3_objects, data_dir: Path):
-    """``lane_jobs=0``: every GET goes through S3GetSource.open on a worker thread,
-    ranged parts and whole files, one of them resumed from its ``.part``; bytes match."""
+def test_the_lane_fetches_parts_and_whole_files_and_resumes_one(s3, s3_objects, data_dir: Path):
+    """Ranged parts and whole files on the lane (the one fetch path), one of
+    them resumed from its ``.part``; bytes match."""
     http_ = S3Http(S3Settings(endpoint_url=s3.url))
     listed = {o.key: o for o in Catalog(http_, synthetic.BUCKET).objects(f"{synthetic.GLM}/sub-01/")}
     small = sorted(k for k, o in listed.items() if o.size < 4096 and s3_objects[k].public)[:4]
@@ -152,7 +152,7 @@ def test_worker_threads_fetch_and_resume_with_the_lane_off(s3, s3_objects, data_
                          state=LocalState.PARTIAL, present=100)
     s3.clear_log()
     engine = TransferEngine({"s3": S3GetSource(http_, synthetic.BUCKET)}, lambda event: None,
-                            EngineSettings(jobs=3, lane_jobs=0, part_size=1024 * 1024, progress_interval=0.05))
+                            EngineSettings(jobs=3, part_size=1024 * 1024, progress_interval=0.05))
     finished = engine.run(Plan(data_dir, tuple(items)))
     assert (finished.done, finished.failed) == (len(items), 0), finished.failures
     for item in items:

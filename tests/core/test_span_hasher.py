@@ -91,7 +91,7 @@ def test_an_inline_hasher_hashes_a_full_step_as_it_is_queued(lanes):
     made = [Span(0, len(data), Md5Stream()) for data in datas]
     for n, (span, data) in enumerate(zip(made, datas), start=1):
         hasher.put(object(), span, memoryview(data))
-        assert len(done) == n - n % span_hasher.LANES, (n, len(done))
+        assert len(done) == n - n % span_hasher.WIDTH, (n, len(done))
     hasher.close()
     assert len(done) == len(datas)
     assert all(s.digest.hexdigest() == hashlib.md5(d).hexdigest() for s, d in zip(made, datas))

@@ -50,9 +50,8 @@ from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 
 ENGINE = ("laion_fmri_tui.core.transfer.", "laion_fmri_tui.core.run.factory", "laion_fmri_tui.core.s3.get")
 # The app shows and passes the engine's settings; its listings speak the same HTTP/1.1 wire
-# (core/s3/client.py) as the engine's GETs: those modules run in the app too.
-HOLDS = {"laion_fmri_tui.core.transfer.settings", "laion_fmri_tui.core.transfer.http_wire",
-         "laion_fmri_tui.core.transfer.sources"}
+# as the engine's GETs, which lives in the one HTTP layer (core/http/wire.py, answers.py).
+HOLDS = {"laion_fmri_tui.core.transfer.settings"}
 
 async def main():
     context = AppContext(data_dir=Path(sys.argv[1]), s3=S3Settings(endpoint_url=sys.argv[2]),

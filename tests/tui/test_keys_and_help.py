@@ -10,6 +10,7 @@ from textual.widgets import Checkbox, Static
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.dua_form import DuaFormScreen
 from laion_fmri_tui.tui.screens.help import HelpScreen
+from laion_fmri_tui.tui.widgets.footer import Footer
 
 
 def drawn(box: Checkbox) -> str:
@@ -50,3 +51,24 @@ async def test_help_lists_each_key_once(context):
         texts = [str(w.render()) for w in app.screen.query(".help-text").results(Static)]
         assert "Pause or resume the transfers" in texts
         assert keys["n"] == 1, "the licence's decline and the review's back share n, listed once"
+
+
+async def test_the_footer_is_rebuilt_for_other_keys_only(context):
+    """The footer keeps its widgets when Textual announces the same keys again and
+    shows the new ones when they change; both rest on Textual's bindings signal
+    (see widgets/footer.py), so an upgrade that changes it fails here."""
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        footer = app.screen.query_one(Footer)
+        shown = list(footer.query("FooterKey"))
+        assert ("space", "toggle_select") in [(k.key, k.action) for k in shown], "the tree's keys are shown"
+        app.screen.refresh_bindings()  # the signal, with the keys as they were
+        await settle(pilot)
+        assert list(footer.query("FooterKey")) == shown and all(k.is_attached for k in shown), "rebuilt for nothing"
+        await pilot.press("slash")  # the filter bar takes the focus: the tree's keys go
+        await settle(pilot)
+        now = [(k.key, k.action) for k in footer.query("FooterKey")]
+        assert now and ("space", "toggle_select") not in now, now
+        keys = [k for k in now if k[1] != "command_palette"]  # Textual adds the palette's key at the end
+        assert keys == [(b.key, b.action) for _, b, _, _ in app.screen.active_bindings.values() if b.show], now

@@ -19,6 +19,7 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.units import size
 from laion_fmri_tui.tui.app import LaionFmriApp
+from laion_fmri_tui.tui.widgets.transfer_log import TransferLog
 from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 
@@ -28,7 +29,7 @@ MIB = 1 << 20
 ACTIVE = tuple(
     ev.ActiveFile(f"sub-01/glmsingle/ses-{n:02d}/sub-01_ses-{n:02d}_task-images_space-T1w_desc-betas.h5",
                   done, 2048 * MIB)
-    for n, done in ((3, 2040 * MIB), (4, 1500 * MIB), (5, 700 * MIB), (6, 90 * MIB))
+    for n, done in ((3, 1990 * MIB), (4, 1500 * MIB), (5, 700 * MIB), (6, 90 * MIB))
 ) + tuple(ev.ActiveFile(f"sub-01/rois/sub-01_roi-{n:03d}_mask.nii.gz", 30_000, 61_000) for n in range(40))
 MID_RUN = ev.Progress(bytes_done=41 * 1024 * MIB, bytes_total=61 * 1024 * MIB, bytes_fetched=40 * 1024 * MIB,
                       rate=612e6, eta_seconds=35.0, files_done=130, files_total=401, active=ACTIVE)
@@ -64,7 +65,10 @@ def shows(context, selection: Selection, phase: str):
 
 def mid_run(context):
     """The dashboard as a run shows it, from a fixed snapshot (four multi-GB
-    betas and many small files in flight), once the real run is over."""
+    betas and many small files in flight), once the real run is over. Every
+    part of the screen tells of that one snapshot: the header, the totals and
+    counts, the table, a log with what such a run logs (the finished run's
+    summary cleared; a resumed file), and the keys of a running download."""
     finished = shows(context, ses02(), "finished")
 
     async def run_before(pilot) -> None:
@@ -73,11 +77,19 @@ def mid_run(context):
         screen.phase, screen.rates = "running", tuple(r * 40e6 for r in RATES)
         screen.progress = MID_RUN
         screen._show_status("")
+        log = screen.query_one(TransferLog)
+        log.clear()
+        log.history.clear()
+        log.event(ev.FileStarted(ACTIVE[2].key, ACTIVE[2].size, resume_from=512 * MIB))
         screen._counts = screen.counts = RunCounts(done=MID_RUN.files_done, total=MID_RUN.files_total)
         screen.query_one("#transfers-target").update(  # as _start words the header of such a plan
             f"Downloading {MID_RUN.files_total} files ({size(MID_RUN.bytes_total)} to fetch) "
             f"into {screen.plan.data_dir}")
         await pilot.pause()
+        # One state throughout: nothing on the screen tells of the real run that ended.
+        assert not any("finished" in text for _, text in log.history), log.history
+        assert screen.transfers_running and screen.check_action("pause", ()) and screen.check_action("cancel", ())
+        assert all(a.done < a.size for a in MID_RUN.active), "a file shown in flight is not complete"
     return run_before
 
 

@@ -9,7 +9,8 @@ coalesced by the engine) come back over a pipe, and pause, resume, cancel and
 the bandwidth cap go the other way. ``--batch`` has no event loop to starve
 and keeps the engine in-process.
 
-The child is ``python -m laion_fmri_tui.core.run.engine_process``; pickled
+The child is this interpreter running :func:`main` of this very package
+(:data:`CHILD_CODE`), whatever its working directory holds; pickled
 messages go over its stdin (settings, plan, then commands) and stdout
 (events, a batch at a time: :class:`_Outbox`). Plain ``subprocess`` rather than ``multiprocessing``: the app
 replaces ``sys.stderr`` with a capture that has no file descriptor, which
@@ -39,15 +40,35 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import BinaryIO
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.run.spec import RunSpec
 
+STOP_GRACE = 0.5
+"""Seconds a child has to end after it was told to stop (a cancel, a quit, a
+spare no longer wanted); then it is killed. Quitting mid-transfer has to give
+the shell back within a second, and a child that does not answer (stopped,
+swapping, stuck in a system call) must not hold the app's process. A kill
+loses nothing that resumes: the child writes each ``.part`` and its resume
+record as the bytes come (see README, "Resumable and verified")."""
+
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
+"""The directory that holds the running ``laion_fmri_tui`` package. The child
+imports the package from here, never from its working directory: ``python -m``
+puts the working directory first on ``sys.path``, so a child started in a
+source checkout ran that checkout's code under an app of another version."""
+CHILD_CODE = ("import sys; sys.path[0] = {root!r}; "
+              "from laion_fmri_tui.core.run.engine_process import main; main()")
+"""What the child runs (``python -c``, whose ``sys.path[0]`` is the working
+directory: replaced by :data:`PACKAGE_ROOT`)."""
+
 
 def _spawn() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-c", CHILD_CODE.format(root=PACKAGE_ROOT)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
 
@@ -70,7 +91,8 @@ class SpareEngine:
             return self._spare[0].pid
 
     def discard(self) -> None:
-        """End the spare engine process, if any (it exits on the closed stdin)."""
+        """End the spare engine process, if any (it exits on the closed stdin, or
+        is killed after :data:`STOP_GRACE`)."""
         with self._lock:
             spare, self._spare = self._spare, None
         if spare is not None:
@@ -91,16 +113,26 @@ class SpareEngine:
 class EngineProcess:
     """An :class:`~laion_fmri_tui.core.run.control.EngineControl` whose engine
     runs in a child process. Usable once; thread-safe. Commands given before
-    :meth:`run` has a child are kept and sent first."""
+    :meth:`run` has a child are kept and sent first.
+
+    Quitting never waits for a child that does not answer: :meth:`cancel`
+    tells the child to stop and kills it if it has not ended
+    :data:`STOP_GRACE` seconds later (:meth:`run` then returns a cancelled
+    ``RunFinished`` counted from the events already relayed), and
+    :meth:`stop` does the same and waits for it."""
 
     def __init__(self, sink: ev.EventSink, spare: SpareEngine | None = None) -> None:
         """``spare``: where to take a started child from (None: start one)."""
         self._sink = sink
         self._spare = spare
         self._lock = threading.Lock()
+        self._child: subprocess.Popen | None = None
         self._commands: BinaryIO | None = None
         self._early: list[tuple] = []
         self._paused = False
+        self._cancelled = False
+        self._reaper: threading.Thread | None = None
+        self._tally = _Tally()
         self._bandwidth: int | None = None
         self._bandwidth_set = False
         self.pid: int | None = None
@@ -120,7 +152,22 @@ class EngineProcess:
         return self._paused
 
     def cancel(self, reason: str | None = None) -> None:
+        """Stop the run, keeping every ``.part``: the child is told to, and
+        killed if it has not ended within :data:`STOP_GRACE` seconds."""
         self._send("cancel", reason)
+        with self._lock:
+            self._cancelled = True
+            if self._child is not None:
+                self._reap_later(self._child)
+
+    def stop(self) -> None:
+        """Cancel, and return once the child has ended: at most
+        :data:`STOP_GRACE` seconds, then it is killed (the app is quitting)."""
+        self.cancel()
+        with self._lock:
+            child = self._child
+        if child is not None:
+            _end(child)
 
     def set_bandwidth(self, bytes_per_second: int | None) -> None:
         with self._lock:
@@ -134,35 +181,69 @@ class EngineProcess:
 
     # run -----------------------------------------------------------------------
     def run(self, spec: RunSpec) -> ev.RunFinished:
-        """Start the child (or take the spare), relay its events to the sink until the run is over."""
+        """Start the child (or take the spare), relay its events to the sink until the run is over.
+
+        Raises:
+            LaionFmriError: the run did not start, or its child died (unless
+                after a cancel: then the run ends cancelled).
+        """
+        started = time.monotonic()
         child = self._spare.take() if self._spare is not None else _spawn()
-        self.pid = child.pid
-        assert child.stdin is not None and child.stdout is not None
-        with self._lock:
-            if not self._bandwidth_set:
-                self._bandwidth = spec.settings.engine.max_bandwidth
-            _put(child.stdin, spec)
-            for command in self._early:
-                _put(child.stdin, command)
-            self._early.clear()
-            self._commands = child.stdin
         try:
-            while True:
-                try:
-                    kind, payload = pickle.load(child.stdout)
-                except (EOFError, pickle.UnpicklingError):
-                    raise LaionFmriError(f"the transfer process ended unexpectedly (exit code {child.wait()}); "
-                                         "partial files are kept, start the download again to resume") from None
-                if kind == "error":
-                    raise LaionFmriError(payload)
-                for event in payload:
-                    self._sink(event)
-                    if isinstance(event, ev.RunFinished):
-                        return event
+            return self._exchange(child, spec)
+        except LaionFmriError:
+            if not self._cancelled:
+                raise
         finally:
             with self._lock:
                 self._commands = None
             _close(child)
+        # Killed (or ended) after a cancel without its last word: the run was
+        # cancelled, and what it reported so far is its account.
+        finished = self._tally.finished(time.monotonic() - started)
+        self._sink(finished)
+        return finished
+
+    def _exchange(self, child: subprocess.Popen, spec: RunSpec) -> ev.RunFinished:
+        """Hand ``child`` the spec and relay its events until its ``RunFinished``."""
+        self.pid = child.pid
+        assert child.stdin is not None and child.stdout is not None
+        with self._lock:
+            self._child = child
+            if not self._bandwidth_set:
+                self._bandwidth = spec.settings.engine.max_bandwidth
+            if self._cancelled:
+                self._reap_later(child)
+        try:
+            # Not under the lock: a large plan fills the pipe until the child reads
+            # it, and a cancel must still get through (to kill it, if need be).
+            _put(child.stdin, spec)
+            with self._lock:
+                for command in self._early:
+                    _put(child.stdin, command)
+                self._early.clear()
+                self._commands = child.stdin
+        except OSError:  # it died, or was killed after a cancel: reading says which
+            pass
+        while True:
+            try:
+                kind, payload = pickle.load(child.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                raise LaionFmriError(f"the transfer process ended unexpectedly (exit code {child.wait()}); "
+                                     "partial files are kept, start the download again to resume") from None
+            if kind == "error":
+                raise LaionFmriError(payload)
+            for event in payload:
+                self._tally.count(event)
+                self._sink(event)
+                if isinstance(event, ev.RunFinished):
+                    return event
+
+    def _reap_later(self, child: subprocess.Popen) -> None:
+        """Kill ``child`` unless it ends within STOP_GRACE (caller holds the lock)."""
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=_end, args=(child,), name="engine-reaper", daemon=True)
+            self._reaper.start()
 
     def _send(self, *command) -> None:
         with self._lock:
@@ -171,23 +252,54 @@ class EngineProcess:
                 return
             try:
                 _put(self._commands, command)
-            except OSError:  # the child has just finished
+            except (OSError, ValueError):  # the child has just finished
                 pass
 
 
+class _Tally:
+    """What the relayed events said so far: the account of a run whose child
+    was killed before it could give its own."""
+
+    def __init__(self) -> None:
+        self.done = self.skipped = 0
+        self.failures: list[tuple[str, str]] = []
+        self.fetched = 0
+
+    def count(self, event: ev.Event) -> None:
+        if isinstance(event, ev.FileDone):
+            self.done += 1
+        elif isinstance(event, ev.FileSkipped):
+            self.skipped += 1
+        elif isinstance(event, ev.FileFailed):
+            self.failures.append((event.key, event.error))
+        elif isinstance(event, ev.Progress):
+            self.fetched = event.bytes_fetched
+
+    def finished(self, elapsed: float) -> ev.RunFinished:
+        return ev.RunFinished(done=self.done, skipped=self.skipped, failed=len(self.failures),
+                              bytes_fetched=self.fetched, elapsed=elapsed, cancelled=True,
+                              failures=tuple(self.failures))
+
+
 def _close(child: subprocess.Popen) -> None:
-    """Close the child's stdin (it cancels, keeping every .part, if it still runs) and reap it."""
+    """Close the child's stdin (it cancels, keeping every .part, if it still runs)
+    and reap it, killing it after STOP_GRACE."""
     assert child.stdin is not None and child.stdout is not None
     try:
         child.stdin.close()
     except OSError:  # it had already gone
         pass
+    _end(child)
+    child.stdout.close()
+
+
+def _end(child: subprocess.Popen) -> None:
+    """Wait STOP_GRACE for ``child`` to end, then kill it; reap it."""
     try:
-        child.wait(15)
+        child.wait(STOP_GRACE)
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
-    child.stdout.close()
 
 
 def _put(stream: BinaryIO, message: object) -> None:
@@ -317,5 +429,24 @@ def _obey(engine, commands: BinaryIO) -> None:
         calls[name](*args)
 
 
+def main() -> None:
+    """The child's entry point (see :data:`CHILD_CODE`).
+
+    Once :func:`serve` returns, every file is closed or parked and the last
+    event written: the process ends at once. The interpreter's own ending
+    (freeing the engine's heap, joining what is left) took more than half a
+    second after a cancel, and a child that slow to end is killed."""
+    code = 0
+    try:
+        serve(sys.stdin.buffer, sys.stdout.buffer)
+    except BaseException:  # noqa: BLE001 - a bug of ours: the parent reports the child's end
+        code = 1
+    try:
+        sys.stdout.flush()
+    except OSError:
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    main()

@@ -8,8 +8,8 @@ small sidecars), 25-50 ms to parse a 1,000-key listing page where
 ElementTree takes 9, and 0.3 s to import and build a client. The standard
 library's ``http.client`` does the rest; urllib3 on top of it cost another
 40-50 ms to import, a twentieth of a batch run of 2,000 small files, for
-a pool of a few lines (:class:`_Pool`). Object bytes mostly go through the
-multi lane's own sockets instead (``transfer/multi_lane.py``). Listing pages
+a pool of a few lines (:class:`_Pool`). Object bytes all go through the
+lanes' own sockets instead (``transfer/lane.py``). Listing pages
 are retried here, object GETs by the engine, both by the rules of
 :mod:`laion_fmri_tui.core.http.retry` (throttling, 5xx and dropped
 connections back off with jitter for ``--retry-for``).
@@ -39,8 +39,8 @@ from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import AdaptiveLimit, FailureKind, RetryPolicy, RetryState, kind_of_status, \
     retry_after
 from laion_fmri_tui.core.s3.endpoint import REGION, S3Settings
-from laion_fmri_tui.core.transfer.http_wire import AGENT, Origin, target
-from laion_fmri_tui.core.transfer.sources import SourceError, wrong_region
+from laion_fmri_tui.core.http.wire import AGENT, Origin, target
+from laion_fmri_tui.core.http.answers import SourceError, wrong_region
 
 _DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 """What a kept connection the server closed while it was idle raises on reuse."""

@@ -155,8 +155,8 @@ class Span:
         self.pos = self.start
 
     @property
-    def lanes(self) -> bool:
-        """Whether it can be hashed alongside others (a bare MD5)."""
+    def batchable(self) -> bool:
+        """Whether it can be hashed in one SIMD step with others (a bare MD5)."""
         return isinstance(self.digest, Md5Stream)
 
 

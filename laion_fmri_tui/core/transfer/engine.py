@@ -1,17 +1,17 @@
-"""The transfer engine: the multi lanes (S3) and worker threads (other sources).
+"""The transfer engine: every GET of a run on the lanes.
 
 Files are taken in plan order. A file above the threshold is split into
-ranged parts that go to the front of the queue of the lane (or the workers)
-that opened it, so parts in flight help finish a started file before new
-ones open. A smaller file is one streamed GET, hashed as it arrives. From a
-source that can (S3) both go to the
-:class:`~laion_fmri_tui.core.transfer.multi_lane.MultiLane`s, which keep
-them all in flight on a thread per core (two at most), each with the files
-it opened; their parts are hashed as they arrive by the
-:class:`~laion_fmri_tui.core.transfer.span_hasher.SpanHasher`; from other
-sources to the worker threads. Every unit retries transient failures from
-the byte it had reached. Pausing holds transfers between reads; cancelling
-stops them and keeps every ``.part`` for the next run.
+ranged parts that go to the front of the queue of the lane that opened it,
+so parts in flight help finish a started file before new ones open. A
+smaller file is one streamed GET, hashed as it arrives. Both go to the
+:class:`~laion_fmri_tui.core.transfer.lane.Lane`s, whatever their
+source (the bucket's objects, the access service's signed stimulus URLs),
+which keep them all in flight on a thread per core (two at most), each with
+the files it opened; their parts are hashed as they arrive by the
+:class:`~laion_fmri_tui.core.transfer.span_hasher.SpanHasher`. Every unit
+retries transient failures from the byte it had reached. Pausing holds
+transfers between reads; cancelling stops them and keeps every ``.part``
+for the next run.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import errno
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -27,29 +26,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.disk import verified
+from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.http.retry import AdaptiveLimit, RetryPolicy, RetryState, retry_after
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.disk import filelock, partfile, tempnames
+from laion_fmri_tui.core.disk import filelock, tempnames
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
-from laion_fmri_tui.core.transfer.filejob import RESTART_BELOW, FileJob
+from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.disk.filelock import Claim, Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
-from laion_fmri_tui.core.transfer.http_wire import Head
+from laion_fmri_tui.core.http.wire import Head
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
-from laion_fmri_tui.core.transfer.multi_lane import LATER, LATER_WAIT, MultiLane, Request
+from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, Supply
+from laion_fmri_tui.core.transfer.lane import Lane
+from laion_fmri_tui.core.transfer.outcomes import Outcomes, disk_message
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.settings import EngineSettings
-from laion_fmri_tui.core.transfer.sources import Source, SourceError, classify_status, unexpected_failure
+from laion_fmri_tui.core.transfer.sources import Request, Source, unexpected_failure
+from laion_fmri_tui.core.http.answers import SourceError, classify_status
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.streaming import Cancelled, Cursor, Paused, stream_range
-from laion_fmri_tui.core.transfer.content_checks import Span, VerificationError
 
 __all__ = ["EngineSettings", "TransferEngine"]
 
 
 @dataclass
-class _Feed:
+class _PartQueues:
     """Files to open, and the parts of opened ones still to start, in plan order.
 
     One queue of parts per taker: a file's parts stay with the lane that opened
@@ -76,26 +76,25 @@ class TransferEngine:
         self._cancel = threading.Event()
         self._finished = threading.Event()
         self._lock = threading.Lock()
-        self._workers = _Feed()
-        self._parts = _Feed()
-        """Chunked files for the multi lane."""
+        self._parts = _PartQueues()
+        """Files fetched as ranged parts, and their parts still to start."""
         self._small: collections.deque[PlanItem] = collections.deque()
-        """Whole-file GETs for the multi lane, in plan order."""
-        self._active: dict[str, FileJob] = {}
+        """Whole-file GETs for the lanes, in plan order."""
         self._waiting: list[tuple[PlanItem, Holder]] = []
         """Files another live process is fetching, with its holder (see :meth:`_await_others`)."""
         self._passes = 0
         self._lanes_running = 0
         self._stop_reason: str | None = None
         self._plan: Plan | None = None
-        self._counts = {"done": 0, "skipped": 0, "failed": 0}
-        self._failures: list[tuple[str, str]] = []
+        self.outcomes = Outcomes(sink, fsync=self.settings.fsync, cancel=self.cancel)
+        """How each file ends (verify, flush, rename, report) and the run's counts."""
         self.progress: ProgressTracker | None = None
         self._bandwidth = TokenBucket(self.settings.max_bandwidth)
         self.retry_policy = RetryPolicy(self.settings.retry, AdaptiveLimit())
-        """The run's one retry rule and request limit, shared by its lanes and workers."""
-        self._hashes = HashPool(self._finalize, self._after_units)
-        self._hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None)
+        """The run's one retry rule and request limit, shared by its lanes."""
+        self._hashes = self._hash_pool()
+        self.outcomes.poke = lambda: self._hashes.poke()  # this pass's pool
+        self._hasher = self._span_hasher()
         self._small_hasher = self._hasher
         """Whole small files' hasher: in a run without ranged parts, an inline one,
         drained on lane 0's thread (see :meth:`hash_landed`)."""
@@ -117,7 +116,7 @@ class TransferEngine:
         self._running.set()
 
     def set_bandwidth(self, bytes_per_second: int | None) -> None:
-        """Cap all workers together at this many bytes per second (None: no cap), now."""
+        """Cap all lanes together at this many bytes per second (None: no cap), now."""
         self._bandwidth.set_rate(bytes_per_second)
 
     @property
@@ -128,21 +127,19 @@ class TransferEngine:
     def run(self, plan: Plan) -> ev.RunFinished:
         """Fetch every pending item; blocks until done or cancelled."""
         started = time.monotonic()
-        self._plan = plan
-        self.progress = ProgressTracker(plan, lambda: tuple(self._active.values()), self.paused_flag)
+        outcomes = self.outcomes
+        self.progress = outcomes.progress = ProgressTracker(plan, lambda: tuple(outcomes.active.values()),
+                                                            self.paused_flag)
+        outcomes.data_dir = plan.data_dir
         self._sink(ev.PlanReady(plan))
         for key, reason in plan.refused:
-            self._counts["skipped"] += 1
-            self._sink(ev.FileSkipped(key, ev.SkipKind.UNSAFE, reason))
+            outcomes.skipped(key, ev.SkipKind.UNSAFE, reason)
         for key, reason in plan.blocked:
-            self._counts["failed"] += 1
-            self._failures.append((key, reason))
-            self._sink(ev.FileFailed(key, reason))
+            outcomes.blocked(key, Failure(FailKind.UNSAFE, reason))
         pending = []
         for item in plan.items:
             if item.state is LocalState.COMPLETE:
-                self._counts["skipped"] += 1
-                self._sink(ev.FileSkipped(item.key, ev.SkipKind.COMPLETE, "complete", item.size))
+                outcomes.skipped(item.key, ev.SkipKind.COMPLETE, "complete", item.size)
             else:
                 pending.append(item)
         ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
@@ -157,11 +154,12 @@ class TransferEngine:
         self._sink(self.progress.snapshot())
         if self._stop_reason:
             self._sink(ev.Notice(self._stop_reason, "error"))
+        counts = outcomes.counts
         finished = ev.RunFinished(
-            done=self._counts["done"], skipped=self._counts["skipped"],
-            failed=self._counts["failed"], bytes_fetched=self.progress.fetched,
+            done=counts["done"], skipped=counts["skipped"],
+            failed=counts["failed"], bytes_fetched=self.progress.fetched,
             elapsed=time.monotonic() - started, cancelled=self._cancel.is_set(),
-            failures=tuple(self._failures),
+            failures=tuple(outcomes.failures),
         )
         self._sink(finished)
         return finished
@@ -170,14 +168,12 @@ class TransferEngine:
         """Fetch ``items`` (the plan's pending ones, then those another process
         was fetching and left unfinished); returns when every one has ended."""
         if self._passes:
-            self._workers, self._parts = _Feed(), _Feed()
-            self._hashes = HashPool(self._finalize, self._after_units)
-            self._hasher = self._small_hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None)
+            self._parts = _PartQueues()
+            self._hashes = self._hash_pool()
+            self._hasher = self._small_hasher = self._span_hasher()
         self._passes += 1
         for item in items:
-            if not self._lane_takes(item):
-                self._workers.items.append(item)
-            elif 0 < self.settings.chunk_size_for(item.size) < item.size:  # as FileJob splits it
+            if 0 < self.settings.part_size_for(item.size) < item.size:  # as FileJob splits it
                 self._parts.items.append(item)
             else:
                 self._small.append(item)
@@ -185,9 +181,8 @@ class TransferEngine:
             # One lane does the run: hashing on it spares the hand-offs to the
             # hasher's thread (2,000 small files: a quarter less CPU). With parts
             # the lanes' own CPU grew by more than the hasher's (a subject: 6-10%).
-            self._small_hasher = SpanHasher(self._span_hashed, lambda job: job.failure is not None, inline=True)
-        workers = [threading.Thread(target=self._work, name=f"transfer-{n}", daemon=True)
-                   for n in range(max(1, min(self.settings.jobs, 1024)) if self._workers.items else 0)]
+            self._small_hasher = self._span_hasher(inline=True)
+        threads: list[threading.Thread] = []
         if self._small or self._parts.items:
             # Without ranged parts one lane does it all: a second would only wait.
             lanes = max(1, min(self.settings.lane_count, self.settings.jobs, self.settings.lane_transfers)
@@ -200,13 +195,13 @@ class TransferEngine:
                 # Small files all go to lane 0 (with the transfers the other lanes'
                 # parts leave): on one thread they cost less CPU than on two.
                 room = self.settings.lane_transfers - sum(parts[1:]) if n == 0 else parts[n]
-                lane = MultiLane(self, room, parts[n], n, relay)
-                workers.append(threading.Thread(target=lane.run, name=f"transfer-lane-{n}", daemon=True))
-        for worker in workers:
-            worker.start()
+                lane = Lane(self, self.outcomes, room, parts[n], n, relay)
+                threads.append(threading.Thread(target=lane.run, name=f"transfer-lane-{n}", daemon=True))
+        for thread in threads:
+            thread.start()
         try:
-            for worker in workers:
-                worker.join()
+            for thread in threads:
+                thread.join()
             if self._cancel.is_set():
                 self._drop_queued()
             if self._small_hasher is not self._hasher:
@@ -229,7 +224,7 @@ class TransferEngine:
                 if alive and now is not None:
                     still.append((item, now))
                 elif self._finished_elsewhere(item):
-                    self._finished_by_other(item, holder.describe())
+                    self.outcomes.settled_elsewhere(item, holder.describe())
                 else:
                     again.append(dataclasses.replace(item, state=LocalState.PARTIAL))  # look for its temp files
             self._waiting = still
@@ -238,13 +233,6 @@ class TransferEngine:
             if still:
                 self._cancel.wait(OTHERS_POLL)
         return []
-
-    def _finished_by_other(self, item: PlanItem, who: str) -> None:
-        with self._lock:
-            self._counts["skipped"] += 1
-        assert self.progress is not None
-        self.progress.settled_elsewhere(item)
-        self._sink(ev.FileSkipped(item.key, ev.SkipKind.ELSEWHERE, f"fetched by {who}", item.size))
 
     @staticmethod
     def _finished_elsewhere(item: PlanItem) -> bool:
@@ -262,27 +250,22 @@ class TransferEngine:
             assert self.progress is not None
             if time.monotonic() - refreshed > filelock.REFRESH_EVERY:
                 refreshed = time.monotonic()
-                filelock.refresh([job.dest for job in tuple(self._active.values()) if job.locked])
+                filelock.refresh([job.dest for job in tuple(self.outcomes.active.values()) if job.locked])
             snapshot = self.progress.snapshot_if_changed()
             if snapshot is not None:
                 self._sink(snapshot)
 
-    # workers ---------------------------------------------------------------
-    def _work(self) -> None:
-        while not self._cancel.is_set():
-            unit = self._next_unit(self._workers)
-            if unit is None:
-                return
-            if unit is LATER:  # another worker is opening the last file: its parts come next
-                self._cancel.wait(LATER_WAIT)
-                continue
-            job, index = unit
-            self._run_unit(job, index)
+    def _hash_pool(self) -> HashPool:
+        return HashPool(self.outcomes.pool_hashed, self.outcomes.units_over)
 
-    def _next_unit(self, feed: _Feed, taker: int = 0) -> tuple[FileJob, int] | str | None:
+    def _span_hasher(self, inline: bool = False) -> SpanHasher:
+        return SpanHasher(self.outcomes.span_hashed, lambda job: job.failure is not None, inline=inline)
+
+    # scheduling --------------------------------------------------------------
+    def _next_unit(self, feed: _PartQueues, taker: int = 0) -> tuple[FileJob, int] | Supply:
         """The taker's next part, else the first of the next file, else the last
-        part of the taker with the most left (the run's end is shared); LATER
-        while another taker opens a file, None when there is nothing left."""
+        part of the taker with the most left (the run's end is shared); else
+        why there is none (another taker is opening a file, or none is left)."""
         own = feed.queues[taker]
         while True:
             with self._lock:
@@ -290,11 +273,11 @@ class TransferEngine:
                     return own.popleft()
                 if not feed.items:
                     most = max(feed.queues, key=len)
-                    return most.pop() if most else LATER if feed.opening else None
+                    return most.pop() if most else Supply.OPENING if feed.opening else Supply.EXHAUSTED
                 item = feed.items.popleft()
                 feed.opening += 1
             try:
-                job = self._start_job(item, self._hasher if feed is self._parts else None)
+                job = self._start_job(item, self._hasher)
                 if job is None:
                     continue
                 todo = job.todo
@@ -302,7 +285,7 @@ class TransferEngine:
                     if job.has_spans:
                         self._hashes.poke()  # every part came from an earlier run: check, then keep
                     else:
-                        self._after_units(job)
+                        self.outcomes.units_over(job)
                     continue
                 with self._lock:
                     own.extendleft((job, i) for i in reversed(todo[1:]))
@@ -317,10 +300,10 @@ class TransferEngine:
         try:
             claim = _claim(item.dest)
         except UnsafePathError as error:
-            self._fail(FileJob(item, 0), "unsafe", str(error))
+            self.outcomes.failed(FileJob(item, 0), Failure(FailKind.UNSAFE, str(error)))
             return None
         except OSError as error:
-            self._fail(FileJob(item, 0), "disk", _disk_message(error, item))
+            self.outcomes.failed(FileJob(item, 0), Failure(FailKind.DISK, disk_message(error, item)))
             return None
         if claim.busy is not None:
             with self._lock:
@@ -334,130 +317,50 @@ class TransferEngine:
                         and not item.replaces_bad)
         except UnsafePathError as error:
             filelock.release(item.dest)
-            self._fail(FileJob(item, 0), "unsafe", str(error))
+            self.outcomes.failed(FileJob(item, 0), Failure(FailKind.UNSAFE, str(error)))
             return None
         if finished:
             filelock.release(item.dest)
-            self._finished_by_other(item, "another process")
+            self.outcomes.settled_elsewhere(item, "another process")
             return None
-        job = FileJob(item, self.settings.chunk_size_for(item.size), claim.previous)
+        job = FileJob(item, self.settings.part_size_for(item.size), claim.previous)
         job.locked = True
         try:
             job.todo = job.open()
-            if not job.chunk_size and job.resume_from:
+            if not job.part_size and job.resume_from:
                 job.hash_existing_prefix()
             if hasher is not None:
                 job.stream_to(hasher)
-            if job.chunk_size:
+            if job.part_size:
                 self._hashes.add(job)
         except UnsafePathError as error:
             job.close()
-            self._fail(job, "unsafe", str(error))
+            self.outcomes.failed(job, Failure(FailKind.UNSAFE, str(error)))
             return None
         except OSError as error:
             job.close()
             if error.errno == errno.ELOOP:
-                self._fail(job, "unsafe", f"refusing {job.part}: it is a symbolic link; remove it and rerun")
+                self.outcomes.failed(job, Failure(
+                    FailKind.UNSAFE, f"refusing {job.part_file}: it is a symbolic link; remove it and rerun"))
             else:
-                self._fail(job, "disk", _disk_message(error, item))
+                self.outcomes.failed(job, Failure(FailKind.DISK, disk_message(error, item)))
             return None
         if job.bad_record:
             self._sink(ev.Notice(f"{item.key}: its resume record was unusable ({job.bad_record}); "
                                  "discarded, the file is fetched from its first byte", "info"))
-        with self._lock:
-            self._active[item.key] = job
-        assert self.progress is not None
-        self.progress.started(item.key)
-        self._sink(ev.FileStarted(item.key, item.size, job.resume_from))
+        self.outcomes.opened(job)
         return job
-
-    def _run_unit(self, job: FileJob, index: int) -> None:
-        failure: tuple[str, str] | None = None
-        try:
-            if job.failure is None:
-                self._fetch_unit(job, index)
-        except (Cancelled, SourceError, OSError) as error:
-            failure = self.failure_of(error, job)
-        self.unit_ended(job, failure, index if job.chunk_size else None)
-
-    def failure_of(self, error: BaseException, job: FileJob) -> tuple[str, str]:
-        """(kind, message) of a unit's failure; a full disk cancels the run."""
-        if isinstance(error, Cancelled):
-            return ("cancelled", "cancelled")
-        if isinstance(error, SourceError):
-            return (error.kind, str(error))
-        if isinstance(error, OSError):
-            if error.errno == errno.ENOSPC:
-                self.cancel(f"disk full in {job.item.dest.parent}: free space and rerun to resume")
-            return ("disk", _disk_message(error, job.item))
-        raise error
-
-    def unit_ended(self, job: FileJob, failure: tuple[str, str] | None, part: int | None = None) -> None:
-        """A unit has stopped (``failure`` None: all its bytes are in the ``.part``).
-
-        A job is wrapped up by whoever sees its last unit end and its last span hashed."""
-        with job.lock:  # read together: the hash pool may fail the job in between (fail_if_first)
-            job.outstanding -= 1
-            if failure and job.failure is None:
-                job.failure = failure
-            last = job.outstanding == 0
-            failed = job.failure is not None
-        if not failed:
-            if job.has_spans and part is not None:
-                job.part_ready(part)
-                self._hashes.poke()
-            if job.claim_wrap_up():
-                self._finalize(job)
-        elif last:
-            self._after_units(job)
-            if job.has_spans:
-                self._hashes.poke()  # spans that waited for this job's may go on without them
-
-    def _span_hashed(self, job: FileJob, span: Span) -> None:
-        """The span hasher's word that ``span`` of ``job`` is hashed (on its thread)."""
-        try:
-            job.span_hashed(span)
-            if job.claim_wrap_up():
-                self._finalize(job)
-        except Exception as error:  # noqa: BLE001 - this file fails, the hasher goes on
-            self.unexpected(job, error)
-
-    def unexpected(self, job: FileJob, error: BaseException) -> None:
-        """An error nothing expected, off the units' path: the file fails, the run goes on."""
-        failure = unexpected_failure(error)
-        if (job.fail_if_first(failure) or job.wrapped) and not job.retired:
-            job.failure = job.failure or failure
-            self._after_units(job)
 
     def _drop_queued(self) -> None:
         """After a cancel: the parts nobody started end as cancelled, so their
         files are closed and retired (every ``.part`` and record stays)."""
         with self._lock:
-            queues = [*self._workers.queues, *self._parts.queues]
+            queues = self._parts.queues
             queued = [unit for queue in queues for unit in queue]
             for queue in queues:
                 queue.clear()
         for job, _ in queued:
-            self.unit_ended(job, ("cancelled", "cancelled"))
-
-    def _fetch_unit(self, job: FileJob, index: int) -> None:
-        if job.chunk_size:
-            start, end = job.todo_range(index)
-        else:
-            start, end = job.resume_from, job.item.size - 1
-        cursor = Cursor(start)
-        retries = RetryState()
-        while cursor.pos <= end:
-            self._check_gate()
-            try:
-                stream_range(self._sources[job.item.source], job, cursor, end, self._check_gate,
-                             self.bytes_arrived, self._sink, self.throttle)
-            except SourceError as error:
-                if error.kind not in ("transient", "expired"):
-                    raise
-                self._sleep(self.retry_delay(job, error, retries, cursor.pos))
-        if job.chunk_size:
-            job.chunk_finished(index)
+            self.outcomes.unit_ended(job, ev.CANCELLED)
 
     def retry_delay(self, job: FileJob, error: SourceError, retries: RetryState, pos: int,
                     counted: bool = True) -> float:
@@ -467,16 +370,12 @@ class TransferEngine:
         decision = self.retry_policy.decide(retries, error.retry_kind, after=error.after, position=pos,
                                             counted=counted)
         if decision.delay is None:
-            raise SourceError("transient", f"{error} ({decision.why})") from None
+            raise SourceError(ev.FailKind.TRANSIENT, f"{error} ({decision.why})") from None
         self._sink(ev.Notice(f"retrying {job.item.key} from byte {pos} in {decision.delay:.1f} s: {error} "
                              f"(attempt {decision.attempt + 1})"))
         return decision.delay
 
-    # the multi lane's side (see multi_lane.LaneHost) -------------------------
-    def _lane_takes(self, item: PlanItem) -> bool:
-        """GETs from a source that can describe them as plain requests."""
-        return self.settings.lane_transfers > 0 and hasattr(self._sources[item.source], "lane_request")
-
+    # the lanes' side (see lane.LaneHost) -------------------------
     def status_failure(self, job: FileJob, answer: Head, url: str) -> SourceError:
         """What an answer's refusal means for ``job``: its source says (a signed
         link's 403 is expiry), else the status (and the answer's ``Retry-After``
@@ -496,16 +395,17 @@ class TransferEngine:
         """``job``'s GET as its source describes it now (a signed link may have been renewed)."""
         return self._sources[job.item.source].lane_request(job.item)
 
-    def take_part(self, lane: int = 0) -> tuple[FileJob, int, Request] | str | None:
-        """The next ranged part of a chunked file for lane ``lane``; LATER while
-        another lane opens a file, None when there is none."""
-        if self._cancel.is_set():
-            return None
-        unit = self._next_unit(self._parts, lane)
-        if unit is None or unit is LATER:
-            return unit
-        job, index = unit
-        return job, index, self._sources[job.item.source].lane_request(job.item)
+    def take_part(self, lane: int = 0) -> tuple[FileJob, int, Request] | Supply:
+        """The next ranged part of a file fetched in parts, for lane ``lane``, else why there is none."""
+        while not self._cancel.is_set():
+            unit = self._next_unit(self._parts, lane)
+            if isinstance(unit, Supply):
+                return unit
+            job, index = unit
+            request_ = self._request(job, index)
+            if request_ is not None:
+                return job, index, request_
+        return Supply.EXHAUSTED
 
     def take_small(self) -> tuple[FileJob, Request] | None:
         """The next whole-file GET with its ``.part`` open, None when there is none."""
@@ -515,11 +415,23 @@ class TransferEngine:
                     return None
                 item = self._small.popleft()
             job = self._start_job(item, self._small_hasher)
-            if job is not None and job.todo:
-                return job, self._sources[item.source].lane_request(item)
-            if job is not None:
-                self._after_units(job)
+            if job is None:
+                continue
+            request_ = self._request(job, None)
+            if request_ is not None:
+                return job, request_
         return None
+
+    def _request(self, job: FileJob, part: int | None) -> Request | None:
+        """``job``'s GET as its source describes it; None when the source cannot
+        (a signed link the access service did not grant): that unit has then
+        ended as failed, and the lane takes the next."""
+        try:
+            return self._sources[job.item.source].lane_request(job.item)
+        except Exception as error:  # noqa: BLE001 - a source's refusal or bug fails its file, not the lane
+            failure = error.failure if isinstance(error, SourceError) else unexpected_failure(error)
+            self.outcomes.unit_ended(job, failure, part)
+            return None
 
     def hash_landed(self) -> None:
         """Lane 0, between turns: hash the small files its turn brought in (and
@@ -532,130 +444,28 @@ class TransferEngine:
             self._lanes_running -= 1
             return self._lanes_running
 
-    def gate_state(self) -> str:
+    def gate_state(self) -> GateState:
         if self._cancel.is_set():
-            return "cancel"
-        return "run" if self._running.is_set() else "pause"
+            return GateState.CANCEL
+        return GateState.RUN if self._running.is_set() else GateState.PAUSE
 
     def bytes_arrived(self, nbytes: int) -> None:
         assert self.progress is not None
         self.progress.add(nbytes)
 
-    def throttle(self, nbytes: int) -> None:
-        self._bandwidth.consume(nbytes, self._check_gate)
-
     def hold_back(self, nbytes: int) -> None:
         """The lane's throttle: a pause raises :class:`Paused` instead of blocking its thread."""
-        self._bandwidth.consume(nbytes, self._lane_gate)
+        self._bandwidth.consume(nbytes, self._gate)
 
     def read_limit(self) -> int | None:
         """The lanes' largest read while a bandwidth cap is set (see TokenBucket.grain)."""
         return self._bandwidth.grain
 
-    def _lane_gate(self) -> None:
+    def _gate(self) -> None:
         if self._cancel.is_set():
             raise Cancelled
         if not self._running.is_set():
             raise Paused
-
-    def _check_gate(self) -> None:
-        if self._cancel.is_set():
-            raise Cancelled
-        if not self._running.is_set():
-            self._running.wait()
-            if self._cancel.is_set():
-                raise Cancelled
-
-    def _sleep(self, seconds: float) -> None:
-        if self._cancel.wait(seconds):
-            raise Cancelled
-
-    # outcomes --------------------------------------------------------------
-    def _finalize(self, job: FileJob) -> None:
-        try:
-            kind = job.verifier.finish()
-            if os.fstat(job.fd).st_size != job.item.size:
-                raise VerificationError("size on disk differs from the listing")
-            if self.settings.fsync and (job.chunk_size or job.item.size > RESTART_BELOW):
-                os.fdatasync(job.fd)  # a node crash must not leave a right-sized file with holes
-            tempnames.mark_fetched(job.fd, job.item.etag)
-        except OSError as error:
-            job.close()
-            self._fail(job, "disk", _disk_message(error, job.item))
-            return
-        except VerificationError as error:
-            job.close()
-            partfile.discard(job.base)
-            self._fail(job, "verify", f"{error}; the partial file was removed, rerun to fetch it again")
-            return
-        job.close()
-        try:
-            os.replace(job.part, job.dest)
-        except OSError as error:  # the checked bytes stay in the .part
-            self._fail(job, "disk", _disk_message(error, job.item))
-            return
-        try:
-            if job.recorded:
-                partfile.discard(job.base, part=False, updated=job.record_updated)
-            # Always: a run stopped before a small file's first record write
-            # parks a bare X.part that no plan adopts (3 unlinks, ~5 us a file).
-            tempnames.clear_parked(job.dest)
-        except OSError:
-            pass  # a stale record beside a complete file is ignored by the next plan
-        if kind == "sha256" and job.item.sha256 and self._plan is not None:
-            verified.remember(self._plan.data_dir, job.dest, job.item.sha256)
-        self._retire(job, ok=True)
-        with self._lock:
-            self._counts["done"] += 1
-        self._sink(ev.FileDone(job.item.key, job.item.size, job.fetched, kind))
-
-    def _after_units(self, job: FileJob) -> None:
-        """Every unit has ended and at least one failed (or there was nothing to do)."""
-        if job.failure is None:
-            self._finalize(job)  # it checks the open file, then closes it
-            return
-        job.close()
-        kind, message = job.failure
-        self._retire(job)
-        if kind == "cancelled":
-            return
-        if kind in ("denied", "changed", "missing"):
-            try:
-                partfile.discard(job.base)
-                partfile.discard(job.dest)  # the shared names it was parked under when it retired
-            except OSError:
-                pass  # the next plan finds the stale .part and asks the bucket again
-        if kind == "denied":
-            with self._lock:
-                self._counts["skipped"] += 1
-            self._sink(ev.FileSkipped(job.item.key, ev.SkipKind.REFUSED, message, job.item.size))
-            return
-        self._fail(job, kind, message)
-
-    def _retire(self, job: FileJob, ok: bool = False) -> None:
-        with self._lock:
-            if job.retired:
-                return
-            job.retired = True
-            self._active.pop(job.item.key, None)
-        if job.locked:
-            job.locked = False
-            try:
-                if not ok:
-                    tempnames.park(job.dest, job.base)  # for the next holder of the lock
-                filelock.release(job.dest)
-            except OSError:
-                pass  # a lock left behind is stale once this process ends
-        if self.progress is not None:
-            self.progress.retire(job, ok)
-
-    def _fail(self, job: FileJob, kind: str, message: str) -> None:
-        self._retire(job)
-        with self._lock:
-            self._counts["failed"] += 1
-            self._failures.append((job.item.key, message))
-        self._sink(ev.FileFailed(job.item.key, message, kind))
-
 
 OTHERS_POLL = 0.5
 """Seconds between looks at the locks of files other processes are fetching."""
@@ -668,12 +478,6 @@ def _claim(dest: Path) -> Claim:
     except FileNotFoundError:
         dest.parent.mkdir(parents=True, exist_ok=True)
         return filelock.acquire(dest)
-
-
-def _disk_message(error: OSError, item: PlanItem) -> str:
-    if error.errno == errno.ENOSPC:
-        return f"disk full while writing {item.dest.name}"
-    return f"cannot write {item.dest}: {error.strerror or error}"
 
 
 def _share(total: int, parts: int, n: int) -> int:

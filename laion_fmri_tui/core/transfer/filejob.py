@@ -1,9 +1,9 @@
 """One file in flight: its ``.part``, resume record, verifier and part bookkeeping.
 
 A job is either *sequential* (one stream, front to back, hashed as it
-arrives) or *chunked* (parallel ranged GETs written at their offsets). A
-chunked job's checks are spans (:class:`~.verify.SpanCheck`). A span that
-lies inside one part fetched by the multi lane is *streamed*: its bytes go to
+arrives) or *in parts* (parallel ranged GETs written at their offsets). A
+parted job's checks are spans (:class:`~.content_checks.SpanCheck`). A span that
+lies inside one part fetched by a lane is *streamed*: its bytes go to
 the run's :class:`~.span_hasher.SpanHasher` as they arrive. The others (parts
 kept from an earlier run, a whole-file MD5, a sha256, spans across parts)
 are hashed from the page cache by the run's :class:`~.hash_pool.HashPool`.
@@ -15,6 +15,7 @@ import os
 import threading
 from pathlib import Path
 
+from laion_fmri_tui.core.events import Failure
 from laion_fmri_tui.core.models import LocalState, PlanItem
 from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.core.disk.filelock import Holder
@@ -34,33 +35,33 @@ small file (most of a dataset's files are sidecars of a few KiB)."""
 class FileJob:
     """Mutable state of one planned file while it is being fetched."""
 
-    def __init__(self, item: PlanItem, chunk_size: int, previous: Holder | None = None) -> None:
+    def __init__(self, item: PlanItem, part_size: int, previous: Holder | None = None) -> None:
         self.item = item
         self.dest: Path = item.dest
         self.base = tempnames.own_base(item.dest)
         """``dest`` with this process's token: the :mod:`.partfile` functions'
         argument, so the temp files are this process's own (see :mod:`.tempnames`)."""
-        self.part = partfile.part_path(self.base)
+        self.part_file = partfile.part_path(self.base)
         self.previous = previous
         """The stale holder of ``dest``'s lock this run took over (its temp files are adopted)."""
         self.locked = False
         """Whether this process holds ``dest``'s lock (released when the job retires)."""
         self.adopted = False
         """Whether temp files of an earlier run were renamed to this process's names."""
-        self.chunk_size = chunk_size if 0 < chunk_size < item.size else 0
+        self.part_size = part_size if 0 < part_size < item.size else 0
         self.lock = threading.Lock()
-        self.verifier: Verifier | SpanCheck = (SpanCheck(item.size, item.etag, item.sha256) if self.chunk_size
+        self.verifier: Verifier | SpanCheck = (SpanCheck(item.size, item.etag, item.sha256) if self.part_size
                                                else Verifier(item.size, item.etag, item.sha256))
-        self.spans_left: list[Span] = list(self.verifier.spans) if self.chunk_size else []
-        """Spans not hashed yet (chunked jobs), under :attr:`lock`."""
+        self.spans_left: list[Span] = list(self.verifier.spans) if self.part_size else []
+        """Spans not hashed yet (jobs in parts), under :attr:`lock`."""
         self.streamed: dict[int, Span] = {}
         """Spans hashed as they arrive, by index (see :meth:`stream_to`)."""
         self._gather: SpanGather | None = None
         self.wrapped = False
         self.ready: set[int] = set()
         """Parts whose bytes are all in the ``.part`` and may be hashed."""
-        self.failure: tuple[str, str] | None = None
-        """(kind, message) of the first failure; kind as in SourceError."""
+        self.failure: Failure | None = None
+        """The first failure of any of its units (or of reading it back), under :attr:`lock`."""
         self.fetched = 0
         self.on_disk = 0
         self.resume_from = 0
@@ -78,13 +79,13 @@ class FileJob:
         self._extents: partfile.ExtentWriter | None = None
 
     @property
-    def chunks(self) -> int:
-        return -(-self.item.size // self.chunk_size) if self.chunk_size else 1
+    def part_count(self) -> int:
+        return -(-self.item.size // self.part_size) if self.part_size else 1
 
-    def chunk_range(self, index: int) -> tuple[int, int]:
+    def part_range(self, index: int) -> tuple[int, int]:
         """Inclusive byte range of part ``index``."""
-        start = index * self.chunk_size
-        return start, min(self.item.size, start + self.chunk_size) - 1
+        start = index * self.part_size
+        return start, min(self.item.size, start + self.part_size) - 1
 
     def open(self) -> list[int]:
         """Open or resume the ``.part``; return the part indexes still to fetch
@@ -97,13 +98,13 @@ class FileJob:
             except partfile.BadRecord as bad:
                 self.bad_record = str(bad)  # never trusted: the .part is discarded with it
             try:
-                on_disk = self.part.stat().st_size
+                on_disk = self.part_file.stat().st_size
             except OSError:
                 on_disk = 0
         keep = record is not None and record.matches(self.item.size, self.item.etag) \
-            and record.chunk_size == self.chunk_size and (not self.chunk_size or on_disk >= self.item.size)
+            and record.chunk_size == self.part_size and (not self.part_size or on_disk >= self.item.size)
         checked_whole = bool(self.item.sha256) or partfile.checked_whole(self.item.etag)
-        trusted_prefix = record is None and self.bad_record is None and checked_whole and not self.chunk_size
+        trusted_prefix = record is None and self.bad_record is None and checked_whole and not self.part_size
         if not keep and not trusted_prefix:
             if self.adopted:
                 partfile.discard(self.base)
@@ -111,7 +112,7 @@ class FileJob:
         self.fd = self._open_part()
         offset = 0
         if not keep:
-            self._record = PartRecord(self.item.size, self.item.etag, self.chunk_size)
+            self._record = PartRecord(self.item.size, self.item.etag, self.part_size)
             if self._writes_record:
                 offset = partfile.write_record(self.base, self._record, fresh=True)  # any old one was discarded
             else:
@@ -119,15 +120,15 @@ class FileJob:
         else:
             assert record is not None
             self._record = record
-            if self.chunk_size:  # laid out afresh, so its extents can be updated in place
+            if self.part_size:  # laid out afresh, so its extents can be updated in place
                 offset = partfile.write_record(self.base, record)
-        if self.chunk_size:
+        if self.part_size:
             self._extents = partfile.ExtentWriter(self.base, self._record, offset)
             os.ftruncate(self.fd, self.item.size)
             self._done = set(self._record.chunks_done)
             self.ready = set(self._done)
             self.resume_from = self._record.resumable_bytes(on_disk)
-            todo = [i for i in range(self.chunks) if i not in self._done]
+            todo = [i for i in range(self.part_count) if i not in self._done]
         else:
             self.resume_from = min(on_disk, self.item.size)
             os.ftruncate(self.fd, self.resume_from)
@@ -139,11 +140,11 @@ class FileJob:
     @property
     def _writes_record(self) -> bool:
         """Whether this job keeps a resume record (not for a small file: see :data:`RESTART_BELOW`)."""
-        return bool(self.chunk_size or self.item.sha256 or self.item.size > RESTART_BELOW)
+        return bool(self.part_size or self.item.sha256 or self.item.size > RESTART_BELOW)
 
     def todo_range(self, index: int) -> tuple[int, int]:
         """Inclusive byte range of part ``index`` still to fetch: past its extent on disk."""
-        start, end = self.chunk_range(index)
+        start, end = self.part_range(index)
         assert self._record is not None
         return start + self._record.extents[index], end
 
@@ -151,9 +152,9 @@ class FileJob:
         """The ``.part``'s descriptor: made new (O_EXCL) unless it was adopted,
         never through a symbolic link (O_NOFOLLOW: ELOOP)."""
         try:
-            return os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            return os.open(self.part_file, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         except FileExistsError:
-            return os.open(self.part, os.O_RDWR | os.O_NOFOLLOW)
+            return os.open(self.part_file, os.O_RDWR | os.O_NOFOLLOW)
 
     @property
     def has_spans(self) -> bool:
@@ -165,17 +166,17 @@ class FileJob:
         arrive (see :mod:`.span_gather`). A whole small
         file fetched from its first byte is one such span when its ETag is its
         MD5: hashed 16 files at a time instead of one by one."""
-        if not self.chunk_size:
+        if not self.part_size:
             self._stream_whole(hasher)
             return
         spans = self.spans_left
-        if len(spans) < 2 or not spans[0].lanes or self.todo is None:
+        if len(spans) < 2 or not spans[0].batchable or self.todo is None:
             return
         assert self._record is not None
         fetched = {i for i in self.todo if not self._record.extents[i]}  # a part kept in part: the pool's
         for index, span in enumerate(spans):
-            part = span.start // self.chunk_size
-            if part in fetched and (span.end - 1) // self.chunk_size == part:
+            part = span.start // self.part_size
+            if part in fetched and (span.end - 1) // self.part_size == part:
                 self.streamed[index] = span
         if self.streamed:
             self._gather = SpanGather(self, hasher, self.streamed, spans[0].end - spans[0].start)
@@ -213,7 +214,7 @@ class FileJob:
     @property
     def record_updated(self) -> bool:
         """Whether the resume record may have been rewritten (it then had a ``.tmp``)."""
-        return bool(self.chunk_size) or self.item.state is not LocalState.ABSENT
+        return bool(self.part_size) or self.item.state is not LocalState.ABSENT
 
     def hash_existing_prefix(self) -> None:
         """Sequential resume: hash the kept bytes once before appending."""
@@ -224,7 +225,7 @@ class FileJob:
         self._write(data, pos)
         if self._gather is not None:
             self._gather.copy_in(memoryview(data), pos)
-        elif not self.chunk_size:
+        elif not self.part_size:
             self.verifier.update(data)
         self._count(len(data), pos)
 
@@ -248,20 +249,13 @@ class FileJob:
     def _count(self, nbytes: int, pos: int) -> None:
         """``nbytes`` from ``pos`` are in the ``.part``: counted, and their part's extent recorded."""
         if self._extents is not None:
-            index = pos // self.chunk_size
-            self._extents.advance(index, pos + nbytes - index * self.chunk_size)
+            index = pos // self.part_size
+            self._extents.advance(index, pos + nbytes - index * self.part_size)
         with self.lock:
             self.fetched += nbytes
             self.on_disk += nbytes
 
-    def restart(self) -> None:
-        """The server ignored a Range: drop the kept prefix and start over."""
-        os.ftruncate(self.fd, 0)
-        self.verifier = Verifier(self.item.size, self.item.etag, self.item.sha256)
-        self.on_disk -= self.resume_from
-        self.resume_from = 0
-
-    def chunk_finished(self, index: int) -> None:
+    def part_written(self, index: int) -> None:
         """Part ``index`` is all on disk: its extent says so in the record (it
         survives SIGKILL; a pwrite, no fsync, like every extent update)."""
         with self.lock:
@@ -270,7 +264,7 @@ class FileJob:
         self._record.extents[index] = self._record.part_length(index)
         self._extents.flush(index)
 
-    def fail_if_first(self, failure: tuple[str, str]) -> bool:
+    def fail_if_first(self, failure: Failure) -> bool:
         """Record a failure found outside the units (verification reading back);
         True when every unit has already ended, so the caller must wrap the job up."""
         with self.lock:
@@ -286,10 +280,10 @@ class FileJob:
 
     def ready_end(self, pos: int, end: int) -> int:
         """How far from ``pos`` (towards ``end``) the bytes are ready to hash."""
-        index = pos // self.chunk_size
-        while index < self.chunks and index in self.ready and index * self.chunk_size < end:
+        index = pos // self.part_size
+        while index < self.part_count and index in self.ready and index * self.part_size < end:
             index += 1
-        return max(pos, min(end, index * self.chunk_size))
+        return max(pos, min(end, index * self.part_size))
 
     def close(self) -> None:
         if self._extents is not None:

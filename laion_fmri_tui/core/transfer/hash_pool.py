@@ -1,16 +1,16 @@
-"""Hashing the finished parts of chunked files from the page cache, many spans at a time.
+"""Hashing the finished parts of files fetched in parts, from the page cache, many spans at a time.
 
 The spans that cannot be hashed as they arrive (see :mod:`.span_hasher`):
 parts kept from an earlier run, a whole-file MD5 or sha256, spans across
-parts, anything fetched by the worker threads. A part's bytes are checked
+parts. A part's bytes are checked
 once they are on disk, read back through a mapping of the ``.part`` (still
 in the page cache), so verification overlaps the transfer instead of a
 second pass at the end. The pool sees the spans of
-every file in flight: it steps up to :data:`~.md5_lanes.LANES` MD5 spans
+every file in flight: it steps up to :data:`~.md5_lanes.WIDTH` MD5 spans
 together (the parts of a multipart upload, or several files' prefixes), which
 is where most of a large download's CPU went. The pool hashes on its own
-thread, woken by :meth:`HashPool.poke` whenever a part ends, so neither the
-multi lane nor a worker stops receiving while it hashes.
+thread, woken by :meth:`HashPool.poke` whenever a part ends, so the lanes
+never stop receiving while it hashes.
 """
 
 from __future__ import annotations
@@ -19,17 +19,18 @@ import os
 import threading
 from collections.abc import Callable
 
+from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.md5_lanes import LANES, update_together
+from laion_fmri_tui.core.transfer.md5_lanes import WIDTH, update_together
 from laion_fmri_tui.core.transfer.part_window import PartWindow, feed
 from laion_fmri_tui.core.transfer.content_checks import MIB, Span, Verifier
 
 WINDOW = 2 * MIB
-"""Bytes of each span mapped per step: 16 lanes map 32 MiB at most."""
+"""Bytes of each span mapped per step: 16 spans map 32 MiB at most."""
 
 
 class HashPool:
-    """The spans of the chunked files of one run that are not hashed yet.
+    """The spans of the files in parts of one run that are not hashed yet.
 
     The pool reads each file through its own duplicate of the ``.part``'s
     descriptor, so a job that fails and closes its file while a span is being
@@ -51,7 +52,7 @@ class HashPool:
         it through, how many of its spans the pool still has]."""
 
     def add(self, job: FileJob) -> None:
-        """Start tracking the spans of a chunked job that are not streamed (it has been opened)."""
+        """Start tracking the spans of a job in parts that are not streamed (it has been opened)."""
         spans = job.pool_spans
         if not spans:
             return
@@ -118,13 +119,13 @@ class HashPool:
             if not batch:
                 return completed, broken
             fds = [self._fds[job][0] for job, _, _ in batch]
-            if len(batch) == 1 and not batch[0][1].lanes:
+            if len(batch) == 1 and not batch[0][1].batchable:
                 unread = _hash_ordered(fds[0], *batch[0])
             else:
-                unread = _hash_lanes(fds, batch)
+                unread = _hash_batch(fds, batch)
             for job, error in unread:  # only the files that could not be read back
-                if job.fail_if_first(("disk", f"cannot read {job.part.name} back to verify it: "
-                                              f"{getattr(error, 'strerror', None) or error}")):
+                if job.fail_if_first(Failure(FailKind.DISK, f"cannot read {job.part_file.name} back to verify it: "
+                                                            f"{getattr(error, 'strerror', None) or error}")):
                     broken.append(job)
             with self._lock:
                 for job, span, _ in batch:
@@ -143,13 +144,13 @@ class HashPool:
             os.close(self._fds.pop(job)[0])
 
     def _claim(self, flush: bool) -> list[tuple[FileJob, Span, int]]:
-        """Up to LANES lane spans with whole blocks ready, or one span alone (an
+        """Up to WIDTH batchable spans with whole blocks ready, or one span alone (an
         ordered digest, or a last partial block); oldest files first.
 
         A step costs the same for one lane as for sixteen, so while at least
-        LANES lane spans are still to come, fewer ready ones wait for company:
+        WIDTH batchable spans are still to come, fewer ready ones wait for company:
         each unit that ends brings more, and a failed job's spans drop out."""
-        lanes: list[tuple[FileJob, Span, int]] = []
+        batchable: list[tuple[FileJob, Span, int]] = []
         alone: tuple[FileJob, Span, int] | None = None
         unfinished = 0
         for job, span in list(self._open):
@@ -158,20 +159,20 @@ class HashPool:
             if job.failure is not None:
                 self._forget(job, span)
                 continue
-            unfinished += span.lanes
+            unfinished += span.batchable
             ready = job.ready_end(span.pos, span.end) - span.pos
-            if span.lanes and span.pos + ready < span.end:
+            if span.batchable and span.pos + ready < span.end:
                 ready -= ready % 64  # MD5 takes whole blocks until the span's last one
             if ready <= 0:
                 continue
-            if not span.lanes or ready < 64:
+            if not span.batchable or ready < 64:
                 alone = alone or (job, span, ready)
             else:
-                lanes.append((job, span, ready))
-                if len(lanes) == LANES:
+                batchable.append((job, span, ready))
+                if len(batchable) == WIDTH:
                     break
-        if lanes and (len(lanes) == LANES or unfinished < LANES or flush):
-            batch = lanes
+        if batchable and (len(batchable) == WIDTH or unfinished < WIDTH or flush):
+            batch = batchable
         elif alone is not None:
             batch = [alone]
         else:
@@ -181,7 +182,7 @@ class HashPool:
         return batch
 
 
-def _hash_lanes(fds: list[int], batch: list[tuple[FileJob, Span, int]]) -> list[tuple[FileJob, OSError]]:
+def _hash_batch(fds: list[int], batch: list[tuple[FileJob, Span, int]]) -> list[tuple[FileJob, OSError]]:
     """Step the batch's MD5 spans together over their common ready length;
     return the spans' files that could not be read back."""
     common = min(WINDOW, *(ready for _, _, ready in batch))

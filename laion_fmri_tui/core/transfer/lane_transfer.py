@@ -10,24 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from laion_fmri_tui.core.events import FailKind
 from laion_fmri_tui.core.http.connect import Connection
-from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import RetryState
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.http_wire import MAX_HEAD, ChunkReader, Head, parse_head
-from laion_fmri_tui.core.transfer.sources import SourceError, wrong_start
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the lane needs to GET one object: no credentials, no signatures."""
-
-    url: str
-    headers: tuple[str, ...]
-    network: NetworkSettings
-    """Proxy and CA bundle (see :mod:`laion_fmri_tui.core.http.network`)."""
-    connect_timeout: float
-    read_timeout: float
+from laion_fmri_tui.core.http.wire import MAX_HEAD, ChunkReader, Head, parse_head
+from laion_fmri_tui.core.transfer.sources import Request
+from laion_fmri_tui.core.http.answers import SourceError, wrong_start
 
 
 @dataclass(eq=False)
@@ -51,7 +40,7 @@ class LaneTransfer:
     answer: Head | None = None
     left: int | None = None
     """Body bytes still to come (None: up to the connection's close)."""
-    chunks: ChunkReader | None = None
+    dechunker: ChunkReader | None = None
     """A chunked answer's decoder (None: the body has a length, or ends with its connection)."""
     skip: int = 0
     """Bytes to drop first: a server that ignored a part's range answers from byte 0."""
@@ -70,7 +59,7 @@ class LaneTransfer:
         self.conn, self.outgoing, self.head = conn, memoryview(request), bytearray()
         self.reused, conn.uses = conn.uses > 0, conn.uses + 1
         self.answer, self.left, self.skip, self.error, self.touched = None, None, 0, None, now
-        self.chunks = None
+        self.dechunker = None
 
     @property
     def answered(self) -> bool:
@@ -84,7 +73,7 @@ class LaneTransfer:
         end = self.head.find(b"\r\n\r\n")
         if end < 0:
             if len(self.head) > MAX_HEAD:
-                raise SourceError("transient", "the server's answer has no end to its head")
+                raise SourceError(FailKind.TRANSIENT, "the server's answer has no end to its head")
             return None
         head, rest = bytes(self.head[:end]), memoryview(bytes(self.head[end + 4:]))
         answer = parse_head(head)
@@ -92,7 +81,7 @@ class LaneTransfer:
             self.head = bytearray()
             return self.read_head(rest) if rest else None
         self.head, self.answer, self.left = None, answer, answer.length
-        self.chunks = ChunkReader() if answer.chunked else None
+        self.dechunker = ChunkReader() if answer.chunked else None
         if self.answered:
             self._check_start()
         return rest

@@ -17,7 +17,7 @@ try:
 except ImportError:  # no compiler at install time: hashlib does the work
     _md5lanes = None
 
-LANES = _md5lanes.LANES if _md5lanes is not None else 1
+WIDTH = _md5lanes.LANES if _md5lanes is not None else 1
 """How many streams one step hashes together."""
 NATIVE = _md5lanes is not None
 _INIT = struct.pack("<4I", 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476)
@@ -49,7 +49,7 @@ class Md5Stream:
 
 def update_together(streams: Sequence[Md5Stream], views: Sequence[memoryview], nbytes: int,
                     last: Sequence[bool]) -> None:
-    """Feed ``nbytes`` of each view to its stream (at most :data:`LANES` streams).
+    """Feed ``nbytes`` of each view to its stream (at most :data:`WIDTH` streams).
 
     ``nbytes`` may end in a partial block only for streams whose message ends
     there (``last``); the others must get whole blocks."""

@@ -1,9 +1,9 @@
 """Run-wide progress: bytes on disk, throughput over a sliding window, ETA.
 
-Workers only add byte counts (cheap, under one lock); the engine's ticker
+The lanes only add byte counts (cheap, under one lock); the engine's ticker
 thread turns them into at most one :class:`~laion_fmri_tui.core.events.Progress`
 per interval, and only when something changed. Front ends never see a
-per-chunk event.
+per-read event.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Engine settings: how many workers, how large the ranged parts."""
+"""Engine settings: how many GETs in flight, how large the ranged parts."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ class EngineSettings:
     """How hard to push; defaults suit a shared login node on real S3."""
 
     jobs: int = 96
-    """Ranged parts in flight at once (shared out among the multi lanes for S3,
-    else one worker thread each). S3 serves each connection at tens of MB/s after tens of ms, so
+    """Ranged parts in flight at once (shared out among the lanes). S3 serves each connection at tens of MB/s after tens of ms, so
     filling a fast link takes about this many requests in flight (measured in
     ``bench/``: at 20 MB/s a connection, 32 held large files near 500 MB/s;
     a subject of 64 MiB files went 15% faster at 96 than at 64)."""
@@ -31,12 +30,12 @@ class EngineSettings:
     """``--retry-for``: seconds a unit keeps retrying throttling, 5xx and
     dropped connections without progress (see :mod:`laion_fmri_tui.core.http.retry`)."""
     max_bandwidth: int | None = None
-    """Bytes per second over all workers together; None = no cap.
+    """Bytes per second over all lanes together; None = no cap.
     The starting value: :meth:`TransferEngine.set_bandwidth` changes it live."""
     progress_interval: float = 0.25
     lane_jobs: int | None = None
-    """GETs in flight on the multi lane (parts and whole small files together);
-    None = 4 x ``jobs``, 0 = no lane (every GET on a worker thread)."""
+    """GETs in flight on the lanes (parts and whole small files together);
+    None = 4 x ``jobs``; at least 1 (every GET of a run goes through the lanes)."""
 
     fsync: bool = True
     """Flush a file's data to stable storage (fdatasync) before its ``.part``
@@ -49,7 +48,7 @@ class EngineSettings:
     leaves such a file short, which the size check catches."""
 
     lanes: int | None = None
-    """Threads that run the multi lane's GETs, sharing them out; None = one
+    """Threads that run the lanes' GETs, sharing them out; None = one
     per CPU this process may use, at most two. Their bytes cross the kernel
     twice (socket to buffer, buffer to page cache): on one thread that copy
     was a whole core, and the download's pace on a shared 2-core node."""
@@ -67,14 +66,14 @@ class EngineSettings:
     @property
     def lane_transfers(self) -> int:
         """Small files are a round trip each, not bytes: many more fit in flight
-        than ranged parts, on a lane's one ``epoll`` (see ``multi_lane``)."""
-        return 4 * self.jobs if self.lane_jobs is None else self.lane_jobs
+        than ranged parts, on a lane's one ``epoll`` (see :mod:`.lane`)."""
+        return max(1, 4 * self.jobs if self.lane_jobs is None else self.lane_jobs)
 
     @property
     def retry(self) -> RetrySettings:
         return RetrySettings(budget=self.retry_for, max_attempts=self.retries)
 
-    def chunk_size_for(self, size: int) -> int:
+    def part_size_for(self, size: int) -> int:
         if self.part_size:
             part = self.part_size
         else:

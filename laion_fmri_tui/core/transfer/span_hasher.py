@@ -1,9 +1,9 @@
 """MD5 of the parts of multipart uploads, from the bytes as they arrive.
 
-The multi lane receives each ranged part in order on one connection, so a
+A lane receives each ranged part in order on one connection, so a
 part that holds whole upload parts can be hashed from the very bytes the lane
 hands over: no second read of the ``.part``, no mapping, and the bytes are
-still in the CPU's cache. One thread steps up to :data:`~.md5_lanes.LANES`
+still in the CPU's cache. One thread steps up to :data:`~.md5_lanes.WIDTH`
 spans together (see :mod:`~.md5_lanes`), its C releasing the GIL while the
 lanes receive. Pieces wait a few milliseconds for company, so a step is rarely
 narrow; a span that ends hands its file back to the engine.
@@ -26,25 +26,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from laion_fmri_tui.core.transfer.md5_lanes import LANES, Md5Stream, update_together
+from laion_fmri_tui.core.transfer.md5_lanes import WIDTH, Md5Stream, update_together
 from laion_fmri_tui.core.transfer.span_gather import recycle
 from laion_fmri_tui.core.transfer.content_checks import Span
 
 LINGER = 0.01
-"""Seconds pieces wait for company (every open span, up to :data:`LANES`) before a
+"""Seconds pieces wait for company (every open span, up to :data:`WIDTH`) before a
 narrower step: a step costs about the same at any width."""
 HELD = 64 * 1024 * 1024
 """Bytes queued at most; :meth:`SpanHasher.put` waits beyond that (so do the lane
-and TCP), on a core too busy or with no SIMD lanes to hash at the link's pace."""
+and TCP), on a core too busy or without the SIMD MD5 to hash at the link's pace."""
 BEHIND = HELD // 4
 """Bytes queued beyond which a step does not wait for company. (Not any backlog
 of one span: on large objects that sent a third of the bytes through steps of
-eight lanes or fewer.)"""
+eight spans or fewer.)"""
 BLOCK = 64
 
 
 @dataclass(eq=False)
-class _Feed:
+class _SpanBytes:
     """One span's bytes received but not hashed yet, in order."""
 
     owner: object
@@ -66,9 +66,9 @@ class SpanHasher:
         self._done = done
         self._dropped = dropped
         self._cond = threading.Condition()
-        self._feeds: dict[Span, _Feed] = {}
+        self._feeds: dict[Span, _SpanBytes] = {}
         """Every span fed and not finished (its carry lives here)."""
-        self._queued: dict[Span, _Feed] = {}
+        self._queued: dict[Span, _SpanBytes] = {}
         """The feeds with pieces to hash, oldest first."""
         self._closing = False
         self._held = 0
@@ -88,17 +88,17 @@ class SpanHasher:
             self._held += len(view)
             feed = self._feeds.get(span)
             if feed is None:
-                feed = self._feeds[span] = _Feed(owner, span)
+                feed = self._feeds[span] = _SpanBytes(owner, span)
             feed.pieces.append(view)
             if span not in self._queued:
                 self._queued[span] = feed
                 self._stale = True
-                if len(self._queued) in (1, LANES):  # the hasher starts lingering, or may stop
+                if len(self._queued) in (1, WIDTH):  # the hasher starts lingering, or may stop
                     self._cond.notify()
             if self._thread is None and not self._inline:
                 self._thread = threading.Thread(target=self._run, name="span-hasher", daemon=True)
                 self._thread.start()
-            full = self._inline and len(self._queued) >= LANES
+            full = self._inline and len(self._queued) >= WIDTH
         if full:  # a step is full: hash it now, and its gather buffers go back to be filled again
             self.drain()
 
@@ -121,11 +121,11 @@ class SpanHasher:
                     self._ready_since = self._ready_since or now
                     return
                 self._ready_since = None
-            self._step(ready[:LANES])
+            self._step(ready[:WIDTH])
 
-    def _company(self, ready: list[_Feed]) -> bool:
+    def _company(self, ready: list[_SpanBytes]) -> bool:
         """Every span that could step is ready, or the queue is too long to wait."""
-        return len(ready) >= min(LANES, len(self._feeds)) or self._held >= BEHIND
+        return len(ready) >= min(WIDTH, len(self._feeds)) or self._held >= BEHIND
 
     def close(self) -> None:
         """Hash what is queued (the run's transfers have ended) and stop."""
@@ -148,16 +148,16 @@ class SpanHasher:
                     return
             self._step(batch)
 
-    def _wait_for_batch(self) -> list[_Feed] | None:
-        """Up to LANES feeds with whole blocks to hash; None once closed and empty."""
+    def _wait_for_batch(self) -> list[_SpanBytes] | None:
+        """Up to WIDTH feeds with whole blocks to hash; None once closed and empty."""
         waiting_since: float | None = None
         while True:
             self._stale = False
             ready = self._ready()
-            if self._stale and len(ready) < LANES:
+            if self._stale and len(ready) < WIDTH:
                 continue  # queued while done() ran with the lock released: look again
             if ready and (self._closing or self._company(ready)):
-                return ready[:LANES]  # every span that could step is ready, or the hasher is behind
+                return ready[:WIDTH]  # every span that could step is ready, or the hasher is behind
             if self._closing and not self._queued:
                 return None
             now = time.monotonic()
@@ -170,7 +170,7 @@ class SpanHasher:
                 waiting_since = None
                 self._cond.wait()
 
-    def _ready(self) -> list[_Feed]:
+    def _ready(self) -> list[_SpanBytes]:
         """Queued feeds with a whole block at the front, after settling carries,
         tails and the spans that ended or whose file failed."""
         ready = []
@@ -207,7 +207,7 @@ class SpanHasher:
             if was >= HELD > self._held:
                 self._cond.notify_all()  # feeders waiting for room (and the hasher, which looks again)
 
-    def _step(self, batch: list[_Feed]) -> None:
+    def _step(self, batch: list[_SpanBytes]) -> None:
         """Hash the same whole-block length from the front of each feed, together."""
         common = min(len(feed.pieces[0]) for feed in batch)
         common -= common % BLOCK
@@ -224,7 +224,7 @@ class SpanHasher:
                     self._queued.pop(feed.span, None)
 
 
-def _settle(feed: _Feed) -> int:
+def _settle(feed: _SpanBytes) -> int:
     """Make the front of a feed start on a block boundary of its span; return
     the queued bytes this took off the pieces.
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.units import parse_size, rate
 
@@ -15,7 +15,7 @@ from laion_fmri_tui.core.units import parse_size, rate
 class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
     """Dismisses with ``(bytes_per_second or None,)``, or None when closed unchanged."""
 
-    BINDINGS = [Binding("escape", "close", "Close", id="close-bandwidth")]
+    BINDINGS = bindings("close-bandwidth")
 
     def __init__(self, current: int | None) -> None:
         super().__init__()

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from textual.app import ComposeResult, SuspendNotSupported
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane, TextArea
@@ -24,6 +23,7 @@ from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.plan.selection import Selection
 from laion_fmri_tui.tui.widgets.footer import Footer
+from laion_fmri_tui.tui.commands import bindings
 
 FILE_NAMES = {"command-tab": "laion-fmri-download.txt", "script-tab": "laion-fmri-download.sh"}
 """Default file per tab; the script is the one you ``sbatch`` (or run with bash)."""
@@ -32,13 +32,7 @@ FILE_NAMES = {"command-tab": "laion-fmri-download.txt", "script-tab": "laion-fmr
 class BatchCommandScreen(ModalScreen[None]):
     """Shows what the ticked selection is as a headless command; escape closes."""
 
-    BINDINGS = [
-        Binding("escape", "close", "Close", id="close-dialog"),
-        Binding("ctrl+t", "switch_tab", "Command/Script", id="switch-tab"),
-        Binding("ctrl+s", "write", "Write file", id="write-file"),
-        Binding("ctrl+o", "plain", "Plain text", id="plain-view",
-                tooltip="Show the text plainly in the terminal, to copy it (enter comes back)"),
-    ]
+    BINDINGS = bindings("close-dialog", "switch-tab", "write-file", "plain-view")
 
     def __init__(self, selections: Sequence[Selection], data_dir: Path, *,
                  program: Sequence[str] = (PROG,), endpoint_url: str | None = None,

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Input, Static
@@ -41,8 +40,7 @@ FILTER_PLACEHOLDER = "no filter (press / to set one)"
 class BrowserScreen(Screen[None]):
     """Pick subjects, sessions, parts and stimulus files; start or script the download."""
 
-    BINDINGS = [*bindings("filter", "download", "retry", "batch-command", "preview"),
-                Binding("escape", "leave_filter", "Leave filter", show=False)]
+    BINDINGS = bindings("filter", "download", "retry", "batch-command", "preview", "leave-filter")
 
     def __init__(self) -> None:
         super().__init__()

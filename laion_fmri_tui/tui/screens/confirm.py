@@ -11,12 +11,14 @@ its ``-error`` colour to text widgets, see the legibility test).
 
 from __future__ import annotations
 
+import dataclasses
+
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.widgets.footer import Footer
 
 YES_KEYS = ("y", "enter")
@@ -31,12 +33,7 @@ def key_hint(keys: tuple[str, ...]) -> str:
 class ConfirmScreen(ModalScreen[bool]):
     """Dismisses True when confirmed, False when declined."""
 
-    BINDINGS = [
-        Binding("y", "yes", "Yes", priority=True, id="confirm-yes"),
-        Binding("enter", "yes", "Yes", show=False, priority=True),
-        Binding("n", "no", "No", priority=True, id="confirm-no"),
-        Binding("escape", "no", "No", show=False, priority=True),
-    ]
+    BINDINGS = bindings("confirm-yes", "confirm-yes-enter", "confirm-no", "confirm-no-escape")
 
     def __init__(self, question: str, *, yes: str = "Yes", no: str = "No", destructive: bool = True) -> None:
         """``destructive`` (the default) draws the confirming button in the error colour."""
@@ -45,9 +42,9 @@ class ConfirmScreen(ModalScreen[bool]):
         self._variant = "error" if destructive else "primary"
         # The footer names y and n by this dialog's answers ("y Quit  n Keep going").
         self._bindings = self._bindings.copy()
-        for key, action, label in (("y", "yes", yes), ("n", "no", no)):
-            self._bindings.key_to_bindings[key] = [Binding(key, action, label, priority=True,
-                                                           id=f"confirm-{action}")]
+        for action, label in (("yes", yes), ("no", no)):
+            [binding] = bindings(f"confirm-{action}")
+            self._bindings.key_to_bindings[binding.key] = [dataclasses.replace(binding, description=label)]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 from textual.worker import Worker, WorkerState
 
+from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.core.access.auth import auth_path
 from laion_fmri_tui.core.access.client import Grant
 from laion_fmri_tui.core.access.errors import FormInvalidError, FormRejectedError, TermsOutdatedError
@@ -46,10 +46,7 @@ class TermsChanged:
 class DuaFormScreen(ModalScreen[Grant | None]):
     """Fill in and submit the agreement; dismiss with the Grant, or None."""
 
-    BINDINGS = [
-        Binding("ctrl+s", "submit", "Submit", id="dua-submit", tooltip="Send the form to the access service"),
-        Binding("escape", "cancel", "Cancel", id="dua-cancel", tooltip="Close the form (asks if anything is typed)"),
-    ]
+    BINDINGS = bindings("dua-submit", "dua-cancel")
     AUTO_FOCUS = ""  # auto-focus would centre the first field and scroll the intro away
     state: var[str] = var("loading")
     """``loading``, ``ready``, ``invalid``, ``submitting``, ``granted`` or a failure kind."""

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
+from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.core import units
 from laion_fmri_tui.core.h5info import DatasetInfo, EmbeddingRow, H5InfoError, describe, is_embeddings, preview_rows
 from laion_fmri_tui.tui.widgets.footer import Footer
@@ -31,7 +31,7 @@ CELL_PADDING = 1
 class H5PreviewScreen(ModalScreen[None]):
     """Datasets (name, shape, type, size) of one file; escape closes."""
 
-    BINDINGS = [Binding("escape", "close", "Close", id="close-dialog")]
+    BINDINGS = bindings("close-dialog")
 
     def __init__(self, path: Path) -> None:
         super().__init__()

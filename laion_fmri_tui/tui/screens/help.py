@@ -1,8 +1,8 @@
 """Every key and the environment knobs, generated so it cannot drift from the bindings.
 
-Keys come from :data:`commands.COMMANDS` and :data:`commands.NAVIGATION` (the
-registry every screen builds its ``BINDINGS`` from) and from the ``BINDINGS``
-of the dialogs themselves, displayed with the app's own key formatting.
+Keys come from :data:`commands.COMMANDS`, :data:`commands.NAVIGATION` and
+:data:`commands.DIALOGS` (the registry every screen builds its ``BINDINGS``
+from), displayed with the app's own key formatting.
 Only the environment section is prose, because it describes the terminal,
 not the app; it is aimed at people on slow SSH links or colour-poor consoles.
 """
@@ -38,20 +38,9 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
 
 
 def dialog_bindings() -> list[tuple[str, list[Binding]]]:
-    """The dialogs' own keys (imported lazily: they import this module's siblings)."""
-    from laion_fmri_tui.tui.screens.batch_command import BatchCommandScreen
-    from laion_fmri_tui.tui.screens.dua_form import DuaFormScreen
-    from laion_fmri_tui.tui.screens.h5_preview import H5PreviewScreen
-    from laion_fmri_tui.tui.screens.licence import LicenceScreen
-    from laion_fmri_tui.tui.screens.review import ReviewScreen
-    from laion_fmri_tui.tui.screens.transfers import TransfersScreen
-
-    return [("download review", _as_bindings(ReviewScreen.BINDINGS)),
-            ("transfer dashboard", _as_bindings(TransfersScreen.BINDINGS)),
-            ("licence", _as_bindings(LicenceScreen.BINDINGS)),
-            ("data-use form", _as_bindings(DuaFormScreen.BINDINGS)),
-            ("batch command", _as_bindings(BatchCommandScreen.BINDINGS)),
-            ("HDF5 preview", _as_bindings(H5PreviewScreen.BINDINGS))]
+    """The dialogs' own keys, read from the registry the dialogs build their
+    ``BINDINGS`` from: no dialog is imported to list them."""
+    return [(title, commands.bindings(*ids)) for title, ids in commands.DIALOGS]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -105,7 +94,3 @@ def dialog_rows(keys: Iterable[Binding]) -> list[tuple[str, str]]:
         if binding.key not in listed:
             rows.setdefault(binding.key, []).append(binding.description)
     return [(key, " / ".join(dict.fromkeys(texts))) for key, texts in rows.items()]
-
-
-def _as_bindings(items: Iterable[object]) -> list[Binding]:
-    return [b for b in items if isinstance(b, Binding)]

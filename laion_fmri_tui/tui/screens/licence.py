@@ -13,12 +13,12 @@ from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerState
 
+from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.core import licence
 from laion_fmri_tui.tui.screens.data_dir import shown
 from laion_fmri_tui.tui.widgets.footer import Footer
@@ -45,10 +45,7 @@ def reflow(text: str) -> str:
 class LicenceScreen(Screen[bool]):
     """Show the licence; dismiss True once the marker is written, False on decline."""
 
-    BINDINGS = [
-        Binding("a,y", "accept", "Accept", id="accept-licence", tooltip="Accept the CC0 licence"),
-        Binding("n", "decline", "Decline", id="decline-licence", tooltip="Decline and quit"),
-    ]
+    BINDINGS = bindings("accept-licence", "decline-licence")
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__()

@@ -10,7 +10,6 @@ not fit (as ``--batch`` does).
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -18,6 +17,7 @@ from textual.widgets import Static
 from laion_fmri_tui.core.models import LocalState, Plan
 from laion_fmri_tui.core.units import count, size
 from laion_fmri_tui.tui.widgets.footer import Footer
+from laion_fmri_tui.tui.commands import bindings
 
 KEY_HINT = "y / enter  start the download      n / escape  back"
 
@@ -40,10 +40,7 @@ def review_lines(plan: Plan, free: int) -> list[str]:
 class ReviewScreen(ModalScreen[bool]):
     """Dismisses True to start the download, False to go back."""
 
-    BINDINGS = [
-        Binding("y,enter", "start", "Start", id="review-start", tooltip="Start the download"),
-        Binding("n,escape", "back", "Back", id="review-back", tooltip="Back without downloading"),
-    ]
+    BINDINGS = bindings("review-start", "review-back")
 
     def __init__(self, plan: Plan, free: int) -> None:
         super().__init__()

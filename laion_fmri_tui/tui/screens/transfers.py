@@ -12,7 +12,9 @@ built there from the run's :class:`~laion_fmri_tui.core.run.spec.RunSpec`:
 the browser makes the spec (checking access, once) before it opens this
 screen. Given only a plan, the worker makes the spec first (network I/O the
 UI thread must not wait on); its access errors (no request id, unknown id...)
-end the worker and are shown on the screen. The screen holds the run's
+end the worker and are shown on the screen. The worker runs on a daemon
+thread that quitting does not wait for (:mod:`laion_fmri_tui.tui.executor`):
+the app stops the child on its way out, killing it if it does not answer. The screen holds the run's
 :class:`~laion_fmri_tui.core.run.control.EngineControl` from the start: a key
 pressed before the child runs is kept by it and applied when it does.
 """
@@ -25,7 +27,6 @@ from collections.abc import Callable
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Static
@@ -40,7 +41,7 @@ from laion_fmri_tui.core.run.spec import RunSpec
 from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.core.units import count, rate, size
 from laion_fmri_tui.tui.bridge import EngineBridge
-from laion_fmri_tui.tui.commands import bindings, by_id
+from laion_fmri_tui.tui.commands import DIALOGS, bindings
 from laion_fmri_tui.tui.heap import release_heap, settle_heap
 from laion_fmri_tui.tui.messages import TransferFinished
 from laion_fmri_tui.tui.runs import retry_plan
@@ -64,15 +65,7 @@ CANCEL_QUESTION = ("Cancel the download? Finished files stay, and partial files 
 class TransfersScreen(Screen[None]):
     """Downloads one plan; ``escape`` goes back once nothing is running."""
 
-    BINDINGS = [
-        *bindings("pause"),
-        Binding(by_id("pause").key, "resume", "Resume", id="resume", tooltip="Resume the paused transfers"),
-        *bindings("retry"),
-        Binding("c", "cancel", "Cancel", id="cancel", tooltip="Stop the download (partial files are kept)"),
-        Binding("w", "bandwidth", "Bandwidth", id="bandwidth", tooltip="Change the shared bandwidth cap now"),
-        Binding("escape", "back", "Back", id="back", tooltip="Back to the browser (when nothing runs)"),
-        *bindings("help", "quit"),
-    ]
+    BINDINGS = bindings(*dict(DIALOGS)["transfer dashboard"])
 
     phase: var[str] = var("starting", bindings=True)
     """``starting``, ``running``, ``paused``, ``cancelling``, then ``finished``,
@@ -128,8 +121,12 @@ class TransfersScreen(Screen[None]):
         self.call_after_refresh(settle_heap)  # the dashboard and its plan stay for the run
 
     def on_unmount(self) -> None:
-        # Quitting mid-run: stop the engine so its threads end; .part files stay.
-        self.engine.cancel()
+        # Quitting mid-run: stop the engine; its process is killed if it does not
+        # end within a moment (STOP_GRACE); .part files stay.
+        if isinstance(self.engine, EngineProcess):
+            self.engine.stop()
+        else:
+            self.engine.cancel()
         release_heap()
 
     # runs --------------------------------------------------------------------

@@ -12,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
+from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from laion_fmri_tui.core.plan.browse import BrowseNode, Fragment, covers, tick_state
 from laion_fmri_tui.core.units import size
+from laion_fmri_tui.tui.commands import bindings
 
 LOADING = "loading…"
 SIZE_WIDTH = 10
@@ -44,19 +45,21 @@ class NodeStats:
 
 
 NO_MATCH = "no match"
-STATE_STYLE = {"complete": "green", "partial": "yellow", "held out": "dim", "error": "red"}
+STATE_CLASS = {"complete": "bucket-tree--complete", "partial": "bucket-tree--partial"}
+"""The component class (coloured in styles/browser.tcss from the theme) of a local state."""
 
 
 class BucketTree(Tree[BrowseNode]):
     """A Tree of :class:`BrowseNode` with selection by fragments."""
 
-    BINDINGS = [
-        Binding("space", "toggle_select", "Select", show=True, id="toggle-select"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("right", "expand", "Expand", show=False),
-        Binding("left", "collapse", "Collapse", show=False),
-    ]
+    BINDINGS = bindings("toggle-select", "cursor-down", "cursor-up", "expand", "collapse")
+    COMPONENT_CLASSES = Tree.COMPONENT_CLASSES | {
+        "bucket-tree--complete", "bucket-tree--partial", "bucket-tree--muted", "bucket-tree--error",
+        "bucket-tree--loading",
+    }
+    """Colours of the rows' words, from the theme's variables (styles/browser.tcss):
+    a state (complete, partial), what cannot be fetched (held out, no match), a
+    failed listing, a level being listed."""
 
     class LoadRequested(Message):
         """A node was expanded for the first time (or retried)."""
@@ -95,7 +98,7 @@ class BucketTree(Tree[BrowseNode]):
         self._loaded.add(node.data.id)
         self.errors.pop(node.data.id, None)
         node.remove_children()
-        node.add_leaf(Text(LOADING, style="italic dim"))
+        node.add_leaf(Text(LOADING, style=self._style("bucket-tree--loading")))
         self.refresh_label(node)
         self.post_message(self.LoadRequested(node))
 
@@ -122,7 +125,7 @@ class BucketTree(Tree[BrowseNode]):
         assert node.data is not None
         self.errors[node.data.id] = message
         node.remove_children()
-        node.add_leaf(Text(f"listing failed: {message} (press r to retry)", style="red"))
+        node.add_leaf(Text(f"listing failed: {message} (press r to retry)", style=self._style("bucket-tree--error")))
         self.refresh_label(node)
         self._cursor_on_first_row()
 
@@ -243,18 +246,23 @@ class BucketTree(Tree[BrowseNode]):
     def _with_size(self, data: BrowseNode, text: Text) -> Text:
         stats = self.stats.get(data.id)
         if data.held_out:
-            text.append(f"{'held out':>{SIZE_WIDTH}}", style="dim")
+            text.append(f"{'held out':>{SIZE_WIDTH}}", style=self._style("bucket-tree--muted"))
         elif data.id in self.errors:
-            text.append(f"{'failed':>{SIZE_WIDTH}}", style="red")
+            text.append(f"{'failed':>{SIZE_WIDTH}}", style=self._style("bucket-tree--error"))
         elif data.size is not None:
             text.append(f"{size(data.size):>{SIZE_WIDTH}}")
         elif stats is not None and stats.state == NO_MATCH:
-            text.append(f"{NO_MATCH:>{SIZE_WIDTH}}", style="dim")
+            text.append(f"{NO_MATCH:>{SIZE_WIDTH}}", style=self._style("bucket-tree--muted"))
         elif stats is not None:
             text.append(f"{size(stats.size):>{SIZE_WIDTH}}")
             if stats.state != "absent":
-                text.append(f" {stats.state}", style=STATE_STYLE.get(stats.state, ""))
+                state_class = STATE_CLASS.get(stats.state)
+                text.append(f" {stats.state}", style=self._style(state_class) if state_class else "")
         return text
+
+    def _style(self, component: str) -> Style:
+        """The Rich style of one of :data:`COMPONENT_CLASSES`, as the theme colours it."""
+        return self.get_component_rich_style(component, partial=True)
 
 
 def elide(name: str, width: int, *, keep_end: bool = False) -> str:

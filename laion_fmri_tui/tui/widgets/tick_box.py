@@ -9,9 +9,10 @@ screen (submit, or move on).
 
 from __future__ import annotations
 
-from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Checkbox
+
+from laion_fmri_tui.tui.commands import bindings
 
 TICKED, UNTICKED = "X", " "
 
@@ -19,7 +20,7 @@ TICKED, UNTICKED = "X", " "
 class TickBox(Checkbox, inherit_bindings=False):
     """A Checkbox drawn ``▐X▌`` / ``▐ ▌`` and toggled by space (or a click) only."""
 
-    BINDINGS = [Binding("space", "toggle_button", "Toggle", show=False)]
+    BINDINGS = bindings("toggle-button")
 
     @property
     def _button(self) -> Content:

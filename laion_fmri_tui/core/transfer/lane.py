@@ -22,8 +22,9 @@ At the run's end a lane that ran dry takes over half of a busy lane's
 transfers in flight (see :mod:`.lane_relay`), so the last bytes are not one
 thread's alone.
 
-The lane drives the same :class:`~laion_fmri_tui.core.transfer.filejob.FileJob`
-as a worker would: bytes go to the ``.part`` at the cursor; a failure goes
+Every GET of a run goes through the lanes: the bucket's objects and the
+access service's signed stimulus URLs alike. The lane drives each file's
+:class:`~laion_fmri_tui.core.transfer.filejob.FileJob`: bytes go to the ``.part`` at the cursor; a failure goes
 back to the engine's retry rules and resumes from the byte reached; pausing
 stops reading (TCP holds the server), cancelling closes every connection.
 """
@@ -40,16 +41,20 @@ import time
 from socket import gaierror as socket_gaierror
 from typing import Protocol
 
+from laion_fmri_tui.core.events import CANCELLED, FailKind, Failure
 from laion_fmri_tui.core.http.connect import READ, UNTRUSTED, Connection, ProxyRefused, WouldBlock, dial
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.http.retry import FailureKind, RetryPolicy, RetryState
-from laion_fmri_tui.core.transfer.http_wire import Head, Origin, request, target
+from laion_fmri_tui.core.http.wire import Head, Origin, request, target
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
-from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer, Request
-from laion_fmri_tui.core.transfer.sources import SourceError, unexpected_failure
-from laion_fmri_tui.core.transfer.streaming import Cancelled, Paused
+from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, Supply
+from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer
+from laion_fmri_tui.core.transfer.outcomes import Outcomes
+from laion_fmri_tui.core.transfer.parts_in_flight import PartsInFlight
+from laion_fmri_tui.core.transfer.sources import Request, unexpected_failure
+from laion_fmri_tui.core.http.answers import SourceError
 
-__all__ = ["LATER", "LaneHost", "MultiLane", "Request", "room_for"]
+__all__ = ["LaneHost", "Lane", "Request", "room_for"]
 
 BUFFER = 256 * 1024
 """The one receive buffer: a socket's bytes are written from it before the next is read."""
@@ -58,10 +63,8 @@ READS = 4
 _TICK = 0.1
 LAUNCHES = 32
 """GETs one admission starts at most before the lane reads its sockets again."""
-LATER = "later"
-"""What :meth:`LaneHost.take_part` says while another lane is opening a file
-whose parts may be shared: ask again in :data:`LATER_WAIT`, not done yet."""
 LATER_WAIT = 0.005
+"""Seconds before asking for a part again while another lane opens a file (:attr:`Supply.OPENING`)."""
 RELAY_WAIT = 0.05
 """Seconds a dry lane sleeps between looks at the run, unless the relay wakes it
 (a delivery, or another lane asking or leaving): parts a failed lane left come
@@ -75,7 +78,7 @@ def room_for(transfers: int) -> int:
 
     Raises the soft limit towards the hard one first, as s5cmd does; a login
     node's default of 1,024 would otherwise be most of the way there."""
-    want = 4 * transfers + 256  # the workers' sockets and files, the lists, the app
+    want = 4 * transfers + 256  # the transfers' sockets and files, the lists, the app
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < want:
         target_ = want if hard == resource.RLIM_INFINITY else min(want, hard)
@@ -90,36 +93,35 @@ def room_for(transfers: int) -> int:
 
 
 class LaneHost(Protocol):
-    """The engine's side: jobs, gates, retry rules and outcomes."""
+    """The engine's scheduling side: jobs to take, the gate, the bandwidth cap, retry rules.
+    (How units end goes to :class:`~laion_fmri_tui.core.transfer.outcomes.Outcomes`.)"""
 
     def take_small(self) -> tuple[FileJob, Request] | None: ...
     def hash_landed(self) -> None: ...
-    def take_part(self, lane: int) -> tuple[FileJob, int, Request] | str | None: ...
+    def take_part(self, lane: int) -> tuple[FileJob, int, Request] | Supply: ...
     def lane_stopped(self) -> int: ...
-    def gate_state(self) -> str: ...
+    def gate_state(self) -> GateState: ...
     def bytes_arrived(self, nbytes: int) -> None: ...
     def hold_back(self, nbytes: int) -> None: ...
     def read_limit(self) -> int | None: ...
     retry_policy: RetryPolicy
     def retry_delay(self, job: FileJob, error: SourceError, retries: RetryState, pos: int,
                     counted: bool = True) -> float: ...
-    def failure_of(self, error: BaseException, job: FileJob) -> tuple[str, str]: ...
     def status_failure(self, job: FileJob, answer: Head, url: str) -> SourceError: ...
     def lane_request(self, job: FileJob) -> Request: ...
-    def unit_ended(self, job: FileJob, failure: tuple[str, str] | None, part: int | None = None) -> None: ...
-    def unexpected(self, job: FileJob, error: BaseException) -> None: ...
 
 
-class MultiLane:
+class Lane:
     """Runs its share of the host's GETs until none is left; one thread.
 
     At most ``max_parts`` ranged parts are in flight (they are the bytes), and
     ``max_transfers`` GETs in all (small files are round trips), on its own
     thread: the host's lanes share these out."""
 
-    def __init__(self, host: LaneHost, max_transfers: int, max_parts: int, lane: int = 0,
+    def __init__(self, host: LaneHost, outcomes: Outcomes, max_transfers: int, max_parts: int, lane: int = 0,
                  relay: LaneRelay | None = None) -> None:
         self._host = host
+        self._outcomes = outcomes
         self._relay = relay
         """Shared with the run's other lanes: the run's end is shared (see :mod:`.lane_relay`)."""
         self._lane = lane
@@ -127,6 +129,8 @@ class MultiLane:
         lane 0 also takes every small file)."""
         self._max = room_for(max_transfers)
         self._max_parts = max(1, min(max_parts, self._max))
+        self._pace = PartsInFlight(self._max_parts)
+        """How many of ``_max_parts`` the path rewards (see :mod:`.parts_in_flight`)."""
         self._limit = host.retry_policy.limit
         """Cut while the server throttles: this lane keeps :meth:`AdaptiveLimit.cap` of ``_max`` in flight."""
         self._limit.raise_ceiling(self._max)
@@ -171,10 +175,10 @@ class MultiLane:
     def _loop(self) -> None:
         while True:
             state = self._host.gate_state()
-            if state == "cancel":
+            if state is GateState.CANCEL:
                 self._drop_all()
                 return
-            if state == "run":
+            if state is GateState.RUN:
                 self._unpause()
                 self._admit()
             else:
@@ -183,26 +187,26 @@ class MultiLane:
                 if not self._dry(state):
                     return
                 continue
-            self._pump(running=state == "run")
+            self._pump(running=state is GateState.RUN)
             if self._lane == 0:
                 self._host.hash_landed()  # the small files this turn finished
-            if state == "run" and self._relay is not None:
+            if state is GateState.RUN and self._relay is not None:
                 self._offer()
 
     # the run's end, shared (see lane_relay) ----------------------------------
-    def _dry(self, state: str) -> bool:
+    def _dry(self, state: GateState) -> bool:
         """Nothing left here: take what another lane hands over; False once
         no lane can (then this one leaves the run)."""
         relay = self._relay
         if relay is None:
             return False
-        if state == "run" and (given := relay.take(self._lane)):
+        if state is GateState.RUN and (given := relay.take(self._lane)):
             self._adopt(given)
             return True
         if relay.others_busy(self._lane):
             relay.ask(self._lane)
             self._parts_drained = False  # a lane that failed leaves its parts to the others
-            relay.wait(self._lane, RELAY_WAIT if state == "run" else _TICK)
+            relay.wait(self._lane, RELAY_WAIT if state is GateState.RUN else _TICK)
             return True
         return not relay.withdraw(self._lane)
 
@@ -263,26 +267,27 @@ class MultiLane:
                 self._launch(transfer)
             else:
                 self._give_up(transfer)
-        while not self._parts_drained and self._parts < self._max_parts and len(self._active) < room:
+        max_parts = self._pace.allowed(self._parts)
+        while not self._parts_drained and self._parts < max_parts and len(self._active) < room:
             if not budget:
                 self._more = True
                 return
             part = self._host.take_part(self._lane)
-            if part is None:
+            if part is Supply.EXHAUSTED:
                 self._parts_drained = True
                 break
-            if part is LATER:
+            if part is Supply.OPENING:
                 self._later = True
                 break
             job, index, request_ = part
             if job.failure is not None:  # another part failed the file: this one is not wanted
-                self._host.unit_ended(job, None, index)  # nothing of it was written
+                self._outcomes.unit_ended(job, None, index)  # nothing of it was written
                 continue
             budget -= 1
             self._parts += 1
             start, end = job.todo_range(index)
             self._launch(LaneTransfer(job, request_, start, end, index))
-        for_parts = 0 if self._parts_drained else self._max_parts - self._parts  # room kept for parts to come
+        for_parts = 0 if self._parts_drained else max(0, max_parts - self._parts)  # room kept for parts to come
         while not self._drained and len(self._active) < room - for_parts:
             if not budget:
                 self._more = True
@@ -309,7 +314,7 @@ class MultiLane:
             origin, host, path = target(transfer.request.url)
             conn = self._connection(origin, transfer.request)
         except ValueError:  # a port out of range, a malformed address
-            self._failed(transfer, SourceError("denied", "cannot fetch: the endpoint's URL is malformed"))
+            self._failed(transfer, SourceError(FailKind.DENIED, "cannot fetch: the endpoint's URL is malformed"))
             return
         except (SourceError, OSError) as error:
             self._failed(transfer, error if isinstance(error, SourceError) else _network("connection failed"))
@@ -382,9 +387,9 @@ class MultiLane:
         except (Cancelled, Paused):
             pass  # the run is stopping or pausing: the gate says so on the next turn
         except ProxyRefused as error:
-            self._broken(transfer, SourceError("error", str(error)))
+            self._broken(transfer, SourceError(FailKind.ERROR, str(error)))
         except ssl.SSLCertVerificationError:
-            self._broken(transfer, SourceError("error", UNTRUSTED))
+            self._broken(transfer, SourceError(FailKind.ERROR, UNTRUSTED))
         except ssl.SSLError:  # before OSError, its base
             opened = transfer.conn is None or transfer.conn.stage == "ready"
             self._broken(transfer, _network("connection dropped" if opened else "TLS handshake failed"))
@@ -443,7 +448,7 @@ class MultiLane:
         """Room in the span hasher's buffer for the body's next bytes, when they
         are all wanted and belong to a streamed span (see :mod:`.span_gather`)."""
         if (transfer.head is not None or transfer.skip or not transfer.answered or transfer.job.failure
-                or transfer.chunks is not None):
+                or transfer.dechunker is not None):
             return None
         return transfer.job.landing(transfer.pos)
 
@@ -461,9 +466,9 @@ class MultiLane:
 
     def _body(self, transfer: LaneTransfer, data: memoryview) -> bool:
         """Store body bytes; True once the transfer has ended."""
-        if transfer.chunks is not None:  # a proxy's (or a server's) chunked answer: its payload
-            data = memoryview(transfer.chunks.feed(data))
-            if transfer.chunks.done:
+        if transfer.dechunker is not None:  # a proxy's (or a server's) chunked answer: its payload
+            data = memoryview(transfer.dechunker.feed(data))
+            if transfer.dechunker.done:
                 transfer.left = len(data)  # the body ends with these bytes
         if transfer.left is not None and len(data) > transfer.left:  # more than the length said: a broken server
             data = data[:transfer.left]
@@ -500,6 +505,8 @@ class MultiLane:
         self._count(transfer, len(data))
 
     def _count(self, transfer: LaneTransfer, nbytes: int) -> None:
+        if transfer.part is not None:
+            self._pace.arrived(nbytes)
         transfer.pos += nbytes
         transfer.resumed = False
         self._host.bytes_arrived(nbytes)
@@ -587,7 +594,7 @@ class MultiLane:
             self._failed(transfer, self._host.status_failure(transfer.job, answer, transfer.request.url))
         else:
             self._failed(transfer, SourceError(
-                "transient", f"connection closed at byte {transfer.pos} of {transfer.end + 1}"))
+                FailKind.TRANSIENT, f"connection closed at byte {transfer.pos} of {transfer.end + 1}"))
 
     def _broken(self, transfer: LaneTransfer, error: SourceError | None) -> None:
         """The connection failed (``error`` None: a socket error)."""
@@ -629,39 +636,39 @@ class MultiLane:
             self._parts -= 1
             if job.failure is None:
                 try:
-                    job.chunk_finished(part)
+                    job.part_written(part)
                 except OSError as failed:
                     error = failed
         self._report(job, error, part)
 
-    def _report(self, job: FileJob, error: BaseException | tuple[str, str] | None, part: int | None) -> None:
-        """Hand a unit's outcome to the engine; an error in doing so fails its file, not the lane."""
+    def _report(self, job: FileJob, error: BaseException | Failure | None, part: int | None) -> None:
+        """Hand a unit's outcome over; an error in doing so fails its file, not the lane."""
         try:
             failure = error
             if isinstance(error, BaseException):
                 try:
-                    failure = self._host.failure_of(error, job)
+                    failure = self._outcomes.failure_of(error, job)
                 except Exception:  # noqa: BLE001 - not a failure the engine knows: a bug, reported as one
                     failure = unexpected_failure(error)
-            self._host.unit_ended(job, failure, part)  # type: ignore[arg-type]
+            self._outcomes.unit_ended(job, failure, part)  # type: ignore[arg-type]
         except Exception as unexpected:  # noqa: BLE001 - that file fails, the lane goes on
-            self._host.unexpected(job, unexpected)
+            self._outcomes.unexpected(job, unexpected)
 
     def _give_up(self, transfer: LaneTransfer) -> None:
         """A transfer whose file has failed meanwhile: it ends without an outcome of its own."""
         if transfer.part is not None:
             self._parts -= 1
-        self._report(transfer.job, transfer.job.failure or ("error", "the file failed"), transfer.part)
+        self._report(transfer.job, transfer.job.failure or Failure(FailKind.ERROR, "the file failed"), transfer.part)
 
     def _failed(self, transfer: LaneTransfer, error: BaseException) -> None:
-        if isinstance(error, SourceError) and error.kind in ("transient", "expired"):
+        if isinstance(error, SourceError) and error.retried:
             counted = not transfer.paused and not transfer.resumed  # a pause's broken connection is no attempt
             transfer.paused = transfer.resumed = False
             if error.retry is FailureKind.THROTTLED:  # fewer in flight: half of what was out when it came
                 self._limit.throttled(transfer.retries.ticket, len(self._active) + 1, self._max)
             try:
                 delay = self._host.retry_delay(transfer.job, error, transfer.retries, transfer.pos, counted)
-                if error.kind == "expired":  # a signed link renewed: the retry asks for the new one
+                if error.kind is FailKind.EXPIRED:  # a signed link renewed: the retry asks for the new one
                     transfer.request = self._host.lane_request(transfer.job)
             except SourceError as final:
                 error = final
@@ -681,8 +688,8 @@ class MultiLane:
         failure = unexpected_failure(error)
         self._end_all(failure)
         last = not self._host.lane_stopped()
-        while last and (part := self._host.take_part(self._lane)) is not None:
-            if part is LATER:  # cannot last: no other lane runs to open a file
+        while last and (part := self._host.take_part(self._lane)) is not Supply.EXHAUSTED:
+            if part is Supply.OPENING:  # cannot last: no other lane runs to open a file
                 time.sleep(LATER_WAIT)
                 continue
             self._report(part[0], failure, part[1])
@@ -690,9 +697,9 @@ class MultiLane:
             self._report(taken[0], failure, None)
 
     def _drop_all(self) -> None:
-        self._end_all(("cancelled", "cancelled"))
+        self._end_all(CANCELLED)
 
-    def _end_all(self, failure: tuple[str, str]) -> None:
+    def _end_all(self, failure: Failure) -> None:
         """Every transfer in flight, handed over or waiting for a retry ends with ``failure``."""
         if self._relay is not None:
             for transfer in self._relay.leave(self._lane):
@@ -712,4 +719,4 @@ def _network(reason: str) -> SourceError:
     """A transfer's network failure; one with no connection at all gets only a
     few quick attempts (see :class:`FailureKind`)."""
     kind = FailureKind.UNREACHABLE if reason in _UNREACHABLE else FailureKind.DROPPED
-    return SourceError("transient", f"network error: {reason}", retry=kind)
+    return SourceError(FailKind.TRANSIENT, f"network error: {reason}", retry=kind)

@@ -1,4 +1,4 @@
-"""HTTP/1.1 on the wire for the lane: one GET's bytes, one answer's head.
+"""HTTP/1.1 on the wire, for the lane and the listings: one GET's bytes, one answer's head.
 
 S3 answers a GET with a ``Content-Length`` body; a proxy or another
 S3-compatible server may send it chunked instead, which :class:`ChunkReader`
@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from laion_fmri_tui import __version__
+from laion_fmri_tui.core.events import FailKind
 from laion_fmri_tui.core.http.connect import MAX_HEAD, Origin
-from laion_fmri_tui.core.transfer.sources import SourceError, content_range_start
+from laion_fmri_tui.core.http.answers import SourceError, content_range_start
 
 __all__ = ["AGENT", "MAX_HEAD", "Head", "Origin", "parse_head", "request", "target"]
 
@@ -28,7 +29,7 @@ def target(url: str) -> tuple[Origin, str, str]:
     """(origin, the ``Host`` header's value, path with query) of an http(s) URL."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SourceError("denied", f"cannot fetch {parts.scheme or 'a'} URL (http or https only)")
+        raise SourceError(FailKind.DENIED, f"cannot fetch {parts.scheme or 'a'} URL (http or https only)")
     tls = parts.scheme == "https"
     port = parts.port or (443 if tls else 80)
     host = parts.hostname
@@ -73,7 +74,7 @@ def parse_head(head: bytes) -> Head:
     version, _, rest = lines[0].partition(" ")
     code = rest[:3]
     if not version.startswith("HTTP/1.") or not _DIGITS.fullmatch(code):
-        raise SourceError("transient", "the server's answer is not HTTP/1.1")
+        raise SourceError(FailKind.TRANSIENT, "the server's answer is not HTTP/1.1")
     fields: dict[str, str] = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
@@ -89,7 +90,7 @@ def parse_head(head: bytes) -> Head:
         return Head(status, None, None, False, **extra)  # an error's body: the connection is closed instead
     length = fields.get("content-length")
     if length is not None and not _DIGITS.fullmatch(length):
-        raise SourceError("transient", "the server's answer has a malformed Content-Length")
+        raise SourceError(FailKind.TRANSIENT, "the server's answer has a malformed Content-Length")
     return Head(status, int(length) if length is not None else None,
                 content_range_start(fields.get("content-range")), keep_alive and length is not None, **extra)
 
@@ -129,14 +130,14 @@ class ChunkReader:
                 if len(buffer) < 2:
                     break
                 if buffer[:2] != b"\r\n":
-                    raise SourceError("transient", "the server's chunked answer is malformed")
+                    raise SourceError(FailKind.TRANSIENT, "the server's chunked answer is malformed")
                 del buffer[:2]
                 self._crlf = False
                 continue
             end = buffer.find(b"\r\n")
             if end < 0:
                 if len(buffer) > MAX_HEAD:
-                    raise SourceError("transient", "the server's chunked answer is malformed")
+                    raise SourceError(FailKind.TRANSIENT, "the server's chunked answer is malformed")
                 break
             line = bytes(buffer[:end])
             del buffer[:end + 2]
@@ -145,7 +146,7 @@ class ChunkReader:
                 continue
             size = line.split(b";", 1)[0].strip()
             if not size or any(c not in b"0123456789abcdefABCDEF" for c in size):
-                raise SourceError("transient", "the server's chunked answer is malformed")
+                raise SourceError(FailKind.TRANSIENT, "the server's chunked answer is malformed")
             self._left = int(size, 16)
             self._trailers = not self._left
         return bytes(out)

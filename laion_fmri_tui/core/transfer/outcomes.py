@@ -1,0 +1,248 @@
+"""How each file of a run ends: the one owner of "verify, flush, rename, report".
+
+Scheduling (which file opens next, which part goes to which lane) is the
+engine's; everything after a unit has stopped is here: a unit ended (with
+its failure, if any), a span hashed, a read-back that failed, and the end of
+a file: verify its size and digests, flush it, rename the ``.part`` to its
+final path, release its lock, and report :class:`~laion_fmri_tui.core.events.FileDone`,
+:class:`~laion_fmri_tui.core.events.FileFailed` or a refusal's
+:class:`~laion_fmri_tui.core.events.FileSkipped`, with the run's counts.
+
+Threads. Units end on the lanes' threads (``transfer-lane-N``); spans are
+hashed on the span hasher's thread (or inline on lane 0 in a run of small
+files), parts read back on the hash pool's thread; after the lanes stop the
+engine's own thread closes both hashers. Any of them may be the one to see
+a file's last piece of work end, so any of them may finish it: handing the
+last step to one more thread would cost a wake-up per file (the small-file
+scenario counts them by the thousand).
+
+The locking rule. A job's own ``lock`` guards its ``outstanding`` units,
+``failure``, ``spans_left`` and ``wrapped``; a job is finished exactly once:
+
+- with no failure, by the caller of :meth:`FileJob.claim_wrap_up` that gets
+  True (it flips ``wrapped`` under the job's lock once no unit is
+  outstanding and no span is left): :meth:`Outcomes._finish`;
+- with a failure, by the thread that ends its last unit
+  (:meth:`Outcomes.unit_ended`) or, when every unit had already ended, the
+  one that records the failure (:meth:`FileJob.fail_if_first`):
+  :meth:`Outcomes.units_over`.
+
+:attr:`FileJob.retired` (under :attr:`Outcomes.lock`) makes releasing a job
+idempotent; the counts, the failures and the active jobs are guarded by
+:attr:`Outcomes.lock`. No method here holds a job's lock while it takes
+:attr:`Outcomes.lock` or calls the sink.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from laion_fmri_tui.core import events as ev
+from laion_fmri_tui.core.disk import filelock, partfile, tempnames, verified
+from laion_fmri_tui.core.events import FailKind, Failure
+from laion_fmri_tui.core.models import PlanItem
+from laion_fmri_tui.core.transfer.content_checks import Span, VerificationError
+from laion_fmri_tui.core.transfer.filejob import RESTART_BELOW, FileJob
+from laion_fmri_tui.core.transfer.gate import Cancelled
+from laion_fmri_tui.core.transfer.progress import ProgressTracker
+from laion_fmri_tui.core.transfer.sources import unexpected_failure
+from laion_fmri_tui.core.http.answers import SourceError
+
+DISCARDED = (FailKind.DENIED, FailKind.CHANGED, FailKind.MISSING)
+"""Failures after which a file's temp files are useless: removed."""
+
+
+class Outcomes:
+    """The ends of a run's files, and its counts."""
+
+    def __init__(self, sink: ev.EventSink, *, fsync: bool, cancel: Callable[[str], None]) -> None:
+        self._sink = sink
+        self._fsync = fsync
+        self._cancel = cancel
+        """Stops the run with a reason (a full disk)."""
+        self.lock = threading.Lock()
+        self.active: dict[str, FileJob] = {}
+        """Files opened and not ended yet, by key (the progress ticker reads them)."""
+        self.counts = {"done": 0, "skipped": 0, "failed": 0}
+        self.failures: list[tuple[str, str]] = []
+        """(key, message) of every failed file, for the run's summary."""
+        self.progress: ProgressTracker | None = None
+        self.data_dir: Path | None = None
+        """Where sha256-checked files are remembered (see :mod:`laion_fmri_tui.core.disk.verified`)."""
+        self.poke: Callable[[], None] = lambda: None
+        """Wakes the pass's hash pool: a part of a file it checks has ended."""
+
+    # files opened, and files that never open -------------------------------
+    def opened(self, job: FileJob) -> None:
+        with self.lock:
+            self.active[job.item.key] = job
+        assert self.progress is not None
+        self.progress.started(job.item.key)
+        self._sink(ev.FileStarted(job.item.key, job.item.size, job.resume_from))
+
+    def skipped(self, key: str, kind: ev.SkipKind, reason: str, size: int = 0) -> None:
+        with self.lock:
+            self.counts["skipped"] += 1
+        self._sink(ev.FileSkipped(key, kind, reason, size))
+
+    def blocked(self, key: str, failure: Failure) -> None:
+        """A planned file that is not fetched at all (its path is unsafe)."""
+        with self.lock:
+            self.counts["failed"] += 1
+            self.failures.append((key, failure.message))
+        self._sink(ev.FileFailed(key, failure.message, failure.kind))
+
+    def settled_elsewhere(self, item: PlanItem, who: str) -> None:
+        assert self.progress is not None
+        self.progress.settled_elsewhere(item)
+        self.skipped(item.key, ev.SkipKind.ELSEWHERE, f"fetched by {who}", item.size)
+
+    # units and spans ---------------------------------------------------------
+    def failure_of(self, error: BaseException, job: FileJob) -> Failure:
+        """What a unit's error means for its file; a full disk cancels the run."""
+        if isinstance(error, Cancelled):
+            return ev.CANCELLED
+        if isinstance(error, SourceError):
+            return error.failure
+        if isinstance(error, OSError):
+            if error.errno == errno.ENOSPC:
+                self._cancel(f"disk full in {job.item.dest.parent}: free space and rerun to resume")
+            return Failure(FailKind.DISK, disk_message(error, job.item))
+        raise error
+
+    def unit_ended(self, job: FileJob, failure: Failure | None, part: int | None = None) -> None:
+        """A unit has stopped (``failure`` None: all its bytes are in the ``.part``);
+        ``part``: its part's index, for a file fetched as ranged parts."""
+        with job.lock:  # read together: the hash pool may fail the job in between (fail_if_first)
+            job.outstanding -= 1
+            if failure and job.failure is None:
+                job.failure = failure
+            last = job.outstanding == 0
+            failed = job.failure is not None
+        if not failed:
+            if job.has_spans and part is not None:
+                job.part_ready(part)
+                self.poke()
+            if job.claim_wrap_up():
+                self._finish(job)
+        elif last:
+            self.units_over(job)
+            if job.has_spans:
+                self.poke()  # spans that waited for this job's may go on without them
+
+    def span_hashed(self, job: FileJob, span: Span) -> None:
+        """The span hasher's word that ``span`` of ``job`` is hashed (on its thread)."""
+        try:
+            job.span_hashed(span)
+            if job.claim_wrap_up():
+                self._finish(job)
+        except Exception as error:  # noqa: BLE001 - this file fails, the hasher goes on
+            self.unexpected(job, error)
+
+    def pool_hashed(self, job: FileJob) -> None:
+        """The hash pool hashed ``job``'s last span and claimed its wrap-up."""
+        self._finish(job)
+
+    def unexpected(self, job: FileJob, error: BaseException) -> None:
+        """An error nothing expected, off the units' path: the file fails, the run goes on."""
+        failure = unexpected_failure(error)
+        if (job.fail_if_first(failure) or job.wrapped) and not job.retired:
+            job.failure = job.failure or failure
+            self.units_over(job)
+
+    def units_over(self, job: FileJob) -> None:
+        """Every unit of ``job`` has ended and one failed (or there was nothing to fetch)."""
+        if job.failure is None:
+            self._finish(job)  # it checks the open file, then closes it
+            return
+        job.close()
+        failure = job.failure
+        self._retire(job)
+        if failure.kind is FailKind.CANCELLED:
+            return
+        if failure.kind in DISCARDED:
+            try:
+                partfile.discard(job.base)
+                partfile.discard(job.dest)  # the shared names it was parked under when it retired
+            except OSError:
+                pass  # the next plan finds the stale .part and asks the bucket again
+        if failure.kind is FailKind.DENIED:
+            self.skipped(job.item.key, ev.SkipKind.REFUSED, failure.message, job.item.size)
+            return
+        self.failed(job, failure)
+
+    # the end of a file -------------------------------------------------------
+    def _finish(self, job: FileJob) -> None:
+        """Verify, flush, rename, report: the bytes are all in the ``.part``."""
+        try:
+            kind = job.verifier.finish()
+            if os.fstat(job.fd).st_size != job.item.size:
+                raise VerificationError("size on disk differs from the listing")
+            if self._fsync and (job.part_size or job.item.size > RESTART_BELOW):
+                os.fdatasync(job.fd)  # a node crash must not leave a right-sized file with holes
+            tempnames.mark_fetched(job.fd, job.item.etag)
+        except OSError as error:
+            job.close()
+            self.failed(job, Failure(FailKind.DISK, disk_message(error, job.item)))
+            return
+        except VerificationError as error:
+            job.close()
+            partfile.discard(job.base)
+            self.failed(job, Failure(FailKind.VERIFY,
+                                     f"{error}; the partial file was removed, rerun to fetch it again"))
+            return
+        job.close()
+        try:
+            os.replace(job.part_file, job.dest)
+        except OSError as error:  # the checked bytes stay in the .part
+            self.failed(job, Failure(FailKind.DISK, disk_message(error, job.item)))
+            return
+        try:
+            if job.recorded:
+                partfile.discard(job.base, part=False, updated=job.record_updated)
+            # Always: a run stopped before a small file's first record write
+            # parks a bare X.part that no plan adopts (3 unlinks, ~5 us a file).
+            tempnames.clear_parked(job.dest)
+        except OSError:
+            pass  # a stale record beside a complete file is ignored by the next plan
+        if kind == "sha256" and job.item.sha256 and self.data_dir is not None:
+            verified.remember(self.data_dir, job.dest, job.item.sha256)
+        self._retire(job, ok=True)
+        with self.lock:
+            self.counts["done"] += 1
+        self._sink(ev.FileDone(job.item.key, job.item.size, job.fetched, kind))
+
+    def _retire(self, job: FileJob, ok: bool = False) -> None:
+        with self.lock:
+            if job.retired:
+                return
+            job.retired = True
+            self.active.pop(job.item.key, None)
+        if job.locked:
+            job.locked = False
+            try:
+                if not ok:
+                    tempnames.park(job.dest, job.base)  # for the next holder of the lock
+                filelock.release(job.dest)
+            except OSError:
+                pass  # a lock left behind is stale once this process ends
+        if self.progress is not None:
+            self.progress.retire(job, ok)
+
+    def failed(self, job: FileJob, failure: Failure) -> None:
+        """``job`` has failed for good: released, counted, reported."""
+        self._retire(job)
+        with self.lock:
+            self.counts["failed"] += 1
+            self.failures.append((job.item.key, failure.message))
+        self._sink(ev.FileFailed(job.item.key, failure.message, failure.kind))
+
+
+def disk_message(error: OSError, item: PlanItem) -> str:
+    if error.errno == errno.ENOSPC:
+        return f"disk full while writing {item.dest.name}"
+    return f"cannot write {item.dest}: {error.strerror or error}"
