@@ -5,7 +5,8 @@ What can be checked depends on what the bucket tells us:
 * a plain ETag is the object's MD5 (single-part upload): check it;
 * a multipart ETag ``<md5 of part md5s>-N`` can be recomputed when the upload
   part size is known. S3 parts are all equal except the last and at least
-  5 MiB; uploaders use whole MiB. When exactly one whole-MiB part size fits
+  5 MiB; uploaders use whole MiB (aws-cli, s5cmd) or whole MB (a boto3
+  ``multipart_chunksize`` of ``8 * 10**6``). When exactly one such part size fits
   the object's size and part count, we recompute the ETag with it. When
   several fit (64 MiB in 8 parts: 8 or 9 MiB), the ETag of every candidate
   is computed in the same pass over the bytes and the file passes when one
@@ -26,6 +27,7 @@ from laion_fmri_tui.core.models import RemoteObject
 from laion_fmri_tui.core.transfer.md5_lanes import Md5Stream
 
 MIB = 1024 * 1024
+MB = 1000 * 1000
 MIN_PART = 5 * MIB
 
 
@@ -39,20 +41,29 @@ fit is checked by size only."""
 
 
 def candidate_part_sizes(size: int, parts: int) -> list[int]:
-    """Every whole-MiB part size that splits ``size`` into ``parts`` parts
-    (empty when none does, or when more than :data:`MAX_CANDIDATES` do)."""
+    """Every whole-MiB or whole-MB part size that splits ``size`` into ``parts``
+    parts, smallest first (empty when none does, or when more than
+    :data:`MAX_CANDIDATES` whole-MiB ones do).
+
+    Whole MiB is what aws-cli and s5cmd use (8 MiB by default); whole MB
+    (10**6 bytes) is what a boto3 ``TransferConfig(multipart_chunksize=8 * 10**6)``
+    gives. A tester uploaded 20,000,000 bytes in 8,000,000-byte parts: with
+    whole MiB only, the correct file failed its check on every run."""
     if parts < 1 or size <= 0:
         return []
     if parts == 1:
         return [size]
     low = max(MIN_PART, -(-size // parts))  # ceil(size / parts)
     high = -(-size // (parts - 1)) - 1      # largest P with (parts-1)*P < size
-    candidates = range(-(-low // MIB), high // MIB + 1)
-    return [c * MIB for c in candidates] if len(candidates) <= MAX_CANDIDATES else []
+    mib = [c * MIB for c in range(-(-low // MIB), high // MIB + 1)]
+    if len(mib) > MAX_CANDIDATES:
+        return []
+    both = sorted(set(mib) | {c * MB for c in range(-(-low // MB), high // MB + 1)})
+    return both if len(both) <= MAX_CANDIDATES else mib
 
 
 def infer_part_size(size: int, parts: int) -> int | None:
-    """The unique whole-MiB part size that splits ``size`` into ``parts`` parts."""
+    """The unique whole-MiB or whole-MB part size that splits ``size`` into ``parts`` parts."""
     candidates = candidate_part_sizes(size, parts)
     return candidates[0] if len(candidates) == 1 else None
 
