@@ -50,8 +50,8 @@ def _end_process(code: int, *, whole_process: bool) -> int:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):
-            pass  # a closed or full output was already reported by the command
+        except (OSError, ValueError, AttributeError):
+            pass  # a closed or full output (None: closed before the start) was already reported
     os._exit(code)
 
 

@@ -77,7 +77,7 @@ def escape_unencodable() -> None:
     """An ASCII-only locale (``PYTHONIOENCODING=ascii``) with a non-ASCII data
     directory: the characters are written as escapes instead of failing the line."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(AttributeError, ValueError, OSError):
+        with contextlib.suppress(AttributeError, ValueError, OSError):  # None when closed (>&-)
             stream.reconfigure(errors="backslashreplace")
 
 
@@ -365,7 +365,8 @@ def _licence(args, data_dir, downloads: bool) -> None:
         return
     if not downloads:
         return
-    if sys.stdin.isatty() and sys.stdout.isatty() and not args.json:
+    if sys.stdin is not None and sys.stdin.isatty() and sys.stdout is not None and sys.stdout.isatty() \
+            and not args.json:
         sys.stdout.write(f"{licence.LICENCE_TITLE}\n\n{licence.LICENCE_TEXT}\n")
         sys.stdout.write("Type I AGREE to accept it for this data directory: ")
         sys.stdout.flush()

@@ -31,9 +31,11 @@ class SafeStream:
     written as escapes by the runner's ``reconfigure(errors=...)``; any other
     encoding error counts as broken too."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
-        self.broken: str | None = None
+        self.broken: str | None = None if stream is not None else "closed"
+        """Why writes stopped; ``closed`` when the descriptor was closed before the
+        run (``>&-``: Python then has no ``sys.stdout`` at all)."""
 
     def write(self, text: str) -> int:
         if self.broken is None:
@@ -52,6 +54,6 @@ class SafeStream:
 
     def isatty(self) -> bool:
         try:
-            return self._stream.isatty()
+            return self._stream is not None and self._stream.isatty()
         except (OSError, ValueError):
             return False

@@ -3,6 +3,7 @@ encoding on stdout; the files are all fetched, the exit code tells, no traceback
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -55,4 +56,16 @@ def test_an_ascii_only_encoding_with_a_non_ascii_data_dir(s3, tmp_path, s3_objec
     assert "Traceback" not in err
     assert "into " + str(tmp_path) + "/d\\xe4t\\xe4-\\xfc" in out
     assert "finished: " in out
+    all_fetched(items, s3_objects)
+
+
+def test_stdout_closed_before_the_run(s3, data_dir, s3_objects):
+    """As ``laion-fmri-tui --batch ... >&-``: Python starts with no sys.stdout at all."""
+    items = planned(s3, data_dir, *ARGS)
+    result = subprocess.run(batch_command(*ARGS, "--data-dir", str(data_dir), "--endpoint-url", s3.url),
+                            stderr=subprocess.PIPE, text=True, env=batch_env(), stdin=subprocess.DEVNULL,
+                            timeout=120, pass_fds=(), preexec_fn=lambda: os.close(1))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert "standard output failed (closed); the download was not stopped" in result.stderr
     all_fetched(items, s3_objects)
