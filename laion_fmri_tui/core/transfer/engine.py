@@ -256,7 +256,7 @@ class TransferEngine:
                 self._sink(snapshot)
 
     def _hash_pool(self) -> HashPool:
-        return HashPool(self.outcomes.pool_hashed, self.outcomes.units_over)
+        return HashPool(self.outcomes.span_hashed, self.outcomes.fail_outside)
 
     def _span_hasher(self, inline: bool = False) -> SpanHasher:
         return SpanHasher(self.outcomes.span_hashed, lambda job: job.failure is not None, inline=inline)
