@@ -5,7 +5,7 @@ Words (each means one thing here)
 - **lane**: one thread that keeps hundreds of GETs in flight on non-blocking
   sockets and one ``epoll`` (:class:`.lane.Lane`); a run has one per
   core, two at most. (The MD5 code steps 16 digests together in one SIMD
-  *step* of :data:`.md5_lanes.WIDTH` streams; it has no lanes.)
+  *step* of :data:`.md5_steps.WIDTH` streams; it has no lanes.)
 - **job**: one file being fetched (:class:`.filejob.FileJob`): its ``.part``
   file (``job.part_file``), resume record, verifier, lock.
 - **part**: a ranged piece of a large file, ``job.part_size`` bytes, fetched

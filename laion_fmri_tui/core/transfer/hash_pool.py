@@ -6,7 +6,7 @@ parts. A part's bytes are checked
 once they are on disk, read back through a mapping of the ``.part`` (still
 in the page cache), so verification overlaps the transfer instead of a
 second pass at the end. The pool sees the spans of
-every file in flight: it steps up to :data:`~.md5_lanes.WIDTH` MD5 spans
+every file in flight: it steps up to :data:`~.md5_steps.WIDTH` MD5 spans
 together (the parts of a multipart upload, or several files' prefixes), which
 is where most of a large download's CPU went. The pool hashes on its own
 thread, woken by :meth:`HashPool.poke` whenever a part ends, so the lanes
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.md5_lanes import WIDTH, update_together
+from laion_fmri_tui.core.transfer.md5_steps import WIDTH, update_together
 from laion_fmri_tui.core.transfer.part_window import PartWindow, feed
 from laion_fmri_tui.core.transfer.content_checks import MIB, Span, Verifier
 
