@@ -55,10 +55,6 @@ from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.sources import unexpected_failure
 from laion_fmri_tui.core.http.answers import SourceError
 
-DISCARDED = (FailKind.DENIED, FailKind.CHANGED, FailKind.MISSING)
-"""Failures after which a file's temp files are useless: removed."""
-
-
 class Outcomes:
     """The ends of a run's files, and its counts."""
 
@@ -178,13 +174,13 @@ class Outcomes:
         self._retire(job)
         if failure.kind is FailKind.CANCELLED:
             return
-        if failure.kind in DISCARDED:
+        if failure.kind.discards_part:
             try:
                 partfile.discard(job.base)
                 partfile.discard(job.dest)  # the shared names it was parked under when it retired
             except OSError:
                 pass  # the next plan finds the stale .part and asks the bucket again
-        if failure.kind is FailKind.DENIED:
+        if failure.kind.skips:
             self.skipped(job.item.key, ev.SkipKind.REFUSED, failure.message, job.item.size)
             return
         self.failed(job, failure)
