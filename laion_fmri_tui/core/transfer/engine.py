@@ -380,13 +380,12 @@ class TransferEngine:
         """What an answer's refusal means for ``job``: its source says (a signed
         link's 403 is expiry), else the status (and the answer's ``Retry-After``
         and ``x-amz-bucket-region``)."""
-        source = self._sources[job.item.source]
-        if not hasattr(source, "status_failure"):
-            return classify_status(answer.status, job.item.key, after=answer.retry_after, region=answer.region)
         try:
-            error = source.status_failure(job.item, answer.status, url)
+            error = self._sources[job.item.source].status_failure(job.item, answer.status, url)
         except SourceError as failed:  # the access service could not renew the links
             return failed
+        if error is None:
+            return classify_status(answer.status, job.item.key, after=answer.retry_after, region=answer.region)
         if error.after is None:
             error.after = retry_after(answer.retry_after)
         return error
