@@ -113,8 +113,15 @@ def _aws_config(max_requests: int, chunk: str) -> Callable[[Context], dict[str, 
     return env
 
 
+NO_FSYNC = "laion-fmri-tui --batch --no-fsync"
+"""Ours without the flush before each rename (issue 21 item 6): the same run
+says what durability costs. It costs nothing on a tmpfs (the bench's default
+``--root``): measure it with ``--root`` on a disk."""
+
 CONTENDERS = [
     Contender("laion-fmri-tui --batch", _ours, ours=True, note="default settings"),
+    Contender(NO_FSYNC, lambda ctx: [[*_ours(ctx)[0], "--no-fsync"]], ours=True,
+              note="the same without fdatasync before each rename: its cost is the ratio of the two"),
     Contender("s5cmd", _s5cmd(), note="defaults: 256 workers, 5 x 50 MiB parts per file"),
     Contender("s5cmd tuned", _s5cmd("--numworkers", "512", cp_flags=("--concurrency", "16", "--part-size", "8")),
               note="512 workers, 16 x 8 MiB parts per file"),

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         from laion_fmri_tui.batch import commands  # config / info: headless, like --batch
 
         if command[0] in commands.NAMES:
-            return _end_process(commands.main(command), whole_process=argv is None)
+            return _end_process(commands.main(command, whole_process=argv is None), whole_process=argv is None)
     if "--batch" in args:
         from laion_fmri_tui.batch.runner import main as batch_main
 

@@ -151,9 +151,9 @@ def add_run_arguments(group) -> None:
     group.add_argument("--n-jobs", "--jobs", dest="jobs", type=parse_jobs, default=DEFAULT_JOBS, metavar="N",
                        help=f"ranged parts in flight, {MIN_JOBS}-{MAX_JOBS} (default {DEFAULT_JOBS}); "
                             "with whole small files, up to 4 x N requests at once")
-    group.add_argument("--max-bandwidth", type=parse_size, metavar="RATE",
-                       help="cap all transfers together at RATE bytes per second (e.g. 50M, 1G); "
-                            "in the app, w changes it while downloading")
+    group.add_argument("--max-bandwidth", type=parse_rate, metavar="RATE",
+                       help="cap all transfers together at RATE bytes per second (e.g. 300k, 50M, 1G: "
+                            "powers of 1000; 50MiB: of 1024); in the app, w changes it while downloading")
     group.add_argument("--retry-for", type=parse_duration, default=EngineSettings.retry_for, metavar="TIME",
                        help="keep retrying a file through throttling (503 SlowDown), 5xx and dropped "
                             "connections for TIME without progress, e.g. 90s, 10m (default 5m)")
@@ -222,9 +222,17 @@ def parse_jobs(text: str) -> int:
 
 
 def parse_size(text: str) -> int:
-    """argparse type for sizes and rates (the rule lives in core.units)."""
+    """argparse type for sizes (the rule lives in core.units)."""
     try:
         return units.parse_size(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_rate(text: str) -> int:
+    """argparse type for ``--max-bandwidth``: k, M, G are powers of 1000 (core.units.parse_rate)."""
+    try:
+        return units.parse_rate(text)
     except UsageError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

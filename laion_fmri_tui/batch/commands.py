@@ -23,6 +23,7 @@ from typing import NoReturn
 
 from laion_fmri_tui.batch.args import PROG, OneLineParser, add_network_arguments, only_all
 from laion_fmri_tui.batch.exit_codes import ExitCode, for_error
+from laion_fmri_tui.batch.interrupt import leave_at_once
 from laion_fmri_tui.batch.safe_output import SafeStream, printable
 from laion_fmri_tui.core.disk import datadir
 from laion_fmri_tui.core.errors import DataDirError, LaionFmriError, UsageError
@@ -73,8 +74,9 @@ def info_parser() -> CommandParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
-    """``argv`` starts with the command's name (``--batch`` already removed)."""
+def main(argv: list[str], whole_process: bool = False) -> int:
+    """``argv`` starts with the command's name (``--batch`` already removed);
+    ``whole_process`` as for :func:`laion_fmri_tui.batch.runner.main`."""
     from laion_fmri_tui.batch.runner import escape_unencodable, output_streams, settle
 
     name, rest = argv[0], argv[1:]
@@ -84,7 +86,8 @@ def main(argv: list[str]) -> int:
     try:
         if name == "config":
             return int(_config(config_parser().parse_args(rest), out, err))
-        code = int(_info(info_parser().parse_args(rest), out, err))
+        with leave_at_once(prog, whole_process=whole_process):  # info only reads: nothing to save
+            code = int(_info(info_parser().parse_args(rest), out, err))
         return int(ExitCode.FILES_FAILED) if out.broken is not None and code == ExitCode.OK else code
     except LaionFmriError as error:
         err.write(f"{prog}: {printable(redact(error))}\n")

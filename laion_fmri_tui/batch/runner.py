@@ -20,6 +20,7 @@ from pathlib import Path
 from laion_fmri_tui.batch import sbatch
 from laion_fmri_tui.batch.args import PROG, build_parser, check_plan_flags, selection_from
 from laion_fmri_tui.batch.exit_codes import ExitCode, for_error
+from laion_fmri_tui.batch.interrupt import leave_at_once
 from laion_fmri_tui.batch.safe_output import SafeStream, printable
 from laion_fmri_tui.core.disk import datadir
 from laion_fmri_tui.core import licence
@@ -50,7 +51,7 @@ def main(argv: list[str], whole_process: bool = False) -> int:
     out, err = output_streams()
     only_prints = args.dry_run
     try:
-        code = _run(args, out, err)
+        code = _run(args, out, err, whole_process)
         if out.broken is not None and only_prints and code == ExitCode.OK:
             return ExitCode.FILES_FAILED  # the plan was the product, and it was not all written
         return code
@@ -95,7 +96,7 @@ def settle(out, err, prog: str, consequence: str) -> None:
                 os.close(devnull)
 
 
-def _run(args, out, err) -> int:
+def _run(args, out, err, whole_process: bool = False) -> int:
     check_plan_flags(args)
     sbatch.check_arguments(args)
     network = NetworkSettings(proxy=args.proxy, ca_bundle=args.ca_bundle)
@@ -128,14 +129,15 @@ def _run(args, out, err) -> int:
         engine=engine_settings,
         access_url=args.access_url,
     ))
-    if selection is not None:
-        service.list_ahead(selection)
-    from laion_fmri_tui.batch import output
-    from laion_fmri_tui.core import events as ev
+    with leave_at_once(PROG, whole_process=whole_process):  # only waits on the bucket: nothing to save
+        if selection is not None:
+            service.list_ahead(selection)
+        from laion_fmri_tui.batch import output
+        from laion_fmri_tui.core import events as ev
 
-    if downloads:
-        from laion_fmri_tui.core.run import factory  # noqa: F401 - loads the engine while listings run
-    plan = service.plan(selection) if frozen is None else frozen
+        if downloads:
+            from laion_fmri_tui.core.run import factory  # noqa: F401 - loads the engine while listings run
+        plan = service.plan(selection) if frozen is None else frozen
     if args.emit_sbatch:
         return sbatch.emit(args, plan, Path(args.plan) if args.plan else None)
     if args.shard is not None:

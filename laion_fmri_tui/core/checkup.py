@@ -1,7 +1,11 @@
 """``--verify``: check a selection on disk without downloading anything.
 
 Every planned file is read back and checked as strictly as the bucket
-allows: the size always; the MD5 when the ETag is a plain MD5; the multipart
+allows: first the ETag the file was fetched against, when the download
+recorded one (see :data:`~laion_fmri_tui.core.disk.tempnames.ETAG_ATTR`):
+an object replaced on the server by another of the same size is reported
+as changed, even where its new ETag cannot be checked from the bytes; then
+the size always; the MD5 when the ETag is a plain MD5; the multipart
 ETag when its part size can be inferred (see
 :mod:`laion_fmri_tui.core.transfer.content_checks`); the sha256 for the stimulus
 images (through the ``verified.json`` record, so an unchanged 3 GB file is
@@ -21,7 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from laion_fmri_tui.core.disk import verified
+from laion_fmri_tui.core.disk import tempnames, verified
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.transfer.content_checks import VerificationError, Verifier
 
@@ -88,6 +92,10 @@ def check_item(plan: Plan, item: PlanItem) -> Checked:
             return result(Status.MISSING, detail=partial)
         if on_disk != item.size:
             return result(Status.BAD, "size", f"size is {on_disk} bytes, expected {item.size}")
+    recorded = tempnames.fetched_etag(item.dest)
+    if recorded is not None and item.etag and recorded != item.etag:
+        return result(Status.BAD, "etag", f"changed on the server: fetched as ETag {_short(recorded)}, "
+                                          f"listed now as {_short(item.etag)}")
     try:
         if item.sha256:
             got = verified.sha256_of(plan.data_dir, item.dest)
@@ -104,6 +112,11 @@ def check_item(plan: Plan, item: PlanItem) -> Checked:
         return result(Status.BAD, Verifier(item.size, item.etag).kind, str(error))
     except OSError as error:
         return result(Status.BAD, "size", f"cannot read: {error.strerror or error}")
+
+
+def _short(etag: str) -> str:
+    """An ETag as a line shows it: enough to tell two apart."""
+    return etag if len(etag) <= 20 else etag[:16] + "…"
 
 
 def check_plan(plan: Plan, jobs: int = 4,

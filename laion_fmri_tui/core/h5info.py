@@ -12,13 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from laion_fmri_tui.core.errors import LaionFmriError
 
 EMBEDDING, IMAGE_IDS, VALID = "embedding", "image_ids", "valid"
+FIRST_VALUES = 4
+"""Values read per dataset for :attr:`DatasetInfo.first` (one small read of the first row)."""
 
 
 class H5InfoError(LaionFmriError):
@@ -36,6 +38,9 @@ class DatasetInfo:
     """Readable type: ``float16``, ``bool``, ``string``, ``vlen uint8`` ..."""
     size_bytes: int | None
     """Uncompressed size of the values; None for variable-length types."""
+    first: tuple[str, ...] = field(default=(), compare=False)
+    """The first :data:`FIRST_VALUES` values along the last axis, as text (empty for
+    byte blobs), so a preview shows values of every file, not only of embeddings."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,32 @@ def _info(ds: Any, h5py: Any) -> DatasetInfo:
     else:
         dtype, variable = str(ds.dtype), False
     size = None if variable else math.prod(shape) * ds.dtype.itemsize
-    return DatasetInfo(name=ds.name.lstrip("/"), shape=shape, dtype=dtype, size_bytes=size)
+    first = () if vlen is not None and string is None else _first_values(ds, shape)
+    return DatasetInfo(name=ds.name.lstrip("/"), shape=shape, dtype=dtype, size_bytes=size, first=first)
+
+
+def _first_values(ds: Any, shape: tuple[int, ...]) -> tuple[str, ...]:
+    """Up to FIRST_VALUES values from the start of the first row (one read, whatever the size)."""
+    if ds.shape is None or 0 in shape:
+        return ()
+    try:
+        if not shape:
+            values = [ds[()]]
+        else:
+            values = list(ds[(0,) * (len(shape) - 1) + (slice(0, FIRST_VALUES),)])
+    except (OSError, TypeError, ValueError):  # a filter h5py lacks, an odd type: no values, still the rest
+        return ()
+    return tuple(_value_text(v) for v in values)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, (bytes, str)):
+        return _text(value)[:256]  # whole (a front end elides it), but never a whole blob
+    if hasattr(value, "dtype") and value.dtype.kind == "f" or isinstance(value, float):
+        return f"{float(value):.4g}"
+    if hasattr(value, "dtype") and value.dtype.kind == "b" or isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _first(f: Any, name: str, count: int) -> Any:

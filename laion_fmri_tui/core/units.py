@@ -23,6 +23,35 @@ def parse_size(text: str) -> int:
     return value
 
 
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(i?))?b?(?:/s)?\s*$", re.IGNORECASE)
+
+
+def parse_rate(text: str) -> int:
+    """``300k`` / ``50M`` / ``1G`` -> bytes per second, ``k`` M G T as powers of 1000
+    (``300k`` is 300 kB/s, as every rate is shown); ``300KiB`` / ``50Mi`` are powers
+    of 1024. A user once typed ``300k`` and read "307.2 kB/s" back. UsageError otherwise."""
+    match = _RATE.match(text)
+    if not match:
+        raise UsageError(f"not a rate: {text!r} (use e.g. 300k or 50M: bytes per second)")
+    prefix, binary = (match.group(2) or "").lower(), bool(match.group(3))
+    power = " kmgt".index(prefix or " ")
+    value = int(float(match.group(1)) * (1024 if binary else 1000) ** power)
+    if value <= 0:
+        raise UsageError(f"rate must be positive: {text!r}")
+    return value
+
+
+def cap(bps: int) -> str:
+    """A bandwidth cap in the units it was given: ``300 kB/s`` for ``300k``,
+    ``300 KiB/s`` for ``300KiB``, ``50 MB/s`` for ``50M`` (the largest unit that
+    divides it exactly; :func:`rate` for any other figure)."""
+    for power in (4, 3, 2, 1):
+        for base, unit in ((1000, "kMGT"[power - 1] + "B"), (1024, "KMGT"[power - 1] + "iB")):
+            if bps % base ** power == 0:
+                return f"{bps // base ** power} {unit}/s"
+    return rate(bps)
+
+
 def count(n: int, word: str, plural: str | None = None) -> str:
     """``1 file``, ``0 files``, ``2 files``: every count a user reads goes through here."""
     return f"{n} {word}" if n == 1 else f"{n} {plural or word + 's'}"

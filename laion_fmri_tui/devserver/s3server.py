@@ -32,11 +32,11 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 
 from . import synthetic
-from .serving import BackgroundServer
+from .serving import BackgroundServer, QuietErrors, log
 from .synthetic import BUCKET, REGION, SyntheticObject
 
 FAULT_KINDS = ("503", "reset", "flip")
@@ -75,6 +75,18 @@ class _QuietHandler(MotoRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
+
+
+class _Server(QuietErrors, ThreadedWSGIServer):
+    """werkzeug's threaded server; a failed request is one log line, never a traceback
+    (werkzeug logs "Error on request" with the whole traceback to stderr)."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        if type == "error":
+            lines = (message % args if args else message).strip().splitlines() or ["a request failed"]
+            log.error("%s", lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}")  # the exception's line
+            return
+        super().log(type, message, *args)
 
 
 class _Router:
@@ -171,8 +183,8 @@ class LocalS3Server(BackgroundServer):
         self._admin: Any = None
         self._app = _Router()
 
-    def _make_server(self) -> BaseWSGIServer:
-        return make_server(self.host, self.port, self._wsgi, threaded=True, request_handler=_QuietHandler)
+    def _make_server(self) -> ThreadedWSGIServer:
+        return _Server(self.host, self.port, self._wsgi, handler=_QuietHandler)
 
     def _wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """The middleware: log the request, inject faults, wrap the body."""

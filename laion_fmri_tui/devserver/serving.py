@@ -1,9 +1,33 @@
-"""Start/stop of a loopback server on a daemon thread, shared by both dev servers."""
+"""Start/stop of a loopback server on a daemon thread, shared by both dev servers,
+and their quiet handling of clients that go away."""
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 from typing import Any
+
+log = logging.getLogger("laion_fmri_tui.devserver")
+
+EXPECTED_DISCONNECTS = (ConnectionError, TimeoutError)
+"""A client that went away mid-answer (reset, broken pipe, abort, timeout): what a
+download that is paused, cancelled or quit does to its connections. Not an error."""
+
+
+class QuietErrors:
+    """socketserver's ``handle_error`` without its traceback.
+
+    The stdlib prints a traceback to stderr for every failed request; in
+    ``--demo`` that landed on the user's terminal after ``q`` mid-transfer
+    (connection resets). Expected disconnects are dropped; anything else is
+    one log line, never a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, EXPECTED_DISCONNECTS):
+            return
+        log.error("a request from %s failed: %s: %s", client_address, type(error).__name__, error)
 
 
 class BackgroundServer:

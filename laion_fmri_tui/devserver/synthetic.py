@@ -247,8 +247,8 @@ def _payload(key: str) -> bytes:
     name = key.rsplit("/", 1)[-1]
     if key == MULTIPART_KEY:
         return _rand(key, MULTIPART_SIZE)
-    if key == LARGE_KEY:
-        return _rand(key, LARGE_SIZE)
+    if name.endswith("_model.h5"):
+        return _glm_model_h5(key, LARGE_SIZE if key == LARGE_KEY else _noise_size(key))
     if name.endswith(".png"):
         return _png(key)
     if name.endswith(".json"):
@@ -262,7 +262,47 @@ def _payload(key: str) -> bytes:
     if name.endswith("_events.tsv"):
         return _table([["onset", "duration", "trial_type"]]
                       + [[4.0 * i, 3.0, "image"] for i in range(8)], "\t")
-    return _rand(key, random.Random("size:" + key).randint(1024, 64 * 1024))
+    return _rand(key, _noise_size(key))
+
+
+def _noise_size(key: str) -> int:
+    return random.Random("size:" + key).randint(1024, 64 * 1024)
+
+
+def _glm_model_h5(key: str, size: int) -> bytes:
+    """A real HDF5 file of exactly ``size`` bytes, shaped like GLMsingle's model
+    output, so ``i`` (the HDF5 preview) works on it in ``--demo``: small
+    ``betasmd`` and ``R2`` arrays, and an ``HRFindex`` whose length takes up the
+    rest (contiguous storage: the file grows by one byte per element). The sizes
+    are those of the noise these files held before, so listings stay the same."""
+    import h5py  # lazy, as in _h5
+    import numpy as np
+
+    rng = np.random.default_rng(list(key.encode()))
+    betas = rng.standard_normal((4, 6)).astype(np.float32)
+    r2 = rng.uniform(0, 60, 4).astype(np.float32)
+
+    def build(n: int) -> bytes:
+        buf = io.BytesIO()  # libver="latest": compact headers, so even a 2 kB file holds all three
+        with h5py.File(buf, "w", libver="latest") as f:
+            f.create_dataset("betasmd", data=betas, track_times=False)
+            f.create_dataset("R2", data=r2, track_times=False)
+            # seeded per key (a fresh generator per build): the same n gives the same bytes;
+            # random, not periodic, so a resume at a wrong offset cannot pass as the same bytes
+            hrf = np.random.default_rng(list(key.encode())).integers(0, 20, n, dtype=np.uint8)
+            f.create_dataset("HRFindex", data=hrf, track_times=False)
+        return buf.getvalue()
+
+    n = 1
+    data = build(n)
+    for _ in range(3):  # the metadata does not depend on n: one correction is exact
+        if len(data) == size:
+            break
+        n += size - len(data)
+        data = build(n)
+    if len(data) != size:
+        raise AssertionError(f"{key}: built {len(data)} bytes, not {size}")
+    return data
 
 
 def _root() -> Iterator[tuple[str, bytes]]:

@@ -101,7 +101,7 @@ class LaionFmriApp(App[None]):
         from laion_fmri_tui.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.screen))
 
     def action_quit_app(self) -> None:
         """Quit, asking first while transfers run (partial files are kept)."""

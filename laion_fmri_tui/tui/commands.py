@@ -35,7 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("retry", "r", "retry", "Retry", "Retry failed files (or a failed listing)", footer=False),
     Command("batch-command", "b", "batch_command", "Batch cmd", "Show the selection as a --batch command and SLURM script"),
     Command("preview", "i", "preview", "Preview", "Preview a downloaded HDF5 file", footer=False),
-    Command("help", "question_mark", "help", "Help", "Every key and the environment knobs"),
+    Command("help", "question_mark", "help", "Help", "The keys of this screen and the environment knobs"),
     Command("quit", "q", "quit_app", "Quit", "Quit (asks first while transfers run)"),
 )
 
@@ -80,15 +80,23 @@ SCREEN_KEYS: tuple[Command, ...] = (
 )
 """Keys that belong to one screen, dialog or widget."""
 
-DIALOGS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("download review", ("review-start", "review-back")),
-    ("transfer dashboard", ("pause", "resume", "retry", "cancel", "bandwidth", "back", "help", "quit")),
-    ("licence", ("accept-licence", "decline-licence")),
-    ("data-use form", ("dua-submit", "dua-cancel")),
-    ("batch command", ("close-dialog", "switch-tab", "write-file", "plain-view")),
-    ("HDF5 preview", ("close-dialog",)),
+DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("download review", "ReviewScreen", ("review-start", "review-back")),
+    ("transfer dashboard", "TransfersScreen",
+     ("pause", "resume", "retry", "cancel", "bandwidth", "back", "help", "quit")),
+    ("licence", "LicenceScreen", ("accept-licence", "decline-licence")),
+    ("data-use form", "DuaFormScreen", ("dua-submit", "dua-cancel")),
+    ("batch command", "BatchCommandScreen", ("close-dialog", "switch-tab", "write-file", "plain-view")),
+    ("HDF5 preview", "H5PreviewScreen", ("close-dialog",)),
 )
-"""The help's "In the ... dialog" sections: each dialog's keys, by id, in its order."""
+"""The help's "In the ... dialog" sections: each dialog's title, its screen class's name
+(help opened from that screen lists that section only; named, not imported, so help
+imports no dialog) and its keys, by id, in their order."""
+
+
+def dialog_keys(screen: str) -> tuple[str, ...]:
+    """The key ids of the dialog whose screen class is named ``screen``."""
+    return next(ids for _, name, ids in DIALOGS if name == screen)
 
 NAVIGATION = (
     ("up / down, k / j", "Move"),

@@ -64,7 +64,7 @@ def in_flight(gets: list, part: int) -> int:
 
 SLACK = 384 * 1024
 """Bytes of a part in flight a kill may cost: those since its extent was last
-recorded (at most 256 KiB, partfile.RECORD_STEP), and those the server sent
+recorded (a share of what the run wrote, partfile.RECORD_SHARE), and those the server sent
 that were still in the sockets."""
 
 

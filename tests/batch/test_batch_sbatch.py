@@ -77,8 +77,19 @@ def test_the_script_keeps_how_to_fetch(run_batch, licensed_data_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     command = [line for line in script.read_text().splitlines() if "--shard" in line][0]
     for flag in ("--n-jobs 4", f"--part-size {8 * 1024 * 1024}", "--retries 3", "--retry-for 600",
-                 f"--max-bandwidth {50 * 1024 * 1024}"):
+                 f"--max-bandwidth {50 * 1000 * 1000}"):  # a rate's M is 10**6 (kB/s, MB/s as shown)
         assert flag in command, command
+
+
+def test_a_rate_reads_k_and_m_as_powers_of_1000_and_kib_as_1024(run_batch, licensed_data_dir, tmp_path):
+    """``--max-bandwidth 300k`` is 300 kB/s, as the app and every rate line show it
+    (it was 300 x 1024, shown as "307.2 kB/s"); ``KiB`` says 1024."""
+    for typed, meant in (("300k", 300_000), ("300KiB", 307_200), ("1.5M", 1_500_000)):
+        script = tmp_path / f"job-{typed}.sh"
+        result = run_batch("--subject", "01", "--data-dir", str(licensed_data_dir), "--emit-sbatch", str(script),
+                           "--shards", "2", "--max-bandwidth", typed)
+        assert result.returncode == 0, result.stderr
+        assert f"--max-bandwidth {meant} " in script.read_text(), typed
 
 
 def test_the_script_leaves_default_settings_to_the_task(run_batch, licensed_data_dir, tmp_path):

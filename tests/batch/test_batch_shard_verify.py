@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import time
 
@@ -111,3 +113,38 @@ def test_max_bandwidth_caps_the_run(run_batch, licensed_data_dir, s3_objects):
     # bucket also lets the whole rate through is counted against a clock the test moves
     # in tests/core/test_bandwidth.py; how close a real run comes to it is bench/'s to say.
     assert elapsed >= fetched / cap
+
+
+def test_verify_reports_an_object_replaced_on_the_server_and_repair_refetches_it(run_batch, licensed_data_dir,
+                                                                                 s3, s3_objects):
+    """Issue 21 item 2: a finished file carries the ETag it was checked against
+    (xattr ``user.laion_fmri.etag``); ``--verify`` compares it with the
+    listing's, so an object replaced by one of the same size is reported as
+    changed, and ``--verify --repair`` fetches it again."""
+    key = synthetic.LARGE_KEY
+    original = s3_objects[key].data
+    replaced = bytes(b ^ 0xFF for b in original[:4096]) + original[4096:]
+    args = ("--subject", "01", "--ses", "01", "--data-dir", str(licensed_data_dir))
+    assert run_batch(*args).returncode == 0
+    path = licensed_data_dir / bidsify_local_key(key)
+    recorded = os.getxattr(path, "user.laion_fmri.etag").decode()
+    assert recorded == hashlib.md5(original).hexdigest()
+    client = s3.admin()
+    client.put_object(Bucket=synthetic.BUCKET, Key=key, Body=replaced, ACL="public-read")
+    try:
+        s3.clear_log()
+        found = run_batch(*args, "--verify")
+        assert found.returncode == 1, found.stdout + found.stderr
+        bad = [line for line in found.stdout.splitlines() if line.startswith("BAD")]
+        assert len(bad) == 1 and key in bad[0] and "changed on the server" in bad[0], found.stdout
+        assert recorded[:16] in bad[0]
+        assert not [r for r in s3.requests if r.method == "GET" and r.key], "verify downloads nothing"
+
+        repaired = run_batch(*args, "--verify", "--repair")
+        assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+        assert [r.key for r in s3.requests if r.method == "GET" and r.key] == [key], "only the replaced file"
+        assert path.read_bytes() == replaced
+        again = run_batch(*args, "--verify")
+        assert again.returncode == 0 and again.stdout.strip().splitlines()[-1].startswith("verify: complete")
+    finally:
+        client.put_object(Bucket=synthetic.BUCKET, Key=key, Body=original, ACL="public-read")

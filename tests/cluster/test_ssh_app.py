@@ -46,7 +46,7 @@ def test_demo_over_ssh_stays_legible_and_exits_zero(lab_sshd, tmp_path: Path, ex
         tmux.keys("a")
         screen = tmux.wait_for("sub-03", "Stimuli")
         data_dir = Path(re.search(r"→ (\S+/data)", screen).group(1))
-        tmux.keys("Down", "Down", "Space")  # the cursor starts on the first row
+        tmux.keys("Down", "Space")  # the cursor starts on the first row to tick (sub-01)
         screen = tmux.wait_for("[x] sub-03", "to fetch")
         screens.append(tmux.rich_screen())
         for marker in ("[ ] sub-01", "[x] sub-03", "files", "to fetch", "space Select", "d Download",

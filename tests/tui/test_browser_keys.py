@@ -85,17 +85,15 @@ async def test_space_and_enter_work_on_the_first_frame(context):
         await settle(pilot)
         tree = app.screen.query_one(BucketTree)
         assert tree.has_focus and tree.cursor_node is not None
-        assert tree.cursor_node.data.id == "dataset"
-        await pilot.press("enter")
+        assert tree.cursor_node.data.id == "sub-01", "the first row that can be ticked, not Dataset files"
+        await pilot.press("space")
+        await settle(pilot)
+        assert label(tree, "sub-01").startswith("[x]")
+        await pilot.press("up", "enter")
         await settle(pilot)
         assert find(tree, "dataset").is_expanded
         await pilot.press("down", "space")  # the first dataset file: not selectable, and says why
         await settle(pilot)
-        await pilot.press("up", "up")
-        await pilot.press("enter")  # collapse it again, then the first subject
-        await pilot.press("down", "space")
-        await settle(pilot)
-        assert label(tree, "sub-01").startswith("[x]")
 
 
 async def test_the_filter_bar_escape_invalid_text_and_no_match(context):

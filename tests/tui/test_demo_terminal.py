@@ -20,7 +20,7 @@ def test_demo_in_tmux_accepts_licence_selects_downloads_and_quits(tmp_path):
         screen = term.wait_for("sub-03", "Stimuli")
         data_dir = Path(re.search(r"→ (\S+/data)", screen).group(1))
         assert (data_dir / ".laion_fmri" / "license_accepted").exists()
-        term.keys("Down", "Down")  # the cursor starts on dataset files -> sub-01 -> sub-03
+        term.keys("Down")  # the cursor starts on sub-01 (the first row to tick) -> sub-03
         term.keys("Space")
         term.wait_for("[x] sub-03", "to fetch")
         term.keys("d")
@@ -51,7 +51,7 @@ def test_demo_removes_its_temporary_directory_when_killed(tmp_path, how):
         [root] = list(temp.glob("laion-fmri-demo-*"))
         term.keys("a")
         term.wait_for("sub-03", "Stimuli")
-        term.keys("Down", "Down", "Space")  # the cursor starts on dataset files -> sub-01 -> sub-03
+        term.keys("Down", "Space")  # the cursor starts on sub-01 (the first row to tick) -> sub-03
         term.wait_for("[x] sub-03", "to fetch")
         term.keys("d")
         term.wait_for("Download this selection?")

@@ -65,14 +65,15 @@ def test_select_untick_retick_command_review_and_download(tmp_path, s3, access, 
         term.wait_for("sub-03", "Stimuli", "Nothing selected")
         assert SHELL_BACK not in term.screen() and (data_dir / ".laion_fmri/license_accepted").exists()
 
-        # the first frame: the cursor is on the first row, so enter expands it at once
+        # the first frame: the cursor is on the first row that can be ticked (sub-01, not
+        # "Dataset files"), so enter expands it at once
         term.keys("Enter")
-        term.wait_for("participants.tsv")
+        term.wait_for("GLMsingle betas")
         term.keys("Enter")
-        term.wait_gone("participants.tsv")
+        term.wait_gone("GLMsingle betas")
 
         # two sessions of sub-03; a session opens to its files
-        term.keys("Down", "Down", "Right")
+        term.keys("Down", "Right")
         term.wait_for("GLMsingle betas")
         term.keys("Down", "Right")
         term.wait_for("ses-02")
@@ -166,7 +167,7 @@ def test_pause_five_seconds_then_resume_leaves_the_bucket_bytes(tmp_path, s3, ac
         term.wait_for("CC0", "Accept (a)")
         term.keys("a")
         term.wait_for("sub-03", "Nothing selected")
-        term.keys("Down", "Down", "Space")  # Dataset files, sub-01, sub-03
+        term.keys("Down", "Space")  # the first cursor is on sub-01: down to sub-03
         term.wait_until(lambda s: "[x] sub-03" in s and selected_files(s), what="sub-03 ticked and counted")
         term.keys("d")
         term.wait_for("Download this selection?")
@@ -211,6 +212,7 @@ def test_data_use_form_wrong_then_right_by_keys_then_the_images(tmp_path, s3, ac
         term.wait_for("data-use agreement", "Full name")
         for text in ("Ada Lovelace", "ada-at-uni", "Uni", "Prof. Babbage", "Decoding visual cortex responses."):
             term.type(text)
+            term.wait_for(text)  # drawn in its field before tab moves on (on a loaded node a tab got lost)
             term.keys("Tab")
         term.keys("Space", "Tab", "Space", "C-s")  # both boxes ticked, then submit
         term.wait_for("not a valid email address", "Fix the 1 field")

@@ -65,4 +65,12 @@ def test_h5_preview(snap_compare, snapshot_context, size):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_help(snap_compare, snapshot_context, size):
-    assert snap_compare(make_app(snapshot_context), terminal_size=size, run_before=shows(HelpScreen))
+    """Opened from the browser by its key: it lists the browser's keys."""
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, HelpScreen)
+        await pilot.pause()
+
+    assert snap_compare(make_app(snapshot_context), terminal_size=size, run_before=run_before)

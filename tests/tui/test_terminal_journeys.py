@@ -90,7 +90,7 @@ def test_download_questions_cancel_and_quit_by_keys(tmp_path, size, profile):
         [root] = list(temp.glob("laion-fmri-demo-*"))
         term.keys("a")
         term.wait_for("sub-03", "Stimuli")
-        term.keys("Down", "Down", "Down", "Space")
+        term.keys("Down", "Space")  # the first cursor is on sub-01: down to sub-03
         term.wait_until(lambda s: "[x] sub-" in s and "to fetch" in s, what="a subject ticked")
         time.sleep(0.5)  # the summary's plan (d uses it)
         term.keys("d")

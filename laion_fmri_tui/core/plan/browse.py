@@ -72,6 +72,8 @@ class BrowseNode:
 
 
 ROOT = BrowseNode("root", "s3://laion-fmri", expandable=True)
+DATASET_NOTE = "fetched with every subject you tick, not on their own"
+"""Why the dataset files have no checkbox: the planner adds them to any subject."""
 
 
 class BucketBrowser:
@@ -84,7 +86,7 @@ class BucketBrowser:
         if node.id == "root":
             return self._top()
         if node.id == "dataset":
-            return [BrowseNode(f"dataset/{o.key}", o.key) for o in self.catalog.level("").objects
+            return [BrowseNode(f"dataset/{o.key}", o.key, note=DATASET_NOTE) for o in self.catalog.level("").objects
                     if o.key in bids.DATASET_KEYS]
         if node.id == "stimuli":
             return self._stimuli()
@@ -102,8 +104,7 @@ class BucketBrowser:
 
     def _top(self) -> list[BrowseNode]:
         subjects = self.catalog.subjects()
-        nodes = [BrowseNode("dataset", "Dataset files", expandable=True,
-                            note="come with every subject")]
+        nodes = [BrowseNode("dataset", "Dataset files", expandable=True, note=DATASET_NOTE)]
         for subject in subjects:
             nodes.append(BrowseNode(subject, subject, tuple(Fragment(subject, c) for c in
                                                             self._present(subject)), expandable=True))

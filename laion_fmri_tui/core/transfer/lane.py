@@ -50,6 +50,7 @@ from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, Supply
 from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer
 from laion_fmri_tui.core.transfer.outcomes import Outcomes
+from laion_fmri_tui.core.transfer.parts_in_flight import PartsInFlight
 from laion_fmri_tui.core.transfer.sources import Request, unexpected_failure
 from laion_fmri_tui.core.http.answers import SourceError
 
@@ -128,6 +129,8 @@ class Lane:
         lane 0 also takes every small file)."""
         self._max = room_for(max_transfers)
         self._max_parts = max(1, min(max_parts, self._max))
+        self._pace = PartsInFlight(self._max_parts)
+        """How many of ``_max_parts`` the path rewards (see :mod:`.parts_in_flight`)."""
         self._limit = host.retry_policy.limit
         """Cut while the server throttles: this lane keeps :meth:`AdaptiveLimit.cap` of ``_max`` in flight."""
         self._limit.raise_ceiling(self._max)
@@ -264,7 +267,8 @@ class Lane:
                 self._launch(transfer)
             else:
                 self._give_up(transfer)
-        while not self._parts_drained and self._parts < self._max_parts and len(self._active) < room:
+        max_parts = self._pace.allowed(self._parts)
+        while not self._parts_drained and self._parts < max_parts and len(self._active) < room:
             if not budget:
                 self._more = True
                 return
@@ -283,7 +287,7 @@ class Lane:
             self._parts += 1
             start, end = job.todo_range(index)
             self._launch(LaneTransfer(job, request_, start, end, index))
-        for_parts = 0 if self._parts_drained else self._max_parts - self._parts  # room kept for parts to come
+        for_parts = 0 if self._parts_drained else max(0, max_parts - self._parts)  # room kept for parts to come
         while not self._drained and len(self._active) < room - for_parts:
             if not budget:
                 self._more = True
@@ -501,6 +505,8 @@ class Lane:
         self._count(transfer, len(data))
 
     def _count(self, transfer: LaneTransfer, nbytes: int) -> None:
+        if transfer.part is not None:
+            self._pace.arrived(nbytes)
         transfer.pos += nbytes
         transfer.resumed = False
         self._host.bytes_arrived(nbytes)

@@ -9,7 +9,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from ..s3server import LocalS3Server
-from ..serving import BackgroundServer
+from ..serving import BackgroundServer, QuietErrors
 from .app import Handler
 from .files import FileEntry, Signer, read_catalog
 from .state import AccessRecord
@@ -19,7 +19,7 @@ DEFAULT_TERMS_VERSION = "2026-05-11"
 DEFAULT_URL_TTL = 3600.0
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(QuietErrors, ThreadingHTTPServer):
     daemon_threads = True
     service: AccessService
 

@@ -9,7 +9,7 @@ from textual.widgets import Input, Static
 
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.core.errors import UsageError
-from laion_fmri_tui.core.units import parse_size, rate
+from laion_fmri_tui.core.units import cap, parse_rate
 
 
 class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
@@ -22,10 +22,10 @@ class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
         self._current = current
 
     def compose(self) -> ComposeResult:
-        now = rate(self._current) if self._current else "no cap"
+        now = cap(self._current) if self._current else "no cap"
         with Vertical(classes="dialog", id="bandwidth-dialog"):
             yield Static(f"Shared bandwidth cap for all workers (now: {now}).\n"
-                         "Type e.g. 50M or 1G (bytes per second); leave empty for no cap.")
+                         "Type e.g. 300k or 50M (kB/s, MB/s); leave empty for no cap.")
             yield Input(placeholder="50M", id="bandwidth-input")
             yield Static("", id="bandwidth-error", classes="-error")
 
@@ -35,7 +35,7 @@ class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
             self.dismiss((None,))
             return
         try:
-            self.dismiss((parse_size(text),))
+            self.dismiss((parse_rate(text),))
         except UsageError as error:
             self.query_one("#bandwidth-error", Static).update(str(error))
 

@@ -54,6 +54,8 @@ class BrowserScreen(Screen[None]):
         """Counts plans asked for: only the newest one's answer is taken (see :meth:`_take_plan`)."""
         self._plan_taken = 0
         """The request :attr:`plan` answers; behind :attr:`_plan_asked` while a newer one is made."""
+        self._no_match = False
+        """The newest plan found no file in the selection (with the filters in force)."""
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="title")
@@ -143,19 +145,25 @@ class BrowserScreen(Screen[None]):
             return
         try:
             plan = self.service.plan_many(selections_for(fragments, filters))
+        except NoMatchingDataError:  # the planner's words name --batch flags: the summary says it in keys
+            self.app.call_from_thread(self._take_plan, asked, None, 0, None, True)
+            return
         except LaionFmriError as error:
             self.app.call_from_thread(self._take_plan, asked, None, 0, str(error))
             return
         free = self.app.context.disk_free(plan.data_dir)
         self.app.call_from_thread(self._take_plan, asked, plan, free, None)
 
-    def _take_plan(self, asked: int, plan: Plan | None, free: int, error: str | None) -> None:
+    def _take_plan(self, asked: int, plan: Plan | None, free: int, error: str | None,
+                   no_match: bool = False) -> None:
         """Accept a plan only from the newest request (an older, slower one is dropped)."""
         if asked != self._plan_asked:
             return
-        self.plan, self._free, self._plan_taken = plan, free, asked
+        self.plan, self._free, self._plan_taken, self._no_match = plan, free, asked, no_match
         summary = self.query_one(SelectionSummary)
-        if error is not None:
+        if no_match:
+            summary.show_no_match(self.filter_text)
+        elif error is not None:
             summary.show_error(error)
         else:
             summary.show_plan(plan, free)
@@ -209,12 +217,24 @@ class BrowserScreen(Screen[None]):
         if node is None or not self.tree.retry(node):
             self.notify("nothing to retry here", timeout=2)
 
+    def _nothing_passes(self) -> str:
+        """One line on why a selection with no file has no command and no download."""
+        if self.filter_text:
+            return f"nothing ticked passes the filter {self.filter_text}: press / to change it"
+        return "nothing ticked holds a file to fetch: untick it (space)"
+
     def action_batch_command(self) -> None:
         from laion_fmri_tui.tui.screens.batch_command import BatchCommandScreen
 
         selections = selections_for(self.tree.selected, self.filters)
         if not selections:
             self.notify("select something first (space)", severity="warning")
+            return
+        if self._plan_taken != self._plan_asked:  # whether it matches anything is not known yet
+            self.notify("still planning the selection: press b again in a moment", timeout=3)
+            return
+        if self._no_match:  # its command would stop with "no files matched" (exit 2)
+            self.notify(f"no command to show: {self._nothing_passes()}", severity="warning", timeout=6)
             return
         context = self.app.context
         self.app.push_screen(BatchCommandScreen(selections, context.data_dir, program=context.program,
@@ -238,6 +258,9 @@ class BrowserScreen(Screen[None]):
     def action_download(self) -> None:
         if self._plan_taken != self._plan_asked:  # self.plan is the previous selection's
             self.notify("still planning the selection: press d again in a moment", timeout=3)
+            return
+        if self._no_match:
+            self.notify(f"nothing to download: {self._nothing_passes()}", severity="warning", timeout=6)
             return
         if self.plan is None or not self.plan.items:
             self.notify("select something first (space)", severity="warning")

@@ -26,6 +26,24 @@ PREVIEW_COLUMNS = 6
 """Values read per row; as many as fit are shown."""
 CELL_PADDING = 1
 """DataTable's default cell padding, on each side of a column."""
+IMAGE_ID_WIDTH = 20
+"""Cells of an image id in the rows table, its end kept (``…cluster_1000_i0.png``):
+whole ids (38 cells) left room for one value at 80 columns."""
+
+
+def short_id(image_id: str) -> str:
+    return image_id if len(image_id) <= IMAGE_ID_WIDTH else "…" + image_id[-(IMAGE_ID_WIDTH - 1):]
+
+
+def first_values(info: DatasetInfo) -> str:
+    """The dataset's first values in the room an 80-column dialog leaves (about 30
+    cells): numbers side by side, a text only its first one (its end kept); ``…``
+    when the row has more."""
+    values = list(info.first)
+    if values and info.dtype.startswith("string"):
+        values = [short_id(values[0])]
+    more = bool(values) and len(values) < (info.shape[-1] if info.shape else 1)
+    return " ".join(values) + (" …" if more else "")
 
 
 class H5PreviewScreen(ModalScreen[None]):
@@ -51,7 +69,7 @@ class H5PreviewScreen(ModalScreen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#h5-datasets", DataTable).add_columns("Dataset", "Shape", "Type", "Size")
+        self.query_one("#h5-datasets", DataTable).add_columns("Dataset", "Shape", "Type", "Size", "First values")
         self.query_one("#h5-rows-title").display = False
         self.query_one("#h5-rows").display = False
         self._read()
@@ -82,7 +100,7 @@ class H5PreviewScreen(ModalScreen[None]):
         for info in datasets:
             shape = " × ".join(str(n) for n in info.shape) or "scalar"
             size = units.size(info.size_bytes) if info.size_bytes is not None else "variable"
-            table.add_row(info.name, shape, info.dtype, size, key=info.name)
+            table.add_row(info.name, shape, info.dtype, size, first_values(info), key=info.name)
         if rows:
             self._show_rows(rows)
         table.focus()
@@ -93,7 +111,7 @@ class H5PreviewScreen(ModalScreen[None]):
         table.add_columns("#", "image_ids", "valid", "‖v‖", *(f"[{i}]" for i in range(width)))
         for row in rows:
             valid = "-" if row.valid is None else ("yes" if row.valid else "no")
-            table.add_row(str(row.index), row.image_id, valid, f"{row.norm:.3f}",
+            table.add_row(str(row.index), short_id(row.image_id), valid, f"{row.norm:.3f}",
                           *(f"{v:+.3f}" for v in row.values[:width]))
         title = self.query_one("#h5-rows-title", Static)
         dims = next((d.shape[1] for d in self.datasets or [] if d.name == "embedding"), width)
@@ -109,7 +127,7 @@ class H5PreviewScreen(ModalScreen[None]):
         plus DataTable's padding of one on each side."""
         room = self.query_one("#h5-dialog").content_size.width  # five rows: no vertical scrollbar
         index = max(len(str(r.index)) for r in rows)
-        image = max(len("image_ids"), *(len(r.image_id) for r in rows))
+        image = max(len("image_ids"), *(len(short_id(r.image_id)) for r in rows))
         norm = max(len("‖v‖"), *(len(f"{r.norm:.3f}") for r in rows))
         fixed = sum(w + 2 * CELL_PADDING for w in (index, image, len("valid"), norm))
         value = max(len(f"{v:+.3f}") for r in rows for v in r.values) + 2 * CELL_PADDING

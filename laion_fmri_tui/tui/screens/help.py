@@ -2,7 +2,9 @@
 
 Keys come from :data:`commands.COMMANDS`, :data:`commands.NAVIGATION` and
 :data:`commands.DIALOGS` (the registry every screen builds its ``BINDINGS``
-from), displayed with the app's own key formatting.
+from), displayed with the app's own key formatting. Opened from a screen, it
+lists only that screen's keys (what its bindings, its focused widget and the
+app answer there): ``d`` listed on the dashboard did nothing.
 Only the environment section is prose, because it describes the terminal,
 not the app; it is aimed at people on slow SSH links or colour-poor consoles.
 """
@@ -14,7 +16,7 @@ from collections.abc import Iterable
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from laion_fmri_tui.tui import commands
@@ -37,10 +39,11 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
 """Terminal and service settings, read from the environment at start."""
 
 
-def dialog_bindings() -> list[tuple[str, list[Binding]]]:
+def dialog_bindings() -> list[tuple[str, str, list[Binding]]]:
     """The dialogs' own keys, read from the registry the dialogs build their
-    ``BINDINGS`` from: no dialog is imported to list them."""
-    return [(title, commands.bindings(*ids)) for title, ids in commands.DIALOGS]
+    ``BINDINGS`` from: no dialog is imported to list them. Each entry: title,
+    the dialog's screen class name, its keys."""
+    return [(title, screen, commands.bindings(*ids)) for title, screen, ids in commands.DIALOGS]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -48,13 +51,30 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape", "close", "Close", id="close-dialog")]
 
+    def __init__(self, origin: Screen | None = None) -> None:
+        """``origin``: the screen help was opened from; only its keys are listed
+        (every key of the app without one)."""
+        super().__init__()
+        self._origin = origin
+        self._bound = None if origin is None else {key for key in origin.active_bindings}
+
+    def _answers(self, keys: str) -> bool:
+        """Whether the origin screen answers any of ``keys`` (``k / j``, ``a,y``)."""
+        names = {k.strip() for part in keys.split(",") for k in part.split(" / ")}
+        return self._bound is None or bool(names & self._bound)
+
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog", classes="tool-dialog"):
             yield Static("Keys and settings", classes="tool-title")
             with VerticalScroll(id="help-body"):
-                yield from self._section("Actions", ((self._key(c.key), c.help) for c in commands.COMMANDS))
-                yield from self._section("Moving around", commands.NAVIGATION)
-                for title, keys in dialog_bindings():
+                yield from self._section("Actions", ((self._key(c.key), c.help) for c in commands.COMMANDS
+                                                     if self._answers(c.key)))
+                yield from self._section("Moving around", ((k, t) for k, t in commands.NAVIGATION
+                                                           if self._answers(k)))
+                for title, screen, keys in dialog_bindings():
+                    if self._origin is not None and type(self._origin).__name__ != screen:
+                        continue
+                    keys = [b for b in keys if self._answers(b.key)]
                     yield from self._section(f"In the {title} dialog",
                                              ((self._key(k), text) for k, text in dialog_rows(keys)))
                 yield from self._section("Start-up option and environment", ENVIRONMENT, stacked=True)
@@ -69,7 +89,11 @@ class HelpScreen(ModalScreen[None]):
 
     @staticmethod
     def _section(title: str, rows: Iterable[tuple[str, str]], *, stacked: bool = False) -> ComposeResult:
-        """Key and text side by side, or stacked for long names (environment variables)."""
+        """Key and text side by side, or stacked for long names (environment variables);
+        nothing for a section without rows."""
+        rows = list(rows)
+        if not rows:
+            return
         yield Static(title, classes="help-section")
         for key, text in rows:
             if stacked:

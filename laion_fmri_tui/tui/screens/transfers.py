@@ -39,9 +39,9 @@ from laion_fmri_tui.core.run.control import EngineControl
 from laion_fmri_tui.core.run.engine_process import EngineProcess
 from laion_fmri_tui.core.run.spec import RunSpec
 from laion_fmri_tui.core.service import DownloadService
-from laion_fmri_tui.core.units import count, rate, size
+from laion_fmri_tui.core.units import cap, count, size
 from laion_fmri_tui.tui.bridge import EngineBridge
-from laion_fmri_tui.tui.commands import DIALOGS, bindings
+from laion_fmri_tui.tui.commands import bindings, dialog_keys
 from laion_fmri_tui.tui.heap import release_heap, settle_heap
 from laion_fmri_tui.tui.messages import TransferFinished
 from laion_fmri_tui.tui.runs import retry_plan
@@ -65,7 +65,7 @@ CANCEL_QUESTION = ("Cancel the download? Finished files stay, and partial files 
 class TransfersScreen(Screen[None]):
     """Downloads one plan; ``escape`` goes back once nothing is running."""
 
-    BINDINGS = bindings(*dict(DIALOGS)["transfer dashboard"])
+    BINDINGS = bindings(*dialog_keys("TransfersScreen"))
 
     phase: var[str] = var("starting", bindings=True)
     """``starting``, ``running``, ``paused``, ``cancelling``, then ``finished``,
@@ -76,6 +76,8 @@ class TransfersScreen(Screen[None]):
     """Recent throughput samples for the sparkline."""
     counts: var[RunCounts] = var(RunCounts())
     """Done / skipped / failed, kept across retries (failed is reset by one)."""
+    before: var[int] = var(0)
+    """Bytes of the current run's plan on disk when it started (see TransferTotals.before)."""
 
     def __init__(self, plan: Plan, *, spec: RunSpec | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -91,8 +93,6 @@ class TransfersScreen(Screen[None]):
         self._run = 0
         self.engine: EngineControl = EngineProcess(lambda event: None)
         """The current run's controls (a new one for each run)."""
-        self._cap: tuple[int | None] | None = None
-        """The bandwidth cap the user chose with ``w`` (kept across runs), None: never chosen."""
         self._bridge = EngineBridge(self, 0)
         self._counts = RunCounts(total=plan.files)
         self._started = 0.0
@@ -108,7 +108,8 @@ class TransfersScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="transfers-target")
         yield TransferTotals(id="transfers-totals").data_bind(
-            TransfersScreen.progress, TransfersScreen.rates, TransfersScreen.counts, TransfersScreen.phase)
+            TransfersScreen.progress, TransfersScreen.rates, TransfersScreen.counts, TransfersScreen.phase,
+            TransfersScreen.before)
         yield TransferTable(id="transfers-active").data_bind(TransfersScreen.progress)
         yield TransferLog(id="transfers-log")
         yield Static("", id="transfers-status")
@@ -134,10 +135,13 @@ class TransfersScreen(Screen[None]):
         self._run += 1
         self.plan, self._bridge = plan, EngineBridge(self, self._run)
         self.engine = EngineProcess(self._bridge, self.app.spare_engine)  # type: ignore[attr-defined]
-        if self._cap is not None:
-            self.engine.set_bandwidth(self._cap[0])  # a retry keeps the user's cap
+        service = self.app.context.service()
+        session_cap = self.app.context.engine.max_bandwidth
+        if session_cap != service.settings.engine.max_bandwidth:
+            self.engine.set_bandwidth(session_cap)  # the cap set with w in this session (a retry's too)
         spec, self._spec = self._spec, None
         self._failed = ()
+        self.before = plan.bytes_present
         self.progress = plan_progress(plan)
         self.rates = ()
         self.phase = "starting"
@@ -146,7 +150,7 @@ class TransfersScreen(Screen[None]):
         self.query_one("#transfers-target", Static).update(self._downloading)
         self._show_status("")
         self._started = self._clock()
-        self._transfer(self.app.context.service(), spec or plan, self.engine)
+        self._transfer(service, spec or plan, self.engine)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="transfers", description="download")
     def _transfer(self, service: DownloadService, run: RunSpec | Plan, engine: EngineProcess) -> ev.RunFinished:
@@ -260,14 +264,16 @@ class TransfersScreen(Screen[None]):
 
         def chosen(answer) -> None:
             if answer is not None:
-                self._cap = (answer[0],)
                 self.engine.set_bandwidth(answer[0])
-                cap = f"capped at {rate(answer[0])}" if answer[0] else "no longer capped"
-                self.query_one(TransferLog).note(f"bandwidth {cap}")
-                self.notify(f"bandwidth {cap}", timeout=3)
+                # Kept for the rest of the session: the next run (a retry, or another
+                # download from the browser) starts with it.
+                context = self.app.context
+                context.engine = dataclasses.replace(context.engine, max_bandwidth=answer[0])
+                said = f"capped at {cap(answer[0])}" if answer[0] else "no longer capped"
+                self.query_one(TransferLog).note(f"bandwidth {said}")
+                self.notify(f"bandwidth {said}", timeout=3)
 
-        current = self._cap[0] if self._cap is not None else self.app.context.engine.max_bandwidth
-        self.app.push_screen(BandwidthScreen(current), chosen)
+        self.app.push_screen(BandwidthScreen(self.app.context.engine.max_bandwidth), chosen)
 
     def action_cancel(self) -> None:
         self.app.push_screen(ConfirmScreen(CANCEL_QUESTION, yes="Cancel download", no="Keep going"),

@@ -130,10 +130,13 @@ class BucketTree(Tree[BrowseNode]):
         self._cursor_on_first_row()
 
     def _cursor_on_first_row(self) -> None:
-        """Put the cursor on the first row once there is one, so space, enter
-        and r act on the first frame (a Tree starts with no cursor)."""
+        """Put the cursor on the first row that can be ticked (the first subject,
+        not "Dataset files") once there is one, so space, enter and r act on the
+        first frame (a Tree starts with no cursor); the first row when none can be."""
         if self.cursor_line < 0 and self.root.children:
-            self.cursor_line = 0
+            # Only the top level is listed at this point, so a child's index is its line.
+            self.cursor_line = next((line for line, child in enumerate(self.root.children)
+                                     if child.data is not None and child.data.fragments), 0)
 
     # selection -------------------------------------------------------------
     def action_toggle_select(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 from laion_fmri_tui.core.models import Plan
@@ -22,6 +23,17 @@ class SelectionSummary(Static):
     def show_error(self, message: str) -> None:
         self.set_class(True, "-error")
         self.update(message)
+
+    def show_no_match(self, filter_text: str) -> None:
+        """The selection holds no file: said with the keys that change that (the
+        planner's own words name ``--batch`` flags and ``laion-fmri-tui info``)."""
+        self.set_class(True, "-warning")
+        self.set_class(False, "-error")
+        if filter_text:
+            self.update(Text(f"Nothing to fetch: no file of the ticked nodes passes the filter {filter_text}."
+                             "\n\n/      change the filter\nspace  untick a node that shows \"no match\""))
+        else:
+            self.update("Nothing to fetch: the ticked nodes hold no file.\n\nspace  untick them")
 
     def show_plan(self, plan: Plan | None, free: int) -> None:
         self.set_class(False, "-warning", "-error")

@@ -66,7 +66,8 @@ class TransferLog(RichLog):
 
 def summary(result: ev.RunFinished, counts: RunCounts, elapsed: float) -> str:
     """The one-line end of a run, as the status line and the log show it."""
-    tally = f"{counts.done} done, {counts.skipped} skipped, {counts.failed} failed"
+    already = f"{counts.already} already present, " if counts.already else ""
+    tally = f"{already}{counts.done} done, {counts.skipped} skipped, {counts.failed} failed"
     moved = f"{size(result.bytes_fetched)} fetched in {duration(elapsed)}"
     if elapsed > 0 and result.bytes_fetched:
         moved += f" ({rate(result.bytes_fetched / elapsed)})"

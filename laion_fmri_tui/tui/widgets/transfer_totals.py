@@ -42,8 +42,11 @@ class RunCounts:
 
     done: int = 0
     """Fetched and verified."""
+    already: int = 0
+    """Already complete on disk when the run started: shown apart, not as this run's work."""
     skipped: int = 0
-    """Already complete on disk, or refused by the bucket (held out, access denied)."""
+    """Not fetched for another reason: refused by the bucket (held out, access denied),
+    an unsafe key, or fetched meanwhile by another process."""
     failed: int = 0
     """Given up on in the latest run; ``r`` retries them."""
     total: int = field(default=0, compare=False)
@@ -53,12 +56,14 @@ class RunCounts:
     @property
     def present(self) -> int:
         """Files in place: fetched now or already complete (failed ones are not)."""
-        return self.done + self.skipped
+        return self.done + self.already + self.skipped
 
     def after(self, event: ev.Event) -> RunCounts:
         """These counts with one more file settled, if ``event`` settles one."""
         if isinstance(event, ev.FileDone):
             return dataclasses.replace(self, done=self.done + 1)
+        if isinstance(event, ev.FileSkipped) and event.kind is ev.SkipKind.COMPLETE:
+            return dataclasses.replace(self, already=self.already + 1)
         if isinstance(event, ev.FileSkipped):
             return dataclasses.replace(self, skipped=self.skipped + 1)
         if isinstance(event, ev.FileFailed):
@@ -93,6 +98,10 @@ class TransferTotals(Vertical):
     """Done / skipped / failed so far."""
     phase: var[str] = var("starting")
     """The screen's run phase (``running``, ``paused``, ``finished``...)."""
+    before: var[int] = var(0)
+    """Bytes of the run's plan already on disk when it started (complete files and
+    resumed ``.part`` bytes): the bar and its figures show only this run's work,
+    so a run of 3 new files beside 100 present ones starts at 0%, not at 97%."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="totals-bar"):
@@ -107,10 +116,10 @@ class TransferTotals(Vertical):
         p = self.progress
         if p is None:
             return
-        total = max(p.bytes_total, 1)
-        self.query_one(ProgressBar).update(total=total, progress=shown_progress(p.bytes_done, total))
-        self.query_one("#total-bytes", Label).update(f"{size(p.bytes_done)} of {size(p.bytes_total)}",
-                                                     layout=False)
+        before = min(self.before, p.bytes_total)
+        done, todo = max(0, p.bytes_done - before), p.bytes_total - before
+        self.query_one(ProgressBar).update(total=max(todo, 1), progress=shown_progress(done, max(todo, 1)))
+        self.query_one("#total-bytes", Label).update(f"{size(done)} of {size(todo)}", layout=False)
         self._show_rate()
         self._show_counts()
 
@@ -134,6 +143,7 @@ class TransferTotals(Vertical):
         c, p = self.counts, self.progress
         total = c.total or (p.files_total if p is not None else 0)
         files = f" · {c.present} of {count(total, 'file')}" if total else ""
+        already = f"{c.already} already present · " if c.already else ""
         label = self.query_one("#total-counts", Label)
-        label.update(f"{c.done} done · {c.skipped} skipped · {c.failed} failed{files}", layout=False)
+        label.update(f"{already}{c.done} done · {c.skipped} skipped · {c.failed} failed{files}", layout=False)
         label.set_class(c.failed > 0, "-error")
