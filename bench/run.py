@@ -206,14 +206,14 @@ def machine() -> dict:
     for _ in range(4):
         hashlib.md5(block, usedforsecurity=False).digest()
     md5_per_gb = (time.process_time() - started) / (4 * len(block) / 1e9)
-    from laion_fmri_tui.core.transfer import md5_lanes
-    lanes = [md5_lanes.Md5Stream() for _ in range(md5_lanes.WIDTH)]
+    from laion_fmri_tui.core.transfer import md5_steps
+    lanes = [md5_steps.Md5Stream() for _ in range(md5_steps.WIDTH)]
     started = time.process_time()
-    md5_lanes.update_together(lanes, [memoryview(block)] * len(lanes), len(block), [True] * len(lanes))
+    md5_steps.update_together(lanes, [memoryview(block)] * len(lanes), len(block), [True] * len(lanes))
     lanes_per_gb = (time.process_time() - started) / (len(lanes) * len(block) / 1e9)
     return {"cpu": cpu, "cores": len(__import__("os").sched_getaffinity(0)),
             "python": platform.python_version(), "kernel": platform.release(), "tools": versions,
-            "md5_cpu_per_gb": md5_per_gb, "md5_lanes_cpu_per_gb": lanes_per_gb, "md5_lanes": md5_lanes.WIDTH}
+            "md5_cpu_per_gb": md5_per_gb, "md5_lanes_cpu_per_gb": lanes_per_gb, "md5_lanes": md5_steps.WIDTH}
 
 
 def render_saved(path: Path, markdown: Path | None) -> int:

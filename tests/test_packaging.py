@@ -34,7 +34,7 @@ def test_wheel_ships_styles_and_an_install_finds_them_from_any_directory(tmp_pat
         [sys.executable, "-I", "-c",
          f"import sys; sys.path.insert(0, {str(target)!r}); "
          "from laion_fmri_tui.styles import stylesheet; print(stylesheet('app.tcss')); "
-         "from laion_fmri_tui.core.transfer import md5_lanes; assert md5_lanes.NATIVE"],
+         "from laion_fmri_tui.core.transfer import md5_steps; assert md5_steps.NATIVE"],
         capture_output=True, text=True, cwd=elsewhere, check=True,
     )
     assert Path(probe.stdout.strip()).is_relative_to(target)

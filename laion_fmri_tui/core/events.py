@@ -101,7 +101,11 @@ class FileSkipped:
 class FailKind(enum.Enum):
     """What went wrong with a file: what the engine does next, and what a
     front end says. The values are what ``--json`` prints as ``kind`` (scripts
-    read them: never change one)."""
+    read them: never change one; the README lists them).
+
+    What the engine does with each kind is declared here, next to it
+    (:attr:`retried`, :attr:`discards_part`, :attr:`skips`): adding a kind is
+    this one edit plus the place that classifies an error as it."""
 
     DENIED = "denied"
     """The server refused it (HTTP 403): skipped, not failed (:attr:`SkipKind.REFUSED`)."""
@@ -125,6 +129,25 @@ class FailKind(enum.Enum):
     """Its bytes did not match the size, MD5/ETag or sha256: the ``.part`` is removed."""
     CANCELLED = "cancelled"
     """The run was cancelled: every byte stays in the ``.part`` for the next run (never reported)."""
+
+    @property
+    def retried(self) -> bool:
+        """The run's retry rules decide what comes next (else the file ends with it)."""
+        return self in _RETRIED
+
+    @property
+    def discards_part(self) -> bool:
+        """The ``.part`` (and its record) is useless afterwards: removed."""
+        return self in _DISCARDS_PART
+
+    @property
+    def skips(self) -> bool:
+        """The file is skipped (:attr:`SkipKind.REFUSED`), not counted as failed."""
+        return self is FailKind.DENIED
+
+
+_RETRIED = frozenset({FailKind.TRANSIENT, FailKind.EXPIRED})
+_DISCARDS_PART = frozenset({FailKind.DENIED, FailKind.CHANGED, FailKind.MISSING})
 
 
 @dataclass(frozen=True)

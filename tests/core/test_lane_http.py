@@ -25,7 +25,7 @@ from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.gate import GateState, Supply
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
-from laion_fmri_tui.core.transfer.sources import Request
+from laion_fmri_tui.core.transfer.sources import Request, Source
 from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.core.transfer.outcomes import Outcomes
 from laion_fmri_tui.core.http.answers import SourceError
@@ -87,7 +87,7 @@ class _Objects(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class _Source:
+class _Source(Source):
     """The lane's side of a source: plain requests to one base URL."""
 
     def __init__(self, base: str, ca_file: str, read_timeout: float = 10.0) -> None:

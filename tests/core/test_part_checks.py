@@ -15,10 +15,10 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.s3.endpoint import S3Settings
 from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer import hash_pool, md5_lanes, part_window
+from laion_fmri_tui.core.transfer import hash_pool, md5_steps, part_window
 from laion_fmri_tui.core.disk import partfile
 from laion_fmri_tui.core.transfer.engine import EngineSettings
-from laion_fmri_tui.core.transfer.md5_lanes import Md5Stream, update_together
+from laion_fmri_tui.core.transfer.md5_steps import Md5Stream, update_together
 from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.devserver import synthetic
 from engines import engine_for
@@ -43,7 +43,7 @@ def test_lanes_give_hashlibs_digests_for_any_length_and_lane_count(lanes):
 
 
 def test_a_partial_block_is_refused_before_the_end_of_a_message():
-    if not md5_lanes.NATIVE:
+    if not md5_steps.NATIVE:
         pytest.skip("hashlib takes any length")
     with pytest.raises(ValueError):
         update_together([Md5Stream()], [memoryview(bytes(100))], 100, [False])

@@ -9,7 +9,7 @@ import pytest
 
 from laion_fmri_tui.core.http.retry import (
     AdaptiveLimit,
-    FailureKind,
+    RetryKind,
     RetryPolicy,
     RetrySettings,
     RetryState,
@@ -35,14 +35,14 @@ def test_backoff_is_full_jitter_under_a_growing_cap():
     for jitter in (0.0, 0.5, 0.999):
         rule, _ = policy(jitter, base=0.5, cap=20.0)
         state = RetryState()
-        delays = [rule.decide(state, FailureKind.SERVER).delay for _ in range(8)]
+        delays = [rule.decide(state, RetryKind.SERVER).delay for _ in range(8)]
         assert delays == [jitter * min(20.0, 0.5 * 2 ** n) for n in range(1, 9)]
 
 
 def test_retry_after_is_never_cut_short_and_is_capped():
     rule, _ = policy(0.0, retry_after_cap=60.0)
-    assert rule.decide(RetryState(), FailureKind.THROTTLED, after=7.0).delay == 7.0
-    assert rule.decide(RetryState(), FailureKind.THROTTLED, after=3600.0).delay == 60.0
+    assert rule.decide(RetryState(), RetryKind.THROTTLED, after=7.0).delay == 7.0
+    assert rule.decide(RetryState(), RetryKind.THROTTLED, after=3600.0).delay == 60.0
 
 
 def test_retry_after_reads_seconds_and_http_dates():
@@ -54,27 +54,27 @@ def test_retry_after_reads_seconds_and_http_dates():
 def test_the_budget_is_time_without_progress_not_a_count():
     rule, clock = policy(1.0, budget=60.0, cap=10.0)
     state = RetryState()
-    while (decision := rule.decide(state, FailureKind.THROTTLED, position=0)).delay is not None:
+    while (decision := rule.decide(state, RetryKind.THROTTLED, position=0)).delay is not None:
         clock.now += decision.delay
     assert clock.now == 60.0 and "--retry-for" in decision.why
     assert state.attempts > 5  # far more than the old five
     clock.now += 1.0
-    assert rule.decide(state, FailureKind.THROTTLED, position=4096).delay is not None  # bytes came: a new budget
+    assert rule.decide(state, RetryKind.THROTTLED, position=4096).delay is not None  # bytes came: a new budget
 
 
 def test_retries_adds_a_count_and_unreachable_hosts_get_few_attempts():
     rule, _ = policy(0.1, max_attempts=3)
     state = RetryState()
-    assert [rule.decide(state, FailureKind.SERVER).delay is None for _ in range(3)] == [False, False, True]
+    assert [rule.decide(state, RetryKind.SERVER).delay is None for _ in range(3)] == [False, False, True]
     rule, _ = policy(0.1, quick_attempts=4)
     state = RetryState()
-    assert [rule.decide(state, FailureKind.UNREACHABLE).delay is None for _ in range(4)] == [False] * 3 + [True]
+    assert [rule.decide(state, RetryKind.UNREACHABLE).delay is None for _ in range(4)] == [False] * 3 + [True]
 
 
 def test_a_pauses_failure_is_no_attempt():
     rule, _ = policy(0.0)
     state = RetryState()
-    rule.decide(state, FailureKind.DROPPED, counted=False)
+    rule.decide(state, RetryKind.DROPPED, counted=False)
     assert state.attempts == 0
 
 
@@ -97,8 +97,8 @@ def test_the_limit_halves_once_per_round_and_grows_back_with_successes():
 def test_a_throttled_answer_through_the_policy_cuts_the_limit():
     rule, _ = policy(0.0)
     state = RetryState(ticket=rule.limit.ticket())
-    rule.decide(state, FailureKind.THROTTLED)
-    rule.decide(RetryState(), FailureKind.SERVER)
+    rule.decide(state, RetryKind.THROTTLED)
+    rule.decide(RetryState(), RetryKind.SERVER)
     assert rule.limit.cuts == 1
 
 

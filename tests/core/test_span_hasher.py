@@ -10,7 +10,7 @@ import time
 import pytest
 
 from laion_fmri_tui.core.transfer import span_hasher
-from laion_fmri_tui.core.transfer.md5_lanes import Md5Stream
+from laion_fmri_tui.core.transfer.md5_steps import Md5Stream
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 from laion_fmri_tui.core.transfer.content_checks import Span
 

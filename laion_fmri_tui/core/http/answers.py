@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from laion_fmri_tui.core.events import FailKind, Failure
-from laion_fmri_tui.core.http.retry import FailureKind, kind_of_status, retry_after
+from laion_fmri_tui.core.http.retry import RetryKind, kind_of_status, retry_after
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
@@ -21,7 +21,7 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 class SourceError(Exception):
     """A classified failure to fetch a range (never carrying a URL's signature)."""
 
-    def __init__(self, kind: FailKind, message: str, *, retry: FailureKind | None = None,
+    def __init__(self, kind: FailKind, message: str, *, retry: RetryKind | None = None,
                  after: float | None = None) -> None:
         super().__init__(message)
         self.kind = kind
@@ -38,13 +38,13 @@ class SourceError(Exception):
     @property
     def retried(self) -> bool:
         """Whether the run's retry rules decide what comes next (else the file fails, or is skipped)."""
-        return self.kind in (FailKind.TRANSIENT, FailKind.EXPIRED)
+        return self.kind.retried
 
     @property
-    def retry_kind(self) -> FailureKind:
+    def retry_kind(self) -> RetryKind:
         if self.kind is FailKind.EXPIRED:
-            return FailureKind.EXPIRED
-        return self.retry or FailureKind.DROPPED
+            return RetryKind.EXPIRED
+        return self.retry or RetryKind.DROPPED
 
 
 def content_range_start(header: str | None) -> int | None:
@@ -73,7 +73,7 @@ def classify_status(status: int | None, name: str, *, after: str | None = None,
     if region and status in (301, 307, 400):  # no retry mends it: the bucket is elsewhere
         return SourceError(FailKind.ERROR, wrong_region(status, region))
     retry = kind_of_status(status) if status is not None else None
-    if retry is FailureKind.THROTTLED:
+    if retry is RetryKind.THROTTLED:
         return SourceError(FailKind.TRANSIENT, f"throttled by the server (HTTP {status})", retry=retry,
                            after=retry_after(after))
     return SourceError(FailKind.TRANSIENT, f"HTTP {status}", retry=retry, after=retry_after(after))

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
 
-class FailureKind(enum.Enum):
+class RetryKind(enum.Enum):
     """Why an attempt failed, as far as retrying is concerned."""
 
     THROTTLED = "throttled"
@@ -54,12 +54,12 @@ class FailureKind(enum.Enum):
     """A signed link expired and was renewed: again at once, a few times."""
 
 
-RETRY_STATUSES = {429: FailureKind.THROTTLED, 503: FailureKind.THROTTLED,
-                  500: FailureKind.SERVER, 502: FailureKind.SERVER, 504: FailureKind.SERVER}
+RETRY_STATUSES = {429: RetryKind.THROTTLED, 503: RetryKind.THROTTLED,
+                  500: RetryKind.SERVER, 502: RetryKind.SERVER, 504: RetryKind.SERVER}
 """The HTTP statuses that are tried again, and their kind."""
 
 
-def kind_of_status(status: int) -> FailureKind | None:
+def kind_of_status(status: int) -> RetryKind | None:
     """The retry kind of an HTTP status; None: not retried (the answer stands)."""
     return RETRY_STATUSES.get(status)
 
@@ -214,7 +214,7 @@ class RetryPolicy:
     clock: Callable[[], float] = time.monotonic
     jitter: Callable[[], float] = random.random
 
-    def decide(self, state: RetryState, kind: FailureKind, *, after: float | None = None,
+    def decide(self, state: RetryState, kind: RetryKind, *, after: float | None = None,
                position: int = 0, counted: bool = True) -> Decision:
         """After a failed attempt of kind ``kind``: how long to wait, or give up.
 
@@ -223,7 +223,7 @@ class RetryPolicy:
         ``counted`` False: a failure that is no attempt (a connection a long
         pause let the server close)."""
         now = self.clock()
-        if kind is FailureKind.THROTTLED:
+        if kind is RetryKind.THROTTLED:
             self.limit.throttled(state.ticket)
         if position != state.position or state.since is None:
             state.since, state.position = now, position
@@ -233,10 +233,10 @@ class RetryPolicy:
         settings = self.settings
         if settings.max_attempts is not None and attempt >= settings.max_attempts:
             return Decision(None, attempt, f"gave up after {attempt} attempts (--retries)")
-        if kind in (FailureKind.UNREACHABLE, FailureKind.EXPIRED):
+        if kind in (RetryKind.UNREACHABLE, RetryKind.EXPIRED):
             if attempt >= settings.quick_attempts:
                 return Decision(None, attempt, f"gave up after {attempt} attempts")
-            if kind is FailureKind.EXPIRED:
+            if kind is RetryKind.EXPIRED:
                 return Decision(0.0, attempt)
         spent = now - state.since
         left = settings.budget - spent

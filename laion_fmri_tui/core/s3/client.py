@@ -36,7 +36,7 @@ from laion_fmri_tui.core.http.connect import (
     open_blocking,
 )
 from laion_fmri_tui.core.http.network import NetworkSettings
-from laion_fmri_tui.core.http.retry import AdaptiveLimit, FailureKind, RetryPolicy, RetryState, kind_of_status, \
+from laion_fmri_tui.core.http.retry import AdaptiveLimit, RetryKind, RetryPolicy, RetryState, kind_of_status, \
     retry_after
 from laion_fmri_tui.core.s3.endpoint import REGION, S3Settings
 from laion_fmri_tui.core.http.wire import AGENT, Origin, target
@@ -299,7 +299,7 @@ class S3Http:
                 reason, whole = str(error), isinstance(error, NetworkUnreachable)
             if reason == MALFORMED:
                 raise ListingError(None, reason)
-            kind = FailureKind.UNREACHABLE if reason in _UNREACHABLE or whole else FailureKind.DROPPED
+            kind = RetryKind.UNREACHABLE if reason in _UNREACHABLE or whole else RetryKind.DROPPED
             decision = self.retry_policy.decide(state, kind)
             if decision.delay is None:
                 raise ListingError(None, reason, whole=whole)
@@ -340,7 +340,7 @@ class S3Http:
                 status, reason, whole = None, str(error), isinstance(error, NetworkUnreachable)
                 if reason == MALFORMED:
                     raise ListingError(None, reason) from None
-                kind = FailureKind.UNREACHABLE if reason in _UNREACHABLE or whole else FailureKind.DROPPED
+                kind = RetryKind.UNREACHABLE if reason in _UNREACHABLE or whole else RetryKind.DROPPED
             else:
                 status, reason = response.status, f"HTTP {response.status}"
                 if status == 200:

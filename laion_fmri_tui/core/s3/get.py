@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from laion_fmri_tui.core.models import PlanItem
 from laion_fmri_tui.core.s3.client import S3Http
-from laion_fmri_tui.core.transfer.sources import Request
+from laion_fmri_tui.core.transfer.sources import Request, Source
 
 
-class S3GetSource:
+class S3GetSource(Source):
     """GETs of one bucket's objects, with the service's endpoint and network settings.
 
     ``If-Match`` pins every range to the planned ETag, so an object replaced

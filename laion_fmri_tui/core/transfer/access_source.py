@@ -18,13 +18,13 @@ from laion_fmri_tui.core.access.errors import AccessServiceError
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.models import PlanItem
 from laion_fmri_tui.core.redact import redact
-from laion_fmri_tui.core.transfer.sources import Request
+from laion_fmri_tui.core.transfer.sources import Request, Source
 from laion_fmri_tui.core.http.answers import SourceError, classify_status
 
 CONNECT_TIMEOUT, READ_TIMEOUT = 15.0, 60.0
 
 
-class AccessSource:
+class AccessSource(Source):
     """Ranged GETs on signed URLs, re-minted through ``refresh`` when they expire."""
 
     def __init__(self, client, request_id: str, grant) -> None:

@@ -256,26 +256,26 @@ class TransferEngine:
                 self._sink(snapshot)
 
     def _hash_pool(self) -> HashPool:
-        return HashPool(self.outcomes.pool_hashed, self.outcomes.units_over)
+        return HashPool(self.outcomes.span_hashed, self.outcomes.fail_outside)
 
     def _span_hasher(self, inline: bool = False) -> SpanHasher:
         return SpanHasher(self.outcomes.span_hashed, lambda job: job.failure is not None, inline=inline)
 
     # scheduling --------------------------------------------------------------
-    def _next_unit(self, feed: _PartQueues, taker: int = 0) -> tuple[FileJob, int] | Supply:
+    def _next_unit(self, queues: _PartQueues, taker: int = 0) -> tuple[FileJob, int] | Supply:
         """The taker's next part, else the first of the next file, else the last
         part of the taker with the most left (the run's end is shared); else
         why there is none (another taker is opening a file, or none is left)."""
-        own = feed.queues[taker]
+        own = queues.queues[taker]
         while True:
             with self._lock:
                 if own:
                     return own.popleft()
-                if not feed.items:
-                    most = max(feed.queues, key=len)
-                    return most.pop() if most else Supply.OPENING if feed.opening else Supply.EXHAUSTED
-                item = feed.items.popleft()
-                feed.opening += 1
+                if not queues.items:
+                    most = max(queues.queues, key=len)
+                    return most.pop() if most else Supply.OPENING if queues.opening else Supply.EXHAUSTED
+                item = queues.items.popleft()
+                queues.opening += 1
             try:
                 job = self._start_job(item, self._hasher)
                 if job is None:
@@ -292,7 +292,7 @@ class TransferEngine:
                 return job, todo[0]
             finally:
                 with self._lock:
-                    feed.opening -= 1
+                    queues.opening -= 1
 
     def _start_job(self, item: PlanItem, hasher: SpanHasher | None = None) -> FileJob | None:
         """Lock and open ``item``'s job (None: it failed, or another process
@@ -380,13 +380,12 @@ class TransferEngine:
         """What an answer's refusal means for ``job``: its source says (a signed
         link's 403 is expiry), else the status (and the answer's ``Retry-After``
         and ``x-amz-bucket-region``)."""
-        source = self._sources[job.item.source]
-        if not hasattr(source, "status_failure"):
-            return classify_status(answer.status, job.item.key, after=answer.retry_after, region=answer.region)
         try:
-            error = source.status_failure(job.item, answer.status, url)
+            error = self._sources[job.item.source].status_failure(job.item, answer.status, url)
         except SourceError as failed:  # the access service could not renew the links
             return failed
+        if error is None:
+            return classify_status(answer.status, job.item.key, after=answer.retry_after, region=answer.region)
         if error.after is None:
             error.after = retry_after(answer.retry_after)
         return error

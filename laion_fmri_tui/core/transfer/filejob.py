@@ -58,6 +58,7 @@ class FileJob:
         """Spans hashed as they arrive, by index (see :meth:`stream_to`)."""
         self._gather: SpanGather | None = None
         self.wrapped = False
+        """Whether its end was claimed (:meth:`claim_wrap_up`), under :attr:`lock`."""
         self.ready: set[int] = set()
         """Parts whose bytes are all in the ``.part`` and may be hashed."""
         self.failure: Failure | None = None
@@ -203,10 +204,11 @@ class FileJob:
             self.spans_left.remove(span)
 
     def claim_wrap_up(self) -> bool:
-        """True once, for the first caller to see every unit ended and every
-        span hashed with no failure: it checks and renames the file."""
+        """True once, for the first caller to see the job over: every unit
+        ended, and either a failure recorded or every span hashed. Only
+        :class:`~.outcomes.Outcomes` calls it (see its locking rule)."""
         with self.lock:
-            if self.wrapped or self.outstanding or self.spans_left or self.failure is not None:
+            if self.wrapped or self.outstanding or (self.failure is None and self.spans_left):
                 return False
             self.wrapped = True
             return True
@@ -265,13 +267,13 @@ class FileJob:
         self._extents.flush(index)
 
     def fail_if_first(self, failure: Failure) -> bool:
-        """Record a failure found outside the units (verification reading back);
-        True when every unit has already ended, so the caller must wrap the job up."""
+        """Record ``failure`` unless one is recorded already (or the job's end
+        was claimed: it is being finished); True when it was recorded."""
         with self.lock:
-            if self.failure is not None:
+            if self.failure is not None or self.wrapped:
                 return False
             self.failure = failure
-            return self.outstanding == 0
+            return True
 
     def part_ready(self, index: int) -> None:
         """Part ``index`` has ended and its unit is accounted: the pool may hash it."""

@@ -6,7 +6,7 @@ parts. A part's bytes are checked
 once they are on disk, read back through a mapping of the ``.part`` (still
 in the page cache), so verification overlaps the transfer instead of a
 second pass at the end. The pool sees the spans of
-every file in flight: it steps up to :data:`~.md5_lanes.WIDTH` MD5 spans
+every file in flight: it steps up to :data:`~.md5_steps.WIDTH` MD5 spans
 together (the parts of a multipart upload, or several files' prefixes), which
 is where most of a large download's CPU went. The pool hashes on its own
 thread, woken by :meth:`HashPool.poke` whenever a part ends, so the lanes
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.md5_lanes import WIDTH, update_together
+from laion_fmri_tui.core.transfer.md5_steps import WIDTH, update_together
 from laion_fmri_tui.core.transfer.part_window import PartWindow, feed
 from laion_fmri_tui.core.transfer.content_checks import MIB, Span, Verifier
 
@@ -37,11 +37,12 @@ class HashPool:
     hashed never leaves a mapping on a reused descriptor number.
     """
 
-    def __init__(self, completed: Callable[[FileJob], None], broken: Callable[[FileJob], None]) -> None:
-        self._completed = completed
-        """Called with each job whose last span the pool hashed (its units all ended)."""
+    def __init__(self, hashed: Callable[[FileJob, Span], None],
+                 broken: Callable[[FileJob, Failure], None]) -> None:
+        self._hashed = hashed
+        """Called with each span the pool hashed (:meth:`.Outcomes.span_hashed`: it may end the file)."""
         self._broken = broken
-        """Called with each job the pool failed (a read error) whose units all ended."""
+        """Called with each file the pool could not read back (:meth:`.Outcomes.fail_outside`)."""
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -81,7 +82,7 @@ class HashPool:
         if thread is not None:
             thread.join()
         if flush:
-            self._report(*self.drive(flush=True))
+            self.drive(flush=True)
 
     def _run(self) -> None:
         while True:
@@ -89,13 +90,7 @@ class HashPool:
             self._wake.clear()
             if self._stopping:
                 return
-            self._report(*self.drive())
-
-    def _report(self, completed: list[FileJob], broken: list[FileJob]) -> None:
-        for job in completed:
-            self._completed(job)
-        for job in broken:
-            self._broken(job)
+            self.drive()
 
     def close(self) -> None:
         """The run is over: let go of what failed or cancelled jobs left."""
@@ -105,39 +100,36 @@ class HashPool:
             self._fds.clear()
             self._open.clear()
 
-    def drive(self, flush: bool = False) -> tuple[list[FileJob], list[FileJob]]:
+    def drive(self, flush: bool = False) -> None:
         """Hash the spans whose bytes are ready (all of them when ``flush``: no
-        part is in flight any more).
-
-        Returns the jobs this call completed, and the jobs it failed (a read
-        error) whose units have all ended, so nobody else will wrap them up."""
-        completed: list[FileJob] = []
-        broken: list[FileJob] = []
+        part is in flight any more), and report each hashed span and each file
+        that could not be read back to the outcomes, which alone end files
+        (outside the pool's lock: ending a file writes and calls the sink)."""
         while True:
             with self._lock:
                 batch = self._claim(flush)
             if not batch:
-                return completed, broken
+                return
             fds = [self._fds[job][0] for job, _, _ in batch]
             if len(batch) == 1 and not batch[0][1].batchable:
                 unread = _hash_ordered(fds[0], *batch[0])
             else:
                 unread = _hash_batch(fds, batch)
-            for job, error in unread:  # only the files that could not be read back
-                if job.fail_if_first(Failure(FailKind.DISK, f"cannot read {job.part_file.name} back to verify it: "
-                                                            f"{getattr(error, 'strerror', None) or error}")):
-                    broken.append(job)
+            for job, error in unread:  # only the files that could not be read back: their spans drop out
+                self._broken(job, Failure(FailKind.DISK, f"cannot read {job.part_file.name} back to verify it: "
+                                                         f"{getattr(error, 'strerror', None) or error}"))
+            hashed: list[tuple[FileJob, Span]] = []
             with self._lock:
                 for job, span, _ in batch:
                     span.claimed = False
                     if span.pos == span.end:
                         self._forget(job, span)
-                        if job.claim_wrap_up():
-                            completed.append(job)
+                        hashed.append((job, span))
+            for job, span in hashed:
+                self._hashed(job, span)
 
     def _forget(self, job: FileJob, span: Span) -> None:
         self._open.remove((job, span))
-        job.span_hashed(span)
         held = self._fds[job]
         held[1] -= 1
         if not held[1]:

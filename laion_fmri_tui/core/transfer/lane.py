@@ -44,7 +44,7 @@ from typing import Protocol
 from laion_fmri_tui.core.events import CANCELLED, FailKind, Failure
 from laion_fmri_tui.core.http.connect import READ, UNTRUSTED, Connection, ProxyRefused, WouldBlock, dial
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.http.retry import FailureKind, RetryPolicy, RetryState
+from laion_fmri_tui.core.http.retry import RetryKind, RetryPolicy, RetryState
 from laion_fmri_tui.core.http.wire import Head, Origin, request, target
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, Supply
@@ -664,7 +664,7 @@ class Lane:
         if isinstance(error, SourceError) and error.retried:
             counted = not transfer.paused and not transfer.resumed  # a pause's broken connection is no attempt
             transfer.paused = transfer.resumed = False
-            if error.retry is FailureKind.THROTTLED:  # fewer in flight: half of what was out when it came
+            if error.retry is RetryKind.THROTTLED:  # fewer in flight: half of what was out when it came
                 self._limit.throttled(transfer.retries.ticket, len(self._active) + 1, self._max)
             try:
                 delay = self._host.retry_delay(transfer.job, error, transfer.retries, transfer.pos, counted)
@@ -717,6 +717,6 @@ _UNREACHABLE = ("host not found", "connection failed", "TLS handshake failed")
 
 def _network(reason: str) -> SourceError:
     """A transfer's network failure; one with no connection at all gets only a
-    few quick attempts (see :class:`FailureKind`)."""
-    kind = FailureKind.UNREACHABLE if reason in _UNREACHABLE else FailureKind.DROPPED
+    few quick attempts (see :class:`RetryKind`)."""
+    kind = RetryKind.UNREACHABLE if reason in _UNREACHABLE else RetryKind.DROPPED
     return SourceError(FailKind.TRANSIENT, f"network error: {reason}", retry=kind)

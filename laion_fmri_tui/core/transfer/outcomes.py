@@ -14,18 +14,21 @@ files), parts read back on the hash pool's thread; after the lanes stop the
 engine's own thread closes both hashers. Any of them may be the one to see
 a file's last piece of work end, so any of them may finish it: handing the
 last step to one more thread would cost a wake-up per file (the small-file
-scenario counts them by the thousand).
+scenario counts them by the thousand). They all report here, through
+:meth:`Outcomes.unit_ended`, :meth:`Outcomes.span_hashed`,
+:meth:`Outcomes.fail_outside` (or :meth:`Outcomes.unexpected`) and
+:meth:`Outcomes.units_over`; nothing else ends a file.
 
 The locking rule. A job's own ``lock`` guards its ``outstanding`` units,
-``failure``, ``spans_left`` and ``wrapped``; a job is finished exactly once:
-
-- with no failure, by the caller of :meth:`FileJob.claim_wrap_up` that gets
-  True (it flips ``wrapped`` under the job's lock once no unit is
-  outstanding and no span is left): :meth:`Outcomes._finish`;
-- with a failure, by the thread that ends its last unit
-  (:meth:`Outcomes.unit_ended`) or, when every unit had already ended, the
-  one that records the failure (:meth:`FileJob.fail_if_first`):
-  :meth:`Outcomes.units_over`.
+``failure``, ``spans_left`` and ``wrapped``; every read or write of them
+takes it. A job is finished exactly once, by the one caller of
+:meth:`FileJob.claim_wrap_up` that gets True; only :meth:`Outcomes._settle`
+calls it, after every report above. The claim flips ``wrapped`` once no
+unit is outstanding and either a failure is recorded or no span is left;
+once ``wrapped``, no failure is recorded any more
+(:meth:`FileJob.fail_if_first` refuses), so the claimer alone decides how
+the file ends: verified and renamed (:meth:`Outcomes._finish`) or failed
+(:meth:`Outcomes._end_failed`).
 
 :attr:`FileJob.retired` (under :attr:`Outcomes.lock`) makes releasing a job
 idempotent; the counts, the failures and the active jobs are guarded by
@@ -51,10 +54,6 @@ from laion_fmri_tui.core.transfer.gate import Cancelled
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.sources import unexpected_failure
 from laion_fmri_tui.core.http.answers import SourceError
-
-DISCARDED = (FailKind.DENIED, FailKind.CHANGED, FailKind.MISSING)
-"""Failures after which a file's temp files are useless: removed."""
-
 
 class Outcomes:
     """The ends of a run's files, and its counts."""
@@ -121,56 +120,67 @@ class Outcomes:
             job.outstanding -= 1
             if failure and job.failure is None:
                 job.failure = failure
-            last = job.outstanding == 0
             failed = job.failure is not None
-        if not failed:
-            if job.has_spans and part is not None:
-                job.part_ready(part)
-                self.poke()
-            if job.claim_wrap_up():
-                self._finish(job)
-        elif last:
-            self.units_over(job)
-            if job.has_spans:
-                self.poke()  # spans that waited for this job's may go on without them
+        if not failed and job.has_spans and part is not None:
+            job.part_ready(part)
+        if job.has_spans:
+            self.poke()  # its part may be hashed, or spans that waited for it may go on without it
+        self._settle(job)
 
     def span_hashed(self, job: FileJob, span: Span) -> None:
-        """The span hasher's word that ``span`` of ``job`` is hashed (on its thread)."""
+        """A hasher's word (the span hasher's or the hash pool's, on its
+        thread) that ``span`` of ``job`` is hashed."""
         try:
             job.span_hashed(span)
-            if job.claim_wrap_up():
-                self._finish(job)
+            self._settle(job)
         except Exception as error:  # noqa: BLE001 - this file fails, the hasher goes on
             self.unexpected(job, error)
 
-    def pool_hashed(self, job: FileJob) -> None:
-        """The hash pool hashed ``job``'s last span and claimed its wrap-up."""
-        self._finish(job)
+    def fail_outside(self, job: FileJob, failure: Failure) -> None:
+        """A failure found off the units' path (reading a part back): the
+        file fails, unless its end was already claimed."""
+        job.fail_if_first(failure)
+        self._settle(job)
 
     def unexpected(self, job: FileJob, error: BaseException) -> None:
         """An error nothing expected, off the units' path: the file fails, the run goes on."""
-        failure = unexpected_failure(error)
-        if (job.fail_if_first(failure) or job.wrapped) and not job.retired:
-            job.failure = job.failure or failure
-            self.units_over(job)
+        self.fail_outside(job, unexpected_failure(error))
 
     def units_over(self, job: FileJob) -> None:
-        """Every unit of ``job`` has ended and one failed (or there was nothing to fetch)."""
-        if job.failure is None:
-            self._finish(job)  # it checks the open file, then closes it
+        """``job`` was opened with no unit to run (every part kept, or nothing to fetch)."""
+        self._settle(job)
+
+    def _settle(self, job: FileJob) -> None:
+        """End ``job`` if its work is over and nobody has claimed its end yet."""
+        if not job.claim_wrap_up():
             return
+        with job.lock:
+            failure = job.failure  # settled: nobody records one after the claim
+        if failure is not None:
+            self._end_failed(job, failure)
+            return
+        try:
+            self._finish(job)
+        except Exception as error:  # noqa: BLE001 - e.g. the sink broke: this file fails, the run goes on
+            job.close()
+            with self.lock:
+                retired = job.retired
+            if not retired:
+                self._end_failed(job, unexpected_failure(error))
+
+    def _end_failed(self, job: FileJob, failure: Failure) -> None:
+        """Every unit of ``job`` has ended and one failed (or reading it back did)."""
         job.close()
-        failure = job.failure
         self._retire(job)
         if failure.kind is FailKind.CANCELLED:
             return
-        if failure.kind in DISCARDED:
+        if failure.kind.discards_part:
             try:
                 partfile.discard(job.base)
                 partfile.discard(job.dest)  # the shared names it was parked under when it retired
             except OSError:
                 pass  # the next plan finds the stale .part and asks the bucket again
-        if failure.kind is FailKind.DENIED:
+        if failure.kind.skips:
             self.skipped(job.item.key, ev.SkipKind.REFUSED, failure.message, job.item.size)
             return
         self.failed(job, failure)

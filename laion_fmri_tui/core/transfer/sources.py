@@ -13,11 +13,14 @@ without knowing the protocol.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.models import PlanItem
+
+if TYPE_CHECKING:
+    from laion_fmri_tui.core.http.answers import SourceError
 
 
 @dataclass(frozen=True)
@@ -34,11 +37,20 @@ class Request:
 
 
 class Source(Protocol):
-    """One kind of source: how to GET a planned file (the lane adds the ``Range``)."""
+    """One kind of source: how to GET a planned file (the lane adds the ``Range``).
+
+    A source class names this protocol as its base, so it inherits the default
+    :meth:`status_failure`."""
 
     def lane_request(self, item: PlanItem) -> Request:
         """``item``'s GET as of now (a signed link may have been renewed)."""
         ...
+
+    def status_failure(self, item: PlanItem, status: int, url: str) -> SourceError | None:
+        """What a refusal with HTTP ``status`` means for ``item`` at ``url``
+        (a signed link's 403 is expiry); None, the default: the status alone
+        says (:func:`laion_fmri_tui.core.http.answers.classify_status`)."""
+        return None
 
 
 def unexpected_failure(error: BaseException) -> Failure:

@@ -3,8 +3,8 @@
 A lane receives each ranged part in order on one connection, so a
 part that holds whole upload parts can be hashed from the very bytes the lane
 hands over: no second read of the ``.part``, no mapping, and the bytes are
-still in the CPU's cache. One thread steps up to :data:`~.md5_lanes.WIDTH`
-spans together (see :mod:`~.md5_lanes`), its C releasing the GIL while the
+still in the CPU's cache. One thread steps up to :data:`~.md5_steps.WIDTH`
+spans together (see :mod:`~.md5_steps`), its C releasing the GIL while the
 lanes receive. Pieces wait a few milliseconds for company, so a step is rarely
 narrow; a span that ends hands its file back to the engine.
 
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from laion_fmri_tui.core.transfer.md5_lanes import WIDTH, Md5Stream, update_together
+from laion_fmri_tui.core.transfer.md5_steps import WIDTH, Md5Stream, update_together
 from laion_fmri_tui.core.transfer.span_gather import recycle
 from laion_fmri_tui.core.transfer.content_checks import Span
 

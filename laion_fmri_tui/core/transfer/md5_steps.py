@@ -1,7 +1,9 @@
-"""MD5 streams that can be stepped together, 16 at a time, on SIMD lanes.
+"""MD5 streams that can be stepped together: one step hashes up to 16 at a time.
 
-The C extension ``_md5lanes`` (built at install when a compiler is there)
-hashes up to 16 independent messages in one pass for about a fifth of the CPU
+The C extension ``_md5lanes`` (built at install when a compiler is there;
+its name keeps the SIMD word, "lanes" of a vector register, which this
+package otherwise uses for its epoll threads) hashes up to 16 independent
+messages in one step for about a fifth of the CPU
 of hashlib's one-at-a-time MD5. Without it every stream is a plain
 ``hashlib.md5``: same answers, more CPU.
 """
