@@ -186,7 +186,9 @@ def test_i_shows_the_values_of_a_sessions_glmsingle_model_in_the_demo(tmp_path, 
             if "First values" in answer:
                 break
             term.keys("Down")
-        screen = term.wait_for("GLMsingle_model.h5", "First values", "betasmd")
+        # the rows before the model each answered i with a toast; they fade after a few seconds
+        screen = term.wait_until(lambda s: all(m in s for m in ("GLMsingle_model.h5", "First values", "betasmd"))
+                                 and "highlight an HDF5" not in s, what="the preview, no toast over it")
         [model] = data_dir.rglob("sub-01_ses-03_*GLMsingle_model.h5")
         with h5py.File(model) as f:
             first_beta = f"{float(f['betasmd'][0, 0]):.4g}"

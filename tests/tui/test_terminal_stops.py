@@ -47,7 +47,7 @@ def test_a_stop_ends_the_run_when_the_engine_never_answers(tmp_path, s3, access,
     s3.throttle(None, 20_000)
     with Terminal.start(tmp_path / "term", server_args(s3, access, licensed_data_dir)) as term:
         term.wait_for("sub-01")
-        term.keys("Down", "Space")  # the cursor starts on the dataset files; sub-01 is next
+        term.keys("Space")  # the first cursor is on sub-01, the first row that can be ticked
         term.wait_for("[x] sub-01", "to fetch")
         term.keys("d")
         term.wait_for("Download this selection?")
