@@ -24,7 +24,7 @@ def multipart_etag(data: bytes, part: int) -> str:
     (20_000_000, 8_000_000),                 # boto3, decimal part size
     (20_000_000, 8 * 1024 * 1024),           # aws-cli's default
     (64 * 1024 * 1024, 9 * 1024 * 1024),     # ambiguous: 8 or 9 MiB both give 8 parts
-    (12_000_000, 5_000_000),
+    (25_000_000, 6_000_000),                 # whole MB with a whole-MiB neighbour (5 MiB) that fits too
 ])
 def test_a_correct_file_passes_and_a_flipped_byte_fails(size: int, part: int) -> None:
     data = random.Random(size + part).randbytes(size)
