@@ -14,7 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
-from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
+from laion_fmri_tui.core.transfer.engine import EngineSettings
+from engines import engine_at
 
 STEP = 0.05
 """Seconds the clock moves at a time: less than the bucket's burst (0.1 s), so
@@ -189,10 +190,10 @@ def test_a_closed_gate_ends_a_charge_before_it_waits():
     assert seen == [before + 1], "the bucket read the clock to wait before it consulted the gate"
 
 
-def test_bad_rate_refused_and_engine_exposes_it():
+def test_bad_rate_refused_and_engine_exposes_it(tmp_path):
     with pytest.raises(ValueError):
         TokenBucket(0)
-    engine = TransferEngine({}, lambda e: None, EngineSettings(max_bandwidth=1234))
+    engine = engine_at(None, tmp_path, lambda e: None, EngineSettings(max_bandwidth=1234))
     assert engine.bandwidth == 1234
     engine.set_bandwidth(None)
     assert engine.bandwidth is None

@@ -8,6 +8,7 @@ answer 412 or 403 for one object).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import hashlib
 import http.server
@@ -21,16 +22,13 @@ import pytest
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.s3.endpoint import S3Settings
-from laion_fmri_tui.core.s3.client import S3Http
 from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
 from laion_fmri_tui.core.disk import partfile, tempnames
-from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
+from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.core.transfer.lane import room_for
-from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.s3.get import S3GetSource
 from laion_fmri_tui.devserver import synthetic
-from engines import engine_for
+from engines import Recorder, engine_at, engine_for, window
 
 MIB = 1024 * 1024
 
@@ -76,14 +74,10 @@ def test_small_files_are_fetched_many_at_once_beyond_the_worker_count(s3, data_d
         assert item.dest.read_bytes() == s3_objects[item.key].data
 
 
-def test_whole_files_are_checked_by_the_span_hasher_and_a_corrupted_one_fails(lanes, s3, data_dir, s3_objects,
-                                                                              monkeypatch):
-    """Whole files fetched from their first byte are checked by the span hasher
-    (their MD5s on SIMD lanes); one byte flipped in transit fails only that file."""
-    hashed: set[str] = set()
-    put = SpanHasher.put
-    monkeypatch.setattr(SpanHasher, "put", lambda self, job, span, view: (hashed.add(job.item.key),
-                                                                           put(self, job, span, view)))
+def test_whole_files_are_checked_by_their_md5_and_a_corrupted_one_fails(lanes, s3, data_dir, s3_objects):
+    """Whole files fetched from their first byte are checked against their MD5
+    (by the span hasher, on SIMD lanes); one byte flipped in transit fails only
+    that file."""
     service = sequential_service(s3, data_dir, lane_jobs=64)
     plan = service.plan(subject01())
     bad = next(i.key for i in plan.items if 1024 < i.size <= 64 * 1024)
@@ -94,54 +88,53 @@ def test_whole_files_are_checked_by_the_span_hasher_and_a_corrupted_one_fails(la
     assert not (data_dir / bad).exists() and not partfile.part_path(data_dir / bad).exists()
     done = {e.key: e.verified for e in events if isinstance(e, ev.FileDone)}
     assert len(done) == plan.files - 1 and set(done.values()) <= {"md5", "etag"}
-    assert hashed == {i.key for i in plan.items if i.size and "-" not in i.etag}, "every plain-MD5 file"
+    plain = {i.key for i in plan.items if i.size and "-" not in i.etag and i.key != bad}
+    assert plain and {key for key, how in done.items() if how == "md5"} == plain, "every plain-MD5 file by its MD5"
     again = engine_for(service, lambda e: None).run(service.plan(subject01()))
     assert again.failed == 0 and (data_dir / bad).read_bytes() == s3_objects[bad].data
 
 
 def test_pausing_holds_lane_transfers_and_resuming_finishes_them(s3, data_dir, s3_objects):
+    """Paused mid-file: nothing more reaches the ``.part``, the connection is
+    held (TCP holds the server), and the resume finishes the file on the same
+    GET: the server saw one request for it, no second range."""
     s3.throttle(synthetic.LARGE_KEY, 2 * MIB)
     service = sequential_service(s3, data_dir)
     plan = service.plan(subject01())
-    events: list = []
-    engine = engine_for(service, events.append)
-    runner = threading.Thread(target=engine.run, args=(plan,))
+    rec = Recorder()
+    engine = engine_for(service, rec)
+    runner = threading.Thread(target=engine.run, args=(plan,), daemon=True)
     runner.start()
     dest = data_dir / synthetic.LARGE_KEY
     part = partfile.part_path(tempnames.own_base(dest))  # this process's temp name while it fetches
-    deadline = time.monotonic() + 20
-    while not (part.exists() and part.stat().st_size > 256 * 1024):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    rec.wait_for(lambda e: rec.bytes_of(synthetic.LARGE_KEY) > 256 * 1024)
     engine.pause()
-    time.sleep(0.3)
+    rec.wait_for(lambda e: isinstance(e, ev.Progress) and e.paused)
+    window()  # the lane's turn under way ends
     held = part.stat().st_size
-    time.sleep(0.8)
+    window(1.0)  # in which a lane that went on would write more
     assert part.stat().st_size == held < synthetic.LARGE_SIZE, "a paused lane writes nothing"
-    assert any(isinstance(e, ev.Progress) and e.paused for e in events)
     engine.resume()
-    runner.join(30)
-    finished = next(e for e in events if isinstance(e, ev.RunFinished))
+    runner.join(60)
+    finished = rec.of(ev.RunFinished)[0]
     assert finished.failed == 0 and not finished.cancelled
     assert dest.read_bytes() == s3_objects[synthetic.LARGE_KEY].data
+    assert [g.range for g in s3.gets(synthetic.LARGE_KEY)] == [None], "held and finished, not fetched again"
 
 
 def test_cancelling_the_lane_keeps_the_part_and_the_rerun_asks_only_for_the_rest(s3, data_dir, s3_objects):
     s3.throttle(synthetic.LARGE_KEY, 2 * MIB)
     service = sequential_service(s3, data_dir)
-    events: list = []
-    engine = engine_for(service, events.append)
-    runner = threading.Thread(target=engine.run, args=(service.plan(subject01()),))
+    rec = Recorder()
+    engine = engine_for(service, rec)
+    runner = threading.Thread(target=engine.run, args=(service.plan(subject01()),), daemon=True)
     runner.start()
     dest = data_dir / synthetic.LARGE_KEY
     part = partfile.part_path(tempnames.own_base(dest))  # this process's temp name while it fetches
-    deadline = time.monotonic() + 20
-    while not (part.exists() and part.stat().st_size >= MIB):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    rec.wait_for(lambda e: rec.bytes_of(synthetic.LARGE_KEY) >= MIB and part.exists())
     engine.cancel()
     runner.join(10)
-    assert not runner.is_alive() and next(e for e in events if isinstance(e, ev.RunFinished)).cancelled
+    assert not runner.is_alive() and rec.of(ev.RunFinished)[0].cancelled
     kept = partfile.part_path(dest).stat().st_size  # parked under the shared name when it stopped
     assert kept >= MIB and not dest.exists()
     s3.reset()
@@ -190,10 +183,9 @@ def odd_server():
 
 def run_items(server, data_dir: Path, items: list[PlanItem], part_size: int | None = None,
               ) -> tuple[ev.RunFinished, list]:
-    http_ = S3Http(S3Settings(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}"))
     events: list = []
-    engine = TransferEngine({"s3": S3GetSource(http_, "bucket")}, events.append,
-                            EngineSettings(jobs=2, lane_jobs=4, progress_interval=0.05, part_size=part_size))
+    engine = engine_at(f"http://127.0.0.1:{server.server_address[1]}", data_dir, events.append,
+                       EngineSettings(jobs=2, lane_jobs=4, progress_interval=0.05, part_size=part_size))
     return engine.run(Plan(data_dir, tuple(items))), events
 
 
@@ -284,13 +276,13 @@ def test_parts_of_a_file_that_failed_are_not_recorded_as_done(data_dir):
     written, so they must not be recorded; the rerun fetches them again."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyParts)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    http_ = S3Http(S3Settings(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}"))
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
     etag = "0123456789abcdef0123456789abcdef-2"  # no whole-MiB part size fits: only the size is checked
     settings = EngineSettings(jobs=2, lane_jobs=4, progress_interval=0.05, part_size=64 * 1024, retries=1)
     dest = data_dir / "flaky.bin"
     try:
         _FlakyParts.fail = True
-        first = TransferEngine({"s3": S3GetSource(http_, "bucket")}, lambda e: None, settings).run(
+        first = engine_at(endpoint, data_dir, lambda e: None, settings).run(
             Plan(data_dir, (PlanItem("flaky.bin", dest, len(BODY), etag, "glmsingle"),)))
         assert first.failed == 1
         record = partfile.read_record(dest)
@@ -300,7 +292,7 @@ def test_parts_of_a_file_that_failed_are_not_recorded_as_done(data_dir):
             assert kept[start:start + 65536] == BODY[start:start + 65536], f"part {index} recorded, not written"
         _FlakyParts.fail = False
         present = len(kept) if record else 0
-        again = TransferEngine({"s3": S3GetSource(http_, "bucket")}, lambda e: None, settings).run(
+        again = engine_at(endpoint, data_dir, lambda e: None, settings).run(
             Plan(data_dir, (PlanItem("flaky.bin", dest, len(BODY), etag, "glmsingle",
                                      state=LocalState.PARTIAL if present else LocalState.ABSENT,
                                      present=present),)))
@@ -369,10 +361,12 @@ def test_a_chunked_file_kept_whole_by_an_earlier_run_is_renamed(odd_server, data
 
 
 class _ClosesWhenIdle(http.server.BaseHTTPRequestHandler):
-    """Sends part of BODY, then closes the connection the client left idle
-    (paused); a ranged retry gets the rest."""
+    """Sends part of BODY, then closes the connection once the test says so
+    (the client is paused by then); a ranged retry gets the rest."""
 
     protocol_version = "HTTP/1.1"
+    close_now = threading.Event()
+    closed = threading.Event()
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         asked = self.headers.get("Range")
@@ -389,33 +383,41 @@ class _ClosesWhenIdle(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(BODY[:100_000])
         self.wfile.flush()
-        time.sleep(1.0)
+        type(self).close_now.wait(60)
         self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+        type(self).closed.set()
 
     def log_message(self, *args) -> None:
         pass
 
 
 def test_a_connection_lost_during_a_pause_costs_no_attempt(data_dir):
+    """The server closes a connection the paused lane holds: the resume
+    retries from the byte reached without spending an attempt."""
+    _ClosesWhenIdle.close_now, _ClosesWhenIdle.closed = threading.Event(), threading.Event()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ClosesWhenIdle)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    http_ = S3Http(S3Settings(endpoint_url=f"http://127.0.0.1:{server.server_address[1]}"))
-    events: list = []
-    engine = TransferEngine({"s3": S3GetSource(http_, "bucket")}, events.append,
-                            EngineSettings(jobs=2, lane_jobs=4, progress_interval=0.05))
+    rec = Recorder()
+    engine = engine_at(f"http://127.0.0.1:{server.server_address[1]}", data_dir, rec,
+                       EngineSettings(jobs=2, lane_jobs=4, progress_interval=0.05))
     paused = item(data_dir, "paused.bin")
-    runner = threading.Thread(target=engine.run, args=(Plan(data_dir, (paused,)),))
+    runner = threading.Thread(target=engine.run, args=(Plan(data_dir, (paused,)),), daemon=True)
     try:
         runner.start()
-        time.sleep(0.3)
+        rec.wait_for(lambda e: rec.bytes_of("paused.bin") >= 100_000)
         engine.pause()
-        time.sleep(1.5)
+        rec.wait_for(lambda e: isinstance(e, ev.Progress) and e.paused)
+        window()  # the lane's turn under way ends: its next holds its transfers
+        _ClosesWhenIdle.close_now.set()
+        assert _ClosesWhenIdle.closed.wait(60)
         engine.resume()
-        runner.join(20)
+        runner.join(60)
     finally:
+        _ClosesWhenIdle.close_now.set()
         server.shutdown()
         server.server_close()
-    finished = next(e for e in events if isinstance(e, ev.RunFinished))
+    finished = rec.of(ev.RunFinished)[0]
     assert finished.done == 1 and paused.dest.read_bytes() == BODY
-    retries = [e.message for e in events if isinstance(e, ev.Notice) and "retrying" in e.message]
+    retries = [e.message for e in rec.events if isinstance(e, ev.Notice) and "retrying" in e.message]
     assert retries and all("(attempt 1)" in m for m in retries), retries

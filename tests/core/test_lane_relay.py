@@ -4,7 +4,6 @@ and lanes that are all dry leave instead of waiting on each other."""
 from __future__ import annotations
 
 import threading
-import time
 
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 
@@ -52,41 +51,44 @@ def test_lanes_that_are_all_dry_see_no_one_to_wait_for():
     assert relay.asker(1) == 0
 
 
+def _waiting(relay: LaneRelay, lane: int) -> tuple[threading.Thread, list[bool]]:
+    """A thread of lane ``lane`` in :meth:`LaneRelay.wait`, with a timeout it
+    should never reach (a failure bound); its result lands in the list."""
+    woke: list[bool] = []
+    about_to_wait = threading.Event()
+
+    def waiter() -> None:
+        about_to_wait.set()
+        woke.append(relay.wait(lane, 20.0))
+
+    thread = threading.Thread(target=waiter, daemon=True)
+    thread.start()
+    assert about_to_wait.wait(30)
+    return thread, woke
+
+
 def test_a_waiting_lane_wakes_at_a_delivery_not_at_its_timeout() -> None:
     relay = LaneRelay(2)
     relay.ask(1)
-    woke: list[float] = []
-
-    def waiter() -> None:
-        start = time.monotonic()
-        relay.wait(1, 5.0)
-        woke.append(time.monotonic() - start)
-
-    thread = threading.Thread(target=waiter)
-    thread.start()
-    time.sleep(0.05)
+    thread, woke = _waiting(relay, 1)
     assert relay.claim(1)
     assert relay.deliver(1, ["part"])
-    thread.join(2.0)
-    assert woke and woke[0] < 1.0, "the delivery woke the waiting lane"
+    thread.join(60)
+    assert woke == [True], "the delivery woke the waiting lane (False: its timeout did)"
     assert relay.take(1) == ["part"]
 
 
 def test_a_waiting_lane_wakes_when_the_last_busy_lane_asks_too() -> None:
     relay = LaneRelay(2)
     relay.ask(1)
-    thread = threading.Thread(target=relay.wait, args=(1, 5.0))
-    thread.start()
-    time.sleep(0.05)
+    thread, woke = _waiting(relay, 1)
     relay.ask(0)  # lane 0 ran dry as well: lane 1 may now leave
-    thread.join(2.0)
-    assert not thread.is_alive()
+    thread.join(60)
+    assert woke == [True], "lane 0's asking woke the waiting lane (False: its timeout did)"
     assert not relay.others_busy(1) and relay.withdraw(1)
 
 
 def test_a_lane_with_nothing_coming_sleeps_until_its_timeout() -> None:
     relay = LaneRelay(2)
     relay.ask(1)
-    start = time.monotonic()
-    relay.wait(1, 0.1)
-    assert time.monotonic() - start >= 0.09
+    assert relay.wait(1, 0.1) is False, "nothing woke it: its timeout ended the sleep"

@@ -22,9 +22,9 @@ from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.s3.endpoint import S3Settings
 from laion_fmri_tui.core.s3.client import ListingError, S3Http
 from laion_fmri_tui.core.disk import partfile
-from laion_fmri_tui.core.transfer.engine import EngineSettings, TransferEngine
-from laion_fmri_tui.core.s3.get import S3GetSource
+from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.devserver import synthetic
+from engines import engine_at
 
 LISTING = (b'<?xml version="1.0" encoding="UTF-8"?>'
            b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name>'
@@ -151,8 +151,8 @@ def test_the_lane_fetches_parts_and_whole_files_and_resumes_one(s3, s3_objects, 
     items[-1] = PlanItem(resumed.key, resumed.dest, resumed.size, resumed.etag, "glmsingle",
                          state=LocalState.PARTIAL, present=100)
     s3.clear_log()
-    engine = TransferEngine({"s3": S3GetSource(http_, synthetic.BUCKET)}, lambda event: None,
-                            EngineSettings(jobs=3, part_size=1024 * 1024, progress_interval=0.05))
+    engine = engine_at(s3.url, data_dir, lambda event: None,
+                       EngineSettings(jobs=3, part_size=1024 * 1024, progress_interval=0.05), bucket=synthetic.BUCKET)
     finished = engine.run(Plan(data_dir, tuple(items)))
     assert (finished.done, finished.failed) == (len(items), 0), finished.failures
     for item in items:

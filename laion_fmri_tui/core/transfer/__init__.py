@@ -29,8 +29,9 @@ One byte, from socket to verified file
    starts the lanes and waits for them; then files another live process was
    fetching get a second pass (``_await_others``: skipped if that process
    finished them, fetched here from its parked temp files if it did not).
-2. A lane (thread ``transfer-lane-N``) takes a part or a small file
-   (:meth:`~.engine.TransferEngine.take_part`, ``take_small``). Taking the
+2. A lane (thread ``transfer-lane-N``) takes a part or a small file from
+   its work supply (:class:`.lane.WorkSupply`, the engine's scheduling:
+   :meth:`~.engine.TransferEngine.take_part`, ``take_small``). Taking the
    first unit of a file opens its job: the file's lock, its ``.part``
    (never through a symbolic link), its resume record. The source
    (:mod:`.sources`: the bucket's objects, the access service's signed
@@ -57,8 +58,9 @@ One byte, from socket to verified file
    read back from the page cache by the hash pool (thread ``hash-pool``)
    once its parts have ended.
 5. A unit's answer ends: the lane reports it to :class:`.outcomes.Outcomes`
-   (a failure first goes through the run's retry rules and, if retried, back
-   to step 2 from the byte reached). Every hashed span and every failure
+   (a failure first goes to the run's :class:`.retrier.Retrier`, which
+   says whether and when: if retried, the unit stays on its lane and is sent
+   again from the byte reached). Every hashed span and every failure
    found off the units' path is reported there too. Whichever report leaves
    the file with no unit outstanding and either a failure or no span left
    (a lane, the span hasher, the hash pool, or the engine's thread at the
@@ -86,7 +88,12 @@ Threads and who owns what
 - ``progress``: reads counters, emits at most one ``Progress`` per interval,
   refreshes the locks of files in flight.
 - Any thread may call ``pause``/``resume``/``cancel``/``set_bandwidth``: they
-  flip the gate (:mod:`.gate`) the lanes read once a turn.
+  flip the gate (:class:`.gate.RunGate`) the lanes read once a turn.
+
+Who owns each decision a lane meets (see :mod:`.lane`): what to fetch next,
+the engine (:class:`.lane.WorkSupply`); run, hold or drop, and how fast, the
+gate (:class:`.gate.RunGate`); try again or give up, the retrier
+(:class:`.retrier.Retrier`); how a file ends, :class:`.outcomes.Outcomes`.
 - ``Outcomes`` owns the ends of files: the counts, the failures, the jobs in
   flight; the events the sink receives for them.
 - When the engine runs in a child process (the app's

@@ -27,22 +27,21 @@ from pathlib import Path
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.events import FailKind, Failure
-from laion_fmri_tui.core.http.retry import AdaptiveLimit, RetryPolicy, RetryState, retry_after
+from laion_fmri_tui.core.http.retry import AdaptiveLimit, RetryPolicy
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.disk import filelock, tempnames
-from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.disk.filelock import Claim, Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
-from laion_fmri_tui.core.http.wire import Head
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
-from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, Supply
+from laion_fmri_tui.core.transfer.gate import RunGate, Supply
 from laion_fmri_tui.core.transfer.lane import Lane
 from laion_fmri_tui.core.transfer.outcomes import Outcomes, disk_message
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
+from laion_fmri_tui.core.transfer.retrier import Retrier
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.transfer.sources import Request, Source, unexpected_failure
-from laion_fmri_tui.core.http.answers import SourceError, classify_status
+from laion_fmri_tui.core.http.answers import SourceError
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
 
 __all__ = ["EngineSettings", "TransferEngine"]
@@ -68,12 +67,10 @@ class TransferEngine:
 
     def __init__(self, sources: Mapping[str, Source], sink: ev.EventSink,
                  settings: EngineSettings | None = None) -> None:
-        self._sources = sources
         self._sink = sink
         self.settings = settings or EngineSettings()
-        self._running = threading.Event()
-        self._running.set()
-        self._cancel = threading.Event()
+        self.gate = RunGate(self.settings.max_bandwidth)
+        """Running, paused or cancelled, and the bandwidth cap: the controls below flip it, the lanes read it."""
         self._finished = threading.Event()
         self._lock = threading.Lock()
         self._parts = _PartQueues()
@@ -89,8 +86,7 @@ class TransferEngine:
         self.outcomes = Outcomes(sink, fsync=self.settings.fsync, cancel=self.cancel)
         """How each file ends (verify, flush, rename, report) and the run's counts."""
         self.progress: ProgressTracker | None = None
-        self._bandwidth = TokenBucket(self.settings.max_bandwidth)
-        self.retry_policy = RetryPolicy(self.settings.retry, AdaptiveLimit())
+        self.retrier = Retrier(sources, sink, RetryPolicy(self.settings.retry, AdaptiveLimit()))
         """The run's one retry rule and request limit, shared by its lanes."""
         self._hashes = self._hash_pool()
         self.outcomes.poke = lambda: self._hashes.poke()  # this pass's pool
@@ -101,27 +97,26 @@ class TransferEngine:
 
     # control ---------------------------------------------------------------
     def pause(self) -> None:
-        self._running.clear()
+        self.gate.pause()
 
     def resume(self) -> None:
-        self._running.set()
+        self.gate.resume()
 
     @property
     def paused(self) -> bool:
-        return not self._running.is_set()
+        return self.gate.paused
 
     def cancel(self, reason: str | None = None) -> None:
         self._stop_reason = self._stop_reason or reason
-        self._cancel.set()
-        self._running.set()
+        self.gate.cancel()
 
     def set_bandwidth(self, bytes_per_second: int | None) -> None:
         """Cap all lanes together at this many bytes per second (None: no cap), now."""
-        self._bandwidth.set_rate(bytes_per_second)
+        self.gate.set_bandwidth(bytes_per_second)
 
     @property
     def bandwidth(self) -> int | None:
-        return self._bandwidth.rate
+        return self.gate.bandwidth
 
     # run -------------------------------------------------------------------
     def run(self, plan: Plan) -> ev.RunFinished:
@@ -131,6 +126,7 @@ class TransferEngine:
         self.progress = outcomes.progress = ProgressTracker(plan, lambda: tuple(outcomes.active.values()),
                                                             self.paused_flag)
         outcomes.data_dir = plan.data_dir
+        self.gate.count_with(self.progress.add)
         self._sink(ev.PlanReady(plan))
         for key, reason in plan.refused:
             outcomes.skipped(key, ev.SkipKind.UNSAFE, reason)
@@ -145,7 +141,7 @@ class TransferEngine:
         ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
         ticker.start()
         try:
-            while pending and not self._cancel.is_set():
+            while pending and not self.gate.cancelled:
                 self._pass(pending)
                 pending = self._await_others()
         finally:
@@ -158,7 +154,7 @@ class TransferEngine:
         finished = ev.RunFinished(
             done=counts["done"], skipped=counts["skipped"],
             failed=counts["failed"], bytes_fetched=self.progress.fetched,
-            elapsed=time.monotonic() - started, cancelled=self._cancel.is_set(),
+            elapsed=time.monotonic() - started, cancelled=self.gate.cancelled,
             failures=tuple(outcomes.failures),
         )
         self._sink(finished)
@@ -195,19 +191,19 @@ class TransferEngine:
                 # Small files all go to lane 0 (with the transfers the other lanes'
                 # parts leave): on one thread they cost less CPU than on two.
                 room = self.settings.lane_transfers - sum(parts[1:]) if n == 0 else parts[n]
-                lane = Lane(self, self.outcomes, room, parts[n], n, relay)
+                lane = Lane(self, self.gate, self.retrier, self.outcomes, room, parts[n], n, relay)
                 threads.append(threading.Thread(target=lane.run, name=f"transfer-lane-{n}", daemon=True))
         for thread in threads:
             thread.start()
         try:
             for thread in threads:
                 thread.join()
-            if self._cancel.is_set():
+            if self.gate.cancelled:
                 self._drop_queued()
             if self._small_hasher is not self._hasher:
                 self._small_hasher.close()  # the lanes have stopped: this thread may hash what is left
             self._hasher.close()  # the bytes that arrived last (a cancelled run's files dropped out)
-            self._hashes.finish(flush=not self._cancel.is_set())  # what waited for company
+            self._hashes.finish(flush=not self.gate.cancelled)  # what waited for company
         finally:
             self._hashes.close()
 
@@ -216,7 +212,7 @@ class TransferEngine:
         came to them. One it finished counts as skipped; one it left unfinished
         (it failed, was stopped or died) is returned, to be fetched here (from
         its parked or abandoned temp files). Returns as soon as one is."""
-        while self._waiting and not self._cancel.is_set():
+        while self._waiting and not self.gate.cancelled:
             again: list[PlanItem] = []
             still: list[tuple[PlanItem, Holder]] = []
             for item, holder in self._waiting:
@@ -231,7 +227,7 @@ class TransferEngine:
             if again:
                 return again
             if still:
-                self._cancel.wait(OTHERS_POLL)
+                self.gate.wait_cancelled(OTHERS_POLL)
         return []
 
     @staticmethod
@@ -362,41 +358,10 @@ class TransferEngine:
         for job, _ in queued:
             self.outcomes.unit_ended(job, ev.CANCELLED)
 
-    def retry_delay(self, job: FileJob, error: SourceError, retries: RetryState, pos: int,
-                    counted: bool = True) -> float:
-        """Seconds to wait before the next attempt, as the run's one
-        :class:`RetryPolicy` rules; raises once it gives up. ``counted`` False:
-        the failure was a pause's (a connection the server closed meanwhile)."""
-        decision = self.retry_policy.decide(retries, error.retry_kind, after=error.after, position=pos,
-                                            counted=counted)
-        if decision.delay is None:
-            raise SourceError(ev.FailKind.TRANSIENT, f"{error} ({decision.why})") from None
-        self._sink(ev.Notice(f"retrying {job.item.key} from byte {pos} in {decision.delay:.1f} s: {error} "
-                             f"(attempt {decision.attempt + 1})"))
-        return decision.delay
-
-    # the lanes' side (see lane.LaneHost) -------------------------
-    def status_failure(self, job: FileJob, answer: Head, url: str) -> SourceError:
-        """What an answer's refusal means for ``job``: its source says (a signed
-        link's 403 is expiry), else the status (and the answer's ``Retry-After``
-        and ``x-amz-bucket-region``)."""
-        try:
-            error = self._sources[job.item.source].status_failure(job.item, answer.status, url)
-        except SourceError as failed:  # the access service could not renew the links
-            return failed
-        if error is None:
-            return classify_status(answer.status, job.item.key, after=answer.retry_after, region=answer.region)
-        if error.after is None:
-            error.after = retry_after(answer.retry_after)
-        return error
-
-    def lane_request(self, job: FileJob) -> Request:
-        """``job``'s GET as its source describes it now (a signed link may have been renewed)."""
-        return self._sources[job.item.source].lane_request(job.item)
-
+    # the lanes' work supply (see lane.WorkSupply) ------------------------------
     def take_part(self, lane: int = 0) -> tuple[FileJob, int, Request] | Supply:
         """The next ranged part of a file fetched in parts, for lane ``lane``, else why there is none."""
-        while not self._cancel.is_set():
+        while not self.gate.cancelled:
             unit = self._next_unit(self._parts, lane)
             if isinstance(unit, Supply):
                 return unit
@@ -408,7 +373,7 @@ class TransferEngine:
 
     def take_small(self) -> tuple[FileJob, Request] | None:
         """The next whole-file GET with its ``.part`` open, None when there is none."""
-        while not self._cancel.is_set():
+        while not self.gate.cancelled:
             with self._lock:
                 if not self._small:
                     return None
@@ -426,7 +391,7 @@ class TransferEngine:
         (a signed link the access service did not grant): that unit has then
         ended as failed, and the lane takes the next."""
         try:
-            return self._sources[job.item.source].lane_request(job.item)
+            return self.retrier.request(job)
         except Exception as error:  # noqa: BLE001 - a source's refusal or bug fails its file, not the lane
             failure = error.failure if isinstance(error, SourceError) else unexpected_failure(error)
             self.outcomes.unit_ended(job, failure, part)
@@ -443,28 +408,6 @@ class TransferEngine:
             self._lanes_running -= 1
             return self._lanes_running
 
-    def gate_state(self) -> GateState:
-        if self._cancel.is_set():
-            return GateState.CANCEL
-        return GateState.RUN if self._running.is_set() else GateState.PAUSE
-
-    def bytes_arrived(self, nbytes: int) -> None:
-        assert self.progress is not None
-        self.progress.add(nbytes)
-
-    def hold_back(self, nbytes: int) -> None:
-        """The lane's throttle: a pause raises :class:`Paused` instead of blocking its thread."""
-        self._bandwidth.consume(nbytes, self._gate)
-
-    def read_limit(self) -> int | None:
-        """The lanes' largest read while a bandwidth cap is set (see TokenBucket.grain)."""
-        return self._bandwidth.grain
-
-    def _gate(self) -> None:
-        if self._cancel.is_set():
-            raise Cancelled
-        if not self._running.is_set():
-            raise Paused
 
 OTHERS_POLL = 0.5
 """Seconds between looks at the locks of files other processes are fetching."""

@@ -24,9 +24,24 @@ thread's alone.
 
 Every GET of a run goes through the lanes: the bucket's objects and the
 access service's signed stimulus URLs alike. The lane drives each file's
-:class:`~laion_fmri_tui.core.transfer.filejob.FileJob`: bytes go to the ``.part`` at the cursor; a failure goes
-back to the engine's retry rules and resumes from the byte reached; pausing
+:class:`~laion_fmri_tui.core.transfer.filejob.FileJob`: bytes go to the ``.part`` at the cursor; pausing
 stops reading (TCP holds the server), cancelling closes every connection.
+
+Who decides what. A lane moves bytes and decides nothing else; it asks four
+collaborators, each the one owner of its decision:
+
+- :class:`WorkSupply` (the engine's scheduling): what to fetch next. A lane
+  takes parts and small files from it until it says none is left.
+- :class:`~laion_fmri_tui.core.transfer.gate.RunGate`: whether to run, hold
+  or drop everything this turn, and how fast (the bandwidth cap, charged
+  after each read, which also counts the bytes for the progress line).
+- :class:`~laion_fmri_tui.core.transfer.retrier.Retrier`: whether a failed
+  unit is tried again, after how long, with which request, and what a
+  refused answer means. A retried unit stays on this lane and resumes from
+  the byte it reached.
+- :class:`~laion_fmri_tui.core.transfer.outcomes.Outcomes`: every unit that
+  ends for good (done, failed, given up, cancelled) is reported there, and
+  only there is a file finished (verified, flushed, renamed) or failed.
 """
 
 from __future__ import annotations
@@ -44,17 +59,18 @@ from typing import Protocol
 from laion_fmri_tui.core.events import CANCELLED, FailKind, Failure
 from laion_fmri_tui.core.http.connect import READ, UNTRUSTED, Connection, ProxyRefused, WouldBlock, dial
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.http.retry import RetryKind, RetryPolicy, RetryState
-from laion_fmri_tui.core.http.wire import Head, Origin, request, target
+from laion_fmri_tui.core.http.retry import RetryKind
+from laion_fmri_tui.core.http.wire import Origin, request, target
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
-from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, Supply
+from laion_fmri_tui.core.transfer.gate import Cancelled, GateState, Paused, RunGate, Supply
 from laion_fmri_tui.core.transfer.lane_transfer import LaneTransfer
 from laion_fmri_tui.core.transfer.outcomes import Outcomes
 from laion_fmri_tui.core.transfer.parts_in_flight import PartsInFlight
+from laion_fmri_tui.core.transfer.retrier import Retrier
 from laion_fmri_tui.core.transfer.sources import Request, unexpected_failure
 from laion_fmri_tui.core.http.answers import SourceError
 
-__all__ = ["LaneHost", "Lane", "Request", "room_for"]
+__all__ = ["Lane", "Request", "WorkSupply", "room_for"]
 
 BUFFER = 256 * 1024
 """The one receive buffer: a socket's bytes are written from it before the next is read."""
@@ -92,46 +108,49 @@ def room_for(transfers: int) -> int:
     return max(1, min(transfers, (soft - 256) // 4))
 
 
-class LaneHost(Protocol):
-    """The engine's scheduling side: jobs to take, the gate, the bandwidth cap, retry rules.
-    (How units end goes to :class:`~laion_fmri_tui.core.transfer.outcomes.Outcomes`.)"""
+class WorkSupply(Protocol):
+    """Where a lane gets its work: the engine's scheduling, and nothing else.
 
-    def take_small(self) -> tuple[FileJob, Request] | None: ...
-    def hash_landed(self) -> None: ...
-    def take_part(self, lane: int) -> tuple[FileJob, int, Request] | Supply: ...
-    def lane_stopped(self) -> int: ...
-    def gate_state(self) -> GateState: ...
-    def bytes_arrived(self, nbytes: int) -> None: ...
-    def hold_back(self, nbytes: int) -> None: ...
-    def read_limit(self) -> int | None: ...
-    retry_policy: RetryPolicy
-    def retry_delay(self, job: FileJob, error: SourceError, retries: RetryState, pos: int,
-                    counted: bool = True) -> float: ...
-    def status_failure(self, job: FileJob, answer: Head, url: str) -> SourceError: ...
-    def lane_request(self, job: FileJob) -> Request: ...
+    Lanes call it on their own threads; it decides which file opens next and
+    which part goes to which lane (under the engine's lock). It is not told
+    how units end: that goes to :class:`~laion_fmri_tui.core.transfer.outcomes.Outcomes`."""
+
+    def take_part(self, lane: int) -> tuple[FileJob, int, Request] | Supply:
+        """The next ranged part for lane ``lane``, with its file's job open, or why there is none."""
+
+    def take_small(self) -> tuple[FileJob, Request] | None:
+        """The next whole-file GET with its ``.part`` open (lane 0's); None once there is none."""
+
+    def hash_landed(self) -> None:
+        """Lane 0, between its turns: hash the small files its turn brought in."""
+
+    def lane_stopped(self) -> int:
+        """This lane has stopped taking work: how many lanes still run (they take what it left)."""
 
 
 class Lane:
-    """Runs its share of the host's GETs until none is left; one thread.
+    """Runs its share of the run's GETs until none is left; one thread.
 
     At most ``max_parts`` ranged parts are in flight (they are the bytes), and
     ``max_transfers`` GETs in all (small files are round trips), on its own
-    thread: the host's lanes share these out."""
+    thread: the engine shares these out between its lanes."""
 
-    def __init__(self, host: LaneHost, outcomes: Outcomes, max_transfers: int, max_parts: int, lane: int = 0,
-                 relay: LaneRelay | None = None) -> None:
-        self._host = host
+    def __init__(self, supply: WorkSupply, gate: RunGate, retrier: Retrier, outcomes: Outcomes,
+                 max_transfers: int, max_parts: int, lane: int = 0, relay: LaneRelay | None = None) -> None:
+        self._supply = supply
+        self._gate = gate
+        self._retrier = retrier
         self._outcomes = outcomes
         self._relay = relay
         """Shared with the run's other lanes: the run's end is shared (see :mod:`.lane_relay`)."""
         self._lane = lane
-        """Which of the host's lanes this is (each keeps to the files it opened;
+        """Which of the run's lanes this is (each keeps to the files it opened;
         lane 0 also takes every small file)."""
         self._max = room_for(max_transfers)
         self._max_parts = max(1, min(max_parts, self._max))
         self._pace = PartsInFlight(self._max_parts)
         """How many of ``_max_parts`` the path rewards (see :mod:`.parts_in_flight`)."""
-        self._limit = host.retry_policy.limit
+        self._limit = retrier.policy.limit
         """Cut while the server throttles: this lane keeps :meth:`AdaptiveLimit.cap` of ``_max`` in flight."""
         self._limit.raise_ceiling(self._max)
         self._parts = 0
@@ -159,7 +178,7 @@ class Lane:
     def run(self) -> None:
         try:
             self._loop()
-            self._host.lane_stopped()
+            self._supply.lane_stopped()
         except Exception as error:  # noqa: BLE001 - a bug of ours: every file still here fails, none is lost
             self._abandon(error)
         finally:
@@ -174,7 +193,7 @@ class Lane:
 
     def _loop(self) -> None:
         while True:
-            state = self._host.gate_state()
+            state = self._gate.state()
             if state is GateState.CANCEL:
                 self._drop_all()
                 return
@@ -189,7 +208,7 @@ class Lane:
                 continue
             self._pump(running=state is GateState.RUN)
             if self._lane == 0:
-                self._host.hash_landed()  # the small files this turn finished
+                self._supply.hash_landed()  # the small files this turn finished
             if state is GateState.RUN and self._relay is not None:
                 self._offer()
 
@@ -272,7 +291,7 @@ class Lane:
             if not budget:
                 self._more = True
                 return
-            part = self._host.take_part(self._lane)
+            part = self._supply.take_part(self._lane)
             if part is Supply.EXHAUSTED:
                 self._parts_drained = True
                 break
@@ -292,7 +311,7 @@ class Lane:
             if not budget:
                 self._more = True
                 return
-            taken = self._host.take_small()
+            taken = self._supply.take_small()
             if taken is None:
                 self._drained = True
                 return
@@ -404,14 +423,14 @@ class Lane:
 
     def _advance(self, transfer: LaneTransfer) -> None:
         if transfer.head is None and transfer.answered and self._end_if_done(transfer):
-            return  # its last bytes landed as a pause stopped the turn (hold_back): ended, not read again
+            return  # its last bytes landed as a pause stopped the turn (the gate's charge): ended, not read again
         conn = transfer.conn
         assert conn is not None
         if conn.stage != "ready":
             conn.open()
         while transfer.outgoing:
             transfer.outgoing = transfer.outgoing[conn.send(transfer.outgoing):]
-        limit = self._host.read_limit()
+        limit = self._gate.read_limit()
         for _ in range(READS):
             left = transfer.left if transfer.head is None else None
             view = self._landing(transfer) or self._view
@@ -509,8 +528,7 @@ class Lane:
             self._pace.arrived(nbytes)
         transfer.pos += nbytes
         transfer.resumed = False
-        self._host.bytes_arrived(nbytes)
-        self._host.hold_back(nbytes)
+        self._gate.charge(nbytes)  # counted, then held back under a bandwidth cap
 
     def _closed(self, transfer: LaneTransfer) -> None:
         """The server closed the connection."""
@@ -591,7 +609,7 @@ class Lane:
         elif transfer.complete and transfer.answered:
             self._succeeded(transfer)  # even when we stopped a range-ignoring answer ourselves
         elif answer is not None and not transfer.answered:
-            self._failed(transfer, self._host.status_failure(transfer.job, answer, transfer.request.url))
+            self._failed(transfer, self._retrier.refusal(transfer.job, answer, transfer.request.url))
         else:
             self._failed(transfer, SourceError(
                 FailKind.TRANSIENT, f"connection closed at byte {transfer.pos} of {transfer.end + 1}"))
@@ -667,9 +685,9 @@ class Lane:
             if error.retry is RetryKind.THROTTLED:  # fewer in flight: half of what was out when it came
                 self._limit.throttled(transfer.retries.ticket, len(self._active) + 1, self._max)
             try:
-                delay = self._host.retry_delay(transfer.job, error, transfer.retries, transfer.pos, counted)
+                delay = self._retrier.delay(transfer.job, error, transfer.retries, transfer.pos, counted)
                 if error.kind is FailKind.EXPIRED:  # a signed link renewed: the retry asks for the new one
-                    transfer.request = self._host.lane_request(transfer.job)
+                    transfer.request = self._retrier.request(transfer.job)
             except SourceError as final:
                 error = final
             except Exception as unexpected:  # noqa: BLE001 - e.g. its notice hit a closed pipe
@@ -683,17 +701,17 @@ class Lane:
 
     def _abandon(self, error: Exception) -> None:
         """The lane cannot go on: every transfer it holds ends as failed. Parts
-        still to come go to the host's other lanes, small files only to lane 0;
+        still to come go to the run's other lanes, small files only to lane 0;
         what none will take fails here too (the engine reports them; none is lost)."""
         failure = unexpected_failure(error)
         self._end_all(failure)
-        last = not self._host.lane_stopped()
-        while last and (part := self._host.take_part(self._lane)) is not Supply.EXHAUSTED:
+        last = not self._supply.lane_stopped()
+        while last and (part := self._supply.take_part(self._lane)) is not Supply.EXHAUSTED:
             if part is Supply.OPENING:  # cannot last: no other lane runs to open a file
                 time.sleep(LATER_WAIT)
                 continue
             self._report(part[0], failure, part[1])
-        while (last or self._lane == 0) and (taken := self._host.take_small()) is not None:  # no other takes them
+        while (last or self._lane == 0) and (taken := self._supply.take_small()) is not None:  # no other takes them
             self._report(taken[0], failure, None)
 
     def _drop_all(self) -> None:

@@ -15,13 +15,15 @@ delivers them, even none. The asker adopts what it is given on its own
 thread. A lane that asked leaves only by withdrawing, which fails once it is
 claimed: nothing delivered is ever stranded. An asker sleeps in :meth:`LaneRelay.wait`
 until a delivery or a change among the lanes wakes it (polling every 5 ms
-cost a run of 2,000 small files hundreds of wake-ups and GIL hand-offs).
+cost a run of 2,000 small files hundreds of wake-ups and GIL hand-offs), or
+until no other lane is busy (then it leaves).
 """
 
 from __future__ import annotations
 
 import collections
 import threading
+import time
 
 
 class LaneRelay:
@@ -68,12 +70,19 @@ class LaneRelay:
             self._lock.notify_all()
             return True
 
-    def wait(self, lane: int, timeout: float) -> None:
-        """Sleep until something is delivered to ``lane``, another lane asks or
-        leaves, or ``timeout`` passes (the caller looks at the run again then)."""
+    def wait(self, lane: int, timeout: float) -> bool:
+        """Sleep until something is delivered to ``lane``, or no other lane is
+        busy any more (each has asked too, or left: this one may leave), or
+        ``timeout`` passes (the caller looks at the run again then). False
+        when it was the timeout. Either is seen even if it happened before the
+        call: no wake-up is lost between a lane's look and its sleep."""
+        deadline = time.monotonic() + timeout
         with self._lock:
-            if not self._inboxes[lane]:
-                self._lock.wait(timeout)
+            while not self._inboxes[lane] and self._busy_besides(lane):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._lock.wait(left):
+                    return False
+            return True
 
     def take(self, lane: int) -> list:
         """What has been delivered to ``lane`` (only its own thread takes)."""
@@ -103,8 +112,11 @@ class LaneRelay:
     def others_busy(self, lane: int) -> bool:
         """Whether a lane besides ``lane`` still runs and is not dry itself (one that may give)."""
         with self._lock:
-            return any(other != lane and other not in self._left and other not in self._asking
-                       for other in range(self._lanes))
+            return self._busy_besides(lane)
+
+    def _busy_besides(self, lane: int) -> bool:
+        return any(other != lane and other not in self._left and other not in self._asking
+                   for other in range(self._lanes))
 
     def _leave(self, lane: int) -> None:
         self._left.add(lane)
