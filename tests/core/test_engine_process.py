@@ -7,21 +7,20 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.access.client import Grant, SignedFile
 from laion_fmri_tui.core.access.errors import AccessRequiredError
-from laion_fmri_tui.core.run.control import EngineControl
 from laion_fmri_tui.core.run.engine_process import EngineProcess, SpareEngine
 from laion_fmri_tui.core.run.spec import RunSpec
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.models import Plan, PlanItem
 from laion_fmri_tui.core.disk import partfile
 from laion_fmri_tui.devserver import synthetic
-from test_engine import Recorder, service, ses02  # noqa: F401 (service is a fixture)
+from engines import Recorder
+from test_engine import service, ses02  # noqa: F401 (service is a fixture)
 
 MIB = 1024 * 1024
 
@@ -40,7 +39,7 @@ def test_child_fetches_the_plan_and_relays_every_event(service, s3_objects):
         rec(event)
 
     finished = EngineProcess(sink).run(service.run_spec(plan))
-    kinds = [type(e) for _, e in rec.events]
+    kinds = [type(e) for e in rec.events]
     assert kinds[0] is ev.PlanReady and kinds[-1] is ev.RunFinished
     assert finished == rec.of(ev.RunFinished)[0]
     assert finished.done == plan.files and finished.failed == 0
@@ -50,25 +49,21 @@ def test_child_fetches_the_plan_and_relays_every_event(service, s3_objects):
     assert not any(seen_threads), "the workers ran in this process"
 
 
-def test_pause_resume_and_cancel_reach_the_child(service, s3):
+def test_a_pause_sent_before_the_child_exists_holds_the_run_from_its_start(service, s3):
+    """The app may pause while its engine child is still starting: the command
+    waits and reaches the child once it runs (it reports a paused run); then
+    resume and cancel reach it. What each does to the bytes: test_engine_control.py."""
     s3.throttle(synthetic.MULTIPART_KEY, 2 * MIB)
     plan = service.plan(ses02())
     rec = Recorder()
     engine = EngineProcess(rec)
-    assert isinstance(engine, EngineControl)
     engine.pause()  # before the child exists: applied as soon as it does
-    runner = threading.Thread(target=engine.run, args=(service.run_spec(plan),))
+    runner = threading.Thread(target=engine.run, args=(service.run_spec(plan),), daemon=True)
     runner.start()
-    # Each command is seen to arrive by what the child reports (the engine's own
-    # tests check what a pause does to the transfers).
-    deadline = time.monotonic() + 30
-    while not any(p.paused for p in rec.of(ev.Progress)):
-        assert time.monotonic() < deadline, "the child never reported a paused run"
-        time.sleep(0.02)
+    paused = rec.wait_for(lambda e: isinstance(e, ev.Progress) and e.paused)
     engine.resume()
-    while not rec.of(ev.Progress)[-1:] or rec.of(ev.Progress)[-1].paused:
-        assert time.monotonic() < deadline, "the child never reported the run resumed"
-        time.sleep(0.02)
+    after = rec.events.index(paused)
+    rec.wait_for(lambda e: any(isinstance(p, ev.Progress) and not p.paused for p in rec.events[after:]))
     engine.cancel()
     runner.join(30)
     finished = rec.of(ev.RunFinished)[0]
