@@ -131,13 +131,22 @@ class TransfersScreen(Screen[None]):
         self.call_after_refresh(settle_heap)  # the dashboard and its plan stay for the run
 
     def on_unmount(self) -> None:
-        # Quitting mid-run: stop the engine; its process is killed if it does not
-        # end within a moment (STOP_GRACE); .part files stay.
-        if isinstance(self.engine, EngineProcess):
-            self.engine.stop()
-        else:
-            self.engine.cancel()
+        # Quitting mid-run: the engine was told to stop when the quit was confirmed
+        # (stop_engine); whatever the way out (a signal too), tell it again here.
+        self.stop_engine()
         release_heap()
+
+    def stop_engine(self) -> None:
+        """Tell the run's engine to stop, keeping every ``.part``, and return at once.
+
+        Quitting mid-run calls this before the app ends, so the child's own
+        cancel overlaps the app's shutdown; the bounded wait for its end (it is
+        killed after STOP_GRACE) comes once the terminal is given back
+        (:meth:`LaionFmriApp.wait_for_engines`)."""
+        stops = self.app.engine_stops  # type: ignore[attr-defined]
+        if self.transfers_running and self.engine.stop not in stops:
+            stops.append(self.engine.stop)
+        self.engine.cancel()
 
     # runs --------------------------------------------------------------------
     def _start(self, plan: Plan) -> None:
