@@ -25,7 +25,7 @@ import termios
 
 import pytest
 
-from terminal import Terminal, app_pid, server_args, wait_gone
+from terminal import SIZES, Terminal, app_pid, server_args, wait_gone
 from test_terminal_stops import engine_children
 
 
@@ -47,9 +47,10 @@ def alternate_screen(term: Terminal) -> bool:
 
 
 @pytest.mark.slow
-def test_quitting_tells_the_engine_before_the_terminal_is_back(tmp_path, s3, access, licensed_data_dir):
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_quitting_tells_the_engine_before_the_terminal_is_back(tmp_path, s3, access, licensed_data_dir, size):
     s3.throttle(None, 20_000)
-    with Terminal.start(tmp_path / "term", server_args(s3, access, licensed_data_dir)) as term:
+    with Terminal.start(tmp_path / "term", server_args(s3, access, licensed_data_dir), size=size) as term:
         term.wait_for("sub-01")
         term.keys("Space")
         term.wait_for("[x] sub-01", "to fetch")
