@@ -308,7 +308,8 @@ class TransferEngine:
         if claim.busy is not None:
             with self._lock:
                 self._waiting.append((item, claim.busy))
-            self._sink(ev.Notice(f"waiting for {item.key}: {claim.busy.describe()} is fetching it"))
+            self._sink(ev.Notice(f"waiting for {item.key}: {claim.busy.describe()} is fetching it; "
+                                 f"{claim.busy.remedy(item.dest)}"))
             return None
         try:
             # Since the plan looked (it found none of this size, unless it is a
