@@ -274,7 +274,7 @@ def _verify(args, service, plan, out, err) -> int:
 
     if printer is not None:
         printer.raw(output.plan_json(plan, with_items=False))
-    results, summary = checkup.check_plan(plan, args.jobs, show, refuses)
+    results, summary = checkup.check_plan(plan, args.jobs, show, refuses, service.first_part_size)
     if printer is not None:
         printer.raw(output.verify_summary_json(summary))
         printer.flush()

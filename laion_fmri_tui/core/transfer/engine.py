@@ -88,6 +88,7 @@ class TransferEngine:
         self._plan: Plan | None = None
         self.outcomes = Outcomes(sink, fsync=self.settings.fsync, cancel=self.cancel)
         """How each file ends (verify, flush, rename, report) and the run's counts."""
+        self.outcomes.part_size_of = lambda item: self._sources[item.source].first_part_size(item)
         self.progress: ProgressTracker | None = None
         self._bandwidth = TokenBucket(self.settings.max_bandwidth)
         self.retry_policy = RetryPolicy(self.settings.retry, AdaptiveLimit())
