@@ -253,6 +253,11 @@ def _verify(args, service, plan, out, err) -> int:
 
     def show(checked: checkup.Checked) -> None:
         if checked.status is Status.OK:
+            if checked.detail and printer is not None:  # its ETag could not be checked: say so
+                printer.raw(output.verify_json(checked))
+            elif checked.detail:
+                err.write(f"warning: {output.printable(checked.detail)}\n")
+                err.flush()
             return
         if printer is not None:
             printer.raw(output.verify_json(checked))

@@ -150,3 +150,6 @@ def test_without_a_part_size_from_the_server_the_file_is_kept_and_said_unchecked
     assert said == [f"warning: {key(desc)}: ETag not checked (no part size guessed from its size matched, and the "
                     "server did not tell the upload's part size); kept on its size alone"], result.stderr
     assert (licensed_data_dir / key(desc)).read_bytes() == DATA[desc]
+    verify = run(bucket.url, licensed_data_dir, desc, "--verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert said == [line for line in verify.stderr.splitlines() if "ETag not checked" in line], verify.stderr
