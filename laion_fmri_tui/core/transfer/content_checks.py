@@ -6,9 +6,11 @@ What can be checked depends on what the bucket tells us:
 * a multipart ETag ``<md5 of part md5s>-N`` can be recomputed when the upload
   part size is known. S3 parts are all equal except the last and at least
   5 MiB, so the part size lies between size/N and size/(N-1); uploaders pick
-  whole MiB (aws-cli and boto3: 8 MiB, doubled until 10,000 parts suffice;
-  s5cmd: 50 MiB; rclone: 5 MiB, raised for large files), whole MB (a boto3
-  ``multipart_chunksize`` of ``8 * 10**6``) or any size a user configured.
+  whole MiB by default (aws-cli and boto3: 8 MiB, doubled until 10,000 parts
+  suffice; s3cmd: 15 MiB; s5cmd: its ``-p`` in MiB; rclone: 5 MiB, raised
+  to the whole MiB that fits 10,000 parts), whole MB (a boto3
+  ``multipart_chunksize`` of ``8 * 10**6``) or any size a user configured
+  (the dataset's own package only downloads, with ``aws s3 cp``).
   The whole-MiB and whole-MB sizes that fit (at most :data:`MAX_CANDIDATES`)
   are hashed side by side in the pass over the bytes, and the file passes
   when one matches. When none matches, or none fits, the guess proves
