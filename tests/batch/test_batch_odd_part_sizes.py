@@ -35,6 +35,7 @@ def key(desc: str) -> str:
 ODD = {  # desc: (part size, size)
     "OddParts": (5_300_001, 2 * 5_300_001 + 2_000_000),  # 3 parts; 5 MiB, 6 MiB and 6 MB fit, none is it
     "WholeMB": (9_000_000, 10_000_000),  # 2 parts; 5-9 MiB and 6-9 MB fit: more than 8
+    "OddPartsToo": (5_300_001, 2 * 5_300_001 + 1_000_000),  # the same uploader's other object
 }
 DATA = {desc: random.Random(desc).randbytes(size) for desc, (_, size) in ODD.items()}
 
@@ -52,8 +53,12 @@ for line in sys.stdin:
     what, arg = line.split()
     if what == "flip":  # the object's next GET arrives with its first byte flipped
         server.fail_next(arg, 1, "flip")
-    else:  # "parts on|off": answer ?partNumber= as S3 does, or ignore it
+    elif what == "parts":  # "parts on|off": answer ?partNumber= as S3 does, or ignore it
         server.part_numbers = arg == "on"
+    elif what == "asked":  # "asked KEY": how many HEAD ?partNumber= of KEY came
+        print(sum(r.method == "HEAD" and r.key == arg and "partNumber" in r.query for r in server.requests),
+              flush=True)
+        continue
     print("ok", flush=True)
 server.stop()
 """
@@ -66,11 +71,14 @@ class Bucket:
         self.url = child.stdout.readline().strip()
         assert self.url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
 
-    def tell(self, line: str) -> None:
+    def ask(self, line: str) -> str:
         assert self._child.stdin is not None and self._child.stdout is not None
         self._child.stdin.write(line + "\n")
         self._child.stdin.flush()
-        assert self._child.stdout.readline().strip() == "ok"
+        return self._child.stdout.readline().strip()
+
+    def tell(self, line: str) -> None:
+        assert self.ask(line) == "ok"
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +94,10 @@ def part_numbers(bucket) -> Iterator[None]:
     bucket.tell("parts on")
 
 
-def run(url: str, data_dir: Path, desc: str, *args: str) -> subprocess.CompletedProcess:
-    selection = ("--subject", "05", "--ses", "01", "--desc", desc, "--suffix", "statmap", "--extension", ".nii.gz")
+def run(url: str, data_dir: Path, *descs_and_args: str) -> subprocess.CompletedProcess:
+    descs = [arg for arg in descs_and_args if arg in ODD]
+    args = [arg for arg in descs_and_args if arg not in ODD]
+    selection = ("--subject", "05", "--ses", "01", "--desc", *descs, "--suffix", "statmap", "--extension", ".nii.gz")
     return subprocess.run(batch_command(*selection, *args, "--data-dir", str(data_dir), "--endpoint-url", url),
                           capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
 
@@ -100,7 +110,7 @@ def test_the_uploads_are_in_the_odd_parts(bucket, licensed_data_dir):
         assert f'-{-(-size // part)}"' in plan.stdout, plan.stdout
 
 
-@pytest.mark.parametrize("desc", sorted(ODD))
+@pytest.mark.parametrize("desc", ["OddParts", "WholeMB"])
 @pytest.mark.parametrize("how", [(), ("--part-size", "1M")], ids=["sequential", "ranged-parts"])
 def test_an_upload_in_odd_parts_is_verified_by_its_etag(bucket, licensed_data_dir, desc, how):
     result = run(bucket.url, licensed_data_dir, desc, *how)
@@ -153,3 +163,18 @@ def test_without_a_part_size_from_the_server_the_file_is_kept_and_said_unchecked
     verify = run(bucket.url, licensed_data_dir, desc, "--verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert said == [line for line in verify.stderr.splitlines() if "ETag not checked" in line], verify.stderr
+
+
+def test_a_part_size_the_bucket_told_is_tried_first_for_the_next_object(bucket, licensed_data_dir):
+    """Two objects of one uploader, checked one after the other (``--verify``
+    with one thread): the bucket is asked once, for the one checked first; the
+    other is checked with the size it told at once, without a HEAD."""
+    first, second = key("OddParts"), key("OddPartsToo")
+    fetched = run(bucket.url, licensed_data_dir, "OddParts", "OddPartsToo")
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    asked = {k: int(bucket.ask(f"asked {k}")) for k in (first, second)}
+    result = run(bucket.url, licensed_data_dir, "OddParts", "OddPartsToo", "--verify", "--n-jobs", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ETag not checked" not in result.stderr
+    now = {k: int(bucket.ask(f"asked {k}")) - asked[k] for k in (first, second)}
+    assert sorted(now.values()) == [0, 1], f"one HEAD, for the object checked first: {now}"

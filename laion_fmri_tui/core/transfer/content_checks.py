@@ -82,7 +82,10 @@ def recheck(unknown: PartSizeUnknown, size: int, etag: str, part_size: int | Non
     verifier = Verifier(size, etag, part_size=part_size)
     for offset in range(0, size, RECHECK_READ):
         verifier.update(read(offset, min(RECHECK_READ, size - offset)))
-    return verifier.finish()
+    kind = verifier.finish()
+    if part_size not in _told:  # a list, not a lock: a lost update costs one more HEAD
+        _told[:] = [part_size, *_told][:_TOLD_KEPT]
+    return kind
 
 
 MAX_CANDIDATES = 8
@@ -90,8 +93,17 @@ MAX_CANDIDATES = 8
 fit is checked by size only."""
 
 
+_told: list[int] = []
+"""Part sizes the bucket told this process for uploads no guess matched (see
+:func:`recheck`), latest first: an uploader that chose one for an object chose
+it for the others, so they are tried first and alone, without a HEAD or a
+second pass over the bytes (a mismatch still asks the bucket)."""
+_TOLD_KEPT = 8
+
+
 def candidate_part_sizes(size: int, parts: int) -> list[int]:
-    """Every whole-MiB or whole-MB part size that splits ``size`` into ``parts``
+    """A part size the bucket told for another object, if one fits; else every
+    whole-MiB or whole-MB part size that splits ``size`` into ``parts``
     parts, smallest first (empty when none does, or when more than
     :data:`MAX_CANDIDATES` whole-MiB ones do).
 
@@ -103,6 +115,9 @@ def candidate_part_sizes(size: int, parts: int) -> list[int]:
         return []
     if parts == 1:
         return [size]
+    told = next((part for part in tuple(_told) if part_size_fits(size, parts, part)), None)
+    if told is not None:
+        return [told]
     low = max(MIN_PART, -(-size // parts))  # ceil(size / parts)
     high = -(-size // (parts - 1)) - 1      # largest P with (parts-1)*P < size
     mib = [c * MIB for c in range(-(-low // MIB), high // MIB + 1)]
