@@ -159,11 +159,14 @@ def test_a_fresh_empty_lock_is_waited_for_briefly_then_taken_over(s3, licensed_d
     assert_fetched(licensed_data_dir, s3_objects, result.stdout)
 
 
-def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects):
-    """This test's own process, named with its real start time: alive, so the run waits."""
+@pytest.mark.parametrize("dated", ["now", "in-the-future"])
+def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects, dated):
+    """This test's own process, named with its real start time: alive, so the
+    run waits, even when the lock is dated hours ahead (its content decides)."""
+    when = time.time() + (3 * 3600 if dated == "in-the-future" else 0)
     lock = plant(licensed_data_dir, json.dumps({
-        "host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "token": "0badc0de",
-        "boot": boot_id(), "start": start_ticks(os.getpid())}))
+        "host": socket.gethostname(), "pid": os.getpid(), "time": when, "token": "0badc0de",
+        "boot": boot_id(), "start": start_ticks(os.getpid())}), mtime=when)
     proc = subprocess.Popen(batch_command(*ARGS, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             text=True, env=batch_env())

@@ -227,29 +227,33 @@ def _stale(holder: Holder | None, age: float) -> bool:
     """Whether a lock (its holder as read, its file's age) may be taken over."""
     if holder is None:
         return abs(age) > GRACE  # empty or torn: only a lock being written right now is young
-    if holder.host == host() and _gone(holder):
+    alive = _local_verdict(holder) if holder.host == host() else None
+    if alive is False:
         return True
     now = time.time()
     signs = [t for t in (now - age, holder.time) if t <= now + STALE_AFTER]
-    return not signs or now - max(signs) > STALE_AFTER
+    if not signs:  # dated in the future: no clock that agrees with ours wrote it
+        return alive is None
+    return now - max(signs) > STALE_AFTER  # not refreshed: stuck, or gone from another node
 
 
-def _gone(holder: Holder) -> bool:
-    """Whether the holder, a process of this host by its lock, has provably ended."""
+def _local_verdict(holder: Holder) -> bool | None:
+    """Whether the holder, a process of this host by its lock, is alive: True
+    (its pid and start time), False (provably ended) or None (cannot tell)."""
     boot = _boot_id()
     if holder.boot and boot and holder.boot != boot:
-        return True  # this host has booted since: every process of that boot has ended
+        return False  # this host has booted since: every process of that boot has ended
     if holder.pid == os.getpid():
-        return holder.token != token()  # this very pid, but another process's lock
+        return holder.token == token()  # this very pid: another process's lock, unless it is ours
     if not _alive(holder.pid):
-        return True
+        return False
     started = _start_ticks(holder.pid)
     if started is None:
-        return False  # no /proc: the refreshes decide
+        return None  # no /proc (or not ours to see): the refreshes decide
     if holder.start:
-        return started != holder.start
+        return started == holder.start
     begun = _started_at(started)
-    return begun is not None and begun > holder.time + _REUSE_SLACK
+    return False if begun is not None and begun > holder.time + _REUSE_SLACK else None
 
 
 def _boot_id() -> str:
