@@ -55,3 +55,21 @@ def own_bucket(extra: dict[str, str]) -> Iterator[str]:
         url = child.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
         yield url
+
+
+class ChildBucket:
+    """A child server of :func:`child_server` that prints its URL, then answers
+    each line it is sent with one line."""
+
+    def __init__(self, child: subprocess.Popen) -> None:
+        assert child.stdin is not None and child.stdout is not None
+        self._child = child
+        self.url = child.stdout.readline().strip()
+        assert self.url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
+
+    def ask(self, line: str) -> str:
+        """Send ``line``; return the child's one-line answer."""
+        assert self._child.stdin is not None and self._child.stdout is not None
+        self._child.stdin.write(line + "\n")
+        self._child.stdin.flush()
+        return self._child.stdout.readline().strip()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from batchtools import batch_command, batch_env
-from own_bucket import child_server
+from own_bucket import ChildBucket, child_server
 
 from laion_fmri_tui.devserver import synthetic
 
@@ -47,20 +47,11 @@ server.stop()
 """
 
 
-class Bucket:
+class Bucket(ChildBucket):
     """The child server: its URL, and a way to flip the next GET of the object."""
 
-    def __init__(self, child: subprocess.Popen) -> None:
-        assert child.stdin is not None and child.stdout is not None
-        self._child = child
-        self.url = child.stdout.readline().strip()
-        assert self.url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
-
     def flip_next(self) -> None:
-        assert self._child.stdin is not None and self._child.stdout is not None
-        self._child.stdin.write("flip\n")
-        self._child.stdin.flush()
-        assert self._child.stdout.readline().strip() == "armed"
+        assert self.ask("flip") == "armed"
 
 
 @pytest.fixture(scope="module")

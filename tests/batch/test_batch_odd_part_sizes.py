@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from batchtools import batch_command, batch_env
-from own_bucket import child_server
+from own_bucket import ChildBucket, child_server
 
 from laion_fmri_tui.devserver import synthetic
 
@@ -64,19 +64,7 @@ server.stop()
 """
 
 
-class Bucket:
-    def __init__(self, child: subprocess.Popen) -> None:
-        assert child.stdin is not None and child.stdout is not None
-        self._child = child
-        self.url = child.stdout.readline().strip()
-        assert self.url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
-
-    def ask(self, line: str) -> str:
-        assert self._child.stdin is not None and self._child.stdout is not None
-        self._child.stdin.write(line + "\n")
-        self._child.stdin.flush()
-        return self._child.stdout.readline().strip()
-
+class Bucket(ChildBucket):
     def tell(self, line: str) -> None:
         assert self.ask(line) == "ok"
 

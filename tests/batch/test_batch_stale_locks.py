@@ -11,6 +11,7 @@ hang.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -58,28 +59,34 @@ def plant(data_dir: Path, content: str, mtime: float | None = None) -> Path:
     return lock
 
 
-def run_without_waiting(s3, data_dir: Path) -> tuple[str, str]:
-    """Run the batch; fail as soon as it says it waits for another process."""
+@contextlib.contextmanager
+def started(s3, data_dir: Path) -> Iterator[subprocess.Popen]:
+    """The batch run, killed at the latest after :data:`BOUND` seconds or when the test ends."""
     proc = subprocess.Popen(batch_command(*ARGS, "--data-dir", str(data_dir), "--endpoint-url", s3.url),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             text=True, env=batch_env())
     watchdog = threading.Timer(BOUND, proc.kill)
     watchdog.start()
     try:
-        assert proc.stderr is not None and proc.stdout is not None
-        err = []
-        for line in proc.stderr:
-            err.append(line)
-            if "waiting for" in line:
-                proc.kill()
-                pytest.fail(f"the run waits for a lock no live run holds: {line.strip()}")
-        out = proc.stdout.read()
-        proc.wait()
+        yield proc
     finally:
         watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def run_without_waiting(s3, data_dir: Path) -> tuple[str, str]:
+    """Run the batch; fail as soon as it says it waits for another process."""
+    with started(s3, data_dir) as proc:
+        assert proc.stderr is not None and proc.stdout is not None
+        err = []
+        for line in proc.stderr:
+            err.append(line)
+            if "waiting for" in line:
+                pytest.fail(f"the run waits for a lock no live run holds: {line.strip()}")
+        out = proc.stdout.read()
+        proc.wait()
     assert proc.returncode == 0, out + "".join(err)
     return out, "".join(err)
 
@@ -167,12 +174,7 @@ def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects,
     lock = plant(licensed_data_dir, json.dumps({
         "host": socket.gethostname(), "pid": os.getpid(), "time": when, "token": "0badc0de",
         "boot": boot_id(), "start": start_ticks(os.getpid())}), mtime=when)
-    proc = subprocess.Popen(batch_command(*ARGS, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True, env=batch_env())
-    watchdog = threading.Timer(BOUND, proc.kill)
-    watchdog.start()
-    try:
+    with started(s3, licensed_data_dir) as proc:
         assert proc.stderr is not None
         line = next((line for line in proc.stderr if "waiting for" in line), "")
         assert line.strip() == (f"warning: waiting for {synthetic.MULTIPART_KEY}: process {os.getpid()} on "
@@ -181,10 +183,5 @@ def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects,
         assert proc.poll() is None
         lock.unlink()  # that run ends without the file: this one fetches it
         out, err = proc.communicate(timeout=BOUND)
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, out + err
     assert_fetched(licensed_data_dir, s3_objects, out)
