@@ -5,9 +5,11 @@ after verification. Next to it, ``<name>.part.json`` records which object the
 bytes belong to (size and ETag) and, for files fetched as parallel ranged
 parts, how many bytes of each part are on disk (its *extent*: a part arrives
 in order), kept current while the bytes land (see :class:`ExtentWriter`). A
-later run asks only for the bytes past each extent; when the object changed
-(another ETag or size) the stale ``.part`` is discarded, and so is a record
-whose numbers cannot be right (:class:`BadRecord`; the run says so).
+later run asks only for the bytes past each extent, in the record's parts
+(whatever part size it was given). When the object changed (another ETag or
+size: :func:`dropped_because`) the stale ``.part`` is discarded, and so is a
+record whose numbers cannot be right (:class:`BadRecord`) or that claims
+bytes the ``.part`` lacks (:func:`missing_bytes`); the run says why in one line.
 A ``.part`` with no record (a small file, for which none is written, or one
 left by the dataset package's own stimulus downloader, which writes
 sequentially) is resumed only when the file carries a sha256 or a plain-MD5
