@@ -154,10 +154,7 @@ def _launch(context, mouse: bool, stops: SignalExit) -> int:
     from laion_fmri_tui.tui.app import LaionFmriApp
 
     app = stops.app = LaionFmriApp(context)
-    try:
-        app.run(mouse=mouse)
-    finally:
-        app.wait_for_engines()  # the terminal is back: a bounded wait for the engines to end
+    app.run(mouse=mouse)
     # The terminal is back; what is left is the interpreter's last full collection,
     # which walked every object of the app (and of the demo's servers) for 3-4 s
     # after a download before the shell prompt came back. --batch skips it the same way.

@@ -70,15 +70,17 @@ class LaionFmriApp(App[None]):
         settle_heap()
 
     def on_unmount(self) -> None:
+        # The app's unmount is the last step of its shutdown, after the screens':
+        # Textual has given the terminal back by now, so the user has it while this waits.
         self.engine_stops.append(self.spare_engine.discard(wait=False))
+        self.wait_for_engines()
 
     def wait_for_engines(self) -> None:
-        """Wait, side by side, for the engine processes told to stop on the way out.
-
-        Called once :meth:`run` has returned: Textual gives the terminal back
-        before it unmounts the screens, so the user has the terminal while this
-        waits (at most STOP_GRACE, then a kill: a killed run keeps its bytes);
-        the process ends only after it (``--demo`` removes its folder after it)."""
+        """Wait, side by side, for the engine processes told to stop on the way out
+        (the running download's, told at the quit's answer, and the spare), each at
+        most STOP_GRACE, then killed (a killed run keeps its bytes). Textual gives
+        the terminal back before it unmounts anything, so this never holds the
+        screen; the process (and ``--demo``'s removal of its folder) waits for it."""
         waits = [threading.Thread(target=stop, name="engine-stop", daemon=True) for stop in self.engine_stops]
         self.engine_stops = []
         for wait in waits:
