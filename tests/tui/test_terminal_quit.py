@@ -26,7 +26,7 @@ import termios
 import pytest
 
 from terminal import SIZES, Terminal, app_pid, server_args, wait_gone
-from test_terminal_stops import engine_children
+from test_terminal_stops import download_sub01, engine_children
 
 
 def unread(pid: int) -> int:
@@ -51,14 +51,7 @@ def alternate_screen(term: Terminal) -> bool:
 def test_quitting_tells_the_engine_before_the_terminal_is_back(tmp_path, s3, access, licensed_data_dir, size):
     s3.throttle(None, 20_000)
     with Terminal.start(tmp_path / "term", server_args(s3, access, licensed_data_dir), size=size) as term:
-        term.wait_for("sub-01")
-        term.keys("Space")
-        term.wait_for("[x] sub-01", "to fetch")
-        term.keys("d")
-        term.wait_for("Download this selection?")
-        term.keys("y")
-        term.wait_for("Downloading", "ETA")
-        term.wait_until(lambda _: s3.bytes_sent() > 0, what="bytes moving")
+        download_sub01(term, s3)
         engines = engine_children(app_pid(term))
         assert engines, "no engine process"
         for child in engines:
