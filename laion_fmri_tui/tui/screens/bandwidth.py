@@ -8,14 +8,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from laion_fmri_tui.tui.commands import bindings
+from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.units import cap, parse_rate
+
+KEY_HINT = "enter  set the cap      esc  close, the cap unchanged"
 
 
 class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
     """Dismisses with ``(bytes_per_second or None,)``, or None when closed unchanged."""
 
-    BINDINGS = bindings("close-bandwidth")
+    BINDINGS = bindings("set-bandwidth", "close-bandwidth")
 
     def __init__(self, current: int | None) -> None:
         super().__init__()
@@ -28,9 +31,18 @@ class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
                          "Type e.g. 300k or 50M (kB/s, MB/s); leave empty for no cap.")
             yield Input(placeholder="50M", id="bandwidth-input")
             yield Static("", id="bandwidth-error", classes="-error")
+            yield Static(KEY_HINT, id="bandwidth-keys", classes="-muted")
+        yield Footer()  # its keys, as every dialog shows them
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
+        self._apply(event.value)
+
+    def action_set_cap(self) -> None:
+        """Enter, wherever the focus is (a priority key, so the footer shows it)."""
+        self._apply(self.query_one("#bandwidth-input", Input).value)
+
+    def _apply(self, value: str) -> None:
+        text = value.strip()
         if not text:
             self.dismiss((None,))
             return
