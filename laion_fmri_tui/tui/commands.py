@@ -77,7 +77,7 @@ SCREEN_KEYS: tuple[Command, ...] = (
     Command("confirm-no", "n", "no", "No", "No", priority=True),
     Command("confirm-no-escape", "escape", "no", "No", "No", footer=False, priority=True),
     # the bandwidth dialog
-    Command("set-bandwidth", "enter", "set_cap", "Set cap", "Set the cap typed (empty: no cap)", priority=True),
+    Command("set-bandwidth", "enter", "submit", "Set cap", "Set the cap typed (empty: no cap)"),
     Command("close-bandwidth", "escape", "close", "Close", "Close, the cap unchanged"),
     # a tree row's details
     Command("close-details", "escape,enter", "close", "Close", "Close"),

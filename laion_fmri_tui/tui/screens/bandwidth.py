@@ -15,10 +15,17 @@ from laion_fmri_tui.core.units import cap, parse_rate
 KEY_HINT = "enter  set the cap      esc  close, the cap unchanged"
 
 
+class CapInput(Input):
+    """The input, its enter named in the footer (an Input's own enter is hidden
+    there, and it is the key the dialog is answered with)."""
+
+    BINDINGS = bindings("set-bandwidth")
+
+
 class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
     """Dismisses with ``(bytes_per_second or None,)``, or None when closed unchanged."""
 
-    BINDINGS = bindings("set-bandwidth", "close-bandwidth")
+    BINDINGS = bindings("close-bandwidth")
 
     def __init__(self, current: int | None) -> None:
         super().__init__()
@@ -29,20 +36,13 @@ class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
         with Vertical(classes="dialog", id="bandwidth-dialog"):
             yield Static(f"Shared bandwidth cap for all workers (now: {now}).\n"
                          "Type e.g. 300k or 50M (kB/s, MB/s); leave empty for no cap.")
-            yield Input(placeholder="50M", id="bandwidth-input")
+            yield CapInput(placeholder="50M", id="bandwidth-input")
             yield Static("", id="bandwidth-error", classes="-error")
             yield Static(KEY_HINT, id="bandwidth-keys", classes="-muted")
         yield Footer()  # its keys, as every dialog shows them
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self._apply(event.value)
-
-    def action_set_cap(self) -> None:
-        """Enter, wherever the focus is (a priority key, so the footer shows it)."""
-        self._apply(self.query_one("#bandwidth-input", Input).value)
-
-    def _apply(self, value: str) -> None:
-        text = value.strip()
+        text = event.value.strip()
         if not text:
             self.dismiss((None,))
             return
