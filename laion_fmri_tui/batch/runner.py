@@ -253,6 +253,11 @@ def _verify(args, service, plan, out, err) -> int:
 
     def show(checked: checkup.Checked) -> None:
         if checked.status is Status.OK:
+            if checked.detail and printer is not None:  # its ETag could not be checked: say so
+                printer.raw(output.verify_json(checked))
+            elif checked.detail:
+                err.write(f"warning: {output.printable(checked.detail)}\n")
+                err.flush()
             return
         if printer is not None:
             printer.raw(output.verify_json(checked))
@@ -274,7 +279,7 @@ def _verify(args, service, plan, out, err) -> int:
 
     if printer is not None:
         printer.raw(output.plan_json(plan, with_items=False))
-    results, summary = checkup.check_plan(plan, args.jobs, show, refuses)
+    results, summary = checkup.check_plan(plan, args.jobs, show, refuses, service.first_part_size)
     if printer is not None:
         printer.raw(output.verify_summary_json(summary))
         printer.flush()

@@ -21,13 +21,15 @@ way to (``refuses``), so the two agree: such a key is ``refused``, not
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from laion_fmri_tui.core.disk import tempnames, verified
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.transfer.content_checks import VerificationError, Verifier
+from laion_fmri_tui.core.transfer.content_checks import PartSizeUnknown, VerificationError, Verifier, \
+    not_checked, recheck
 
 _READ = 4 * 1024 * 1024
 
@@ -79,8 +81,13 @@ class Summary:
             self.bytes_ok += result.size
 
 
-def check_item(plan: Plan, item: PlanItem) -> Checked:
-    """Check one file; never raises for a missing or unreadable file."""
+def check_item(plan: Plan, item: PlanItem,
+               part_size_of: Callable[[PlanItem], int | None] | None = None) -> Checked:
+    """Check one file; never raises for a missing or unreadable file.
+
+    ``part_size_of(item)``: the part size of its multipart upload as the
+    bucket tells it, asked only when no guessed part size matches its ETag
+    (see :func:`~laion_fmri_tui.core.transfer.content_checks.recheck`)."""
     def result(status: Status, check: str = "", detail: str = "") -> Checked:
         return Checked(item.key, str(item.dest), item.size, status, check, detail)
 
@@ -107,7 +114,13 @@ def check_item(plan: Plan, item: PlanItem) -> Checked:
         with open(item.dest, "rb") as handle:
             while chunk := handle.read(_READ):
                 verifier.update(chunk)
-        return result(Status.OK, verifier.finish())
+            try:
+                return result(Status.OK, verifier.finish())
+            except PartSizeUnknown as unknown:
+                part = part_size_of(item) if part_size_of is not None else None
+                kind = recheck(unknown, item.size, item.etag, part,
+                               lambda offset, n: os.pread(handle.fileno(), n, offset))
+                return result(Status.OK, kind, not_checked(item.key, unknown) if kind == "size" else "")
     except VerificationError as error:
         return result(Status.BAD, Verifier(item.size, item.etag).kind, str(error))
     except OSError as error:
@@ -121,15 +134,17 @@ def _short(etag: str) -> str:
 
 def check_plan(plan: Plan, jobs: int = 4,
                on_result: Callable[[Checked], None] | None = None,
-               refuses: Callable[[PlanItem], bool] | None = None) -> tuple[list[Checked], Summary]:
+               refuses: Callable[[PlanItem], bool] | None = None,
+               part_size_of: Callable[[PlanItem], int | None] | None = None) -> tuple[list[Checked], Summary]:
     """Check every planned file (plan order); returns the results and totals.
 
     ``refuses(item)``: whether the bucket refuses the key now; asked only for
     missing files (a HEAD each), which it turns into ``refused``.
+    ``part_size_of(item)``: see :func:`check_item`.
     """
     summary = Summary()
     results: list[Checked] = []
-    for checked in _checked(plan, jobs, refuses):
+    for checked in _checked(plan, jobs, refuses, part_size_of):
         summary.add(checked)
         results.append(checked)
         if on_result is not None:
@@ -137,9 +152,10 @@ def check_plan(plan: Plan, jobs: int = 4,
     return results, summary
 
 
-def _checked(plan: Plan, jobs: int, refuses: Callable[[PlanItem], bool] | None) -> Iterator[Checked]:
+def _checked(plan: Plan, jobs: int, refuses: Callable[[PlanItem], bool] | None,
+             part_size_of: Callable[[PlanItem], int | None] | None) -> Iterator[Checked]:
     def check(item: PlanItem) -> Checked:
-        checked = check_item(plan, item)
+        checked = check_item(plan, item, part_size_of)
         if checked.status is Status.MISSING and refuses is not None and refuses(item):
             return replace(checked, status=Status.REFUSED,
                            detail="the bucket refuses it (HTTP 403); no rerun will fetch it")

@@ -111,6 +111,13 @@ class DownloadService:
             return False
         return self._http.head_status(self._http.object_url(self.settings.s3.bucket, item.key)) == 403
 
+    def first_part_size(self, item: PlanItem) -> int | None:
+        """The part size of ``item``'s multipart upload as the bucket tells it
+        (None: it cannot say), for ``--verify`` (see :mod:`.checkup`)."""
+        if item.source != "s3":
+            return None
+        return self._http.first_part_size(self._http.object_url(self.settings.s3.bucket, item.key), item.etag)
+
     def check_reachable(self, plan: Plan) -> None:
         """Raise what an unreachable listing raises (exit 4, one line) when the
         endpoint does not answer a HEAD of the first file ``plan`` fetches.

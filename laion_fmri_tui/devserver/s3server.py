@@ -182,6 +182,10 @@ class LocalS3Server(BackgroundServer):
         self._holds: dict[str, threading.Event] = {}
         self._admin: Any = None
         self._app = _Router()
+        self.part_numbers = True
+        """Whether ``GET``/``HEAD ?partNumber=N`` answer with part N, as S3 and
+        moto do; False: the query is ignored (the whole object), as by servers
+        without it."""
 
     def _make_server(self) -> ThreadedWSGIServer:
         return _Server(self.host, self.port, self._wsgi, handler=_QuietHandler)
@@ -189,6 +193,9 @@ class LocalS3Server(BackgroundServer):
     def _wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """The middleware: log the request, inject faults, wrap the body."""
         method = environ["REQUEST_METHOD"]
+        if not self.part_numbers:
+            environ["QUERY_STRING"] = "&".join(
+                field for field in environ.get("QUERY_STRING", "").split("&") if not field.startswith("partNumber="))
         rec = RequestRecord(method, _key_of(environ), environ.get("QUERY_STRING", ""),
                             environ.get("HTTP_RANGE"), time=time.monotonic(),
                             signed="HTTP_AUTHORIZATION" in environ

@@ -1,7 +1,13 @@
 """A moto S3 server of its own, in a child process, holding the synthetic
 bucket plus extra objects (keys the session's server must not show to the
 other tests: two keys that map to one local path, keys with control
-characters). moto keeps its buckets per process, hence the child."""
+characters, one large multipart object). moto keeps its buckets per process,
+hence the child.
+
+:func:`own_bucket` adds small text objects; :func:`one_object_bucket` adds
+one random multipart object and answers two asks over the child's stdin:
+``log`` (the object's GETs since the last ask) and ``flip`` (the object's
+next GET arrives with its first byte flipped)."""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from batchtools import batch_env
+
+from laion_fmri_tui.devserver.soak import first_byte
 
 _SERVE = """
 import json, sys
@@ -55,3 +63,63 @@ def own_bucket(extra: dict[str, str]) -> Iterator[str]:
         url = child.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
         yield url
+
+
+_SERVE_ONE = """
+import json, random, sys
+from laion_fmri_tui.devserver import synthetic
+from laion_fmri_tui.devserver.s3server import LocalS3Server, seed
+ask = json.loads(sys.stdin.readline())
+data = random.Random(ask["key"]).randbytes(ask["size"])
+server = LocalS3Server().start()
+seed(server, synthetic.build_objects() + [synthetic.SyntheticObject(ask["key"], data,
+                                                                   multipart_part_size=ask["part_size"])])
+print(server.url, flush=True)
+for line in sys.stdin:
+    if line.strip() == "flip":
+        server.fail_next(ask["key"], 1, "flip")
+        print("armed", flush=True)
+    else:  # "log": the object's GETs since the last ask, then forget them
+        gets = [[g.range, g.bytes_sent] for g in server.gets(ask["key"])]
+        server.clear_log()
+        print(json.dumps(gets), flush=True)
+server.stop()
+"""
+
+
+class ChildBucket:
+    """A child server of :func:`child_server` that prints its URL, then answers
+    each line it is sent with one line."""
+
+    def __init__(self, child: subprocess.Popen) -> None:
+        assert child.stdin is not None and child.stdout is not None
+        self._child = child
+        self.url = child.stdout.readline().strip()
+        assert self.url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
+
+    def ask(self, line: str) -> str:
+        """Send ``line``; return the child's one-line answer."""
+        assert self._child.stdin is not None and self._child.stdout is not None
+        self._child.stdin.write(line + "\n")
+        self._child.stdin.flush()
+        return self._child.stdout.readline().strip()
+
+
+class OneObjectBucket(ChildBucket):
+    """The child server of :func:`one_object_bucket`: its URL and its two asks."""
+
+    def flip_next(self) -> None:
+        """The object's next GET arrives with its first byte flipped."""
+        assert self.ask("flip") == "armed"
+
+    def gets(self) -> list[tuple[int, int]]:
+        """(first byte asked for, bytes sent) of each GET of the object since the last call."""
+        return [(first_byte(rng), sent) for rng, sent in json.loads(self.ask("log"))]
+
+
+@contextmanager
+def one_object_bucket(key: str, size: int, part_size: int = 8 * 1024 * 1024) -> Iterator[OneObjectBucket]:
+    """The synthetic bucket plus ``key``: ``size`` bytes seeded from the key, uploaded in
+    multipart parts of ``part_size``."""
+    with child_server(_SERVE_ONE, {"key": key, "size": size, "part_size": part_size}) as child:
+        yield OneObjectBucket(child)

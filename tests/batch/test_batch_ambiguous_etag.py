@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from batchtools import batch_command, batch_env
-from own_bucket import child_server
+from own_bucket import OneObjectBucket, one_object_bucket
 
 from laion_fmri_tui.devserver import synthetic
 
@@ -30,43 +30,10 @@ SIZE = 10 * MIB + MIB // 2
 DATA = random.Random(KEY).randbytes(SIZE)
 SELECTION = ("--subject", "05", "--ses", "01", "--desc", "Ambiguous", "--suffix", "statmap", "--extension", ".nii.gz")
 
-_SERVE = """
-import json, random, sys
-from laion_fmri_tui.devserver import synthetic
-from laion_fmri_tui.devserver.s3server import LocalS3Server, seed
-ask = json.loads(sys.stdin.readline())
-data = random.Random(ask["key"]).randbytes(ask["size"])
-server = LocalS3Server().start()
-seed(server, synthetic.build_objects() + [synthetic.SyntheticObject(ask["key"], data,
-                                                                   multipart_part_size=8 * 1024 * 1024)])
-print(server.url, flush=True)
-for line in sys.stdin:  # "flip": the object's next GET arrives with its first byte flipped
-    server.fail_next(ask["key"], 1, "flip")
-    print("armed", flush=True)
-server.stop()
-"""
-
-
-class Bucket:
-    """The child server: its URL, and a way to flip the next GET of the object."""
-
-    def __init__(self, child: subprocess.Popen) -> None:
-        assert child.stdin is not None and child.stdout is not None
-        self._child = child
-        self.url = child.stdout.readline().strip()
-        assert self.url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
-
-    def flip_next(self) -> None:
-        assert self._child.stdin is not None and self._child.stdout is not None
-        self._child.stdin.write("flip\n")
-        self._child.stdin.flush()
-        assert self._child.stdout.readline().strip() == "armed"
-
-
 @pytest.fixture(scope="module")
-def bucket() -> Iterator[Bucket]:
-    with child_server(_SERVE, {"key": KEY, "size": SIZE}) as child:
-        yield Bucket(child)
+def bucket() -> Iterator[OneObjectBucket]:
+    with one_object_bucket(KEY, SIZE) as served:
+        yield served
 
 
 def run(url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess:

@@ -70,6 +70,9 @@ def test_a_run_waits_for_a_live_holder_and_fetches_the_file_when_it_gives_up(s3,
         if waiting in line:
             break
     assert waiting in "".join(err_lines)
+    assert err_lines[-1].strip().endswith(f"is fetching it; this run waits until it ends; if it no longer runs "
+                                          f"there, delete {lock} (taken over by itself 10 minutes after its "
+                                          "last refresh)"), "one line says who holds it and how to proceed"
     assert proc.poll() is None and not big.exists(), "it waits while the holder lives"
     lock.unlink()  # the other run stopped without finishing it
     out, err = proc.communicate(timeout=120)

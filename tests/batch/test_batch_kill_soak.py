@@ -13,7 +13,6 @@ The object lives in a moto server of the test's own, in a child process (see
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import subprocess
@@ -22,12 +21,12 @@ from collections.abc import Iterator
 
 import pytest
 from batchtools import batch_command, batch_env
-from own_bucket import child_server
+from own_bucket import OneObjectBucket, one_object_bucket
 
 from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.devserver import synthetic
 from laion_fmri_tui.devserver.shaped_link import ShapedLink
-from laion_fmri_tui.devserver.soak import Soak, first_byte
+from laion_fmri_tui.devserver.soak import Soak
 
 MIB = 1024 * 1024
 KEY = (f"{synthetic.GLM}/sub-05/ses-01/func/"
@@ -43,44 +42,10 @@ BETWEEN = (256 * 1024, 2 * MIB)
 """Each run is killed when the link has carried this many bytes more (chosen at random)."""
 SHARE = 0.02
 
-_SERVE = """
-import json, random, sys
-from laion_fmri_tui.devserver import synthetic
-from laion_fmri_tui.devserver.soak import Soak, first_byte
-from laion_fmri_tui.devserver.s3server import LocalS3Server, seed
-ask = json.loads(sys.stdin.readline())
-data = random.Random(ask["key"]).randbytes(ask["size"])
-server = LocalS3Server().start()
-seed(server, synthetic.build_objects() + [synthetic.SyntheticObject(ask["key"], data,
-                                                                   multipart_part_size=8 * 1024 * 1024)])
-print(server.url, flush=True)
-for line in sys.stdin:  # "log": the object's GETs since the last ask, then forget them
-    gets = [[g.range, g.bytes_sent] for g in server.gets(ask["key"])]
-    server.clear_log()
-    print(json.dumps(gets), flush=True)
-server.stop()
-"""
-
-
-class Bucket:
-    def __init__(self, child: subprocess.Popen) -> None:
-        assert child.stdin is not None and child.stdout is not None
-        self._child = child
-        self.url = child.stdout.readline().strip()
-        assert self.url.startswith("http://127.0.0.1:"), "the child S3 server did not start"
-
-    def gets(self) -> list[tuple[int, int]]:
-        """(first byte asked for, bytes sent) of each GET of the object since the last call."""
-        assert self._child.stdin is not None and self._child.stdout is not None
-        self._child.stdin.write("log\n")
-        self._child.stdin.flush()
-        return [(first_byte(rng), sent) for rng, sent in json.loads(self._child.stdout.readline())]
-
-
 @pytest.fixture(scope="module")
-def bucket() -> Iterator[Bucket]:
-    with child_server(_SERVE, {"key": KEY, "size": SIZE}) as child:
-        yield Bucket(child)
+def bucket() -> Iterator[OneObjectBucket]:
+    with one_object_bucket(KEY, SIZE) as served:
+        yield served
 
 
 def test_forty_kills_through_a_slow_link_refetch_at_most_two_percent_of_the_bytes_on_disk(

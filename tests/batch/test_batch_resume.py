@@ -196,6 +196,13 @@ def test_an_object_changed_since_the_part_was_written_starts_over(s3, licensed_d
     assert result.returncode == 0, result.stderr
     assert [g.range for g in s3.gets(synthetic.LARGE_KEY)] == [None]
     assert large.read_bytes() == s3_objects[synthetic.LARGE_KEY].data
+    notices = [line for line in result.stderr.splitlines() if DISCARDED in line]
+    assert len(notices) == 1 and synthetic.LARGE_KEY in notices[0], result.stderr
+    assert "the object changed in the bucket (ETag" in notices[0], "it says why"
+
+
+DISCARDED = "kept bytes discarded"
+"""In the one line a run prints for a file whose kept bytes it does not use."""
 
 
 def test_a_parked_part_without_a_record_is_gone_once_its_file_is_fetched(s3, licensed_data_dir, s3_objects):
@@ -221,11 +228,16 @@ def multipart_etag(data: bytes, part: int) -> str:
 
 
 @pytest.mark.parametrize("claims", [{"chunks_done": [-1, 999999]}, {"extents": [5 * MIB, 6 * MIB, 0]},
-                                    {"extents": [0, 0]}, {"extents": ["5242880", 0, 0]}],
-                         ids=["parts-out-of-range", "extent-past-its-part", "too-few-extents", "not-a-number"])
+                                    {"extents": [0, 0]}, {"extents": ["5242880", 0, 0]},
+                                    {"chunk_size": 0, "extents": []}, {"chunk_size": -5 * MIB, "extents": []},
+                                    {"chunk_size": 64 * MIB, "extents": []}, {"chunk_size": 1}],
+                         ids=["parts-out-of-range", "extent-past-its-part", "too-few-extents", "not-a-number",
+                              "chunk-size-0", "negative-chunk-size", "parts-beyond-size", "one-byte-parts"])
 def test_a_bad_resume_record_is_discarded_with_a_notice(s3, licensed_data_dir, s3_objects, claims):
     """Issue 21 item 7: a record that cannot be right is never trusted: the run
-    says so in one line, fetches the file from its first byte and exits 0."""
+    says so in one line, fetches the file from its first byte and exits 0.
+    ``chunk-size-0`` is a sequential record that claims every byte of a
+    ``.part`` whose bytes are all wrong: checked before use, not at the end."""
     key = synthetic.MULTIPART_KEY
     data = s3_objects[key].data
     big = licensed_data_dir / key
@@ -239,7 +251,7 @@ def test_a_bad_resume_record_is_discarded_with_a_notice(s3, licensed_data_dir, s
         capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    notices = [line for line in result.stderr.splitlines() if "resume record was unusable" in line]
+    notices = [line for line in result.stderr.splitlines() if DISCARDED in line]
     assert len(notices) == 1 and key in notices[0], result.stderr
     assert s3.bytes_sent(key) == len(data), "fetched from its first byte"
     assert big.read_bytes() == data
@@ -273,3 +285,123 @@ def test_an_object_replaced_by_one_of_the_same_size_is_fetched_again(s3, license
         assert not [r for r in s3.requests if r.method == "GET" and r.key], "now it is the listed object"
     finally:
         client.put_object(Bucket=synthetic.BUCKET, Key=key, Body=original, ACL="public-read")
+
+
+@pytest.mark.parametrize("again", ["2M", "64M"], ids=["smaller-parts", "one-piece"])
+def test_a_rerun_with_another_part_size_keeps_the_killed_runs_parts(s3, licensed_data_dir, s3_objects, again):
+    """Issue 21: a record's extents are per part, so the rerun fetches that
+    file in the killed run's parts (5 MiB), whatever ``--part-size`` now says
+    (64M would fetch it in one piece): it asks only for the rest of each part."""
+    key = synthetic.MULTIPART_KEY
+    big = licensed_data_dir / key
+    part = 5 * MIB
+    s3.throttle(key, 1 * MIB)
+    proc = start(s3, licensed_data_dir, "--subject", "01", "--ses", "02", "--part-size", "5M", "--n-jobs", "2")
+    wait_for(lambda: sum(extents(big)) >= 2 * MIB)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = extents(big)
+    assert sum(kept) >= 2 * MIB and not big.exists()
+    first = s3.gets(key)
+    flying = in_flight(first, part)
+    s3.reset()
+
+    rerun = subprocess.run(batch_command("--subject", "01", "--ses", "02", "--part-size", again,
+                                         "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
+                           capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert big.read_bytes() == s3_objects[key].data
+    assert DISCARDED not in rerun.stderr
+    starts = sorted(int(r.range.split("=")[1].split("-")[0]) for r in s3.gets(key))
+    assert starts == [i * part + k for i, k in enumerate(kept) if k < part_length(i, part)], \
+        "each of the killed run's parts is asked for from its extent on"
+    assert s3.bytes_sent(key) == synthetic.MULTIPART_SIZE - sum(kept)
+    refetched = sum(g.bytes_sent for g in first) - sum(kept)
+    assert refetched <= flying * SLACK, (refetched, flying)
+
+
+def test_a_file_killed_in_one_piece_is_resumed_in_parts(s3, licensed_data_dir, s3_objects):
+    """The other way: a file fetched front to back (64M parts: one piece) and
+    killed is resumed in a run's 1 MiB parts; its bytes on disk are the
+    parts' extents, and only the rest of each part is asked for."""
+    key = synthetic.LARGE_KEY
+    large = licensed_data_dir / key
+    s3.throttle(key, 1 * MIB)
+    proc = start(s3, licensed_data_dir, "--subject", "01", "--ses", "01", "--part-size", "64M")
+    wait_for(lambda: live_part(large).exists() and live_part(large).stat().st_size >= MIB)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    offset = live_part(large).stat().st_size
+    assert 0 < offset < synthetic.LARGE_SIZE and not large.exists()
+    s3.reset()
+
+    rerun = subprocess.run(batch_command("--subject", "01", "--ses", "01", "--part-size", "1M",
+                                         "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
+                           capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert large.read_bytes() == s3_objects[key].data
+    assert DISCARDED not in rerun.stderr
+    kept = [max(0, min(offset - i * MIB, MIB)) for i in range(synthetic.LARGE_SIZE // MIB)]
+    starts = sorted(int(r.range.split("=")[1].split("-")[0]) for r in s3.gets(key))
+    assert starts == [i * MIB + k for i, k in enumerate(kept) if k < MIB]
+    assert s3.bytes_sent(key) == synthetic.LARGE_SIZE - offset
+
+
+@pytest.mark.parametrize("shape", ["truncated", "sparse"])
+def test_a_part_that_lacks_claimed_bytes_is_discarded_before_use(s3, licensed_data_dir, s3_objects, shape):
+    """A record that claims two whole parts over a ``.part`` that holds only
+    the first (cut short after the record was written, or cut and extended,
+    which leaves a hole) is found out when the run opens the file: one line
+    says so, and the same run fetches the file whole and exits 0."""
+    key = synthetic.MULTIPART_KEY
+    data = s3_objects[key].data
+    big = licensed_data_dir / key
+    big.parent.mkdir(parents=True)
+    part_file = big.with_name(big.name + ".part")
+    part_file.write_bytes(data[:5 * MIB])
+    if shape == "sparse":
+        with part_file.open("r+b") as handle:
+            handle.truncate(len(data))
+    big.with_name(big.name + ".part.json").write_text(json.dumps(
+        {"size": len(data), "etag": multipart_etag(data, 5 * MIB), "chunk_size": 5 * MIB,
+         "extents": [5 * MIB, 5 * MIB, 0]}))
+    result = subprocess.run(
+        batch_command("--subject", "01", "--ses", "02", "--part-size", "5M",
+                      "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
+        capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    notices = [line for line in result.stderr.splitlines() if DISCARDED in line]
+    assert len(notices) == 1 and key in notices[0] and "part 1 claims" in notices[0], result.stderr
+    assert s3.bytes_sent(key) == len(data), "fetched from its first byte"
+    assert big.read_bytes() == data
+    assert not [p for p in files_under(licensed_data_dir) if ".part" in p]
+
+
+def test_bad_bytes_kept_in_part_fail_the_file_and_the_next_run_fetches_it(s3, licensed_data_dir, s3_objects):
+    """Bytes a record claims in part of a part cannot be checked before the
+    rest of their span arrives: wrong ones fail the file (exit 1, never a
+    success), its ``.part`` is removed, and the next run fetches it whole."""
+    key = synthetic.MULTIPART_KEY
+    data = s3_objects[key].data
+    big = licensed_data_dir / key
+    big.parent.mkdir(parents=True)
+    part_file = big.with_name(big.name + ".part")
+    part_file.write_bytes(data[:5 * MIB] + b"\xff" * MIB)
+    with part_file.open("r+b") as handle:
+        handle.truncate(len(data))
+    big.with_name(big.name + ".part.json").write_text(json.dumps(
+        {"size": len(data), "etag": multipart_etag(data, 5 * MIB), "chunk_size": 5 * MIB,
+         "extents": [5 * MIB, MIB, 0]}))
+    args = ("--subject", "01", "--ses", "02", "--part-size", "5M",
+            "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url)
+    first = subprocess.run(batch_command(*args), capture_output=True, text=True, env=batch_env(),
+                           stdin=subprocess.DEVNULL, timeout=120)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert f"FAILED   {key}: checksum mismatch" in first.stdout
+    assert s3.bytes_sent(key) == len(data) - 6 * MIB, "the kept bytes were used"
+    assert not big.exists() and not [p for p in files_under(licensed_data_dir) if ".part" in p]
+    s3.reset()
+    again = subprocess.run(batch_command(*args), capture_output=True, text=True, env=batch_env(),
+                           stdin=subprocess.DEVNULL, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert s3.bytes_sent(key) == len(data) and big.read_bytes() == data

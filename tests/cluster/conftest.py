@@ -62,7 +62,7 @@ SlurmdPort={slurmd_port}
 CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket={base}/munge/munge.socket
+AuthInfo=socket={base}/munge/munge.socket,cred_expire=10
 StateSaveLocation={base}/state
 SlurmdSpoolDir={base}/spool
 SlurmctldPidFile={base}/slurmctld.pid

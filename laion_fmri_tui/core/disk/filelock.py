@@ -6,11 +6,21 @@ one file twice at once.
 per-mount options, may be silently local, or may be lost with a client.
 Instead ``<name>.lock`` is made beside the file with ``O_CREAT | O_EXCL``
 (atomic on NFSv3+ and Lustre) and holds the holder's host, pid, time and
-token. A lock is *stale*, and is taken over, when its holder is a dead
-process on this host, or when it was not refreshed (the holder touches it
-every :data:`REFRESH_EVERY` seconds) for :data:`STALE_AFTER` seconds, which is
-the only rule that works for a holder on another node (clocks of the nodes
-must agree within minutes; the limit is far above NFS attribute caching).
+token, and, where ``/proc`` tells, the host's boot id and the process's
+start time. A lock is *stale*, and is taken over, when:
+
+* its holder is on this host and is provably gone: its pid is not alive, the
+  host has booted since (another boot id), or the pid now belongs to another
+  process (another start time; for a lock without one, a process started
+  after the lock was written). A pid alone is no proof: pids are reused;
+* it is empty or unreadable and older than :data:`GRACE` (a writer fills it
+  within microseconds of making it, so it was torn by a crash);
+* it was not refreshed (the holder touches it every :data:`REFRESH_EVERY`
+  seconds) for :data:`STALE_AFTER` seconds, which is the only rule that works
+  for a holder on another node (clocks of the nodes must agree within
+  minutes; the limit is far above NFS attribute caching). A lock dated more
+  than :data:`STALE_AFTER` in the future (file time and content alike) was
+  written by no clock that agrees with this one, and is stale too.
 
 The lock is an economy, not what keeps files correct: every process writes
 its own temp names (:func:`token` is in them), checks every byte and renames
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import secrets
@@ -38,6 +49,13 @@ STALE_AFTER = 600.0
 
 REFRESH_EVERY = 60.0
 """Seconds between the holder's refreshes of its locks."""
+
+GRACE = 5.0
+"""Seconds an empty or unreadable lock may be one being written right now."""
+
+_REUSE_SLACK = 2.0
+"""Seconds by which a process may seem to have started after the lock it
+wrote (the start time is worked out from the uptime, to 1/100 s)."""
 
 _token: tuple[int, str] | None = None
 
@@ -74,13 +92,32 @@ class Holder:
     pid: int
     time: float
     token: str
+    boot: str = ""
+    """The holder host's boot id ("": not recorded)."""
+    start: int = 0
+    """The holder's start time in clock ticks since boot (0: not recorded)."""
 
     def describe(self) -> str:
+        if not self.pid:
+            return "a process that has not written its lock yet"
         return f"process {self.pid} on {self.host}"
+
+    def remedy(self, dest: Path) -> str:
+        """How to proceed while this holder keeps ``dest`` (one clause, for the waiting line)."""
+        if not self.pid:
+            return "it is taken over if it stays empty"
+        if self.host == host():
+            return f"this run waits until it ends (or stop it: kill {self.pid})"
+        return (f"this run waits until it ends; if it no longer runs there, delete {lock_path(dest)} "
+                f"(taken over by itself {STALE_AFTER / 60:.0f} minutes after its last refresh)")
 
     @property
     def mine(self) -> bool:
         return self.token == token() and self.host == host() and self.pid == os.getpid()
+
+
+UNKNOWN = Holder("?", 0, 0.0, "")
+"""The holder of a lock that is still empty (being written, within :data:`GRACE`)."""
 
 
 @dataclass(frozen=True)
@@ -106,18 +143,17 @@ def acquire(dest: Path) -> Claim:
             if holder is not None and holder.mine:
                 return Claim(previous=holder)  # left by this process's earlier run (the app's retry)
             if not _stale(holder, age):
-                return Claim(busy=holder or Holder("?", 0, 0.0, ""))
+                return Claim(busy=holder or UNKNOWN)
             if _take_over(path, holder):
                 previous = holder
             continue
         try:
-            os.write(fd, json.dumps({"host": host(), "pid": os.getpid(), "time": time.time(),
-                                     "token": token()}).encode())
+            os.write(fd, json.dumps(_mine()).encode())
         finally:
             os.close(fd)
         return Claim(previous=previous)
     holder, _ = _read(path)
-    return Claim(busy=holder or Holder("?", 0, 0.0, ""))
+    return Claim(busy=holder or UNKNOWN)
 
 
 def release(dest: Path) -> None:
@@ -144,21 +180,31 @@ def holder_of(dest: Path) -> tuple[Holder | None, bool]:
     """The holder named in ``dest``'s lock, if any, and whether it is alive."""
     holder, age = _read(lock_path(dest), strict=False)
     if holder is None:
-        return None, False
+        return (UNKNOWN, True) if not _stale(None, age) else (None, False)
     return holder, holder.mine or not _stale(holder, age)
 
 
+def _mine() -> dict[str, object]:
+    """What this process writes into its locks."""
+    own: dict[str, object] = {"host": host(), "pid": os.getpid(), "time": time.time(), "token": token()}
+    boot, start = _boot_id(), _start_ticks(os.getpid())
+    if boot and start:
+        own.update(boot=boot, start=start)
+    return own
+
+
 def _read(path: Path, strict: bool = True) -> tuple[Holder | None, float]:
-    """The lock's holder (None: gone, empty or torn) and its age in seconds."""
+    """The lock's holder (None: gone, empty or torn) and the age of its file time
+    in seconds (negative: dated in the future; infinite: no lock there)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        return None, 0.0
+        return None, math.inf
     except OSError as error:
         if error.errno == errno.ELOOP:
             if strict:
                 raise UnsafePathError(f"refusing {path}: it is a symbolic link; remove it and rerun") from None
-            return None, 0.0
+            return None, math.inf
         raise
     try:
         info = os.fstat(fd)
@@ -170,16 +216,73 @@ def _read(path: Path, strict: bool = True) -> tuple[Holder | None, float]:
     age = time.time() - info.st_mtime
     try:
         raw = json.loads(data)
-        holder = Holder(str(raw["host"]), int(raw["pid"]), float(raw["time"]), str(raw["token"]))
-    except (ValueError, KeyError, TypeError):
+        holder = Holder(str(raw["host"]), int(raw["pid"]), float(raw["time"]), str(raw["token"]),
+                        str(raw.get("boot", "")), int(raw.get("start", 0)))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None, age  # being written right now, or torn by a crash: judged by its age
-    return holder, min(age, time.time() - holder.time)
+    return holder, age
 
 
 def _stale(holder: Holder | None, age: float) -> bool:
-    if holder is not None and holder.host == host() and holder.pid != os.getpid() and not _alive(holder.pid):
+    """Whether a lock (its holder as read, its file's age) may be taken over."""
+    if holder is None:
+        return abs(age) > GRACE  # empty or torn: only a lock being written right now is young
+    alive = _local_verdict(holder) if holder.host == host() else None
+    if alive is False:
         return True
-    return age > STALE_AFTER
+    now = time.time()
+    signs = [t for t in (now - age, holder.time) if t <= now + STALE_AFTER]
+    if not signs:  # dated in the future: no clock that agrees with ours wrote it
+        return alive is None
+    return now - max(signs) > STALE_AFTER  # not refreshed: stuck, or gone from another node
+
+
+def _local_verdict(holder: Holder) -> bool | None:
+    """Whether the holder, a process of this host by its lock, is alive: True
+    (its pid and start time), False (provably ended) or None (cannot tell)."""
+    boot = _boot_id()
+    if holder.boot and boot and holder.boot != boot:
+        return False  # this host has booted since: every process of that boot has ended
+    if holder.pid == os.getpid():
+        return holder.token == token()  # this very pid: another process's lock, unless it is ours
+    if not _alive(holder.pid):
+        return False
+    started = _start_ticks(holder.pid)
+    if started is None:
+        return None  # no /proc (or not ours to see): the refreshes decide
+    if holder.start:
+        return started == holder.start
+    begun = _started_at(started)
+    return False if begun is not None and begun > holder.time + _REUSE_SLACK else None
+
+
+def _boot_id() -> str:
+    """This host's boot id ("" where there is none to read)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as file:
+            return file.read().strip()
+    except OSError:
+        return ""
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Process ``pid``'s start time in clock ticks since boot (None: unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            stat_line = file.read()
+        return int(stat_line[stat_line.rindex(b")") + 2:].split()[19])  # field 22: starttime
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _started_at(ticks: int) -> float | None:
+    """The wall-clock time of a start at ``ticks`` since boot (None: unknown)."""
+    try:
+        with open("/proc/uptime", encoding="ascii") as file:
+            uptime = float(file.read().split()[0])
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _alive(pid: int) -> bool:

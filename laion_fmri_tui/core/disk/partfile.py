@@ -5,9 +5,11 @@ after verification. Next to it, ``<name>.part.json`` records which object the
 bytes belong to (size and ETag) and, for files fetched as parallel ranged
 parts, how many bytes of each part are on disk (its *extent*: a part arrives
 in order), kept current while the bytes land (see :class:`ExtentWriter`). A
-later run asks only for the bytes past each extent; when the object changed
-(another ETag or size) the stale ``.part`` is discarded, and so is a record
-whose numbers cannot be right (:class:`BadRecord`; the run says so).
+later run asks only for the bytes past each extent, in the record's parts
+(whatever part size it was given). When the object changed (another ETag or
+size: :func:`dropped_because`) the stale ``.part`` is discarded, and so is a
+record whose numbers cannot be right (:class:`BadRecord`) or that claims
+bytes the ``.part`` lacks (:func:`missing_bytes`); the run says why in one line.
 A ``.part`` with no record (a small file, for which none is written, or one
 left by the dataset package's own stimulus downloader, which writes
 sequentially) is resumed only when the file carries a sha256 or a plain-MD5
@@ -86,20 +88,40 @@ class PartRecord:
         return self.size == size and self.etag == etag
 
     def resumable_bytes(self, on_disk: int) -> int:
-        """Bytes a resume may keep, given the ``.part``'s size on disk."""
+        """Bytes a resume may keep, given the ``.part``'s size on disk (and
+        that :func:`missing_bytes` found none of its claims false)."""
         if not self.chunk_size:
             return min(on_disk, self.size)
-        return sum(self.extents) if on_disk >= self.size else 0
+        return sum(self.extents)
 
     def check(self) -> None:
         """Raise :class:`BadRecord` unless every number can describe a ``.part``."""
         if self.size < 0 or self.chunk_size < 0 or (self.chunk_size and self.chunk_size >= self.size):
             raise BadRecord(f"size {self.size} in parts of {self.chunk_size}")
+        if 0 < self.chunk_size < MIN_CHUNK:
+            raise BadRecord(f"parts of {self.chunk_size} bytes, fewer than {MIN_CHUNK}")
         if len(self.extents) != self.parts:
             raise BadRecord(f"{len(self.extents)} extents for {self.parts} parts")
         for index, kept in enumerate(self.extents):
             if not 0 <= kept <= self.part_length(index):
                 raise BadRecord(f"part {index} claims {kept} bytes of {self.part_length(index)}")
+
+    def claims(self, on_disk: int) -> list[tuple[int, int, str]]:
+        """The byte ranges (start, end) this record says the ``.part`` holds,
+        each with what it calls them (a part, or the bytes of a sequential one)."""
+        if not self.chunk_size:
+            return [(0, min(on_disk, self.size), "its first bytes")] if on_disk and self.size else []
+        return [(i * self.chunk_size, i * self.chunk_size + kept, f"part {i}")
+                for i, kept in enumerate(self.extents) if kept]
+
+    def in_parts(self, chunk_size: int, on_disk: int) -> PartRecord:
+        """This sequential record's ``on_disk`` first bytes as the extents of
+        parts of ``chunk_size``: a run that fetches the file in parts keeps them all."""
+        assert not self.chunk_size and chunk_size > 0
+        record = PartRecord(self.size, self.etag, chunk_size)
+        kept = min(on_disk, self.size)
+        record.extents = [max(0, min(kept - i * chunk_size, record.part_length(i))) for i in range(record.parts)]
+        return record
 
     def encode(self) -> tuple[bytes, int]:
         """The record as JSON, and the offset of its first extent (see :data:`EXTENT_WIDTH`)."""
@@ -132,6 +154,55 @@ def read_record(dest: Path) -> PartRecord | None:
         raise BadRecord(str(error) or type(error).__name__) from None
     record.check()
     return record
+
+
+MIN_CHUNK = 64 * 1024
+"""Smallest part a record may name (``--part-size`` is at least 256K): a
+resume follows its record's parts, and one of a few bytes would make a
+request of every few bytes."""
+
+
+def missing_bytes(dest: Path, record: PartRecord, on_disk: int) -> str | None:
+    """Why the ``.part`` beside ``dest`` lacks bytes ``record`` claims, or None.
+
+    A claim past the ``.part``'s end (it was truncated), or over a hole (a
+    sparse ``.part``: truncated, then extended; a node crash on a filesystem
+    that allocates late) cannot be true, and the record is then never used:
+    kept bytes are hashed only once the file is whole, so trusting it would
+    fail the file after fetching the rest. Holes are found with
+    ``SEEK_HOLE``; where the filesystem does not report them, every byte
+    below the end counts as data (a filesystem that turns zeros into holes,
+    such as ZFS with compression, may cost a resume, never a wrong file)."""
+    claims = record.claims(on_disk)
+    for _start, end, what in claims:
+        if end > on_disk:
+            return f"{what} claims bytes up to {end}, the .part has {on_disk}"
+    if not claims:
+        return None
+    try:
+        fd = os.open(part_path(dest), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None  # the caller's own open says what is wrong
+    try:
+        for start, end, what in claims:
+            hole = os.lseek(fd, start, os.SEEK_HOLE)
+            if hole < end:
+                return f"{what} claims bytes {start}-{end - 1}, the .part has a hole at byte {hole}"
+    except OSError:  # no SEEK_HOLE here
+        return None
+    finally:
+        os.close(fd)
+    return None
+
+
+def dropped_because(record: PartRecord, size: int, etag: str) -> str | None:
+    """Why a well-formed record's bytes belong to another object than the
+    listed one (``size``, ``etag``), or None."""
+    if record.etag != etag:
+        return f"the object changed in the bucket (ETag {etag} now, {record.etag} when its bytes were kept)"
+    if record.size != size:
+        return f"the object changed in the bucket ({size} bytes now, {record.size} when its bytes were kept)"
+    return None
 
 
 def _int(value: object) -> int:
@@ -274,7 +345,9 @@ def local_state(dest: Path, size: int, etag: str, *, has_sha256: bool = False) -
         record = read_record(dest)
     except BadRecord:
         return LocalState.PARTIAL, 0  # the run opens it to discard it, and says so
-    if record is not None and record.matches(size, etag):
+    if record is not None and (not record.matches(size, etag) or missing_bytes(dest, record, on_disk)):
+        return (LocalState.PARTIAL, 0) if record.claims(on_disk) else (LocalState.ABSENT, 0)  # as above
+    if record is not None:
         kept = record.resumable_bytes(on_disk)
     elif record is None and (has_sha256 or checked_whole(etag)) and on_disk < size:
         kept = on_disk

@@ -278,6 +278,23 @@ class S3Http:
         response.read()  # empty: hands the connection back
         return response.status
 
+    def first_part_size(self, url: str, etag: str) -> int | None:
+        """The length of part 1 of the multipart upload of the object at ``url``
+        (``HEAD ?partNumber=1``, pinned to ``etag``): the upload's part size.
+        None when the server cannot say (an error, no answer, or a server that
+        ignores ``partNumber`` and gives the whole object's length: the caller
+        checks that the length fits the ETag's part count)."""
+        headers = {"If-Match": f'"{etag}"'} if etag else {}
+        try:
+            response = self._pool.get(url + "?partNumber=1", headers, method="HEAD")
+            response.read()  # empty: hands the connection back
+        except ConnectionError:
+            return None
+        length = response.header("Content-Length")
+        if not 200 <= response.status < 300 or length is None or not length.strip().isdigit():
+            return None
+        return int(length)
+
     def reach(self, url: str) -> None:
         """HEAD ``url`` with the listings' retries; any HTTP answer will do.
 

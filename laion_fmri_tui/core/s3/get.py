@@ -30,3 +30,7 @@ class S3GetSource(Source):
         connect, read = self._http.timeouts
         headers = (f'If-Match: "{item.etag}"',) if item.etag else ()
         return Request(self._http.object_url(self._bucket, item.key), headers, self._http.network, connect, read)
+
+    def first_part_size(self, item: PlanItem) -> int | None:
+        """The part size of ``item``'s multipart upload, as the bucket tells it."""
+        return self._http.first_part_size(self._http.object_url(self._bucket, item.key), item.etag)

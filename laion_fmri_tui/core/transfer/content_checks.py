@@ -5,14 +5,20 @@ What can be checked depends on what the bucket tells us:
 * a plain ETag is the object's MD5 (single-part upload): check it;
 * a multipart ETag ``<md5 of part md5s>-N`` can be recomputed when the upload
   part size is known. S3 parts are all equal except the last and at least
-  5 MiB; uploaders use whole MiB (aws-cli, s5cmd) or whole MB (a boto3
-  ``multipart_chunksize`` of ``8 * 10**6``). When exactly one such part size fits
-  the object's size and part count, we recompute the ETag with it. When
-  several fit (64 MiB in 8 parts: 8 or 9 MiB), the ETag of every candidate
-  is computed in the same pass over the bytes and the file passes when one
-  matches (a flipped byte changes them all). Only when none fits, or more
-  than :data:`MAX_CANDIDATES` do, is the size alone checked, and the check's
-  name (``size``) says so;
+  5 MiB, so the part size lies between size/N and size/(N-1); uploaders pick
+  whole MiB by default (aws-cli and boto3: 8 MiB, doubled until 10,000 parts
+  suffice; s3cmd: 15 MiB; s5cmd: its ``-p`` in MiB; rclone: 5 MiB, raised
+  to the whole MiB that fits 10,000 parts), whole MB (a boto3
+  ``multipart_chunksize`` of ``8 * 10**6``) or any size a user configured
+  (the dataset's own package only downloads, with ``aws s3 cp``).
+  The whole-MiB and whole-MB sizes that fit (at most :data:`MAX_CANDIDATES`)
+  are hashed side by side in the pass over the bytes, and the file passes
+  when one matches. When none matches, or none fits, the guess proves
+  nothing: :exc:`PartSizeUnknown` asks the caller for the upload's real
+  part size (S3 answers ``HEAD ?partNumber=1`` with part 1's length), and
+  :func:`recheck` hashes the bytes on disk once more with it. Only when the
+  server cannot say is the size alone checked, and the check's name
+  (``size``) says so;
 * a sha256 (stimuli, from the access service's manifest) is always checked.
 
 The size is always checked.
@@ -21,6 +27,7 @@ The size is always checked.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from laion_fmri_tui.core.models import RemoteObject
@@ -35,13 +42,68 @@ class VerificationError(Exception):
     """The bytes on disk are not the object's bytes."""
 
 
+class PartSizeUnknown(VerificationError):
+    """A multipart ETag matched none of the part sizes guessed (``tried``,
+    maybe none): the bytes may be right (an upload in parts of another size)
+    or wrong. :func:`recheck` settles it with the upload's real part size."""
+
+    def __init__(self, message: str, tried: list[int]) -> None:
+        super().__init__(message)
+        self.tried = tried
+
+
+def not_checked(key: str, unknown: PartSizeUnknown) -> str:
+    """The one line for a file kept on its size alone: its ETag could not be checked."""
+    guessed = "no part size guessed from its size matched" if unknown.tried else "no part size could be guessed"
+    return (f"{key}: ETag not checked ({guessed}, and the server did not tell the upload's part size); "
+            "kept on its size alone")
+
+
+RECHECK_READ = 8 * MIB
+"""Bytes read from disk at a time by :func:`recheck`."""
+
+
+def part_size_fits(size: int, parts: int, part_size: int) -> bool:
+    """Whether ``parts`` parts of ``part_size`` (the last one shorter) make ``size`` bytes."""
+    return part_size > 0 and -(-size // part_size) == parts
+
+
+def recheck(unknown: PartSizeUnknown, size: int, etag: str, part_size: int | None,
+            read: Callable[[int, int], bytes]) -> str:
+    """Settle a :exc:`PartSizeUnknown`: ``part_size`` is the upload's real part
+    size as the server told it (None: it could not say), ``read(offset, n)``
+    reads the bytes on disk. Returns the check's name (``size`` when nothing
+    but the size could be checked); raises VerificationError on a mismatch."""
+    parts = RemoteObject("", size, etag).multipart_parts or 0
+    if part_size is None or not part_size_fits(size, parts, part_size):
+        return "size"
+    if part_size in unknown.tried:
+        raise VerificationError(str(unknown))  # that size was hashed already: the bytes are wrong
+    verifier = Verifier(size, etag, part_size=part_size)
+    for offset in range(0, size, RECHECK_READ):
+        verifier.update(read(offset, min(RECHECK_READ, size - offset)))
+    kind = verifier.finish()
+    if part_size not in _told:  # a list, not a lock: a lost update costs one more HEAD
+        _told[:] = [part_size, *_told][:_TOLD_KEPT]
+    return kind
+
+
 MAX_CANDIDATES = 8
 """Most part sizes hashed side by side (one MD5 pass each); an ETag that more
 fit is checked by size only."""
 
 
+_told: list[int] = []
+"""Part sizes the bucket told this process for uploads no guess matched (see
+:func:`recheck`), latest first: an uploader that chose one for an object chose
+it for the others, so they are tried first and alone, without a HEAD or a
+second pass over the bytes (a mismatch still asks the bucket)."""
+_TOLD_KEPT = 8
+
+
 def candidate_part_sizes(size: int, parts: int) -> list[int]:
-    """Every whole-MiB or whole-MB part size that splits ``size`` into ``parts``
+    """A part size the bucket told for another object, if one fits; else every
+    whole-MiB or whole-MB part size that splits ``size`` into ``parts``
     parts, smallest first (empty when none does, or when more than
     :data:`MAX_CANDIDATES` whole-MiB ones do).
 
@@ -53,6 +115,9 @@ def candidate_part_sizes(size: int, parts: int) -> list[int]:
         return []
     if parts == 1:
         return [size]
+    told = next((part for part in tuple(_told) if part_size_fits(size, parts, part)), None)
+    if told is not None:
+        return [told]
     low = max(MIN_PART, -(-size // parts))  # ceil(size / parts)
     high = -(-size // (parts - 1)) - 1      # largest P with (parts-1)*P < size
     mib = [c * MIB for c in range(-(-low // MIB), high // MIB + 1)]
@@ -96,7 +161,10 @@ class _Multipart:
 class Verifier:
     """Feed it the object's bytes in order; :meth:`finish` says what was proven."""
 
-    def __init__(self, size: int, etag: str = "", sha256: str | None = None) -> None:
+    def __init__(self, size: int, etag: str = "", sha256: str | None = None,
+                 part_size: int | None = None) -> None:
+        """``part_size``: the upload's part size, if known; else the whole-MiB
+        and whole-MB sizes that fit are tried."""
         obj = RemoteObject("", size, etag)
         self.size = size
         self._fed = 0
@@ -104,7 +172,12 @@ class Verifier:
         self._want_sha = sha256.lower() if sha256 else None
         self._md5 = hashlib.md5(usedforsecurity=False) if obj.plain_md5 else None
         self._want_etag = etag
-        self._multipart = [_Multipart(part) for part in candidate_part_sizes(size, obj.multipart_parts or 0)]
+        parts = obj.multipart_parts or 0
+        self._parts = parts
+        sizes = [part_size] if part_size and part_size_fits(size, parts, part_size) \
+            else candidate_part_sizes(size, parts)
+        self._known = sizes == [part_size]
+        self._multipart = [_Multipart(part) for part in sizes]
 
     @property
     def fed(self) -> int:
@@ -141,13 +214,22 @@ class Verifier:
         elif self._multipart:
             got = [candidate.etag() for candidate in self._multipart]
             if self._want_etag not in got:
-                _check_etag(self._want_etag, got[0])
+                if self._known:
+                    _check_etag(self._want_etag, got[0])
+                raise PartSizeUnknown(_mismatch(self._want_etag, got[0]),
+                                      [candidate.part_size for candidate in self._multipart])
+        elif self._parts > 1 and not self._want_sha:
+            raise PartSizeUnknown(f"no whole-MiB or whole-MB part size fits {self._parts} parts", [])
         return self.kind
 
 
 def _check_etag(want: str, got: str) -> None:
     if got != want:
-        raise VerificationError(f"checksum mismatch: ETag {want[:16]}…, bytes give {got[:16]}…")
+        raise VerificationError(_mismatch(want, got))
+
+
+def _mismatch(want: str, got: str) -> str:
+    return f"checksum mismatch: ETag {want[:16]}…, bytes give {got[:16]}…"
 
 
 @dataclass(eq=False)
@@ -210,6 +292,9 @@ class SpanCheck:
             hashed = sum(span.pos - span.start for span in self.spans)
             raise VerificationError(f"size mismatch: expected {self.size} bytes, hashed {hashed}")
         if not self.spans:
+            parts = RemoteObject("", self.size, self._etag).multipart_parts or 0
+            if parts > 1:
+                raise PartSizeUnknown(f"no whole-MiB or whole-MB part size fits {parts} parts", [])
             return self.kind
         first = self.spans[0].digest
         if isinstance(first, Verifier):
@@ -217,6 +302,8 @@ class SpanCheck:
         if self._part_size:
             joined = hashlib.md5(b"".join(s.digest.digest() for s in self.spans), usedforsecurity=False)
             got = f"{joined.hexdigest()}-{len(self.spans)}"
+            if got != self._etag:
+                raise PartSizeUnknown(_mismatch(self._etag, got), [self._part_size])
         else:
             got = first.hexdigest()
         _check_etag(self._etag, got)

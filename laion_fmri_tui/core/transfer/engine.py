@@ -31,7 +31,7 @@ from laion_fmri_tui.core.http.retry import AdaptiveLimit, RetryPolicy, RetryStat
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.disk import filelock, tempnames
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
-from laion_fmri_tui.core.transfer.filejob import FileJob
+from laion_fmri_tui.core.transfer.filejob import FileJob, part_size_to_resume
 from laion_fmri_tui.core.disk.filelock import Claim, Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.hash_pool import HashPool
 from laion_fmri_tui.core.http.wire import Head
@@ -58,6 +58,8 @@ class _PartQueues:
 
     items: collections.deque[PlanItem] = field(default_factory=collections.deque)
     queues: list[collections.deque[tuple[FileJob, int]]] = field(default_factory=lambda: [collections.deque()])
+    part_sizes: dict[str, int] = field(default_factory=dict)
+    """Each file's part size, by key, as :meth:`TransferEngine._part_size` routed it."""
     opening: int = 0
     """Files taken from ``items`` whose parts are not queued yet: until they are,
     a taker with nothing to do must ask again rather than stop."""
@@ -88,6 +90,7 @@ class TransferEngine:
         self._plan: Plan | None = None
         self.outcomes = Outcomes(sink, fsync=self.settings.fsync, cancel=self.cancel)
         """How each file ends (verify, flush, rename, report) and the run's counts."""
+        self.outcomes.part_size_of = lambda item: self._sources[item.source].first_part_size(item)
         self.progress: ProgressTracker | None = None
         self._bandwidth = TokenBucket(self.settings.max_bandwidth)
         self.retry_policy = RetryPolicy(self.settings.retry, AdaptiveLimit())
@@ -173,8 +176,10 @@ class TransferEngine:
             self._hasher = self._small_hasher = self._span_hasher()
         self._passes += 1
         for item in items:
-            if 0 < self.settings.part_size_for(item.size) < item.size:  # as FileJob splits it
+            part_size = self._part_size(item)
+            if 0 < part_size < item.size:  # as FileJob splits it
                 self._parts.items.append(item)
+                self._parts.part_sizes[item.key] = part_size
             else:
                 self._small.append(item)
         if not self._parts.items:
@@ -277,7 +282,7 @@ class TransferEngine:
                 item = queues.items.popleft()
                 queues.opening += 1
             try:
-                job = self._start_job(item, self._hasher)
+                job = self._start_job(item, self._hasher, queues.part_sizes[item.key])
                 if job is None:
                     continue
                 todo = job.todo
@@ -294,9 +299,10 @@ class TransferEngine:
                 with self._lock:
                     queues.opening -= 1
 
-    def _start_job(self, item: PlanItem, hasher: SpanHasher | None = None) -> FileJob | None:
+    def _start_job(self, item: PlanItem, hasher: SpanHasher | None = None, part_size: int = 0) -> FileJob | None:
         """Lock and open ``item``'s job (None: it failed, or another process
-        has it); ``hasher``: the one that hashes its bytes as they arrive."""
+        has it); ``hasher``: the one that hashes its bytes as they arrive;
+        ``part_size``: as :meth:`_part_size` routed it (0: one whole GET)."""
         try:
             claim = _claim(item.dest)
         except UnsafePathError as error:
@@ -308,7 +314,8 @@ class TransferEngine:
         if claim.busy is not None:
             with self._lock:
                 self._waiting.append((item, claim.busy))
-            self._sink(ev.Notice(f"waiting for {item.key}: {claim.busy.describe()} is fetching it"))
+            self._sink(ev.Notice(f"waiting for {item.key}: {claim.busy.describe()} is fetching it; "
+                                 f"{claim.busy.remedy(item.dest)}"))
             return None
         try:
             # Since the plan looked (it found none of this size, unless it is a
@@ -323,7 +330,7 @@ class TransferEngine:
             filelock.release(item.dest)
             self.outcomes.settled_elsewhere(item, "another process")
             return None
-        job = FileJob(item, self.settings.part_size_for(item.size), claim.previous)
+        job = FileJob(item, part_size, claim.previous)
         job.locked = True
         try:
             job.todo = job.open()
@@ -345,11 +352,15 @@ class TransferEngine:
             else:
                 self.outcomes.failed(job, Failure(FailKind.DISK, disk_message(error, item)))
             return None
-        if job.bad_record:
-            self._sink(ev.Notice(f"{item.key}: its resume record was unusable ({job.bad_record}); "
-                                 "discarded, the file is fetched from its first byte", "info"))
+        if job.dropped:
+            self._sink(ev.Notice(f"{item.key}: kept bytes discarded: {job.dropped}; "
+                                 "the file is fetched from its first byte", "info"))
         self.outcomes.opened(job)
         return job
+
+    def _part_size(self, item: PlanItem) -> int:
+        """The run's part size for ``item``, or that of the parts an earlier run kept."""
+        return part_size_to_resume(item, self.settings.part_size_for(item.size))
 
     def _drop_queued(self) -> None:
         """After a cancel: the parts nobody started end as cancelled, so their
@@ -413,7 +424,7 @@ class TransferEngine:
                 if not self._small:
                     return None
                 item = self._small.popleft()
-            job = self._start_job(item, self._small_hasher)
+            job = self._start_job(item, self._small_hasher, 0)
             if job is None:
                 continue
             request_ = self._request(job, None)

@@ -18,18 +18,33 @@ from pathlib import Path
 from laion_fmri_tui.core.events import Failure
 from laion_fmri_tui.core.models import LocalState, PlanItem
 from laion_fmri_tui.core.disk import partfile, tempnames
-from laion_fmri_tui.core.disk.filelock import Holder
+from laion_fmri_tui.core.disk.filelock import Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.part_window import feed
 from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.core.transfer.span_gather import SpanGather
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.content_checks import Span, SpanCheck, Verifier
+from laion_fmri_tui.core.transfer.content_checks import Span, SpanCheck, VerificationError, Verifier
 
 
 RESTART_BELOW = 1024 * 1024
 """A file this small is fetched again from its first byte by a later run, so
 no resume record is written for it: two fewer files made and removed per
 small file (most of a dataset's files are sidecars of a few KiB)."""
+
+
+def part_size_to_resume(item: PlanItem, part_size: int) -> int:
+    """The part size to fetch ``item`` in: ``part_size`` (the run's), unless an
+    earlier run kept bytes of it in parts of another size, which a resume keeps
+    (its record's extents are per part: another size would discard them)."""
+    if item.state is LocalState.ABSENT:
+        return part_size
+    try:
+        record = partfile.read_record(tempnames.current(item.dest))
+    except (partfile.BadRecord, UnsafePathError, OSError):
+        return part_size  # the job's open says why
+    if record is None or not record.matches(item.size, item.etag) or not any(record.extents):
+        return part_size
+    return record.chunk_size
 
 
 class FileJob:
@@ -75,8 +90,10 @@ class FileJob:
         """Whether a resume record was written (or kept) beside the ``.part``."""
         self.todo: list[int] | None = None
         """Part indexes this run fetches; None until :meth:`open`."""
-        self.bad_record: str | None = None
-        """Why a resume record found beside the ``.part`` was discarded (the run says so)."""
+        self.dropped: str | None = None
+        """Why the bytes an earlier run kept in the ``.part`` were discarded
+        (the run says so in one line): a record that cannot be right, a
+        ``.part`` that lacks bytes its record claims, an object changed since."""
         self._extents: partfile.ExtentWriter | None = None
 
     @property
@@ -91,21 +108,26 @@ class FileJob:
     def open(self) -> list[int]:
         """Open or resume the ``.part``; return the part indexes still to fetch
         (a part kept in part is fetched from its extent on: :meth:`todo_range`)."""
-        record, on_disk = None, 0
+        record, found, on_disk = None, False, 0
         if self.item.state is not LocalState.ABSENT or self.previous is not None:
             self.adopted = tempnames.adopt(self.dest, self.base, self.previous)
-            try:
-                record = partfile.read_record(self.base)
-            except partfile.BadRecord as bad:
-                self.bad_record = str(bad)  # never trusted: the .part is discarded with it
             try:
                 on_disk = self.part_file.stat().st_size
             except OSError:
                 on_disk = 0
-        keep = record is not None and record.matches(self.item.size, self.item.etag) \
-            and record.chunk_size == self.part_size and (not self.part_size or on_disk >= self.item.size)
+            try:
+                record = partfile.read_record(self.base)
+            except partfile.BadRecord as bad:
+                self.dropped = f"its resume record was unusable ({bad})"  # never trusted: the .part goes with it
+            found = record is not None
+            if record is not None:
+                record = self._fit(record, on_disk)
+        keep = record is not None
         checked_whole = bool(self.item.sha256) or partfile.checked_whole(self.item.etag)
-        trusted_prefix = record is None and self.bad_record is None and checked_whole and not self.part_size
+        trusted_prefix = not found and self.dropped is None and checked_whole and not self.part_size
+        if trusted_prefix and on_disk:  # its bytes are its claim, checked whole at the end
+            self.dropped = partfile.missing_bytes(self.base, PartRecord(self.item.size, self.item.etag), on_disk)
+            trusted_prefix = self.dropped is None
         if not keep and not trusted_prefix:
             if self.adopted:
                 partfile.discard(self.base)
@@ -137,6 +159,48 @@ class FileJob:
         self.on_disk = self.resume_from
         self.outstanding = len(todo)
         return todo
+
+    def _fit(self, record: PartRecord, on_disk: int) -> PartRecord | None:
+        """``record`` as this job resumes it, or None (then :attr:`dropped`
+        says why, if it kept any bytes). Its object must be the listed one and
+        every byte it claims in the ``.part``; a record of other parts than
+        this run's is followed (the engine routed the file by it, see
+        :func:`part_size_to_resume`), a sequential one becomes extents."""
+        why = (partfile.dropped_because(record, self.item.size, self.item.etag)
+               or partfile.missing_bytes(self.base, record, on_disk) or self._unproven(record, on_disk))
+        if why is None and record.chunk_size != self.part_size:
+            if not record.chunk_size:
+                record = record.in_parts(self.part_size, on_disk)
+            elif self.part_size:
+                self.part_size = record.chunk_size  # its checks are the ETag's spans, whatever the parts
+            else:
+                why = f"they were kept in parts of {record.chunk_size} bytes and this run fetches the file whole"
+        if why is None:
+            return record
+        if record.claims(on_disk):
+            self.dropped = why
+        return None
+
+    def _unproven(self, record: PartRecord, on_disk: int) -> str | None:
+        """Why a record that claims every byte of the file is wrong, or None.
+
+        Such a ``.part`` (its run was stopped between its last byte and the
+        rename, or the record was edited) is checked now, whole, as the
+        finished file would be: kept bytes that fail it are discarded here,
+        so the file is fetched again in this run instead of failing at its
+        end. A record that claims less is checked with the bytes fetched."""
+        if sum(end - start for start, end, _ in record.claims(on_disk)) < self.item.size:
+            return None
+        verifier = Verifier(self.item.size, self.item.etag, self.item.sha256)
+        fd = os.open(self.part_file, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            feed(fd, verifier, 0, self.item.size)
+            verifier.finish()
+        except (VerificationError, OSError) as error:
+            return f"the .part holds every byte its record claims, and they fail the check ({error})"
+        finally:
+            os.close(fd)
+        return None
 
     @property
     def _writes_record(self) -> bool:

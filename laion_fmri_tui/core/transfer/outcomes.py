@@ -48,7 +48,8 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.disk import filelock, partfile, tempnames, verified
 from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.models import PlanItem
-from laion_fmri_tui.core.transfer.content_checks import Span, VerificationError
+from laion_fmri_tui.core.transfer.content_checks import PartSizeUnknown, Span, VerificationError, not_checked, \
+    recheck
 from laion_fmri_tui.core.transfer.filejob import RESTART_BELOW, FileJob
 from laion_fmri_tui.core.transfer.gate import Cancelled
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
@@ -74,6 +75,8 @@ class Outcomes:
         """Where sha256-checked files are remembered (see :mod:`laion_fmri_tui.core.disk.verified`)."""
         self.poke: Callable[[], None] = lambda: None
         """Wakes the pass's hash pool: a part of a file it checks has ended."""
+        self.part_size_of: Callable[[PlanItem], int | None] = lambda item: None
+        """The part size of an item's multipart upload as its source tells it (see :func:`recheck`)."""
 
     # files opened, and files that never open -------------------------------
     def opened(self, job: FileJob) -> None:
@@ -189,7 +192,10 @@ class Outcomes:
     def _finish(self, job: FileJob) -> None:
         """Verify, flush, rename, report: the bytes are all in the ``.part``."""
         try:
-            kind = job.verifier.finish()
+            try:
+                kind = job.verifier.finish()
+            except PartSizeUnknown as unknown:
+                kind = self._recheck(job, unknown)
             if os.fstat(job.fd).st_size != job.item.size:
                 raise VerificationError("size on disk differs from the listing")
             if self._fsync and (job.part_size or job.item.size > RESTART_BELOW):
@@ -225,6 +231,17 @@ class Outcomes:
         with self.lock:
             self.counts["done"] += 1
         self._sink(ev.FileDone(job.item.key, job.item.size, job.fetched, kind))
+
+    def _recheck(self, job: FileJob, unknown: PartSizeUnknown) -> str:
+        """No guessed part size matched the multipart ETag: ask the source for
+        the upload's (a HEAD, on this thread: rare) and hash the ``.part`` again
+        with it; when it cannot say, the file is kept on its size, and a line says so."""
+        item = job.item
+        kind = recheck(unknown, item.size, item.etag, self.part_size_of(item),
+                       lambda offset, n: os.pread(job.fd, n, offset))
+        if kind == "size":
+            self._sink(ev.Notice(not_checked(item.key, unknown)))
+        return kind
 
     def _retire(self, job: FileJob, ok: bool = False) -> None:
         with self.lock:

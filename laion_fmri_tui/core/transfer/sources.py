@@ -52,6 +52,12 @@ class Source(Protocol):
         says (:func:`laion_fmri_tui.core.http.answers.classify_status`)."""
         return None
 
+    def first_part_size(self, item: PlanItem) -> int | None:
+        """The part size of ``item``'s multipart upload as the server tells it,
+        to check a multipart ETag no guessed part size matched
+        (:func:`~.content_checks.recheck`); None, the default: unknown."""
+        return None
+
 
 def unexpected_failure(error: BaseException) -> Failure:
     """An error nothing expected: a bug, reported as one."""

@@ -1,0 +1,187 @@
+"""Lock files no live run holds are taken over at once; a live run's lock is respected.
+
+A lock beside a file names its holder (host, pid, time, token, and the host's
+boot id and the process's start time where ``/proc`` has them). Planted here:
+locks whose pid is alive but belongs to another process (pids are reused), an
+empty lock a crash left, and locks dated in the future. Each run must fetch
+the file without waiting: a ``waiting for`` line on stderr fails the test at
+once (the old code waited ten minutes there), and the watchdog only bounds a
+hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from batchtools import batch_command, batch_env, files_under
+
+from laion_fmri_tui.devserver import synthetic
+
+ARGS = ("--subject", "01", "--ses", "02", "--part-size", "1M", "--n-jobs", "4")
+BOUND = 120.0
+"""Seconds a run may take at most (a failure bound, far above a normal run)."""
+
+
+def boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def start_ticks(pid: int) -> int:
+    line = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(line[line.rindex(b")") + 2:].split()[19])
+
+
+@pytest.fixture
+def other_process() -> Iterator[subprocess.Popen]:
+    """A live process of this host that holds no lock: it stands for a reused pid."""
+    proc = subprocess.Popen(["sleep", "300"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def plant(data_dir: Path, content: str, mtime: float | None = None) -> Path:
+    big = data_dir / synthetic.MULTIPART_KEY
+    big.parent.mkdir(parents=True, exist_ok=True)
+    lock = big.with_name(big.name + ".lock")
+    lock.write_text(content)
+    if mtime is not None:
+        os.utime(lock, (mtime, mtime))
+    return lock
+
+
+@contextlib.contextmanager
+def started(s3, data_dir: Path) -> Iterator[subprocess.Popen]:
+    """The batch run, killed at the latest after :data:`BOUND` seconds or when the test ends."""
+    proc = subprocess.Popen(batch_command(*ARGS, "--data-dir", str(data_dir), "--endpoint-url", s3.url),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            text=True, env=batch_env())
+    watchdog = threading.Timer(BOUND, proc.kill)
+    watchdog.start()
+    try:
+        yield proc
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def run_without_waiting(s3, data_dir: Path) -> tuple[str, str]:
+    """Run the batch; fail as soon as it says it waits for another process."""
+    with started(s3, data_dir) as proc:
+        assert proc.stderr is not None and proc.stdout is not None
+        err = []
+        for line in proc.stderr:
+            err.append(line)
+            if "waiting for" in line:
+                pytest.fail(f"the run waits for a lock no live run holds: {line.strip()}")
+        out = proc.stdout.read()
+        proc.wait()
+    assert proc.returncode == 0, out + "".join(err)
+    return out, "".join(err)
+
+
+def assert_fetched(data_dir: Path, s3_objects, out: str) -> None:
+    big = data_dir / synthetic.MULTIPART_KEY
+    assert big.read_bytes() == s3_objects[synthetic.MULTIPART_KEY].data
+    assert f"done     {synthetic.MULTIPART_KEY}" in out
+    assert not [p for p in files_under(data_dir) if ".part" in p or p.endswith(".lock")]
+
+
+def test_a_lock_whose_pid_now_belongs_to_another_process_is_taken_over(s3, licensed_data_dir, s3_objects,
+                                                                       other_process):
+    """The pid is alive, but its start time is not the one the lock recorded."""
+    plant(licensed_data_dir, json.dumps({
+        "host": socket.gethostname(), "pid": other_process.pid, "time": time.time(), "token": "0badc0de",
+        "boot": boot_id(), "start": start_ticks(other_process.pid) + 1}))
+    out, _ = run_without_waiting(s3, licensed_data_dir)
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+def test_an_older_lock_whose_pid_started_after_it_was_written_is_taken_over(s3, licensed_data_dir, s3_objects,
+                                                                            other_process):
+    """A lock without a start time (an earlier version's): the process with its
+    pid started after the lock was written, so it cannot have written it."""
+    written = time.time() - 120
+    plant(licensed_data_dir, json.dumps({"host": socket.gethostname(), "pid": other_process.pid,
+                                         "time": written, "token": "0badc0de"}), mtime=written)
+    out, _ = run_without_waiting(s3, licensed_data_dir)
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+def test_a_lock_of_a_previous_boot_is_taken_over(s3, licensed_data_dir, s3_objects, other_process):
+    plant(licensed_data_dir, json.dumps({
+        "host": socket.gethostname(), "pid": other_process.pid, "time": time.time(), "token": "0badc0de",
+        "boot": "00000000-0000-0000-0000-000000000000", "start": start_ticks(other_process.pid)}))
+    out, _ = run_without_waiting(s3, licensed_data_dir)
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+def test_an_empty_lock_older_than_a_few_seconds_is_taken_over(s3, licensed_data_dir, s3_objects):
+    plant(licensed_data_dir, "", mtime=time.time() - 60)
+    out, _ = run_without_waiting(s3, licensed_data_dir)
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+def test_a_torn_lock_dated_in_the_future_is_taken_over(s3, licensed_data_dir, s3_objects):
+    plant(licensed_data_dir, '{"host": "node', mtime=time.time() + 3 * 3600)
+    out, _ = run_without_waiting(s3, licensed_data_dir)
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+@pytest.mark.parametrize("node", ["other-node", "this-node"])
+def test_a_lock_dated_hours_in_the_future_is_judged_by_its_content(s3, licensed_data_dir, s3_objects,
+                                                                   other_process, node):
+    """File time and written time both hours ahead: no clock that agrees with
+    this one wrote it. On this host its pid (alive, another process's) says so too."""
+    future = time.time() + 3 * 3600
+    host = "other-node" if node == "other-node" else socket.gethostname()
+    plant(licensed_data_dir, json.dumps({"host": host, "pid": other_process.pid, "time": future,
+                                         "token": "0badc0de"}), mtime=future)
+    out, _ = run_without_waiting(s3, licensed_data_dir)
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+def test_a_fresh_empty_lock_is_waited_for_briefly_then_taken_over(s3, licensed_data_dir, s3_objects):
+    """An empty lock may be one another run is writing right now: the run says
+    it waits, and takes it over once it stays empty for a few seconds."""
+    plant(licensed_data_dir, "")
+    result = subprocess.run(batch_command(*ARGS, "--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url),
+                            capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL,
+                            timeout=BOUND)
+    assert result.returncode == 0, result.stdout + result.stderr
+    waiting = [line for line in result.stderr.splitlines() if "waiting for" in line]
+    assert waiting == [f"warning: waiting for {synthetic.MULTIPART_KEY}: a process that has not written its lock yet "
+                       "is fetching it; it is taken over if it stays empty"], result.stderr
+    assert_fetched(licensed_data_dir, s3_objects, result.stdout)
+
+
+@pytest.mark.parametrize("dated", ["now", "in-the-future"])
+def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects, dated):
+    """This test's own process, named with its real start time: alive, so the
+    run waits, even when the lock is dated hours ahead (its content decides)."""
+    when = time.time() + (3 * 3600 if dated == "in-the-future" else 0)
+    lock = plant(licensed_data_dir, json.dumps({
+        "host": socket.gethostname(), "pid": os.getpid(), "time": when, "token": "0badc0de",
+        "boot": boot_id(), "start": start_ticks(os.getpid())}), mtime=when)
+    with started(s3, licensed_data_dir) as proc:
+        assert proc.stderr is not None
+        line = next((line for line in proc.stderr if "waiting for" in line), "")
+        assert line.strip() == (f"warning: waiting for {synthetic.MULTIPART_KEY}: process {os.getpid()} on "
+                                f"{socket.gethostname()} is fetching it; this run waits until it ends "
+                                f"(or stop it: kill {os.getpid()})")
+        assert proc.poll() is None
+        lock.unlink()  # that run ends without the file: this one fetches it
+        out, err = proc.communicate(timeout=BOUND)
+    assert proc.returncode == 0, out + err
+    assert_fetched(licensed_data_dir, s3_objects, out)
