@@ -74,6 +74,13 @@ def app_parser() -> argparse.ArgumentParser:
 
 
 def run_app(argv: list[str]) -> int:
+    from laion_fmri_tui.tui.quiet_tty import no_echo
+
+    with no_echo(sys.stdin):  # keys typed before the first frame are not echoed
+        return _run_app_quietly(argv)
+
+
+def _run_app_quietly(argv: list[str]) -> int:
     from laion_fmri_tui.batch.exit_codes import ExitCode, for_error  # the app's few codes are --batch's
 
     args = app_parser().parse_args(argv)

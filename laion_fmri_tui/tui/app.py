@@ -11,6 +11,8 @@ workers.
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App
@@ -45,6 +47,9 @@ class LaionFmriApp(App[None]):
         self.context = context
         self.spare_engine = SpareEngine()
         """The engine process the next download takes, started by the preload (see engine_process)."""
+        self.engine_stops: list[Callable[[], None]] = []
+        """Waits for engine processes told to stop on the way out, each bounded (killed after
+        STOP_GRACE): :meth:`wait_for_engines` does them once the terminal is given back."""
         self.sub_title = "offline demo" if context.demo else ""
 
     def on_load(self) -> None:
@@ -65,7 +70,23 @@ class LaionFmriApp(App[None]):
         settle_heap()
 
     def on_unmount(self) -> None:
-        self.spare_engine.discard()
+        # The app's unmount is the last step of its shutdown, after the screens':
+        # Textual has given the terminal back by now, so the user has it while this waits.
+        self.engine_stops.append(self.spare_engine.discard(wait=False))
+        self.wait_for_engines()
+
+    def wait_for_engines(self) -> None:
+        """Wait, side by side, for the engine processes told to stop on the way out
+        (the running download's, told at the quit's answer, and the spare), each at
+        most STOP_GRACE, then killed (a killed run keeps its bytes). Textual gives
+        the terminal back before it unmounts anything, so this never holds the
+        screen; the process (and ``--demo``'s removal of its folder) waits for it."""
+        waits = [threading.Thread(target=stop, name="engine-stop", daemon=True) for stop in self.engine_stops]
+        self.engine_stops = []
+        for wait in waits:
+            wait.start()
+        for wait in waits:
+            wait.join()
 
     # the first-run flow ------------------------------------------------------
     def next_step(self) -> None:
@@ -113,7 +134,17 @@ class LaionFmriApp(App[None]):
 
         self.push_screen(ConfirmScreen("Transfers are running. Quit anyway? Partial files are kept "
                                        "and resume on the next run.", yes="Quit", no="Keep going"),
-                         lambda yes: self.exit() if yes else None)
+                         self._quit_answered)
+
+    def _quit_answered(self, yes: bool | None) -> None:
+        if not yes:
+            return
+        # Stop the engines now: their cancel runs while the app shuts down, not after it.
+        for screen in self.screen_stack:
+            stop = getattr(screen, "stop_engine", None)
+            if stop is not None:
+                stop()
+        self.exit()
 
 
 def default_data_dir() -> Path:

@@ -59,9 +59,13 @@ SCREEN_KEYS: tuple[Command, ...] = (
     Command("cancel", "c", "cancel", "Cancel", "Stop the download (partial files are kept)"),
     Command("bandwidth", "w", "bandwidth", "Bandwidth", "Change the shared bandwidth cap now"),
     Command("back", "escape", "back", "Back", "Back to the browser (when nothing runs)"),
+    Command("run-over-pause", "p", "run_over('pause')", "Pause", "Says the run is over", footer=False),
+    Command("run-over-cancel", "c", "run_over('cancel')", "Cancel", "Says the run is over", footer=False),
     # the licence
     Command("accept-licence", "a,y", "accept", "Accept", "Accept the CC0 licence"),
     Command("decline-licence", "n", "decline", "Decline", "Decline and quit"),
+    # the data directory (first run)
+    Command("data-dir-continue", "enter", "continue", "Continue", "Go on with this directory", footer=False),
     # the data-use form
     Command("dua-submit", "ctrl+s", "submit", "Submit", "Send the form to the access service"),
     Command("dua-cancel", "escape", "cancel", "Cancel", "Close the form (asks if anything is typed)"),

@@ -2,8 +2,9 @@
 
 A run where one small file fails: the header stops saying "Downloading",
 the bar does not round 99.x% up to 100%, and "N of M files" counts what
-done/skipped/failed count. ``r`` retries it; after the retry the counts still
-speak of the whole plan (not "1 of 1 files"). ``r`` with nothing failed and
+done/skipped/failed count. ``r`` retries it; during and after the retry the
+counts and the bytes still speak of the whole plan (not "1 of 1 files", nor
+the retried file's bytes). ``r`` with nothing failed and
 ``w`` (a new cap) answer with a notification, which a user sees whatever the
 log has scrolled to.
 """
@@ -15,6 +16,7 @@ import dataclasses
 import time
 
 from laion_fmri_tui.core.plan.selection import Filters, Selection
+from laion_fmri_tui.core.units import size
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 
@@ -61,12 +63,23 @@ async def test_a_failed_file_then_a_retry_are_told_consistently(context, s3) -> 
         assert text_of(screen, "#transfers-target").startswith(f"1 failed (r retries): {n - 1} of {n} files")
         assert f"{n - 1} done · 0 skipped · 1 failed · {n - 1} of {n} files" in text_of(screen, "#total-counts")
         assert str(screen.query_one("#percentage").render()) == "99%"
+        whole = size(plan.bytes_total - plan.bytes_present)
+        failed_bytes = text_of(screen, "#total-bytes")
+        assert failed_bytes.endswith(f" of {whole}"), failed_bytes
+        await pilot.press("r")  # the file fails again
+        assert screen.phase == "starting"
+        await wait_for(pilot, lambda: screen.phase == "failed", "the retry to fail")
+        await pilot.pause(0.1)
+        # the bytes, like the files, still speak of the whole download, not of the one file retried
+        assert text_of(screen, "#total-bytes").endswith(f" of {whole}"), text_of(screen, "#total-bytes")
+        assert f"{n - 1} of {n} files" in text_of(screen, "#total-counts")
         s3.reset()
         await pilot.press("r")
         await wait_for(pilot, lambda: screen.phase == "finished", "the retry to finish")
         await pilot.pause(0.1)
         assert text_of(screen, "#transfers-target").startswith(f"Downloaded {n} of {n} files into")
         assert f"{n} done · 0 skipped · 0 failed · {n} of {n} files" in text_of(screen, "#total-counts")
+        assert text_of(screen, "#total-bytes") == f"{whole} of {whole}"
         assert str(screen.query_one("#percentage").render()) == "100%"
         await pilot.press("r")
         await pilot.pause(0.1)

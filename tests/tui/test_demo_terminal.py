@@ -28,6 +28,8 @@ def test_demo_in_tmux_accepts_licence_selects_downloads_and_quits(tmp_path):
         term.keys("y")
         screen = term.wait_for("finished", timeout=90)
         assert "0 failed" in screen
+        term.keys("p")  # the run is over: p says so
+        term.wait_for("The run has finished", "nothing to pause")
         files = [p for p in data_dir.rglob("*") if p.is_file() and ".laion_fmri" not in p.parts]
         assert files and not [p for p in files if p.name.endswith((".part", ".part.json"))]
         assert any(p.suffix == ".gz" for p in (data_dir / "derivatives/glmsingle-tedana/sub-03/ses-01/func").iterdir())

@@ -5,7 +5,8 @@ NO_COLOR=1: licence, a subject ticked, the download started; the quit and
 cancel questions are answered by their keys, and their confirming label is
 drawn in a colour other than its background (read back from the pane's SGR
 escapes, as the terminal draws it); a cancel ends with a header and counts
-that agree; ``r`` with nothing failed says so; ``q`` gives the terminal back.
+that agree; ``r`` with nothing failed says so, and so do ``p`` and ``c`` once
+the run is over (the footer no longer offers them); ``q`` gives the terminal back.
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ def test_download_questions_cancel_and_quit_by_keys(tmp_path, size, profile):
         assert done == present < total, screen
         term.keys("r")
         term.wait_for("nothing failed, so nothing to retry")
+        footer = screen.splitlines()[-1]
+        assert "Pause" not in footer and "Cancel" not in footer, footer  # the run is over
+        for key, what in (("p", "pause"), ("c", "cancel")):  # they say why they do nothing
+            term.wait_gone("The run was cancelled")
+            term.keys(key)
+            term.wait_for("The run was cancelled", f"nothing to {what}")
         term.keys("q")
         assert term.wait_exit(timeout=30) == 0
     assert not root.exists()

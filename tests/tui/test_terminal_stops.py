@@ -45,6 +45,19 @@ def engine_children(parent: int) -> list[int]:
     return found
 
 
+def download_sub01(term: Terminal, s3) -> None:
+    """Tick sub-01 (the first cursor is on it, the first row that can be ticked), review, start,
+    and return once bytes move."""
+    term.wait_for("sub-01")
+    term.keys("Space")
+    term.wait_for("[x] sub-01", "to fetch")
+    term.keys("d")
+    term.wait_for("Download this selection?")
+    term.keys("y")
+    term.wait_for("Downloading", "ETA")
+    term.wait_until(lambda _: s3.bytes_sent() > 0, what="bytes moving")
+
+
 def object_gets(s3) -> int:
     return sum(1 for r in s3.requests if r.method == "GET" and r.key)
 
@@ -54,14 +67,7 @@ def object_gets(s3) -> int:
 def test_a_stop_ends_the_run_when_the_engine_never_answers(tmp_path, s3, access, licensed_data_dir, how):
     s3.throttle(None, 20_000)
     with Terminal.start(tmp_path / "term", server_args(s3, access, licensed_data_dir)) as term:
-        term.wait_for("sub-01")
-        term.keys("Space")  # the first cursor is on sub-01, the first row that can be ticked
-        term.wait_for("[x] sub-01", "to fetch")
-        term.keys("d")
-        term.wait_for("Download this selection?")
-        term.keys("y")
-        term.wait_for("Downloading", "ETA")
-        term.wait_until(lambda _: s3.bytes_sent() > 0, what="bytes moving")
+        download_sub01(term, s3)
         pid = app_pid(term)
         engines = engine_children(pid)
         assert engines, "no engine process"

@@ -41,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -90,13 +91,25 @@ class SpareEngine:
                 self._spare = (_spawn(), dict(os.environ))
             return self._spare[0].pid
 
-    def discard(self) -> None:
-        """End the spare engine process, if any (it exits on the closed stdin, or
-        is killed after :data:`STOP_GRACE`)."""
+    def discard(self, *, wait: bool = True) -> Callable[[], None]:
+        """End the spare engine process, if any: its stdin is closed, and it exits on that.
+
+        With ``wait``, return once it has (killed after :data:`STOP_GRACE`);
+        without, at once: the returned call does that wait (an app quitting
+        gives the terminal back first)."""
         with self._lock:
             spare, self._spare = self._spare, None
-        if spare is not None:
-            _close(spare[0])
+        if spare is None:
+            return lambda: None
+        child = spare[0]
+        try:
+            child.stdin.close()  # type: ignore[union-attr]
+        except OSError:  # it had already gone
+            pass
+        ended = lambda: _close(child)  # noqa: E731 - closing again is a no-op
+        if wait:
+            ended()
+        return ended
 
     def take(self) -> subprocess.Popen:
         """The spare engine process if it is alive and has this environment (the
@@ -162,7 +175,8 @@ class EngineProcess:
 
     def stop(self) -> None:
         """Cancel, and return once the child has ended: at most
-        :data:`STOP_GRACE` seconds, then it is killed (the app is quitting)."""
+        :data:`STOP_GRACE` seconds, then it is killed (the app is quitting:
+        it cancels first, gives the terminal back, then calls this)."""
         self.cancel()
         with self._lock:
             child = self._child

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from laion_fmri_tui.core.disk import datadir
 from laion_fmri_tui.core.errors import DataDirError
+from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.widgets.tick_box import TickBox
 from laion_fmri_tui.tui.widgets.footer import Footer
 
@@ -94,6 +95,9 @@ def create_and_save(text: str, create: bool) -> Path:
 class DataDirScreen(Screen[Path | None]):
     """Ask where the data goes; dismiss with the saved path, or None to quit."""
 
+    BINDINGS = bindings("data-dir-continue")
+    """enter on the tick box (which leaves enter to its screen) goes on."""
+
     def __init__(self, default: Path) -> None:
         super().__init__()
         self._default = default
@@ -139,11 +143,19 @@ class DataDirScreen(Screen[Path | None]):
 
     def _show_check(self, checked: DirCheck) -> None:
         self._check = checked
-        status = self.query_one("#data-dir-status", Static)
-        status.update(checked.message)
-        status.set_class(not checked.usable and checked.kind != "empty", "-error")
-        status.set_class(checked.kind == "ok", "-ok")
         self.query_one("#create-dir", Checkbox).set_class(checked.kind != "missing", "-hidden")
+        self._show_state()
+
+    def _show_state(self) -> None:
+        """The status line and Continue for the latest check and the tick box
+        as they are now: ticking "Create it" answers the missing directory at once."""
+        checked = self._check
+        creating = checked.kind == "missing" and self._create
+        status = self.query_one("#data-dir-status", Static)
+        status.update(f"✓ Will be created ({shown(checked.path)}): enter goes on." if creating
+                      else checked.message)
+        status.set_class(not checked.usable and checked.kind != "empty", "-error")
+        status.set_class(checked.kind == "ok" or creating, "-ok")
         self._update_continue()
 
     def _update_continue(self) -> None:
@@ -152,11 +164,18 @@ class DataDirScreen(Screen[Path | None]):
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
-        self._update_continue()
+        self._show_state()
+
+    def action_continue(self) -> None:
+        """enter on the tick box: go on, as enter in the path field does."""
+        self._save(self._text, self._create)
 
     # saving ----------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if self._check.kind == "missing" and not self._create and self._check.path is not None:
+            # The answer is one key away: space ticks "Create it", enter goes on.
+            self.query_one("#create-dir", Checkbox).focus()
         self._save(event.value, self._create)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -58,6 +58,9 @@ cost the app about 0.2 CPU s, taken from the transfers on a two-core node."""
 RATE_SAMPLES = 60
 """Throughput samples kept for the sparkline (30 s at the render interval)."""
 RUNNING = ("starting", "running", "paused", "cancelling")
+RUN_OVER = {"finished": "The run has finished", "failed": "The run has finished", "cancelled": "The run was cancelled",
+            "error": "The download is not running"}
+"""What p and c say once the run is over (the title of their notification), by phase."""
 CANCEL_QUESTION = ("Cancel the download? Finished files stay, and partial files are kept: "
                    "start the download again to resume them.")
 
@@ -65,7 +68,8 @@ CANCEL_QUESTION = ("Cancel the download? Finished files stay, and partial files 
 class TransfersScreen(Screen[None]):
     """Downloads one plan; ``escape`` goes back once nothing is running."""
 
-    BINDINGS = bindings(*dialog_keys("TransfersScreen"))
+    BINDINGS = bindings(*dialog_keys("TransfersScreen"), "run-over-pause", "run-over-cancel")
+    """Once the run is over, pause and cancel leave the footer, and p or c says why they do nothing."""
 
     phase: var[str] = var("starting", bindings=True)
     """``starting``, ``running``, ``paused``, ``cancelling``, then ``finished``,
@@ -77,7 +81,7 @@ class TransfersScreen(Screen[None]):
     counts: var[RunCounts] = var(RunCounts())
     """Done / skipped / failed, kept across retries (failed is reset by one)."""
     before: var[int] = var(0)
-    """Bytes of the current run's plan on disk when it started (see TransferTotals.before)."""
+    """Bytes of the dashboard's plan on disk when it opened (see TransferTotals.before)."""
 
     def __init__(self, plan: Plan, *, spec: RunSpec | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -95,6 +99,11 @@ class TransfersScreen(Screen[None]):
         """The current run's controls (a new one for each run)."""
         self._bridge = EngineBridge(self, 0)
         self._counts = RunCounts(total=plan.files)
+        self._whole = plan.bytes_total
+        """Bytes of the plan the dashboard was opened with: the totals speak of it
+        through every retry, as the file counts do (see :meth:`_of_whole`)."""
+        self._carried = 0
+        """Bytes of that plan on disk outside the current run (0 for the first run)."""
         self._started = 0.0
         self._failed: tuple[str, ...] = ()
         self.result: ev.RunFinished | None = None
@@ -122,13 +131,22 @@ class TransfersScreen(Screen[None]):
         self.call_after_refresh(settle_heap)  # the dashboard and its plan stay for the run
 
     def on_unmount(self) -> None:
-        # Quitting mid-run: stop the engine; its process is killed if it does not
-        # end within a moment (STOP_GRACE); .part files stay.
-        if isinstance(self.engine, EngineProcess):
-            self.engine.stop()
-        else:
-            self.engine.cancel()
+        # Quitting mid-run: the engine was told to stop when the quit was confirmed
+        # (stop_engine); whatever the way out (a signal too), tell it again here.
+        self.stop_engine()
         release_heap()
+
+    def stop_engine(self) -> None:
+        """Tell the run's engine to stop, keeping every ``.part``, and return at once.
+
+        Quitting mid-run calls this before the app ends, so the child's own
+        cancel overlaps the app's shutdown; the bounded wait for its end (it is
+        killed after STOP_GRACE) comes once the terminal is given back
+        (:meth:`LaionFmriApp.wait_for_engines`)."""
+        stops = self.app.engine_stops  # type: ignore[attr-defined]
+        if self.transfers_running and self.engine.stop not in stops:
+            stops.append(self.engine.stop)
+        self.engine.cancel()
 
     # runs --------------------------------------------------------------------
     def _start(self, plan: Plan) -> None:
@@ -141,8 +159,11 @@ class TransfersScreen(Screen[None]):
             self.engine.set_bandwidth(session_cap)  # the cap set with w in this session (a retry's too)
         spec, self._spec = self._spec, None
         self._failed = ()
-        self.before = plan.bytes_present
-        self.progress = plan_progress(plan)
+        if self._run == 1:
+            self.before = plan.bytes_present
+        else:  # a retry: what the runs before put on disk stays counted, less what this one resumes
+            self._carried = (self.progress.bytes_done if self.progress is not None else 0) - plan.bytes_present
+        self.progress = self._of_whole(plan_progress(plan))
         self.rates = ()
         self.phase = "starting"
         self._downloading = (f"Downloading {count(plan.files, 'file')} ({size(plan.bytes_to_fetch)} to fetch) "
@@ -212,9 +233,16 @@ class TransfersScreen(Screen[None]):
                 log.event(event)
         self.counts = self._counts
         if latest is not None:
-            self.progress = latest
+            self.progress = self._of_whole(latest)
             if self.phase == "running":
                 self.rates = (*self.rates, latest.rate)[-RATE_SAMPLES:]
+
+    def _of_whole(self, progress: ev.Progress) -> ev.Progress:
+        """A snapshot of the current run in bytes of the dashboard's whole plan:
+        after ``r`` the bar and "X of Y" go on from where the failed run left them
+        (Y stays the whole download) instead of starting over on the retried files."""
+        return dataclasses.replace(progress, bytes_done=min(self._carried + progress.bytes_done, self._whole),
+                                   bytes_total=self._whole)
 
     def _nothing_in_flight(self) -> None:
         """The run is over: the table shows no file as active."""
@@ -236,7 +264,7 @@ class TransfersScreen(Screen[None]):
             return self.phase in ("starting", "running", "paused")
         if action == "retry":
             return True  # says why when there is nothing to retry
-        if action == "back":
+        if action in ("back", "run_over"):
             return not self.transfers_running
         return True
 
@@ -258,6 +286,10 @@ class TransfersScreen(Screen[None]):
         self.query_one("#transfers-target", Static).update(
             self._downloading.replace("Downloading", "Paused (p resumes):", 1) if paused else self._downloading)
         self.refresh_bindings()
+
+    def action_run_over(self, what: str) -> None:
+        """p or c once nothing runs: a key that did nothing, and said nothing, looked broken."""
+        self.notify(f"nothing to {what}", title=RUN_OVER.get(self.phase, "The run is over"), timeout=3)
 
     def action_bandwidth(self) -> None:
         from laion_fmri_tui.tui.screens.bandwidth import BandwidthScreen

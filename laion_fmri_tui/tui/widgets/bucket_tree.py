@@ -170,6 +170,7 @@ class BucketTree(Tree[BrowseNode]):
             self._untick(node)
         else:
             self.selected |= fragments
+        self._merge()
         self.refresh_labels()
         self.post_message(self.SelectionChanged())
 
@@ -190,6 +191,27 @@ class BucketTree(Tree[BrowseNode]):
             else:
                 keep.add(chosen)
         self.selected = keep
+
+    def _merge(self) -> None:
+        """Write the selection one way only: a whole fragment (a component, the
+        embeddings) for a node whose every tickable child is ticked, as if the
+        node itself had been ticked (the inverse of :meth:`_split`).
+
+        So the same ticks give the same marks and the same plan however they
+        were made: ticking each session of GLMsingle, or GLMsingle itself
+        (whose plan also counts the held-out sessions), or unticking one
+        session and ticking it again.
+        """
+        stack = [self.root]
+        while stack:
+            walk = stack.pop()
+            stack.extend(walk.children)
+            data = walk.data
+            if data is None or len(data.fragments) != 1 or data.fragments[0].part is not None:
+                continue
+            parts = {f for child in walk.children if child.data is not None for f in child.data.fragments}
+            if parts and all(f.part is not None for f in parts) and parts <= self.selected:
+                self.selected = (self.selected - parts) | {data.fragments[0]}
 
     def _split(self, whole: Fragment) -> set[Fragment]:
         """The fragments of the children of the node that stands for ``whole``."""
