@@ -5,7 +5,8 @@ its ``BINDINGS`` from it (:func:`bindings`), the help screen lists it without
 importing a single dialog, and the command palette offers the app-wide
 actions (:data:`COMMANDS`), so none of them can disagree.
 :data:`SCREEN_KEYS` holds the keys one screen or widget has besides those;
-:data:`DIALOGS` says which of them the help lists under which dialog.
+:data:`DIALOGS` says which of them belong to which screen or dialog, so help
+opened there lists exactly those (and :data:`EVERYWHERE`).
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ COMMANDS: tuple[Command, ...] = (
 
 SCREEN_KEYS: tuple[Command, ...] = (
     # the bucket tree (besides toggle-select)
-    Command("cursor-down", "j", "cursor_down", "Down", "Move down", footer=False),
-    Command("cursor-up", "k", "cursor_up", "Up", "Move up", footer=False),
+    Command("cursor-down", "down,j", "cursor_down", "Down", "Move down", footer=False),
+    Command("cursor-up", "up,k", "cursor_up", "Up", "Move up", footer=False),
     Command("expand", "right", "expand", "Expand", "Expand the node", footer=False),
     Command("collapse", "left", "collapse", "Collapse", "Collapse the node (or go to its parent)", footer=False),
+    Command("open-row", "enter", "open_row", "Open",
+            "Expand or collapse a branch; on a file or part, its details (full name, path)", footer=False),
     # the browser
     Command("leave-filter", "escape", "leave_filter", "Leave filter",
             "Back to the tree; the filter stays in force", footer=False),
@@ -78,36 +81,56 @@ SCREEN_KEYS: tuple[Command, ...] = (
     Command("confirm-no", "n", "no", "No", "No", priority=True),
     Command("confirm-no-escape", "escape", "no", "No", "No", footer=False, priority=True),
     # the bandwidth dialog
-    Command("close-bandwidth", "escape", "close", "Close", "Close"),
+    Command("set-bandwidth", "enter", "submit", "Set cap", "Set the cap typed (empty: no cap)"),
+    Command("close-bandwidth", "escape", "close", "Close", "Close, the cap unchanged"),
+    # a tree row's details
+    Command("close-details", "escape,enter", "close", "Close", "Close"),
     # a tick box
     Command("toggle-button", "space", "toggle_button", "Toggle", "Tick or untick", footer=False),
 )
 """Keys that belong to one screen, dialog or widget."""
 
 DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("bucket browser", "BrowserScreen",
+     ("cursor-down", "cursor-up", "expand", "collapse", "open-row", "toggle-select", "filter", "leave-filter",
+      "download", "retry", "batch-command", "preview")),
     ("download review", "ReviewScreen", ("review-start", "review-back")),
     ("transfer dashboard", "TransfersScreen",
      ("pause", "resume", "retry", "cancel", "bandwidth", "back", "help", "quit")),
-    ("licence", "LicenceScreen", ("accept-licence", "decline-licence")),
+    ("licence screen", "LicenceScreen", ("accept-licence", "decline-licence")),
     ("data-use form", "DuaFormScreen", ("dua-submit", "dua-cancel")),
     ("batch command", "BatchCommandScreen", ("close-dialog", "switch-tab", "write-file", "plain-view")),
     ("HDF5 preview", "H5PreviewScreen", ("close-dialog",)),
+    ("bandwidth", "BandwidthScreen", ("set-bandwidth", "close-bandwidth")),
+    ("row details", "RowInfoScreen", ("close-details",)),
+    ("question", "ConfirmScreen", ("confirm-yes", "confirm-yes-enter", "confirm-no", "confirm-no-escape")),
 )
-"""The help's "In the ... dialog" sections: each dialog's title, its screen class's name
-(help opened from that screen lists that section only; named, not imported, so help
-imports no dialog) and its keys, by id, in their order."""
+"""The help's sections: each screen's or dialog's title, its class's name (help opened
+from that screen lists that section only; named, not imported, so help imports no
+dialog) and its keys, by id, in their order."""
+
+FULL_SCREENS = frozenset({"BrowserScreen", "TransfersScreen", "LicenceScreen", "DataDirScreen"})
+"""Of the classes named in :data:`DIALOGS`, those that fill the window: help heads their
+section "On the ..." (the bucket browser, the licence screen); the others are dialogs
+("In the ... dialog")."""
+
+
+def section_title(title: str, screen: str) -> str:
+    """The help's heading of one screen's or dialog's keys."""
+    return f"On the {title}" if screen in FULL_SCREENS else f"In the {title} dialog"
 
 
 def dialog_keys(screen: str) -> tuple[str, ...]:
     """The key ids of the dialog whose screen class is named ``screen``."""
     return next(ids for _, name, ids in DIALOGS if name == screen)
 
-NAVIGATION = (
-    ("up / down, k / j", "Move"),
-    ("enter / right", "Expand"),
-    ("left", "Collapse"),
-    ("ctrl+p", "Command palette: every action by name"),
-)
+
+NAVIGATION: dict[str, tuple[tuple[str, str], ...]] = {
+    "LicenceScreen": (("arrows, pgup/pgdn", "Scroll the licence text"),),
+}
+"""Keys a screen's widgets answer by themselves (no binding of ours), for its help section."""
+EVERYWHERE = (("ctrl+p", "Command palette: every action by name"),)
+"""Keys every screen answers, listed by help under "Everywhere" with ``?`` and ``q``."""
 
 
 def bindings(*ids: str) -> list[Binding]:

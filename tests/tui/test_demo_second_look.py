@@ -87,20 +87,28 @@ def test_a_filter_that_matches_nothing_is_said_in_keys_and_b_offers_no_failing_c
         assert "Download this selection?" not in term.screen()
 
 
-def test_help_lists_only_the_keys_of_the_screen_it_was_opened_from(tmp_path):
+@pytest.mark.parametrize("size", [(80, 23), (120, 40)], ids=["80x23", "120x40"])
+def test_help_lists_only_the_keys_of_the_screen_it_was_opened_from(tmp_path, size):
     """On the licence and on the dashboard, help listed the browser's keys too
-    (space, /, d, b, i), which do nothing there."""
-    with Terminal.start(tmp_path / "term", demo_args("--max-bandwidth", "100k"), size=(120, 40)) as term:
+    (space, /, d, b, i), then the tree's moves (enter, right, left: "Expand"),
+    and called the screen a "dialog". Each now lists its own section of the key
+    registry under its name. The ``w`` dialog shows its keys as other dialogs do."""
+    with Terminal.start(tmp_path / "term", demo_args("--max-bandwidth", "100k"), size=size) as term:
         term.wait_for("CC0", "Accept (a)")
         term.keys("?")
-        shown = term.wait_for("Keys and settings")
-        assert "Accept" in shown and "Decline" in shown, shown
-        for browser_only in ("Select or unselect", "Review the plan", "Pause or resume", "Preview a downloaded"):
-            assert browser_only not in shown, browser_only
+        shown = term.wait_for("Keys and settings", "On the licence screen")
+        assert "Accept" in shown and "Decline" in shown and "Scroll the licence text" in shown, shown
+        for elsewhere in ("Select or unselect", "Review the plan", "Pause or resume", "Preview a downloaded",
+                          "Expand", "Collapse", "Move down", "dialog"):
+            assert elsewhere not in shown, elsewhere
         term.keys("Escape")
         term.wait_gone("Keys and settings")
         term.keys("a")
         term.wait_for("sub-03", "Nothing selected")
+        term.keys("?")
+        shown = term.wait_for("Keys and settings", "On the bucket browser", "Expand the node", "Move down")
+        term.keys("Escape")
+        term.wait_gone("Keys and settings")
         term.keys("Home", "Down", "Space")
         term.wait_until(lambda s: "[x] sub-01" in s and "to fetch" in s, what="sub-01 ticked and planned")
         term.keys("d")
@@ -108,11 +116,20 @@ def test_help_lists_only_the_keys_of_the_screen_it_was_opened_from(tmp_path):
         term.keys("y")
         term.wait_for("Downloading")
         term.keys("?")
-        shown = term.wait_for("Keys and settings", "Pause or resume")
-        for browser_only in ("Select or unselect", "entity filter bar", "Review the plan", "Preview a downloaded",
-                             "--batch command"):
-            assert browser_only not in shown, browser_only
-        assert "Change the shared bandwidth cap" in shown or "Bandwidth" in shown, shown
+        shown = term.wait_for("Keys and settings", "On the transfer dashboard", "Pause or resume")
+        for elsewhere in ("Select or unselect", "entity filter bar", "Review the plan", "Preview a downloaded",
+                          "--batch command", "Expand", "Collapse", "Move down", "dialog"):
+            assert elsewhere not in shown, elsewhere
+        assert "Change the shared bandwidth cap" in shown, shown
+        term.keys("Escape")
+        term.wait_gone("Keys and settings")
+        term.keys("w")
+        shown = term.wait_for("now: 100 kB/s", "Set cap")
+        footer = next(line for line in shown.splitlines() if "Set cap" in line)
+        assert "enter  set the cap" in shown and "esc  close, the cap unchanged" in shown, shown
+        assert "⏎ Set cap" in footer and "esc Close" in footer, footer
+        term.keys("Escape")
+        term.wait_gone("now: 100 kB/s")
 
 
 def test_a_cap_reads_as_typed_is_kept_for_the_next_download_whose_bar_counts_only_its_work(tmp_path):

@@ -102,6 +102,12 @@ async def test_licence_browser_and_tool_dialogs(snapshot_context, snapshot_data_
         tree.move_cursor(find(tree, "sub-01/glmsingle/ses-01"))
         await pilot.press("space")
         await shots.take(pilot, "browser with a selection")
+        await pilot.press("right")  # ses-01's files; enter on the first: its details
+        await settle(pilot)
+        await pilot.press("down", "enter")
+        await shots.take(pilot, "row details")
+        assert type(app.screen).__name__ == "RowInfoScreen"
+        await pilot.press("escape")
         await pilot.press("question_mark")
         await shots.take(pilot, "help")
         await pilot.press("escape")
@@ -113,7 +119,8 @@ async def test_licence_browser_and_tool_dialogs(snapshot_context, snapshot_data_
         write_embeddings(snapshot_context.data_dir)
         app.push_screen(H5PreviewScreen(snapshot_context.data_dir / CLIP_KEY))
         await shots.take(pilot, "HDF5 preview")
-    shots.check("licence", "browser with a selection", "help", "batch command", "SLURM script", "HDF5 preview")
+    shots.check("licence", "browser with a selection", "row details", "help", "batch command", "SLURM script",
+                "HDF5 preview")
 
 
 async def test_the_data_use_form_and_its_discard_question(snapshot_context, colours):

@@ -103,7 +103,10 @@ async def test_help_lists_every_key_of_the_browser_and_every_knob(context):
             shown = app.get_key_display(Binding(command.key, command.action)) in keys
             assert shown == (command.id != "pause"), command.id  # p pauses a download, not the browser
             assert (command.help in texts) == shown
-        for key, text in commands.NAVIGATION:
+        for move in ("cursor-down", "cursor-up", "expand", "collapse", "open-row"):  # the tree's moves
+            command = commands.by_id(move)
+            assert screen._key(command.key) in keys and command.help in texts, move
+        for key, text in commands.EVERYWHERE:
             assert key in keys and text in texts
         for name, _ in ENVIRONMENT:
             assert name in keys

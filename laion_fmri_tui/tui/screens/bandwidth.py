@@ -8,8 +8,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from laion_fmri_tui.tui.commands import bindings
+from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.units import cap, parse_rate
+
+KEY_HINT = "enter  set the cap      esc  close, the cap unchanged"
+
+
+class CapInput(Input):
+    """The input, its enter named in the footer (an Input's own enter is hidden
+    there, and it is the key the dialog is answered with)."""
+
+    BINDINGS = bindings("set-bandwidth")
 
 
 class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
@@ -26,8 +36,10 @@ class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
         with Vertical(classes="dialog", id="bandwidth-dialog"):
             yield Static(f"Shared bandwidth cap for all workers (now: {now}).\n"
                          "Type e.g. 300k or 50M (kB/s, MB/s); leave empty for no cap.")
-            yield Input(placeholder="50M", id="bandwidth-input")
+            yield CapInput(placeholder="50M", id="bandwidth-input")
             yield Static("", id="bandwidth-error", classes="-error")
+            yield Static(KEY_HINT, id="bandwidth-keys", classes="-muted")
+        yield Footer()  # its keys, as every dialog shows them
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()

@@ -25,6 +25,7 @@ from laion_fmri_tui.core.plan.selection import Filters
 from laion_fmri_tui.core.run.spec import RunSpec
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.filters import parse_filters
+from laion_fmri_tui.tui.row_details import details, failure_line, full_name
 from laion_fmri_tui.tui.widgets.bucket_tree import NO_MATCH, BucketTree, NodeStats
 from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.tui.widgets.summary import SelectionSummary
@@ -63,6 +64,8 @@ class BrowserScreen(Screen[None]):
             with Vertical(id="tree-pane"):
                 yield Input(placeholder=FILTER_PLACEHOLDER, id="filter-bar")
                 yield BucketTree(ROOT, id="bucket")
+                yield Static("", id="listing-failed", classes="-error", markup=False)
+                yield Static("", id="row-detail", classes="-muted", markup=False)
             yield SelectionSummary(id="summary")
         yield Footer()
 
@@ -95,13 +98,13 @@ class BrowserScreen(Screen[None]):
         try:
             children = self.browser.children(node.data)
         except LaionFmriError as error:
+            # The tree's row is cut at the pane's width: the line under the tree says it
+            # whole until the listing is retried (a toast faded before it was read).
             self.app.call_from_thread(self.tree.show_error, node, str(error))
-            # The tree's row is cut at the pane's width; the notification wraps, so the
-            # whole message (which endpoint, which proxy) can be read.
-            self.app.call_from_thread(self.notify, f"listing {node.data.label} failed: {error} (r retries)",
-                                      severity="error", timeout=20)
+            self.app.call_from_thread(self._show_row_detail)
             return
         self.app.call_from_thread(self.tree.populate, node, children)
+        self.app.call_from_thread(self._show_row_detail)
         for child in children:
             self._measure(child)
 
@@ -124,6 +127,39 @@ class BrowserScreen(Screen[None]):
         own_size, fetch = sum(i.size for i in own), sum(i.to_fetch for i in own)
         state = "complete" if own and fetch == 0 else ("partial" if fetch < own_size else "absent")
         self.app.call_from_thread(self.tree.set_stats, node.id, NodeStats(len(items), total, state))
+
+    # the lines under the tree ---------------------------------------------------
+    def on_tree_node_highlighted(self) -> None:
+        self._show_row_detail()
+
+    def _show_row_detail(self) -> None:
+        """The highlighted row's whole name (its row may be cut), and every failed
+        listing with its whole reason and what to do, until it is retried."""
+        tree = self.tree
+        failed = self.query_one("#listing-failed", Static)
+        lines = [failure_line(node.data, tree.errors[node.data.id]) for node in tree.failed_nodes()]
+        failed.update("\n".join(lines))
+        failed.display = bool(lines)
+        node = tree.cursor_node
+        parent = node.parent.data if node is not None and node.parent is not None else None
+        name = full_name(node.data, parent) if node is not None else ""
+        detail = self.query_one("#row-detail", Static)
+        detail.update(name if node is not None and node.data is not None else "")
+        detail.display = bool(detail.visual) and node is not None and node.data is not None
+
+    def on_bucket_tree_details_requested(self, event: BucketTree.DetailsRequested) -> None:
+        from laion_fmri_tui.tui.screens.row_info import RowInfoScreen
+
+        node, tree = event.node, self.tree
+        parent = node.parent.data if node.parent is not None else None
+        data = node.data
+        owner = data if data is not None else parent
+        stats = tree.stats.get(data.id) if data is not None else None
+        lines = details(data, failed_parent=parent, error=tree.errors.get(owner.id) if owner else None,
+                        stats_size=stats.size if stats and stats.state != NO_MATCH else None,
+                        state=stats.state if stats and stats.state not in ("absent",) else None,
+                        data_dir=self.app.context.data_dir)
+        self.app.push_screen(RowInfoScreen(full_name(data, parent), lines))
 
     # selection summary -------------------------------------------------------
     def on_bucket_tree_selection_changed(self) -> None:
@@ -213,9 +249,17 @@ class BrowserScreen(Screen[None]):
 
     # actions -----------------------------------------------------------------
     def action_retry(self) -> None:
-        node = self.tree.cursor_node
-        if node is None or not self.tree.retry(node):
-            self.notify("nothing to retry here", timeout=2)
+        """Retry the highlighted failed listing, else every failed one (the line under
+        the tree says "press r to retry" wherever the cursor is)."""
+        tree = self.tree
+        node = tree.cursor_node
+        if node is not None and tree.retry(node):
+            retried = True
+        else:
+            retried = [tree.retry(failed) for failed in tree.failed_nodes()] != []
+        if not retried:
+            self.notify("no listing failed, so nothing to retry", timeout=2)
+        self._show_row_detail()
 
     def _nothing_passes(self) -> str:
         """One line on why a selection with no file has no command and no download."""

@@ -60,8 +60,8 @@ class H5PreviewScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="h5-dialog", classes="tool-dialog"):
-            yield Static(self.path.name, classes="tool-title")
-            yield Static(f"{self.path.parent}", id="h5-folder", classes="-muted")
+            yield Static(self.path.name, id="h5-name", classes="tool-title", markup=False)
+            yield Static(f"in {self.path.parent}", id="h5-folder", classes="-muted", markup=False)
             yield Static("Reading…", id="h5-status")
             yield DataTable(id="h5-datasets", cursor_type="row", zebra_stripes=True)
             yield Static(f"First {PREVIEW_ROWS} rows", id="h5-rows-title")

@@ -1,12 +1,14 @@
 """Every key and the environment knobs, generated so it cannot drift from the bindings.
 
-Keys come from :data:`commands.COMMANDS`, :data:`commands.NAVIGATION` and
-:data:`commands.DIALOGS` (the registry every screen builds its ``BINDINGS``
-from), displayed with the app's own key formatting. Opened from a screen, it
-lists only that screen's keys (what its bindings, its focused widget and the
-app answer there): ``d`` listed on the dashboard did nothing.
-Only the environment section is prose, because it describes the terminal,
-not the app; it is aimed at people on slow SSH links or colour-poor consoles.
+Keys come from :mod:`commands` (the registry every screen builds its
+``BINDINGS`` from), displayed with the app's own key formatting. Opened from a
+screen, help lists that screen's section of :data:`commands.DIALOGS` (named
+"On the ... screen" or "In the ... dialog"), then the keys that work
+everywhere: the licence's help listed the tree's moves, which do nothing there.
+Opened from a screen the registry does not name, only the app-wide keys it
+answers are listed. Only the environment section is prose, because it
+describes the terminal, not the app; it is aimed at people on slow SSH links
+or colour-poor consoles.
 """
 
 from __future__ import annotations
@@ -67,16 +69,19 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help-dialog", classes="tool-dialog"):
             yield Static("Keys and settings", classes="tool-title")
             with VerticalScroll(id="help-body"):
-                yield from self._section("Actions", ((self._key(c.key), c.help) for c in commands.COMMANDS
-                                                     if self._answers(c.key)))
-                yield from self._section("Moving around", ((k, t) for k, t in commands.NAVIGATION
-                                                           if self._answers(k)))
+                origin = None if self._origin is None else type(self._origin).__name__
+                own: set[str] = set()
                 for title, screen, keys in dialog_bindings():
-                    if self._origin is not None and type(self._origin).__name__ != screen:
+                    if origin is not None and screen != origin:
                         continue
-                    keys = [b for b in keys if self._answers(b.key)]
-                    yield from self._section(f"In the {title} dialog",
-                                             ((self._key(k), text) for k, text in dialog_rows(keys)))
+                    own |= {b.key for b in keys}
+                    rows = [(self._key(k), text) for k, text in dialog_rows(keys)]
+                    rows += commands.NAVIGATION.get(screen, ())
+                    yield from self._section(commands.section_title(title, screen), rows)
+                app_wide = [(self._key(c.key), c.help) for c in commands.COMMANDS
+                            if (origin is None or c.key not in own) and self._answers(c.key)
+                            and (origin is not None or not any(c.id in ids for _, _, ids in commands.DIALOGS))]
+                yield from self._section("Everywhere", [*app_wide, *commands.EVERYWHERE])
                 yield from self._section("Start-up option and environment", ENVIRONMENT, stacked=True)
         yield Footer()
 
@@ -109,12 +114,13 @@ class HelpScreen(ModalScreen[None]):
 
 
 def dialog_rows(keys: Iterable[Binding]) -> list[tuple[str, str]]:
-    """One row per key of a dialog: keys the Actions section already lists are
-    left out (a key means one thing everywhere), and one key bound to two
-    actions by state (``p``: pause, resume) is one row, ``Pause / Resume``."""
-    listed = {c.key for c in commands.COMMANDS}
-    rows: dict[str, list[str]] = {}
+    """One row per meaning of a screen's keys, with their help text: keys that mean
+    the same (``y``, ``enter``: Yes) share a row, and one key bound to two actions by
+    state (``p``: pause, resume) is one row, its first (most general) text."""
+    texts: dict[str, str] = {}
     for binding in keys:
-        if binding.key not in listed:
-            rows.setdefault(binding.key, []).append(binding.description)
-    return [(key, " / ".join(dict.fromkeys(texts))) for key, texts in rows.items()]
+        texts.setdefault(binding.key, binding.tooltip or binding.description)
+    rows: dict[str, list[str]] = {}
+    for key, text in texts.items():
+        rows.setdefault(text, []).append(key)
+    return [(",".join(keys), text) for text, keys in rows.items()]

@@ -52,7 +52,7 @@ STATE_CLASS = {"complete": "bucket-tree--complete", "partial": "bucket-tree--par
 class BucketTree(Tree[BrowseNode]):
     """A Tree of :class:`BrowseNode` with selection by fragments."""
 
-    BINDINGS = bindings("toggle-select", "cursor-down", "cursor-up", "expand", "collapse")
+    BINDINGS = bindings("toggle-select", "cursor-down", "cursor-up", "expand", "collapse", "open-row")
     COMPONENT_CLASSES = Tree.COMPONENT_CLASSES | {
         "bucket-tree--complete", "bucket-tree--partial", "bucket-tree--muted", "bucket-tree--error",
         "bucket-tree--loading",
@@ -70,6 +70,13 @@ class BucketTree(Tree[BrowseNode]):
 
     class SelectionChanged(Message):
         """The ticked fragments changed."""
+
+    class DetailsRequested(Message):
+        """Enter on a row that does not expand: the screen shows its details."""
+
+        def __init__(self, node: TreeNode[BrowseNode]) -> None:
+            super().__init__()
+            self.node = node
 
     def __init__(self, root: BrowseNode, **kwargs) -> None:
         super().__init__(root.label, data=root, **kwargs)
@@ -111,6 +118,16 @@ class BucketTree(Tree[BrowseNode]):
         self._request(node)
         return True
 
+    def failed_nodes(self) -> list[TreeNode[BrowseNode]]:
+        """The nodes whose listing failed and was not retried yet, in row order."""
+        found, stack = [], [self.root]
+        while stack:
+            node = stack.pop()
+            if node.data is not None and node.data.id in self.errors:
+                found.append(node)
+            stack.extend(reversed(node.children))
+        return found
+
     def populate(self, node: TreeNode[BrowseNode], children: list[BrowseNode]) -> None:
         node.remove_children()
         for child in children:
@@ -125,7 +142,8 @@ class BucketTree(Tree[BrowseNode]):
         assert node.data is not None
         self.errors[node.data.id] = message
         node.remove_children()
-        node.add_leaf(Text(f"listing failed: {message} (press r to retry)", style=self._style("bucket-tree--error")))
+        # The row is cut at the pane's width: what to press first; the whole reason is under the tree.
+        node.add_leaf(Text(f"listing failed, press r to retry: {message}", style=self._style("bucket-tree--error")))
         self.refresh_label(node)
         self._cursor_on_first_row()
 
@@ -211,6 +229,17 @@ class BucketTree(Tree[BrowseNode]):
         if node is not None and node.allow_expand and not node.is_expanded:
             node.expand()
 
+    def action_open_row(self) -> None:
+        """Enter: a branch opens or closes; any other row (a file, a part, a failed
+        listing's line) asks for its details, so enter never does nothing."""
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand:
+            node.toggle()
+        else:
+            self.post_message(self.DetailsRequested(node))
+
     def action_collapse(self) -> None:
         node = self.cursor_node
         if node is None:
@@ -264,6 +293,8 @@ class BucketTree(Tree[BrowseNode]):
             return self._with_size(data, Text(elide(data.label, name_width + MARK_WIDTH, keep_end=True)))
         if not data.fragments:
             mark = "   "
+            if data.size is None and not data.held_out and data.id not in self.errors and data.id not in self.stats:
+                name_width += SIZE_WIDTH + STATE_WIDTH  # nothing to show right of it: the name has the room
         else:
             mark = {"all": "[x]", "some": "[-]", "none": "[ ]"}[tick_state(data.fragments, self.selected)]
         return self._with_size(data, Text(f"{mark} {elide(data.label, name_width)}"))
