@@ -460,8 +460,8 @@ def test_the_lane_reads_answers_while_it_is_still_opening_files(data_dir, monkey
     """Hundreds of small files to start: the lane opens them a few dozen at a
     time and reads the answers that came in between, rather than leaving every
     socket unread until the last ``.part`` is open. Seen on disk: when the
-    65th file opens, most of the first 32 answers (all sent before the 33rd
-    opened) are written (with no budget per admission: 3 of them)."""
+    last file opens, the answers of most of the first files are written
+    (39-73 in 8 runs; with no budget per admission, 5-16)."""
     small = b"{}" * 512
     opened: list[FileJob] = []
     written_then: list[int] = []
@@ -475,7 +475,7 @@ def test_the_lane_reads_answers_while_it_is_still_opening_files(data_dir, monkey
     def slow_open(job: FileJob) -> list[int]:  # a busy file system: answers come in while files still open
         if len(opened) == 32:
             assert _answered(32), "the server never answered the first GETs"
-        if len(opened) == 64:
+        if len(opened) == 95:
             written_then.append(written())
         opened.append(job)
         return open_part(job)
@@ -486,7 +486,7 @@ def test_the_lane_reads_answers_while_it_is_still_opening_files(data_dir, monkey
         source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
         finished, _ = _run(source, data_dir, names, whole=small, jobs=1, lane_jobs=200, part_size=None)
     assert (finished.done, finished.failed) == (96, 0)
-    assert written_then[0] >= 16, f"{written_then[0]} files written when the 65th opened (all opened first: 3)"
+    assert written_then[0] >= 28, f"{written_then[0]} files written when the last opened (no budget: 5-16)"
 
 
 def test_a_lane_that_ran_dry_takes_over_parts_in_flight_from_a_busy_one(data_dir, monkeypatch):
