@@ -127,3 +127,28 @@ async def test_the_header_says_paused_while_paused(context, s3) -> None:
         await pilot.pause()
         await pilot.press("y")
         await wait_for(pilot, lambda: screen.phase == "cancelled", "the cancel")
+
+
+async def test_escape_from_the_bandwidth_dialog_says_the_cap_is_unchanged(context) -> None:
+    """w then escape: the README promises that both enter and escape say what they did."""
+    plan = context.service().plan(ses02())
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 23), notifications=True) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: screen.phase == "finished", "the run to finish")
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert "bandwidth cap unchanged (no cap)" in toasts(app)
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press(*"100k", "enter")
+        await pilot.pause(0.1)
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert "bandwidth cap unchanged (100 kB/s)" in toasts(app)
+        log = "\n".join(line.text for line in screen.query_one("TransferLog").lines)
+        assert "bandwidth cap unchanged (100 kB/s)" in log

@@ -295,15 +295,18 @@ class TransfersScreen(Screen[None]):
         from laion_fmri_tui.tui.screens.bandwidth import BandwidthScreen
 
         def chosen(answer) -> None:
-            if answer is not None:
+            context = self.app.context
+            if answer is None:  # escape: say so, as enter does (a silent close looked like a lost key)
+                now = context.engine.max_bandwidth
+                said = f"cap unchanged ({cap(now) if now else 'no cap'})"
+            else:
                 self.engine.set_bandwidth(answer[0])
                 # Kept for the rest of the session: the next run (a retry, or another
                 # download from the browser) starts with it.
-                context = self.app.context
                 context.engine = dataclasses.replace(context.engine, max_bandwidth=answer[0])
                 said = f"capped at {cap(answer[0])}" if answer[0] else "no longer capped"
-                self.query_one(TransferLog).note(f"bandwidth {said}")
-                self.notify(f"bandwidth {said}", timeout=3)
+            self.query_one(TransferLog).note(f"bandwidth {said}")
+            self.notify(f"bandwidth {said}", timeout=3)
 
         self.app.push_screen(BandwidthScreen(self.app.context.engine.max_bandwidth), chosen)
 
