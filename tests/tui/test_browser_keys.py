@@ -145,6 +145,44 @@ async def test_a_sessions_files_are_reachable_and_i_previews_the_glmsingle_model
         assert isinstance(app.screen, H5PreviewScreen)
 
 
+def shown(app) -> str:
+    """The words of the dialog on top, lines joined."""
+    return "\n".join(str(static.render()) for static in app.screen.query("Static"))
+
+
+async def test_enter_on_a_file_shows_its_state_and_a_note_true_to_the_ticks(context, s3_objects):
+    """enter on a session's file: a state line (complete / not on disk) and no note
+    that tells to tick a session already ticked."""
+    key = "derivatives/glmsingle-tedana/sub-01/ses-01/func/sub-01_ses-01_task-images_space-T1w_desc-GLMsingle_model.h5"
+    path = local_path(context.data_dir, key)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(s3_objects[key].data)
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        await open_by_keys(pilot, tree, "sub-01")
+        await open_by_keys(pilot, tree, "sub-01/glmsingle")
+        await tick_by_keys(pilot, tree, "sub-01/glmsingle/ses-01")
+        await open_by_keys(pilot, tree, "sub-01/glmsingle/ses-01")
+        await go_to(pilot, tree, "sub-01/glmsingle/ses-01/" + key.split("/ses-01/", 1)[1])
+        await pilot.press("enter")
+        await settle(pilot)
+        text = shown(app)
+        assert "state" in text and "complete" in text, text
+        assert "select the whole session" not in text and "fetched with its session, which is ticked" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        other = next(n for n in s3_objects if n.startswith("derivatives/glmsingle-tedana/sub-01/ses-01/")
+                     and n != key and not n.endswith("/"))
+        await tick_by_keys(pilot, tree, "sub-01/glmsingle/ses-01")  # unticked now
+        await go_to(pilot, tree, "sub-01/glmsingle/ses-01/" + other.split("/ses-01/", 1)[1])
+        await pilot.press("enter")
+        await settle(pilot)
+        text = shown(app)
+        assert "not on disk" in text and "select the whole session (space on it)" in text, text
+
+
 async def test_d_shows_the_plan_and_starts_only_on_confirm(context, s3):
     app = LaionFmriApp(context)
     async with app.run_test(size=(80, 24)) as pilot:

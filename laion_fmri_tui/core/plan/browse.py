@@ -69,6 +69,17 @@ class BrowseNode:
     """The S3 key of a single file (a session's files); None for groups."""
     size: int | None = None
     """A single file's size, straight from the listing."""
+    etag: str = ""
+    """A single file's ETag from the listing: what its state on disk is checked against."""
+
+
+SESSION_FILE_UNTICKED = "select the whole session (space on it) to fetch this file"
+SESSION_FILE_TICKED = "fetched with its session, which is ticked"
+
+
+def file_note(session_ticked: bool) -> str:
+    """Why a session's file has no tick box, true to whether its session is ticked."""
+    return SESSION_FILE_TICKED if session_ticked else SESSION_FILE_UNTICKED
 
 
 ROOT = BrowseNode("root", "s3://laion-fmri", expandable=True)
@@ -140,13 +151,14 @@ class BucketBrowser:
         """A session's files, so ``i`` can reach its ``GLMsingle_model.h5``.
 
         Single files are not selectable (a selection is a session or more,
-        what ``--batch`` can express); the label drops the ``sub-XX_ses-YY_``
+        what ``--batch`` can express: the details say so, knowing whether the
+        session is ticked, see :func:`file_note`); the label drops the ``sub-XX_ses-YY_``
         every name there starts with."""
         prefix = f"{bids.component_prefix('glmsingle', subject)}{session}/"
         common = f"{subject}_{session}_"
         return [BrowseNode(f"{subject}/glmsingle/{session}/{o.key[len(prefix):]}",
                            o.key.rsplit("/", 1)[1].removeprefix(common), key=o.key, size=o.size,
-                           note="select the whole session (space on it) to fetch this file")
+                           etag=o.etag)
                 for o in self.catalog.objects(prefix)]
 
     @staticmethod

@@ -210,6 +210,13 @@ def _state(obj: RemoteObject, root: Path | None) -> tuple[LocalState | None, int
         return LocalState.ABSENT, 0
 
 
+def file_state(obj: RemoteObject, root: Path) -> tuple[LocalState, int]:
+    """One listed file's state under ``root`` and the bytes of it kept there
+    (a few stat calls, no network): what a tree row's details show."""
+    state, present = _state(obj, root)
+    return state or LocalState.ABSENT, present
+
+
 def _count(obj: RemoteObject, root: Path | None) -> Tally:
     state, present = _state(obj, root)
     return Tally(1, obj.size, int(state is LocalState.COMPLETE), present)

@@ -8,6 +8,7 @@ the filters applied: exactly what ``d`` would fetch.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -17,9 +18,10 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.widgets.tree import TreeNode
 
-from laion_fmri_tui.core.plan.browse import ROOT, BrowseNode, BucketBrowser, selections_for
+from laion_fmri_tui.core.plan.browse import ROOT, BrowseNode, BucketBrowser, selections_for, tick_state
+from laion_fmri_tui.core.plan.inventory import file_state
 from laion_fmri_tui.core.errors import LaionFmriError, NoMatchingDataError
-from laion_fmri_tui.core.models import Plan
+from laion_fmri_tui.core.models import Plan, RemoteObject
 from laion_fmri_tui.core.plan.planner import companion_keys
 from laion_fmri_tui.core.plan.selection import Filters
 from laion_fmri_tui.core.run.spec import RunSpec
@@ -155,10 +157,15 @@ class BrowserScreen(Screen[None]):
         data = node.data
         owner = data if data is not None else parent
         stats = tree.stats.get(data.id) if data is not None else None
+        data_dir = self.app.context.data_dir
+        file = None
+        if data is not None and data.key is not None and data.size is not None and data_dir is not None:
+            file = file_state(RemoteObject(data.key, data.size, data.etag), Path(data_dir))
+        session_ticked = parent is not None and tick_state(parent.fragments, tree.selected) == "all"
         lines = details(data, failed_parent=parent, error=tree.errors.get(owner.id) if owner else None,
                         stats_size=stats.size if stats and stats.state != NO_MATCH else None,
                         state=stats.state if stats and stats.state not in ("absent",) else None,
-                        data_dir=self.app.context.data_dir)
+                        data_dir=data_dir, file=file, session_ticked=session_ticked)
         self.app.push_screen(RowInfoScreen(full_name(data, parent), lines))
 
     # selection summary -------------------------------------------------------
