@@ -91,6 +91,22 @@ async def test_a_failed_listing_shows_on_its_node_and_r_retries(context, s3):
         assert [c.data.id for c in tree.root.children][:2] == ["dataset", "sub-01"]
 
 
+async def test_space_on_a_failed_listing_says_why_nothing_ticks(context, s3):
+    """space on the failed listing's line (where the cursor starts): it says so, as d and b do."""
+    context.s3 = dataclasses.replace(context.s3, max_attempts=1)
+    s3.fail_next("", 1, "503", prefix="")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        assert "listing failed" in str(tree.cursor_node.label)
+        await pilot.press("space")
+        await settle(pilot)
+        shown = [str(toast.render()) for toast in app.screen.query("Toast")]
+        assert any("this listing failed: r retries it" in text for text in shown), shown
+        assert tree.selected == set()
+
+
 async def test_unavailable_nodes_say_why(context):
     app = LaionFmriApp(context)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:

@@ -159,7 +159,10 @@ class BucketTree(Tree[BrowseNode]):
     # selection -------------------------------------------------------------
     def action_toggle_select(self) -> None:
         node = self.cursor_node
-        if node is None or node.data is None:
+        if node is None:
+            return
+        if node.data is None:  # a failed listing's line, or "loading…": say why nothing ticks
+            self._say_why_not(node)
             return
         fragments = set(node.data.fragments)
         if not fragments:
@@ -173,6 +176,15 @@ class BucketTree(Tree[BrowseNode]):
         self._merge()
         self.refresh_labels()
         self.post_message(self.SelectionChanged())
+
+    def _say_why_not(self, node: TreeNode[BrowseNode]) -> None:
+        """space on a row without data: a silent key looked broken (as d and b say
+        when nothing is selected)."""
+        parent = node.parent.data if node.parent is not None else None
+        if parent is not None and parent.id in self.errors:
+            self.notify("this listing failed: r retries it", severity="warning", timeout=3)
+        else:
+            self.notify("still listing: space ticks a row once it is listed", timeout=3)
 
     def _untick(self, node: TreeNode[BrowseNode]) -> None:
         """Unselect a node; only ever removes.
