@@ -59,6 +59,7 @@ SCREEN_KEYS: tuple[Command, ...] = (
     Command("cancel", "c", "cancel", "Cancel", "Stop the download (partial files are kept)"),
     Command("bandwidth", "w", "bandwidth", "Bandwidth", "Change the shared bandwidth cap now"),
     Command("back", "escape", "back", "Back", "Back to the browser (when nothing runs)"),
+    Command("retry-failed", "r", "retry_failed", "Retry", "Retry the failed files (shown when some failed)"),
     Command("run-over-pause", "p", "run_over('pause')", "Pause", "Says the run is over", footer=False),
     Command("run-over-cancel", "c", "run_over('cancel')", "Cancel", "Says the run is over", footer=False),
     # the licence
@@ -96,7 +97,7 @@ DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
       "download", "retry", "batch-command", "preview")),
     ("download review", "ReviewScreen", ("review-start", "review-back")),
     ("transfer dashboard", "TransfersScreen",
-     ("pause", "resume", "retry", "cancel", "bandwidth", "back", "help", "quit")),
+     ("pause", "resume", "retry-failed", "cancel", "bandwidth", "back", "help", "quit")),
     ("licence screen", "LicenceScreen", ("accept-licence", "decline-licence")),
     ("data-use form", "DuaFormScreen", ("dua-submit", "dua-cancel")),
     ("batch command", "BatchCommandScreen", ("close-dialog", "switch-tab", "write-file", "plain-view")),

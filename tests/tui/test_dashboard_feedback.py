@@ -152,3 +152,39 @@ async def test_escape_from_the_bandwidth_dialog_says_the_cap_is_unchanged(contex
         assert "bandwidth cap unchanged (100 kB/s)" in toasts(app)
         log = "\n".join(line.text for line in screen.query_one("TransferLog").lines)
         assert "bandwidth cap unchanged (100 kB/s)" in log
+
+
+
+def drawn(screen) -> str:
+    spark = screen.query_one("#throughput")
+    return "".join(spark.render_line(y).text for y in range(spark.size.height))
+
+
+async def test_a_run_that_fetched_nothing_shows_r_retry_and_no_throughput_bar(context, s3) -> None:
+    """Every file fails before its first byte: while it runs, the sparkline draws no
+    bar for samples that are all 0 (its first sample was drawn as a full bar); at
+    the end the header says r retries, so the footer shows r Retry."""
+    context.engine = dataclasses.replace(context.engine, retries=3)
+    plan = context.service().plan(ses02())
+    for item in plan.items:
+        s3.fail_next(item.key, 1000, "503")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 23)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: len(screen.rates) >= 1, "a first throughput sample")
+        await pilot.press("p")  # no more samples while paused: the first one stays alone
+        await pilot.pause(0.1)
+        assert not any(screen.rates)
+        assert "█" not in drawn(screen), (screen.rates, drawn(screen))
+        await pilot.press("p")
+        await wait_for(pilot, lambda: screen.phase == "failed", "the run to fail")
+        await pilot.pause(0.2)
+        assert "█" not in drawn(screen), (screen.rates, drawn(screen))
+        assert "(r retries)" in text_of(screen, "#transfers-target")
+        shown = {(key.key, key.description) for key in app.screen.query("FooterKey")}
+        assert ("r", "Retry") in shown, shown
+        s3.reset()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.phase == "finished", "the retry to finish")
+        await pilot.pause(0.1)
+        assert "Retry" not in {key.description for key in app.screen.query("FooterKey")}, "nothing left to retry"

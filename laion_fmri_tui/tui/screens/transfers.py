@@ -68,8 +68,10 @@ CANCEL_QUESTION = ("Cancel the download? Finished files stay, and partial files 
 class TransfersScreen(Screen[None]):
     """Downloads one plan; ``escape`` goes back once nothing is running."""
 
-    BINDINGS = bindings(*dialog_keys("TransfersScreen"), "run-over-pause", "run-over-cancel")
-    """Once the run is over, pause and cancel leave the footer, and p or c says why they do nothing."""
+    BINDINGS = bindings(*dialog_keys("TransfersScreen"), "retry", "run-over-pause", "run-over-cancel")
+    """Once the run is over, pause and cancel leave the footer, and p or c says why they do nothing.
+    ``r Retry`` shows in the footer only while there is something to retry; otherwise
+    the hidden ``retry`` takes r and says why nothing happens."""
 
     phase: var[RunPhase] = var(RunPhase.STARTING, bindings=True)
     """Where the current run is (see :class:`~laion_fmri_tui.tui.run_phase.RunPhase`)."""
@@ -262,6 +264,8 @@ class TransfersScreen(Screen[None]):
             return self.phase.active and self.engine.paused == (action == "resume")
         if action == "cancel":
             return self.phase.active
+        if action == "retry_failed":
+            return bool(self._failed) and not self.transfers_running  # in the footer when r would retry
         if action == "retry":
             return True  # says why when there is nothing to retry
         if action in ("back", "run_over"):
@@ -319,6 +323,9 @@ class TransfersScreen(Screen[None]):
             return
         self.engine.cancel()
         self.phase = RunPhase.CANCELLING
+
+    def action_retry_failed(self) -> None:
+        self.action_retry()
 
     def action_retry(self) -> None:
         """Run again over the files that failed (or all, if the run never started)."""

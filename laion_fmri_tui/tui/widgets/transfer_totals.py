@@ -110,8 +110,14 @@ class TransferTotals(Vertical):
             yield Label("", id="total-bytes")
         with Horizontal(id="totals-rate"):
             yield Label("", id="total-rate")
-            yield Sparkline((), id="throughput").data_bind(data=TransferTotals.rates)
+            yield Sparkline((), id="throughput")
         yield Label("", id="total-counts")
+
+    def watch_rates(self) -> None:
+        """Textual's Sparkline scales between the samples' own minimum and maximum and
+        draws a single sample as a full bar: a run that moved no byte showed a full
+        bar. Samples that are all 0 draw flat (no data)."""
+        self.query_one(Sparkline).data = self.rates if any(self.rates) else ()
 
     def watch_progress(self) -> None:
         p = self.progress
