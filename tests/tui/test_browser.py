@@ -107,6 +107,17 @@ async def test_space_on_a_failed_listing_says_why_nothing_ticks(context, s3):
         assert tree.selected == set()
 
 
+async def test_i_on_a_row_without_a_preview_names_every_kind_that_previews(context):
+    """The hint names a session's GLMsingle_model.h5 too (i previews it)."""
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("i")  # the cursor starts on a subject: nothing to preview
+        await settle(pilot)
+        shown = " ".join(str(toast.render()) for toast in app.screen.query("Toast"))
+        assert "highlight an HDF5 file" in shown and "GLMsingle_model.h5" in " ".join(shown.split()), shown
+
+
 async def test_unavailable_nodes_say_why(context):
     app = LaionFmriApp(context)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:

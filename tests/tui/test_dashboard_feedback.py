@@ -188,3 +188,40 @@ async def test_a_run_that_fetched_nothing_shows_r_retry_and_no_throughput_bar(co
         await wait_for(pilot, lambda: screen.phase == "finished", "the retry to finish")
         await pilot.pause(0.1)
         assert "Retry" not in {key.description for key in app.screen.query("FooterKey")}, "nothing left to retry"
+
+
+async def test_the_bandwidth_error_goes_once_the_text_is_a_rate(context) -> None:
+    """w, a bad rate and enter: the error shows; fixing the text clears it before enter."""
+    plan = context.service().plan(ses02())
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 23)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: screen.phase == "finished", "the run to finish")
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press(*"abc1", "enter")
+        await pilot.pause()
+        error = app.screen.query_one("#bandwidth-error")
+        assert "not a rate" in str(error.render())
+        await pilot.press(*["backspace"] * 4, *"10k")
+        await pilot.pause()
+        assert str(error.render()).strip() == "", str(error.render())
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen and app.context.engine.max_bandwidth == 10_000
+
+
+async def test_the_dashboards_help_speaks_of_failed_files_not_listings(context) -> None:
+    """? on the dashboard: r retries failed files there; the dashboard has no listings."""
+    from textual.widgets import Static
+
+    plan = context.service().plan(ses02())
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 23)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: screen.phase == "finished", "the run to finish")
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+        texts = [str(w.render()) for w in app.screen.query(".help-text").results(Static)]
+        assert any(t.startswith("Retry the failed files") for t in texts), texts
+        assert not any("listing" in t for t in texts), texts

@@ -41,6 +41,17 @@ class BandwidthScreen(ModalScreen["tuple[int | None] | None"]):
             yield Static(KEY_HINT, id="bandwidth-keys", classes="-muted")
         yield Footer()  # its keys, as every dialog shows them
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """An error shown for earlier text goes once the text is a rate (or empty):
+        it no longer describes what is typed."""
+        text = event.value.strip()
+        try:
+            if text:
+                parse_rate(text)
+        except UsageError:
+            return
+        self.query_one("#bandwidth-error", Static).update("")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
         if not text:

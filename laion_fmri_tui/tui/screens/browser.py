@@ -298,7 +298,7 @@ class BrowserScreen(Screen[None]):
         node = self.tree.cursor_node
         path = h5_path_for(node.data, self.app.context.data_dir) if node and node.data else None
         if path is None:
-            self.notify("highlight an HDF5 file (embeddings, segmentations, stimulus images)", timeout=3)
+            self.notify("highlight an HDF5 file (embeddings, segmentations, stimulus images, a session's GLMsingle_model.h5)", timeout=3)
         elif not path.exists():
             self.notify(f"{path.name} is not downloaded yet", severity="warning")
         else:
