@@ -16,7 +16,8 @@ its own names, and resumes from them.
 
 No temp file is ever opened or renamed through a symbolic link: a link at
 one of these names (or at the final path) refuses the file with
-:class:`~.filelock.UnsafePathError`. Links to folders the user made are
+:class:`~.filelock.UnsafePathError`. Nor is one with other hard links used
+(:func:`linked_elsewhere`): it is discarded, and the file fetched afresh. Links to folders the user made are
 followed (the containment rule of :mod:`laion_fmri_tui.core.plan.bids` is lexical).
 """
 
@@ -140,6 +141,23 @@ def adopt(dest: Path, base: Path, previous: Holder | None) -> bool:
             os.rename(record, partfile.record_path(base))
         return True
     return False
+
+
+def linked_elsewhere(base: Path) -> str | None:
+    """Why the temp files at ``base`` may not be used: one with other hard
+    links (None: none has). A hard link planted at a temp name (on
+    group-writable scratch anyone can make one to a file they can write)
+    would make the run write into a file outside the data directory, and
+    rename that file into it; such temp files are discarded (unlinking a
+    name leaves the other file as it was) and the file is fetched afresh."""
+    for path in (partfile.part_path(base), partfile.record_path(base)):
+        try:
+            links = os.lstat(path).st_nlink
+        except FileNotFoundError:
+            continue
+        if links > 1:
+            return f"{path.name} has {links} hard links (a file elsewhere could be written through it)"
+    return None
 
 
 def park(dest: Path, base: Path) -> None:

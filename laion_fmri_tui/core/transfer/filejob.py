@@ -12,6 +12,7 @@ are hashed from the page cache by the run's :class:`~.hash_pool.HashPool`.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -122,6 +123,9 @@ class FileJob:
         record, found, on_disk = None, False, 0
         if self.item.state is not LocalState.ABSENT or self.previous is not None:
             self.adopted = tempnames.adopt(self.dest, self.base, self.previous)
+            if self.adopted and (linked := tempnames.linked_elsewhere(self.base)):
+                partfile.discard(self.base)  # unlinks these names only: the other file stays as it was
+                self.adopted, self.dropped = False, linked
             try:
                 on_disk = self.part_file.stat().st_size
             except OSError:
@@ -143,7 +147,7 @@ class FileJob:
             if self.adopted:
                 partfile.discard(self.base)
             on_disk, record = 0, None
-        self.fd = self._open_part()
+        self.fd = self._open_part(fresh=not (self.adopted and (keep or trusted_prefix)))
         offset = 0
         if not keep:
             self._record = PartRecord(self.item.size, self.item.etag, self.part_size)
@@ -232,13 +236,27 @@ class FileJob:
         assert self._record is not None
         return start + self._record.extents[index], end
 
-    def _open_part(self) -> int:
-        """The ``.part``'s descriptor: made new (O_EXCL) unless it was adopted,
-        never through a symbolic link (O_NOFOLLOW: ELOOP)."""
+    def _open_part(self, fresh: bool) -> int:
+        """The ``.part``'s descriptor, never through a symbolic link
+        (O_NOFOLLOW: ELOOP): made new (O_EXCL) when no kept byte is used
+        (``fresh``; a file already at this process's name was not made by
+        it, and is refused), else the adopted one, which must be a regular
+        file with no other hard link (checked again on the open file: one
+        could have been made since :func:`.tempnames.linked_elsewhere` looked)."""
+        flags = os.O_RDWR | os.O_NOFOLLOW
         try:
-            return os.open(self.part_file, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            return os.open(self.part_file, flags | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            return os.open(self.part_file, os.O_RDWR | os.O_NOFOLLOW)
+            if fresh:
+                raise UnsafePathError(f"refusing {self.part_file}: this run did not make it; "
+                                      "remove it and rerun") from None
+        fd = os.open(self.part_file, flags)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(fd)
+            raise UnsafePathError(f"refusing {self.part_file}: it is not a regular file of one link "
+                                  f"({info.st_nlink} hard links); remove it and rerun")
+        return fd
 
     @property
     def has_spans(self) -> bool:
