@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -184,4 +185,35 @@ def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects,
         lock.unlink()  # that run ends without the file: this one fetches it
         out, err = proc.communicate(timeout=BOUND)
     assert proc.returncode == 0, out + err
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+ODD_LOCKS = {
+    "token-with-a-slash": {"token": "a/b"},
+    "token-up-the-tree": {"token": "../../x"},
+    "token-with-a-nul": {"token": "ab\u0000cd"},
+    "token-of-300-chars": {"token": "a" * 300},
+    "pid-of-23-digits": {"pid": 99999999999999999999999},
+    "pid-negative": {"pid": -5},
+    "time-infinite": {"time": float("inf")},
+    "host-a-list": {"host": ["node7"]},
+}
+
+
+@pytest.mark.parametrize("odd", list(ODD_LOCKS.values()), ids=list(ODD_LOCKS))
+def test_a_lock_with_fields_the_tool_never_writes_counts_as_unreadable(s3, licensed_data_dir, s3_objects, odd):
+    """A token goes into file names and a pid into ``kill``: a lock whose
+    fields are not what the tool writes is an unreadable lock (taken over once
+    older than a few seconds), never a traceback: in the plan of a dry run, in
+    ``info`` and in the run."""
+    fields = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "token": "0badc0de", **odd}
+    plant(licensed_data_dir, json.dumps(fields), mtime=time.time() - 60)
+    where = ("--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url)
+    for command in (batch_command(*ARGS, "--dry-run", *where),
+                    [sys.executable, "-m", "laion_fmri_tui", "info", "--subject", "01", *where]):
+        result = subprocess.run(command, capture_output=True, text=True, env=batch_env(),
+                                stdin=subprocess.DEVNULL, timeout=BOUND)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    out, err = run_without_waiting(s3, licensed_data_dir)
+    assert "Traceback" not in err
     assert_fetched(licensed_data_dir, s3_objects, out)
