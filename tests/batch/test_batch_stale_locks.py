@@ -12,6 +12,7 @@ hang.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -217,3 +218,65 @@ def test_a_lock_with_fields_the_tool_never_writes_counts_as_unreadable(s3, licen
     out, err = run_without_waiting(s3, licensed_data_dir)
     assert "Traceback" not in err
     assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+MIB = 1024 * 1024
+
+
+def orphan(data_dir: Path, data: bytes, token: str, kept_parts: int) -> Path:
+    """Temp files of a run killed outright (``token``'s), holding the first
+    ``kept_parts`` parts of 1 MiB with a record that says so; its lock is gone."""
+    big = data_dir / synthetic.MULTIPART_KEY
+    big.parent.mkdir(parents=True, exist_ok=True)
+    base = big.with_name(f"{big.name}.{token}")
+    part = base.with_name(base.name + ".part")
+    part.write_bytes(data[:kept_parts * MIB])
+    with part.open("r+b") as handle:
+        handle.truncate(len(data))
+    parts = -(-len(data) // MIB)
+    base.with_name(base.name + ".part.json").write_text(json.dumps(
+        {"size": len(data), "etag": multipart_etag(data), "chunk_size": MIB,
+         "extents": [MIB] * kept_parts + [0] * (parts - kept_parts)}))
+    return part
+
+
+def multipart_etag(data: bytes) -> str:
+    part = synthetic.MULTIPART_PART_SIZE
+    digests = b"".join(hashlib.md5(data[i:i + part]).digest() for i in range(0, len(data), part))
+    return f"{hashlib.md5(digests).hexdigest()}-{-(-len(data) // part)}"
+
+
+def assert_resumed_from_the_orphan(s3, data_dir: Path, s3_objects, out: str, err: str) -> None:
+    data = s3_objects[synthetic.MULTIPART_KEY].data
+    assert "kept bytes discarded" not in err, err
+    assert s3.bytes_sent(synthetic.MULTIPART_KEY) == len(data) - 5 * MIB, "the orphan's 5 MiB were kept"
+    assert_fetched(data_dir, s3_objects, out)  # and no .part is left, the other orphan neither
+
+
+def test_temp_files_of_a_killed_run_whose_lock_was_deleted_are_resumed(s3, licensed_data_dir, s3_objects):
+    """A run of this host killed outright, its locks deleted by hand: the
+    next run resumes from the orphan that keeps most bytes, and removes the other."""
+    data = s3_objects[synthetic.MULTIPART_KEY].data
+    orphan(licensed_data_dir, data, "0badc0de", 5)
+    orphan(licensed_data_dir, data, "0123abcd", 1)
+    out, err = run_without_waiting(s3, licensed_data_dir)
+    assert_resumed_from_the_orphan(s3, licensed_data_dir, s3_objects, out, err)
+
+
+def test_a_waiting_run_resumes_the_temp_files_of_a_run_whose_lock_was_deleted(s3, licensed_data_dir, s3_objects):
+    """The README's remedy: a run waits for a lock of another node; the user
+    deletes it (that run is gone), and the waiting run resumes from the temp
+    files that run left, instead of fetching the file again beside them."""
+    data = s3_objects[synthetic.MULTIPART_KEY].data
+    orphan(licensed_data_dir, data, "0badc0de", 5)
+    orphan(licensed_data_dir, data, "0123abcd", 1)
+    lock = plant(licensed_data_dir, json.dumps({"host": "node7", "pid": 4242, "time": time.time(),
+                                                "token": "0badc0de"}))
+    with started(s3, licensed_data_dir) as proc:
+        assert proc.stderr is not None
+        line = next((line for line in proc.stderr if "waiting for" in line), "")
+        assert f"delete {lock}" in line
+        lock.unlink()
+        out, err = proc.communicate(timeout=BOUND)
+    assert proc.returncode == 0, out + err
+    assert_resumed_from_the_orphan(s3, licensed_data_dir, s3_objects, out, err)

@@ -42,7 +42,7 @@ def part_size_to_resume(item: PlanItem, part_size: int) -> int:
     if item.state is LocalState.ABSENT:
         return part_size
     try:
-        record = partfile.read_record(tempnames.current(item.dest))
+        record = partfile.read_record(tempnames.current(item.dest, item.size, item.etag))
     except (partfile.BadRecord, UnsafePathError, OSError):
         return part_size  # the job's open says why
     if record is None or not record.matches(item.size, item.etag) or not any(record.extents):
@@ -122,7 +122,8 @@ class FileJob:
             self._part_size_of = part_size_of
         record, found, on_disk = None, False, 0
         if self.item.state is not LocalState.ABSENT or self.previous is not None:
-            self.adopted = tempnames.adopt(self.dest, self.base, self.previous)
+            self.adopted = tempnames.adopt(self.dest, self.base, self.previous, self.item.size, self.item.etag,
+                                           bool(self.item.sha256))
             if self.adopted and (linked := tempnames.linked_elsewhere(self.base)):
                 partfile.discard(self.base)  # unlinks these names only: the other file stays as it was
                 self.adopted, self.dropped = False, linked
