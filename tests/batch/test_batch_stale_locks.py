@@ -280,3 +280,29 @@ def test_a_waiting_run_resumes_the_temp_files_of_a_run_whose_lock_was_deleted(s3
         out, err = proc.communicate(timeout=BOUND)
     assert proc.returncode == 0, out + err
     assert_resumed_from_the_orphan(s3, licensed_data_dir, s3_objects, out, err)
+
+
+def test_a_lock_written_in_the_future_is_taken_over_whatever_its_file_time(s3, licensed_data_dir, s3_objects):
+    """Another node's lock written three hours ahead, its file time current
+    (a file server's clock sets it): no clock that agrees with this one wrote
+    it, so it is taken over at once, as the README says."""
+    plant(licensed_data_dir, json.dumps({"host": "other-node", "pid": 4242, "time": time.time() + 3 * 3600,
+                                         "token": "0badc0de"}))
+    out, _ = run_without_waiting(s3, licensed_data_dir)
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+def test_the_waiting_line_never_suggests_killing_process_1(s3, licensed_data_dir, s3_objects):
+    """A lock of this host naming pid 1 (alive, and its lock has no start
+    time to tell it by) is waited for; the line says to delete the lock if no
+    run holds it, never ``kill 1``."""
+    lock = plant(licensed_data_dir, json.dumps({"host": socket.gethostname(), "pid": 1, "time": time.time(),
+                                                "token": "0badc0de"}))
+    with started(s3, licensed_data_dir) as proc:
+        assert proc.stderr is not None
+        line = next((line for line in proc.stderr if "waiting for" in line), "")
+        assert "process 1 on" in line and "kill" not in line and f"delete {lock}" in line, line
+        lock.unlink()
+        out, err = proc.communicate(timeout=BOUND)
+    assert proc.returncode == 0, out + err
+    assert_fetched(licensed_data_dir, s3_objects, out)

@@ -139,3 +139,17 @@ def test_a_hard_link_at_a_part_is_never_written_through(s3, licensed_data_dir, t
     assert big.read_bytes() == data
     assert os.stat(big).st_nlink == 1 and os.stat(big).st_ino != os.stat(outside).st_ino
     assert s3.bytes_sent(synthetic.MULTIPART_KEY) == len(data), "fetched from its first byte"
+
+
+def test_a_folder_at_a_final_path_is_refused_before_fetching(s3, licensed_data_dir, s3_objects):
+    """A folder where a file goes: one line at the plan, no byte fetched for
+    it (the whole file used to be downloaded, then fail "Is a directory")."""
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    big.mkdir(parents=True)
+    result = run(s3, licensed_data_dir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"FAILED   {synthetic.MULTIPART_KEY}: refusing {big}: the file's path is a folder; move it away and " \
+           "rerun" in result.stdout, result.stdout
+    assert s3.gets(synthetic.MULTIPART_KEY) == [], "nothing fetched for it"
+    assert big.is_dir() and "done     " in result.stdout, "the other files are fetched"

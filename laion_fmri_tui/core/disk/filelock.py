@@ -18,9 +18,11 @@ start time. A lock is *stale*, and is taken over, when:
 * it was not refreshed (the holder touches it every :data:`REFRESH_EVERY`
   seconds) for :data:`STALE_AFTER` seconds, which is the only rule that works
   for a holder on another node (clocks of the nodes must agree within
-  minutes; the limit is far above NFS attribute caching). A lock dated more
-  than :data:`STALE_AFTER` in the future (file time and content alike) was
-  written by no clock that agrees with this one, and is stale too.
+  minutes; the limit is far above NFS attribute caching). A lock whose
+  content is dated more than :data:`STALE_AFTER` in the future (whatever its
+  file time, which the file server's clock may set) was written by no clock
+  that agrees with this one, and is stale too, unless it names a live
+  process of this host by its start time.
 
 The lock is an economy, not what keeps files correct: every process writes
 its own temp names (:func:`token` is in them), checks every byte and renames
@@ -106,7 +108,7 @@ class Holder:
         """How to proceed while this holder keeps ``dest`` (one clause, for the waiting line)."""
         if not self.pid:
             return "it is taken over if it stays empty"
-        if self.host == host():
+        if self.host == host() and self.pid not in (1, os.getpid()):  # never: kill init, or this run
             return f"this run waits until it ends (or stop it: kill {self.pid})"
         return (f"this run waits until it ends; if it no longer runs there, delete {lock_path(dest)} "
                 f"(taken over by itself {STALE_AFTER / 60:.0f} minutes after its last refresh)")
@@ -263,9 +265,9 @@ def _stale(holder: Holder | None, age: float) -> bool:
     if alive is False:
         return True
     now = time.time()
+    if holder.time > now + STALE_AFTER:  # written in the future: no clock that agrees with ours wrote it
+        return alive is None  # (its file time may be current: a file server's clock sets it)
     signs = [t for t in (now - age, holder.time) if t <= now + STALE_AFTER]
-    if not signs:  # dated in the future: no clock that agrees with ours wrote it
-        return alive is None
     return now - max(signs) > STALE_AFTER  # not refreshed: stuck, or gone from another node
 
 

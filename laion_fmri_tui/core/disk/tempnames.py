@@ -139,7 +139,8 @@ def _best_orphan(dest: Path, size: int | None, etag: str, exclude: Holder | None
 
 def final_size(dest: Path) -> int | None:
     """Size of the file at ``dest`` (None: none there); a symbolic link there
-    is refused, never trusted: it could point anywhere."""
+    is refused, never trusted: it could point anywhere; a folder (or anything
+    but a regular file) is refused too, before a byte is fetched for it."""
     try:
         info = os.lstat(dest)
     except FileNotFoundError:
@@ -147,7 +148,10 @@ def final_size(dest: Path) -> int | None:
     if stat.S_ISLNK(info.st_mode):
         raise UnsafePathError(f"refusing {dest}: the file's path is a symbolic link (links to folders "
                               "are followed, links to files are not); replace it with the file or remove it")
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
+    if not stat.S_ISREG(info.st_mode):  # a folder there: the rename would fail after the whole download
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise UnsafePathError(f"refusing {dest}: the file's path is {what}; move it away and rerun")
+    return info.st_size
 
 
 ETAG_ATTR = "user.laion_fmri.etag"
