@@ -7,26 +7,27 @@ their loopback servers and ``--demo`` at in-process ones.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 
-from laion_fmri_tui.core.s3.endpoint import S3Settings
 from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer.settings import EngineSettings
 
 
 @dataclass
-class AppContext:
-    """Settings for one app session."""
+class AppContext(ServiceSettings):
+    """Settings for one app session: the service's settings (S3, engine, access
+    service: declared once, in :class:`ServiceSettings`) and the app's own.
 
-    data_dir: Path | None = None
+    The app changes some of them as the session goes (the data directory from
+    the first-run screen, the bandwidth cap from ``w``); :meth:`service` makes
+    a new service when the data directory changes."""
+
+    data_dir: Path | None = None  # type: ignore[assignment]
     """None until the first-run screen (or the config) provides one."""
-    s3: S3Settings = field(default_factory=S3Settings)
-    engine: EngineSettings = field(default_factory=EngineSettings)
-    access_url: str | None = None
     demo: bool = False
     """Running against in-process servers with synthetic data."""
     disk_free: Callable[[Path], int] = field(default=lambda path: shutil.disk_usage(path).free, repr=False)
@@ -43,5 +44,5 @@ class AppContext:
             raise RuntimeError("no data directory yet")
         if self._service is None or self._service.data_dir != self.data_dir:
             self._service = DownloadService(ServiceSettings(
-                data_dir=self.data_dir, s3=self.s3, engine=self.engine, access_url=self.access_url))
+                **{f.name: getattr(self, f.name) for f in dataclasses.fields(ServiceSettings)}))
         return self._service

@@ -19,6 +19,7 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.units import size
 from laion_fmri_tui.tui.app import LaionFmriApp
+from laion_fmri_tui.tui.run_phase import RunPhase
 from laion_fmri_tui.tui.widgets.transfer_log import TransferLog
 from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
@@ -74,7 +75,7 @@ def mid_run(context):
     async def run_before(pilot) -> None:
         await finished(pilot)
         screen = pilot.app.screen
-        screen.phase, screen.rates = "running", tuple(r * 40e6 for r in RATES)
+        screen.phase, screen.rates = RunPhase.RUNNING, tuple(r * 40e6 for r in RATES)
         screen.progress = MID_RUN
         screen._show_status("")
         log = screen.query_one(TransferLog)

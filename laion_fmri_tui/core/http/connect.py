@@ -17,6 +17,7 @@ not raced as RFC 8305 does.
 
 from __future__ import annotations
 
+import enum
 import errno
 import selectors
 import socket
@@ -192,6 +193,19 @@ def _interleave(addresses: list[tuple[int, tuple]]) -> list[tuple[int, tuple]]:
     return merged
 
 
+class Stage(enum.Enum):
+    """How far a :class:`Connection` has got; it only moves forward."""
+
+    CONNECT = enum.auto()
+    """TCP connect in progress (a failure here moves to the next address)."""
+    TUNNEL = enum.auto()
+    """A proxy's ``CONNECT`` sent; waiting for its answer."""
+    HANDSHAKE = enum.auto()
+    """TLS handshake in progress."""
+    READY = enum.auto()
+    """Requests can be sent."""
+
+
 class Connection:
     """A non-blocking socket to one origin: connect, tunnel, TLS, then requests in turn.
 
@@ -215,7 +229,7 @@ class Connection:
         self._tunnel_in = bytearray()
         self.sock: socket.socket = None  # type: ignore[assignment]
         self.since = 0.0
-        self.stage = "connect"
+        self.stage = Stage.CONNECT
         while True:
             try:
                 self._dial()
@@ -250,7 +264,7 @@ class Connection:
     def next_address(self, closed: bool = False) -> bool:
         """The connect on this address failed: set it aside and start on the
         next; False when none is left (the socket is then closed)."""
-        if self.stage != "connect":
+        if self.stage is not Stage.CONNECT:
             return False
         self._resolver.failed(self.where)
         if not closed:
@@ -267,7 +281,7 @@ class Connection:
     def open(self) -> None:
         """Advance the connect, the tunnel and the TLS handshake; raises
         WouldBlock until ready, OSError (or :class:`ProxyRefused`) on failure."""
-        if self.stage == "connect":
+        if self.stage is Stage.CONNECT:
             code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if code == errno.EINPROGRESS or (code == 0 and not self._connected()):
                 raise WouldBlock(WRITE)
@@ -276,28 +290,28 @@ class Connection:
             self._resolver.worked(self.where)
             if self.route.tunnel:
                 self._tunnel_out = self.route.connect_request()
-                self.stage = "tunnel"
+                self.stage = Stage.TUNNEL
             else:
                 self._start_tls()
-        if self.stage == "tunnel":
+        if self.stage is Stage.TUNNEL:
             self._tunnel()
             self._start_tls()
-        if self.stage == "handshake":
+        if self.stage is Stage.HANDSHAKE:
             try:
                 self.sock.do_handshake()  # type: ignore[attr-defined]
             except ssl.SSLWantReadError:
                 raise WouldBlock(READ) from None
             except ssl.SSLWantWriteError:
                 raise WouldBlock(WRITE) from None
-            self.stage = "ready"
+            self.stage = Stage.READY
 
     def _start_tls(self) -> None:
         if self._context is None or not self.origin.tls:
-            self.stage = "ready"
+            self.stage = Stage.READY
             return
         self.sock = self._context.wrap_socket(self.sock, server_hostname=self.origin.host,
                                               do_handshake_on_connect=False)
-        self.stage = "handshake"
+        self.stage = Stage.HANDSHAKE
 
     def _tunnel(self) -> None:
         """Send ``CONNECT`` and read the proxy's answer; only a 2xx opens the tunnel."""
@@ -402,7 +416,7 @@ def open_blocking(network: NetworkSettings, url: str, origin: Origin, connect_ti
     selector = selectors.DefaultSelector()
     try:
         while True:
-            deadline = time.monotonic() + (conn.attempt_limit(connect_timeout) if conn.stage == "connect"
+            deadline = time.monotonic() + (conn.attempt_limit(connect_timeout) if conn.stage is Stage.CONNECT
                                            else connect_timeout)
             try:
                 conn.open()
@@ -414,7 +428,7 @@ def open_blocking(network: NetworkSettings, url: str, origin: Origin, connect_ti
                 selector.unregister(conn.sock)
                 if not ready and not conn.next_address():
                     conn.close()
-                    if conn.stage == "connect" and conn.route.proxy is not None:
+                    if conn.stage is Stage.CONNECT and conn.route.proxy is not None:
                         raise ProxyUnreachable(conn.route.proxy, "timed out") from None
                     raise TimeoutError("timed out") from None
             except ProxyRefused:
@@ -426,7 +440,7 @@ def open_blocking(network: NetworkSettings, url: str, origin: Origin, connect_ti
             except OSError as error:
                 if not conn.next_address():
                     conn.close()
-                    if conn.stage == "connect" and conn.route.proxy is not None:
+                    if conn.stage is Stage.CONNECT and conn.route.proxy is not None:
                         raise ProxyUnreachable(conn.route.proxy, _why(error)) from None
                     raise
     finally:

@@ -57,7 +57,7 @@ from socket import gaierror as socket_gaierror
 from typing import Protocol
 
 from laion_fmri_tui.core.events import CANCELLED, FailKind, Failure
-from laion_fmri_tui.core.http.connect import READ, UNTRUSTED, Connection, ProxyRefused, WouldBlock, dial
+from laion_fmri_tui.core.http.connect import READ, UNTRUSTED, Connection, ProxyRefused, Stage, WouldBlock, dial
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.http.retry import RetryKind
 from laion_fmri_tui.core.http.wire import Origin, request, target
@@ -263,7 +263,7 @@ class Lane:
     def _movable(self, transfer: LaneTransfer) -> bool:
         """A ranged part well into its body: nothing but bytes left to read."""
         conn = transfer.conn
-        return (transfer.part is not None and conn is not None and conn.stage == "ready"
+        return (transfer.part is not None and conn is not None and conn.stage is Stage.READY
                 and transfer.head is None and transfer.answered and not transfer.outgoing
                 and bool(transfer.left) and not transfer.skip and not transfer.paused
                 and transfer.error is None and transfer not in self._pending)
@@ -410,7 +410,7 @@ class Lane:
         except ssl.SSLCertVerificationError:
             self._broken(transfer, SourceError(FailKind.ERROR, UNTRUSTED))
         except ssl.SSLError:  # before OSError, its base
-            opened = transfer.conn is None or transfer.conn.stage == "ready"
+            opened = transfer.conn is None or transfer.conn.stage is Stage.READY
             self._broken(transfer, _network("connection dropped" if opened else "TLS handshake failed"))
         except OSError:
             self._broken(transfer, None)
@@ -426,7 +426,7 @@ class Lane:
             return  # its last bytes landed as a pause stopped the turn (the gate's charge): ended, not read again
         conn = transfer.conn
         assert conn is not None
-        if conn.stage != "ready":
+        if conn.stage is not Stage.READY:
             conn.open()
         while transfer.outgoing:
             transfer.outgoing = transfer.outgoing[conn.send(transfer.outgoing):]
@@ -557,9 +557,9 @@ class Lane:
             if transfer.paused or conn is None:
                 continue
             limit = transfer.request.read_timeout
-            if conn.stage == "connect":
+            if conn.stage is Stage.CONNECT:
                 limit = conn.attempt_limit(transfer.request.connect_timeout)
-            elif conn.stage != "ready":
+            elif conn.stage is not Stage.READY:
                 limit = transfer.request.connect_timeout
             if now - transfer.touched <= max(1.0, limit):
                 continue
@@ -596,7 +596,7 @@ class Lane:
         if watched:
             self._selector.unregister(conn.sock)
         idle = self._idle.setdefault(conn.origin, [])
-        if reuse and conn.stage == "ready" and len(idle) < self._max:
+        if reuse and conn.stage is Stage.READY and len(idle) < self._max:
             idle.append(conn)
         else:
             conn.close()
@@ -624,7 +624,7 @@ class Lane:
                 return
             if self._another_address(transfer):
                 return
-            error = _network("connection dropped" if transfer.conn.stage == "ready" else "connection failed")
+            error = _network("connection dropped" if transfer.conn.stage is Stage.READY else "connection failed")
         self._release(transfer, reuse=False)
         self._failed(transfer, error)
 
@@ -635,7 +635,7 @@ class Lane:
         False when it has tried them all."""
         conn = transfer.conn
         assert conn is not None
-        if conn.stage != "connect":
+        if conn.stage is not Stage.CONNECT:
             return False
         if self._active.get(transfer):
             self._selector.unregister(conn.sock)  # before the socket closes: the next address has its own

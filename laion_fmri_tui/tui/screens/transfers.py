@@ -44,6 +44,7 @@ from laion_fmri_tui.tui.bridge import EngineBridge
 from laion_fmri_tui.tui.commands import bindings, dialog_keys
 from laion_fmri_tui.tui.heap import release_heap, settle_heap
 from laion_fmri_tui.tui.messages import TransferFinished
+from laion_fmri_tui.tui.run_phase import RunPhase
 from laion_fmri_tui.tui.runs import retry_plan
 from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
 from laion_fmri_tui.tui.widgets.footer import Footer
@@ -57,9 +58,8 @@ RENDER_INTERVAL = 0.5
 cost the app about 0.2 CPU s, taken from the transfers on a two-core node."""
 RATE_SAMPLES = 60
 """Throughput samples kept for the sparkline (30 s at the render interval)."""
-RUNNING = ("starting", "running", "paused", "cancelling")
-RUN_OVER = {"finished": "The run has finished", "failed": "The run has finished", "cancelled": "The run was cancelled",
-            "error": "The download is not running"}
+RUN_OVER = {RunPhase.FINISHED: "The run has finished", RunPhase.FAILED: "The run has finished",
+            RunPhase.CANCELLED: "The run was cancelled", RunPhase.ERROR: "The download is not running"}
 """What p and c say once the run is over (the title of their notification), by phase."""
 CANCEL_QUESTION = ("Cancel the download? Finished files stay, and partial files are kept: "
                    "start the download again to resume them.")
@@ -71,9 +71,8 @@ class TransfersScreen(Screen[None]):
     BINDINGS = bindings(*dialog_keys("TransfersScreen"), "run-over-pause", "run-over-cancel")
     """Once the run is over, pause and cancel leave the footer, and p or c says why they do nothing."""
 
-    phase: var[str] = var("starting", bindings=True)
-    """``starting``, ``running``, ``paused``, ``cancelling``, then ``finished``,
-    ``failed`` (some files), ``cancelled`` or ``error`` (did not start)."""
+    phase: var[RunPhase] = var(RunPhase.STARTING, bindings=True)
+    """Where the current run is (see :class:`~laion_fmri_tui.tui.run_phase.RunPhase`)."""
     progress: var[ev.Progress | None] = var(None)
     """The newest engine snapshot, taken every RENDER_INTERVAL."""
     rates: var[tuple[float, ...]] = var(())
@@ -112,7 +111,7 @@ class TransfersScreen(Screen[None]):
     @property
     def transfers_running(self) -> bool:
         """True from the start of a run until its end (the app asks before quitting)."""
-        return self.phase in RUNNING
+        return self.phase.running
 
     def compose(self) -> ComposeResult:
         yield Static("", id="transfers-target")
@@ -165,7 +164,7 @@ class TransfersScreen(Screen[None]):
             self._carried = (self.progress.bytes_done if self.progress is not None else 0) - plan.bytes_present
         self.progress = self._of_whole(plan_progress(plan))
         self.rates = ()
-        self.phase = "starting"
+        self.phase = RunPhase.STARTING
         self._downloading = (f"Downloading {count(plan.files, 'file')} ({size(plan.bytes_to_fetch)} to fetch) "
                              f"into {plan.data_dir}")
         self.query_one("#transfers-target", Static).update(self._downloading)
@@ -186,9 +185,9 @@ class TransfersScreen(Screen[None]):
         self._nothing_in_flight()
         error = event.worker.error
         text = str(error) if isinstance(error, LaionFmriError) else f"the download stopped: {error!r}"
-        what = "did not start" if self.phase == "starting" else "stopped"
+        what = "did not start" if self.phase is RunPhase.STARTING else "stopped"
         self._failed = tuple(item.key for item in self.plan.pending)  # r tries the whole plan again
-        self.phase = "error"
+        self.phase = RunPhase.ERROR
         self.query_one(TransferLog).note(text, "error")
         self._show_target()
         self._show_status(f"the download {what} (the log says why): r tries again, esc goes back", "-error")
@@ -201,7 +200,8 @@ class TransfersScreen(Screen[None]):
         self._publish()
         self._nothing_in_flight()  # parts still queued at a cancel are not "active" either
         self._failed = tuple(key for key, _ in result.failures)
-        self.phase = "cancelled" if result.cancelled else "failed" if result.failed else "finished"
+        self.phase = (RunPhase.CANCELLED if result.cancelled else RunPhase.FAILED if result.failed
+                      else RunPhase.FINISHED)
         text = summary(result, self.counts, self._clock() - self._started)
         self.query_one(TransferLog).note(text, "error" if result.failed else "info")
         self._show_status(text, "-error" if result.failed else "-warning" if result.cancelled else "")
@@ -212,10 +212,10 @@ class TransfersScreen(Screen[None]):
         c, where = self._counts, self.plan.data_dir
         files = f"{c.present} of {count(c.total, 'file')}"
         text = {
-            "finished": f"Downloaded {files} into {where}",
-            "failed": f"{c.failed} failed (r retries): {files} in {where}",
-            "cancelled": f"Cancelled (partial files kept): {files} in {where}",
-            "error": f"Not downloading: {files} in {where}",
+            RunPhase.FINISHED: f"Downloaded {files} into {where}",
+            RunPhase.FAILED: f"{c.failed} failed (r retries): {files} in {where}",
+            RunPhase.CANCELLED: f"Cancelled (partial files kept): {files} in {where}",
+            RunPhase.ERROR: f"Not downloading: {files} in {where}",
         }.get(self.phase)
         if text is not None:
             self.query_one("#transfers-target", Static).update(text)
@@ -227,14 +227,14 @@ class TransfersScreen(Screen[None]):
         if events:
             log = self.query_one(TransferLog)
             for event in events:
-                if isinstance(event, ev.PlanReady) and self.phase == "starting":
-                    self.phase = "paused" if self.engine.paused else "running"
+                if isinstance(event, ev.PlanReady) and self.phase is RunPhase.STARTING:
+                    self.phase = RunPhase.PAUSED if self.engine.paused else RunPhase.RUNNING
                 self._counts = self._counts.after(event)
                 log.event(event)
         self.counts = self._counts
         if latest is not None:
             self.progress = self._of_whole(latest)
-            if self.phase == "running":
+            if self.phase is RunPhase.RUNNING:
                 self.rates = (*self.rates, latest.rate)[-RATE_SAMPLES:]
 
     def _of_whole(self, progress: ev.Progress) -> ev.Progress:
@@ -259,9 +259,9 @@ class TransfersScreen(Screen[None]):
     # actions -----------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("pause", "resume"):
-            return self.phase in ("starting", "running", "paused") and self.engine.paused == (action == "resume")
+            return self.phase.active and self.engine.paused == (action == "resume")
         if action == "cancel":
-            return self.phase in ("starting", "running", "paused")
+            return self.phase.active
         if action == "retry":
             return True  # says why when there is nothing to retry
         if action in ("back", "run_over"):
@@ -280,8 +280,8 @@ class TransfersScreen(Screen[None]):
             self.engine.pause()
         else:
             self.engine.resume()
-        if self.phase != "starting":
-            self.phase = "paused" if paused else "running"
+        if self.phase is not RunPhase.STARTING:
+            self.phase = RunPhase.PAUSED if paused else RunPhase.RUNNING
         # The header says what is happening now: not "Downloading" while nothing moves.
         self.query_one("#transfers-target", Static).update(
             self._downloading.replace("Downloading", "Paused (p resumes):", 1) if paused else self._downloading)
@@ -312,10 +312,10 @@ class TransfersScreen(Screen[None]):
                              self._cancel_answered)
 
     def _cancel_answered(self, yes: bool | None) -> None:
-        if not yes or self.phase not in ("starting", "running", "paused"):
+        if not yes or not self.phase.active:
             return
         self.engine.cancel()
-        self.phase = "cancelling"
+        self.phase = RunPhase.CANCELLING
 
     def action_retry(self) -> None:
         """Run again over the files that failed (or all, if the run never started)."""

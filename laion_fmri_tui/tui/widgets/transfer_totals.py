@@ -23,15 +23,16 @@ from textual.widgets import Label, ProgressBar, Sparkline
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.models import LocalState, Plan
 from laion_fmri_tui.core.units import count, rate, short_eta, size
+from laion_fmri_tui.tui.run_phase import RunPhase
 
 PHASE_TEXT = {
-    "starting": "starting…",
-    "paused": "paused: p resumes",
-    "cancelling": "cancelling…",
-    "finished": "complete",
-    "failed": "finished with failures",
-    "cancelled": "cancelled",
-    "error": "not started",
+    RunPhase.STARTING: "starting…",
+    RunPhase.PAUSED: "paused: p resumes",
+    RunPhase.CANCELLING: "cancelling…",
+    RunPhase.FINISHED: "complete",
+    RunPhase.FAILED: "finished with failures",
+    RunPhase.CANCELLED: "cancelled",
+    RunPhase.ERROR: "not started",
 }
 """What the rate label says when nothing is streaming."""
 
@@ -96,8 +97,8 @@ class TransferTotals(Vertical):
     """Recent throughput samples (bytes/s), oldest first, for the sparkline."""
     counts: var[RunCounts] = var(RunCounts())
     """Done / skipped / failed so far."""
-    phase: var[str] = var("starting")
-    """The screen's run phase (``running``, ``paused``, ``finished``...)."""
+    phase: var[RunPhase] = var(RunPhase.STARTING)
+    """The screen's run phase."""
     before: var[int] = var(0)
     """Bytes of the run's plan already on disk when it started (complete files and
     resumed ``.part`` bytes): the bar and its figures show only this run's work,
@@ -131,13 +132,13 @@ class TransferTotals(Vertical):
 
     def _show_rate(self) -> None:
         p = self.progress
-        if self.phase == "running" and p is not None:
+        if self.phase is RunPhase.RUNNING and p is not None:
             text = f"{rate(p.rate)} · {short_eta(p.eta_seconds)}"
         else:
-            text = PHASE_TEXT.get(self.phase, self.phase)
+            text = PHASE_TEXT.get(self.phase, str(self.phase))
         label = self.query_one("#total-rate", Label)
         label.update(text, layout=False)
-        label.set_class(self.phase == "paused", "-warning")
+        label.set_class(self.phase is RunPhase.PAUSED, "-warning")
 
     def _show_counts(self) -> None:
         c, p = self.counts, self.progress
