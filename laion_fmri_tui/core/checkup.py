@@ -28,8 +28,7 @@ from dataclasses import dataclass, replace
 
 from laion_fmri_tui.core.disk import tempnames, verified
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.transfer.content_checks import PartSizeUnknown, VerificationError, Verifier, \
-    not_checked, recheck
+from laion_fmri_tui.core.transfer.content_checks import VerificationError, Verifier, judge, not_checked
 
 _READ = 4 * 1024 * 1024
 
@@ -114,13 +113,11 @@ def check_item(plan: Plan, item: PlanItem,
         with open(item.dest, "rb") as handle:
             while chunk := handle.read(_READ):
                 verifier.update(chunk)
-            try:
-                return result(Status.OK, verifier.finish())
-            except PartSizeUnknown as unknown:
-                part = part_size_of(item) if part_size_of is not None else None
-                kind = recheck(unknown, item.size, item.etag, part,
-                               lambda offset, n: os.pread(handle.fileno(), n, offset))
-                return result(Status.OK, kind, not_checked(item.key, unknown) if kind == "size" else "")
+            verdict = judge(verifier.finish, item.size, item.etag,
+                            lambda: part_size_of(item) if part_size_of is not None else None,
+                            lambda offset, n: os.pread(handle.fileno(), n, offset))
+            unchecked = verdict.unchecked
+            return result(Status.OK, verdict.kind, not_checked(item.key, unchecked) if unchecked else "")
     except VerificationError as error:
         return result(Status.BAD, Verifier(item.size, item.etag).kind, str(error))
     except OSError as error:

@@ -15,6 +15,8 @@ object's next GET, and can ignore ``partNumber`` as servers without it do.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import subprocess
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ import pytest
 from batchtools import batch_command, batch_env
 from own_bucket import ChildBucket, child_server
 
+from laion_fmri_tui.core.disk import partfile
 from laion_fmri_tui.devserver import synthetic
 
 
@@ -58,6 +61,9 @@ for line in sys.stdin:
     elif what == "asked":  # "asked KEY": how many HEAD ?partNumber= of KEY came
         print(sum(r.method == "HEAD" and r.key == arg and "partNumber" in r.query for r in server.requests),
               flush=True)
+        continue
+    elif what == "gets":  # "gets KEY": how many GETs of KEY came
+        print(len(server.gets(arg)), flush=True)
         continue
     print("ok", flush=True)
 server.stop()
@@ -166,3 +172,37 @@ def test_a_part_size_the_bucket_told_is_tried_first_for_the_next_object(bucket, 
     assert "ETag not checked" not in result.stderr
     now = {k: int(bucket.ask(f"asked {k}")) - asked[k] for k in (first, second)}
     assert sorted(now.values()) == [0, 1], f"one HEAD, for the object checked first: {now}"
+
+
+def etag_of(desc: str) -> str:
+    """The multipart ETag of ``desc``'s upload: the MD5 of its parts' MD5s, and their count."""
+    part, size = ODD[desc]
+    data = DATA[desc]
+    digests = [hashlib.md5(data[at:at + part]).digest() for at in range(0, size, part)]
+    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+@pytest.mark.parametrize("chunk", [0, 1024 * 1024], ids=["sequential", "ranged-parts"])
+def test_a_part_kept_whole_of_an_upload_in_odd_parts_is_renamed_without_a_get(bucket, licensed_data_dir, chunk):
+    """A run stopped between its last byte and the rename leaves a ``.part``
+    whose record claims every byte. Its check at the open is the file's
+    check: for an upload in parts of 5,300,001 bytes the bucket is asked
+    for the part size, and the file is kept and renamed, with no GET (it
+    was discarded as a checksum mismatch and fetched again whole)."""
+    desc = "OddParts"
+    data = DATA[desc]
+    dest = licensed_data_dir / key(desc)
+    dest.parent.mkdir(parents=True)
+    partfile.part_path(dest).write_bytes(data)
+    parts = -(-len(data) // chunk) if chunk else 0
+    extents = [min(chunk, len(data) - i * chunk) for i in range(parts)]
+    partfile.record_path(dest).write_text(json.dumps(
+        {"size": len(data), "etag": etag_of(desc), "chunk_size": chunk, "extents": extents}))
+    gets = int(bucket.ask(f"gets {key(desc)}"))
+    result = run(bucket.url, licensed_data_dir, desc, *(("--part-size", "1M") if chunk else ()))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "kept bytes discarded" not in result.stderr, result.stderr
+    assert f"done     {key(desc)}  {len(data) / 1e6:.1f} MB  etag ok" in result.stdout, result.stdout
+    assert int(bucket.ask(f"gets {key(desc)}")) == gets, "no byte fetched again"
+    assert dest.read_bytes() == data
+    assert not [p for p in dest.parent.iterdir() if ".part" in p.name]

@@ -12,10 +12,12 @@ hang.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -182,6 +184,125 @@ def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects,
                                 f"(or stop it: kill {os.getpid()})")
         assert proc.poll() is None
         lock.unlink()  # that run ends without the file: this one fetches it
+        out, err = proc.communicate(timeout=BOUND)
+    assert proc.returncode == 0, out + err
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+ODD_LOCKS = {
+    "token-with-a-slash": {"token": "a/b"},
+    "token-up-the-tree": {"token": "../../x"},
+    "token-with-a-nul": {"token": "ab\u0000cd"},
+    "token-of-300-chars": {"token": "a" * 300},
+    "pid-of-23-digits": {"pid": 99999999999999999999999},
+    "pid-negative": {"pid": -5},
+    "time-infinite": {"time": float("inf")},
+    "host-a-list": {"host": ["node7"]},
+}
+
+
+@pytest.mark.parametrize("odd", list(ODD_LOCKS.values()), ids=list(ODD_LOCKS))
+def test_a_lock_with_fields_the_tool_never_writes_counts_as_unreadable(s3, licensed_data_dir, s3_objects, odd):
+    """A token goes into file names and a pid into ``kill``: a lock whose
+    fields are not what the tool writes is an unreadable lock (taken over once
+    older than a few seconds), never a traceback: in the plan of a dry run, in
+    ``info`` and in the run."""
+    fields = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "token": "0badc0de", **odd}
+    plant(licensed_data_dir, json.dumps(fields), mtime=time.time() - 60)
+    where = ("--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url)
+    for command in (batch_command(*ARGS, "--dry-run", *where),
+                    [sys.executable, "-m", "laion_fmri_tui", "info", "--subject", "01", *where]):
+        result = subprocess.run(command, capture_output=True, text=True, env=batch_env(),
+                                stdin=subprocess.DEVNULL, timeout=BOUND)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    out, err = run_without_waiting(s3, licensed_data_dir)
+    assert "Traceback" not in err
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+MIB = 1024 * 1024
+
+
+def orphan(data_dir: Path, data: bytes, token: str, kept_parts: int) -> Path:
+    """Temp files of a run killed outright (``token``'s), holding the first
+    ``kept_parts`` parts of 1 MiB with a record that says so; its lock is gone."""
+    big = data_dir / synthetic.MULTIPART_KEY
+    big.parent.mkdir(parents=True, exist_ok=True)
+    base = big.with_name(f"{big.name}.{token}")
+    part = base.with_name(base.name + ".part")
+    part.write_bytes(data[:kept_parts * MIB])
+    with part.open("r+b") as handle:
+        handle.truncate(len(data))
+    parts = -(-len(data) // MIB)
+    base.with_name(base.name + ".part.json").write_text(json.dumps(
+        {"size": len(data), "etag": multipart_etag(data), "chunk_size": MIB,
+         "extents": [MIB] * kept_parts + [0] * (parts - kept_parts)}))
+    return part
+
+
+def multipart_etag(data: bytes) -> str:
+    part = synthetic.MULTIPART_PART_SIZE
+    digests = b"".join(hashlib.md5(data[i:i + part]).digest() for i in range(0, len(data), part))
+    return f"{hashlib.md5(digests).hexdigest()}-{-(-len(data) // part)}"
+
+
+def assert_resumed_from_the_orphan(s3, data_dir: Path, s3_objects, out: str, err: str) -> None:
+    data = s3_objects[synthetic.MULTIPART_KEY].data
+    assert "kept bytes discarded" not in err, err
+    assert s3.bytes_sent(synthetic.MULTIPART_KEY) == len(data) - 5 * MIB, "the orphan's 5 MiB were kept"
+    assert_fetched(data_dir, s3_objects, out)  # and no .part is left, the other orphan neither
+
+
+def test_temp_files_of_a_killed_run_whose_lock_was_deleted_are_resumed(s3, licensed_data_dir, s3_objects):
+    """A run of this host killed outright, its locks deleted by hand: the
+    next run resumes from the orphan that keeps most bytes, and removes the other."""
+    data = s3_objects[synthetic.MULTIPART_KEY].data
+    orphan(licensed_data_dir, data, "0badc0de", 5)
+    orphan(licensed_data_dir, data, "0123abcd", 1)
+    out, err = run_without_waiting(s3, licensed_data_dir)
+    assert_resumed_from_the_orphan(s3, licensed_data_dir, s3_objects, out, err)
+
+
+def test_a_waiting_run_resumes_the_temp_files_of_a_run_whose_lock_was_deleted(s3, licensed_data_dir, s3_objects):
+    """The README's remedy: a run waits for a lock of another node; the user
+    deletes it (that run is gone), and the waiting run resumes from the temp
+    files that run left, instead of fetching the file again beside them."""
+    data = s3_objects[synthetic.MULTIPART_KEY].data
+    orphan(licensed_data_dir, data, "0badc0de", 5)
+    orphan(licensed_data_dir, data, "0123abcd", 1)
+    lock = plant(licensed_data_dir, json.dumps({"host": "node7", "pid": 4242, "time": time.time(),
+                                                "token": "0badc0de"}))
+    with started(s3, licensed_data_dir) as proc:
+        assert proc.stderr is not None
+        line = next((line for line in proc.stderr if "waiting for" in line), "")
+        assert f"delete {lock}" in line
+        lock.unlink()
+        out, err = proc.communicate(timeout=BOUND)
+    assert proc.returncode == 0, out + err
+    assert_resumed_from_the_orphan(s3, licensed_data_dir, s3_objects, out, err)
+
+
+def test_a_lock_written_in_the_future_is_taken_over_whatever_its_file_time(s3, licensed_data_dir, s3_objects):
+    """Another node's lock written three hours ahead, its file time current
+    (a file server's clock sets it): no clock that agrees with this one wrote
+    it, so it is taken over at once, as the README says."""
+    plant(licensed_data_dir, json.dumps({"host": "other-node", "pid": 4242, "time": time.time() + 3 * 3600,
+                                         "token": "0badc0de"}))
+    out, _ = run_without_waiting(s3, licensed_data_dir)
+    assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+def test_the_waiting_line_never_suggests_killing_process_1(s3, licensed_data_dir, s3_objects):
+    """A lock of this host naming pid 1 (alive, and its lock has no start
+    time to tell it by) is waited for; the line says to delete the lock if no
+    run holds it, never ``kill 1``."""
+    lock = plant(licensed_data_dir, json.dumps({"host": socket.gethostname(), "pid": 1, "time": time.time(),
+                                                "token": "0badc0de"}))
+    with started(s3, licensed_data_dir) as proc:
+        assert proc.stderr is not None
+        line = next((line for line in proc.stderr if "waiting for" in line), "")
+        assert "process 1 on" in line and "kill" not in line and f"delete {lock}" in line, line
+        lock.unlink()
         out, err = proc.communicate(timeout=BOUND)
     assert proc.returncode == 0, out + err
     assert_fetched(licensed_data_dir, s3_objects, out)

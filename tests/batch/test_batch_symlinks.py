@@ -3,13 +3,19 @@
 On group-writable scratch anyone can plant a link at a file's temp names or
 final path; the tool refuses such a file with one clear line (or, for names
 it does not use, ignores the link) and the file the link points to is left
-exactly as it was. A link to a folder that the user made is followed.
+exactly as it was. A link to a folder that the user made is followed. A
+hard link planted at a ``.part`` is discarded (its name unlinked, the file
+it shares left alone) and the file fetched into one of the run's own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +24,7 @@ from batchtools import batch_command, batch_env
 from laion_fmri_tui.devserver import synthetic
 
 ARGS = ("--subject", "01", "--ses", "02", "--part-size", "1M")
+MIB = 1024 * 1024
 OUTSIDE = b"a file outside the data directory, not to be touched\n"
 
 
@@ -83,3 +90,66 @@ def test_a_folder_the_user_linked_is_followed(s3, licensed_data_dir, tmp_path, s
     assert landed.read_bytes() == s3_objects[synthetic.MULTIPART_KEY].data
     assert not [p for p in elsewhere.rglob("*") if p.name.endswith((".part", ".part.json", ".lock"))]
     assert os.path.islink(licensed_data_dir / "derivatives")
+
+
+def hard_link_planted(data_dir: Path, tmp_path: Path, data: bytes, token: str | None) -> tuple[Path, bytes]:
+    """An outside file holding the object's first MiB, hard-linked at the
+    ``.part`` of its final path (the shared name, or the name of ``token``'s
+    run), with a record that claims that MiB: the file to be left alone, and
+    its bytes."""
+    big = data_dir / synthetic.MULTIPART_KEY
+    big.parent.mkdir(parents=True)
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(data[:MIB])
+    base = big.with_name(f"{big.name}.{token}") if token else big
+    os.link(outside, base.with_name(base.name + ".part"))
+    parts = -(-len(data) // MIB)
+    base.with_name(base.name + ".part.json").write_text(json.dumps(
+        {"size": len(data), "etag": multipart_etag(data), "chunk_size": MIB,
+         "extents": [MIB] + [0] * (parts - 1)}))
+    return outside, data[:MIB]
+
+
+def multipart_etag(data: bytes) -> str:
+    part = synthetic.MULTIPART_PART_SIZE
+    digests = b"".join(hashlib.md5(data[i:i + part]).digest() for i in range(0, len(data), part))
+    return f"{hashlib.md5(digests).hexdigest()}-{-(-len(data) // part)}"
+
+
+@pytest.mark.parametrize("token", [None, "0badc0de"], ids=["parked", "taken-over"])
+def test_a_hard_link_at_a_part_is_never_written_through(s3, licensed_data_dir, tmp_path, s3_objects, token):
+    """A hard link planted at a ``.part`` (the parked name, or the name of a
+    killed run whose lock is taken over) with a record that claims its bytes:
+    the run discards it with one line and fetches the file into a file of its
+    own; the linked file is left as it was, and the final file is not it."""
+    data = s3_objects[synthetic.MULTIPART_KEY].data
+    outside, before = hard_link_planted(licensed_data_dir, tmp_path, data, token)
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    if token:  # a lock of a run of this host's previous boot: stale, its temp files adopted
+        big.with_name(big.name + ".lock").write_text(json.dumps({
+            "host": socket.gethostname(), "pid": os.getpid(), "time": time.time(), "token": token,
+            "boot": "00000000-0000-0000-0000-000000000000", "start": 1}))
+
+    result = run(s3, licensed_data_dir)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert outside.read_bytes() == before and os.stat(outside).st_nlink == 1, "the linked file is untouched"
+    said = [line for line in result.stderr.splitlines() if "kept bytes discarded" in line]
+    assert len(said) == 1 and "2 hard links" in said[0] and synthetic.MULTIPART_KEY in said[0], result.stderr
+    assert big.read_bytes() == data
+    assert os.stat(big).st_nlink == 1 and os.stat(big).st_ino != os.stat(outside).st_ino
+    assert s3.bytes_sent(synthetic.MULTIPART_KEY) == len(data), "fetched from its first byte"
+
+
+def test_a_folder_at_a_final_path_is_refused_before_fetching(s3, licensed_data_dir, s3_objects):
+    """A folder where a file goes: one line at the plan, no byte fetched for
+    it (the whole file used to be downloaded, then fail "Is a directory")."""
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    big.mkdir(parents=True)
+    result = run(s3, licensed_data_dir)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"FAILED   {synthetic.MULTIPART_KEY}: refusing {big}: the file's path is a folder; move it away and " \
+           "rerun" in result.stdout, result.stdout
+    assert s3.gets(synthetic.MULTIPART_KEY) == [], "nothing fetched for it"
+    assert big.is_dir() and "done     " in result.stdout, "the other files are fetched"

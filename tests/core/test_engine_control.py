@@ -130,3 +130,35 @@ def test_cancel_ends_the_run_and_keeps_the_part(start, s3, data_dir):
     dest = data_dir / KEY
     assert partfile.part_path(dest).exists() and not dest.exists(), "the partial file is kept"
     assert allocated(partfile.part_path(dest)) > MIB
+
+
+@pytest.mark.parametrize("make", [_in_process, _child_process], ids=["in-process", "child-process"])
+def test_no_socket_is_read_after_a_cancel_under_a_cap(make, s3, data_dir):
+    """A lane's turn serves every socket that has bytes. Capped at 8 kB/s with
+    forty small files in flight (the server has sent them all: every socket is
+    ready), a cancel used to be noticed by each socket's read only after it
+    was made: one more read of 4 KiB per socket past the cap, after the user's
+    ``c`` (measured: 16-27 kB past the last tick in 5 of 6 runs). Now no socket
+    is read once the gate says cancel (measured: 0 bytes); the bound leaves the
+    cap's own pace (8 kB a second) for a late tick on a loaded machine."""
+    service = DownloadService(ServiceSettings(
+        data_dir=data_dir, s3=S3Settings(endpoint_url=s3.url),
+        engine=EngineSettings(jobs=40, max_bandwidth=8_000, progress_interval=0.05),
+    ))
+    plan = service.plan(Selection(subjects=("sub-03",), components=frozenset({"glmsingle", "rois"})))
+    assert plan.files >= 60
+    rec = Recorder()
+    control, run = make(service, rec)
+    runner = threading.Thread(target=run, args=(plan,), daemon=True)
+    runner.start()
+    try:
+        rec.wait_for(lambda e: isinstance(e, ev.Progress) and e.bytes_fetched > 16_000)
+        last = rec.of(ev.Progress)[-1].bytes_fetched
+        control.cancel()
+        finished = rec.wait_for(lambda e: isinstance(e, ev.RunFinished))
+    finally:
+        control.cancel()
+        runner.join(30)
+    assert finished.cancelled
+    assert finished.bytes_fetched - last <= 8_000, (
+        f"{finished.bytes_fetched - last} bytes read after the last tick before the cancel")

@@ -18,9 +18,11 @@ start time. A lock is *stale*, and is taken over, when:
 * it was not refreshed (the holder touches it every :data:`REFRESH_EVERY`
   seconds) for :data:`STALE_AFTER` seconds, which is the only rule that works
   for a holder on another node (clocks of the nodes must agree within
-  minutes; the limit is far above NFS attribute caching). A lock dated more
-  than :data:`STALE_AFTER` in the future (file time and content alike) was
-  written by no clock that agrees with this one, and is stale too.
+  minutes; the limit is far above NFS attribute caching). A lock whose
+  content is dated more than :data:`STALE_AFTER` in the future (whatever its
+  file time, which the file server's clock may set) was written by no clock
+  that agrees with this one, and is stale too, unless it names a live
+  process of this host by its start time.
 
 The lock is an economy, not what keeps files correct: every process writes
 its own temp names (:func:`token` is in them), checks every byte and renames
@@ -106,7 +108,7 @@ class Holder:
         """How to proceed while this holder keeps ``dest`` (one clause, for the waiting line)."""
         if not self.pid:
             return "it is taken over if it stays empty"
-        if self.host == host():
+        if self.host == host() and self.pid not in (1, os.getpid()):  # never: kill init, or this run
             return f"this run waits until it ends (or stop it: kill {self.pid})"
         return (f"this run waits until it ends; if it no longer runs there, delete {lock_path(dest)} "
                 f"(taken over by itself {STALE_AFTER / 60:.0f} minutes after its last refresh)")
@@ -215,12 +217,44 @@ def _read(path: Path, strict: bool = True) -> tuple[Holder | None, float]:
         os.close(fd)
     age = time.time() - info.st_mtime
     try:
-        raw = json.loads(data)
-        holder = Holder(str(raw["host"]), int(raw["pid"]), float(raw["time"]), str(raw["token"]),
-                        str(raw.get("boot", "")), int(raw.get("start", 0)))
-    except (ValueError, KeyError, TypeError, AttributeError):
+        holder = _parse(json.loads(data))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError):
         return None, age  # being written right now, or torn by a crash: judged by its age
     return holder, age
+
+
+_HOST = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""What :func:`host` writes."""
+_TOKEN = re.compile(r"[0-9a-f]{4,32}")
+"""What :func:`token` writes (eight hex digits), with room for a longer one."""
+_BOOT = re.compile(r"[0-9a-f-]{0,64}")
+"""What ``/proc/sys/kernel/random/boot_id`` holds (a UUID), or nothing."""
+_MAX_PID = 1 << 22
+"""Linux's largest ``pid_max``."""
+
+
+def _parse(raw: object) -> Holder:
+    """The holder a lock's JSON names; ValueError unless every field is one
+    this module writes: a token goes into file names (one with ``/`` or of
+    300 characters would make a path outside the folder, or no path), a pid
+    into ``kill`` (one of 20 digits overflows). Such a lock counts as
+    unreadable: taken over once older than :data:`GRACE`, as a torn one."""
+    if not isinstance(raw, dict):
+        raise ValueError("not an object")
+    host_, pid, written, token_ = raw["host"], raw["pid"], raw["time"], raw["token"]
+    boot, start = raw.get("boot", ""), raw.get("start", 0)
+    if not (isinstance(host_, str) and _HOST.fullmatch(host_) and isinstance(token_, str)
+            and _TOKEN.fullmatch(token_) and isinstance(boot, str) and _BOOT.fullmatch(boot)):
+        raise ValueError("a field that is not what a lock holds")
+    if not (_whole(pid) and 0 < pid <= _MAX_PID and _whole(start) and 0 <= start < 1 << 63):
+        raise ValueError("a process id or start time out of range")
+    if isinstance(written, bool) or not isinstance(written, (int, float)) or not math.isfinite(written):
+        raise ValueError("a time that is not a number")
+    return Holder(host_, pid, float(written), token_, boot, start)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _stale(holder: Holder | None, age: float) -> bool:
@@ -231,9 +265,9 @@ def _stale(holder: Holder | None, age: float) -> bool:
     if alive is False:
         return True
     now = time.time()
+    if holder.time > now + STALE_AFTER:  # written in the future: no clock that agrees with ours wrote it
+        return alive is None  # (its file time may be current: a file server's clock sets it)
     signs = [t for t in (now - age, holder.time) if t <= now + STALE_AFTER]
-    if not signs:  # dated in the future: no clock that agrees with ours wrote it
-        return alive is None
     return now - max(signs) > STALE_AFTER  # not refreshed: stuck, or gone from another node
 
 

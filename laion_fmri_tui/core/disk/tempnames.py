@@ -16,13 +16,15 @@ its own names, and resumes from them.
 
 No temp file is ever opened or renamed through a symbolic link: a link at
 one of these names (or at the final path) refuses the file with
-:class:`~.filelock.UnsafePathError`. Links to folders the user made are
+:class:`~.filelock.UnsafePathError`. Nor is one with other hard links used
+(:func:`linked_elsewhere`): it is discarded, and the file fetched afresh. Links to folders the user made are
 followed (the containment rule of :mod:`laion_fmri_tui.core.plan.bids` is lexical).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -54,18 +56,91 @@ def _regular(path: Path) -> bool:
     return True
 
 
-def current(dest: Path) -> Path:
+def current(dest: Path, size: int | None = None, etag: str = "") -> Path:
     """The base of ``dest``'s temp files as they are now: the lock holder's
-    (live, or killed before it could park), else the parked shared names."""
+    (live, or killed before it could park), else the parked shared names,
+    else the orphan that keeps most bytes of the object of ``size`` and
+    ``etag`` (see :func:`orphans`; without ``size``, the largest)."""
     holder, _ = filelock.holder_of(dest)
     if holder is not None and os.path.lexists(partfile.part_path(_base_of(dest, holder))):
         return _base_of(dest, holder)
-    return dest
+    if os.path.lexists(partfile.part_path(dest)):
+        return dest
+    return _best_orphan(dest, size, etag, exclude=holder) or dest
+
+
+_TEMP = re.compile(r"(.+)\.([0-9a-f]{8})\.part")
+"""A temp file's name as a process writes it: ``X.<token>.part`` (token:
+eight hex digits, :func:`.filelock.token`)."""
+
+def with_temp_files(names: frozenset[str] | set[str]) -> frozenset[str]:
+    """The final names that have a process's temp file (``X.<token>.part``)
+    among a folder's entries ``names``."""
+    return frozenset(match[1] for name in names if (match := _TEMP.fullmatch(name)))
+
+
+_listings: dict[str, tuple[int, dict[str, list[str]]]] = {}
+"""Per folder: its mtime (ns) when listed, and the tokens of the temp files
+in it, by final name. Listed again when the folder's mtime changes (a name
+made or removed), so a plan of many files lists each folder once."""
+
+
+def orphans(dest: Path, exclude: Holder | None = None) -> list[Path]:
+    """Bases of ``dest``'s temp files of other processes' tokens
+    (``X.<token>.part``, regular files), but this process's and
+    ``exclude``'s (a lock's holder). Called once this process holds
+    ``dest``'s lock, or when no live lock does, no process is writing them:
+    they are left by a run killed outright whose lock was deleted (as the
+    waiting line says to do for a run of a failed node), or taken over."""
+    folder = str(dest.parent)
+    try:
+        stamp = os.stat(folder).st_mtime_ns
+    except OSError:
+        return []
+    listed = _listings.get(folder)
+    if listed is None or listed[0] != stamp:
+        tokens: dict[str, list[str]] = {}
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            names = []
+        for name in names:
+            if match := _TEMP.fullmatch(name):
+                tokens.setdefault(match[1], []).append(match[2])
+        listed = (stamp, tokens)
+        _listings[folder] = listed
+    skip = {filelock.token(), exclude.token if exclude is not None else ""}
+    found = []
+    for token_ in sorted(listed[1].get(dest.name, ())):
+        base = dest.with_name(f"{dest.name}.{token_}")
+        try:
+            regular = token_ not in skip and stat.S_ISREG(os.lstat(partfile.part_path(base)).st_mode)
+        except OSError:
+            regular = False
+        if regular:
+            found.append(base)
+    return found
+
+
+def _best_orphan(dest: Path, size: int | None, etag: str, exclude: Holder | None = None,
+                 has_sha256: bool = False) -> Path | None:
+    """The orphan (see :func:`orphans`) that keeps most bytes of the object
+    (of ``size`` and ``etag``; without ``size``, the largest ``.part``)."""
+    def kept(base: Path) -> int:
+        try:
+            if size is None:
+                return os.lstat(partfile.part_path(base)).st_size
+            return partfile.local_state(base, size, etag, has_sha256=has_sha256)[1]
+        except OSError:
+            return -1
+    found = orphans(dest, exclude)
+    return max(found, key=kept) if found else None
 
 
 def final_size(dest: Path) -> int | None:
     """Size of the file at ``dest`` (None: none there); a symbolic link there
-    is refused, never trusted: it could point anywhere."""
+    is refused, never trusted: it could point anywhere; a folder (or anything
+    but a regular file) is refused too, before a byte is fetched for it."""
     try:
         info = os.lstat(dest)
     except FileNotFoundError:
@@ -73,7 +148,10 @@ def final_size(dest: Path) -> int | None:
     if stat.S_ISLNK(info.st_mode):
         raise UnsafePathError(f"refusing {dest}: the file's path is a symbolic link (links to folders "
                               "are followed, links to files are not); replace it with the file or remove it")
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
+    if not stat.S_ISREG(info.st_mode):  # a folder there: the rename would fail after the whole download
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise UnsafePathError(f"refusing {dest}: the file's path is {what}; move it away and rerun")
+    return info.st_size
 
 
 ETAG_ATTR = "user.laion_fmri.etag"
@@ -117,17 +195,28 @@ def local_state(dest: Path, size: int, etag: str, *, has_sha256: bool = False) -
         if _regular(partfile.part_path(base)):
             _regular(partfile.record_path(base))
             return partfile.local_state(base, size, etag, has_sha256=has_sha256)
+    orphan = _best_orphan(dest, size, etag, holder, has_sha256)
+    if orphan is not None:
+        return partfile.local_state(orphan, size, etag, has_sha256=has_sha256)
     return LocalState.ABSENT, 0
 
 
-def adopt(dest: Path, base: Path, previous: Holder | None) -> bool:
-    """Rename the temp files of a killed holder (``previous``), else the parked
-    ones, to this process's ``base``; True when there were some."""
+def adopt(dest: Path, base: Path, previous: Holder | None, size: int | None = None, etag: str = "",
+          has_sha256: bool = False) -> bool:
+    """Rename the temp files of a killed holder (``previous``), else the
+    parked ones, else the orphan that keeps most bytes of the object of
+    ``size`` and ``etag`` (see :func:`orphans`), to this process's ``base``;
+    True when there were some. Call it holding ``dest``'s lock: the orphans
+    not adopted are removed (no run resumes from them any more)."""
+    left = orphans(dest, previous)
+    best = _best_orphan(dest, size, etag, previous, has_sha256) if left else None
     sources = [_base_of(dest, previous)] if previous is not None and previous.token else []
-    for source in [*sources, dest]:
+    taken = None
+    for source in [*sources, dest, *([best] if best is not None else [])]:
         if source == base:
             if _regular(partfile.part_path(base)):
-                return True
+                taken = source
+                break
             continue
         part, record = partfile.part_path(source), partfile.record_path(source)
         has_record = _regular(record)
@@ -138,8 +227,29 @@ def adopt(dest: Path, base: Path, previous: Holder | None) -> bool:
         os.rename(part, partfile.part_path(base))
         if has_record:
             os.rename(record, partfile.record_path(base))
-        return True
-    return False
+        taken = source
+        break
+    for orphan in left:
+        if orphan != taken:
+            partfile.discard(orphan)
+    return taken is not None
+
+
+def linked_elsewhere(base: Path) -> str | None:
+    """Why the temp files at ``base`` may not be used: one with other hard
+    links (None: none has). A hard link planted at a temp name (on
+    group-writable scratch anyone can make one to a file they can write)
+    would make the run write into a file outside the data directory, and
+    rename that file into it; such temp files are discarded (unlinking a
+    name leaves the other file as it was) and the file is fetched afresh."""
+    for path in (partfile.part_path(base), partfile.record_path(base)):
+        try:
+            links = os.lstat(path).st_nlink
+        except FileNotFoundError:
+            continue
+        if links > 1:
+            return f"{path.name} has {links} hard links (a file elsewhere could be written through it)"
+    return None
 
 
 def park(dest: Path, base: Path) -> None:

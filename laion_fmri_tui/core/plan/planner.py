@@ -43,13 +43,21 @@ class _Collector:
         self._keys_at: dict[str, str] = {}
         """Local path -> the key planned there (two keys may map to one)."""
         self._names: dict[str, frozenset[str]] = {}
+        self._owners: dict[str, frozenset[str]] = {}
+        """Per folder: the final names with a process's temp files in it (see :meth:`_may_exist`)."""
 
     def _may_exist(self, dest: str) -> bool:
-        """Whether the file, its ``.part`` or its lock is in its folder: one listing
-        per folder, instead of failing ``stat`` calls per key of a fresh plan."""
+        """Whether the file, its ``.part`` (a process's own, too) or its lock is
+        in its folder: one listing per folder, instead of failing ``stat``
+        calls per key of a fresh plan."""
         folder, name = os.path.split(dest)
         names = self._names_in(folder)
-        return name in names or name + ".part" in names or name + ".lock" in names
+        if name in names or name + ".part" in names or name + ".lock" in names:
+            return True
+        owners = self._owners.get(folder)
+        if owners is None:
+            owners = self._owners[folder] = tempnames.with_temp_files(names)
+        return name in owners
 
     def _names_in(self, folder: str) -> frozenset[str]:
         """A folder's entries, listed once; none, without a look, when its

@@ -88,6 +88,36 @@ def recheck(unknown: PartSizeUnknown, size: int, etag: str, part_size: int | Non
     return kind
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the check of a whole file proved: ``kind`` names it (``size``
+    when nothing but the size could be checked; then ``unchecked`` is why
+    the ETag was not, for the one line :func:`not_checked` makes)."""
+
+    kind: str
+    unchecked: PartSizeUnknown | None = None
+
+
+def judge(finish: Callable[[], str], size: int, etag: str, part_size: Callable[[], int | None],
+          read: Callable[[int, int], bytes]) -> Verdict:
+    """The one verdict on a file whose every byte was fed to a check:
+    ``finish`` (a :class:`Verifier`'s or a :class:`SpanCheck`'s), settled by
+    :func:`recheck` when no guessed part size matched its multipart ETag
+    (``part_size()`` asks the bucket; ``read(offset, n)`` reads the bytes
+    on disk). Raises VerificationError on a mismatch.
+
+    Every check of a whole file goes through it: the end of a download, the
+    open of a ``.part`` whose record claims every byte, and ``--verify``; so
+    a file one of them keeps, the others keep too (a correct ``.part`` of an
+    upload in parts of 5,300,001 bytes was once discarded at its open
+    because that check did not ask the bucket, and fetched again whole)."""
+    try:
+        return Verdict(finish())
+    except PartSizeUnknown as unknown:
+        kind = recheck(unknown, size, etag, part_size(), read)
+        return Verdict(kind, unknown if kind == "size" else None)
+
+
 MAX_CANDIDATES = 8
 """Most part sizes hashed side by side (one MD5 pass each); an ETag that more
 fit is checked by size only."""

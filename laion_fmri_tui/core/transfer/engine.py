@@ -330,8 +330,8 @@ class TransferEngine:
         job = FileJob(item, part_size, claim.previous)
         job.locked = True
         try:
-            job.todo = job.open()
-            if not job.part_size and job.resume_from:
+            job.todo = job.open(self.outcomes.part_size_of)
+            if not job.part_size and job.resume_from and job.verdict is None:
                 job.hash_existing_prefix()
             if hasher is not None:
                 job.stream_to(hasher)

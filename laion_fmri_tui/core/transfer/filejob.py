@@ -12,7 +12,9 @@ are hashed from the page cache by the run's :class:`~.hash_pool.HashPool`.
 from __future__ import annotations
 
 import os
+import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from laion_fmri_tui.core.events import Failure
@@ -23,7 +25,8 @@ from laion_fmri_tui.core.transfer.part_window import feed
 from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.core.transfer.span_gather import SpanGather
 from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.content_checks import Span, SpanCheck, VerificationError, Verifier
+from laion_fmri_tui.core.transfer.content_checks import Span, SpanCheck, VerificationError, Verdict, Verifier, \
+    judge
 
 
 RESTART_BELOW = 1024 * 1024
@@ -39,7 +42,7 @@ def part_size_to_resume(item: PlanItem, part_size: int) -> int:
     if item.state is LocalState.ABSENT:
         return part_size
     try:
-        record = partfile.read_record(tempnames.current(item.dest))
+        record = partfile.read_record(tempnames.current(item.dest, item.size, item.etag))
     except (partfile.BadRecord, UnsafePathError, OSError):
         return part_size  # the job's open says why
     if record is None or not record.matches(item.size, item.etag) or not any(record.extents):
@@ -95,6 +98,11 @@ class FileJob:
         (the run says so in one line): a record that cannot be right, a
         ``.part`` that lacks bytes its record claims, an object changed since."""
         self._extents: partfile.ExtentWriter | None = None
+        self.verdict: Verdict | None = None
+        """The check of a ``.part`` whose record claimed every byte, made when
+        it was opened (see :meth:`_unproven`): the file's end uses it, and
+        hashes nothing again."""
+        self._part_size_of: Callable[[PlanItem], int | None] = lambda item: None
 
     @property
     def part_count(self) -> int:
@@ -105,12 +113,20 @@ class FileJob:
         start = index * self.part_size
         return start, min(self.item.size, start + self.part_size) - 1
 
-    def open(self) -> list[int]:
+    def open(self, part_size_of: Callable[[PlanItem], int | None] | None = None) -> list[int]:
         """Open or resume the ``.part``; return the part indexes still to fetch
-        (a part kept in part is fetched from its extent on: :meth:`todo_range`)."""
+        (a part kept in part is fetched from its extent on: :meth:`todo_range`).
+        ``part_size_of``: the upload's part size as the source tells it, for
+        the check of a ``.part`` kept whole (see :func:`.content_checks.judge`)."""
+        if part_size_of is not None:
+            self._part_size_of = part_size_of
         record, found, on_disk = None, False, 0
         if self.item.state is not LocalState.ABSENT or self.previous is not None:
-            self.adopted = tempnames.adopt(self.dest, self.base, self.previous)
+            self.adopted = tempnames.adopt(self.dest, self.base, self.previous, self.item.size, self.item.etag,
+                                           bool(self.item.sha256))
+            if self.adopted and (linked := tempnames.linked_elsewhere(self.base)):
+                partfile.discard(self.base)  # unlinks these names only: the other file stays as it was
+                self.adopted, self.dropped = False, linked
             try:
                 on_disk = self.part_file.stat().st_size
             except OSError:
@@ -132,7 +148,7 @@ class FileJob:
             if self.adopted:
                 partfile.discard(self.base)
             on_disk, record = 0, None
-        self.fd = self._open_part()
+        self.fd = self._open_part(fresh=not (self.adopted and (keep or trusted_prefix)))
         offset = 0
         if not keep:
             self._record = PartRecord(self.item.size, self.item.etag, self.part_size)
@@ -145,6 +161,8 @@ class FileJob:
             self._record = record
             if self.part_size:  # laid out afresh, so its extents can be updated in place
                 offset = partfile.write_record(self.base, record)
+        if self.verdict is not None:
+            self.spans_left = []  # every byte was checked just now
         if self.part_size:
             self._extents = partfile.ExtentWriter(self.base, self._record, offset)
             os.ftruncate(self.fd, self.item.size)
@@ -177,6 +195,7 @@ class FileJob:
                 why = f"they were kept in parts of {record.chunk_size} bytes and this run fetches the file whole"
         if why is None:
             return record
+        self.verdict = None
         if record.claims(on_disk):
             self.dropped = why
         return None
@@ -188,14 +207,19 @@ class FileJob:
         rename, or the record was edited) is checked now, whole, as the
         finished file would be: kept bytes that fail it are discarded here,
         so the file is fetched again in this run instead of failing at its
-        end. A record that claims less is checked with the bytes fetched."""
+        end. Its verdict is the one the file's end would reach
+        (:func:`.content_checks.judge`: a multipart ETag of an odd part size
+        asks the bucket), and it is kept in :attr:`verdict`. A record that
+        claims less is checked with the bytes fetched."""
         if sum(end - start for start, end, _ in record.claims(on_disk)) < self.item.size:
             return None
-        verifier = Verifier(self.item.size, self.item.etag, self.item.sha256)
+        item = self.item
+        verifier = Verifier(item.size, item.etag, item.sha256)
         fd = os.open(self.part_file, os.O_RDONLY | os.O_NOFOLLOW)
         try:
-            feed(fd, verifier, 0, self.item.size)
-            verifier.finish()
+            feed(fd, verifier, 0, item.size)
+            self.verdict = judge(verifier.finish, item.size, item.etag, lambda: self._part_size_of(item),
+                                 lambda offset, n: os.pread(fd, n, offset))
         except (VerificationError, OSError) as error:
             return f"the .part holds every byte its record claims, and they fail the check ({error})"
         finally:
@@ -213,18 +237,32 @@ class FileJob:
         assert self._record is not None
         return start + self._record.extents[index], end
 
-    def _open_part(self) -> int:
-        """The ``.part``'s descriptor: made new (O_EXCL) unless it was adopted,
-        never through a symbolic link (O_NOFOLLOW: ELOOP)."""
+    def _open_part(self, fresh: bool) -> int:
+        """The ``.part``'s descriptor, never through a symbolic link
+        (O_NOFOLLOW: ELOOP): made new (O_EXCL) when no kept byte is used
+        (``fresh``; a file already at this process's name was not made by
+        it, and is refused), else the adopted one, which must be a regular
+        file with no other hard link (checked again on the open file: one
+        could have been made since :func:`.tempnames.linked_elsewhere` looked)."""
+        flags = os.O_RDWR | os.O_NOFOLLOW
         try:
-            return os.open(self.part_file, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            return os.open(self.part_file, flags | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            return os.open(self.part_file, os.O_RDWR | os.O_NOFOLLOW)
+            if fresh:
+                raise UnsafePathError(f"refusing {self.part_file}: this run did not make it; "
+                                      "remove it and rerun") from None
+        fd = os.open(self.part_file, flags)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            os.close(fd)
+            raise UnsafePathError(f"refusing {self.part_file}: it is not a regular file of one link "
+                                  f"({info.st_nlink} hard links); remove it and rerun")
+        return fd
 
     @property
     def has_spans(self) -> bool:
         """Checked as spans: done when every span is hashed, not at its last unit."""
-        return isinstance(self.verifier, SpanCheck) and bool(self.verifier.spans)
+        return isinstance(self.verifier, SpanCheck) and bool(self.verifier.spans) and self.verdict is None
 
     def stream_to(self, hasher: SpanHasher) -> None:
         """Hash each MD5 span that lies inside one part fetched now as its bytes

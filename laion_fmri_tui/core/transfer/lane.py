@@ -404,7 +404,11 @@ class Lane:
             if transfer in self._active and not transfer.paused:
                 self._watch(transfer, wait.events)
         except (Cancelled, Paused):
-            pass  # the run is stopping or pausing: the gate says so on the next turn
+            # The run is stopping or pausing: the gate says so on the next turn. Served
+            # again at that turn (unless it holds or drops it), even if its socket
+            # stays quiet: TLS may hold bytes already read (a pause undone at once).
+            if transfer in self._active:
+                self._pending.add(transfer)
         except ProxyRefused as error:
             self._broken(transfer, SourceError(FailKind.ERROR, str(error)))
         except ssl.SSLCertVerificationError:
@@ -430,6 +434,7 @@ class Lane:
             conn.open()
         while transfer.outgoing:
             transfer.outgoing = transfer.outgoing[conn.send(transfer.outgoing):]
+        self._gate.check()  # not one more read once paused or cancelled
         limit = self._gate.read_limit()
         for _ in range(READS):
             left = transfer.left if transfer.head is None else None

@@ -48,8 +48,7 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.disk import filelock, partfile, tempnames, verified
 from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.models import PlanItem
-from laion_fmri_tui.core.transfer.content_checks import PartSizeUnknown, Span, VerificationError, not_checked, \
-    recheck
+from laion_fmri_tui.core.transfer.content_checks import Span, VerificationError, judge, not_checked
 from laion_fmri_tui.core.transfer.filejob import RESTART_BELOW, FileJob
 from laion_fmri_tui.core.transfer.gate import Cancelled
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
@@ -76,7 +75,7 @@ class Outcomes:
         self.poke: Callable[[], None] = lambda: None
         """Wakes the pass's hash pool: a part of a file it checks has ended."""
         self.part_size_of: Callable[[PlanItem], int | None] = lambda item: None
-        """The part size of an item's multipart upload as its source tells it (see :func:`recheck`)."""
+        """The part size of an item's multipart upload as its source tells it (see :func:`~.content_checks.recheck`)."""
 
     # files opened, and files that never open -------------------------------
     def opened(self, job: FileJob) -> None:
@@ -192,10 +191,7 @@ class Outcomes:
     def _finish(self, job: FileJob) -> None:
         """Verify, flush, rename, report: the bytes are all in the ``.part``."""
         try:
-            try:
-                kind = job.verifier.finish()
-            except PartSizeUnknown as unknown:
-                kind = self._recheck(job, unknown)
+            kind = self._verdict(job)
             if os.fstat(job.fd).st_size != job.item.size:
                 raise VerificationError("size on disk differs from the listing")
             if self._fsync and (job.part_size or job.item.size > RESTART_BELOW):
@@ -232,16 +228,19 @@ class Outcomes:
             self.counts["done"] += 1
         self._sink(ev.FileDone(job.item.key, job.item.size, job.fetched, kind))
 
-    def _recheck(self, job: FileJob, unknown: PartSizeUnknown) -> str:
-        """No guessed part size matched the multipart ETag: ask the source for
-        the upload's (a HEAD, on this thread: rare) and hash the ``.part`` again
-        with it; when it cannot say, the file is kept on its size, and a line says so."""
+    def _verdict(self, job: FileJob) -> str:
+        """The check's name for ``job``'s bytes (or VerificationError): the
+        verdict its open reached on a ``.part`` kept whole, else its
+        checker's, settled by :func:`judge` (when no guessed part size matched
+        a multipart ETag, the source is asked for the upload's, a HEAD on this
+        thread: rare); a file kept on its size alone gets a line that says so."""
         item = job.item
-        kind = recheck(unknown, item.size, item.etag, self.part_size_of(item),
-                       lambda offset, n: os.pread(job.fd, n, offset))
-        if kind == "size":
-            self._sink(ev.Notice(not_checked(item.key, unknown)))
-        return kind
+        verdict = job.verdict or judge(job.verifier.finish, item.size, item.etag,
+                                       lambda: self.part_size_of(item),
+                                       lambda offset, n: os.pread(job.fd, n, offset))
+        if verdict.unchecked is not None:
+            self._sink(ev.Notice(not_checked(item.key, verdict.unchecked)))
+        return verdict.kind
 
     def _retire(self, job: FileJob, ok: bool = False) -> None:
         with self.lock:
