@@ -365,9 +365,9 @@ def test_a_second_lane_waits_for_the_file_the_first_is_opening(data_dir, monkeyp
     flight at once: its first two GETs meet at a barrier."""
     open_part = FileJob.open
 
-    def slow_open(job: FileJob) -> list[int]:  # a slow disk: the other lane asks for parts meanwhile
+    def slow_open(job: FileJob, *args, **kwargs) -> list[int]:  # a slow disk: the other lane asks for parts meanwhile
         window(10 * LANE_TICK)
-        return open_part(job)
+        return open_part(job, *args, **kwargs)
 
     monkeypatch.setattr(FileJob, "open", slow_open)
     with _serving("plain") as server:
@@ -472,13 +472,13 @@ def test_the_lane_reads_answers_while_it_is_still_opening_files(data_dir, monkey
         return sum(1 for path in data_dir.iterdir()
                    if ".json" in path.name and path.is_file() and path.stat().st_size == len(small))
 
-    def slow_open(job: FileJob) -> list[int]:  # a busy file system: answers come in while files still open
+    def slow_open(job: FileJob, *args, **kwargs) -> list[int]:  # a busy file system: answers come in while files still open
         if len(opened) == 32:
             assert _answered(32), "the server never answered the first GETs"
         if len(opened) == 95:
             written_then.append(written())
         opened.append(job)
-        return open_part(job)
+        return open_part(job, *args, **kwargs)
 
     monkeypatch.setattr(FileJob, "open", slow_open)
     names = [f"s{n:03d}.json" for n in range(96)]
@@ -538,12 +538,12 @@ def test_a_paused_lane_with_files_still_to_start_waits_without_spinning(data_dir
     paused = threading.Event()
     open_part = FileJob.open
 
-    def pausing_open(job: FileJob) -> list[int]:
+    def pausing_open(job: FileJob, *args, **kwargs) -> list[int]:
         opened.append(job)
         if len(opened) == 32:  # the last GET the first admission starts
             engines[0].pause()
             paused.set()
-        return open_part(job)
+        return open_part(job, *args, **kwargs)
 
     monkeypatch.setattr(FileJob, "open", pausing_open)
     small = b"{}" * 512
@@ -566,3 +566,27 @@ def test_a_paused_lane_with_files_still_to_start_waits_without_spinning(data_dir
         runner.join(60)
     assert (result[0].done, result[0].failed) == (96, 0)
     assert spent < 2 * LANE_TICK, f"{spent:.2f} s of CPU in {10 * LANE_TICK} s of pause (a spinning lane: most of it)"
+
+
+def test_a_bug_while_opening_a_file_fails_that_file_and_no_other(data_dir, monkeypatch):
+    """An exception nobody planned for (a bug of ours, injected here into
+    ``FileJob.open``) fails the file it hit, with its reason, and the run goes
+    on: before, such a file ended neither done nor failed, and the run said
+    nothing of it."""
+    open_part = FileJob.open
+
+    def broken_open(job: FileJob, *args, **kwargs) -> list[int]:
+        if job.item.key == "bad.bin":
+            raise RuntimeError("an injected bug")
+        return open_part(job, *args, **kwargs)
+
+    monkeypatch.setattr(FileJob, "open", broken_open)
+    for part_size in (64 * 1024, None):  # ranged parts, and whole files
+        where = data_dir / str(part_size)
+        with _serving("plain") as server:
+            source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+            finished, _ = _run(source, where, ["bad.bin", "good.bin"], part_size=part_size)
+        assert (finished.done, finished.failed) == (1, 1), (part_size, finished)
+        assert [key for key, _ in finished.failures] == ["bad.bin"]
+        assert "an injected bug" in str(finished.failures[0][1])
+        assert (where / "good.bin").read_bytes() == BODY and not (where / "bad.bin").exists()

@@ -349,6 +349,10 @@ class TransferEngine:
             else:
                 self.outcomes.failed(job, Failure(FailKind.DISK, disk_message(error, item)))
             return None
+        except Exception as error:  # noqa: BLE001 - a bug of ours fails this file; the lane and the run go on
+            job.close()
+            self.outcomes.failed(job, unexpected_failure(error))
+            return None
         if job.dropped:
             self._sink(ev.Notice(f"{item.key}: kept bytes discarded: {job.dropped}; "
                                  "the file is fetched from its first byte", "info"))
