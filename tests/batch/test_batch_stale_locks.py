@@ -306,3 +306,23 @@ def test_the_waiting_line_never_suggests_killing_process_1(s3, licensed_data_dir
         out, err = proc.communicate(timeout=BOUND)
     assert proc.returncode == 0, out + err
     assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+def test_a_file_at_an_orphans_base_name_never_counts_as_the_finished_file(s3, licensed_data_dir, s3_objects):
+    """``X.<token>`` of the object's size beside a tiny ``X.<token>.part``: no
+    name the tool writes, so only the final path can make the file complete.
+    ``--verify`` says the file is missing, and the run fetches it."""
+    data = s3_objects[synthetic.MULTIPART_KEY].data
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    big.parent.mkdir(parents=True)
+    big.with_name(big.name + ".0badc0de").write_bytes(data)
+    big.with_name(big.name + ".0badc0de.part").write_bytes(b"x")
+    where = ("--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url)
+    verify = subprocess.run(batch_command(*ARGS, "--verify", *where), capture_output=True, text=True,
+                            env=batch_env(), stdin=subprocess.DEVNULL, timeout=BOUND)
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    assert f"MISSING  {synthetic.MULTIPART_KEY}  (not on disk)" in verify.stdout, verify.stdout
+    out, _ = run_without_waiting(s3, licensed_data_dir)
+    assert "already complete" not in out, out
+    assert big.read_bytes() == data
+    assert f"done     {synthetic.MULTIPART_KEY}" in out

@@ -373,6 +373,16 @@ def local_state(dest: Path, size: int, etag: str, *, has_sha256: bool = False) -
             return LocalState.COMPLETE, size
     except OSError:
         pass
+    return kept_state(dest, size, etag, has_sha256=has_sha256)
+
+
+def kept_state(base: Path, size: int, etag: str, *, has_sha256: bool = False) -> tuple[LocalState, int]:
+    """Partial (with the bytes its ``.part`` keeps) or absent, from the temp
+    files of ``base`` alone: never complete. ``base`` may be a process's
+    ``X.<token>``, and a file of the object's size planted at that name (no
+    name the tool writes) must not pass for the finished file: only the
+    final path can be one (:func:`local_state`)."""
+    dest = base
     try:
         on_disk = part_path(dest).stat().st_size
     except OSError:

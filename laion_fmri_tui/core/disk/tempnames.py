@@ -130,7 +130,7 @@ def _best_orphan(dest: Path, size: int | None, etag: str, exclude: Holder | None
         try:
             if size is None:
                 return os.lstat(partfile.part_path(base)).st_size
-            return partfile.local_state(base, size, etag, has_sha256=has_sha256)[1]
+            return partfile.kept_state(base, size, etag, has_sha256=has_sha256)[1]
         except OSError:
             return -1
     found = orphans(dest, exclude)
@@ -194,10 +194,10 @@ def local_state(dest: Path, size: int, etag: str, *, has_sha256: bool = False) -
     for base in ([_base_of(dest, holder)] if holder is not None else []) + [dest]:
         if _regular(partfile.part_path(base)):
             _regular(partfile.record_path(base))
-            return partfile.local_state(base, size, etag, has_sha256=has_sha256)
+            return partfile.kept_state(base, size, etag, has_sha256=has_sha256)
     orphan = _best_orphan(dest, size, etag, holder, has_sha256)
     if orphan is not None:
-        return partfile.local_state(orphan, size, etag, has_sha256=has_sha256)
+        return partfile.kept_state(orphan, size, etag, has_sha256=has_sha256)
     return LocalState.ABSENT, 0
 
 
