@@ -326,3 +326,40 @@ def test_a_file_at_an_orphans_base_name_never_counts_as_the_finished_file(s3, li
     assert "already complete" not in out, out
     assert big.read_bytes() == data
     assert f"done     {synthetic.MULTIPART_KEY}" in out
+
+
+@pytest.mark.parametrize("planted", ["fifo-at-the-lock", "fifo-at-an-orphans-record", "link-to-dev-zero-at-an-orphans-record"])
+def test_a_lock_or_record_that_is_no_regular_file_never_hangs(s3, licensed_data_dir, s3_objects, planted):
+    """A FIFO blocks an open for reading until a writer comes, and
+    ``/dev/zero`` never ends: a lock or record is opened without blocking,
+    read only when a regular file, and only so far. ``--dry-run``, ``info``
+    and the run each end (the run refuses the file whose lock is a FIFO,
+    with one line, and fetches it beside an orphan's odd record)."""
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    big.parent.mkdir(parents=True)
+    if planted == "fifo-at-the-lock":
+        at = big.with_name(big.name + ".lock")
+        os.mkfifo(at)
+    else:
+        big.with_name(big.name + ".0badc0de.part").write_bytes(b"x" * MIB)
+        at = big.with_name(big.name + ".0badc0de.part.json")
+        if planted.startswith("fifo"):
+            os.mkfifo(at)
+        else:
+            at.symlink_to("/dev/zero")
+    where = ("--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url)
+    for command in (batch_command(*ARGS, "--dry-run", *where),
+                    [sys.executable, "-m", "laion_fmri_tui", "info", "--subject", "01", *where]):
+        result = subprocess.run(command, capture_output=True, text=True, env=batch_env(),
+                                stdin=subprocess.DEVNULL, timeout=60)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    result = subprocess.run(batch_command(*ARGS, *where), capture_output=True, text=True, env=batch_env(),
+                            stdin=subprocess.DEVNULL, timeout=60)
+    assert "Traceback" not in result.stderr, result.stderr
+    if planted == "fifo-at-the-lock":
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert (f"FAILED   {synthetic.MULTIPART_KEY}: refusing {at}: it is not a regular file; remove it and rerun"
+                in result.stdout), result.stdout
+    else:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert big.read_bytes() == s3_objects[synthetic.MULTIPART_KEY].data

@@ -197,9 +197,16 @@ def _mine() -> dict[str, object]:
 
 def _read(path: Path, strict: bool = True) -> tuple[Holder | None, float]:
     """The lock's holder (None: gone, empty or torn) and the age of its file time
-    in seconds (negative: dated in the future; infinite: no lock there)."""
+    in seconds (negative: dated in the future; infinite: no lock there).
+
+    Opened without blocking and read only when a regular file, at most
+    :data:`READ_AT_MOST` bytes: a FIFO planted there would block the open (and
+    every ``--dry-run``, ``info`` and run with it), a device would be read
+    without end. ``strict`` (the lock is to be taken): a symbolic link or
+    anything but a regular file refuses the file; otherwise such a lock is
+    no lock."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None, math.inf
     except OSError as error:
@@ -211,8 +218,10 @@ def _read(path: Path, strict: bool = True) -> tuple[Holder | None, float]:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UnsafePathError(f"refusing {path}: it is not a regular file; remove it and rerun")
-        data = os.read(fd, 4096)
+            if strict:
+                raise UnsafePathError(f"refusing {path}: it is not a regular file; remove it and rerun")
+            return None, math.inf
+        data = os.read(fd, READ_AT_MOST)
     finally:
         os.close(fd)
     age = time.time() - info.st_mtime
@@ -222,6 +231,10 @@ def _read(path: Path, strict: bool = True) -> tuple[Holder | None, float]:
         return None, age  # being written right now, or torn by a crash: judged by its age
     return holder, age
 
+
+READ_AT_MOST = 64 * 1024
+"""Bytes of a lock read at most: what this module writes is about 200; a
+longer one is torn JSON, so unreadable."""
 
 _HOST = re.compile(r"[A-Za-z0-9._-]{1,64}")
 """What :func:`host` writes."""

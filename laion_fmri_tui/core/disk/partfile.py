@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,9 +136,8 @@ def read_record(dest: Path) -> PartRecord | None:
     """The record beside ``dest``'s ``.part``; None when there is none (or it
     cannot be read); :class:`BadRecord` when it holds numbers that cannot be
     right (a record of the older ``chunks_done`` form is read as extents)."""
-    try:
-        text = record_path(dest).read_text()
-    except (OSError, ValueError):
+    text = _read_small(record_path(dest))
+    if text is None:
         return None
     try:
         data = json.loads(text)
@@ -154,6 +154,34 @@ def read_record(dest: Path) -> PartRecord | None:
         raise BadRecord(str(error) or type(error).__name__) from None
     record.check()
     return record
+
+
+def _read_small(path: Path) -> str | None:
+    """A record's text; None unless it is a regular file (never followed
+    through a symbolic link) of at most :data:`RECORD_AT_MOST` bytes. Opened
+    without blocking: a FIFO planted at a record's name would block the open
+    (and a ``--dry-run`` with it), a link to ``/dev/zero`` be read without end."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > RECORD_AT_MOST:
+            return None
+        data = os.read(fd, RECORD_AT_MOST + 1)
+        while len(data) <= RECORD_AT_MOST and (more := os.read(fd, RECORD_AT_MOST + 1 - len(data))):
+            data += more
+        return data.decode() if len(data) <= RECORD_AT_MOST else None
+    except (OSError, UnicodeDecodeError):
+        return None
+    finally:
+        os.close(fd)
+
+
+RECORD_AT_MOST = 64 * 1024 * 1024
+"""Largest record read: 16 bytes an extent, so about four million parts (a
+4 TB file in parts of 1 MiB); a larger one is unreadable, as a torn one."""
 
 
 MIN_CHUNK = 64 * 1024
@@ -180,7 +208,7 @@ def missing_bytes(dest: Path, record: PartRecord, on_disk: int) -> str | None:
     if not claims:
         return None
     try:
-        fd = os.open(part_path(dest), os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(part_path(dest), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None  # the caller's own open says what is wrong
     try:
