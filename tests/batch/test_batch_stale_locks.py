@@ -168,20 +168,47 @@ def test_a_fresh_empty_lock_is_waited_for_briefly_then_taken_over(s3, licensed_d
     assert_fetched(licensed_data_dir, s3_objects, result.stdout)
 
 
+@pytest.fixture
+def this_program() -> Iterator[subprocess.Popen]:
+    """A live process of this host whose command line names laion-fmri-tui
+    (as ``argv[0]``), standing for another run of the tool."""
+    proc = subprocess.Popen(["bash", "-c", "exec -a laion-fmri-tui sleep 300"])
+    deadline = time.monotonic() + 30
+    while b"laion-fmri-tui" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "the stand-in started"
+        time.sleep(0.01)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
 @pytest.mark.parametrize("dated", ["now", "in-the-future"])
-def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects, dated):
-    """This test's own process, named with its real start time: alive, so the
-    run waits, even when the lock is dated hours ahead (its content decides)."""
+@pytest.mark.parametrize("holder", ["this-program", "another-program"])
+def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects, this_program, dated, holder):
+    """A live process named with its real start time: the run waits, even
+    when the lock is dated hours ahead (its content decides). It suggests
+    ``kill`` only for a process that runs this program (a lock may name the
+    user's shell; here, this test's own process); for another, what to do
+    without it, and nothing it will not do (a lock dated ahead is never
+    taken over by itself)."""
     when = time.time() + (3 * 3600 if dated == "in-the-future" else 0)
+    pid = this_program.pid if holder == "this-program" else os.getpid()
     lock = plant(licensed_data_dir, json.dumps({
-        "host": socket.gethostname(), "pid": os.getpid(), "time": when, "token": "0badc0de",
-        "boot": boot_id(), "start": start_ticks(os.getpid())}), mtime=when)
+        "host": socket.gethostname(), "pid": pid, "time": when, "token": "0badc0de",
+        "boot": boot_id(), "start": start_ticks(pid)}), mtime=when)
+    if holder == "this-program":
+        remedy = f"this run waits until it ends (or stop it: kill {pid})"
+    elif dated == "now":
+        remedy = (f"this run waits until it ends; if no run of laion-fmri-tui is fetching it (process {pid} "
+                  f"runs another program), delete {lock} (taken over by itself 10 minutes after its last refresh)")
+    else:
+        remedy = (f"this run waits until it ends; if no run of laion-fmri-tui is fetching it, delete {lock} "
+                  "(dated in the future, it is not taken over by itself)")
     with started(s3, licensed_data_dir) as proc:
         assert proc.stderr is not None
         line = next((line for line in proc.stderr if "waiting for" in line), "")
-        assert line.strip() == (f"warning: waiting for {synthetic.MULTIPART_KEY}: process {os.getpid()} on "
-                                f"{socket.gethostname()} is fetching it; this run waits until it ends "
-                                f"(or stop it: kill {os.getpid()})")
+        assert line.strip() == (f"warning: waiting for {synthetic.MULTIPART_KEY}: process {pid} on "
+                                f"{socket.gethostname()} is fetching it; {remedy}")
         assert proc.poll() is None
         lock.unlink()  # that run ends without the file: this one fetches it
         out, err = proc.communicate(timeout=BOUND)

@@ -105,12 +105,25 @@ class Holder:
         return f"process {self.pid} on {self.host}"
 
     def remedy(self, dest: Path) -> str:
-        """How to proceed while this holder keeps ``dest`` (one clause, for the waiting line)."""
+        """How to proceed while this holder keeps ``dest`` (one clause, for the
+        waiting line). ``kill`` is suggested only for a process of this host
+        that runs this program (by its ``/proc`` command line): a lock can be
+        planted naming any process, such as the user's shell; never init or
+        this run."""
         if not self.pid:
             return "it is taken over if it stays empty"
-        if self.host == host() and self.pid not in (1, os.getpid()):  # never: kill init, or this run
+        local = self.host == host()
+        if local and self.pid not in (1, os.getpid()) and runs_this_program(self.pid):
             return f"this run waits until it ends (or stop it: kill {self.pid})"
-        return (f"this run waits until it ends; if it no longer runs there, delete {lock_path(dest)} "
+        lock = lock_path(dest)
+        if local and self.time > time.time() + STALE_AFTER:  # respected as a live process's (see _stale)
+            return (f"this run waits until it ends; if no run of laion-fmri-tui is fetching it, delete {lock} "
+                    "(dated in the future, it is not taken over by itself)")
+        if local:
+            return (f"this run waits until it ends; if no run of laion-fmri-tui is fetching it (process "
+                    f"{self.pid} runs another program), delete {lock} (taken over by itself "
+                    f"{STALE_AFTER / 60:.0f} minutes after its last refresh)")
+        return (f"this run waits until it ends; if it no longer runs there, delete {lock} "
                 f"(taken over by itself {STALE_AFTER / 60:.0f} minutes after its last refresh)")
 
     @property
@@ -301,6 +314,22 @@ def _local_verdict(holder: Holder) -> bool | None:
         return started == holder.start
     begun = _started_at(started)
     return False if begun is not None and begun > holder.time + _REUSE_SLACK else None
+
+
+PROGRAM_NAMES = (b"laion-fmri-tui", b"laion_fmri_tui")
+"""An argument of this program's command line: the installed script's path,
+or the module of ``python -m laion_fmri_tui``."""
+
+
+def runs_this_program(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs laion-fmri-tui, by an
+    argument of its ``/proc`` command line (False: another program, or unknown)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            args = file.read(64 * 1024).split(b"\0")
+    except OSError:
+        return False
+    return any(os.path.basename(arg) in PROGRAM_NAMES for arg in args)
 
 
 def _boot_id() -> str:
