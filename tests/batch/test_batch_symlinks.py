@@ -189,16 +189,16 @@ def test_a_link_at_the_runs_record_tmp_is_never_written_through(s3, licensed_dat
                             stdin=subprocess.DEVNULL)
     try:
         assert proc.stderr is not None
-        waiting = next((line for line in proc.stderr if "waiting for" in line), "")
-        assert synthetic.MULTIPART_KEY in waiting, waiting
         deadline = time.monotonic() + 60
         token = None
-        while token is None and time.monotonic() < deadline:
+        while token is None and time.monotonic() < deadline and proc.poll() is None:
             try:
                 token = json.loads(other_lock.read_text())["token"]
             except (OSError, ValueError):
-                time.sleep(0.02)
-        assert token, "the run's lock of the other file"
+                time.sleep(0.01)
+        assert token, "the run's lock of the other file (its fetch is slowed)"
+        waiting = next((line for line in proc.stderr if "waiting for" in line), "")
+        assert synthetic.MULTIPART_KEY in waiting, waiting
         planted = big.with_name(f"{big.name}.{token}.part.json.tmp")
         if link == "hard":
             os.link(outside, planted)
