@@ -90,14 +90,16 @@ def check_item(plan: Plan, item: PlanItem,
     def result(status: Status, check: str = "", detail: str = "") -> Checked:
         return Checked(item.key, str(item.dest), item.size, status, check, detail)
 
-    if item.state is not LocalState.COMPLETE:
-        try:
-            on_disk = item.dest.stat().st_size
-        except OSError:
-            partial = f"partial: {item.present} of {item.size} bytes" if item.present else "not on disk"
-            return result(Status.MISSING, detail=partial)
-        if on_disk != item.size:
-            return result(Status.BAD, "size", f"size is {on_disk} bytes, expected {item.size}")
+    try:  # whatever the plan said: a final file gone since (or never there) is missing, not unreadable
+        on_disk = item.dest.stat().st_size
+    except FileNotFoundError:
+        partial = (f"partial: {item.present} of {item.size} bytes"
+                   if item.present and item.state is not LocalState.COMPLETE else "not on disk")
+        return result(Status.MISSING, detail=partial)
+    except OSError as error:
+        return result(Status.BAD, "size", f"cannot read: {error.strerror or error}")
+    if on_disk != item.size:
+        return result(Status.BAD, "size", f"size is {on_disk} bytes, expected {item.size}")
     recorded = tempnames.fetched_etag(item.dest)
     if recorded is not None and item.etag and recorded != item.etag:
         return result(Status.BAD, "etag", f"changed on the server: fetched as ETag {_short(recorded)}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -405,3 +406,25 @@ def test_bad_bytes_kept_in_part_fail_the_file_and_the_next_run_fetches_it(s3, li
                            stdin=subprocess.DEVNULL, timeout=120)
     assert again.returncode == 0, again.stdout + again.stderr
     assert s3.bytes_sent(key) == len(data) and big.read_bytes() == data
+
+
+def test_temp_files_dead_runs_left_are_gone_once_the_file_is_fetched(s3, licensed_data_dir, s3_objects):
+    """Temp files of runs killed outright, each without its fellows: a
+    ``.part`` with no record (no run resumes a multipart file from it), a
+    record with no ``.part``, a record's ``.tmp``. The run that finishes the
+    file removes them: no lock protects them, and the README says the
+    others are removed."""
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    big.parent.mkdir(parents=True)
+    left = [big.with_name(big.name + ".0badc0de.part"), big.with_name(big.name + ".0123abcd.part.json"),
+            big.with_name(big.name + ".0fedcba9.part.json.tmp")]
+    for path in left:
+        path.write_bytes(b"left by a run killed outright\n")
+    result = subprocess.run(
+        batch_command("--subject", "01", "--ses", "02", "--part-size", "1M", "--data-dir", str(licensed_data_dir),
+                      "--endpoint-url", s3.url),
+        capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert big.read_bytes() == s3_objects[synthetic.MULTIPART_KEY].data
+    assert [path.name for path in left if os.path.lexists(path)] == [], "leftovers of dead runs were removed"
+    assert not [p for p in files_under(licensed_data_dir) if ".part" in p or p.endswith(".lock")]

@@ -168,20 +168,47 @@ def test_a_fresh_empty_lock_is_waited_for_briefly_then_taken_over(s3, licensed_d
     assert_fetched(licensed_data_dir, s3_objects, result.stdout)
 
 
+@pytest.fixture
+def this_program() -> Iterator[subprocess.Popen]:
+    """A live process of this host whose command line names laion-fmri-tui
+    (as ``argv[0]``), standing for another run of the tool."""
+    proc = subprocess.Popen(["bash", "-c", "exec -a laion-fmri-tui sleep 300"])
+    deadline = time.monotonic() + 30
+    while b"laion-fmri-tui" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "the stand-in started"
+        time.sleep(0.01)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
 @pytest.mark.parametrize("dated", ["now", "in-the-future"])
-def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects, dated):
-    """This test's own process, named with its real start time: alive, so the
-    run waits, even when the lock is dated hours ahead (its content decides)."""
+@pytest.mark.parametrize("holder", ["this-program", "another-program"])
+def test_a_live_run_of_this_host_is_respected(s3, licensed_data_dir, s3_objects, this_program, dated, holder):
+    """A live process named with its real start time: the run waits, even
+    when the lock is dated hours ahead (its content decides). It suggests
+    ``kill`` only for a process that runs this program (a lock may name the
+    user's shell; here, this test's own process); for another, what to do
+    without it, and nothing it will not do (a lock dated ahead is never
+    taken over by itself)."""
     when = time.time() + (3 * 3600 if dated == "in-the-future" else 0)
+    pid = this_program.pid if holder == "this-program" else os.getpid()
     lock = plant(licensed_data_dir, json.dumps({
-        "host": socket.gethostname(), "pid": os.getpid(), "time": when, "token": "0badc0de",
-        "boot": boot_id(), "start": start_ticks(os.getpid())}), mtime=when)
+        "host": socket.gethostname(), "pid": pid, "time": when, "token": "0badc0de",
+        "boot": boot_id(), "start": start_ticks(pid)}), mtime=when)
+    if holder == "this-program":
+        remedy = f"this run waits until it ends (or stop it: kill {pid})"
+    elif dated == "now":
+        remedy = (f"this run waits until it ends; if no run of laion-fmri-tui is fetching it (process {pid} "
+                  f"runs another program), delete {lock} (taken over by itself 10 minutes after its last refresh)")
+    else:
+        remedy = (f"this run waits until it ends; if no run of laion-fmri-tui is fetching it, delete {lock} "
+                  "(dated in the future, it is not taken over by itself)")
     with started(s3, licensed_data_dir) as proc:
         assert proc.stderr is not None
         line = next((line for line in proc.stderr if "waiting for" in line), "")
-        assert line.strip() == (f"warning: waiting for {synthetic.MULTIPART_KEY}: process {os.getpid()} on "
-                                f"{socket.gethostname()} is fetching it; this run waits until it ends "
-                                f"(or stop it: kill {os.getpid()})")
+        assert line.strip() == (f"warning: waiting for {synthetic.MULTIPART_KEY}: process {pid} on "
+                                f"{socket.gethostname()} is fetching it; {remedy}")
         assert proc.poll() is None
         lock.unlink()  # that run ends without the file: this one fetches it
         out, err = proc.communicate(timeout=BOUND)
@@ -306,3 +333,60 @@ def test_the_waiting_line_never_suggests_killing_process_1(s3, licensed_data_dir
         out, err = proc.communicate(timeout=BOUND)
     assert proc.returncode == 0, out + err
     assert_fetched(licensed_data_dir, s3_objects, out)
+
+
+def test_a_file_at_an_orphans_base_name_never_counts_as_the_finished_file(s3, licensed_data_dir, s3_objects):
+    """``X.<token>`` of the object's size beside a tiny ``X.<token>.part``: no
+    name the tool writes, so only the final path can make the file complete.
+    ``--verify`` says the file is missing, and the run fetches it."""
+    data = s3_objects[synthetic.MULTIPART_KEY].data
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    big.parent.mkdir(parents=True)
+    big.with_name(big.name + ".0badc0de").write_bytes(data)
+    big.with_name(big.name + ".0badc0de.part").write_bytes(b"x")
+    where = ("--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url)
+    verify = subprocess.run(batch_command(*ARGS, "--verify", *where), capture_output=True, text=True,
+                            env=batch_env(), stdin=subprocess.DEVNULL, timeout=BOUND)
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    assert f"MISSING  {synthetic.MULTIPART_KEY}  (not on disk)" in verify.stdout, verify.stdout
+    out, _ = run_without_waiting(s3, licensed_data_dir)
+    assert "already complete" not in out, out
+    assert big.read_bytes() == data
+    assert f"done     {synthetic.MULTIPART_KEY}" in out
+
+
+@pytest.mark.parametrize("planted", ["fifo-at-the-lock", "fifo-at-an-orphans-record", "link-to-dev-zero-at-an-orphans-record"])
+def test_a_lock_or_record_that_is_no_regular_file_never_hangs(s3, licensed_data_dir, s3_objects, planted):
+    """A FIFO blocks an open for reading until a writer comes, and
+    ``/dev/zero`` never ends: a lock or record is opened without blocking,
+    read only when a regular file, and only so far. ``--dry-run``, ``info``
+    and the run each end (the run refuses the file whose lock is a FIFO,
+    with one line, and fetches it beside an orphan's odd record)."""
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    big.parent.mkdir(parents=True)
+    if planted == "fifo-at-the-lock":
+        at = big.with_name(big.name + ".lock")
+        os.mkfifo(at)
+    else:
+        big.with_name(big.name + ".0badc0de.part").write_bytes(b"x" * MIB)
+        at = big.with_name(big.name + ".0badc0de.part.json")
+        if planted.startswith("fifo"):
+            os.mkfifo(at)
+        else:
+            at.symlink_to("/dev/zero")
+    where = ("--data-dir", str(licensed_data_dir), "--endpoint-url", s3.url)
+    for command in (batch_command(*ARGS, "--dry-run", *where),
+                    [sys.executable, "-m", "laion_fmri_tui", "info", "--subject", "01", *where]):
+        result = subprocess.run(command, capture_output=True, text=True, env=batch_env(),
+                                stdin=subprocess.DEVNULL, timeout=60)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    result = subprocess.run(batch_command(*ARGS, *where), capture_output=True, text=True, env=batch_env(),
+                            stdin=subprocess.DEVNULL, timeout=60)
+    assert "Traceback" not in result.stderr, result.stderr
+    if planted == "fifo-at-the-lock":
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert (f"FAILED   {synthetic.MULTIPART_KEY}: refusing {at}: it is not a regular file; remove it and rerun"
+                in result.stdout), result.stdout
+    else:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert big.read_bytes() == s3_objects[synthetic.MULTIPART_KEY].data

@@ -153,3 +153,66 @@ def test_a_folder_at_a_final_path_is_refused_before_fetching(s3, licensed_data_d
            "rerun" in result.stdout, result.stdout
     assert s3.gets(synthetic.MULTIPART_KEY) == [], "nothing fetched for it"
     assert big.is_dir() and "done     " in result.stdout, "the other files are fetched"
+
+
+def start_ticks(pid: int) -> int:
+    line = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(line[line.rindex(b")") + 2:].split()[19])
+
+
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+def test_a_link_at_the_runs_record_tmp_is_never_written_through(s3, licensed_data_dir, tmp_path, s3_objects, link):
+    """The run's token is in its lock files, so anyone can plant a link at
+    ``X.<token>.part.json.tmp`` before the run updates a kept record there:
+    the name is removed, never opened (the symbolic one used to fail the
+    file with a line naming its ``.part``), and the linked file stays as it was. The run is held at the file by a lock of this (live) test
+    process while its token is read from the lock of another file it fetches."""
+    data = s3_objects[synthetic.MULTIPART_KEY].data
+    big = licensed_data_dir / synthetic.MULTIPART_KEY
+    big.parent.mkdir(parents=True)
+    part = big.with_name(big.name + ".part")
+    part.write_bytes(data[:MIB])
+    parts = -(-len(data) // MIB)
+    big.with_name(big.name + ".part.json").write_text(json.dumps(
+        {"size": len(data), "etag": multipart_etag(data), "chunk_size": MIB, "extents": [MIB] + [0] * (parts - 1)}))
+    lock = big.with_name(big.name + ".lock")
+    lock.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time(),
+                                "token": "0badc0de", "boot": Path("/proc/sys/kernel/random/boot_id").read_text()
+                                .strip(), "start": start_ticks(os.getpid())}))
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(OUTSIDE)
+    s3.throttle(synthetic.LARGE_KEY, 128 * 1024)
+    other_lock = licensed_data_dir / (synthetic.LARGE_KEY + ".lock")
+    proc = subprocess.Popen(batch_command("--subject", "01", "--part-size", "1M", "--data-dir", str(licensed_data_dir),
+                                          "--endpoint-url", s3.url),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=batch_env(),
+                            stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        token = None
+        while token is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                token = json.loads(other_lock.read_text())["token"]
+            except (OSError, ValueError):
+                time.sleep(0.01)
+        assert token, "the run's lock of the other file (its fetch is slowed)"
+        waiting = next((line for line in proc.stderr if "waiting for" in line), "")
+        assert synthetic.MULTIPART_KEY in waiting, waiting
+        planted = big.with_name(f"{big.name}.{token}.part.json.tmp")
+        if link == "hard":
+            os.link(outside, planted)
+        else:
+            planted.symlink_to(outside)
+        lock.unlink()  # the "other run" ends without the file: this one resumes it
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out + err
+    assert outside.read_bytes() == OUTSIDE and os.stat(outside).st_nlink == 1, "the linked file is untouched"
+    assert big.read_bytes() == data
+    assert os.stat(big).st_ino != os.stat(outside).st_ino
+    assert s3.bytes_sent(synthetic.MULTIPART_KEY) == len(data) - MIB, "the kept MiB was resumed"
+    assert not os.path.lexists(planted)

@@ -105,12 +105,25 @@ class Holder:
         return f"process {self.pid} on {self.host}"
 
     def remedy(self, dest: Path) -> str:
-        """How to proceed while this holder keeps ``dest`` (one clause, for the waiting line)."""
+        """How to proceed while this holder keeps ``dest`` (one clause, for the
+        waiting line). ``kill`` is suggested only for a process of this host
+        that runs this program (by its ``/proc`` command line): a lock can be
+        planted naming any process, such as the user's shell; never init or
+        this run."""
         if not self.pid:
             return "it is taken over if it stays empty"
-        if self.host == host() and self.pid not in (1, os.getpid()):  # never: kill init, or this run
+        local = self.host == host()
+        if local and self.pid not in (1, os.getpid()) and runs_this_program(self.pid):
             return f"this run waits until it ends (or stop it: kill {self.pid})"
-        return (f"this run waits until it ends; if it no longer runs there, delete {lock_path(dest)} "
+        lock = lock_path(dest)
+        if local and self.time > time.time() + STALE_AFTER:  # respected as a live process's (see _stale)
+            return (f"this run waits until it ends; if no run of laion-fmri-tui is fetching it, delete {lock} "
+                    "(dated in the future, it is not taken over by itself)")
+        if local:
+            return (f"this run waits until it ends; if no run of laion-fmri-tui is fetching it (process "
+                    f"{self.pid} runs another program), delete {lock} (taken over by itself "
+                    f"{STALE_AFTER / 60:.0f} minutes after its last refresh)")
+        return (f"this run waits until it ends; if it no longer runs there, delete {lock} "
                 f"(taken over by itself {STALE_AFTER / 60:.0f} minutes after its last refresh)")
 
     @property
@@ -197,9 +210,16 @@ def _mine() -> dict[str, object]:
 
 def _read(path: Path, strict: bool = True) -> tuple[Holder | None, float]:
     """The lock's holder (None: gone, empty or torn) and the age of its file time
-    in seconds (negative: dated in the future; infinite: no lock there)."""
+    in seconds (negative: dated in the future; infinite: no lock there).
+
+    Opened without blocking and read only when a regular file, at most
+    :data:`READ_AT_MOST` bytes: a FIFO planted there would block the open (and
+    every ``--dry-run``, ``info`` and run with it), a device would be read
+    without end. ``strict`` (the lock is to be taken): a symbolic link or
+    anything but a regular file refuses the file; otherwise such a lock is
+    no lock."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None, math.inf
     except OSError as error:
@@ -211,8 +231,10 @@ def _read(path: Path, strict: bool = True) -> tuple[Holder | None, float]:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UnsafePathError(f"refusing {path}: it is not a regular file; remove it and rerun")
-        data = os.read(fd, 4096)
+            if strict:
+                raise UnsafePathError(f"refusing {path}: it is not a regular file; remove it and rerun")
+            return None, math.inf
+        data = os.read(fd, READ_AT_MOST)
     finally:
         os.close(fd)
     age = time.time() - info.st_mtime
@@ -222,6 +244,10 @@ def _read(path: Path, strict: bool = True) -> tuple[Holder | None, float]:
         return None, age  # being written right now, or torn by a crash: judged by its age
     return holder, age
 
+
+READ_AT_MOST = 64 * 1024
+"""Bytes of a lock read at most: what this module writes is about 200; a
+longer one is torn JSON, so unreadable."""
 
 _HOST = re.compile(r"[A-Za-z0-9._-]{1,64}")
 """What :func:`host` writes."""
@@ -288,6 +314,22 @@ def _local_verdict(holder: Holder) -> bool | None:
         return started == holder.start
     begun = _started_at(started)
     return False if begun is not None and begun > holder.time + _REUSE_SLACK else None
+
+
+PROGRAM_NAMES = (b"laion-fmri-tui", b"laion_fmri_tui")
+"""An argument of this program's command line: the installed script's path,
+or the module of ``python -m laion_fmri_tui``."""
+
+
+def runs_this_program(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs laion-fmri-tui, by an
+    argument of its ``/proc`` command line (False: another program, or unknown)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            args = file.read(64 * 1024).split(b"\0")
+    except OSError:
+        return False
+    return any(os.path.basename(arg) in PROGRAM_NAMES for arg in args)
 
 
 def _boot_id() -> str:

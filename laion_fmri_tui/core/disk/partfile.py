@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,9 +136,8 @@ def read_record(dest: Path) -> PartRecord | None:
     """The record beside ``dest``'s ``.part``; None when there is none (or it
     cannot be read); :class:`BadRecord` when it holds numbers that cannot be
     right (a record of the older ``chunks_done`` form is read as extents)."""
-    try:
-        text = record_path(dest).read_text()
-    except (OSError, ValueError):
+    text = _read_small(record_path(dest))
+    if text is None:
         return None
     try:
         data = json.loads(text)
@@ -154,6 +154,34 @@ def read_record(dest: Path) -> PartRecord | None:
         raise BadRecord(str(error) or type(error).__name__) from None
     record.check()
     return record
+
+
+def _read_small(path: Path) -> str | None:
+    """A record's text; None unless it is a regular file (never followed
+    through a symbolic link) of at most :data:`RECORD_AT_MOST` bytes. Opened
+    without blocking: a FIFO planted at a record's name would block the open
+    (and a ``--dry-run`` with it), a link to ``/dev/zero`` be read without end."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > RECORD_AT_MOST:
+            return None
+        data = os.read(fd, RECORD_AT_MOST + 1)
+        while len(data) <= RECORD_AT_MOST and (more := os.read(fd, RECORD_AT_MOST + 1 - len(data))):
+            data += more
+        return data.decode() if len(data) <= RECORD_AT_MOST else None
+    except (OSError, UnicodeDecodeError):
+        return None
+    finally:
+        os.close(fd)
+
+
+RECORD_AT_MOST = 64 * 1024 * 1024
+"""Largest record read: 16 bytes an extent, so about four million parts (a
+4 TB file in parts of 1 MiB); a larger one is unreadable, as a torn one."""
 
 
 MIN_CHUNK = 64 * 1024
@@ -180,7 +208,7 @@ def missing_bytes(dest: Path, record: PartRecord, on_disk: int) -> str | None:
     if not claims:
         return None
     try:
-        fd = os.open(part_path(dest), os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(part_path(dest), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None  # the caller's own open says what is wrong
     try:
@@ -213,19 +241,36 @@ def _int(value: object) -> int:
 
 def write_record(dest: Path, record: PartRecord, *, fresh: bool = False) -> int:
     """Atomically replace the resume record (a crash leaves the old or the new);
-    return the offset of its first extent in the file.
+    return the offset of its first extent in the file (see :func:`begin_record`)."""
+    fd, offset = begin_record(dest, record, fresh=fresh)
+    os.close(fd)
+    return offset
+
+
+def begin_record(dest: Path, record: PartRecord, *, fresh: bool = False) -> tuple[int, int]:
+    """Write the resume record; return its open descriptor (the caller closes
+    it) and the offset of its first extent. :class:`ExtentWriter` writes
+    through that descriptor: the record is never opened again by its name,
+    where a file planted since could stand.
 
     ``fresh``: there is no record yet, so it is written in place; a torn first
     write is unreadable JSON, which :func:`read_record` treats as no record.
+    Otherwise it is written to ``.tmp`` and renamed over the old one (a crash
+    leaves the old or the new). Whatever is at the ``.tmp`` name is removed
+    first and never opened: a hard link planted there (its token is in the
+    run's lock) would make the outside file the record.
     """
     target = str(record_path(dest))
     data, offset = record.encode()
     if fresh:
-        _write(target, data, os.O_EXCL)
-        return offset
-    _write(target + ".tmp", data)
-    os.replace(target + ".tmp", target)
-    return offset
+        return _write(target, data), offset
+    fd = _write(target + ".tmp", data, replace=True)
+    try:
+        os.replace(target + ".tmp", target)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd, offset
 
 
 class ExtentWriter:
@@ -247,10 +292,11 @@ class ExtentWriter:
     crash either may be short, which the checks (every byte is hashed before
     the rename) catch."""
 
-    def __init__(self, dest: Path, record: PartRecord, offset: int) -> None:
+    def __init__(self, fd: int, record: PartRecord, offset: int) -> None:
+        """``fd``: the record as :func:`begin_record` made it (this writer closes it)."""
         self._record = record
         self._offset = offset
-        self._fd = os.open(record_path(dest), os.O_WRONLY | os.O_NOFOLLOW)  # this process wrote it just now
+        self._fd = fd
         self._written = list(record.extents)
         self._brought = 0
         """Bytes this job has written in this run (recorded or not)."""
@@ -298,14 +344,32 @@ RECORD_CEILING = 8 * 1024 * 1024
 """Largest step, whatever the run has written."""
 
 
-def _write(path: str, data: bytes, flags: int = 0) -> None:
-    """Never through a symbolic link (O_NOFOLLOW): temp names are per process
-    (see :mod:`.tempnames`), so a link there was planted by someone else."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | flags, 0o644)
+def _write(path: str, data: bytes, *, replace: bool = False) -> int:
+    """A new file at ``path`` holding ``data``, open for writing; never an
+    existing one (O_EXCL), so never through a symbolic link or a hard link
+    someone else planted there (temp names are per process, see
+    :mod:`.tempnames`). ``replace``: whatever is at ``path`` is unlinked
+    first (only the name: a linked file stays as it was), once more if a
+    file appears there again before the create."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for attempt in range(2 if replace else 1):
+        if replace:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        try:
+            fd = os.open(path, flags, 0o644)
+            break
+        except FileExistsError:
+            if attempt or not replace:
+                raise
     try:
         os.write(fd, data)
-    finally:
+    except OSError:
         os.close(fd)
+        raise
+    return fd
 
 
 def discard(dest: Path, *, part: bool = True, updated: bool = True) -> None:
@@ -337,6 +401,16 @@ def local_state(dest: Path, size: int, etag: str, *, has_sha256: bool = False) -
             return LocalState.COMPLETE, size
     except OSError:
         pass
+    return kept_state(dest, size, etag, has_sha256=has_sha256)
+
+
+def kept_state(base: Path, size: int, etag: str, *, has_sha256: bool = False) -> tuple[LocalState, int]:
+    """Partial (with the bytes its ``.part`` keeps) or absent, from the temp
+    files of ``base`` alone: never complete. ``base`` may be a process's
+    ``X.<token>``, and a file of the object's size planted at that name (no
+    name the tool writes) must not pass for the finished file: only the
+    final path can be one (:func:`local_state`)."""
+    dest = base
     try:
         on_disk = part_path(dest).stat().st_size
     except OSError:

@@ -85,13 +85,13 @@ in it, by final name. Listed again when the folder's mtime changes (a name
 made or removed), so a plan of many files lists each folder once."""
 
 
-def orphans(dest: Path, exclude: Holder | None = None) -> list[Path]:
-    """Bases of ``dest``'s temp files of other processes' tokens
-    (``X.<token>.part``, regular files), but this process's and
-    ``exclude``'s (a lock's holder). Called once this process holds
-    ``dest``'s lock, or when no live lock does, no process is writing them:
-    they are left by a run killed outright whose lock was deleted (as the
-    waiting line says to do for a run of a failed node), or taken over."""
+_LEFT = re.compile(r"(.+)\.([0-9a-f]{8})\.part(?:\.json(?:\.tmp)?)?")
+"""Any temp file of a process: ``X.<token>.part``, its record, the record's
+``.tmp`` (a run killed outright may leave any of them without the others)."""
+
+
+def _tokens(dest: Path) -> list[str]:
+    """Tokens of the temp files of ``dest`` in its folder (see :data:`_listings`)."""
     folder = str(dest.parent)
     try:
         stamp = os.stat(folder).st_mtime_ns
@@ -105,13 +105,25 @@ def orphans(dest: Path, exclude: Holder | None = None) -> list[Path]:
         except OSError:
             names = []
         for name in names:
-            if match := _TEMP.fullmatch(name):
-                tokens.setdefault(match[1], []).append(match[2])
+            if match := _LEFT.fullmatch(name):
+                found = tokens.setdefault(match[1], [])
+                if match[2] not in found:
+                    found.append(match[2])
         listed = (stamp, tokens)
         _listings[folder] = listed
+    return sorted(listed[1].get(dest.name, ()))
+
+
+def orphans(dest: Path, exclude: Holder | None = None) -> list[Path]:
+    """Bases of ``dest``'s temp files of other processes' tokens
+    (``X.<token>.part``, regular files), but this process's and
+    ``exclude``'s (a lock's holder). Called once this process holds
+    ``dest``'s lock, or when no live lock does, no process is writing them:
+    they are left by a run killed outright whose lock was deleted (as the
+    waiting line says to do for a run of a failed node), or taken over."""
     skip = {filelock.token(), exclude.token if exclude is not None else ""}
     found = []
-    for token_ in sorted(listed[1].get(dest.name, ())):
+    for token_ in _tokens(dest):
         base = dest.with_name(f"{dest.name}.{token_}")
         try:
             regular = token_ not in skip and stat.S_ISREG(os.lstat(partfile.part_path(base)).st_mode)
@@ -130,7 +142,7 @@ def _best_orphan(dest: Path, size: int | None, etag: str, exclude: Holder | None
         try:
             if size is None:
                 return os.lstat(partfile.part_path(base)).st_size
-            return partfile.local_state(base, size, etag, has_sha256=has_sha256)[1]
+            return partfile.kept_state(base, size, etag, has_sha256=has_sha256)[1]
         except OSError:
             return -1
     found = orphans(dest, exclude)
@@ -194,10 +206,10 @@ def local_state(dest: Path, size: int, etag: str, *, has_sha256: bool = False) -
     for base in ([_base_of(dest, holder)] if holder is not None else []) + [dest]:
         if _regular(partfile.part_path(base)):
             _regular(partfile.record_path(base))
-            return partfile.local_state(base, size, etag, has_sha256=has_sha256)
+            return partfile.kept_state(base, size, etag, has_sha256=has_sha256)
     orphan = _best_orphan(dest, size, etag, holder, has_sha256)
     if orphan is not None:
-        return partfile.local_state(orphan, size, etag, has_sha256=has_sha256)
+        return partfile.kept_state(orphan, size, etag, has_sha256=has_sha256)
     return LocalState.ABSENT, 0
 
 
@@ -266,8 +278,18 @@ def park(dest: Path, base: Path) -> None:
 
 
 def clear_parked(dest: Path) -> None:
-    """After ``dest`` took its final name: parked temp files of it are stale."""
+    """After ``dest`` took its final name: its parked temp files are stale,
+    and so are those other runs left (``X.<token>.part`` without a record,
+    a record without its ``.part``, a record's ``.tmp``: a run killed
+    outright, one whose lock was taken over). Call it holding ``dest``'s
+    lock; the temp files of the holder of a live lock that took its place
+    (a takeover of a run thought gone) stay, and this process's own."""
     partfile.discard(dest)
+    holder, alive = filelock.holder_of(dest)
+    keep = {filelock.token(), holder.token if holder is not None and alive and not holder.mine else ""}
+    for token_ in _tokens(dest):
+        if token_ not in keep:
+            partfile.discard(dest.with_name(f"{dest.name}.{token_}"))
 
 
 def _unlink(path: Path) -> None:

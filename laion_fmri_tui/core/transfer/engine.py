@@ -343,9 +343,9 @@ class TransferEngine:
             return None
         except OSError as error:
             job.close()
-            if error.errno == errno.ELOOP:
-                self.outcomes.failed(job, Failure(
-                    FailKind.UNSAFE, f"refusing {job.part_file}: it is a symbolic link; remove it and rerun"))
+            if error.errno == errno.ELOOP:  # the name the open refused, which may be a record's
+                self.outcomes.failed(job, Failure(FailKind.UNSAFE, f"refusing {error.filename or job.part_file}: "
+                                                  "it is a symbolic link; remove it and rerun"))
             else:
                 self.outcomes.failed(job, Failure(FailKind.DISK, disk_message(error, item)))
             return None

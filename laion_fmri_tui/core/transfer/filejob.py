@@ -149,22 +149,24 @@ class FileJob:
                 partfile.discard(self.base)
             on_disk, record = 0, None
         self.fd = self._open_part(fresh=not (self.adopted and (keep or trusted_prefix)))
-        offset = 0
+        offset, record_fd = 0, -1
         if not keep:
             self._record = PartRecord(self.item.size, self.item.etag, self.part_size)
-            if self._writes_record:
-                offset = partfile.write_record(self.base, self._record, fresh=True)  # any old one was discarded
+            if self._writes_record:  # any old one was discarded
+                record_fd, offset = partfile.begin_record(self.base, self._record, fresh=True)
             else:
                 self.recorded = False  # a rerun finds a .part with no record: it starts over
         else:
             assert record is not None
             self._record = record
             if self.part_size:  # laid out afresh, so its extents can be updated in place
-                offset = partfile.write_record(self.base, record)
+                record_fd, offset = partfile.begin_record(self.base, record)
         if self.verdict is not None:
             self.spans_left = []  # every byte was checked just now
+        if not self.part_size and record_fd >= 0:
+            os.close(record_fd)  # a sequential file's record is never updated
         if self.part_size:
-            self._extents = partfile.ExtentWriter(self.base, self._record, offset)
+            self._extents = partfile.ExtentWriter(record_fd, self._record, offset)
             os.ftruncate(self.fd, self.item.size)
             self._done = set(self._record.chunks_done)
             self.ready = set(self._done)
