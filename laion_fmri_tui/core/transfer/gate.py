@@ -115,17 +115,15 @@ class RunGate:
         A lane calls it before it reads a transfer's socket: a turn serves
         every socket that has bytes, and without it each of them was read once
         more after a pause or a cancel (a capped run with 40 files in flight
-        took about 200 kB past its cap that way, after the user's ``c``)."""
-        self._check()
+        took about 200 kB past its cap that way, after the user's ``c``). The
+        cap's wait calls it too, before each of its waits."""
+        if self._cancel.is_set():
+            raise Cancelled
+        if not self._running.is_set():
+            raise Paused
 
     def charge(self, nbytes: int) -> None:
         """Bytes a lane just wrote: counted, then held back under the cap; a
         pause or cancel meanwhile raises :class:`Paused`/:class:`Cancelled`."""
         self._count(nbytes)
-        self._bandwidth.consume(nbytes, self._check)
-
-    def _check(self) -> None:
-        if self._cancel.is_set():
-            raise Cancelled
-        if not self._running.is_set():
-            raise Paused
+        self._bandwidth.consume(nbytes, self.check)
