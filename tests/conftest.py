@@ -15,6 +15,28 @@ if TYPE_CHECKING:  # moto is only imported when a test asks for the server
     from laion_fmri_tui.devserver.synthetic import SyntheticObject
 
 
+# ---- running in parallel -----------------------------------------------------
+
+ONE_WORKER = {
+    "slurm_cluster": "slurm-lab",
+    "snapshot_data_dir": "snapshot-data-dir",
+}
+"""Fixture -> xdist group: what a fixture holds exists once per machine, so every test
+that uses it runs on one worker of ``pytest -n N --dist loadgroup`` (the README's test
+command). ``slurm_cluster``: one lab cluster is started, not one per worker, and its one
+node is not shared by two workers' jobs. ``snapshot_data_dir``: a fixed path under /tmp,
+because the screenshots show it. Everything else is per test (``tmp_path``, HOME, tmux
+sockets, free ports) or per worker (the session's S3 and access servers)."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks to route the tests
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, group in ONE_WORKER.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
 # ---- environment -------------------------------------------------------------
 
 _NETWORK_ENV = frozenset(

@@ -30,6 +30,11 @@ SIZE = 10 * MIB + MIB // 2
 DATA = random.Random(KEY).randbytes(SIZE)
 SELECTION = ("--subject", "05", "--ses", "01", "--desc", "Ambiguous", "--suffix", "statmap", "--extension", ".nii.gz")
 
+# The module's own bucket server is started once per xdist worker: keep its tests on one
+# worker so it starts once (tests/conftest.py says what else runs on one worker).
+pytestmark = pytest.mark.xdist_group("batch_ambiguous_etag")
+
+
 @pytest.fixture(scope="module")
 def bucket() -> Iterator[OneObjectBucket]:
     with one_object_bucket(KEY, SIZE) as served:

@@ -55,6 +55,11 @@ def closed_pipe(command: list[str]) -> subprocess.CompletedProcess:
         os.close(write_end)
 
 
+# The module's own bucket server is started once per xdist worker: keep its tests on one
+# worker so it starts once (tests/conftest.py says what else runs on one worker).
+pytestmark = pytest.mark.xdist_group("batch_commands_robust")
+
+
 @pytest.fixture(scope="module")
 def bucket() -> Iterator[str]:
     with own_bucket(EXTRA) as url:

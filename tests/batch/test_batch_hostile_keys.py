@@ -24,6 +24,11 @@ EXTRA = {HYPHENATED: "the hyphenated one", PLAIN: "the plain one", EVIL: "evil",
 ARGS = ("--subject", "07", "--only", "freesurfer", "--accept-license")
 
 
+# The module's own bucket server is started once per xdist worker: keep its tests on one
+# worker so it starts once (tests/conftest.py says what else runs on one worker).
+pytestmark = pytest.mark.xdist_group("batch_hostile_keys")
+
+
 @pytest.fixture(scope="module")
 def bucket() -> Iterator[str]:
     with own_bucket(EXTRA) as url:

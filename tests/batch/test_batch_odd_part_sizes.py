@@ -75,6 +75,11 @@ class Bucket(ChildBucket):
         assert self.ask(line) == "ok"
 
 
+# The module's own bucket server is started once per xdist worker: keep its tests on one
+# worker so it starts once (tests/conftest.py says what else runs on one worker).
+pytestmark = pytest.mark.xdist_group("batch_odd_part_sizes")
+
+
 @pytest.fixture(scope="module")
 def bucket() -> Iterator[Bucket]:
     ask = [(desc, key(desc), part, size) for desc, (part, size) in ODD.items()]
