@@ -246,8 +246,8 @@ def _verify(args, service, plan, out, err) -> int:
     """Check the (sharded) selection on disk: problems one line each, then a
     summary; with ``--repair``, fetch the missing and bad files again."""
     from laion_fmri_tui.batch import output
-    from laion_fmri_tui.core import checkup
-    from laion_fmri_tui.core.checkup import Status
+    from laion_fmri_tui.core.integrity import checkup
+    from laion_fmri_tui.core.integrity.checkup import Status
 
     printer = output.JsonPrinter(out) if args.json else None
 
@@ -304,7 +304,7 @@ def repair_plan(plan, todo):
     is renamed over it."""
     import dataclasses
 
-    from laion_fmri_tui.core.checkup import Status
+    from laion_fmri_tui.core.integrity.checkup import Status
     from laion_fmri_tui.core.models import LocalState
     from laion_fmri_tui.core.disk import partfile
 

@@ -113,7 +113,7 @@ class DownloadService:
 
     def first_part_size(self, item: PlanItem) -> int | None:
         """The part size of ``item``'s multipart upload as the bucket tells it
-        (None: it cannot say), for ``--verify`` (see :mod:`.checkup`)."""
+        (None: it cannot say), for ``--verify`` (see :mod:`.integrity.checkup`)."""
         if item.source != "s3":
             return None
         return self._http.first_part_size(self._http.object_url(self.settings.s3.bucket, item.key), item.etag)

@@ -8,7 +8,7 @@ smaller file is one streamed GET, hashed as it arrives. Both go to the
 source (the bucket's objects, the access service's signed stimulus URLs),
 which keep them all in flight on a thread per core (two at most), each with
 the files it opened; their parts are hashed as they arrive by the
-:class:`~laion_fmri_tui.core.transfer.span_hasher.SpanHasher`. Every unit
+:class:`~laion_fmri_tui.core.integrity.span_hasher.SpanHasher`. Every unit
 retries transient failures from the byte it had reached. Pausing holds
 transfers between reads; cancelling stops them and keeps every ``.part``
 for the next run.
@@ -42,7 +42,7 @@ from laion_fmri_tui.core.transfer.retrier import Retrier
 from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.transfer.sources import Request, Source, unexpected_failure
 from laion_fmri_tui.core.http.answers import SourceError
-from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
+from laion_fmri_tui.core.integrity.span_hasher import SpanHasher
 
 __all__ = ["EngineSettings", "TransferEngine"]
 
