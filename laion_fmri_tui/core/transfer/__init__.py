@@ -1,4 +1,7 @@
-"""The transfer engine: every GET of a run on a few epoll threads, resumable ``.part`` files, verification.
+"""The transfer engine: every GET of a run on a few epoll threads, resumable ``.part`` files.
+
+The bytes are verified as they arrive and before any rename, by the rules of
+:mod:`laion_fmri_tui.core.integrity` (which imports nothing from here).
 
 Words (each means one thing here)
 ---------------------------------
