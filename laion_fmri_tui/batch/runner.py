@@ -28,10 +28,9 @@ from laion_fmri_tui.core.plan import plan_file, shard
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import size
-from laion_fmri_tui.core.http.network import NetworkSettings
-from laion_fmri_tui.core.s3.endpoint import S3Settings, endpoint_from_env
-from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer.settings import EngineSettings
+from laion_fmri_tui.core.settings import EngineSettings, NetworkSettings, S3Settings, ServiceSettings
+from laion_fmri_tui.core.s3.endpoint import endpoint_from_env
+from laion_fmri_tui.core.service import DownloadService
 
 # The printer and the engine load only once the first listings are on their
 # way (see _run): their imports then cost nothing but the round trip's wait.

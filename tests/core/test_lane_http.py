@@ -19,10 +19,9 @@ import pytest
 import trustme
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.settings import EngineSettings, NetworkSettings
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.disk import partfile
-from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.gate import GateState, RunGate
 from laion_fmri_tui.core.transfer.lane_relay import LaneRelay

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from laion_fmri_tui.core.events import FailKind, Failure
-from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.settings import NetworkSettings
 from laion_fmri_tui.core.models import PlanItem
 
 if TYPE_CHECKING:
