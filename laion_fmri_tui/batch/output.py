@@ -26,7 +26,7 @@ from typing import TextIO
 from laion_fmri_tui.batch.safe_output import printable
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import plan_file
-from laion_fmri_tui.core.checkup import Checked, Status, Summary
+from laion_fmri_tui.core.integrity.checkup import Checked, Status, Summary
 from laion_fmri_tui.core.models import Plan
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import count, duration, eta, rate, size

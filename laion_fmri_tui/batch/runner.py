@@ -28,10 +28,9 @@ from laion_fmri_tui.core.plan import plan_file, shard
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import size
-from laion_fmri_tui.core.http.network import NetworkSettings
-from laion_fmri_tui.core.s3.endpoint import S3Settings, endpoint_from_env
-from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer.settings import EngineSettings
+from laion_fmri_tui.core.settings import EngineSettings, NetworkSettings, S3Settings, ServiceSettings
+from laion_fmri_tui.core.s3.endpoint import endpoint_from_env
+from laion_fmri_tui.core.service import DownloadService
 
 # The printer and the engine load only once the first listings are on their
 # way (see _run): their imports then cost nothing but the round trip's wait.
@@ -250,8 +249,8 @@ def _verify(args, service, plan, out, err) -> int:
     """Check the (sharded) selection on disk: problems one line each, then a
     summary; with ``--repair``, fetch the missing and bad files again."""
     from laion_fmri_tui.batch import output
-    from laion_fmri_tui.core import checkup
-    from laion_fmri_tui.core.checkup import Status
+    from laion_fmri_tui.core.integrity import checkup
+    from laion_fmri_tui.core.integrity.checkup import Status
 
     printer = output.JsonPrinter(out) if args.json else None
 
@@ -308,7 +307,7 @@ def repair_plan(plan, todo):
     is renamed over it."""
     import dataclasses
 
-    from laion_fmri_tui.core.checkup import Status
+    from laion_fmri_tui.core.integrity.checkup import Status
     from laion_fmri_tui.core.models import LocalState
     from laion_fmri_tui.core.disk import partfile
 
