@@ -163,8 +163,8 @@ def test_the_apps_engine_child_fetches_every_file_while_its_event_pipe_is_not_re
     from laion_fmri_tui.core import events as ev
     from laion_fmri_tui.core.plan.selection import Selection
     from laion_fmri_tui.core.run.engine_process import CHILD_CODE, PACKAGE_ROOT
-    from laion_fmri_tui.core.s3.endpoint import S3Settings
-    from laion_fmri_tui.core.service import DownloadService, ServiceSettings
+    from laion_fmri_tui.core.service import DownloadService
+    from laion_fmri_tui.core.settings import S3Settings, ServiceSettings
 
     stand_in = StandIn(objects(119)).start()
     try:
