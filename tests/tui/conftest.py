@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,14 +37,22 @@ def fresh_context(s3, access) -> AppContext:
     return make_context(s3, access, None)
 
 
+SNAPSHOT_LOCK = Path("/tmp/laion-fmri-tui-snapshots.lock")
+"""Held (``flock``) by the test that owns :data:`SNAPSHOT_DATA_DIR`: two pytest
+processes on one machine (parallel workers, or two checkouts) would otherwise
+empty the one fixed directory under each other's run."""
+
+
 @pytest.fixture
-def snapshot_data_dir() -> Path:
-    """The fixed data directory for snapshots, empty and licensed."""
-    shutil.rmtree(SNAPSHOT_DATA_DIR.parent, ignore_errors=True)
-    (SNAPSHOT_DATA_DIR / ".laion_fmri").mkdir(parents=True)
-    (SNAPSHOT_DATA_DIR / ".laion_fmri" / "license_accepted").touch()
-    yield SNAPSHOT_DATA_DIR
-    shutil.rmtree(SNAPSHOT_DATA_DIR.parent, ignore_errors=True)
+def snapshot_data_dir() -> Iterator[Path]:
+    """The fixed data directory for snapshots, empty and licensed, owned by this test alone."""
+    with SNAPSHOT_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process ends
+        shutil.rmtree(SNAPSHOT_DATA_DIR.parent, ignore_errors=True)
+        (SNAPSHOT_DATA_DIR / ".laion_fmri").mkdir(parents=True)
+        (SNAPSHOT_DATA_DIR / ".laion_fmri" / "license_accepted").touch()
+        yield SNAPSHOT_DATA_DIR
+        shutil.rmtree(SNAPSHOT_DATA_DIR.parent, ignore_errors=True)
 
 
 @pytest.fixture

@@ -34,3 +34,16 @@ async def tick(pilot, tree: BucketTree, node_id: str) -> None:
     tree.move_cursor(find(tree, node_id))
     await pilot.press("space")
     await settle(pilot)
+
+
+async def wait_until(pilot, predicate, what: str, timeout: float = 120.0) -> None:
+    """Pause until ``predicate()`` holds: a state, not a settle time (``timeout`` only
+    bounds a failure). A chain of messages and workers (a key, a message to the
+    screen, a worker, its answer on the UI thread) can outlast ``settle``'s rounds
+    on a loaded machine."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        await pilot.pause(0.05)

@@ -14,7 +14,7 @@ import html
 import re
 
 import pytest
-from pilot_helpers import settle
+from pilot_helpers import settle, wait_until
 
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.confirm import ConfirmScreen
@@ -67,16 +67,16 @@ async def test_small_windows_are_used_not_refused(snapshot_context, snapshot_dat
     (snapshot_data_dir / ".laion_fmri" / "license_accepted").unlink()
     app = LaionFmriApp(snapshot_context)
     async with app.run_test(size=size) as pilot:
-        await settle(pilot)
-        assert isinstance(app.screen, LicenceScreen), type(app.screen).__name__
+        await wait_until(pilot, lambda: isinstance(app.screen, LicenceScreen), "licence screen")
         await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, BrowserScreen), "browser after a")
         await settle(pilot)
-        assert isinstance(app.screen, BrowserScreen), type(app.screen).__name__
         tree = app.screen.query_one(BucketTree)
         tree.focus()
         await pilot.press("home", "down")
         await settle(pilot)
         node = tree.cursor_node.data
         await pilot.press("space")
-        await settle(pilot)
-        assert app.screen.plan is not None and app.screen.plan.files > 0, node
+        # The summary's plan is made by a worker the tick's message starts: wait for its answer.
+        await wait_until(pilot, lambda: app.screen.plan is not None, f"plan of {node.id}")
+        assert app.screen.plan.files > 0, node
