@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from laion_fmri_tui.core.transfer.content_checks import VerificationError, Verifier, judge
+from laion_fmri_tui.core.integrity.content_checks import VerificationError, Verifier, judge
 
 
 def multipart_etag(data: bytes, part: int) -> str:

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from laion_fmri_tui.core.models import RemoteObject
-from laion_fmri_tui.core.transfer.md5_steps import Md5Stream
+from laion_fmri_tui.core.integrity.md5_steps import Md5Stream
 
 MIB = 1024 * 1024
 MB = 1000 * 1000
@@ -335,7 +335,7 @@ class SpanCheck:
 
     Each part of a multipart upload has its own MD5 inside the ETag, so those
     spans are hashed whenever their bytes are on disk, many at a time (see
-    :mod:`~laion_fmri_tui.core.transfer.md5_steps`); a plain MD5 is one span
+    :mod:`~laion_fmri_tui.core.integrity.md5_steps`); a plain MD5 is one span
     over the file; a sha256 is one span fed through a :class:`Verifier`.
     """
 
