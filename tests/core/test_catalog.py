@@ -96,7 +96,8 @@ def test_list_ahead_lists_each_prefix_once_and_objects_waits_for_it(catalog, s3)
     got = {p: catalog.objects(p) for p in prefixes}
     fresh = Catalog(S3Http(S3Settings(endpoint_url=s3.url)), synthetic.BUCKET)
     assert got == {p: fresh.objects(p) for p in prefixes} and all(got.values())
-    first_pages = [r.query for r in listings(s3) if "continuation-token" not in r.query]
+    first_pages = [r.query for r in listings(s3)  # a long prefix's split adds level listings (delimiter)
+                   if "continuation-token" not in r.query and "delimiter" not in r.query]
     for p in prefixes:  # the ahead listing, then the fresh catalog's: none twice in the first
         assert sum(f"prefix={p.replace('/', '%2F')}&" in q or q.endswith(f"prefix={p.replace('/', '%2F')}")
                    for q in first_pages) == 2, p
@@ -178,3 +179,53 @@ def test_a_new_round_of_listings_ahead_lists_a_failure_nobody_took_again(s3):
     finish_listings_ahead()
     catalog.levels_ahead(["derivatives/"])
     assert catalog.level("derivatives/").names
+
+
+def serial_listing(s3, prefix: str) -> list[str]:
+    """The keys one ListObjectsV2 chain of ``prefix`` gives, page after page, in its order."""
+    client, keys, token = S3Http(S3Settings(endpoint_url=s3.url)), [], None
+    while True:
+        page = client.list_objects_v2(Bucket=synthetic.BUCKET, Prefix=prefix, ContinuationToken=token)
+        keys += [o["Key"] for o in page.get("Contents", ()) if not o["Key"].endswith("/")]
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return keys
+
+
+def test_a_prefix_longer_than_a_page_is_listed_by_its_parts_at_once(catalog, s3):
+    """A plan at 150 ms spent its time on one prefix's pages in a row: a prefix
+    cut short after its first page is split by its next level, whose parts are
+    listed at once. The server holds the listings of two of them: both arrive
+    while the other is still unanswered, so two pages are in flight together."""
+    subject = "derivatives/glmsingle-tedana/sub-05/"
+    parts = [f"{subject}ses-01/figures/", f"{subject}ses-01/func/"]
+    expected = serial_listing(s3, subject)
+    assert len(expected) > 1000, "the prefix must span more than one page"
+    s3.clear_log()
+    holds = [s3.hold_listings(p) for p in parts]
+    done: list = []
+    walker = threading.Thread(target=lambda: done.append(catalog.objects(subject)), daemon=True)
+    walker.start()
+    try:
+        arrived: set[str] = set()
+        for _ in range(400):  # a failure bound only: the loop ends once both held listings arrived
+            arrived = {p for p in parts for r in listings(s3) if f"prefix={p.replace('/', '%2F')}" in r.query
+                       and "continuation-token" not in r.query}
+            if arrived == set(parts) or not walker.is_alive():
+                break
+            threading.Event().wait(0.05)
+        assert arrived == set(parts), f"only {sorted(arrived)} were asked for while the others were held"
+    finally:
+        for hold in holds:
+            hold.set()
+    walker.join(30)
+    assert [o.key for o in done[0]] == expected, "the same keys, in the order one listing gives"
+
+
+def test_a_split_listing_names_the_prefix_asked_for_when_it_fails(s3):
+    catalog = Catalog(S3Http(S3Settings(endpoint_url=s3.url, max_attempts=1)), synthetic.BUCKET)
+    subject = "derivatives/glmsingle-tedana/sub-05/"
+    s3.fail_next("", 1, "503", prefix=f"{subject}ses-01/func/")
+    with pytest.raises(BucketUnreachableError, match=f"listing s3://{synthetic.BUCKET}/{subject} failed"):
+        catalog.objects(subject)
+    assert [o.key for o in catalog.objects(subject)] == serial_listing(s3, subject), "the next ask lists again"
