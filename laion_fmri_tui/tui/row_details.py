@@ -35,7 +35,7 @@ def full_name(data: BrowseNode | None, failed_parent: BrowseNode | None = None) 
     if data is None:
         return f"listing {listed_name(failed_parent)} failed" if failed_parent is not None else ""
     if data.key is not None:
-        return data.key.rsplit("/", 1)[1]
+        return data.key.rsplit("/", 1)[-1]
     return data.label
 
 
