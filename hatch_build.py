@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("laion_fmri_tui/core/transfer/_md5lanes.c")
+SOURCE = Path("laion_fmri_tui/core/integrity/_md5lanes.c")
 
 
 class CustomBuildHook(BuildHookInterface):

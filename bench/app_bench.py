@@ -70,7 +70,7 @@ async def app_download(url: str, data_dir: Path, keys: bool) -> dict:
     its engine process while it ran."""
     import resource
 
-    from laion_fmri_tui.core.s3.endpoint import S3Settings
+    from laion_fmri_tui.core.settings import S3Settings
     from laion_fmri_tui.tui.app import LaionFmriApp
     from laion_fmri_tui.tui.context import AppContext
     from laion_fmri_tui.tui.screens.help import HelpScreen

@@ -90,7 +90,7 @@ async def _put_cursor(pilot, tree, node) -> None:
 
 
 async def _levels(url: str, data_dir: Path) -> dict:
-    from laion_fmri_tui.core.s3.endpoint import S3Settings
+    from laion_fmri_tui.core.settings import S3Settings
     from laion_fmri_tui.tui.app import LaionFmriApp
     from laion_fmri_tui.tui.context import AppContext
     from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
@@ -119,7 +119,7 @@ async def _levels(url: str, data_dir: Path) -> dict:
 
 
 async def _keys(url: str, data_dir: Path, seconds: float) -> dict:
-    from laion_fmri_tui.core.s3.endpoint import S3Settings
+    from laion_fmri_tui.core.settings import S3Settings
     from laion_fmri_tui.tui.app import LaionFmriApp
     from laion_fmri_tui.tui.context import AppContext
     from laion_fmri_tui.tui.screens.help import HelpScreen

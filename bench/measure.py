@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +55,10 @@ def run_commands(commands: list[list[str]], *, parallel: int = 1, env: dict | No
         while pending and len(running) < parallel:
             cmd = pending.pop(0)
             report = Path(f"/tmp/bench-time-{os.getpid()}-{len(running)}-{len(pending)}.txt")
+            errors = tempfile.TemporaryFile()  # not a pipe: one read after exit would stall a chatty client
             proc = subprocess.Popen([gnu_time, "-q", "-f", "%M", "-o", str(report), *cmd], stdin=subprocess.DEVNULL, stdout=sink,
-                                    stderr=subprocess.PIPE, env=env, cwd=cwd, preexec_fn=pin)
+                                    stderr=errors, env=env, cwd=cwd, preexec_fn=pin)
+            proc.stderr = errors
             running[proc.pid] = (proc, cmd, report)
         if time.monotonic() > deadline:
             for proc, _, _ in running.values():
@@ -66,9 +69,9 @@ def run_commands(commands: list[list[str]], *, parallel: int = 1, env: dict | No
             cpu += usage.ru_utime + usage.ru_stime
             rss = max(rss, _peak_kib(report) * 1024)
             code = os.waitstatus_to_exitcode(status)
-            err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.stderr else []
-            if proc.stderr:
-                proc.stderr.close()
+            proc.stderr.seek(0)
+            err = proc.stderr.read().decode(errors="replace").strip().splitlines()
+            proc.stderr.close()
             proc.returncode = code
             if code != 0:
                 failed.append(f"{Path(cmd[0]).name} exited {code}: {err[-1] if err else ''}")
@@ -91,8 +94,9 @@ def _peak_kib(report: Path) -> int:
 def _reap(running: dict, block: bool) -> list[tuple[int, int, object]]:
     """Finished children among ``running`` (wait for one when ``block``).
 
-    stderr is read only after exit, so a client that writes more than a pipe
-    buffer of errors would stall: the contenders here write little.
+    stderr goes to a temporary file, read after exit: through a pipe read
+    only then, a client that writes more than a pipe buffer of warnings
+    stalls (ours did, at 327 retry lines under throttling).
     """
     ended = []
     for pid in list(running):

@@ -70,7 +70,7 @@ def size_only(scenario, etags: str) -> tuple[int, int]:
     """(bytes, objects) of the scenario that laion-fmri-tui checks only by size:
     a multipart ETag (``aws s3 cp`` uploads in 8 MiB parts above 8 MiB) that
     no whole-MiB part size fits, or too many do (see ``candidate_part_sizes``)."""
-    from laion_fmri_tui.core.transfer.content_checks import candidate_part_sizes
+    from laion_fmri_tui.core.integrity.content_checks import candidate_part_sizes
 
     unchecked = [size for _, size in scenario.files
                  if etags == "aws-cli" and size > UPLOAD_PART

@@ -206,7 +206,7 @@ def machine() -> dict:
     for _ in range(4):
         hashlib.md5(block, usedforsecurity=False).digest()
     md5_per_gb = (time.process_time() - started) / (4 * len(block) / 1e9)
-    from laion_fmri_tui.core.transfer import md5_steps
+    from laion_fmri_tui.core.integrity import md5_steps
     lanes = [md5_steps.Md5Stream() for _ in range(md5_steps.WIDTH)]
     started = time.process_time()
     md5_steps.update_together(lanes, [memoryview(block)] * len(lanes), len(block), [True] * len(lanes))

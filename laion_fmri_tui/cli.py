@@ -104,9 +104,8 @@ def _run_app_quietly(argv: list[str]) -> int:
 
 def _run_app(args, stops: SignalExit) -> int:
     from laion_fmri_tui.core.disk import datadir
-    from laion_fmri_tui.core.http.network import NetworkSettings
-    from laion_fmri_tui.core.s3.endpoint import S3Settings, endpoint_from_env
-    from laion_fmri_tui.core.transfer.settings import EngineSettings
+    from laion_fmri_tui.core.settings import EngineSettings, NetworkSettings, S3Settings
+    from laion_fmri_tui.core.s3.endpoint import endpoint_from_env
     from laion_fmri_tui.tui.context import AppContext
 
     engine = EngineSettings(jobs=args.jobs, max_bandwidth=args.max_bandwidth, retry_for=args.retry_for)

@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "tui"))
 
-from laion_fmri_tui.core.s3.endpoint import S3Settings  # noqa: E402
-from laion_fmri_tui.core.transfer.engine import EngineSettings  # noqa: E402
+from laion_fmri_tui.core.settings import S3Settings  # noqa: E402
+from laion_fmri_tui.core.settings import EngineSettings  # noqa: E402
 from laion_fmri_tui.demo import demo_environment  # noqa: E402
 from laion_fmri_tui.tui.app import LaionFmriApp  # noqa: E402
 from laion_fmri_tui.tui.context import AppContext  # noqa: E402

@@ -77,7 +77,7 @@ def test_batch_runner_leaves_the_engine_to_load_during_the_first_listings() -> N
         "import sys\n"
         "import laion_fmri_tui.batch.runner\n"
         "late = ['laion_fmri_tui.core.transfer.engine', 'laion_fmri_tui.batch.output',\n"
-        "        'laion_fmri_tui.core.run.engine_process', 'laion_fmri_tui.core.checkup']\n"
+        "        'laion_fmri_tui.core.run.engine_process', 'laion_fmri_tui.core.integrity.checkup']\n"
         "print(','.join(m for m in late if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

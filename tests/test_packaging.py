@@ -22,7 +22,7 @@ def test_wheel_ships_styles_and_an_install_finds_them_from_any_directory(tmp_pat
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {Path(n).name for n in names if n.startswith("laion_fmri_tui/styles/")}
     assert shipped == {p.name for p in (REPO / "styles").glob("*.tcss")} and shipped
-    assert any(n.startswith("laion_fmri_tui/core/transfer/_md5lanes") and n.endswith(".so") for n in names), \
+    assert any(n.startswith("laion_fmri_tui/core/integrity/_md5lanes") and n.endswith(".so") for n in names), \
         "the SIMD MD5 extension is built into the wheel (hatch_build.py)"
 
     target = tmp_path / "site"
@@ -34,7 +34,7 @@ def test_wheel_ships_styles_and_an_install_finds_them_from_any_directory(tmp_pat
         [sys.executable, "-I", "-c",
          f"import sys; sys.path.insert(0, {str(target)!r}); "
          "from laion_fmri_tui.styles import stylesheet; print(stylesheet('app.tcss')); "
-         "from laion_fmri_tui.core.transfer import md5_steps; assert md5_steps.NATIVE"],
+         "from laion_fmri_tui.core.integrity import md5_steps; assert md5_steps.NATIVE"],
         capture_output=True, text=True, cwd=elsewhere, check=True,
     )
     assert Path(probe.stdout.strip()).is_relative_to(target)

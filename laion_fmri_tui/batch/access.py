@@ -10,7 +10,7 @@ from laion_fmri_tui.core.access.client import AccessClient
 from laion_fmri_tui.core.access.enrol import submit_form
 from laion_fmri_tui.core.access.form import AccessForm
 from laion_fmri_tui.core.errors import UsageError
-from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.settings import NetworkSettings
 
 FLAG_OF = {
     "name": "--name", "email": "--email", "institution": "--institution",

@@ -18,7 +18,7 @@ from laion_fmri_tui.core import units
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.http import retry
 from laion_fmri_tui.core.redact import redact_arguments
-from laion_fmri_tui.core.transfer.settings import EngineSettings
+from laion_fmri_tui.core.settings import EngineSettings
 from laion_fmri_tui.core.plan.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,
     normalise_models, normalise_subject,

@@ -121,9 +121,9 @@ def _config(args: argparse.Namespace, out: SafeStream, err: SafeStream) -> int:
 def _info(args: argparse.Namespace, out: SafeStream, err: SafeStream) -> int:
     from laion_fmri_tui.batch import info
     from laion_fmri_tui.core.s3.catalog import Catalog
-    from laion_fmri_tui.core.http.network import NetworkSettings
+    from laion_fmri_tui.core.settings import NetworkSettings, S3Settings
     from laion_fmri_tui.core.plan.inventory import take_inventory
-    from laion_fmri_tui.core.s3.endpoint import S3Settings, endpoint_from_env
+    from laion_fmri_tui.core.s3.endpoint import endpoint_from_env
     from laion_fmri_tui.core.s3.client import S3Http
     from laion_fmri_tui.core.plan.selection import normalise_subject
 

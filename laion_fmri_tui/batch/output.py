@@ -5,23 +5,31 @@ finished, skipped or failed file, a progress line at most every few seconds,
 and a summary. On a terminal the progress line is redrawn in place; anywhere
 else every line is plain and newline-terminated (no carriage returns, no
 colour), so ``tail -f`` on a SLURM log reads cleanly. Lines of finished
-files are written together (:class:`HeldLines`), JSON lines too.
+files are written together (:class:`HeldLines`), JSON lines too. Retries are
+summed up (:class:`RetryLines`): a throttling server makes hundreds a second.
+
+The printers run on a thread of their own (:class:`PrinterThread`): the
+engine's threads only queue events, so an output that blocks holds the
+printer and never the transfer.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import threading
 import time
+from collections import Counter, deque
+from collections.abc import Callable
 from typing import TextIO
 
 from laion_fmri_tui.batch.safe_output import printable
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.plan import plan_file
-from laion_fmri_tui.core.checkup import Checked, Status, Summary
+from laion_fmri_tui.core.integrity.checkup import Checked, Status, Summary
 from laion_fmri_tui.core.models import Plan
 from laion_fmri_tui.core.redact import redact
-from laion_fmri_tui.core.units import count, eta, rate, size
+from laion_fmri_tui.core.units import count, duration, eta, rate, size
 
 
 def plan_table(plan: Plan, out: TextIO) -> None:
@@ -93,8 +101,8 @@ def verify_summary_json(s: Summary) -> dict:
 class HeldLines:
     """Lines for one stream, written together. Urgent lines are written at once
     (after the held ones, in order); the rest when :meth:`flush` is called,
-    which the batch runner does from its main thread a few times a second
-    (``runner.WRITE_EVERY``), whatever the engine is doing. A write per line (a
+    which :class:`PrinterThread` does from its own thread a few times a second
+    (:data:`WRITE_EVERY`), whatever the engine is doing. A write per line (a
     system call each, made on the transfer lane's thread) was a tenth of the
     client's time on 2,000 small files."""
 
@@ -126,6 +134,7 @@ class HumanPrinter:
         self._live = False
         self._complete = 0
         self._complete_bytes = 0
+        self._retries = RetryLines()
         self.rerun_hint = True
         """Whether the summary of a run with failures says a rerun retries them.
         The runner turns it off when every failure is a file changed since a
@@ -137,8 +146,11 @@ class HumanPrinter:
             self._handle(event)
 
     def flush(self) -> None:
-        """Write whatever is held (called a few times a second, and at the end)."""
+        """Write whatever is held, and the retries' line when one is due
+        (called a few times a second, and at the end)."""
         with self._lock:
+            for text in self._retries.due(time.monotonic()):
+                self._line(text, self._err)
             self._lines.flush()
 
     def _line(self, text: str, stream: TextIO | None = None, *, urgent: bool = True) -> None:
@@ -169,6 +181,10 @@ class HumanPrinter:
         elif isinstance(event, ev.Progress):
             self._progress(event)
             return
+        elif isinstance(event, ev.Retrying):
+            for text in self._retries.add(event, time.monotonic()):
+                self._line(text, self._err)
+            return
         self._flush_complete()
         if isinstance(event, ev.FileDone):
             resumed = f", resumed ({size(event.fetched)} fetched)" if event.fetched < event.size else ""
@@ -180,6 +196,8 @@ class HumanPrinter:
         elif isinstance(event, ev.Notice):
             self._line(f"{event.level}: {event.message}", self._err)
         elif isinstance(event, ev.RunFinished):
+            for text in self._retries.due(time.monotonic(), force=True):
+                self._line(text, self._err)
             self._summary(event)
 
     def _progress(self, p: ev.Progress) -> None:
@@ -212,6 +230,90 @@ class HumanPrinter:
             self._line("rerun the same command to retry the failed files")
 
 
+RETRY_EVERY = 5.0
+"""Seconds between two lines that sum up retries (a job log of a throttled
+run got 327 lines in seconds, one per request)."""
+STUCK_AFTER = 30.0
+"""Seconds of retries after which a file is named in a line of its own (or a
+quarter of ``--retry-for``, when that is shorter)."""
+NAMED_PER_LINE = 3
+"""Files named as stuck at most per retries' line; the line counts the others."""
+
+
+class RetryLines:
+    """Retries summed up for people: a line at most every :data:`RETRY_EVERY` s.
+
+    The first retry after a quiet spell is said at once; the retries that
+    follow are counted and said in one line once the interval is over, by
+    reason (``throttled by the server (HTTP 503)``), with how many files they
+    were for. A file retried for long (:data:`STUCK_AFTER`) gets a line that
+    names it, says why, and how long it keeps trying. ``--json`` keeps one
+    object per retry instead (it never uses this)."""
+
+    def __init__(self, every: float = RETRY_EVERY, stuck_after: float = STUCK_AFTER) -> None:
+        self._every, self._stuck_after = every, stuck_after
+        self._reasons: Counter[str] = Counter()
+        self._keys: set[str] = set()
+        self._stuck: set[str] = set()
+        self._since = 0.0
+        """When the first retry not yet said came."""
+        self._last: float | None = None
+        """When the latest retries' line was written."""
+        self._named: dict[str, float] = {}
+        """Stuck files, and when each was last named."""
+        self._named_now = 0
+        self._budget = 0.0
+
+    def add(self, retry: ev.Retrying, now: float) -> list[str]:
+        """Count ``retry``; the lines due now (a stuck file's, the sum's)."""
+        if not self._reasons:
+            self._since = now
+        self._reasons[retry.reason] += 1
+        self._keys.add(retry.key)
+        self._budget = retry.retried_for + retry.gives_up_in
+        lines = []
+        if retry.retried_for >= self._stuck_threshold():
+            named = self._named.get(retry.key)
+            if named is not None and now - named < self._stuck_after:
+                pass  # named a moment ago: its next line comes later
+            elif self._named_now < NAMED_PER_LINE:
+                self._named[retry.key] = now
+                self._named_now += 1
+                lines.append(f"warning: still retrying {retry.key} after {duration(retry.retried_for)} "
+                             f"(attempt {retry.attempt}): {retry.reason}; it keeps trying for "
+                             f"{duration(retry.gives_up_in)} more (--retry-for)")
+            else:
+                self._stuck.add(retry.key)
+        return lines + self.due(now)
+
+    def _stuck_threshold(self) -> float:
+        """Seconds of retries after which a file is named: :data:`STUCK_AFTER`, or a
+        quarter of ``--retry-for`` when that is shorter."""
+        return min(self._stuck_after, self._budget / 4)
+
+    def due(self, now: float, force: bool = False) -> list[str]:
+        """The sum of the retries not yet said, if its time has come (``force``: at the end)."""
+        if not self._reasons or not (force or self._last is None or now - self._last >= self._every):
+            return []
+        span = now - (self._since if self._last is None or now - self._last > 2 * self._every else self._last)
+        requests = sum(self._reasons.values())
+        reasons = ", ".join(f"{n} {reason}" for reason, n in self._reasons.most_common(3))
+        if len(self._reasons) > 3:
+            reasons += f", {requests - sum(n for _, n in self._reasons.most_common(3))} other"
+        when = f" in the last {span:.0f} s" if span >= 1 else ""
+        stuck = (f"; {count(len(self._stuck), 'more file')} retried for {duration(self._stuck_threshold())} or more"
+                 if self._stuck else "")
+        line = (f"warning: retrying {count(requests, 'request')} for {count(len(self._keys), 'file')}{when}: "
+                f"{reasons}{stuck}; each file keeps trying for up to {duration(self._budget)} "
+                "without progress (--retry-for)")
+        self._reasons.clear()
+        self._keys.clear()
+        self._stuck.clear()
+        self._named_now = 0
+        self._last = now
+        return [line]
+
+
 class JsonPrinter:
     """One JSON object per event, one per line, on stdout."""
 
@@ -237,8 +339,94 @@ class JsonPrinter:
             self._lines.flush()
 
 
-QUIET_EVENTS = (ev.FileStarted, ev.FileDone, ev.FileSkipped)
+QUIET_EVENTS = (ev.FileStarted, ev.FileDone, ev.FileSkipped, ev.Retrying)
 """Events whose lines wait for the next :meth:`HeldLines.flush`."""
+
+WRITE_EVERY = 0.2
+"""Seconds between writes of the printer's held lines (finished files): a job
+log shows each within this, even while no transfer makes progress."""
+OUTPUT_BOUND = 10_000
+"""Events held at most for an output that does not take them (a few MB)."""
+
+
+class PrinterThread:
+    """The engine's events, handed to a printer on a thread of its own.
+
+    The engine's threads (lanes, hash pool, the progress tick) only append to
+    a queue here, under a lock never held while writing: an output that
+    blocks (a pipe read slowly or not at all: ``| less``, a stalled ``ssh``
+    session, tmux in copy mode, a log on a hung NFS mount) holds this thread
+    alone, and the transfer goes on. (Writes made on the lanes' thread filled
+    a pipe nobody read, stopped the transfer and, 476 s later, failed files.)
+
+    While the output stays blocked, the queue keeps at most
+    :data:`OUTPUT_BOUND` events; past that, lines of finished files, retries
+    and progress are left out and counted (of progress, only the latest is
+    kept), and once the output moves again one line says how many.
+    Failures, notices and the end of the run are always kept, so the summary
+    and the exit code are right whatever was left out. At the end
+    (:meth:`close`) the run waits until its last line is written, like any
+    program whose output is a pipe: every file is on disk by then."""
+
+    def __init__(self, printer: Callable[[ev.Event], None], *, bound: int = OUTPUT_BOUND,
+                 every: float = WRITE_EVERY) -> None:
+        self._printer = printer
+        self._bound, self._every = bound, every
+        self._wake = threading.Condition()
+        self._events: deque[ev.Event] = deque()
+        self._progress: ev.Progress | None = None
+        self._left_out = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._write, name="output", daemon=True)
+        self._thread.start()
+
+    def __call__(self, event: ev.Event) -> None:
+        """Queue ``event`` (any thread); never writes, never waits on the output."""
+        with self._wake:
+            if len(self._events) >= self._bound and not _always_kept(event):
+                if isinstance(event, ev.Progress):
+                    self._progress = event  # past the bound, only the latest is kept
+                else:
+                    self._left_out += 1
+                return
+            self._events.append(event)
+            if not isinstance(event, QUIET_EVENTS):
+                self._wake.notify()
+
+    def close(self) -> None:
+        """Write everything queued, then stop the thread (waits for the output)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        while self._thread.is_alive():
+            self._thread.join(self._every)  # in steps: the main thread stays open to signals
+
+    def _write(self) -> None:
+        while True:
+            with self._wake:
+                if not self._closed:
+                    self._wake.wait(self._every)
+                events, self._events = self._events, deque()
+                progress, self._progress = self._progress, None
+                left_out, self._left_out = self._left_out, 0
+                closed = self._closed
+            if left_out:
+                self._printer(ev.Notice(f"the output was blocked: {count(left_out, 'line')} about finished "
+                                        "files, retries and progress were left out; the summary counts "
+                                        "every file"))
+            for event in events:
+                self._printer(event)
+            if progress is not None and not closed:
+                self._printer(progress)
+            self._printer.flush()  # type: ignore[attr-defined]
+            if closed:
+                return
+
+
+def _always_kept(event: ev.Event) -> bool:
+    """Failures, notices and the end of the run: never left out (few, one per file at most)."""
+    return isinstance(event, (ev.FileFailed, ev.RunFinished)) or (
+        isinstance(event, ev.Notice) and not isinstance(event, ev.Retrying))
 
 
 def plan_json(plan: Plan, with_items: bool) -> dict:
@@ -257,9 +445,13 @@ def to_json(event: ev.Event, with_items: bool = False) -> dict:
                 "paused": event.paused,
                 "active": [{"key": a.key, "done": a.done, "size": a.size} for a in event.active]}
     name = {ev.FileStarted: "file_started", ev.FileDone: "file_done", ev.FileSkipped: "file_skipped",
-            ev.FileFailed: "file_failed", ev.Notice: "notice", ev.RunFinished: "run_finished"}[type(event)]
-    data = {"event": name, **{k: v.value if isinstance(v, (ev.SkipKind, ev.FailKind)) else v
-                              for k, v in vars(event).items()}}
+            ev.FileFailed: "file_failed", ev.Notice: "notice", ev.Retrying: "notice",
+            ev.RunFinished: "run_finished"}[type(event)]
+    data = {"event": name, **{k: v.value if isinstance(v, enum.Enum) else v for k, v in vars(event).items()}}
+    if isinstance(event, ev.Retrying):
+        data["delay"] = round(event.delay, 3)
+        data["retried_for"] = round(event.retried_for, 3)
+        data["gives_up_in"] = round(event.gives_up_in, 3)
     if isinstance(event, ev.RunFinished):
         data["elapsed"] = round(event.elapsed, 3)
         data["failures"] = [{"key": k, "error": m} for k, m in event.failures]

@@ -28,10 +28,9 @@ from laion_fmri_tui.core.plan import plan_file, shard
 from laion_fmri_tui.core.errors import LaionFmriError
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.units import size
-from laion_fmri_tui.core.http.network import NetworkSettings
-from laion_fmri_tui.core.s3.endpoint import S3Settings, endpoint_from_env
-from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer.settings import EngineSettings
+from laion_fmri_tui.core.settings import EngineSettings, NetworkSettings, S3Settings, ServiceSettings
+from laion_fmri_tui.core.s3.endpoint import endpoint_from_env
+from laion_fmri_tui.core.service import DownloadService
 
 # The printer and the engine load only once the first listings are on their
 # way (see _run): their imports then cost nothing but the round trip's wait.
@@ -173,10 +172,15 @@ def _download(args, service, plan, out, err) -> int:
     every = args.progress_every if args.progress_every is not None else (2.0 if tty else 10.0)
     printer = output.JsonPrinter(out) if args.json else output.HumanPrinter(
         out, err, tty=tty, every=every)
-    sink = Tally(printer, args.plan)
+    writer = output.PrinterThread(printer)  # the engine's threads never wait on the output
+    sink = Tally(writer, args.plan, hints=printer)
     from laion_fmri_tui.core.run.factory import build_engine
 
-    engine = build_engine(service.run_spec(plan), sink, service.connections)
+    try:
+        engine = build_engine(service.run_spec(plan), sink, service.connections)
+    except BaseException:
+        writer.close()
+        raise
     stopped_by: list[int] = []
 
     def stop(signum, _frame) -> None:
@@ -185,10 +189,10 @@ def _download(args, service, plan, out, err) -> int:
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        finished = _run_interruptibly(engine, plan, sink)
+        finished = _run_interruptibly(engine, plan)
         sink.report()
     finally:
-        _write_held(sink)
+        writer.close()  # the last lines: waits while the output is blocked, with every file on disk
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if stopped_by:
@@ -203,8 +207,10 @@ class Tally:
     keys the bucket refused (HTTP 403; skipped, not failed) and files that
     changed in the bucket since they were planned."""
 
-    def __init__(self, printer, plan_path: str | None = None) -> None:
+    def __init__(self, printer, plan_path: str | None = None, hints=None) -> None:
         self._printer = printer
+        self._hints = hints if hints is not None else printer
+        """Where ``rerun_hint`` is set: the printer itself, when ``printer`` queues for it."""
         self._plan_path = plan_path
         """The ``--plan`` file of the run, if any: a file changed since it was
         made is not fetched by any rerun of it."""
@@ -219,12 +225,9 @@ class Tally:
         elif isinstance(event, ev.FileFailed) and event.kind is ev.FailKind.CHANGED:
             self.changed.append(event.key)
         elif isinstance(event, ev.RunFinished) and self._plan_path and self.changed:
-            if {key for key, _ in event.failures} <= set(self.changed) and hasattr(self._printer, "rerun_hint"):
-                self._printer.rerun_hint = False  # only a new plan mends these: report() says so
+            if {key for key, _ in event.failures} <= set(self.changed) and hasattr(self._hints, "rerun_hint"):
+                self._hints.rerun_hint = False  # only a new plan mends these: report() says so
         self._printer(event)
-
-    def flush(self) -> None:
-        self._printer.flush()
 
     def report(self) -> None:
         """Closing notes that say what the exit code means and what to do."""
@@ -246,8 +249,8 @@ def _verify(args, service, plan, out, err) -> int:
     """Check the (sharded) selection on disk: problems one line each, then a
     summary; with ``--repair``, fetch the missing and bad files again."""
     from laion_fmri_tui.batch import output
-    from laion_fmri_tui.core import checkup
-    from laion_fmri_tui.core.checkup import Status
+    from laion_fmri_tui.core.integrity import checkup
+    from laion_fmri_tui.core.integrity.checkup import Status
 
     printer = output.JsonPrinter(out) if args.json else None
 
@@ -304,7 +307,7 @@ def repair_plan(plan, todo):
     is renamed over it."""
     import dataclasses
 
-    from laion_fmri_tui.core.checkup import Status
+    from laion_fmri_tui.core.integrity.checkup import Status
     from laion_fmri_tui.core.models import LocalState
     from laion_fmri_tui.core.disk import partfile
 
@@ -321,31 +324,17 @@ def repair_plan(plan, todo):
     return dataclasses.replace(plan, items=tuple(items), held_out=(), refused=(), skipped_subjects=())
 
 
-WRITE_EVERY = 0.2
-"""Seconds between writes of the printer's held lines (finished files): a job
-log shows each within this, even while no transfer makes progress."""
-
-
-def _run_interruptibly(engine, plan, sink):
-    """Run the engine in a thread so the main thread stays free for signals,
-    and writes the printer's held lines (never from the signal handler: the
-    printer's lock is not re-entrant)."""
+def _run_interruptibly(engine, plan):
+    """Run the engine in a thread so the main thread stays free for signals
+    (the printer writes on a thread of its own: see output.PrinterThread)."""
     result = []
     worker = threading.Thread(target=lambda: result.append(engine.run(plan)), name="engine")
     worker.start()
     while worker.is_alive():
-        worker.join(WRITE_EVERY)
-        _write_held(sink)
+        worker.join(0.2)
     if not result:  # a bug of ours ended the engine's thread (its traceback is on stderr)
         raise LaionFmriError("the transfer engine stopped unexpectedly; rerun the same command to resume")
     return result[0]
-
-
-def _write_held(sink) -> None:
-    """A log that cannot be written (a closed pipe, a full disk) does not stop
-    or fail the download; its exit code still tells."""
-    with contextlib.suppress(OSError):
-        sink.flush()
 
 
 def stimuli_component() -> str:

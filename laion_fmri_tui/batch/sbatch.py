@@ -42,7 +42,7 @@ from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.http.network import parse_proxy
 from laion_fmri_tui.core.models import Plan
 from laion_fmri_tui.core.s3.endpoint import endpoint_from_env
-from laion_fmri_tui.core.transfer.settings import EngineSettings
+from laion_fmri_tui.core.settings import EngineSettings
 from laion_fmri_tui.core.units import count, size
 
 

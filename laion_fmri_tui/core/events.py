@@ -1,7 +1,10 @@
 """Typed events the transfer engine reports; every front end consumes these.
 
 The engine calls one ``sink(event)`` callable from its own threads. Front ends
-must not block in it: the batch printer writes a line, the app posts a message.
+must not block in it: ``--batch`` queues it for its printer's own thread
+(``batch.output.PrinterThread``), the app's engine child for the thread that
+writes its pipe (``core.run.engine_process``), so an output that blocks never
+holds a transfer.
 Progress is coalesced by the engine (a :class:`Progress` at most every
 ``progress_interval`` seconds), never one event per chunk.
 """
@@ -181,6 +184,33 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Retrying(Notice):
+    """One request is sent again after throttling, a 5xx or a dropped connection.
+
+    A :class:`Notice` whose ``message`` names the key, the byte and the wait,
+    with the same facts as fields, so a front end can sum many of them up: a
+    throttling server makes hundreds a second, which ``--batch`` coalesces
+    into a line every few seconds while ``--json`` keeps one object each."""
+
+    key: str = ""
+    position: int = 0
+    """The byte the unit had reached: it is asked for again from there."""
+    delay: float = 0.0
+    """Seconds until the next attempt."""
+    attempt: int = 0
+    """The attempt that comes next (2 after the first failure)."""
+    kind: enum.Enum | None = None
+    """Why, as the retry rules see it: a :class:`~laion_fmri_tui.core.http.retry.RetryKind`
+    (not imported here: the HTTP layer imports this module)."""
+    reason: str = ""
+    """The failure, for people: ``throttled by the server (HTTP 503)``."""
+    retried_for: float = 0.0
+    """Seconds since this unit's first failure without progress."""
+    gives_up_in: float = 0.0
+    """Seconds of ``--retry-for`` it has left."""
+
+
+@dataclass(frozen=True)
 class RunFinished:
     """The run is over (completed, failed files, or cancelled)."""
 
@@ -193,5 +223,5 @@ class RunFinished:
     failures: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
-Event = Union[PlanReady, FileStarted, Progress, FileDone, FileSkipped, FileFailed, Notice, RunFinished]
+Event = Union[PlanReady, FileStarted, Progress, FileDone, FileSkipped, FileFailed, Notice, Retrying, RunFinished]
 EventSink = Callable[[Event], None]

@@ -20,26 +20,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from laion_fmri_tui.core.plan import planner
-from laion_fmri_tui.core.s3.catalog import Catalog, unreachable
+from laion_fmri_tui.core.s3.catalog import Catalog, pool_settings, unreachable
 from laion_fmri_tui.core.models import Plan, PlanItem
 from laion_fmri_tui.core.s3.client import ListingError, S3Http
 from laion_fmri_tui.core.plan.selection import Selection
-from laion_fmri_tui.core.run.spec import RunSpec, ServiceSettings
+from laion_fmri_tui.core.run.spec import RunSpec
+from laion_fmri_tui.core.settings import ServiceSettings
 
 if TYPE_CHECKING:
     # Loaded when first used: the access client needs httpx (stimuli and the form only).
     from laion_fmri_tui.core.access.client import AccessClient, Grant, Manifest
     from laion_fmri_tui.core.access.form import AccessForm
 
-__all__ = ["DownloadService", "ServiceSettings"]
-
-
 class DownloadService:
     """Catalog + planner + access over one set of S3 connections."""
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self._http = S3Http(settings.s3_pool)
+        self._http = S3Http(pool_settings(settings))
         self.catalog = Catalog(self._http, settings.s3.bucket)
         self._access: AccessClient | None = None
         self._manifest: Manifest | None = None
@@ -113,7 +111,7 @@ class DownloadService:
 
     def first_part_size(self, item: PlanItem) -> int | None:
         """The part size of ``item``'s multipart upload as the bucket tells it
-        (None: it cannot say), for ``--verify`` (see :mod:`.checkup`)."""
+        (None: it cannot say), for ``--verify`` (see :mod:`.integrity.checkup`)."""
         if item.source != "s3":
             return None
         return self._http.first_part_size(self._http.object_url(self.settings.s3.bucket, item.key), item.etag)

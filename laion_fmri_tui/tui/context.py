@@ -14,20 +14,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 
-from laion_fmri_tui.core.service import DownloadService, ServiceSettings
+from laion_fmri_tui.core.service import DownloadService
+from laion_fmri_tui.core.settings import EngineSettings, S3Settings, ServiceSettings
 
 
 @dataclass
-class AppContext(ServiceSettings):
-    """Settings for one app session: the service's settings (S3, engine, access
-    service: declared once, in :class:`ServiceSettings`) and the app's own.
+class AppContext:
+    """Settings for one app session: the service's (S3, engine, access
+    service; their meaning: :class:`~laion_fmri_tui.core.settings.ServiceSettings`)
+    and the app's own.
 
     The app changes some of them as the session goes (the data directory from
-    the first-run screen, the bandwidth cap from ``w``); :meth:`service` makes
-    a new service when the data directory changes."""
+    the first-run screen, the bandwidth cap from ``w``), which is why this is
+    not the frozen ``ServiceSettings`` itself: :meth:`service` makes one from
+    these fields, and a new service when the data directory changes."""
 
-    data_dir: Path | None = None  # type: ignore[assignment]
+    data_dir: Path | None = None
     """None until the first-run screen (or the config) provides one."""
+    s3: S3Settings = field(default_factory=S3Settings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    access_url: str | None = None
     demo: bool = False
     """Running against in-process servers with synthetic data."""
     disk_free: Callable[[Path], int] = field(default=lambda path: shutil.disk_usage(path).free, repr=False)
@@ -43,6 +49,7 @@ class AppContext(ServiceSettings):
         if self.data_dir is None:
             raise RuntimeError("no data directory yet")
         if self._service is None or self._service.data_dir != self.data_dir:
+            # every field of ServiceSettings, by name: one it gains and this lacks fails at once
             self._service = DownloadService(ServiceSettings(
                 **{f.name: getattr(self, f.name) for f in dataclasses.fields(ServiceSettings)}))
         return self._service

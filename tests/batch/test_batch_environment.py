@@ -94,7 +94,7 @@ def test_on_a_terminal_the_licence_is_asked_once(s3, data_dir):
 
 def test_a_job_log_shows_finished_files_while_the_run_goes_on(s3, licensed_data_dir):
     """Lines of finished files are written in batches, a few times a second
-    (runner.WRITE_EVERY), not at the end; the end writes every one."""
+    (output.WRITE_EVERY), not at the end; the end writes every one."""
     import subprocess
 
     from laion_fmri_tui.devserver import synthetic

@@ -9,6 +9,7 @@ only lengthens.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -56,33 +57,63 @@ def test_a_slowdown_burst_longer_than_the_old_retries_is_ridden_out(stand_in, li
             assert after.arrived - before.answered >= 2.0 - 0.01, (key, before, after)  # Retry-After honoured
 
 
+def said_retries(stderr: str) -> int:
+    """Requests the summed-up retry lines account for."""
+    return sum(int(m[1]) for m in re.finditer(r"^warning: retrying (\d+) requests? for \d+ files?", stderr, re.M))
+
+
 def test_retry_for_ends_a_storm_that_outlasts_it(stand_in, licensed_data_dir):
     """A storm that never ends: each file retries for --retry-for, then fails
-    with a line that names the flag; the others are reported, none lost."""
+    with a line that names the flag; the others are reported, none lost.
+    The log sums the retries up and names files retried for long (here a
+    quarter of --retry-for: 1 s), with the reason and the time they have left."""
     stand_in.script.burst_for = 10_000.0
-    result = run(stand_in, licensed_data_dir, "--retry-for", "3s")
+    result = run(stand_in, licensed_data_dir, "--retry-for", "4s")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "finished: 0 done, 0 skipped, 9 failed" in result.stdout
     failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
     assert len(failed) == 9 and all("HTTP 503" in line and "see --retry-for" in line for line in failed)
     assert all(len(stand_in.gets(key)) >= 2 for key in stand_in.objects)  # it did retry
+    retried = sum(len(stand_in.gets(key)) - 1 for key in stand_in.objects)  # each file's last 503 is no retry
+    assert said_retries(result.stderr) == retried, result.stderr
+    stuck = re.findall(r"^warning: still retrying (\S+) after .+ \(attempt \d+\): throttled by the server "
+                       r"\(HTTP 503\); it keeps trying for .+ more \(--retry-for\)$", result.stderr, re.M)
+    assert stuck and set(stuck) <= set(stand_in.objects), result.stderr
+
+
+def test_retries_are_summed_up_not_a_line_per_request(licensed_data_dir):
+    """Forty files throttled once each: a few lines on stderr account for
+    every retried request (a job log got a line per request, 327 in
+    seconds); ``--json`` keeps an object per retry, with its key."""
+    stand_in = StandIn(objects(39)).start()
+    try:
+        stand_in.script.burst_each = True
+        human = run(stand_in, licensed_data_dir)
+    finally:
+        stand_in.stop()
+    assert human.returncode == 0, human.stdout + human.stderr
+    lines = re.findall(r"^warning: retrying .*$", human.stderr, re.M)
+    assert said_retries(human.stderr) == 40 and len(lines) < 10, human.stderr
+    assert all("throttled by the server (HTTP 503)" in line and "(--retry-for)" in line for line in lines)
+    assert not re.search(r"retrying \S+ from byte", human.stderr)
 
 
 def test_retries_of_a_throttled_burst_are_spread_not_in_lock_step(licensed_data_dir):
     """Twenty files throttled at once, no Retry-After: full jitter draws each
     file's wait from the whole backoff window (up to 1 s for a first retry),
     so they do not come back together (the old fixed backoff waited 0.5 s for
-    every one). The waits are read from the retry notices: when the GETs
-    really went also depends on the adaptive limit."""
+    every one). The waits are read from ``--json``'s retry notices: when the
+    GETs really went also depends on the adaptive limit."""
     stand_in = StandIn(objects(19)).start()
     try:
         stand_in.script.burst_each = True
-        result = run(stand_in, licensed_data_dir)
+        result = run(stand_in, licensed_data_dir, "--json")
     finally:
         stand_in.stop()
     assert result.returncode == 0, result.stdout + result.stderr
-    waits = [float(m.group(1)) for m in re.finditer(r"retrying \S+ from byte 0 in ([0-9.]+) s", result.stderr)]
-    assert len(waits) == 20 and max(waits) <= 1.0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    waits = [e["delay"] for e in events if e["event"] == "notice" and e["message"].startswith("retrying ")]
+    assert len(waits) == 20 and max(waits) <= 1.0, waits
     assert len({int(w * 10) for w in waits}) >= 6, waits
     assert all(len(stand_in.gets(key)) == 2 for key in stand_in.objects)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from laion_fmri_tui.core.transfer import md5_steps
+from laion_fmri_tui.core.integrity import md5_steps
 
 
 @pytest.fixture(params=["simd", "hashlib"])

@@ -14,11 +14,10 @@ from pathlib import Path
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.models import Plan
 from laion_fmri_tui.core.run.factory import build_engine
-from laion_fmri_tui.core.run.spec import RunSpec, ServiceSettings
-from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.run.spec import RunSpec
+from laion_fmri_tui.core.settings import EngineSettings, S3Settings, ServiceSettings
 from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.core.transfer.engine import TransferEngine
-from laion_fmri_tui.core.transfer.settings import EngineSettings
 from laion_fmri_tui.core.transfer.sources import Source
 
 

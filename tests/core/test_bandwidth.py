@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from laion_fmri_tui.core.transfer.bandwidth import TokenBucket
-from laion_fmri_tui.core.transfer.engine import EngineSettings
+from laion_fmri_tui.core.settings import EngineSettings
 from engines import engine_at
 
 STEP = 0.05

@@ -8,7 +8,7 @@ import pytest
 
 from laion_fmri_tui.core.s3.catalog import SUBJECT_ROOTS, Catalog
 from laion_fmri_tui.core.errors import BucketUnreachableError
-from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.settings import S3Settings
 from laion_fmri_tui.core.s3.client import S3Http
 from laion_fmri_tui.devserver import synthetic
 

@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from laion_fmri_tui.core.transfer.content_checks import VerificationError, Verifier
+from laion_fmri_tui.core.integrity.content_checks import VerificationError, Verifier, judge
 
 
 def multipart_etag(data: bytes, part: int) -> str:
@@ -27,15 +27,20 @@ def multipart_etag(data: bytes, part: int) -> str:
     (25_000_000, 6_000_000),                 # whole MB with a whole-MiB neighbour (5 MiB) that fits too
 ])
 def test_a_correct_file_passes_and_a_flipped_byte_fails(size: int, part: int) -> None:
+    """Through :func:`judge`, the one verdict every path uses: the likeliest
+    part size is hashed as the bytes arrive, the others on a re-read; a
+    server that cannot tell the part size is not needed for a correct file."""
     data = random.Random(size + part).randbytes(size)
     etag = multipart_etag(data, part)
 
-    good = Verifier(size, etag)
-    good.update(data)
-    good.finish()
-    assert good.kind == "etag", "checked by its ETag, not by size alone"
+    def verdict(body: bytes, told: int | None):
+        checker = Verifier(size, etag)
+        checker.update(body)
+        return judge(checker.finish, size, etag, lambda: told, lambda at, n: body[at:at + n])
 
-    bad = Verifier(size, etag)
-    bad.update(bytes([data[0] ^ 1]) + data[1:])
+    assert verdict(data, None).kind == "etag", "checked by its ETag, not by size alone"
+    flipped = bytes([data[0] ^ 1]) + data[1:]
     with pytest.raises(VerificationError):
-        bad.finish()
+        verdict(flipped, part)
+    unproven = verdict(flipped, None)
+    assert unproven.kind == "size" and unproven.unchecked is not None, "never called an ETag match"

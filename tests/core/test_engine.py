@@ -7,11 +7,10 @@ import threading
 import pytest
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.settings import EngineSettings, S3Settings, ServiceSettings
 from laion_fmri_tui.core.plan.selection import Filters, Selection
-from laion_fmri_tui.core.service import DownloadService, ServiceSettings
+from laion_fmri_tui.core.service import DownloadService
 from laion_fmri_tui.core.disk import partfile, tempnames
-from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.devserver import synthetic
 from engines import Recorder, allocated, engine_for, window
 

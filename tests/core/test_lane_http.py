@@ -8,6 +8,7 @@ import collections
 import contextlib
 import hashlib
 import http.server
+import os
 import socket
 import ssl
 import threading
@@ -19,13 +20,11 @@ import pytest
 import trustme
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.settings import EngineSettings, NetworkSettings
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
 from laion_fmri_tui.core.disk import partfile
-from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.core.transfer.filejob import FileJob
 from laion_fmri_tui.core.transfer.gate import GateState, RunGate
-from laion_fmri_tui.core.transfer.lane_relay import LaneRelay
 from laion_fmri_tui.core.transfer.sources import Request, Source
 from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.core.http.answers import SourceError
@@ -132,11 +131,12 @@ def ca() -> trustme.CA:
 
 
 @contextlib.contextmanager
-def _serving(mode: str, ca: trustme.CA | None = None, whole: bytes = BODY) -> Iterator[_Server]:
+def _serving(mode: str, ca: trustme.CA | None = None, whole: bytes = BODY,
+             handler: type[_Objects] = _Objects) -> Iterator[_Server]:
     """A server of BODY (or ``whole``) on 127.0.0.1 for the ``with`` block, shut down after it."""
     _Objects.mode, _Objects.requests, _Objects.whole, _Objects.answers = mode, [], whole, 0
     _Objects.log, _Objects.threads, _Objects.meet, _Objects.met = [], set(), None, []
-    server = _Server(("127.0.0.1", 0), _Objects)
+    server = _Server(("127.0.0.1", 0), handler)
     if ca is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("127.0.0.1").configure_cert(context)
@@ -489,42 +489,110 @@ def test_the_lane_reads_answers_while_it_is_still_opening_files(data_dir, monkey
     assert written_then[0] >= 28, f"{written_then[0]} files written when the last opened (no budget: 5-16)"
 
 
-def test_a_lane_that_ran_dry_takes_over_parts_in_flight_from_a_busy_one(data_dir, monkeypatch):
-    """The run's end is shared: lane 0 is stuck on its first write (a slow
-    disk) until lane 1 has run out of parts and asks for some; lane 0 then
-    hands over a part it has in flight, connection and all. That part is
-    written by both lanes and every file arrives whole."""
-    whole = bytes(range(256)) * 32768  # 8 MiB, in parts of 2 MiB: more than a lane reads of one in a turn
-    writers: dict[tuple[str, int], set[str]] = collections.defaultdict(set)
-    store, landed, ask = FileJob.store, FileJob.landed, LaneRelay.ask
-    asked = threading.Event()
+def _socket_fd(client_port: int, server_port: int) -> int | None:
+    """This process's descriptor of the client end of a loopback connection
+    (the kernel's socket table, ``/proc/self/net/tcp``, then ``/proc/self/fd``)."""
+    inode = None
+    with open("/proc/self/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if int(local.rsplit(":", 1)[1], 16) == client_port and int(remote.rsplit(":", 1)[1], 16) == server_port:
+                inode = fields[9]
+                break
+    if inode is None:
+        return None
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}") == f"socket:[{inode}]":
+                return int(name)
+    return None
 
-    def spy(write):
-        def note(job: FileJob, data, pos: int) -> None:
-            lane = threading.current_thread().name
-            writers[(job.item.key, pos // (2 * 1024 * 1024))].add(lane)
-            if lane == "transfer-lane-0":
-                assert asked.wait(30), "lane 1 never ran dry"  # lane 0's disk is slow until then
-            write(job, data, pos)
-        return note
 
-    def note_ask(relay: LaneRelay, lane: int) -> None:
-        ask(relay, lane)
-        if lane == 1:
-            asked.set()
+def _watcher(fd: int) -> int | None:
+    """The ``epoll`` instance (its descriptor) that watches socket ``fd``, from
+    the kernel's ``/proc/self/fdinfo``. Each lane waits on its own ``epoll``, so
+    this names the lane that reads the connection; None: none watches it."""
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if os.readlink(f"/proc/self/fd/{name}") != "anon_inode:[eventpoll]":
+                continue
+            with open(f"/proc/self/fdinfo/{name}") as info:
+                if any(line.startswith("tfd:") and int(line.split()[1]) == fd for line in info):
+                    return int(name)
+    return None
 
-    monkeypatch.setattr(FileJob, "store", spy(store))
-    monkeypatch.setattr(FileJob, "landed", spy(landed))
-    monkeypatch.setattr(LaneRelay, "ask", note_ask)
+
+class _OneLaneStalls(_Objects):
+    """Every GET whose connection the first GET's lane reads gets its head and
+    64 KiB, then nothing more until that connection is read by another lane
+    (seen in the kernel: its socket moved to another ``epoll``), or until
+    :attr:`BOUND` (a failure bound: no takeover). The other lane's GETs are
+    answered at once, so it runs out of parts while the first holds two."""
+
+    BOUND = 20.0
+    lock = threading.Lock()
+    stalled: int | None = None
+    """The ``epoll`` of the stalled lane."""
+    moved = threading.Event()
+    served: list[tuple[str, str | None, int | None, int | None]] = []
+    """(path, Range, the lane's ``epoll`` that asked, the one that read the end) per GET."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        cls = type(self)
+        fd = _socket_fd(self.client_address[1], self.server.server_address[1])
+        asker = _watcher(fd) if fd is not None else None
+        with cls.lock:
+            if cls.stalled is None:
+                cls.stalled = asker
+            stall = asker is not None and asker == cls.stalled and not cls.moved.is_set()
+        start, _, end = self.headers["Range"].split("=")[1].partition("-")
+        body = self.whole[int(start):int(end) + 1]
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{end}/{len(self.whole)}")
+        self.send_header("ETag", f'"{hashlib.md5(self.whole).hexdigest()}"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        first = 64 * 1024 if stall else len(body)
+        self.wfile.write(body[:first])
+        self.wfile.flush()
+        reader = asker
+        if stall:
+            deadline = time.monotonic() + cls.BOUND
+            while not cls.moved.wait(0.01) and time.monotonic() < deadline:
+                now = _watcher(fd)
+                if now is not None and now != asker:
+                    reader = now
+                    cls.moved.set()
+        self.wfile.write(body[first:])
+        self.wfile.flush()
+        cls.served.append((self.path, self.headers["Range"], asker, reader))
+
+
+def test_a_lane_that_ran_dry_takes_over_parts_in_flight_from_a_busy_one(data_dir):
+    """The run's end is shared: the server starves one lane's two parts in
+    flight (their heads and first bytes come, then nothing), so the other lane
+    fetches every other part and runs dry; it asks, and the starved lane hands
+    over a part in flight, connection and all. The kernel shows the handover:
+    that connection's socket moves to the other lane's ``epoll``, which reads
+    the rest. Every file arrives whole. (With the handover disabled, the two
+    parts wait out the server's bound and no connection changes lanes.)"""
+    whole = bytes(range(256)) * 32768  # 8 MiB, in parts of 2 MiB
+    _OneLaneStalls.stalled, _OneLaneStalls.served = None, []
+    _OneLaneStalls.moved.clear()
     names = [f"b{n}.bin" for n in range(4)]
-    with _serving("plain", whole=whole) as server:
-        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "")
+    with _serving("plain", whole=whole, handler=_OneLaneStalls) as server:
+        source = _Source(f"http://127.0.0.1:{server.server_address[1]}", "", read_timeout=60.0)
         finished, _ = _run(source, data_dir, names, whole=whole, lanes=2, jobs=4, lane_jobs=8,
                            part_size=2 * 1024 * 1024)
-    assert (finished.done, finished.failed) == (4, 0)
+    assert (finished.done, finished.failed) == (4, 0), finished.failures
     assert all((data_dir / name).read_bytes() == whole for name in names)
-    shared = [unit for unit, lanes in writers.items() if len(lanes) == 2]
-    assert shared, "no part in flight moved to the lane that ran dry"
+    assert _OneLaneStalls.stalled is not None, "the kernel did not show which epoll watched the first GET"
+    lanes = {asker for _, _, asker, _ in _OneLaneStalls.served if asker is not None}
+    assert len(lanes) == 2, f"both lanes fetched parts: {_OneLaneStalls.served}"
+    moved = [(path, part) for path, part, asker, reader in _OneLaneStalls.served if reader != asker]
+    assert moved, f"no part in flight moved to the lane that ran dry: {_OneLaneStalls.served}"
 
 
 def test_a_paused_lane_with_files_still_to_start_waits_without_spinning(data_dir, monkeypatch):

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from laion_fmri_tui.core.transfer.md5_steps import WIDTH, Md5Stream, update_together
+from laion_fmri_tui.core.integrity.md5_steps import WIDTH, Md5Stream, update_together
 
 
 @pytest.mark.parametrize("streams", range(1, 17))

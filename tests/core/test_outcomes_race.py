@@ -20,7 +20,7 @@ import pytest
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.models import PlanItem
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.md5_steps import update_together
+from laion_fmri_tui.core.integrity.md5_steps import update_together
 from laion_fmri_tui.core.transfer.outcomes import Outcomes
 
 PART = 64 * 1024

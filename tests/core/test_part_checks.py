@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.settings import EngineSettings, S3Settings, ServiceSettings
 from laion_fmri_tui.core.plan.selection import Filters, Selection
-from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer import hash_pool, md5_steps, part_window
+from laion_fmri_tui.core.service import DownloadService
+from laion_fmri_tui.core.transfer import hash_pool, part_window
+from laion_fmri_tui.core.integrity import md5_steps
 from laion_fmri_tui.core.disk import partfile
-from laion_fmri_tui.core.transfer.engine import EngineSettings
-from laion_fmri_tui.core.transfer.md5_steps import Md5Stream, update_together
+from laion_fmri_tui.core.integrity.md5_steps import Md5Stream, update_together
 from laion_fmri_tui.core.disk.partfile import PartRecord
 from laion_fmri_tui.devserver import synthetic
 from engines import engine_for

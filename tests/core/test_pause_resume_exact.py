@@ -12,10 +12,9 @@ import time
 import pytest
 
 from laion_fmri_tui.core import events as ev
-from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.settings import EngineSettings, S3Settings, ServiceSettings
 from laion_fmri_tui.core.plan.selection import Selection
-from laion_fmri_tui.core.service import DownloadService, ServiceSettings
-from laion_fmri_tui.core.transfer.engine import EngineSettings
+from laion_fmri_tui.core.service import DownloadService
 from engines import engine_for
 
 MIB = 1024 * 1024

@@ -16,7 +16,7 @@ from laion_fmri_tui.core.s3.catalog import Catalog
 from laion_fmri_tui.core.errors import NoMatchingDataError, UsageError
 from laion_fmri_tui.core.models import LocalState, Plan
 from laion_fmri_tui.core.plan.planner import build_plan
-from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.settings import S3Settings
 from laion_fmri_tui.core.s3.client import S3Http
 from laion_fmri_tui.core.plan.selection import DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection
 from laion_fmri_tui.core.disk import partfile

@@ -11,11 +11,11 @@ from laion_fmri_tui.core.http.retry import (
     AdaptiveLimit,
     RetryKind,
     RetryPolicy,
-    RetrySettings,
     RetryState,
     parse_duration,
     retry_after,
 )
+from laion_fmri_tui.core.settings import RetrySettings
 
 
 class Clock:

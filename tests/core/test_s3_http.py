@@ -19,10 +19,9 @@ import trustme
 from laion_fmri_tui.core.errors import BucketUnreachableError
 from laion_fmri_tui.core.s3.catalog import Catalog
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.settings import EngineSettings, S3Settings
 from laion_fmri_tui.core.s3.client import ListingError, S3Http
 from laion_fmri_tui.core.disk import partfile
-from laion_fmri_tui.core.transfer.engine import EngineSettings
 from laion_fmri_tui.devserver import synthetic
 from engines import engine_at
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from laion_fmri_tui.core.transfer import span_hasher
-from laion_fmri_tui.core.transfer.md5_steps import Md5Stream
-from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.content_checks import Span
+from laion_fmri_tui.core.integrity import span_hasher
+from laion_fmri_tui.core.integrity.md5_steps import Md5Stream
+from laion_fmri_tui.core.integrity.span_hasher import SpanHasher
+from laion_fmri_tui.core.integrity.content_checks import Span
 
 
 def _cuts(rng: random.Random, size: int) -> list[int]:

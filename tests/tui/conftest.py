@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from laion_fmri_tui.core.s3.endpoint import S3Settings
-from laion_fmri_tui.core.transfer.settings import EngineSettings
+from laion_fmri_tui.core.settings import EngineSettings, S3Settings
 from laion_fmri_tui.tui.context import AppContext
 
 SNAPSHOT_DATA_DIR = Path("/tmp/laion-fmri-tui-snapshots/data")

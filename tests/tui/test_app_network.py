@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 
-from laion_fmri_tui.core.http.network import NetworkSettings
-from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.settings import NetworkSettings, S3Settings
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.browser import BrowserScreen
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree

@@ -21,8 +21,7 @@ from keys import open_by_keys, tick_by_keys
 from network_stands import Front, site_ca, tinyproxy, tls_for
 from pilot_helpers import settle
 
-from laion_fmri_tui.core.http.network import NetworkSettings
-from laion_fmri_tui.core.s3.endpoint import S3Settings
+from laion_fmri_tui.core.settings import NetworkSettings, S3Settings
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.batch_command import BatchCommandScreen
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree

@@ -42,16 +42,14 @@ APP_PROCESS_PROBE = """
 import asyncio, json, sys
 from pathlib import Path
 from laion_fmri_tui.core.plan.selection import Filters, Selection
-from laion_fmri_tui.core.s3.endpoint import S3Settings
-from laion_fmri_tui.core.transfer.settings import EngineSettings
+from laion_fmri_tui.core.settings import EngineSettings, S3Settings
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.context import AppContext
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 
-ENGINE = ("laion_fmri_tui.core.transfer.", "laion_fmri_tui.core.run.factory", "laion_fmri_tui.core.s3.get")
-# The app shows and passes the engine's settings; its listings speak the same HTTP/1.1 wire
-# as the engine's GETs, which lives in the one HTTP layer (core/http/wire.py, answers.py).
-HOLDS = {"laion_fmri_tui.core.transfer.settings"}
+# The app shows and passes the engine's settings (core/settings.py, not the engine's); its
+# listings speak the same HTTP/1.1 wire as the engine's GETs, in the one HTTP layer (core/http/).
+ENGINE = ("laion_fmri_tui.core.transfer", "laion_fmri_tui.core.run.factory", "laion_fmri_tui.core.s3.get")
 
 async def main():
     context = AppContext(data_dir=Path(sys.argv[1]), s3=S3Settings(endpoint_url=sys.argv[2]),
@@ -67,7 +65,7 @@ async def main():
             if screen.phase not in ("starting", "running"):
                 break
         phase, files = screen.phase, plan.files
-    loaded = sorted(m for m in sys.modules if m.startswith(ENGINE) and m not in HOLDS)
+    loaded = sorted(m for m in sys.modules if m.startswith(ENGINE))
     print(json.dumps({"phase": phase, "files": files, "loaded": loaded}))
 
 asyncio.run(main())

@@ -28,7 +28,8 @@ from laion_fmri_tui.core.access.errors import (
 )
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.http.connect import ProxyRefused, certificate_problem
-from laion_fmri_tui.core.http.network import NetworkSettings, Proxy, httpx_options
+from laion_fmri_tui.core.http.network import Proxy, httpx_options, proxy_for
+from laion_fmri_tui.core.settings import NetworkSettings
 from laion_fmri_tui.core.redact import register_secret, redact_url
 
 DEFAULT_ACCESS_URL = "https://laion-fmri.hebartlab.com"
@@ -238,7 +239,7 @@ class AccessClient:
         """One protocol call: retried while transient, then decoded or mapped to an error."""
         attempt = 0
         while True:
-            proxy = self.network.proxy_for(self.base_url)
+            proxy = proxy_for(self.network, self.base_url)
             try:
                 response = self._http.request(method, path, json=body)
             except httpx.TransportError as error:

@@ -26,7 +26,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from laion_fmri_tui.core.http.network import NetworkSettings, Proxy
+from laion_fmri_tui.core.http.network import Proxy, proxy_for, tls_context
+from laion_fmri_tui.core.settings import NetworkSettings
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 REFRESH = 60.0
@@ -95,7 +96,7 @@ class Route:
 
 
 def route_to(network: NetworkSettings, url: str, origin: Origin) -> Route:
-    return Route(origin, network.proxy_for(url))
+    return Route(origin, proxy_for(network, url))
 
 
 class ProxyRefused(ConnectionError):
@@ -392,7 +393,7 @@ def dial(network: NetworkSettings, url: str, origin: Origin, resolver: Resolver 
     when the host, or the proxy's, has no address; OSError when every address
     refused at once)."""
     route = route_to(network, url, origin)
-    context = network.tls_context() if origin.tls else None
+    context = tls_context(network) if origin.tls else None
     try:
         return Connection(route, resolver.addresses(*route.dial), context, resolver)
     except OSError as error:

@@ -32,12 +32,13 @@ import os
 import re
 import ssl
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import certifi
 
 from laion_fmri_tui.core.errors import UsageError
 from laion_fmri_tui.core.redact import register_secret
+from laion_fmri_tui.core.settings import NetworkSettings, proxy_parts
 
 _HASHED = re.compile(r"[0-9a-f]{8}\.r?[0-9]+")
 """A certificate's (or CRL's) name in a hashed directory, as ``openssl rehash`` writes it."""
@@ -45,52 +46,32 @@ CA_ENV = ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
 """Environment variables naming a CA bundle, first wins (after ``--ca-bundle``)."""
 
 
-@dataclass(frozen=True)
-class NetworkSettings:
-    """What the user set for the network; the environment fills in the rest."""
+def proxy_for(settings: NetworkSettings, url: str) -> Proxy | None:
+    """The proxy a request to ``url`` goes through; None: straight to the host."""
+    if settings.proxy == "" or (not settings.proxy
+                                and not any(name.lower().endswith("_proxy") for name in os.environ)):
+        return None  # no proxy anywhere: spare the 6 ms import of urllib.request
+    from urllib.request import getproxies_environment, proxy_bypass_environment
 
-    proxy: str | None = None
-    """``--proxy``: replaces the environment's proxies (``no_proxy`` still applies);
-    ``""`` means no proxy at all, whatever the environment says."""
-    ca_bundle: str | None = None
-    """``--ca-bundle``: a PEM file (or a directory of hashed certificates) trusted too."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    environment = getproxies_environment()
+    chosen = (settings.proxy, "--proxy") if settings.proxy else (
+        _from_environment(parts.scheme) or _from_environment("all"))
+    if not chosen:
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port out of range: the request fails on its own, with its own message
+        return None
+    if environment.get("no") and proxy_bypass_environment(f"{host}:{port}", environment):
+        return None
+    return parse_proxy(*chosen)
 
-    def __post_init__(self) -> None:
-        """A malformed ``--proxy`` is a usage error at once, not a failed
-        request later blamed on the endpoint. The environment's proxies are
-        checked when a request needs one (:meth:`proxy_for`): a site may set
-        ``ALL_PROXY=socks5://...`` for other tools next to a usable ``HTTPS_PROXY``."""
-        if self.proxy:
-            parse_proxy(self.proxy, "--proxy")
 
-    def proxy_for(self, url: str) -> Proxy | None:
-        """The proxy a request to ``url`` goes through; None: straight to the host."""
-        if self.proxy == "" or (not self.proxy and not any(name.lower().endswith("_proxy") for name in os.environ)):
-            return None  # no proxy anywhere: spare the 6 ms import of urllib.request
-        from urllib.request import getproxies_environment, proxy_bypass_environment
-
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        environment = getproxies_environment()
-        chosen = (self.proxy, "--proxy") if self.proxy else (
-            _from_environment(parts.scheme) or _from_environment("all"))
-        if not chosen:
-            return None
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:  # a port out of range: the request fails on its own, with its own message
-            return None
-        if environment.get("no") and proxy_bypass_environment(f"{host}:{port}", environment):
-            return None
-        return parse_proxy(*chosen)
-
-    def tls_context(self) -> ssl.SSLContext:
-        """The one client TLS context for these settings (made once, shared)."""
-        return _context(self.ca_bundle)
-
-    def bundle(self) -> tuple[str, str] | None:
-        """(path, where it was set) of the extra CA bundle, None without one."""
-        return _bundle(self.ca_bundle)
+def tls_context(settings: NetworkSettings) -> ssl.SSLContext:
+    """The one client TLS context for these settings (made once, shared)."""
+    return _context(settings.ca_bundle)
 
 
 @dataclass(frozen=True)
@@ -129,31 +110,15 @@ def _from_environment(scheme: str) -> tuple[str, str] | None:
 @functools.lru_cache(maxsize=16)
 def parse_proxy(url: str, source: str = "--proxy") -> Proxy:
     """A proxy URL as the environment gives it (``host:port`` means ``http://``);
-    a malformed one is a :class:`UsageError` naming ``source``, never its credentials."""
-    text = url.strip()
-    if "://" not in text:
-        text = "http://" + text
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-        host = parts.hostname
-    except ValueError:  # an unclosed [IPv6 literal, a port out of range
-        parts, port, host = None, -1, None
-    if parts is None or parts.scheme.lower() != "http" or not host or port == -1:
-        if parts is not None and host:
-            shown = f"the proxy {parts.scheme}://{f'[{host}]' if ':' in host else host}"
-        else:
-            shown = "the proxy URL"
-        raise UsageError(f"{shown} (from {source}) is not an http://host:port URL (only http:// proxies "
-                         f"are supported); check {source}")
+    a malformed one is a :class:`UsageError` naming ``source``, never its
+    credentials (the rule: :func:`laion_fmri_tui.core.settings.proxy_parts`)."""
+    host, port, user, password = proxy_parts(url, source)
     authorization = None
-    if parts.username is not None:
-        user, password = unquote(parts.username), unquote(parts.password or "")
-        register_secret(password)
+    if user is not None:
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         register_secret(token)
         authorization = f"Basic {token}"
-    return Proxy(host, port or 80, authorization, source)
+    return Proxy(host, port, authorization, source)
 
 
 def _bundle(flag: str | None) -> tuple[str, str] | None:
@@ -189,8 +154,8 @@ def _context(flag: str | None) -> ssl.SSLContext:
 
 def httpx_options(settings: NetworkSettings, url: str) -> dict:
     """``httpx.Client`` keywords that make it follow these rules for ``url``'s host."""
-    proxy = settings.proxy_for(url)
-    options: dict = {"verify": settings.tls_context(), "trust_env": False}
+    proxy = proxy_for(settings, url)
+    options: dict = {"verify": tls_context(settings), "trust_env": False}
     if proxy is not None:
         import httpx
 

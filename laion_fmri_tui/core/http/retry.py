@@ -14,7 +14,8 @@ failure, so the rule is written once:
   the time the server named.
 - **A time budget, not a count**: a unit (a file, a ranged part, a listing
   page) keeps trying throttling, 5xx and dropped connections for
-  ``RetrySettings.budget`` seconds (``--retry-for``) since its first failure
+  ``RetrySettings.budget`` seconds (``--retry-for``; the settings live in
+  :mod:`laion_fmri_tui.core.settings`) since its first failure
   without progress; bytes that arrive start the clock again. ``--retries N``
   adds a count as well, for those who want one. A host that cannot be reached
   at all (refused, not found) gets only a few quick attempts: minutes of
@@ -37,6 +38,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+
+from laion_fmri_tui.core.settings import RetrySettings
 
 
 class RetryKind(enum.Enum):
@@ -77,25 +80,6 @@ def retry_after(value: str | None, now: Callable[[], float] = time.time) -> floa
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
     return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    """How long and how often to retry (the ``--retry-for`` and ``--retries`` flags)."""
-
-    budget: float = 300.0
-    """Seconds a unit keeps retrying throttling, 5xx and dropped connections
-    since its first failure without progress (``--retry-for``; default 5 minutes)."""
-    max_attempts: int | None = None
-    """``--retries N``: also stop after N attempts in all; None: only the budget counts."""
-    base: float = 0.5
-    """Seconds: attempt n waits up to ``base * 2**n`` (before the cap)."""
-    cap: float = 20.0
-    """The longest backoff between two attempts (without a Retry-After)."""
-    retry_after_cap: float = 60.0
-    """A server's Retry-After is honoured up to this many seconds."""
-    quick_attempts: int = 4
-    """Attempts for an unreachable host or an expired link."""
 
 
 @dataclass

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.run.spec import RunSpec
+from laion_fmri_tui.core.s3.catalog import pool_settings
 from laion_fmri_tui.core.s3.client import S3Http
 from laion_fmri_tui.core.s3.get import S3GetSource
 from laion_fmri_tui.core.transfer.engine import TransferEngine
@@ -22,7 +23,7 @@ from laion_fmri_tui.core.transfer.sources import Source
 
 def connections(spec: RunSpec) -> S3Http:
     """The S3 connection pool a run of ``spec`` needs: its workers and the listing threads."""
-    return S3Http(spec.settings.s3_pool)
+    return S3Http(pool_settings(spec.settings))
 
 
 def build_engine(spec: RunSpec, sink: ev.EventSink, http: S3Http | None = None,

@@ -12,35 +12,14 @@ can hold one without loading the engine's modules.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from laion_fmri_tui.core.models import Plan
-from laion_fmri_tui.core.s3.catalog import LISTING_THREADS
-from laion_fmri_tui.core.s3.endpoint import S3Settings
-from laion_fmri_tui.core.transfer.settings import EngineSettings
+from laion_fmri_tui.core.settings import ServiceSettings
 
 if TYPE_CHECKING:  # httpx is loaded only by runs that need the access service
     from laion_fmri_tui.core.access.client import Grant
-
-
-@dataclass
-class ServiceSettings:
-    """Everything a run needs to know besides the selection."""
-
-    data_dir: Path
-    s3: S3Settings = field(default_factory=S3Settings)
-    engine: EngineSettings = field(default_factory=EngineSettings)
-    access_url: str | None = None
-    """Access-service base URL; None: ``LAION_FMRI_ACCESS_URL`` or production."""
-
-    @property
-    def s3_pool(self) -> S3Settings:
-        """The S3 settings with a pool that fits the engine's workers and the listing threads."""
-        pool = max(self.s3.max_connections, self.engine.jobs + LISTING_THREADS)
-        return dataclasses.replace(self.s3, max_connections=pool)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ single levels at once the same way (subject discovery).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from laion_fmri_tui.core.errors import BucketUnreachableError
 from laion_fmri_tui.core.models import Listing, RemoteObject, normalise_etag
 from laion_fmri_tui.core.s3.client import ListingError, S3Http
+from laion_fmri_tui.core.settings import S3Settings, ServiceSettings
 
 SUBJECT_ROOTS = (
     "derivatives/glmsingle-tedana/",
@@ -38,6 +40,13 @@ SUBJECT_ROOTS = (
 
 LISTING_THREADS = 16
 """Prefixes listed at once by :meth:`Catalog.list_ahead` and :meth:`Catalog.levels_ahead`."""
+
+
+def pool_settings(settings: ServiceSettings) -> S3Settings:
+    """The S3 settings with a connection pool that fits the engine's workers
+    and the listing threads (which share the one pool)."""
+    pool = max(settings.s3.max_connections, settings.engine.jobs + LISTING_THREADS)
+    return dataclasses.replace(settings.s3, max_connections=pool)
 
 
 class Catalog:

@@ -35,10 +35,10 @@ from laion_fmri_tui.core.http.connect import (
     certificate_problem,
     open_blocking,
 )
-from laion_fmri_tui.core.http.network import NetworkSettings
 from laion_fmri_tui.core.http.retry import AdaptiveLimit, RetryKind, RetryPolicy, RetryState, kind_of_status, \
     retry_after
-from laion_fmri_tui.core.s3.endpoint import REGION, S3Settings
+from laion_fmri_tui.core.s3.endpoint import REGION
+from laion_fmri_tui.core.settings import NetworkSettings, S3Settings
 from laion_fmri_tui.core.http.wire import AGENT, Origin, target
 from laion_fmri_tui.core.http.answers import SourceError, wrong_region
 

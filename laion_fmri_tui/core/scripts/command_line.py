@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from laion_fmri_tui.core.errors import LaionFmriError, UsageError
-from laion_fmri_tui.core.http.network import NetworkSettings, parse_proxy
+from laion_fmri_tui.core.http.network import parse_proxy
+from laion_fmri_tui.core.settings import NetworkSettings
 from laion_fmri_tui.core.units import count
 from laion_fmri_tui.core.plan.selection import (
     COMPONENTS, DEFAULT_COMPONENTS, EMBEDDING_MODELS, Filters, Selection,

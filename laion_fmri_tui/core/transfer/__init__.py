@@ -1,11 +1,15 @@
-"""The transfer engine: every GET of a run on a few epoll threads, resumable ``.part`` files, verification.
+"""The transfer engine: every GET of a run on a few epoll threads, resumable ``.part`` files.
+
+The bytes are verified as they arrive and before any rename, by the rules of
+:mod:`laion_fmri_tui.core.integrity` (which imports nothing from here).
 
 Words (each means one thing here)
 ---------------------------------
 - **lane**: one thread that keeps hundreds of GETs in flight on non-blocking
   sockets and one ``epoll`` (:class:`.lane.Lane`); a run has one per
   core, two at most. (The MD5 code steps 16 digests together in one SIMD
-  *step* of :data:`.md5_steps.WIDTH` streams; it has no lanes.)
+  *step* of :data:`~laion_fmri_tui.core.integrity.md5_steps.WIDTH` streams;
+  it has no lanes.)
 - **job**: one file being fetched (:class:`.filejob.FileJob`): its ``.part``
   file (``job.part_file``), resume record, verifier, lock.
 - **part**: a ranged piece of a large file, ``job.part_size`` bytes, fetched
@@ -13,8 +17,9 @@ Words (each means one thing here)
   what one GET fetches, retried from the byte it reached.
 - **transfer**: a unit in flight on a lane (:class:`.lane_transfer.LaneTransfer`):
   its connection, the answer's head, the cursor.
-- **span**: a range a digest covers (:class:`.content_checks.Span`): one
-  upload part of a multipart ETag, or the whole file.
+- **span**: a range a digest covers
+  (:class:`~laion_fmri_tui.core.integrity.content_checks.Span`): one upload
+  part of a multipart ETag, or the whole file.
 - **chunk** only ever means HTTP's ``Transfer-Encoding: chunked``
   (:class:`laion_fmri_tui.core.http.wire.ChunkReader`).
 
@@ -40,7 +45,8 @@ One byte, from socket to verified file
    :mod:`laion_fmri_tui.core.http`).
 3. The socket is ready: the lane reads into its one buffer, or straight into
    a span's gather buffer when the bytes belong to a span hashed as it
-   arrives (:mod:`.span_gather`), and ``pwrite``s them into the ``.part`` at
+   arrives (:mod:`~laion_fmri_tui.core.integrity.span_gather`), and
+   ``pwrite``s them into the ``.part`` at
    their offset at once; the progress counter and the bandwidth cap are
    charged. Only a ranged part has an extent in the resume record: it is
    rewritten in place after every 256 KiB of the part or 20 ms since its last

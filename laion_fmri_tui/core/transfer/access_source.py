@@ -15,7 +15,7 @@ import threading
 
 from laion_fmri_tui.core.events import FailKind
 from laion_fmri_tui.core.access.errors import AccessServiceError
-from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.settings import NetworkSettings
 from laion_fmri_tui.core.models import PlanItem
 from laion_fmri_tui.core.redact import redact
 from laion_fmri_tui.core.transfer.sources import Request, Source

@@ -8,7 +8,7 @@ smaller file is one streamed GET, hashed as it arrives. Both go to the
 source (the bucket's objects, the access service's signed stimulus URLs),
 which keep them all in flight on a thread per core (two at most), each with
 the files it opened; their parts are hashed as they arrive by the
-:class:`~laion_fmri_tui.core.transfer.span_hasher.SpanHasher`. Every unit
+:class:`~laion_fmri_tui.core.integrity.span_hasher.SpanHasher`. Every unit
 retries transient failures from the byte it had reached. Pausing holds
 transfers between reads; cancelling stops them and keeps every ``.part``
 for the next run.
@@ -39,12 +39,13 @@ from laion_fmri_tui.core.transfer.lane import Lane
 from laion_fmri_tui.core.transfer.outcomes import Outcomes, disk_message
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
 from laion_fmri_tui.core.transfer.retrier import Retrier
-from laion_fmri_tui.core.transfer.settings import EngineSettings
+from laion_fmri_tui.core.settings import EngineSettings
+from laion_fmri_tui.core.transfer.sizing import lane_count, lane_transfers, part_size_for
 from laion_fmri_tui.core.transfer.sources import Request, Source, unexpected_failure
 from laion_fmri_tui.core.http.answers import SourceError
-from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
+from laion_fmri_tui.core.integrity.span_hasher import SpanHasher
 
-__all__ = ["EngineSettings", "TransferEngine"]
+__all__ = ["TransferEngine"]
 
 
 @dataclass
@@ -187,7 +188,7 @@ class TransferEngine:
         threads: list[threading.Thread] = []
         if self._small or self._parts.items:
             # Without ranged parts one lane does it all: a second would only wait.
-            lanes = max(1, min(self.settings.lane_count, self.settings.jobs, self.settings.lane_transfers)
+            lanes = max(1, min(lane_count(self.settings), self.settings.jobs, lane_transfers(self.settings))
                         if self._parts.items else 1)
             self._parts.queues = [collections.deque() for _ in range(lanes)]
             self._lanes_running = lanes
@@ -196,7 +197,7 @@ class TransferEngine:
             for n in range(lanes):
                 # Small files all go to lane 0 (with the transfers the other lanes'
                 # parts leave): on one thread they cost less CPU than on two.
-                room = self.settings.lane_transfers - sum(parts[1:]) if n == 0 else parts[n]
+                room = lane_transfers(self.settings) - sum(parts[1:]) if n == 0 else parts[n]
                 lane = Lane(self, self.gate, self.retrier, self.outcomes, room, parts[n], n, relay)
                 threads.append(threading.Thread(target=lane.run, name=f"transfer-lane-{n}", daemon=True))
         for thread in threads:
@@ -361,7 +362,7 @@ class TransferEngine:
 
     def _part_size(self, item: PlanItem) -> int:
         """The run's part size for ``item``, or that of the parts an earlier run kept."""
-        return part_size_to_resume(item, self.settings.part_size_for(item.size))
+        return part_size_to_resume(item, part_size_for(self.settings, item.size))
 
     def _drop_queued(self) -> None:
         """After a cancel: the parts nobody started end as cancelled, so their

@@ -2,9 +2,11 @@
 
 A job is either *sequential* (one stream, front to back, hashed as it
 arrives) or *in parts* (parallel ranged GETs written at their offsets). A
-parted job's checks are spans (:class:`~.content_checks.SpanCheck`). A span that
-lies inside one part fetched by a lane is *streamed*: its bytes go to
-the run's :class:`~.span_hasher.SpanHasher` as they arrive. The others (parts
+parted job's checks are spans
+(:class:`~laion_fmri_tui.core.integrity.content_checks.SpanCheck`). A span
+that lies inside one part fetched by a lane is *streamed*: its bytes go to
+the run's :class:`~laion_fmri_tui.core.integrity.span_hasher.SpanHasher` as
+they arrive. The others (parts
 kept from an earlier run, a whole-file MD5, a sha256, spans across parts)
 are hashed from the page cache by the run's :class:`~.hash_pool.HashPool`.
 """
@@ -23,9 +25,9 @@ from laion_fmri_tui.core.disk import partfile, tempnames
 from laion_fmri_tui.core.disk.filelock import Holder, UnsafePathError
 from laion_fmri_tui.core.transfer.part_window import feed
 from laion_fmri_tui.core.disk.partfile import PartRecord
-from laion_fmri_tui.core.transfer.span_gather import SpanGather
-from laion_fmri_tui.core.transfer.span_hasher import SpanHasher
-from laion_fmri_tui.core.transfer.content_checks import Span, SpanCheck, VerificationError, Verdict, Verifier, \
+from laion_fmri_tui.core.integrity.span_gather import SpanGather
+from laion_fmri_tui.core.integrity.span_hasher import SpanHasher
+from laion_fmri_tui.core.integrity.content_checks import Span, SpanCheck, VerificationError, Verdict, Verifier, \
     judge
 
 
@@ -117,7 +119,8 @@ class FileJob:
         """Open or resume the ``.part``; return the part indexes still to fetch
         (a part kept in part is fetched from its extent on: :meth:`todo_range`).
         ``part_size_of``: the upload's part size as the source tells it, for
-        the check of a ``.part`` kept whole (see :func:`.content_checks.judge`)."""
+        the check of a ``.part`` kept whole (see
+        :func:`~laion_fmri_tui.core.integrity.content_checks.judge`)."""
         if part_size_of is not None:
             self._part_size_of = part_size_of
         record, found, on_disk = None, False, 0
@@ -210,8 +213,8 @@ class FileJob:
         finished file would be: kept bytes that fail it are discarded here,
         so the file is fetched again in this run instead of failing at its
         end. Its verdict is the one the file's end would reach
-        (:func:`.content_checks.judge`: a multipart ETag of an odd part size
-        asks the bucket), and it is kept in :attr:`verdict`. A record that
+        (:func:`~laion_fmri_tui.core.integrity.content_checks.judge`: a
+        multipart ETag of an odd part size asks the bucket), and it is kept in :attr:`verdict`. A record that
         claims less is checked with the bytes fetched."""
         if sum(end - start for start, end, _ in record.claims(on_disk)) < self.item.size:
             return None
@@ -268,7 +271,7 @@ class FileJob:
 
     def stream_to(self, hasher: SpanHasher) -> None:
         """Hash each MD5 span that lies inside one part fetched now as its bytes
-        arrive (see :mod:`.span_gather`). A whole small
+        arrive (see :mod:`~laion_fmri_tui.core.integrity.span_gather`). A whole small
         file fetched from its first byte is one such span when its ETag is its
         MD5: hashed 16 files at a time instead of one by one."""
         if not self.part_size:

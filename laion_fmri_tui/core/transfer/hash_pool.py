@@ -1,13 +1,13 @@
 """Hashing the finished parts of files fetched in parts, from the page cache, many spans at a time.
 
-The spans that cannot be hashed as they arrive (see :mod:`.span_hasher`):
-parts kept from an earlier run, a whole-file MD5 or sha256, spans across
+The spans that cannot be hashed as they arrive (see
+:mod:`~laion_fmri_tui.core.integrity.span_hasher`): parts kept from an earlier run, a whole-file MD5 or sha256, spans across
 parts. A part's bytes are checked
 once they are on disk, read back through a mapping of the ``.part`` (still
 in the page cache), so verification overlaps the transfer instead of a
 second pass at the end. The pool sees the spans of
-every file in flight: it steps up to :data:`~.md5_steps.WIDTH` MD5 spans
-together (the parts of a multipart upload, or several files' prefixes), which
+every file in flight: it steps up to
+:data:`~laion_fmri_tui.core.integrity.md5_steps.WIDTH` MD5 spans together (the parts of a multipart upload, or several files' prefixes), which
 is where most of a large download's CPU went. The pool hashes on its own
 thread, woken by :meth:`HashPool.poke` whenever a part ends, so the lanes
 never stop receiving while it hashes.
@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.transfer.filejob import FileJob
-from laion_fmri_tui.core.transfer.md5_steps import WIDTH, update_together
+from laion_fmri_tui.core.integrity.md5_steps import WIDTH, update_together
 from laion_fmri_tui.core.transfer.part_window import PartWindow, feed
-from laion_fmri_tui.core.transfer.content_checks import MIB, Span, Verifier
+from laion_fmri_tui.core.integrity.content_checks import MIB, Span, Verifier
 
 WINDOW = 2 * MIB
 """Bytes of each span mapped per step: 16 spans map 32 MiB at most."""

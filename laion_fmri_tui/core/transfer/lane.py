@@ -470,7 +470,8 @@ class Lane:
 
     def _landing(self, transfer: LaneTransfer) -> memoryview | None:
         """Room in the span hasher's buffer for the body's next bytes, when they
-        are all wanted and belong to a streamed span (see :mod:`.span_gather`)."""
+        are all wanted and belong to a streamed span (see
+        :mod:`~laion_fmri_tui.core.integrity.span_gather`)."""
         if (transfer.head is not None or transfer.skip or not transfer.answered or transfer.job.failure
                 or transfer.dechunker is not None):
             return None

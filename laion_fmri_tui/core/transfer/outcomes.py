@@ -48,7 +48,7 @@ from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.disk import filelock, partfile, tempnames, verified
 from laion_fmri_tui.core.events import FailKind, Failure
 from laion_fmri_tui.core.models import PlanItem
-from laion_fmri_tui.core.transfer.content_checks import Span, VerificationError, judge, not_checked
+from laion_fmri_tui.core.integrity.content_checks import Span, VerificationError, judge, not_checked
 from laion_fmri_tui.core.transfer.filejob import RESTART_BELOW, FileJob
 from laion_fmri_tui.core.transfer.gate import Cancelled
 from laion_fmri_tui.core.transfer.progress import ProgressTracker
@@ -75,7 +75,8 @@ class Outcomes:
         self.poke: Callable[[], None] = lambda: None
         """Wakes the pass's hash pool: a part of a file it checks has ended."""
         self.part_size_of: Callable[[PlanItem], int | None] = lambda item: None
-        """The part size of an item's multipart upload as its source tells it (see :func:`~.content_checks.recheck`)."""
+        """The part size of an item's multipart upload as its source tells it
+        (see :func:`~laion_fmri_tui.core.integrity.content_checks.recheck`)."""
 
     # files opened, and files that never open -------------------------------
     def opened(self, job: FileJob) -> None:

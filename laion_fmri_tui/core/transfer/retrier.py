@@ -33,7 +33,7 @@ __all__ = ["Retrier"]
 
 
 class Retrier:
-    """The run's retry rules for the lanes; says each retry in a ``Notice``."""
+    """The run's retry rules for the lanes; says each retry in a :class:`~laion_fmri_tui.core.events.Retrying`."""
 
     def __init__(self, sources: Mapping[str, Source], sink: ev.EventSink, policy: RetryPolicy) -> None:
         self._sources = sources
@@ -51,8 +51,13 @@ class Retrier:
                                       counted=counted)
         if decision.delay is None:
             raise SourceError(FailKind.TRANSIENT, f"{error} ({decision.why})") from None
-        self._sink(ev.Notice(f"retrying {job.item.key} from byte {pos} in {decision.delay:.1f} s: {error} "
-                             f"(attempt {decision.attempt + 1})"))
+        spent = self.policy.clock() - retries.since if retries.since is not None else 0.0
+        self._sink(ev.Retrying(
+            f"retrying {job.item.key} from byte {pos} in {decision.delay:.1f} s: {error} "
+            f"(attempt {decision.attempt + 1})",
+            key=job.item.key, position=pos, delay=decision.delay, attempt=decision.attempt + 1,
+            kind=error.retry_kind, reason=str(error), retried_for=spent,
+            gives_up_in=max(0.0, self.policy.settings.budget - spent)))
         return decision.delay
 
     def refusal(self, job: FileJob, answer: Head, url: str) -> SourceError:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from laion_fmri_tui.core.events import FailKind, Failure
-from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.settings import NetworkSettings
 from laion_fmri_tui.core.models import PlanItem
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class Source(Protocol):
     def first_part_size(self, item: PlanItem) -> int | None:
         """The part size of ``item``'s multipart upload as the server tells it,
         to check a multipart ETag no guessed part size matched
-        (:func:`~.content_checks.recheck`); None, the default: unknown."""
+        (:func:`~laion_fmri_tui.core.integrity.content_checks.recheck`); None, the default: unknown."""
         return None
 
 

@@ -20,7 +20,7 @@ from laion_fmri_tui.core.scripts.command_line import (
     PROG, PROXY_WITHHELD, command_line, proxy_withheld, slurm_script, write_command_file,
 )
 from laion_fmri_tui.core.errors import LaionFmriError
-from laion_fmri_tui.core.http.network import NetworkSettings
+from laion_fmri_tui.core.settings import NetworkSettings
 from laion_fmri_tui.core.plan.selection import Selection
 from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.tui.commands import bindings

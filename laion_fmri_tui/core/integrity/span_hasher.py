@@ -26,9 +26,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from laion_fmri_tui.core.transfer.md5_steps import WIDTH, Md5Stream, update_together
-from laion_fmri_tui.core.transfer.span_gather import recycle
-from laion_fmri_tui.core.transfer.content_checks import Span
+from laion_fmri_tui.core.integrity.md5_steps import WIDTH, Md5Stream, update_together
+from laion_fmri_tui.core.integrity.span_gather import recycle
+from laion_fmri_tui.core.integrity.content_checks import Span
 
 LINGER = 0.01
 """Seconds pieces wait for company (every open span, up to :data:`WIDTH`) before a

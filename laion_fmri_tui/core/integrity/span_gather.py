@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 from typing import Protocol
 
-from laion_fmri_tui.core.transfer.content_checks import Span
+from laion_fmri_tui.core.integrity.content_checks import Span
 
 HAND_OVER = 512 * 1024
 """Bytes of a span gathered before the hasher gets them (its Python runs per piece)."""

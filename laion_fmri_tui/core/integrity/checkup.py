@@ -7,7 +7,7 @@ an object replaced on the server by another of the same size is reported
 as changed, even where its new ETag cannot be checked from the bytes; then
 the size always; the MD5 when the ETag is a plain MD5; the multipart
 ETag when its part size can be inferred (see
-:mod:`laion_fmri_tui.core.transfer.content_checks`); the sha256 for the stimulus
+:mod:`laion_fmri_tui.core.integrity.content_checks`); the sha256 for the stimulus
 images (through the ``verified.json`` record, so an unchanged 3 GB file is
 not hashed again). Files are checked in parallel; hashing releases the GIL.
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 from laion_fmri_tui.core.disk import tempnames, verified
 from laion_fmri_tui.core.models import LocalState, Plan, PlanItem
-from laion_fmri_tui.core.transfer.content_checks import VerificationError, Verifier, judge, not_checked
+from laion_fmri_tui.core.integrity.content_checks import VerificationError, Verifier, judge, not_checked
 
 _READ = 4 * 1024 * 1024
 
@@ -86,7 +86,7 @@ def check_item(plan: Plan, item: PlanItem,
 
     ``part_size_of(item)``: the part size of its multipart upload as the
     bucket tells it, asked only when no guessed part size matches its ETag
-    (see :func:`~laion_fmri_tui.core.transfer.content_checks.recheck`)."""
+    (see :func:`~laion_fmri_tui.core.integrity.content_checks.recheck`)."""
     def result(status: Status, check: str = "", detail: str = "") -> Checked:
         return Checked(item.key, str(item.dest), item.size, status, check, detail)
 

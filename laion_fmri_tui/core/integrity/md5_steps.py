@@ -15,7 +15,7 @@ import struct
 from collections.abc import Sequence
 
 try:
-    from laion_fmri_tui.core.transfer import _md5lanes
+    from laion_fmri_tui.core.integrity import _md5lanes
 except ImportError:  # no compiler at install time: hashlib does the work
     _md5lanes = None
 
