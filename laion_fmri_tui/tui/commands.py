@@ -65,8 +65,10 @@ SCREEN_KEYS: tuple[Command, ...] = (
     # the licence
     Command("accept-licence", "a,y", "accept", "Accept", "Accept the CC0 licence"),
     Command("decline-licence", "n", "decline", "Decline", "Decline and quit"),
-    # the data directory (first run)
-    Command("data-dir-continue", "enter", "continue", "Continue", "Go on with this directory", footer=False),
+    # the data directory (first run): the path field answers enter itself, and types ? and q
+    Command("data-dir-submit", "enter", "submit", "Continue", "Go on with this directory"),
+    Command("data-dir-continue", "enter", "continue", "Continue", "Go on with this directory"),
+    Command("data-dir-quit", "escape", "leave", "Quit", "Quit from the path field (nothing is saved)"),
     # the data-use form
     Command("dua-submit", "ctrl+s", "submit", "Submit", "Send the form to the access service"),
     Command("dua-cancel", "escape", "cancel", "Cancel", "Close the form (asks if anything is typed)"),
@@ -99,6 +101,7 @@ DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("transfer dashboard", "TransfersScreen",
      ("pause", "resume", "retry-failed", "cancel", "bandwidth", "back", "help", "quit")),
     ("licence screen", "LicenceScreen", ("accept-licence", "decline-licence")),
+    ("data directory screen", "DataDirScreen", ("data-dir-submit", "data-dir-continue", "data-dir-quit")),
     ("data-use form", "DuaFormScreen", ("dua-submit", "dua-cancel")),
     ("batch command", "BatchCommandScreen", ("close-dialog", "switch-tab", "write-file", "plain-view")),
     ("HDF5 preview", "H5PreviewScreen", ("close-dialog",)),

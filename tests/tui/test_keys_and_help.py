@@ -80,15 +80,18 @@ def test_every_dialog_the_help_names_is_a_screen_whose_keys_it_lists():
     """The help names screens and dialogs by class (it imports none): a renamed screen,
     or a key id the screen (or, for the browser, its tree) does not bind, would drop
     its section silently (the browser's moves are its tree's, the bandwidth's enter its input's)."""
-    from laion_fmri_tui.tui.screens import (bandwidth, batch_command, browser, confirm, dua_form, h5_preview,
-                                            licence, review, row_info, transfers)
+    from laion_fmri_tui.tui.screens import (bandwidth, batch_command, browser, confirm, data_dir, dua_form,
+                                            h5_preview, licence, review, row_info, transfers)
     from laion_fmri_tui.tui.screens.bandwidth import CapInput
+    from laion_fmri_tui.tui.screens.data_dir import PathInput
     from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
 
-    modules = (bandwidth, batch_command, browser, confirm, dua_form, h5_preview, licence, review, row_info, transfers)
+    modules = (bandwidth, batch_command, browser, confirm, data_dir, dua_form, h5_preview, licence, review, row_info,
+               transfers)
     screens = {cls.__name__: cls for module in modules for cls in vars(module).values() if isinstance(cls, type)}
     for title, name, ids in commands.DIALOGS:
         assert name in screens, f"{title}: no screen class {name}"
-        widgets = {"BrowserScreen": [BucketTree], "BandwidthScreen": [CapInput]}.get(name, [])
+        widgets = {"BrowserScreen": [BucketTree], "BandwidthScreen": [CapInput],
+                   "DataDirScreen": [PathInput]}.get(name, [])
         bound = {b.id for cls in (screens[name], *widgets) for b in cls.BINDINGS if getattr(b, "id", None)}
         assert set(ids) <= bound, f"{title}: {set(ids) - bound} not bound by {name}"

@@ -16,6 +16,8 @@ import pytest
 
 from terminal import SIZES, Terminal, server_args
 
+from laion_fmri_tui.core.disk import datadir
+
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_create_it_is_answered_at_once_and_enter_goes_on(tmp_path, s3, access, size):
@@ -34,3 +36,21 @@ def test_create_it_is_answered_at_once_and_enter_goes_on(tmp_path, s3, access, s
         assert target.is_dir()
         term.keys("n")  # decline: the app ends
         term.wait_exit(timeout=30)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_the_first_frame_names_the_path_fields_keys_and_escape_quits(tmp_path, s3, access, size):
+    """The path field has the focus on the first frame; it takes ``q`` and ``?`` as
+    letters, so the footer showed only ``^p palette``: now it names enter and escape."""
+    config = datadir.config_path()
+    assert not config.exists()
+    with Terminal.start(tmp_path / "term", server_args(s3, access), size=size) as term:
+        screen = term.wait_until(lambda s: "Continue" in s.splitlines()[-1], timeout=30,
+                                 what="the footer naming Continue")
+        footer = screen.splitlines()[-1]
+        assert "Quit" in footer and "esc" in footer, footer
+        term.type("q?")  # the text of the path (it replaces the proposed one), not keys of the app
+        term.wait_for("Does not exist yet", "q?)")
+        term.keys("Escape")
+        assert term.wait_exit(timeout=30) == 0
+    assert not config.exists(), "quitting saves nothing"

@@ -23,7 +23,7 @@ from textual.geometry import Region
 
 from laion_fmri_tui.core.units import size
 from laion_fmri_tui.tui.app import LaionFmriApp
-from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
+from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree, kept_share
 
 OPEN = ["sub-01", "sub-01/glmsingle", "sub-01/glmsingle/ses-01", "stimuli", "stimuli/embeddings"]
 
@@ -50,9 +50,11 @@ def expected(tree: BucketTree, node) -> tuple[str, str] | None:
     data = node.data
     if data.held_out:
         return "held out", ""
-    if data.size is not None:
-        return size(data.size), ""
     stats = tree.stats.get(data.id)
+    if data.size is not None:  # a file: its own state, as a branch's, or the share a partial one keeps
+        if stats is None or stats.state == "absent":
+            return size(data.size), ""
+        return size(data.size), "complete" if stats.state == "complete" else f"{kept_share(stats.kept, data.size)} kept"
     if stats is None:
         return None
     return size(stats.size), "" if stats.state == "absent" else stats.state
@@ -80,13 +82,16 @@ async def test_every_row_shows_its_size_and_whole_state_at_80x23(context, s3):
         rows, ends = {}, {}
         for node_id in all_ids(tree):
             await go_to(pilot, tree, node_id)
+            await settle(pilot)  # the lines under the tree may have grown: the row is kept in view
             node = find(tree, node_id)
             rows[node_id] = shown_row(tree, node).rstrip()
             ends[node_id] = expected(tree, node)
         parents = {node_id: find(tree, node_id).parent for node_id in rows}
+        files = {node_id for node_id in rows if find(tree, node_id).data.key is not None}
     shown = "\n".join(rows.values())
     ends = {node_id: end for node_id, end in ends.items() if end is not None}
     assert {"complete", "partial"} <= {state for _, state in ends.values()}, shown  # both, at several depths
+    assert {ends[node_id][1] for node_id in files} == {"complete"}, f"a fetched file's row says so:\n{shown}"
     cut = [node_id for node_id, (amount, state) in ends.items()
            if not rows[node_id].endswith(f"{amount} {state}".rstrip())]
     assert not cut, f"size or state cut on {cut}:\n{shown}"

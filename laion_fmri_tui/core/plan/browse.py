@@ -66,7 +66,7 @@ class BrowseNode:
     held_out: bool = False
     note: str = ""
     key: str | None = None
-    """The S3 key of a single file (a session's files); None for groups."""
+    """The S3 key of a single file (a session's files, the dataset files); None for groups."""
     size: int | None = None
     """A single file's size, straight from the listing."""
     etag: str = ""
@@ -97,8 +97,8 @@ class BucketBrowser:
         if node.id == "root":
             return self._top()
         if node.id == "dataset":
-            return [BrowseNode(f"dataset/{o.key}", o.key, note=DATASET_NOTE) for o in self.catalog.level("").objects
-                    if o.key in bids.DATASET_KEYS]
+            return [BrowseNode(f"dataset/{o.key}", o.key, note=DATASET_NOTE, key=o.key, size=o.size, etag=o.etag)
+                    for o in self.catalog.level("").objects if o.key in bids.DATASET_KEYS]
         if node.id == "stimuli":
             return self._stimuli()
         if node.id == "stimuli/embeddings":

@@ -27,7 +27,7 @@ from laion_fmri_tui.core.plan.selection import Filters
 from laion_fmri_tui.core.run.spec import RunSpec
 from laion_fmri_tui.tui.commands import bindings
 from laion_fmri_tui.tui.filters import parse_filters
-from laion_fmri_tui.tui.row_details import details, failure_line, full_name
+from laion_fmri_tui.tui.row_details import details, failure_line, full_name, state_line
 from laion_fmri_tui.tui.widgets.bucket_tree import NO_MATCH, BucketTree, NodeStats
 from laion_fmri_tui.tui.widgets.footer import Footer
 from laion_fmri_tui.tui.widgets.summary import SelectionSummary
@@ -107,28 +107,54 @@ class BrowserScreen(Screen[None]):
             return
         self.app.call_from_thread(self.tree.populate, node, children)
         self.app.call_from_thread(self._show_row_detail)
-        for child in children:
-            self._measure(child)
+        self._measure_level(children)
+
+    def _measure_level(self, nodes: list[BrowseNode]) -> None:
+        """Sizes and local states of one level's nodes (worker thread): its files' at
+        once (a few stat calls each, one redraw), then each group's plan as it comes."""
+        files = {node.id: stats for node in nodes if (stats := self._file_stats(node)) is not None}
+        if files:
+            self.app.call_from_thread(self._set_stats, files)
+        for node in nodes:
+            self._measure(node)
+
+    def _set_stats(self, stats: dict[str, NodeStats]) -> None:
+        """New stats for rows, and the line under the tree if they are the highlighted row's."""
+        self.tree.set_stats(stats)
+        node = self.tree.cursor_node
+        if node is not None and node.data is not None and node.data.id in stats:
+            self._show_row_detail()
 
     def _measure(self, node: BrowseNode) -> None:
-        """Size and local state of one node (worker thread; listings are cached)."""
-        if not node.fragments or node.held_out:
+        """Size and local state of one group (worker thread; listings are cached)."""
+        if node.key is not None or not node.fragments or node.held_out:
             return
         selections = selections_for(node.fragments, self.filters)
         try:
             plan = self.service.plan_many(selections)
         except NoMatchingDataError:  # nothing under it passes the filters: say so, not a blank
-            self.app.call_from_thread(self.tree.set_stats, node.id, NodeStats(0, 0, NO_MATCH))
+            self.app.call_from_thread(self._set_stats, {node.id: NodeStats(0, 0, NO_MATCH, planned=frozenset())})
             return
         except LaionFmriError:
             return
         items = [i for i in plan.items if i.component != "dataset"]
         total = sum(i.size for i in items)
         companions = frozenset().union(*(companion_keys(s) for s in selections))
-        own = [i for i in items if i.key not in companions]  # its state is of its own files
+        own = tuple(i for i in items if i.key not in companions)  # its state is of its own files
         own_size, fetch = sum(i.size for i in own), sum(i.to_fetch for i in own)
         state = "complete" if own and fetch == 0 else ("partial" if fetch < own_size else "absent")
-        self.app.call_from_thread(self.tree.set_stats, node.id, NodeStats(len(items), total, state))
+        stats = NodeStats(len(items), total, state, kept=own_size - fetch, own=own,
+                          planned=frozenset(i.key for i in items))
+        self.app.call_from_thread(self._set_stats, {node.id: stats})
+
+    def _file_stats(self, node: BrowseNode) -> NodeStats | None:
+        """One file's state on disk (a few stat calls, no network), for its row; None
+        for a group."""
+        data_dir = self.app.context.data_dir
+        if data_dir is None or node.key is None or node.size is None:
+            return None
+        state, kept = file_state(RemoteObject(node.key, node.size, node.etag), Path(data_dir))
+        return NodeStats(1, node.size, state.value, kept=kept)
 
     # the lines under the tree ---------------------------------------------------
     def on_tree_node_highlighted(self) -> None:
@@ -143,11 +169,12 @@ class BrowserScreen(Screen[None]):
         failed.update("\n".join(lines))
         failed.display = bool(lines)
         node = tree.cursor_node
+        data = node.data if node is not None else None
         parent = node.parent.data if node is not None and node.parent is not None else None
-        name = full_name(node.data, parent) if node is not None else ""
+        lines = [full_name(data, parent), state_line(data, tree.stats.get(data.id))] if data is not None else []
         detail = self.query_one("#row-detail", Static)
-        detail.update(name if node is not None and node.data is not None else "")
-        detail.display = bool(detail.visual) and node is not None and node.data is not None
+        detail.update("\n".join(line for line in lines if line))
+        detail.display = bool(detail.visual) and data is not None
 
     def on_bucket_tree_details_requested(self, event: BucketTree.DetailsRequested) -> None:
         from laion_fmri_tui.tui.screens.row_info import RowInfoScreen
@@ -163,9 +190,7 @@ class BrowserScreen(Screen[None]):
             file = file_state(RemoteObject(data.key, data.size, data.etag), Path(data_dir))
         session_ticked = parent is not None and tick_state(parent.fragments, tree.selected) == "all"
         lines = details(data, failed_parent=parent, error=tree.errors.get(owner.id) if owner else None,
-                        stats_size=stats.size if stats and stats.state != NO_MATCH else None,
-                        state=stats.state if stats and stats.state not in ("absent",) else None,
-                        data_dir=data_dir, file=file, session_ticked=session_ticked)
+                        stats=stats, data_dir=data_dir, file=file, session_ticked=session_ticked)
         self.app.push_screen(RowInfoScreen(full_name(data, parent), lines))
 
     # selection summary -------------------------------------------------------
@@ -247,12 +272,12 @@ class BrowserScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="measure")
     def _remeasure(self) -> None:
-        stack = list(self.tree.root.children)
+        """Every listed row again, a level at a time (after a filter or a download)."""
+        stack = [self.tree.root]
         while stack:
             node = stack.pop()
-            if node.data is not None:
-                self._measure(node.data)
-            stack.extend(node.children)
+            self._measure_level([child.data for child in node.children if child.data is not None])
+            stack.extend(reversed(node.children))
 
     # actions -----------------------------------------------------------------
     def action_retry(self) -> None:

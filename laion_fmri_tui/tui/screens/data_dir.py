@@ -92,11 +92,20 @@ def create_and_save(text: str, create: bool) -> Path:
     return checked.path.resolve()
 
 
+class PathInput(Input):
+    """The path field, its enter named in the footer: an Input hides its own enter
+    there and takes ``?`` and ``q`` as text, so the first frame's footer showed
+    no key of the screen but the palette's."""
+
+    BINDINGS = bindings("data-dir-submit")
+
+
 class DataDirScreen(Screen[Path | None]):
     """Ask where the data goes; dismiss with the saved path, or None to quit."""
 
-    BINDINGS = bindings("data-dir-continue")
-    """enter on the tick box (which leaves enter to its screen) goes on."""
+    BINDINGS = bindings("data-dir-continue", "data-dir-quit")
+    """enter on the tick box (which leaves enter to its screen) goes on; escape in the
+    path field quits (``q`` is a letter of a path there)."""
 
     def __init__(self, default: Path) -> None:
         super().__init__()
@@ -108,7 +117,7 @@ class DataDirScreen(Screen[Path | None]):
             yield Static("Where should the LAION-fMRI data go?", classes="form-title")
             yield Static(EXPLANATION.format(config=shown(datadir.config_path())), classes="form-text")
             yield Label("Data directory", classes="field-label")
-            yield Input(value=shown(self._default), id="data-dir-input")
+            yield PathInput(value=shown(self._default), id="data-dir-input")
             yield Static("", id="data-dir-status", classes="field-status")
             yield TickBox("Create it", id="create-dir", classes="-hidden")
             with Horizontal(classes="buttons"):
@@ -165,6 +174,16 @@ class DataDirScreen(Screen[Path | None]):
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
         self._show_state()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """escape quits from the path field only: elsewhere ``q`` does (and the
+        footer would name Quit twice)."""
+        if action == "leave":
+            return isinstance(self.focused, PathInput)
+        return True
+
+    def action_leave(self) -> None:
+        self.dismiss(None)
 
     def action_continue(self) -> None:
         """enter on the tick box: go on, as enter in the path field does."""

@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from laion_fmri_tui.core.models import PlanItem
 from laion_fmri_tui.core.plan.browse import BrowseNode, Fragment, covers, tick_state
 from laion_fmri_tui.core.units import size
 from laion_fmri_tui.tui.commands import bindings
@@ -34,14 +35,22 @@ DEFAULT_ROW = 48
 """Row width before the first layout (the tree's width in an 80-column window)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class NodeStats:
-    """What the planner says about a node: bytes and what is on disk."""
+    """What the planner says about a node (or the disk about one file): bytes and what is on disk."""
 
     files: int
     size: int
     state: str
     """``complete``, ``partial``, ``absent`` or :data:`NO_MATCH` (nothing passes the filters)."""
+    kept: int = 0
+    """Bytes on disk of the files its state counts (a file row: of that file)."""
+    own: tuple[PlanItem, ...] = ()
+    """The files its state counts, as planned (a group's, not a companion its plan brings
+    along): what the line under the tree and its details say is on disk."""
+    planned: frozenset[str] | None = None
+    """Every key its plan holds with the filters in force (None: not planned, as for a
+    file): which of its file rows ``d`` would fetch, the others show :data:`NO_MATCH`."""
 
 
 NO_MATCH = "no match"
@@ -88,11 +97,15 @@ class BucketTree(Tree[BrowseNode]):
         self._row_width = DEFAULT_ROW
 
     def on_resize(self) -> None:
-        """Rows are laid out for the tree's width: redo them when it changes."""
+        """Rows are laid out for the tree's width: redo them when it changes. The
+        highlighted row stays in view when the tree gets fewer rows (the lines
+        under it grew: a partial row's state takes one more)."""
         width = self.scrollable_content_region.width  # the scrollbar's column is always kept
         if width > 0 and width != self._row_width:
             self._row_width = width
             self.refresh_labels()
+        if self.cursor_node is not None:
+            self.call_after_refresh(self.scroll_to_node, self.cursor_node, False)
 
     # loading ---------------------------------------------------------------
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[BrowseNode]) -> None:
@@ -262,8 +275,9 @@ class BucketTree(Tree[BrowseNode]):
             self.move_cursor(node.parent)
 
     # labels ----------------------------------------------------------------
-    def set_stats(self, node_id: str, stats: NodeStats) -> None:
-        self.stats[node_id] = stats
+    def set_stats(self, stats: dict[str, NodeStats]) -> None:
+        """New stats for some rows (a level's files at once: one pass over the labels)."""
+        self.stats.update(stats)
         self.refresh_labels()
 
     def refresh_labels(self) -> None:
@@ -277,7 +291,7 @@ class BucketTree(Tree[BrowseNode]):
         data = node.data
         if data is None or data.id == "root":
             return
-        node.set_label(self.label_for(data, self._name_width(node)))
+        node.set_label(self.label_for(node, self._name_width(node)))
 
     def _name_width(self, node: TreeNode[BrowseNode]) -> int:
         """Cells left for the name once guides, icon, tick mark, size and state have theirs.
@@ -299,19 +313,23 @@ class BucketTree(Tree[BrowseNode]):
             text = Text(" " * ICON_WIDTH) + text
         return text
 
-    def label_for(self, data: BrowseNode, name_width: int) -> Text:
+    def label_for(self, node: TreeNode[BrowseNode], name_width: int) -> Text:
+        data = node.data
+        assert data is not None
         if data.key is not None and not data.fragments:
             # a file: nothing to tick, so its name may use the mark's cells
-            return self._with_size(data, Text(elide(data.label, name_width + MARK_WIDTH, keep_end=True)))
+            return self._with_size(node, Text(elide(data.label, name_width + MARK_WIDTH, keep_end=True)))
         if not data.fragments:
             mark = "   "
             if data.size is None and not data.held_out and data.id not in self.errors and data.id not in self.stats:
                 name_width += SIZE_WIDTH + STATE_WIDTH  # nothing to show right of it: the name has the room
         else:
             mark = {"all": "[x]", "some": "[-]", "none": "[ ]"}[tick_state(data.fragments, self.selected)]
-        return self._with_size(data, Text(f"{mark} {elide(data.label, name_width)}"))
+        return self._with_size(node, Text(f"{mark} {elide(data.label, name_width)}"))
 
-    def _with_size(self, data: BrowseNode, text: Text) -> Text:
+    def _with_size(self, node: TreeNode[BrowseNode], text: Text) -> Text:
+        data = node.data
+        assert data is not None
         stats = self.stats.get(data.id)
         if data.held_out:
             text.append(f"{'held out':>{SIZE_WIDTH}}", style=self._style("bucket-tree--muted"))
@@ -319,6 +337,7 @@ class BucketTree(Tree[BrowseNode]):
             text.append(f"{'failed':>{SIZE_WIDTH}}", style=self._style("bucket-tree--error"))
         elif data.size is not None:
             text.append(f"{size(data.size):>{SIZE_WIDTH}}")
+            self._append_file_state(node, stats, text)
         elif stats is not None and stats.state == NO_MATCH:
             text.append(f"{NO_MATCH:>{SIZE_WIDTH}}", style=self._style("bucket-tree--muted"))
         elif stats is not None:
@@ -328,9 +347,33 @@ class BucketTree(Tree[BrowseNode]):
                 text.append(f" {stats.state}", style=self._style(state_class) if state_class else "")
         return text
 
+    def _append_file_state(self, node: TreeNode[BrowseNode], stats: NodeStats | None, text: Text) -> None:
+        """A file row's state in the state column: ``complete`` as on a branch, the
+        share a partial file keeps (``40% kept``: its bytes are in the line under the
+        tree), or :data:`NO_MATCH` when its group's plan leaves it out (the filter)."""
+        data = node.data
+        assert data is not None
+        parent = node.parent.data if node.parent is not None else None
+        group = self.stats.get(parent.id) if parent is not None else None
+        if group is not None and group.planned is not None and data.key not in group.planned:
+            text.append(f" {NO_MATCH}", style=self._style("bucket-tree--muted"))
+        elif stats is not None and stats.state == "complete":
+            text.append(" complete", style=self._style(STATE_CLASS["complete"]))
+        elif stats is not None and stats.state == "partial":
+            # kept bytes a run cannot use yet (a record it will discard) still read "partial"
+            word = f"{kept_share(stats.kept, data.size or 0)} kept" if stats.kept > 0 else "partial"
+            text.append(f" {word}", style=self._style(STATE_CLASS["partial"]))
+
     def _style(self, component: str) -> Style:
         """The Rich style of one of :data:`COMPONENT_CLASSES`, as the theme colours it."""
         return self.get_component_rich_style(component, partial=True)
+
+
+def kept_share(kept: int, total: int) -> str:
+    """The share of a partial file on disk, in at most 4 cells (``40%``, ``<1%``, ``99%``):
+    with `` kept`` it fills the state column, never more."""
+    share = kept * 100 // max(total, 1)
+    return f"{min(share, 99)}%" if share >= 1 else "<1%"
 
 
 def elide(name: str, width: int, *, keep_end: bool = False) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from laion_fmri_tui.core.models import Plan
+from laion_fmri_tui.core.models import LocalState, Plan
 from laion_fmri_tui.core.units import count, size
 
 
@@ -40,8 +40,11 @@ class SelectionSummary(Static):
         if plan is None:
             self.update("Nothing selected.\n\nspace  select a node\nd      download\nb      batch command")
             return
+        on_disk = sum(1 for item in plan.items if item.state is LocalState.COMPLETE)
         lines = [
-            count(plan.files, "file"),
+            # how many of the files that pass the filter are on disk already (the tree's
+            # file rows say which)
+            count(plan.files, "file") + (f" ({on_disk} on disk)" if on_disk else ""),
             f"{size(plan.bytes_to_fetch)} to fetch",
             f"{size(plan.bytes_present)} present",
             f"{size(free)} free",
