@@ -35,6 +35,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, group in ONE_WORKER.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(group))
+                break
+        else:
+            if getattr(getattr(item, "module", None), "Terminal", None) is not None:
+                item.add_marker(pytest.mark.xdist_group(TERMINAL_GROUP))
+
+
+TERMINAL_GROUP = "terminal"
+"""Tests that drive the installed app in tmux (``tests/tui/terminal.py``'s
+``Terminal``) run one at a time on one worker: each starts the app, an engine
+process and a server, and four at once on 2 cores pushed their screens past
+the 30 s waits (17 failures in one CI run, none when run alone)."""
 
 
 # ---- environment -------------------------------------------------------------

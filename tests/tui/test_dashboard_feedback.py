@@ -66,9 +66,9 @@ async def test_a_failed_file_then_a_retry_are_told_consistently(context, s3) -> 
         whole = size(plan.bytes_total - plan.bytes_present)
         failed_bytes = text_of(screen, "#total-bytes")
         assert failed_bytes.endswith(f" of {whole}"), failed_bytes
-        await pilot.press("r")  # the file fails again
-        assert screen.phase == "starting"
-        await wait_for(pilot, lambda: screen.phase == "failed", "the retry to fail")
+        first = screen.result
+        await pilot.press("r")  # the file fails again (a warm engine may end it within the key's handling)
+        await wait_for(pilot, lambda: screen.result is not first and screen.phase == "failed", "the retry to fail")
         await pilot.pause(0.1)
         # the bytes, like the files, still speak of the whole download, not of the one file retried
         assert text_of(screen, "#total-bytes").endswith(f" of {whole}"), text_of(screen, "#total-bytes")
