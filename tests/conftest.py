@@ -17,6 +17,12 @@ if TYPE_CHECKING:  # moto is only imported when a test asks for the server
 
 # ---- running in parallel -----------------------------------------------------
 
+for _size in ("COLUMNS", "LINES"):
+    # pytest-xdist's workers export COLUMNS=80 and LINES=24; Textual sizes itself from
+    # them before asking the terminal, so every app started in a 120x40 tmux pane drew
+    # at 80x24 (16 journeys failed on the workers, none in one process).
+    os.environ.pop(_size, None)
+
 ONE_WORKER = {
     "slurm_cluster": "slurm-lab",
     "snapshot_data_dir": "snapshot-data-dir",
@@ -44,8 +50,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 TERMINAL_GROUP = "terminal"
 """Tests that drive the installed app in tmux (``tests/tui/terminal.py``'s
 ``Terminal``) run one at a time on one worker: each starts the app, an engine
-process and a server, and four at once on 2 cores pushed their screens past
-the 30 s waits (17 failures in one CI run, none when run alone)."""
+process and a server, and waits for screens with 30 s bounds; one at a time
+keeps several such apps from sharing the 2 cores (a precaution: the failures
+first blamed on it came from the workers' COLUMNS and LINES, see above)."""
 
 
 # ---- environment -------------------------------------------------------------
