@@ -87,13 +87,22 @@ def recheck(unknown: PartSizeUnknown, size: int, etag: str, part_size: int | Non
         return "size"
     if part_size in unknown.tried:
         raise VerificationError(str(unknown))  # that size was hashed already: the bytes are wrong
-    verifier = Verifier(size, etag, part_size=part_size)
+    kind = _reread(Verifier(size, etag, part_size=part_size), size, read).finish()
+    _learn(part_size)
+    return kind
+
+
+def _reread(verifier: Verifier, size: int, read: Callable[[int, int], bytes]) -> Verifier:
+    """``verifier`` fed every byte on disk, :data:`RECHECK_READ` at a time."""
     for offset in range(0, size, RECHECK_READ):
         verifier.update(read(offset, min(RECHECK_READ, size - offset)))
-    kind = verifier.finish()
-    if part_size not in _told:  # a list, not a lock: a lost update costs one more HEAD
+    return verifier
+
+
+def _learn(part_size: int) -> None:
+    """Try ``part_size`` first for the next objects (see :data:`_told`)."""
+    if part_size not in _told:  # a list, not a lock: a lost update costs one more HEAD or pass
         _told[:] = [part_size, *_told][:_TOLD_KEPT]
-    return kind
 
 
 @dataclass(frozen=True)
@@ -133,30 +142,29 @@ def _try_others(unknown: PartSizeUnknown, size: int, etag: str,
     """One more pass over the bytes on disk with the part sizes that fit but
     were not guessed; the check's name if one matches (it is then tried
     first for the next objects), None if none does (they join ``tried``)."""
-    verifier = Verifier(size, etag, candidates=unknown.untried)
-    for offset in range(0, size, RECHECK_READ):
-        verifier.update(read(offset, min(RECHECK_READ, size - offset)))
+    verifier = _reread(Verifier(size, etag, candidates=unknown.untried), size, read)
     try:
         kind = verifier.finish()
     except PartSizeUnknown:
         unknown.tried = [*unknown.tried, *unknown.untried]
         unknown.untried = []
         return None
-    if verifier.matched is not None and verifier.matched not in _told:
-        _told[:] = [verifier.matched, *_told][:_TOLD_KEPT]
+    if verifier.matched is not None:
+        _learn(verifier.matched)
     return kind
 
 
 MAX_CANDIDATES = 8
-"""Most part sizes hashed side by side (one MD5 pass each); an ETag that more
-fit is checked by size only."""
+"""Most part sizes tried (the likeliest as the bytes arrive, the others side by
+side on one re-read); an ETag that more fit is left to the bucket's answer."""
 
 
 _told: list[int] = []
-"""Part sizes the bucket told this process for uploads no guess matched (see
-:func:`recheck`), latest first: an uploader that chose one for an object chose
-it for the others, so they are tried first and alone, without a HEAD or a
-second pass over the bytes (a mismatch still asks the bucket)."""
+"""Part sizes this process learnt, latest first: told by the bucket for an
+upload no guess matched (:func:`recheck`), or matched on a re-read
+(:func:`judge`). An uploader that chose one for an object chose it for the
+others, so it is the guess hashed as their bytes arrive, without a HEAD or a
+second pass (the other sizes that fit are still tried on a mismatch)."""
 _TOLD_KEPT = 8
 
 
@@ -181,6 +189,13 @@ def candidate_part_sizes(size: int, parts: int) -> list[int]:
     both = sorted(set(mib) | {c * MB for c in range(-(-low // MB), high // MB + 1)})
     fitting = both if len(both) <= MAX_CANDIDATES else mib if len(mib) <= MAX_CANDIDATES else []
     return fitting if told is None else [told, *(c for c in fitting if c != told)]
+
+
+def guess(candidates: list[int]) -> tuple[int, list[int]]:
+    """The part size hashed as the bytes arrive, and the others that fit (tried
+    by :func:`judge` only if it does not match)."""
+    likely = likely_part_size(candidates)
+    return likely, [c for c in candidates if c != likely]
 
 
 def likely_part_size(candidates: list[int]) -> int:
@@ -246,10 +261,9 @@ class Verifier:
             sizes = [c for c in candidates if part_size_fits(size, parts, c)]
         else:
             sizes = candidate_part_sizes(size, parts)
-            if len(sizes) > 1:
-                guess = likely_part_size(sizes)
-                self._untried = [c for c in sizes if c != guess]
-                sizes = [guess]
+            if sizes:
+                likely, self._untried = guess(sizes)
+                sizes = [likely]
         self._known = sizes == [part_size]
         self._multipart = [_Multipart(part) for part in sizes]
         self.matched: int | None = None
@@ -356,8 +370,8 @@ class SpanCheck:
             # the only size that fits, or the likeliest (the others are tried by judge on a mismatch):
             # either way one span per part, hashed as parts land, many at a time
             self.kind = "etag"
-            self._part_size = part = likely_part_size(candidates)
-            self._untried = [c for c in candidates if c != part]
+            part, self._untried = guess(candidates)
+            self._part_size = part
             self.spans = [Span(start, min(size, start + part), Md5Stream()) for start in range(0, size, part)]
         else:
             self.kind = "size"
