@@ -82,11 +82,7 @@ class Catalog:
         return self._list_level(prefix)
 
     def _list_level(self, prefix: str) -> Listing:
-        prefixes: list[str] = []
-        objects: list[RemoteObject] = []
-        for page in self._pages(prefix, "/"):
-            prefixes.extend(p["Prefix"] for p in page.get("CommonPrefixes", ()))
-            objects.extend(_objects(page))
+        prefixes, objects = self._split(prefix)
         listing = Listing(prefix, tuple(prefixes), tuple(o for o in objects if o.key != prefix))
         with self._lock:
             self._levels[prefix] = listing
@@ -221,8 +217,9 @@ class Catalog:
         found.sort(key=lambda o: o.key)  # code point order is S3's UTF-8 byte order
         return found
 
-    def _split(self, prefix: str, shown: str) -> tuple[list[str], list[RemoteObject]]:
-        """``prefix``'s child prefixes and the objects directly in it."""
+    def _split(self, prefix: str, shown: str | None = None) -> tuple[list[str], list[RemoteObject]]:
+        """``prefix``'s child prefixes and the objects directly in it (errors name
+        ``shown``, if given, else ``prefix``)."""
         children: list[str] = []
         direct: list[RemoteObject] = []
         for page in self._pages(prefix, "/", shown):
