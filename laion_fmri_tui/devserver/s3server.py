@@ -68,6 +68,7 @@ class RequestRecord:
     duration: float | None = None  # seconds until the body was done; None while streaming
     fault: str | None = None  # injected fault kind, if any
     signed: bool = False  # an Authorization header or a presigned signature came with it
+    port: int = 0  # the client's source port: which connection (so which process) asked
 
 
 class _QuietHandler(MotoRequestHandler):
@@ -204,7 +205,8 @@ class LocalS3Server(BackgroundServer):
         rec = RequestRecord(method, _key_of(environ), environ.get("QUERY_STRING", ""),
                             environ.get("HTTP_RANGE"), time=time.monotonic(),
                             signed="HTTP_AUTHORIZATION" in environ
-                            or "X-Amz-Signature" in environ.get("QUERY_STRING", ""))
+                            or "X-Amz-Signature" in environ.get("QUERY_STRING", ""),
+                            port=int(environ.get("REMOTE_PORT") or 0))
         object_get = method == "GET" and rec.key != ""
         with self._lock:
             self._requests.append(rec)

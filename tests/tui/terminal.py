@@ -136,9 +136,13 @@ class Terminal:
                               text=True).stdout
 
     def pane_size(self) -> tuple[int, int]:
-        out = subprocess.run([*self.base, "display", "-p", "-t", "t", "#{pane_width} #{pane_height}"],
-                             capture_output=True, text=True, check=True).stdout.split()
+        out = self.display("#{pane_width} #{pane_height}").split()
         return int(out[0]), int(out[1])
+
+    def display(self, fmt: str) -> str:
+        """tmux's value of a format (``#{alternate_on}``, ``#{pane_tty}``) for the pane."""
+        return subprocess.run([*self.base, "display", "-p", "-t", "t", fmt], capture_output=True,
+                              text=True, check=True).stdout.strip()
 
     def wait_for(self, *markers: str, timeout: float = 30.0) -> str:
         """The screen once every marker is on it (polled; ``timeout`` only bounds a failure)."""

@@ -242,13 +242,15 @@ async def test_an_older_slower_plan_never_replaces_a_newer_one(context, s3):
         assert app.screen.plan is None and "Nothing selected" in summary(app)
 
 
-async def test_d_while_a_newer_plan_is_on_its_way_never_reviews_the_older_one(context, s3):
+async def test_d_while_a_newer_plan_is_on_its_way_reviews_it_once_it_is_in(context, s3):
     """sub-05 is planned; then sub-07 is ticked while its listing is held at the
-    server: d must not offer the sub-05-only plan (the wrong selection); once
-    the listing is released, d reviews both subjects."""
+    server: d must not offer the sub-05-only plan (the wrong selection), and it
+    is not lost either (it said "press d again", and a user who did not saw
+    nothing happen): once the listing is released, the review of both subjects
+    opens by itself."""
     held = s3.hold_listings("sub-07/")
     app = LaionFmriApp(context)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
         try:
             for _ in range(400):
                 await pilot.pause(0.05)
@@ -269,15 +271,14 @@ async def test_d_while_a_newer_plan_is_on_its_way_never_reviews_the_older_one(co
             await pilot.press("d")
             await pilot.pause(0.1)
             assert not isinstance(app.screen, ReviewScreen), "d offered the older plan"
+            said = " ".join(str(toast.render()) for toast in app.screen.query("Toast"))
+            assert "the review opens when it is ready" in said, said
         finally:
             held.set()
         for _ in range(400):
             await pilot.pause(0.05)
-            if "planning" not in summary(app):
+            if isinstance(app.screen, ReviewScreen):
                 break
-        await settle(pilot)
-        await pilot.press("d")
-        await settle(pilot)
-        assert isinstance(app.screen, ReviewScreen)
+        assert isinstance(app.screen, ReviewScreen), "the review never opened once the plan was in"
         keys = {i.key for i in app.screen.plan.items}
         assert any("sub-07" in k for k in keys) and {i.key for i in only_sub05.items} < keys

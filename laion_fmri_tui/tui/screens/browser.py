@@ -8,6 +8,7 @@ the filters applied: exactly what ``d`` would fetch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,9 @@ class BrowserScreen(Screen[None]):
         """The request :attr:`plan` answers; behind :attr:`_plan_asked` while a newer one is made."""
         self._no_match = False
         """The newest plan found no file in the selection (with the filters in force)."""
+        self._when_planned: Callable[[], None] | None = None
+        """A key (``d``, ``b``) pressed while the selection was being planned: it runs once
+        the newest plan is in, so the user never has to press it again."""
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="title")
@@ -235,6 +239,9 @@ class BrowserScreen(Screen[None]):
             summary.show_error(error)
         else:
             summary.show_plan(plan, free)
+        then, self._when_planned = self._when_planned, None
+        if then is not None and self.is_current:  # another screen on top: the key was for this one
+            then()
 
     # filters -----------------------------------------------------------------
     def action_focus_filter(self) -> None:
@@ -307,7 +314,7 @@ class BrowserScreen(Screen[None]):
             self.notify("select something first (space)", severity="warning")
             return
         if self._plan_taken != self._plan_asked:  # whether it matches anything is not known yet
-            self.notify("still planning the selection: press b again in a moment", timeout=3)
+            self._after_planning(self.action_batch_command, "the command shows")
             return
         if self._no_match:  # its command would stop with "no files matched" (exit 2)
             self.notify(f"no command to show: {self._nothing_passes()}", severity="warning", timeout=6)
@@ -331,9 +338,14 @@ class BrowserScreen(Screen[None]):
 
             self.app.push_screen(H5PreviewScreen(path))
 
+    def _after_planning(self, action: Callable[[], None], what: str) -> None:
+        """Run ``action`` when the plan being made is in (it used to say "press again")."""
+        self._when_planned = action
+        self.notify(f"planning the selection: {what} when it is ready", timeout=3)
+
     def action_download(self) -> None:
         if self._plan_taken != self._plan_asked:  # self.plan is the previous selection's
-            self.notify("still planning the selection: press d again in a moment", timeout=3)
+            self._after_planning(self.action_download, "the review opens")
             return
         if self._no_match:
             self.notify(f"nothing to download: {self._nothing_passes()}", severity="warning", timeout=6)
