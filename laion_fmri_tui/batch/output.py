@@ -19,7 +19,7 @@ import enum
 import json
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from typing import TextIO
 
@@ -29,7 +29,8 @@ from laion_fmri_tui.core.plan import plan_file
 from laion_fmri_tui.core.integrity.checkup import Checked, Status, Summary
 from laion_fmri_tui.core.models import Plan
 from laion_fmri_tui.core.redact import redact
-from laion_fmri_tui.core.units import count, duration, eta, rate, size
+from laion_fmri_tui.core.retry_lines import RetryLines
+from laion_fmri_tui.core.units import count, eta, rate, size
 
 
 def plan_table(plan: Plan, out: TextIO) -> None:
@@ -150,7 +151,7 @@ class HumanPrinter:
         (called a few times a second, and at the end)."""
         with self._lock:
             for text in self._retries.due(time.monotonic()):
-                self._line(text, self._err)
+                self._line(f"warning: {text}", self._err)
             self._lines.flush()
 
     def _line(self, text: str, stream: TextIO | None = None, *, urgent: bool = True) -> None:
@@ -183,7 +184,7 @@ class HumanPrinter:
             return
         elif isinstance(event, ev.Retrying):
             for text in self._retries.add(event, time.monotonic()):
-                self._line(text, self._err)
+                self._line(f"warning: {text}", self._err)
             return
         self._flush_complete()
         if isinstance(event, ev.FileDone):
@@ -197,7 +198,7 @@ class HumanPrinter:
             self._line(f"{event.level}: {event.message}", self._err)
         elif isinstance(event, ev.RunFinished):
             for text in self._retries.due(time.monotonic(), force=True):
-                self._line(text, self._err)
+                self._line(f"warning: {text}", self._err)
             self._summary(event)
 
     def _progress(self, p: ev.Progress) -> None:
@@ -228,90 +229,6 @@ class HumanPrinter:
             self._line("partial files are kept: rerun the same command to resume")
         elif r.failed and self.rerun_hint:
             self._line("rerun the same command to retry the failed files")
-
-
-RETRY_EVERY = 5.0
-"""Seconds between two lines that sum up retries (a job log of a throttled
-run got 327 lines in seconds, one per request)."""
-STUCK_AFTER = 30.0
-"""Seconds of retries after which a file is named in a line of its own (or a
-quarter of ``--retry-for``, when that is shorter)."""
-NAMED_PER_LINE = 3
-"""Files named as stuck at most per retries' line; the line counts the others."""
-
-
-class RetryLines:
-    """Retries summed up for people: a line at most every :data:`RETRY_EVERY` s.
-
-    The first retry after a quiet spell is said at once; the retries that
-    follow are counted and said in one line once the interval is over, by
-    reason (``throttled by the server (HTTP 503)``), with how many files they
-    were for. A file retried for long (:data:`STUCK_AFTER`) gets a line that
-    names it, says why, and how long it keeps trying. ``--json`` keeps one
-    object per retry instead (it never uses this)."""
-
-    def __init__(self, every: float = RETRY_EVERY, stuck_after: float = STUCK_AFTER) -> None:
-        self._every, self._stuck_after = every, stuck_after
-        self._reasons: Counter[str] = Counter()
-        self._keys: set[str] = set()
-        self._stuck: set[str] = set()
-        self._since = 0.0
-        """When the first retry not yet said came."""
-        self._last: float | None = None
-        """When the latest retries' line was written."""
-        self._named: dict[str, float] = {}
-        """Stuck files, and when each was last named."""
-        self._named_now = 0
-        self._budget = 0.0
-
-    def add(self, retry: ev.Retrying, now: float) -> list[str]:
-        """Count ``retry``; the lines due now (a stuck file's, the sum's)."""
-        if not self._reasons:
-            self._since = now
-        self._reasons[retry.reason] += 1
-        self._keys.add(retry.key)
-        self._budget = retry.retried_for + retry.gives_up_in
-        lines = []
-        if retry.retried_for >= self._stuck_threshold():
-            named = self._named.get(retry.key)
-            if named is not None and now - named < self._stuck_after:
-                pass  # named a moment ago: its next line comes later
-            elif self._named_now < NAMED_PER_LINE:
-                self._named[retry.key] = now
-                self._named_now += 1
-                lines.append(f"warning: still retrying {retry.key} after {duration(retry.retried_for)} "
-                             f"(attempt {retry.attempt}): {retry.reason}; it keeps trying for "
-                             f"{duration(retry.gives_up_in)} more (--retry-for)")
-            else:
-                self._stuck.add(retry.key)
-        return lines + self.due(now)
-
-    def _stuck_threshold(self) -> float:
-        """Seconds of retries after which a file is named: :data:`STUCK_AFTER`, or a
-        quarter of ``--retry-for`` when that is shorter."""
-        return min(self._stuck_after, self._budget / 4)
-
-    def due(self, now: float, force: bool = False) -> list[str]:
-        """The sum of the retries not yet said, if its time has come (``force``: at the end)."""
-        if not self._reasons or not (force or self._last is None or now - self._last >= self._every):
-            return []
-        span = now - (self._since if self._last is None or now - self._last > 2 * self._every else self._last)
-        requests = sum(self._reasons.values())
-        reasons = ", ".join(f"{n} {reason}" for reason, n in self._reasons.most_common(3))
-        if len(self._reasons) > 3:
-            reasons += f", {requests - sum(n for _, n in self._reasons.most_common(3))} other"
-        when = f" in the last {span:.0f} s" if span >= 1 else ""
-        stuck = (f"; {count(len(self._stuck), 'more file')} retried for {duration(self._stuck_threshold())} or more"
-                 if self._stuck else "")
-        line = (f"warning: retrying {count(requests, 'request')} for {count(len(self._keys), 'file')}{when}: "
-                f"{reasons}{stuck}; each file keeps trying for up to {duration(self._budget)} "
-                "without progress (--retry-for)")
-        self._reasons.clear()
-        self._keys.clear()
-        self._stuck.clear()
-        self._named_now = 0
-        self._last = now
-        return [line]
 
 
 class JsonPrinter:

@@ -12,6 +12,7 @@ log has scrolled to.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import time
 
@@ -233,3 +234,25 @@ async def test_the_dashboards_help_speaks_of_failed_files_not_listings(context) 
         texts = [str(w.render()) for w in app.screen.query(".help-text").results(Static)]
         assert any(t.startswith("Retry the failed files") for t in texts), texts
         assert not any("listing" in t for t in texts), texts
+
+
+async def test_retries_are_summed_up_in_the_log_not_a_line_per_request(context, s3) -> None:
+    """Every file is throttled twice (503 SlowDown) before it is served: the log says the
+    first retry at once and sums up the others in a line (they came one line per request,
+    and a throttled run's hundreds a second pushed every other line out of the log). The
+    lines count every 503 the server sent, and the run still ends with every file."""
+    plan = context.service().plan(ses02())
+    for item in plan.items:
+        s3.fail_next(item.key, 2, "503")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 23)) as pilot:
+        screen = await start(app, pilot, plan)
+        await wait_for(pilot, lambda: screen.phase == "finished", "the run to finish")
+        throttled = sum(1 for r in s3.requests if r.status == 503)
+        assert throttled == 2 * plan.files, throttled
+        said = [text for _, text in screen.query_one("TransferLog").history if "retrying" in text]
+        counted = [re.match(r"retrying (\d+) requests? for \d+ files?.*throttled by the server", line)
+                   for line in said]
+        assert all(counted), said
+        assert sum(int(m[1]) for m in counted) == throttled, said
+        assert len(said) < throttled / 2, said

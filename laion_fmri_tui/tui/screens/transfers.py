@@ -190,7 +190,9 @@ class TransfersScreen(Screen[None]):
         what = "did not start" if self.phase is RunPhase.STARTING else "stopped"
         self._failed = tuple(item.key for item in self.plan.pending)  # r tries the whole plan again
         self.phase = RunPhase.ERROR
-        self.query_one(TransferLog).note(text, "error")
+        log = self.query_one(TransferLog)
+        log.retries_due(end=True)
+        log.note(text, "error")
         self._show_target()
         self._show_status(f"the download {what} (the log says why): r tries again, esc goes back", "-error")
 
@@ -205,7 +207,9 @@ class TransfersScreen(Screen[None]):
         self.phase = (RunPhase.CANCELLED if result.cancelled else RunPhase.FAILED if result.failed
                       else RunPhase.FINISHED)
         text = summary(result, self.counts, self._clock() - self._started)
-        self.query_one(TransferLog).note(text, "error" if result.failed else "info")
+        log = self.query_one(TransferLog)
+        log.retries_due(end=True)
+        log.note(text, "error" if result.failed else "info")
         self._show_status(text, "-error" if result.failed else "-warning" if result.cancelled else "")
         self._show_target()
 
@@ -226,13 +230,13 @@ class TransfersScreen(Screen[None]):
         """Take the newest snapshot and file events from the bridge and hand
         them to the widgets (timer and end of run)."""
         latest, events = self._bridge.take()
-        if events:
-            log = self.query_one(TransferLog)
-            for event in events:
-                if isinstance(event, ev.PlanReady) and self.phase is RunPhase.STARTING:
-                    self.phase = RunPhase.PAUSED if self.engine.paused else RunPhase.RUNNING
-                self._counts = self._counts.after(event)
-                log.event(event)
+        log = self.query_one(TransferLog)
+        for event in events:
+            if isinstance(event, ev.PlanReady) and self.phase is RunPhase.STARTING:
+                self.phase = RunPhase.PAUSED if self.engine.paused else RunPhase.RUNNING
+            self._counts = self._counts.after(event)
+            log.event(event)
+        log.retries_due()
         self.counts = self._counts
         if latest is not None:
             self.progress = self._of_whole(latest)

@@ -3,11 +3,16 @@
 Held-out files left out of the plan, files the bucket refused (access
 denied), retries, re-minted links, resumed files, failures and the run's
 summary. Finished files are not logged one by one: thousands of lines would
-bury the few that matter. Colours are the theme's ``$warning`` / ``$error``,
+bury the few that matter. Retries are summed up as ``--batch`` sums them
+(:class:`~laion_fmri_tui.core.retry_lines.RetryLines`: a line at most every
+few seconds, and one for a file stuck for long): under S3 throttling they
+came one line per request, hundreds a second, and pushed the rest out. Colours are the theme's ``$warning`` / ``$error``,
 read when a line is written.
 """
 
 from __future__ import annotations
+
+import time
 
 from rich.errors import StyleSyntaxError
 from rich.style import Style
@@ -16,6 +21,7 @@ from textual.widgets import RichLog
 
 from laion_fmri_tui.core import events as ev
 from laion_fmri_tui.core.models import Plan
+from laion_fmri_tui.core.retry_lines import RetryLines
 from laion_fmri_tui.core.units import count, duration, rate, size
 from laion_fmri_tui.tui.widgets.transfer_totals import RunCounts
 
@@ -30,6 +36,7 @@ class TransferLog(RichLog):
         self.border_title = "Log"
         self.history: list[tuple[str, str]] = []
         """Every line as (level, plain text): wrapped strips are no place to search."""
+        self._retries = RetryLines()
 
     def note(self, text: str, level: str = "info") -> None:
         """One line; ``level`` is ``info``, ``warning`` or ``error``."""
@@ -50,10 +57,19 @@ class TransferLog(RichLog):
             self.note(f"skipped {event.key}: {event.reason}", "warning")
         elif isinstance(event, ev.FileFailed):
             self.note(f"failed {event.key}: {event.error}", "error")
+        elif isinstance(event, ev.Retrying):
+            for line in self._retries.add(event, time.monotonic()):
+                self.note(line, "warning")
         elif isinstance(event, ev.Notice):
             self.note(event.message, event.level)
         elif isinstance(event, ev.FileStarted) and event.resume_from:
             self.note(f"resuming {event.key} from {size(event.resume_from)}")
+
+    def retries_due(self, *, end: bool = False) -> None:
+        """Write the sum of the retries not yet said, when its time has come (``end``: now,
+        before the run's summary)."""
+        for line in self._retries.due(time.monotonic(), force=end):
+            self.note(line, "warning")
 
     def _style(self, level: str) -> Style | str:
         if level not in ("warning", "error"):
