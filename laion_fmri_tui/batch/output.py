@@ -264,6 +264,9 @@ WRITE_EVERY = 0.2
 log shows each within this, even while no transfer makes progress."""
 OUTPUT_BOUND = 10_000
 """Events held at most for an output that does not take them (a few MB)."""
+STOP_GRACE = 3.0
+"""Seconds a run told to stop (SIGTERM, Ctrl-C) still waits for an output
+that takes nothing, counted from the signal or from its last write."""
 
 
 class PrinterThread:
@@ -283,7 +286,11 @@ class PrinterThread:
     Failures, notices and the end of the run are always kept, so the summary
     and the exit code are right whatever was left out. At the end
     (:meth:`close`) the run waits until its last line is written, like any
-    program whose output is a pipe: every file is on disk by then."""
+    program whose output is a pipe: every file is on disk by then. Unless it
+    was told to stop (:meth:`stopping`): then an output that takes nothing
+    for :data:`STOP_GRACE` seconds is given up (:attr:`abandoned`), so
+    ``kill`` or a SLURM time limit ends the process, not SIGKILL.
+    (It waited for the output to move, however often it was signalled.)"""
 
     def __init__(self, printer: Callable[[ev.Event], None], *, bound: int = OUTPUT_BOUND,
                  every: float = WRITE_EVERY) -> None:
@@ -294,6 +301,12 @@ class PrinterThread:
         self._progress: ev.Progress | None = None
         self._left_out = 0
         self._closed = False
+        self._moved = time.monotonic()
+        """When the printer last came back from a write (or a signal came)."""
+        self._stopping = False
+        self.abandoned = False
+        """Whether :meth:`close` gave up on an output that took nothing: its
+        thread is still in a write, so the process must not flush at exit."""
         self._thread = threading.Thread(target=self._write, name="output", daemon=True)
         self._thread.start()
 
@@ -310,6 +323,12 @@ class PrinterThread:
             if not isinstance(event, QUIET_EVENTS):
                 self._wake.notify()
 
+    def stopping(self) -> None:
+        """The run was told to stop: :meth:`close` waits for a stuck output only
+        :data:`STOP_GRACE` more seconds (safe in a signal handler: two stores)."""
+        self._moved = max(self._moved, time.monotonic())
+        self._stopping = True
+
     def close(self) -> None:
         """Write everything queued, then stop the thread (waits for the output)."""
         with self._wake:
@@ -317,6 +336,9 @@ class PrinterThread:
             self._wake.notify()
         while self._thread.is_alive():
             self._thread.join(self._every)  # in steps: the main thread stays open to signals
+            if self._stopping and time.monotonic() - self._moved > STOP_GRACE:
+                self.abandoned = True
+                return
 
     def _write(self) -> None:
         while True:
@@ -333,9 +355,11 @@ class PrinterThread:
                                         "every file"))
             for event in events:
                 self._printer(event)
+                self._moved = time.monotonic()
             if progress is not None and not closed:
                 self._printer(progress)
             self._printer.flush()  # type: ignore[attr-defined]
+            self._moved = time.monotonic()
             if closed:
                 return
 

@@ -153,10 +153,10 @@ def _run(args, out, err, whole_process: bool = False) -> int:
         else:
             output.plan_table(plan, out)
         return ExitCode.OK
-    return _download(args, service, plan, out, err)
+    return _download(args, service, plan, out, err, whole_process)
 
 
-def _download(args, service, plan, out, err) -> int:
+def _download(args, service, plan, out, err, whole_process: bool = False) -> int:
     """Fetch ``plan``; the exit code says how it went (see exit_codes)."""
     from laion_fmri_tui.batch import output
 
@@ -185,6 +185,7 @@ def _download(args, service, plan, out, err) -> int:
 
     def stop(signum, _frame) -> None:
         stopped_by.append(signum)
+        writer.stopping()
         engine.cancel()
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -196,7 +197,10 @@ def _download(args, service, plan, out, err) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if stopped_by:
-        return ExitCode.TERMINATED if stopped_by[0] == signal.SIGTERM else ExitCode.INTERRUPTED
+        code = ExitCode.TERMINATED if stopped_by[0] == signal.SIGTERM else ExitCode.INTERRUPTED
+        if writer.abandoned and whole_process:  # flushing the stuck output at exit would wait forever
+            os._exit(int(code))
+        return code
     if finished.cancelled or finished.failed:
         return ExitCode.FILES_FAILED
     return ExitCode.REFUSED if sink.refused else ExitCode.OK

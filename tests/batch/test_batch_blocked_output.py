@@ -195,3 +195,41 @@ def test_the_apps_engine_child_fetches_every_file_while_its_event_pipe_is_not_re
     assert events[-1].done == 120 and events[-1].failed == 0
     assert len([e for e in events if isinstance(e, ev.FileDone)]) == 120
     assert len([e for e in events if isinstance(e, ev.Retrying)]) == 120
+
+
+def test_sigterm_ends_a_run_whose_stdout_nobody_reads(licensed_data_dir, tmp_path):
+    """Every file is on disk and the run is over, but its last lines wait on a
+    full stdout that nobody reads: SIGTERM (``kill``, a SLURM time limit) ends
+    the process with 143 once the output has taken nothing for a few seconds.
+    It waited for the output to move, however often it was signalled, until
+    SIGKILL. Every file stays whole."""
+    import os
+    import signal
+
+    stand_in = StandIn(objects(149)).start()
+    try:
+        with (tmp_path / "stderr.log").open("w") as err:
+            proc = subprocess.Popen(
+                batch_command("--subject", "01", "--only", "freesurfer", "--data-dir", str(licensed_data_dir),
+                              "--endpoint-url", stand_in.url),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, env=batch_env())
+            fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, PAGE)
+            try:
+                bound = time.monotonic() + 90  # failure bounds only
+                while not all_on_disk(stand_in, licensed_data_dir) and time.monotonic() < bound:
+                    time.sleep(0.1)
+                assert all_on_disk(stand_in, licensed_data_dir)
+                assert proc.poll() is None, "the output was not blocked: nothing to test"
+                os.kill(proc.pid, signal.SIGTERM)
+                code = proc.wait(timeout=60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                proc.stdout.close()
+    finally:
+        stand_in.stop()
+    assert code == 128 + signal.SIGTERM
+    for key, data in stand_in.objects.items():
+        assert (licensed_data_dir / key).read_bytes() == data
+    assert not [p for p in licensed_data_dir.rglob("*") if ".part" in p.name]
