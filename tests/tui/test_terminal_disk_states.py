@@ -129,7 +129,8 @@ def test_files_say_what_is_on_disk_a_filter_keeps_their_state_and_partial_says_w
 
         # 2. a filter: the files it leaves out read "no match", those it keeps their state
         term.type("/")
-        term.type(FILTER)
+        term.wait_gone("space Select")  # the bar has the focus (typed at once, a loaded app gave
+        term.type(FILTER)               # the first letters to the tree: "uffix=statmap")
         term.keys("Enter")
         term.wait_for("no match", timeout=15)  # applied, the tree has the keys again
         term.keys(*["Up"] * (SESSIONS_BELOW - 1))

@@ -206,7 +206,7 @@ async def test_quit_asks_while_running_and_escape_never_cancels(context, s3) -> 
         dest = next(i.dest for i in plan.items if i.key == BIG)
         await wait_for(pilot, lambda: screen.phase == "running", "the run to start")
         await wait_for(pilot, lambda: partfile.part_path(tempnames.current(dest)).exists(), "the big file's .part")
-        (engine,) = _engine_children(app)
+        engine = _run_engine(screen)
         await pilot.press("escape")
         assert app.screen is screen and screen.phase == "running"
         await pilot.press("q")
@@ -232,20 +232,15 @@ def _running(pid: int) -> bool:
     return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status.splitlines())
 
 
-def _engine_children(app: LaionFmriApp) -> list[int]:
-    """Running engine processes of this test (the app's waiting spare left out: prewarm names it,
-    starting one if the run took the last)."""
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            ppid = next(line.split()[1] for line in status.read_text().splitlines() if line.startswith("PPid:"))
-            cmdline = (status.parent / "cmdline").read_bytes()
-        except OSError:  # it ended while we looked
-            continue
-        if int(ppid) == os.getpid() and b"laion_fmri_tui.core.run.engine_process" in cmdline:
-            found.append(int(status.parent.name))
-    spare = app.spare_engine.prewarm()
-    return [pid for pid in found if pid != spare]
+def _run_engine(screen: TransfersScreen) -> int:
+    """The pid of the process running this screen's download, as the handle knows it.
+
+    (Scanning the test process's children by command line also found the
+    engines of earlier tests in the same process still ending on a loaded
+    machine, and a spare being started.)"""
+    pid = screen.engine.pid
+    assert pid is not None and _running(pid), "no engine process runs the download"
+    return pid
 
 
 async def test_a_killed_engine_process_still_counts_what_it_reported(context, s3, monkeypatch) -> None:
@@ -261,7 +256,7 @@ async def test_a_killed_engine_process_still_counts_what_it_reported(context, s3
         await wait_for(pilot, lambda: all(dest.exists() for dest in small), "the small files on disk")
         await pilot.pause(0.5)  # their events cross the pipe
         assert screen.counts == RunCounts(), "nothing taken before the end"
-        (pid,) = _engine_children(app)
+        pid = _run_engine(screen)
         os.kill(pid, signal.SIGKILL)
         await wait_for(pilot, lambda: screen.phase == "error", "the error")
         assert screen.counts == RunCounts(done=len(small))
