@@ -30,7 +30,8 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("toggle-select", "space", "toggle_select", "Select", "Select or unselect the node and all under it"),
-    Command("filter", "slash", "focus_filter", "Filter", "Focus the entity filter bar (task, space, desc, ...)"),
+    Command("filter", "slash", "focus_filter", "Filter", "Focus the entity filter bar (task, space, desc, ...)",
+            priority=True),
     Command("download", "d", "download", "Download", "Review the plan and start the download"),
     Command("pause", "p", "pause", "Pause", "Pause or resume the transfers"),
     Command("retry", "r", "retry", "Retry", "Retry failed files (or a failed listing)", footer=False),

@@ -21,6 +21,7 @@ from laion_fmri_tui.tui.screens.review import ReviewScreen
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 from laion_fmri_tui.tui.widgets.bucket_tree import BucketTree
 from laion_fmri_tui.tui.widgets.summary import SelectionSummary
+from textual import events
 from textual.widgets import Input
 
 MODELS = ("CLIP", "DINOv2", "PEcore", "SigLIP2")
@@ -123,6 +124,30 @@ async def test_the_filter_bar_escape_invalid_text_and_no_match(context):
         await pilot.press("slash", "ctrl+u", "enter")
         await settle(pilot)
         assert bar.value == "" and "no match" not in label(tree, "sub-05")
+
+
+async def test_slash_and_the_filter_typed_in_one_burst_all_reach_the_bar(context):
+    """A paste, or one SSH packet, queues ``/`` and the text before the app handles
+    the ``/``: every letter must land in the bar, none in the tree (``j``/``k``
+    would move its cursor, ``space`` would tick a row)."""
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.query_one(BucketTree)
+        bar = app.screen.query_one("#filter-bar", Input)
+        row = tree.cursor_line
+        burst = "/task=images jk"
+        for char in burst:  # all queued at once, as a terminal's one read delivers them
+            app.post_message(events.Key("slash" if char == "/" else "space" if char == " " else char, char))
+        await settle(pilot)
+        assert bar.has_focus and bar.value == burst[1:]
+        assert tree.cursor_line == row and tree.selected == set()
+        await pilot.press("escape")  # the text was never applied: the tree is as it was
+        await settle(pilot)
+        assert tree.has_focus and bar.value == ""
+        await pilot.press("slash", "slash")  # in the bar, / is a character like any other
+        await settle(pilot)
+        assert bar.has_focus and bar.value == "/"
 
 
 async def test_a_sessions_files_are_reachable_and_i_previews_the_glmsingle_model(context):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -245,7 +246,15 @@ class BrowserScreen(Screen[None]):
 
     # filters -----------------------------------------------------------------
     def action_focus_filter(self) -> None:
-        self.query_one("#filter-bar", Input).focus()
+        """``/`` is a priority key, so the focus moves before the keys queued after it.
+
+        A paste or one SSH packet delivers ``/`` and the filter together; a
+        plain binding ran only once the tree had been handed the letters after it
+        (and ``Widget.focus`` moves the focus later still), so the tree took
+        the first letters. In a text field ``/`` is typed like any other character."""
+        if isinstance(self.focused, Input):
+            raise SkipAction()
+        self.set_focus(self.query_one("#filter-bar", Input))
 
     def action_leave_filter(self) -> None:
         """Escape in the bar: back to the tree, the bar showing the filters in force."""
