@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import Counter
 
 from pilot_helpers import settle
-from textual.widgets import Checkbox, Static
+from textual.widgets import Checkbox
 
 from laion_fmri_tui.tui import commands
 from laion_fmri_tui.tui.app import LaionFmriApp
 from laion_fmri_tui.tui.screens.dua_form import DuaFormScreen
-from laion_fmri_tui.tui.screens.help import HelpScreen
+from laion_fmri_tui.tui.screens.help import HelpRows, HelpScreen
 from laion_fmri_tui.tui.widgets.footer import Footer
 
 
@@ -47,9 +47,10 @@ async def test_help_lists_each_key_once(context):
         await pilot.press("question_mark")
         await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
-        keys = Counter(str(w.render()) for w in app.screen.query(".help-key").results(Static))
+        rows = [row for section in app.screen.query(HelpRows) for row in section.rows]
+        keys = Counter(key for key, _ in rows)
         assert keys["d"] == 1 and keys["space"] == 1 and keys["b"] == 1
-        texts = [str(w.render()) for w in app.screen.query(".help-text").results(Static)]
+        texts = [text for _, text in rows]
         assert "Review the plan and start the download" in texts
         # opened from the browser: the dashboard's, licence's and review's keys do nothing here
         assert keys["p"] == 0 and keys["n"] == 0 and keys["c"] == 0, keys
