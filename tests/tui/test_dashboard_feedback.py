@@ -19,6 +19,7 @@ import time
 from laion_fmri_tui.core.plan.selection import Filters, Selection
 from laion_fmri_tui.core.units import size
 from laion_fmri_tui.tui.app import LaionFmriApp
+from laion_fmri_tui.tui.screens.help import HelpRows
 from laion_fmri_tui.tui.screens.transfers import TransfersScreen
 
 
@@ -222,8 +223,6 @@ async def test_the_bandwidth_error_goes_once_the_text_is_a_rate(context) -> None
 
 async def test_the_dashboards_help_speaks_of_failed_files_not_listings(context) -> None:
     """? on the dashboard: r retries failed files there; the dashboard has no listings."""
-    from textual.widgets import Static
-
     plan = context.service().plan(ses02())
     app = LaionFmriApp(context)
     async with app.run_test(size=(80, 23)) as pilot:
@@ -231,7 +230,7 @@ async def test_the_dashboards_help_speaks_of_failed_files_not_listings(context) 
         await wait_for(pilot, lambda: screen.phase == "finished", "the run to finish")
         await pilot.press("question_mark")
         await pilot.pause(0.1)
-        texts = [str(w.render()) for w in app.screen.query(".help-text").results(Static)]
+        texts = [text for section in app.screen.query(HelpRows) for _, text in section.rows]
         assert any(t.startswith("Retry the failed files") for t in texts), texts
         assert not any("listing" in t for t in texts), texts
 
