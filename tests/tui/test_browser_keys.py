@@ -6,6 +6,7 @@ the assertions read what the app shows or the plan it would fetch.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from keys import go_to, open_by_keys, tick_by_keys
@@ -307,3 +308,137 @@ async def test_d_while_a_newer_plan_is_on_its_way_reviews_it_once_it_is_in(conte
         assert isinstance(app.screen, ReviewScreen), "the review never opened once the plan was in"
         keys = {i.key for i in app.screen.plan.items}
         assert any("sub-07" in k for k in keys) and {i.key for i in only_sub05.items} < keys
+
+
+def burst(app, *keys: str) -> None:
+    """Key events queued at once, as a terminal's one read (a paste, typing ahead,
+    one SSH packet) delivers them: the app handles none before all are queued."""
+    for key in keys:
+        char = {"space": " ", "enter": "\r", "slash": "/"}.get(key, key)
+        app.post_message(events.Key(key, char))
+
+
+async def planned(pilot, app) -> None:
+    for _ in range(400):
+        await pilot.pause(0.05)
+        if app.screen.plan is not None and "planning" not in summary(app):
+            return
+    raise AssertionError("no plan came in")
+
+
+async def reviewed(pilot, app) -> set[str]:
+    for _ in range(400):
+        await pilot.pause(0.05)
+        if isinstance(app.screen, ReviewScreen):
+            return {i.key for i in app.screen.plan.items}
+    raise AssertionError(f"no review opened: on {type(app.screen).__name__}")
+
+
+async def test_space_and_d_in_one_burst_review_the_new_ticks_not_the_old(context):
+    """``space d`` read at once: d ran before the tree's message that the ticks had
+    changed, and reviewed (and y downloaded) the previous selection's plan."""
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.tree
+        await tick_by_keys(pilot, tree, "sub-03")
+        await planned(pilot, app)
+        await go_to(pilot, tree, "sub-05")
+        burst(app, "space", "d")  # tick sub-05, review
+        keys = await reviewed(pilot, app)
+        assert any("/sub-05/" in k for k in keys) and any("/sub-03/" in k for k in keys)
+        await pilot.press("n")
+        await settle(pilot)
+        burst(app, "space", "d")  # untick sub-05, review
+        keys = await reviewed(pilot, app)
+        assert not any("/sub-05/" in k for k in keys) and any("/sub-03/" in k for k in keys)
+
+
+async def test_enter_in_the_filter_bar_hands_the_keys_after_it_to_the_tree(context):
+    """``/suffix=statmap⏎d`` read at once: the filter is ``suffix=statmap`` (it was
+    ``suffix=statmapd``) and d reviews the filtered plan."""
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = app.screen.tree
+        await tick_by_keys(pilot, tree, "sub-03")
+        await planned(pilot, app)
+        everything = {i.key for i in app.screen.plan.items}
+        burst(app, "slash", *"suffix=statmap", "enter", "d")
+        keys = await reviewed(pilot, app)
+        assert app.screen_stack[-2].filter_text == "suffix=statmap"
+        assert keys and keys < everything and all("_statmap." in k for k in keys if "/sub-03/ses-" in k)
+
+
+async def test_a_pasted_filter_lands_in_the_bar(context):
+    """A terminal's bracketed paste of ``/suffix=statmap`` into the tree is a Paste
+    event, not keys: it opens the bar with the text, as typing it does."""
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        bar = app.screen.query_one("#filter-bar", Input)
+        app.post_message(events.Paste("/suffix=statmap"))
+        await settle(pilot)
+        assert bar.has_focus and bar.value == "suffix=statmap"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.tree.has_focus and app.screen.filter_text == "suffix=statmap"
+
+
+async def test_a_key_held_for_the_plan_is_dropped_once_the_filter_bar_is_opened(context, s3):
+    """d held while planning, then / and typing: the review must not open over the bar
+    (its enter would start the unfiltered download the user was narrowing)."""
+    held = s3.hold_listings("sub-07/")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        try:
+            for _ in range(400):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, BrowserScreen) and app.screen.tree.root.children:
+                    break
+            tree = app.screen.tree
+            await go_to(pilot, tree, "sub-05")
+            await pilot.press("space")
+            await planned(pilot, app)
+            await go_to(pilot, tree, "sub-07")
+            await pilot.press("space")
+            await pilot.pause(0.1)
+            assert "planning" in summary(app)
+            await pilot.press("d", "slash", *"suffix=sta")
+            said = " ".join(str(toast.render()) for toast in app.screen.query("Toast"))
+            assert "dropped" in said, said
+        finally:
+            held.set()
+        await planned(pilot, app)
+        await pilot.press(*"tmap", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, BrowserScreen) and app.screen.filter_text == "suffix=statmap"
+        assert app.screen.tree.has_focus
+
+
+async def test_a_plan_whose_listing_failed_is_planned_again_by_r(context, s3):
+    """A listing only the plan asks for (sub-03's ROIs) fails: d says so and how to go
+    on (it said "select something first" with sub-03 ticked), and r plans again (it
+    said "no listing failed")."""
+    context.s3 = dataclasses.replace(context.s3, max_attempts=1)
+    s3.fail_next("", 1000, "503", prefix="derivatives/rois/sub-03/")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        tree = app.screen.tree
+        await tick_by_keys(pilot, tree, "sub-03")
+        for _ in range(400):
+            await pilot.pause(0.05)
+            if "failed" in summary(app):
+                break
+        assert "derivatives/rois/sub-03/" in summary(app), summary(app)
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        said = " ".join(str(toast.render()) for toast in app.screen.query("Toast"))
+        assert "press r to plan again" in said and not isinstance(app.screen, ReviewScreen), said
+        s3.reset()
+        await pilot.press("r")
+        await planned(pilot, app)
+        await pilot.press("d")
+        keys = await reviewed(pilot, app)
+        assert any(k.startswith("derivatives/rois/sub-03/") for k in keys)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import events, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -45,7 +45,7 @@ FILTER_PLACEHOLDER = "no filter (press / to set one)"
 class BrowserScreen(Screen[None]):
     """Pick subjects, sessions, parts and stimulus files; start or script the download."""
 
-    BINDINGS = bindings("filter", "download", "retry", "batch-command", "preview", "leave-filter")
+    BINDINGS = bindings("filter", "download", "retry", "batch-command", "preview", "leave-filter", "apply-filter")
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,8 +59,14 @@ class BrowserScreen(Screen[None]):
         """Counts plans asked for: only the newest one's answer is taken (see :meth:`_take_plan`)."""
         self._plan_taken = 0
         """The request :attr:`plan` answers; behind :attr:`_plan_asked` while a newer one is made."""
+        self._plan_basis: tuple[frozenset, Filters] = (frozenset(), self.filters)
+        """The ticks and filters of the newest plan asked for (see :meth:`_plan_is_current`)."""
         self._no_match = False
         """The newest plan found no file in the selection (with the filters in force)."""
+        self._plan_error: str | None = None
+        """Why the newest plan failed (a listing behind it): ``r`` plans again."""
+        self._filter_pending = False
+        """Enter was pressed in the bar and the filter is not applied yet (see :meth:`action_apply_filter`)."""
         self._when_planned: Callable[[], None] | None = None
         """A key (``d``, ``b``) pressed while the selection was being planned: it runs once
         the newest plan is in, so the user never has to press it again."""
@@ -200,12 +206,28 @@ class BrowserScreen(Screen[None]):
 
     # selection summary -------------------------------------------------------
     def on_bucket_tree_selection_changed(self) -> None:
-        self._replan()
+        if self._plan_basis != self._basis_now():  # unless d or b, read in the same burst, asked already
+            self._replan()
+
+    def _basis_now(self) -> tuple[frozenset, Filters]:
+        return frozenset(self.tree.selected), self.filters
 
     def _replan(self) -> None:
         self._plan_asked += 1
+        self._plan_basis = self._basis_now()
         self.query_one(SelectionSummary).show_planning()
-        self._plan_selection(self._plan_asked, frozenset(self.tree.selected), self.filters)
+        self._plan_selection(self._plan_asked, *self._plan_basis)
+
+    def _plan_is_current(self) -> bool:
+        """Whether :attr:`plan` is of the ticks and filters in force now.
+
+        A key read in the same burst as a tick (``space d``: a paste, typing
+        ahead, one SSH packet) runs before the tree's message that the ticks
+        changed: the plan of the new ticks is asked for here, not later, so
+        ``d`` never reviews the previous selection's."""
+        if self._plan_basis != self._basis_now():
+            self._replan()
+        return self._plan_taken == self._plan_asked
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan", description="planning")
     def _plan_selection(self, asked: int, fragments, filters: Filters) -> None:
@@ -233,6 +255,7 @@ class BrowserScreen(Screen[None]):
         if asked != self._plan_asked:
             return
         self.plan, self._free, self._plan_taken, self._no_match = plan, free, asked, no_match
+        self._plan_error = error
         summary = self.query_one(SelectionSummary)
         if no_match:
             summary.show_no_match(self.filter_text)
@@ -241,8 +264,8 @@ class BrowserScreen(Screen[None]):
         else:
             summary.show_plan(plan, free)
         then, self._when_planned = self._when_planned, None
-        if then is not None and self.is_current:  # another screen on top: the key was for this one
-            then()
+        if then is not None and self.is_current and not isinstance(self.focused, Input):
+            then()  # (another screen on top, or the filter being typed: the key is dropped)
 
     # filters -----------------------------------------------------------------
     def action_focus_filter(self) -> None:
@@ -255,6 +278,50 @@ class BrowserScreen(Screen[None]):
         if isinstance(self.focused, Input):
             raise SkipAction()
         self.set_focus(self.query_one("#filter-bar", Input))
+        if self._when_planned is not None:  # a review opening over the bar would take its enter
+            self._when_planned = None
+            self.notify("the key pressed while planning is dropped: press it again once the filter is set",
+                        timeout=4)
+
+    def action_apply_filter(self) -> None:
+        """Enter in the bar, a priority key for the same reason as ``/``: the keys
+        typed after it (``/suffix=mask⏎d``) are the tree's, so the focus moves
+        before they are handled. The bar may not have taken the characters
+        before the enter yet: the filter is read and applied once it has
+        (:meth:`_apply_filter`), and ``d`` or ``b`` meanwhile wait for its plan.
+        Elsewhere enter is the focused widget's."""
+        bar = self.query_one("#filter-bar", Input)
+        if self.focused is not bar:
+            raise SkipAction()
+        self._filter_pending = True
+        self.set_focus(self.tree)
+        bar.call_later(self._apply_filter, bar)
+
+    def _apply_filter(self, bar: Input) -> None:
+        self._filter_pending = False
+        try:
+            filters = parse_filters(bar.value)
+        except LaionFmriError as error:  # back in the bar: fix it, or escape to keep the old filter
+            self._when_planned = None
+            bar.add_class("-error")
+            self.set_focus(bar)
+            self.notify(f"{error} (escape keeps the filter in force)", severity="error")
+            return
+        self.filters = filters
+        self.filter_text = " ".join(bar.value.split())
+        bar.remove_class("-error")
+        self._remeasure()
+        self._replan()
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A paste that starts with ``/`` into the tree (a terminal's bracketed paste)
+        is a filter, as the same text typed is."""
+        if self.focused is self.tree and event.text.startswith("/"):
+            event.stop()
+            bar = self.query_one("#filter-bar", Input)
+            self.action_focus_filter()
+            bar.value = event.text[1:].splitlines()[0] if event.text[1:] else ""
+            bar.cursor_position = len(bar.value)
 
     def action_leave_filter(self) -> None:
         """Escape in the bar: back to the tree, the bar showing the filters in force."""
@@ -265,26 +332,12 @@ class BrowserScreen(Screen[None]):
 
     def on_descendant_blur(self, event) -> None:
         """Leaving the bar any other way (tab) drops unapplied text too."""
-        if getattr(event.widget, "id", None) == "filter-bar":
+        if getattr(event.widget, "id", None) == "filter-bar" and not self._filter_pending and not event.widget.has_focus:
             self._show_filter_in_force(event.widget)
 
     def _show_filter_in_force(self, bar: Input) -> None:
         bar.value = self.filter_text
         bar.remove_class("-error")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        try:
-            filters = parse_filters(event.value)
-        except LaionFmriError as error:  # stay in the bar: fix it, or escape to keep the old filter
-            event.input.add_class("-error")
-            self.notify(f"{error} (escape keeps the filter in force)", severity="error")
-            return
-        self.filters = filters
-        self.filter_text = " ".join(event.value.split())
-        event.input.remove_class("-error")
-        self.tree.focus()
-        self._remeasure()
-        self._replan()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="measure")
     def _remeasure(self) -> None:
@@ -305,6 +358,10 @@ class BrowserScreen(Screen[None]):
             retried = True
         else:
             retried = [tree.retry(failed) for failed in tree.failed_nodes()] != []
+        if not retried and self._plan_error is not None:  # a listing only the plan asked for
+            self.notify("planning the selection again", timeout=2)
+            self._replan()
+            retried = True
         if not retried:
             self.notify("no listing failed, so nothing to retry", timeout=2)
         self._show_row_detail()
@@ -322,7 +379,7 @@ class BrowserScreen(Screen[None]):
         if not selections:
             self.notify("select something first (space)", severity="warning")
             return
-        if self._plan_taken != self._plan_asked:  # whether it matches anything is not known yet
+        if self._filter_pending or not self._plan_is_current():  # whether it matches anything is not known yet
             self._after_planning(self.action_batch_command, "the command shows")
             return
         if self._no_match:  # its command would stop with "no files matched" (exit 2)
@@ -353,11 +410,15 @@ class BrowserScreen(Screen[None]):
         self.notify(f"planning the selection: {what} when it is ready", timeout=3)
 
     def action_download(self) -> None:
-        if self._plan_taken != self._plan_asked:  # self.plan is the previous selection's
+        if self._filter_pending or not self._plan_is_current():  # self.plan is the previous selection's
             self._after_planning(self.action_download, "the review opens")
             return
         if self._no_match:
             self.notify(f"nothing to download: {self._nothing_passes()}", severity="warning", timeout=6)
+            return
+        if self._plan_error is not None:
+            self.notify(f"no plan to review: {self._plan_error}; press r to plan again", severity="warning",
+                        timeout=8)
             return
         if self.plan is None or not self.plan.items:
             self.notify("select something first (space)", severity="warning")
