@@ -88,6 +88,7 @@ def main(argv: list[str], whole_process: bool = False) -> int:
             return int(_config(config_parser().parse_args(rest), out, err))
         with leave_at_once(prog, whole_process=whole_process):  # info only reads: nothing to save
             code = int(_info(info_parser().parse_args(rest), out, err))
+        out.flush()  # a pipe's block buffer fails here, where it counts, not in the exit's flush
         return int(ExitCode.FILES_FAILED) if out.broken is not None and code == ExitCode.OK else code
     except LaionFmriError as error:
         err.write(f"{prog}: {printable(redact(error))}\n")

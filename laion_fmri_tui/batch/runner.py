@@ -48,11 +48,12 @@ def main(argv: list[str], whole_process: bool = False) -> int:
     args = build_parser().parse_args(argv)
     escape_unencodable()
     out, err = output_streams()
-    only_prints = args.dry_run
+    only_prints = args.dry_run or bool(args.emit_sbatch)
     try:
         code = _run(args, out, err, whole_process)
+        out.flush()  # a pipe's block buffer fails here, where it counts, not in the exit's flush
         if out.broken is not None and only_prints and code == ExitCode.OK:
-            return ExitCode.FILES_FAILED  # the plan was the product, and it was not all written
+            return ExitCode.FILES_FAILED  # the plan (or how to submit it) was the product, not all written
         return code
     except LaionFmriError as error:
         err.write(f"{PROG}: {printable(redact(error))}\n")
@@ -61,10 +62,20 @@ def main(argv: list[str], whole_process: bool = False) -> int:
         err.write(f"{PROG}: interrupted\n")
         return ExitCode.INTERRUPTED
     finally:
-        settle(out, err, PROG, "the plan was not all written (exit 1)" if only_prints else
-               "the download was not stopped, the exit code tells how it went")
+        settle(out, err, PROG, _consequence(args))
         if whole_process:
             gc.freeze()
+
+
+def _consequence(args) -> str:
+    """What a failed standard output meant for this command (see :func:`settle`)."""
+    if args.emit_sbatch:
+        return "the script and plan files were written, not the line on how to submit them (exit 1)"
+    if args.dry_run:
+        return "the plan was not all written (exit 1)"
+    if args.verify:
+        return "the report was not all written; the exit code tells how the check went"
+    return "the download was not stopped, the exit code tells how it went"
 
 
 def output_streams():
@@ -84,7 +95,7 @@ def settle(out, err, prog: str, consequence: str) -> None:
     """A stream that broke is pointed at /dev/null, so the interpreter's last
     flush at exit does not print an exception; stderr says once why stdout
     went quiet, and ``consequence``: what that means for this command."""
-    if out.broken is not None:
+    if out.broken is not None and out.dropped:  # (nothing was lost if nothing was written: a usage error)
         err.write(f"{prog}: standard output failed ({out.broken}); {consequence}\n")
         err.flush()
     for wrapped, stream in ((out, sys.stdout), (err, sys.stderr)):
@@ -138,7 +149,7 @@ def _run(args, out, err, whole_process: bool = False) -> int:
             from laion_fmri_tui.core.run import factory  # noqa: F401 - loads the engine while listings run
         plan = service.plan(selection) if frozen is None else frozen
     if args.emit_sbatch:
-        return sbatch.emit(args, plan, Path(args.plan) if args.plan else None)
+        return sbatch.emit(args, plan, out, Path(args.plan) if args.plan else None)
     if args.shard is not None:
         plan = shard.select(plan, *args.shard)
     if frozen is not None and downloads and not args.verify:

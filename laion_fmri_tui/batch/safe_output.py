@@ -1,11 +1,12 @@
 """Output that neither stops a download nor lets text from outside drive the terminal.
 
-Light on purpose (``re`` only): ``--batch`` imports it before the first
+Light on purpose (``os`` and ``re`` only): ``--batch`` imports it before the first
 listings are sent, unlike :mod:`.output`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TextIO
 
@@ -36,14 +37,44 @@ class SafeStream:
         self.broken: str | None = None if stream is not None else "closed"
         """Why writes stopped; ``closed`` when the descriptor was closed before the
         run (``>&-``: Python then has no ``sys.stdout`` at all)."""
+        self.dropped = False
+        """Some text was not written: a stream closed from the start that nothing
+        was written to (a usage error) lost nothing, and says nothing."""
 
     def write(self, text: str) -> int:
         if self.broken is None:
             try:
-                self._stream.write(text)
+                if self._fd() is None:
+                    self._stream.write(text)
+                else:
+                    self._write_all(text)
             except (OSError, ValueError) as error:  # UnicodeEncodeError is a ValueError
                 self.broken = getattr(error, "strerror", None) or str(error)
+        if self.broken is not None and text:
+            self.dropped = True
         return len(text)
+
+    def _fd(self) -> int | None:
+        """The descriptor under a real file's stream (None for an in-memory one)."""
+        try:
+            return self._stream.fileno()
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+            return None
+
+    def _write_all(self, text: str) -> None:
+        """Every byte of ``text`` written, or OSError.
+
+        Not through Python's buffered stream: a write that the pipe took only
+        in part as its reader left (``--dry-run --json | head -c 10``: 64 KiB
+        of a 359 KiB line) counted as written there, the rest was dropped
+        with no error, and the run ended 0 with its plan cut short. Here the
+        rest is written again and fails (EPIPE), so the stream breaks and the
+        exit code says so. The stream is flushed first, for the order of
+        anything written to it directly."""
+        self._stream.flush()
+        data = memoryview(text.encode(self._stream.encoding or "utf-8", self._stream.errors or "strict"))
+        while data:
+            data = data[os.write(self._stream.fileno(), data):]
 
     def flush(self) -> None:
         if self.broken is None:
@@ -51,6 +82,7 @@ class SafeStream:
                 self._stream.flush()
             except (OSError, ValueError) as error:
                 self.broken = getattr(error, "strerror", None) or str(error)
+                self.dropped = True
 
     def isatty(self) -> bool:
         try:

@@ -34,6 +34,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from laion_fmri_tui.batch.safe_output import SafeStream
 from laion_fmri_tui.core.scripts import array_script
 
 from laion_fmri_tui.core.plan import plan_file
@@ -117,7 +118,7 @@ def _check_not_over_the_plan(args: argparse.Namespace, script: Path) -> None:
                              "give the script another name, e.g. job.sh")
 
 
-def emit(args: argparse.Namespace, plan: Plan, given_plan: Path | None = None) -> int:
+def emit(args: argparse.Namespace, plan: Plan, out: SafeStream, given_plan: Path | None = None) -> int:
     """Write the plan (unless ``given_plan``, a ``--plan`` file, is used as is), the
     script and, with ``--emit-verify``, the verify job; print how to submit.
 
@@ -158,7 +159,7 @@ def emit(args: argparse.Namespace, plan: Plan, given_plan: Path | None = None) -
     if job.stimuli:
         submit = f"{REQUEST_ID_ENV}=<id> {submit}"
     also = f" and {verify_path.name}" if verify_path is not None else ""
-    sys.stdout.write(f"wrote {script} ({args.shards} array task(s)){also}, plan {plan_path} "
+    out.write(f"wrote {script} ({args.shards} array task(s)){also}, plan {plan_path} "
                      f"({count(plan.files, 'file')}, {size(plan.bytes_total)}); submit with: {submit}\n")
     return 0
 

@@ -69,3 +69,45 @@ def test_stdout_closed_before_the_run(s3, data_dir, s3_objects):
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     assert "standard output failed (closed); the download was not stopped" in result.stderr
     all_fetched(items, s3_objects)
+
+
+def test_a_json_plan_cut_short_by_its_reader_is_exit_1(s3, data_dir):
+    """As ``--dry-run --json | head -c 10``: the plan's one line is longer than the
+    pipe holds; the pipe took 64 KiB of it as its reader left, Python's buffered
+    stream counted that as written and dropped the rest, and the run said 0."""
+    command = batch_command("--subject", "all", "--accept-license", "--dry-run", "--json",
+                            "--data-dir", str(data_dir), "--endpoint-url", s3.url)
+    whole = subprocess.run(command, capture_output=True, text=True, env=batch_env(), stdin=subprocess.DEVNULL,
+                           timeout=120)
+    assert whole.returncode == 0 and len(whole.stdout) > 1 << 17, (whole.returncode, len(whole.stdout))
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=batch_env(),
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10) == b'{"event": '
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1, err
+    assert "standard output failed (Broken pipe); the plan was not all written (exit 1)" in err
+    assert "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_emit_sbatch_with_its_stdout_closed_writes_its_files_and_says_so(s3, data_dir, tmp_path):
+    script = tmp_path / "job.sh"
+    result = subprocess.run(batch_command(*ARGS, "--emit-sbatch", str(script), "--shards", "2",
+                                          "--data-dir", str(data_dir), "--endpoint-url", s3.url),
+                            stderr=subprocess.PIPE, text=True, env=batch_env(), stdin=subprocess.DEVNULL,
+                            timeout=120, preexec_fn=lambda: os.close(1))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == ("laion-fmri-tui: standard output failed (closed); the script and plan files were "
+                             "written, not the line on how to submit them (exit 1)\n"), result.stderr
+    assert script.is_file() and script.with_suffix(".plan.json").is_file()
+
+
+def test_a_usage_error_with_stdout_closed_says_only_what_is_wrong(s3, data_dir):
+    """Nothing was to be written to stdout: no word of it."""
+    result = subprocess.run(batch_command("--subject", "99", "--accept-license", "--data-dir", str(data_dir),
+                                          "--endpoint-url", s3.url),
+                            stderr=subprocess.PIPE, text=True, env=batch_env(), stdin=subprocess.DEVNULL,
+                            timeout=120, preexec_fn=lambda: os.close(1))
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "standard output" not in result.stderr, result.stderr
