@@ -52,8 +52,6 @@ SCREEN_KEYS: tuple[Command, ...] = (
     # the browser
     Command("leave-filter", "escape", "leave_filter", "Leave filter",
             "Back to the tree; the filter stays in force", footer=False),
-    Command("apply-filter", "enter", "apply_filter", "Apply filter",
-            "In the filter bar: apply the filter and go back to the tree", footer=False, priority=True),
     # the download review
     Command("review-start", "y,enter", "start", "Start", "Start the download"),
     Command("review-back", "n,escape", "back", "Back", "Back without downloading"),
@@ -99,7 +97,7 @@ SCREEN_KEYS: tuple[Command, ...] = (
 DIALOGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("bucket browser", "BrowserScreen",
      ("cursor-down", "cursor-up", "expand", "collapse", "open-row", "toggle-select", "filter", "leave-filter",
-      "apply-filter", "download", "retry", "batch-command", "preview")),
+      "download", "retry", "batch-command", "preview")),
     ("download review", "ReviewScreen", ("review-start", "review-back")),
     ("transfer dashboard", "TransfersScreen",
      ("pause", "resume", "retry-failed", "cancel", "bandwidth", "back", "help", "quit")),

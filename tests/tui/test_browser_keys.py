@@ -314,7 +314,7 @@ def burst(app, *keys: str) -> None:
     """Key events queued at once, as a terminal's one read (a paste, typing ahead,
     one SSH packet) delivers them: the app handles none before all are queued."""
     for key in keys:
-        char = {"space": " ", "enter": "\r", "slash": "/"}.get(key, key)
+        char = {"space": " ", "enter": "\r", "slash": "/", "backspace": "\x7f", "ctrl+u": "\x15"}.get(key, key)
         app.post_message(events.Key(key, char))
 
 
@@ -354,20 +354,31 @@ async def test_space_and_d_in_one_burst_review_the_new_ticks_not_the_old(context
         assert not any("/sub-05/" in k for k in keys) and any("/sub-03/" in k for k in keys)
 
 
-async def test_enter_in_the_filter_bar_hands_the_keys_after_it_to_the_tree(context):
-    """``/suffix=statmap⏎d`` read at once: the filter is ``suffix=statmap`` (it was
-    ``suffix=statmapd``) and d reviews the filtered plan."""
+async def test_a_burst_through_the_filter_bar_never_reviews_a_filter_not_typed(context):
+    """Edits just before enter count (``/suffix=statmapx⌫⏎`` is ``suffix=statmap``:
+    a priority enter once read the text before the backspace); a key after enter
+    in the same burst may land in the bar, but d never reviews a plan of another
+    filter than the one typed (``/⌃u⏎d``: the unfiltered plan, or none)."""
     app = LaionFmriApp(context)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        tree = app.screen.tree
+        browser = app.screen
+        tree = browser.tree
         await tick_by_keys(pilot, tree, "sub-03")
         await planned(pilot, app)
-        everything = {i.key for i in app.screen.plan.items}
-        burst(app, "slash", *"suffix=statmap", "enter", "d")
-        keys = await reviewed(pilot, app)
-        assert app.screen_stack[-2].filter_text == "suffix=statmap"
-        assert keys and keys < everything and all("_statmap." in k for k in keys if "/sub-03/ses-" in k)
+        everything = {i.key for i in browser.plan.items}
+        burst(app, "slash", *"suffix=statmapx", "backspace", "enter")
+        await settle(pilot)
+        assert browser.filter_text == "suffix=statmap" and tree.has_focus
+        await planned(pilot, app)
+        assert {i.key for i in browser.plan.items} < everything
+        burst(app, "slash", "ctrl+u", "enter", "d")
+        await settle(pilot)
+        for _ in range(20):
+            await pilot.pause(0.05)
+        if isinstance(app.screen, ReviewScreen):
+            assert {i.key for i in app.screen.plan.items} == everything
+        await pilot.press("escape")
 
 
 async def test_a_pasted_filter_lands_in_the_bar(context):
@@ -377,12 +388,16 @@ async def test_a_pasted_filter_lands_in_the_bar(context):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         bar = app.screen.query_one("#filter-bar", Input)
-        app.post_message(events.Paste("/suffix=statmap"))
+        app.post_message(events.Paste("/suffix=statma"))
         await settle(pilot)
+        await pilot.press("p")  # typed on after the paste (it was left selected, and replaced)
         assert bar.has_focus and bar.value == "suffix=statmap"
         await pilot.press("enter")
         await settle(pilot)
         assert app.screen.tree.has_focus and app.screen.filter_text == "suffix=statmap"
+        app.post_message(events.Paste("/task=images"))  # a new filter replaces the one in force
+        await settle(pilot)
+        assert bar.has_focus and bar.value == "task=images"
 
 
 async def test_a_key_held_for_the_plan_is_dropped_once_the_filter_bar_is_opened(context, s3):

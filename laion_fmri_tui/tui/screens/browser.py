@@ -45,7 +45,7 @@ FILTER_PLACEHOLDER = "no filter (press / to set one)"
 class BrowserScreen(Screen[None]):
     """Pick subjects, sessions, parts and stimulus files; start or script the download."""
 
-    BINDINGS = bindings("filter", "download", "retry", "batch-command", "preview", "leave-filter", "apply-filter")
+    BINDINGS = bindings("filter", "download", "retry", "batch-command", "preview", "leave-filter")
 
     def __init__(self) -> None:
         super().__init__()
@@ -65,8 +65,6 @@ class BrowserScreen(Screen[None]):
         """The newest plan found no file in the selection (with the filters in force)."""
         self._plan_error: str | None = None
         """Why the newest plan failed (a listing behind it): ``r`` plans again."""
-        self._filter_pending = False
-        """Enter was pressed in the bar and the filter is not applied yet (see :meth:`action_apply_filter`)."""
         self._when_planned: Callable[[], None] | None = None
         """A key (``d``, ``b``) pressed while the selection was being planned: it runs once
         the newest plan is in, so the user never has to press it again."""
@@ -283,33 +281,23 @@ class BrowserScreen(Screen[None]):
             self.notify("the key pressed while planning is dropped: press it again once the filter is set",
                         timeout=4)
 
-    def action_apply_filter(self) -> None:
-        """Enter in the bar, a priority key for the same reason as ``/``: the keys
-        typed after it (``/suffix=mask⏎d``) are the tree's, so the focus moves
-        before they are handled. The bar may not have taken the characters
-        before the enter yet: the filter is read and applied once it has
-        (:meth:`_apply_filter`), and ``d`` or ``b`` meanwhile wait for its plan.
-        Elsewhere enter is the focused widget's."""
-        bar = self.query_one("#filter-bar", Input)
-        if self.focused is not bar:
-            raise SkipAction()
-        self._filter_pending = True
-        self.set_focus(self.tree)
-        bar.call_later(self._apply_filter, bar)
-
-    def _apply_filter(self, bar: Input) -> None:
-        self._filter_pending = False
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the bar. It stays the bar's own key, resolved after every key
+        before it (a backspace included): made a priority key, it read the text
+        before the bar had taken the edits typed just before it, and applied
+        the wrong filter. A key typed after enter in the same burst may still
+        land in the bar (``suffix=maskd``): the filter then matches nothing, or is
+        refused, and says so; nothing wrong is fetched."""
         try:
-            filters = parse_filters(bar.value)
-        except LaionFmriError as error:  # back in the bar: fix it, or escape to keep the old filter
-            self._when_planned = None
-            bar.add_class("-error")
-            self.set_focus(bar)
+            filters = parse_filters(event.value)
+        except LaionFmriError as error:  # stay in the bar: fix it, or escape to keep the old filter
+            event.input.add_class("-error")
             self.notify(f"{error} (escape keeps the filter in force)", severity="error")
             return
         self.filters = filters
-        self.filter_text = " ".join(bar.value.split())
-        bar.remove_class("-error")
+        self.filter_text = " ".join(event.value.split())
+        event.input.remove_class("-error")
+        self.tree.focus()
         self._remeasure()
         self._replan()
 
@@ -318,10 +306,10 @@ class BrowserScreen(Screen[None]):
         is a filter, as the same text typed is."""
         if self.focused is self.tree and event.text.startswith("/"):
             event.stop()
-            bar = self.query_one("#filter-bar", Input)
             self.action_focus_filter()
-            bar.value = event.text[1:].splitlines()[0] if event.text[1:] else ""
-            bar.cursor_position = len(bar.value)
+            text = event.text[1:].splitlines()[0] if event.text[1:] else ""
+            # the bar's own paste, after its focus (which selects the text in force): it replaces it
+            self.query_one("#filter-bar", Input).post_message(events.Paste(text))
 
     def action_leave_filter(self) -> None:
         """Escape in the bar: back to the tree, the bar showing the filters in force."""
@@ -332,7 +320,7 @@ class BrowserScreen(Screen[None]):
 
     def on_descendant_blur(self, event) -> None:
         """Leaving the bar any other way (tab) drops unapplied text too."""
-        if getattr(event.widget, "id", None) == "filter-bar" and not self._filter_pending and not event.widget.has_focus:
+        if getattr(event.widget, "id", None) == "filter-bar" and not event.widget.has_focus:
             self._show_filter_in_force(event.widget)
 
     def _show_filter_in_force(self, bar: Input) -> None:
@@ -379,7 +367,7 @@ class BrowserScreen(Screen[None]):
         if not selections:
             self.notify("select something first (space)", severity="warning")
             return
-        if self._filter_pending or not self._plan_is_current():  # whether it matches anything is not known yet
+        if not self._plan_is_current():  # whether it matches anything is not known yet
             self._after_planning(self.action_batch_command, "the command shows")
             return
         if self._no_match:  # its command would stop with "no files matched" (exit 2)
@@ -410,7 +398,7 @@ class BrowserScreen(Screen[None]):
         self.notify(f"planning the selection: {what} when it is ready", timeout=3)
 
     def action_download(self) -> None:
-        if self._filter_pending or not self._plan_is_current():  # self.plan is the previous selection's
+        if not self._plan_is_current():  # self.plan is the previous selection's
             self._after_planning(self.action_download, "the review opens")
             return
         if self._no_match:
