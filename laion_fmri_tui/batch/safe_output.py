@@ -44,10 +44,11 @@ class SafeStream:
     def write(self, text: str) -> int:
         if self.broken is None:
             try:
-                if self._fd() is None:
+                fd = self._fd()
+                if fd is None:
                     self._stream.write(text)
                 else:
-                    self._write_all(text)
+                    self._write_all(fd, text)
             except (OSError, ValueError) as error:  # UnicodeEncodeError is a ValueError
                 self.broken = getattr(error, "strerror", None) or str(error)
         if self.broken is not None and text:
@@ -61,7 +62,7 @@ class SafeStream:
         except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
             return None
 
-    def _write_all(self, text: str) -> None:
+    def _write_all(self, fd: int, text: str) -> None:
         """Every byte of ``text`` written, or OSError.
 
         Not through Python's buffered stream: a write that the pipe took only
@@ -74,7 +75,7 @@ class SafeStream:
         self._stream.flush()
         data = memoryview(text.encode(self._stream.encoding or "utf-8", self._stream.errors or "strict"))
         while data:
-            data = data[os.write(self._stream.fileno(), data):]
+            data = data[os.write(fd, data):]
 
     def flush(self) -> None:
         if self.broken is None:

@@ -160,7 +160,7 @@ def emit(args: argparse.Namespace, plan: Plan, out: SafeStream, given_plan: Path
         submit = f"{REQUEST_ID_ENV}=<id> {submit}"
     also = f" and {verify_path.name}" if verify_path is not None else ""
     out.write(f"wrote {script} ({args.shards} array task(s)){also}, plan {plan_path} "
-                     f"({count(plan.files, 'file')}, {size(plan.bytes_total)}); submit with: {submit}\n")
+              f"({count(plan.files, 'file')}, {size(plan.bytes_total)}); submit with: {submit}\n")
     return 0
 
 

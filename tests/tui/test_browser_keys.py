@@ -247,10 +247,7 @@ async def test_an_older_slower_plan_never_replaces_a_newer_one(context, s3):
     app = LaionFmriApp(context)
     async with app.run_test(size=(80, 24)) as pilot:
         try:
-            for _ in range(400):  # the tree is up; the held measure keeps a worker busy
-                await pilot.pause(0.05)
-                if isinstance(app.screen, BrowserScreen) and app.screen.tree.root.children:
-                    break
+            await browser_up(pilot, app)  # (not settle: the held measure keeps a worker busy)
             tree = app.screen.tree
             await go_to(pilot, tree, "sub-07")
             await pilot.press("space")
@@ -266,48 +263,6 @@ async def test_an_older_slower_plan_never_replaces_a_newer_one(context, s3):
         await settle(pilot)
         assert any("prefix=sub-07" in r.query for r in s3.requests if r.key == "")
         assert app.screen.plan is None and "Nothing selected" in summary(app)
-
-
-async def test_d_while_a_newer_plan_is_on_its_way_reviews_it_once_it_is_in(context, s3):
-    """sub-05 is planned; then sub-07 is ticked while its listing is held at the
-    server: d must not offer the sub-05-only plan (the wrong selection), and it
-    is not lost either (it said "press d again", and a user who did not saw
-    nothing happen): once the listing is released, the review of both subjects
-    opens by itself."""
-    held = s3.hold_listings("sub-07/")
-    app = LaionFmriApp(context)
-    async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        try:
-            for _ in range(400):
-                await pilot.pause(0.05)
-                if isinstance(app.screen, BrowserScreen) and app.screen.tree.root.children:
-                    break
-            tree = app.screen.tree
-            await go_to(pilot, tree, "sub-05")
-            await pilot.press("space")
-            for _ in range(400):
-                await pilot.pause(0.05)
-                if app.screen.plan is not None and "planning" not in summary(app):
-                    break
-            only_sub05 = app.screen.plan
-            await go_to(pilot, tree, "sub-07")
-            await pilot.press("space")
-            await pilot.pause(0.1)
-            assert "planning" in summary(app)
-            await pilot.press("d")
-            await pilot.pause(0.1)
-            assert not isinstance(app.screen, ReviewScreen), "d offered the older plan"
-            said = " ".join(str(toast.render()) for toast in app.screen.query("Toast"))
-            assert "the review opens when it is ready" in said, said
-        finally:
-            held.set()
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if isinstance(app.screen, ReviewScreen):
-                break
-        assert isinstance(app.screen, ReviewScreen), "the review never opened once the plan was in"
-        keys = {i.key for i in app.screen.plan.items}
-        assert any("sub-07" in k for k in keys) and {i.key for i in only_sub05.items} < keys
 
 
 def burst(app, *keys: str) -> None:
@@ -326,12 +281,63 @@ async def planned(pilot, app) -> None:
     raise AssertionError("no plan came in")
 
 
+async def browser_up(pilot, app) -> None:
+    """The browser shows the tree's first level (a held listing keeps workers busy,
+    so waiting for every worker, as ``settle`` does, would not end)."""
+    for _ in range(400):
+        await pilot.pause(0.05)
+        if isinstance(app.screen, BrowserScreen) and app.screen.tree.root.children:
+            return
+    raise AssertionError("the browser never showed the tree")
+
+
+def toasts(app) -> str:
+    return " ".join(str(toast.render()) for toast in app.screen.query("Toast"))
+
+
+async def sub07_planning(pilot, app):
+    """sub-05 ticked and planned, then sub-07 ticked, its listing held at the server
+    (``s3.hold_listings("sub-07/")``) so its plan is on its way; the sub-05 plan back."""
+    await browser_up(pilot, app)
+    tree = app.screen.tree
+    await go_to(pilot, tree, "sub-05")
+    await pilot.press("space")
+    await planned(pilot, app)
+    only_sub05 = app.screen.plan
+    await go_to(pilot, tree, "sub-07")
+    await pilot.press("space")
+    await pilot.pause(0.1)
+    assert "planning" in summary(app)
+    return only_sub05
+
+
 async def reviewed(pilot, app) -> set[str]:
     for _ in range(400):
         await pilot.pause(0.05)
         if isinstance(app.screen, ReviewScreen):
             return {i.key for i in app.screen.plan.items}
     raise AssertionError(f"no review opened: on {type(app.screen).__name__}")
+
+
+async def test_d_while_a_newer_plan_is_on_its_way_reviews_it_once_it_is_in(context, s3):
+    """sub-05 is planned; then sub-07 is ticked while its listing is held at the
+    server: d must not offer the sub-05-only plan (the wrong selection), and it
+    is not lost either (it said "press d again", and a user who did not saw
+    nothing happen): once the listing is released, the review of both subjects
+    opens by itself."""
+    held = s3.hold_listings("sub-07/")
+    app = LaionFmriApp(context)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        try:
+            only_sub05 = await sub07_planning(pilot, app)
+            await pilot.press("d")
+            await pilot.pause(0.1)
+            assert not isinstance(app.screen, ReviewScreen), "d offered the older plan"
+            assert "the review opens when it is ready" in toasts(app), toasts(app)
+        finally:
+            held.set()
+        keys = await reviewed(pilot, app)  # the review opened by itself once the plan was in
+        assert any("sub-07" in k for k in keys) and {i.key for i in only_sub05.items} < keys
 
 
 async def test_space_and_d_in_one_burst_review_the_new_ticks_not_the_old(context):
@@ -407,21 +413,9 @@ async def test_a_key_held_for_the_plan_is_dropped_once_the_filter_bar_is_opened(
     app = LaionFmriApp(context)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         try:
-            for _ in range(400):
-                await pilot.pause(0.05)
-                if isinstance(app.screen, BrowserScreen) and app.screen.tree.root.children:
-                    break
-            tree = app.screen.tree
-            await go_to(pilot, tree, "sub-05")
-            await pilot.press("space")
-            await planned(pilot, app)
-            await go_to(pilot, tree, "sub-07")
-            await pilot.press("space")
-            await pilot.pause(0.1)
-            assert "planning" in summary(app)
+            await sub07_planning(pilot, app)
             await pilot.press("d", "slash", *"suffix=sta")
-            said = " ".join(str(toast.render()) for toast in app.screen.query("Toast"))
-            assert "dropped" in said, said
+            assert "dropped" in toasts(app), toasts(app)
         finally:
             held.set()
         await planned(pilot, app)
@@ -449,8 +443,7 @@ async def test_a_plan_whose_listing_failed_is_planned_again_by_r(context, s3):
         assert "derivatives/rois/sub-03/" in summary(app), summary(app)
         await pilot.press("d")
         await pilot.pause(0.1)
-        said = " ".join(str(toast.render()) for toast in app.screen.query("Toast"))
-        assert "press r to plan again" in said and not isinstance(app.screen, ReviewScreen), said
+        assert "press r to plan again" in toasts(app) and not isinstance(app.screen, ReviewScreen), toasts(app)
         s3.reset()
         await pilot.press("r")
         await planned(pilot, app)

@@ -140,7 +140,7 @@ class HelpRows(Static):
     """Columns of the key (a gap of one follows): the longest key, ``space, enter``-like, fits."""
 
     def __init__(self, rows: Iterable[tuple[str, str]], *, stacked: bool = False) -> None:
-        super().__init__(classes="-stacked" if stacked else "")
+        super().__init__()
         self.rows: list[tuple[str, str]] = list(rows)
         self.stacked = stacked
 
